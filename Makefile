@@ -1,0 +1,38 @@
+# BrokerCare — the two commands a new machine needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_CUSTOMERS ?= 20000
+DEMO_SEED ?= 42
+DATA_DIR ?= ./data
+
+.PHONY: demo test bench lint install serve db clean-demo
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the platform with a realistic demo brokerage on SQLite: http://127.0.0.1:8000
+demo: $(STAMP)
+	BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare db upgrade
+	@if [ ! -f $(DATA_DIR)/.demo-generated ]; then \
+	  BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare generate --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED) && \
+	  touch $(DATA_DIR)/.demo-generated; \
+	else echo "Demo brokerage already in $(DATA_DIR) (delete $(DATA_DIR) to start over)"; fi
+	BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare serve --host 127.0.0.1 --port 8000
+
+## Run the whole test suite (SQLite and PostgreSQL paths, Redis, browser)
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+## Run every benchmark in bench/ and print its figures and ratios
+bench: $(STAMP)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench

@@ -1,0 +1,3 @@
+"""BrokerCare: service hub, assistant, advisory, monitoring and data platform for a brokerage."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,125 @@
+"""Cash and margin accounts, margin contracts, positions, orders, trades and cash movements."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from brokercare.core.database import Base, Money, Price, Ratio, UTCDateTime, utcnow
+
+
+class Account(Base):
+    """A capital account (资金账号): ``kind`` is ``cash`` (普通账户) or ``margin`` (信用账户)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_no: Mapped[str] = mapped_column(String(20), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active, frozen, closed
+    opened_on: Mapped[date] = mapped_column(Date)
+    branch_code: Mapped[str] = mapped_column(String(8))
+    commission_rate: Mapped[Decimal] = mapped_column(Ratio())  # e.g. 0.000250 = 万2.5
+    cash_balance: Mapped[Decimal] = mapped_column(Money())
+    frozen_cash: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    bank_name: Mapped[str | None] = mapped_column(String(32))
+    bank_card_enc: Mapped[str | None] = mapped_column(Text)
+    bank_card_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Shareholder (stock) accounts per exchange, e.g. A123456789 (SH) / 0123456789 (SZ).
+    sh_holder_no: Mapped[str | None] = mapped_column(String(12))
+    sz_holder_no: Mapped[str | None] = mapped_column(String(12))
+
+
+class MarginContract(Base):
+    """A 融资融券 contract on a margin account, with its lines and current liabilities."""
+
+    __tablename__ = "margin_contracts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_no: Mapped[str] = mapped_column(String(24), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    credit_limit: Mapped[Decimal] = mapped_column(Money())
+    financing_rate: Mapped[Decimal] = mapped_column(Ratio())  # annual, e.g. 0.0600
+    lending_rate: Mapped[Decimal] = mapped_column(Ratio())
+    warning_line: Mapped[Decimal] = mapped_column(Ratio())  # e.g. 1.40 (140 %)
+    liquidation_line: Mapped[Decimal] = mapped_column(Ratio())  # e.g. 1.30
+    withdrawal_line: Mapped[Decimal] = mapped_column(Ratio())  # e.g. 3.00
+    topup_days: Mapped[int] = mapped_column(Integer, default=2)  # trading days to top up
+    financing_debt: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))  # 融资负债
+    lending_debt: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))  # 融券负债 (market value)
+    interest_due: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))
+    start_on: Mapped[date] = mapped_column(Date)
+    end_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="active")
+
+
+class Position(Base):
+    __tablename__ = "positions"
+    __table_args__ = (UniqueConstraint("account_id", "symbol"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"), index=True)
+    quantity: Mapped[Decimal] = mapped_column(Money(18, 2))  # shares, or fund units (2 decimals)
+    available_quantity: Mapped[Decimal] = mapped_column(Money(18, 2))  # sellable today (T+1)
+    cost_price: Mapped[Decimal] = mapped_column(Price())
+    opened_on: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_account_time", "account_id", "placed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(24), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"))
+    side: Mapped[str] = mapped_column(String(4))  # buy, sell
+    price: Mapped[Decimal] = mapped_column(Price())
+    quantity: Mapped[Decimal] = mapped_column(Money(18, 2))
+    filled_quantity: Mapped[Decimal] = mapped_column(Money(18, 2), default=Decimal("0"))
+    status: Mapped[str] = mapped_column(String(12))  # filled, partial, cancelled, rejected
+    channel: Mapped[str] = mapped_column(String(12), default="app")
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Trade(Base):
+    __tablename__ = "trades"
+    __table_args__ = (Index("ix_trades_account_time", "account_id", "traded_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trade_no: Mapped[str] = mapped_column(String(24), unique=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"), index=True)
+    side: Mapped[str] = mapped_column(String(4))
+    price: Mapped[Decimal] = mapped_column(Price())
+    quantity: Mapped[Decimal] = mapped_column(Money(18, 2))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    commission: Mapped[Decimal] = mapped_column(Money())
+    stamp_duty: Mapped[Decimal] = mapped_column(Money())
+    transfer_fee: Mapped[Decimal] = mapped_column(Money())
+    traded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CashMovement(Base):
+    """Money in and out of an account: 银证转账, dividends, fees, interest."""
+
+    __tablename__ = "cash_movements"
+    __table_args__ = (Index("ix_cash_movements_account_time", "account_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    movement_no: Mapped[str] = mapped_column(String(24), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # bank_in, bank_out, dividend, interest, fee, margin_interest
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money())  # positive in, negative out
+    status: Mapped[str] = mapped_column(String(12), default="done")  # pending, done, failed
+    bank_name: Mapped[str | None] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())

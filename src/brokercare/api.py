@@ -1,0 +1,66 @@
+"""The FastAPI application: mounts each domain's ``views.router`` under ``/api/v1``.
+
+Errors leave as RFC 9457 ``application/problem+json``; a domain error's ``detail`` is the text the
+caller should read (Chinese on customer-facing endpoints).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from brokercare import __version__
+from brokercare.core.domains import domain_modules
+from brokercare.core.errors import DomainError
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, instance: str, **extra) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
+            "instance": instance, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="BrokerCare",
+        version=__version__,
+        description="Customer service, advisory, monitoring and data platform for a brokerage.",
+    )
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return problem(exc.status_code, exc.title, exc.detail, request.url.path, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body")
+        return problem(422, "Validation failed", f"请求参数有误：{where} {first['msg']}".strip(),
+                       request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+        response = problem(exc.status_code, title.get(exc.status_code, "Error"), str(exc.detail),
+                           request.url.path)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    for module in domain_modules("views"):
+        app.include_router(module.router, prefix="/api/v1")
+    for module in domain_modules("pages"):
+        module.mount(app)
+    return app

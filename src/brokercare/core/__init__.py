@@ -1,0 +1,1 @@
+"""Shared kernel: settings, database, event bus, trading calendar, errors."""

@@ -1,0 +1,47 @@
+"""Platform settings, read from the environment with the ``BROKERCARE_`` prefix.
+
+The defaults give a working embedded install: an SQLite file under the data directory and the
+in-process event bus. Point ``BROKERCARE_DATABASE_URL`` at PostgreSQL and ``BROKERCARE_BUS_URL``
+at Redis to scale out.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BROKERCARE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    bus_url: str | None = None
+    timezone: str = "Asia/Shanghai"
+    # JWT signing secret; generated into the data dir on first use when not set.
+    secret_key: str | None = None
+    access_token_minutes: int = 480
+    # Master key (base64, 32 bytes) that wraps the field-encryption data keys; generated into the
+    # data dir on first use when not set. In production this comes from a KMS or HSM.
+    master_key: str | None = None
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_timeout_s: float = 8.0
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'brokercare.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Alembic migrations for every domain (``brokercare db upgrade``)."""

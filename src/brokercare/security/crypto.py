@@ -1,0 +1,139 @@
+"""Field encryption for personal data (AES-256-GCM, envelope keys) and blind indexes.
+
+Each encrypted value carries the id of the data key that sealed it (``k3$<base64>``), so values
+under an old key stay readable while ``brokercare keys rotate`` re-encrypts them in batches:
+rotation needs no downtime. Data keys live in the ``data_keys`` table wrapped by the master key,
+which comes from ``BROKERCARE_MASTER_KEY`` or a 0600 file in the data directory (in production:
+a KMS or HSM). Blind indexes (HMAC-SHA256 under a key derived from the master key) let the
+platform find a customer by phone or ID number without storing either in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import threading
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from brokercare.core.settings import get_settings
+from brokercare.security.models import DataKey
+
+_NONCE = 12
+
+
+def load_master_key() -> bytes:
+    settings = get_settings()
+    if settings.master_key:
+        key = base64.b64decode(settings.master_key)
+    else:
+        path = settings.data_dir / "master.key"
+        if not path.exists():
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(base64.b64encode(AESGCM.generate_key(bit_length=256)))
+        key = base64.b64decode(path.read_bytes())
+    if len(key) != 32:
+        raise ValueError("BROKERCARE_MASTER_KEY must be 32 bytes, base64-encoded")
+    return key
+
+
+def blind_index(value: str, *, master_key: bytes | None = None) -> str:
+    """Keyed hash of a normalised value, stable across data-key rotation."""
+    master = master_key or load_master_key()
+    hkey = hashlib.sha256(b"brokercare-blind-index:" + master).digest()
+    norm = "".join(value.split()).upper()
+    return hmac.new(hkey, norm.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class FieldCipher:
+    """Encrypts and decrypts field values with the data keys of one database."""
+
+    keys: dict[str, bytes]
+    active_key_id: str
+
+    def encrypt(self, plaintext: str) -> str:
+        nonce = os.urandom(_NONCE)
+        sealed = AESGCM(self.keys[self.active_key_id]).encrypt(nonce, plaintext.encode("utf-8"), None)
+        return f"{self.active_key_id}${base64.b64encode(nonce + sealed).decode('ascii')}"
+
+    def encrypt_many(self, values: list[str | None]) -> list[str | None]:
+        aes, kid = AESGCM(self.keys[self.active_key_id]), self.active_key_id
+        out: list[str | None] = []
+        for v in values:
+            if v is None:
+                out.append(None)
+                continue
+            nonce = os.urandom(_NONCE)
+            blob = nonce + aes.encrypt(nonce, v.encode("utf-8"), None)
+            out.append(f"{kid}${base64.b64encode(blob).decode('ascii')}")
+        return out
+
+    def decrypt(self, token: str) -> str:
+        key_id, _, body = token.partition("$")
+        if key_id not in self.keys:
+            raise KeyError(f"unknown data key {key_id!r}")
+        blob = base64.b64decode(body)
+        return AESGCM(self.keys[key_id]).decrypt(blob[:_NONCE], blob[_NONCE:], None).decode("utf-8")
+
+    @staticmethod
+    def key_id_of(token: str) -> str:
+        return token.partition("$")[0]
+
+
+def _wrap(master: bytes, key: bytes) -> str:
+    nonce = os.urandom(_NONCE)
+    return base64.b64encode(nonce + AESGCM(master).encrypt(nonce, key, b"data-key")).decode("ascii")
+
+
+def _unwrap(master: bytes, wrapped: str) -> bytes:
+    blob = base64.b64decode(wrapped)
+    return AESGCM(master).decrypt(blob[:_NONCE], blob[_NONCE:], b"data-key")
+
+
+def create_data_key(session: Session) -> str:
+    """Add a new active data key and retire the previous ones (their values stay readable)."""
+    master = load_master_key()
+    existing = session.scalars(select(DataKey)).all()
+    next_no = 1 + max((int(k.key_id.lstrip("k")) for k in existing), default=0)
+    for k in existing:
+        k.status = "retired"
+    key_id = f"k{next_no}"
+    session.add(DataKey(key_id=key_id, wrapped_key=_wrap(master, AESGCM.generate_key(256)), status="active"))
+    session.flush()
+    _cache.clear()
+    return key_id
+
+
+_cache: dict[str, FieldCipher] = {}
+_lock = threading.Lock()
+
+
+def get_cipher(session: Session, *, refresh: bool = False) -> FieldCipher:
+    """The cipher for this database, creating the first data key if there is none."""
+    bind = session.get_bind()
+    cache_key = str(bind.url) if isinstance(bind, Engine) else str(bind.engine.url)
+    with _lock:
+        if not refresh and cache_key in _cache:
+            return _cache[cache_key]
+        rows = session.scalars(select(DataKey)).all()
+        if not rows:
+            create_data_key(session)
+            rows = session.scalars(select(DataKey)).all()
+        master = load_master_key()
+        keys = {r.key_id: _unwrap(master, r.wrapped_key) for r in rows}
+        active = [r.key_id for r in rows if r.status == "active"]
+        cipher = FieldCipher(keys=keys, active_key_id=max(active, key=lambda k: int(k[1:])))
+        _cache[cache_key] = cipher
+        return cipher
+
+
+def forget_ciphers() -> None:
+    _cache.clear()

@@ -1,0 +1,43 @@
+"""Users (staff and customers) and the wrapped data keys of field encryption."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from brokercare.core.database import Base, UTCDateTime, utcnow
+
+
+class User(Base):
+    """A login. Staff have a role; a customer user has ``role='customer'`` and a customer id."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(32))
+    # agent, advisor, customer_manager, risk, compliance, admin, team_lead, customer
+    role: Mapped[str] = mapped_column(String(20), index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), unique=True
+    )
+    branch_code: Mapped[str | None] = mapped_column(String(8))
+    skills: Mapped[list] = mapped_column(JSON, default=list)  # routing skills of service staff
+    max_concurrent: Mapped[int] = mapped_column(Integer, default=5)  # chat slots
+    team_lead_id: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DataKey(Base):
+    """An AES-256 data key, stored wrapped (encrypted) by the master key."""
+
+    __tablename__ = "data_keys"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    wrapped_key: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))  # active, retired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
