@@ -15,7 +15,8 @@ import hashlib
 import hmac
 import os
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, select
@@ -58,6 +59,10 @@ class FieldCipher:
 
     keys: dict[str, bytes]
     active_key_id: str
+    # Where to reload the keys from when a value names a key this process has not seen yet
+    # (another process rotated): the engine of the database the keys were read from.
+    engine: Engine | None = field(default=None, repr=False)
+    loaded_at: float = field(default_factory=time.monotonic)
 
     def encrypt(self, plaintext: str) -> str:
         nonce = os.urandom(_NONCE)
@@ -78,6 +83,8 @@ class FieldCipher:
 
     def decrypt(self, token: str) -> str:
         key_id, _, body = token.partition("$")
+        if key_id not in self.keys and self.engine is not None:
+            self.reload()
         if key_id not in self.keys:
             raise KeyError(f"unknown data key {key_id!r}")
         blob = base64.b64decode(body)
@@ -86,6 +93,15 @@ class FieldCipher:
     @staticmethod
     def key_id_of(token: str) -> str:
         return token.partition("$")[0]
+
+    def reload(self) -> None:
+        """Re-read the data keys (a rotation in another process added one)."""
+        if self.engine is None:
+            return
+        with Session(self.engine) as session:
+            keys, active = _load_keys(session)
+        with _lock:
+            self.keys, self.active_key_id, self.loaded_at = keys, active, time.monotonic()
 
 
 def _wrap(master: bytes, key: bytes) -> str:
@@ -113,24 +129,33 @@ def create_data_key(session: Session) -> str:
 
 
 _cache: dict[str, FieldCipher] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()
+# A process re-reads the keys at least this often, so after a rotation elsewhere it soon seals new
+# values under the new key (values under unknown keys trigger a re-read at once).
+CACHE_SECONDS = 30.0
+
+
+def _load_keys(session: Session) -> tuple[dict[str, bytes], str]:
+    rows = session.scalars(select(DataKey)).all()
+    master = load_master_key()
+    keys = {r.key_id: _unwrap(master, r.wrapped_key) for r in rows}
+    active = [r.key_id for r in rows if r.status == "active"]
+    return keys, max(active, key=lambda k: int(k[1:]))
 
 
 def get_cipher(session: Session, *, refresh: bool = False) -> FieldCipher:
     """The cipher for this database, creating the first data key if there is none."""
     bind = session.get_bind()
-    cache_key = str(bind.url) if isinstance(bind, Engine) else str(bind.engine.url)
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    cache_key = f"{engine.url}#{id(engine)}"
     with _lock:
-        if not refresh and cache_key in _cache:
-            return _cache[cache_key]
-        rows = session.scalars(select(DataKey)).all()
-        if not rows:
+        cached = _cache.get(cache_key)
+        if cached is not None and not refresh and time.monotonic() - cached.loaded_at < CACHE_SECONDS:
+            return cached
+        if session.scalar(select(DataKey.key_id).limit(1)) is None:
             create_data_key(session)
-            rows = session.scalars(select(DataKey)).all()
-        master = load_master_key()
-        keys = {r.key_id: _unwrap(master, r.wrapped_key) for r in rows}
-        active = [r.key_id for r in rows if r.status == "active"]
-        cipher = FieldCipher(keys=keys, active_key_id=max(active, key=lambda k: int(k[1:])))
+        keys, active = _load_keys(session)
+        cipher = FieldCipher(keys=keys, active_key_id=active, engine=engine)
         _cache[cache_key] = cipher
         return cipher
 

@@ -1,0 +1,245 @@
+"""Data classes (JR/T 0158-2018 style levels 1–4), the role clearance matrix, and masked PII reads.
+
+JR/T 0158 grades securities and futures data from level 1 (public) to level 4 (whose leak would
+seriously harm customers or the firm). BrokerCare uses four classes:
+
+* **1 public** — instrument reference data, published product and research information;
+* **2 internal** — customer number, tier, tags, city, occupation, aggregated features, service history;
+* **3 sensitive personal** — name, phone, address, e-mail, WeChat openid, birth date, income,
+  holdings, balances, trades, behaviour (IP, device), family and life events;
+* **4 highly sensitive** — ID number, bank card number, credentials and key material.
+
+Each role sees a class ``full`` (whole by default), ``reveal`` (masked by default, shown whole only
+on an explicit ``reveal=True`` request) or ``masked`` (never whole). Every time a class-3/4 value
+leaves :func:`customer_pii` whole, a ``pii.read`` entry (who, which customer, which fields, why, and
+a keyed hash of each value, never the value) is appended to the tamper-evident ledger.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from brokercare.core.errors import PermissionDenied, ValidationFailed
+
+Visibility = Literal["full", "reveal", "masked"]
+
+STAFF_ROLES = ("agent", "advisor", "customer_manager", "risk", "compliance", "admin", "team_lead")
+ROLES = (*STAFF_ROLES, "customer")
+
+ROLE_LABELS = {
+    "agent": "客服坐席",
+    "advisor": "投资顾问",
+    "customer_manager": "客户经理",
+    "risk": "风控专员",
+    "compliance": "合规专员",
+    "admin": "系统管理员",
+    "team_lead": "客服组长",
+    "customer": "客户",
+}
+
+DATA_CLASSES = {
+    1: "public",
+    2: "internal",
+    3: "sensitive personal",
+    4: "highly sensitive",
+}
+
+# Classes 1 and 2 are whole for every staff role; the matrix differs at 3 and 4.
+CLEARANCE: dict[str, dict[int, Visibility]] = {
+    "agent": {1: "full", 2: "full", 3: "masked", 4: "masked"},
+    "team_lead": {1: "full", 2: "full", 3: "reveal", 4: "masked"},
+    "advisor": {1: "full", 2: "full", 3: "reveal", 4: "masked"},
+    "customer_manager": {1: "full", 2: "full", 3: "full", 4: "reveal"},
+    "risk": {1: "full", 2: "full", 3: "full", 4: "reveal"},
+    "compliance": {1: "full", 2: "full", 3: "full", 4: "full"},
+    # Segregation of duties: whoever runs the system does not read customers' personal data.
+    "admin": {1: "full", 2: "full", 3: "masked", 4: "masked"},
+    # A customer sees all of their own data and nothing of anyone else's (see customer_pii).
+    "customer": {1: "full", 2: "masked", 3: "masked", 4: "masked"},
+}
+
+# Field → data class. Names follow the columns and the feature registry; prefixes cover families.
+FIELD_CLASSES: dict[str, int] = {
+    # class 4
+    "id_number": 4, "id_number_enc": 4, "id_number_hash": 4,
+    "bank_card": 4, "bank_cards": 4, "bank_card_enc": 4, "bank_card_hash": 4,
+    "password": 4, "password_hash": 4, "wrapped_key": 4, "secret_key": 4, "master_key": 4,
+    # class 3
+    "name": 3, "phone": 3, "phone_enc": 3, "phone_hash": 3, "address": 3, "address_enc": 3,
+    "email": 3, "wechat_openid": 3, "birth_date": 3, "annual_income": 3, "marital_status": 3,
+    "education": 3, "cash_balance": 3, "frozen_cash": 3, "aum": 3, "account_no": 3,
+    "sh_holder_no": 3, "sz_holder_no": 3, "ip": 3, "device_id": 3, "geo_city": 3,
+    "positions": 3, "trades": 3, "orders": 3, "market_value": 3, "family_members": 3,
+    "life_events": 3, "risk_answers": 3, "answers": 3, "financing_debt": 3, "lending_debt": 3,
+    "credit_limit": 3, "maintenance_ratio": 3,
+    # class 2
+    "customer_id": 2, "customer_no": 2, "tier": 2, "tags": 2, "life_stage": 2, "gender": 2,
+    "age": 2, "age_band": 2, "province": 2, "city": 2, "occupation": 2, "branch_code": 2,
+    "risk_level": 2, "investor_type": 2, "status": 2, "opened_on": 2, "manager_id": 2,
+    # class 1
+    "symbol": 1, "instrument_name": 1, "board": 1, "exchange": 1, "last_price": 1,
+    "product_risk": 1, "listing_date": 1,
+}
+
+_PREFIX_CLASSES: tuple[tuple[str, int], ...] = (
+    ("id_", 4), ("bank_card", 4), ("password", 4),
+    ("phone", 3), ("address", 3), ("balance_", 3), ("aum_", 3), ("holding_", 3), ("position_", 3),
+    ("trade_", 3), ("margin_", 3), ("cash_", 3), ("income", 3), ("login_ip", 3), ("device", 3),
+    ("instrument_", 1), ("market_", 1),
+)
+
+PII_FIELDS = ("name", "id_number", "phone", "address", "bank_cards")
+
+
+def data_class_of(field: str, default: int = 2) -> int:
+    """Data class of a column or feature name: exact names first, then known prefixes.
+
+    Unknown names default to class 2 (internal): a feature computed from behaviour but not
+    identifying anyone. Registries should set the class explicitly where it matters.
+    """
+    key = field.strip().lower()
+    if key in FIELD_CLASSES:
+        return FIELD_CLASSES[key]
+    for prefix, cls in _PREFIX_CLASSES:
+        if key.startswith(prefix):
+            return cls
+    return default
+
+
+def visibility(role: str, data_class: int) -> Visibility:
+    if role not in CLEARANCE:
+        raise ValidationFailed(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    if data_class not in DATA_CLASSES:
+        raise ValidationFailed(f"unknown data class {data_class!r}; classes are 1-4")
+    return CLEARANCE[role][data_class]
+
+
+def cleared(role: str, data_class: int) -> bool:
+    """True when ``role`` sees values of ``data_class`` whole without asking."""
+    return visibility(role, data_class) == "full"
+
+
+def may_reveal(role: str, data_class: int) -> bool:
+    """True when ``role`` may see values of ``data_class`` whole, by default or on request."""
+    return visibility(role, data_class) in ("full", "reveal")
+
+
+def clearance_matrix() -> list[dict]:
+    return [
+        {"role": role, "label": ROLE_LABELS[role], **{f"class_{c}": CLEARANCE[role][c] for c in DATA_CLASSES}}
+        for role in ROLES
+    ]
+
+
+def _bank_cards(session: Session, customer_id: int) -> list[tuple[int, str, str | None, str | None]]:
+    from brokercare.accounts.models import Account
+
+    rows = session.execute(
+        select(Account.id, Account.account_no, Account.bank_name, Account.bank_card_enc)
+        .where(Account.customer_id == customer_id)
+        .order_by(Account.id)
+    ).all()
+    return [(r.id, r.account_no, r.bank_name, r.bank_card_enc) for r in rows]
+
+
+def customer_pii(
+    session,  # noqa: ANN001 - a SQLAlchemy Session
+    user,  # noqa: ANN001 - a security.models.User
+    customer,  # noqa: ANN001 - a customers.models.Customer
+    *,
+    reveal: bool = False,
+    reason: str | None = None,
+    commit: bool = True,
+) -> dict:
+    """A customer's name, ID number, phone, address and bank cards as ``user`` may see them.
+
+    Values of a class the role is cleared for (``full``) are whole; classes the role may reveal are
+    whole only with ``reveal=True``; others are masked. ``reveal=True`` from a role that may not see
+    a class-4 value raises :class:`PermissionDenied`. A customer sees their own data whole and may
+    not read another customer's. Whole class-3/4 values read by staff are appended to the ledger;
+    with ``commit=True`` (the default) the session is committed so the audit entry is durable before
+    the values leave; callers composing a larger write pass ``commit=False`` and commit themselves.
+    """
+    from brokercare.security.crypto import blind_index, get_cipher
+    from brokercare.security.masking import MASKERS
+
+    role = user.role
+    own = role == "customer" and user.customer_id == customer.id
+    if role == "customer" and not own:
+        raise PermissionDenied("您只能查看本人的信息。")
+    if reveal and not own and not may_reveal(role, 4) and not may_reveal(role, 3):
+        raise PermissionDenied(
+            f"role {role!r} is not cleared to reveal class 3/4 personal data; ask a compliance officer"
+        )
+
+    cipher = get_cipher(session)
+    clear = {
+        "name": customer.name,
+        "id_number": cipher.decrypt(customer.id_number_enc) if customer.id_number_enc else None,
+        "phone": cipher.decrypt(customer.phone_enc) if customer.phone_enc else None,
+        "address": cipher.decrypt(customer.address_enc) if customer.address_enc else None,
+    }
+    cards = [
+        {"account_id": aid, "account_no": no, "bank_name": bank,
+         "card": cipher.decrypt(enc) if enc else None}
+        for aid, no, bank, enc in _bank_cards(session, customer.id)
+    ]
+
+    def whole(field: str) -> bool:
+        if own:
+            return True
+        vis = visibility(role, data_class_of(field))
+        return vis == "full" or (vis == "reveal" and reveal)
+
+    out: dict = {"customer_id": customer.id, "customer_no": customer.customer_no}
+    shown: list[str] = []
+    masked: list[str] = []
+    digests: dict[str, str] = {}
+    for field in ("name", "id_number", "phone", "address"):
+        value = clear[field]
+        if value is None:
+            out[field] = None
+        elif whole(field):
+            out[field] = value
+            shown.append(field)
+            digests[field] = blind_index(value)
+        else:
+            out[field] = MASKERS[field](value)
+            masked.append(field)
+    card_whole = whole("bank_card")
+    for card in cards:
+        if card["card"] is not None:
+            if card_whole:
+                digests[f"bank_card:{card['account_id']}"] = blind_index(card["card"])
+            else:
+                card["card"] = MASKERS["bank_card"](card["card"])
+    if cards and any(c["card"] for c in cards):
+        (shown if card_whole else masked).append("bank_cards")
+    out["bank_cards"] = cards
+    out["masked_fields"] = masked
+    out["data_classes"] = {f: data_class_of(f) for f in PII_FIELDS}
+
+    sensitive = [f for f in shown if data_class_of(f) >= 3]
+    if sensitive and not own:
+        from brokercare.ledger.service import append
+
+        append(
+            session,
+            "pii.read",
+            f"customer:{customer.id}",
+            {
+                "user_id": user.id,
+                "role": role,
+                "customer_id": customer.id,
+                "fields": sensitive,
+                "revealed_on_request": bool(reveal),
+                "reason": reason or ("routine view" if not reveal else "revealed on request"),
+                "value_hmacs": digests,
+            },
+        )
+        if commit:
+            session.commit()
+    return out

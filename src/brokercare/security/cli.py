@@ -1,0 +1,80 @@
+"""``brokercare users ...`` and ``brokercare keys ...``."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from brokercare.core.errors import DomainError
+
+console = Console()
+users_app = typer.Typer(help="Staff and customer logins.", no_args_is_help=True)
+keys_app = typer.Typer(help="Field-encryption data keys: status, rotation, retirement.", no_args_is_help=True)
+
+
+def _fail(exc: DomainError) -> None:
+    console.print(f"[red]{exc.detail}[/red]")
+    raise typer.Exit(code=1)
+
+
+@users_app.command("create")
+def users_create(
+    username: str = typer.Option(..., help="Login name (3-64 letters, digits, _ . @ -)."),
+    role: str = typer.Option(..., help="agent, advisor, customer_manager, risk, compliance, admin, team_lead or customer."),
+    display_name: str = typer.Option(None, help="Name shown in the workbench (default: the username)."),
+    customer_id: int = typer.Option(None, help="For role customer: the customer this login belongs to."),
+    skills: str = typer.Option("", help="Comma-separated routing skills, e.g. trading,margin."),
+    branch_code: str = typer.Option(None, help="Branch (营业部) code."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Create a login. Without --password-stdin the password is prompted for twice."""
+    from brokercare.core.database import session_scope
+    from brokercare.security.service import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope() as session:
+            user = create_user(
+                session, username=username, password=password, role=role,
+                display_name=display_name or username, customer_id=customer_id,
+                skills=[s.strip() for s in skills.split(",") if s.strip()], branch_code=branch_code,
+            )
+            uid = user.id
+    except DomainError as exc:
+        _fail(exc)
+    console.print(f"[green]Created[/green] user {username} (id {uid}, role {role})")
+
+
+@users_app.command("list")
+def users_list(
+    role: str = typer.Option(None, help="Only this role."),
+    all_: bool = typer.Option(False, "--all", help="Include deactivated logins."),
+) -> None:
+    """List logins."""
+    from brokercare.core.database import session_scope
+    from brokercare.security.access import ROLE_LABELS
+    from brokercare.security.service import list_users
+
+    try:
+        with session_scope() as session:
+            rows = list_users(session, role=role, include_inactive=all_)
+            table = Table("id", "username", "name", "role", "customer", "skills", "active")
+            for u in rows:
+                table.add_row(str(u.id), u.username, u.display_name, f"{u.role} ({ROLE_LABELS[u.role]})",
+                              str(u.customer_id or ""), ",".join(u.skills or []), "yes" if u.active else "no")
+    except DomainError as exc:
+        _fail(exc)
+    console.print(table)
+    console.print(f"{len(rows)} users")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(users_app, name="users")
+    app.add_typer(keys_app, name="keys")
+    from brokercare.security import keys_cli  # noqa: F401 - adds the keys commands

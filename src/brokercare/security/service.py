@@ -1,0 +1,136 @@
+"""Users: creation with validated roles, authentication, listing."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from brokercare.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
+from brokercare.security.access import ROLES, STAFF_ROLES
+from brokercare.security.auth import decoy_verify, hash_password, needs_rehash, verify_password
+from brokercare.security.models import User
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
+MIN_PASSWORD = 8
+
+
+def validate_password(password: str) -> None:
+    """At least 8 characters mixing letters and digits (CSRC guidance for online trading logins)."""
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(f"密码至少 {MIN_PASSWORD} 位。(password must be at least {MIN_PASSWORD} characters)")
+    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
+        raise ValidationFailed("密码须同时包含字母和数字。(password must mix letters and digits)")
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str,
+    customer_id: int | None = None,
+    skills: list[str] | None = None,
+    branch_code: str | None = None,
+    max_concurrent: int | None = None,
+    team_lead_id: int | None = None,
+) -> User:
+    """Add a login (flushed, not committed: the caller owns the transaction).
+
+    Staff roles may not carry a customer id; a ``customer`` user must, and only one login per
+    customer exists. Bad input raises :class:`ValidationFailed` / :class:`Conflict` and writes nothing.
+    """
+    username = username.strip()
+    if not USERNAME_RE.match(username):
+        raise ValidationFailed(
+            f"invalid username {username!r}: 3-64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit"
+        )
+    if role not in ROLES:
+        raise ValidationFailed(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    if role == "customer" and customer_id is None:
+        raise ValidationFailed("a customer login needs the customer id it belongs to")
+    if role in STAFF_ROLES and customer_id is not None:
+        raise ValidationFailed(f"a {role} login is staff and cannot be linked to a customer")
+    if not display_name or not display_name.strip():
+        raise ValidationFailed("display name is required")
+    validate_password(password)
+    if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())) is not None:
+        raise Conflict(f"username {username!r} is already taken")
+    if customer_id is not None:
+        if session.scalar(select(User.id).where(User.customer_id == customer_id)) is not None:
+            raise Conflict(f"customer {customer_id} already has a login")
+        from brokercare.customers.models import Customer
+
+        if session.get(Customer, customer_id) is None:
+            raise NotFound(f"customer {customer_id} does not exist")
+    user = User(
+        username=username,
+        display_name=display_name.strip()[:32],
+        role=role,
+        password_hash=hash_password(password),
+        customer_id=customer_id,
+        skills=list(skills or []),
+        branch_code=branch_code,
+        team_lead_id=team_lead_id,
+        active=True,
+    )
+    if max_concurrent is not None:
+        user.max_concurrent = max_concurrent
+    try:
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"could not create user {username!r}: {exc.orig}") from exc
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    """The active user with these credentials, or :class:`AuthenticationFailed` (same message either way)."""
+    user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+    if user is None or not user.active:
+        decoy_verify(password)
+        raise AuthenticationFailed("用户名或密码错误。(invalid username or password)")
+    if not verify_password(user.password_hash, password):
+        raise AuthenticationFailed("用户名或密码错误。(invalid username or password)")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.commit()
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def get_user_by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+
+
+def list_users(session: Session, *, role: str | None = None, include_inactive: bool = False) -> list[User]:
+    stmt = select(User).order_by(User.role, User.username)
+    if role is not None:
+        if role not in ROLES:
+            raise ValidationFailed(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        stmt = stmt.where(User.role == role)
+    if not include_inactive:
+        stmt = stmt.where(User.active.is_(True))
+    return list(session.scalars(stmt))
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    validate_password(password)
+    user.password_hash = hash_password(password)
+    session.flush()
+
+
+def deactivate(session: Session, user: User) -> None:
+    """Stop a login; its tokens stop working at once (``current_user`` checks ``active``)."""
+    user.active = False
+    session.flush()
