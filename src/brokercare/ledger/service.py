@@ -1,0 +1,384 @@
+"""Append to the tamper-evident ledger, prove inclusion and consistency, and verify everything.
+
+Every entry is a leaf of an RFC 6962 Merkle tree. Its body (the exact bytes hashed) is canonical
+JSON of its index, kind, subject, time and data; the row also stores the leaf hash, the tree head
+after the entry, and an Ed25519 signature over that tree head. A signed checkpoint is stored every
+:data:`CHECKPOINT_EVERY` entries and on demand.
+
+``verify`` trusts nothing in the database: it recomputes every leaf and every tree head, checks every
+signature with the key held outside the database, and names the first entry that does not hold.
+Someone who rewrites a row and recomputes its hashes still cannot produce the signatures, so
+edits, deletions, insertions and reorderings are all found, and located.
+
+Personal data never enters the ledger in clear: :func:`append` refuses data that carries an ID
+number, phone or bank-card number, or a field named like one; reference people by id and by hash.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from brokercare.core.database import utcnow
+from brokercare.core.errors import NotFound, ValidationFailed
+from brokercare.ledger import merkle
+from brokercare.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead
+from brokercare.ledger.signing import get_signer, key_id_of, tree_head_message, verify_signature
+
+CHECKPOINT_EVERY = 256
+KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+_PII_KEYS = frozenset({
+    "id_number", "id_no", "id_card", "phone", "mobile", "telephone", "bank_card", "card_no",
+    "card_number", "address", "email", "password", "name", "customer_name", "real_name",
+})
+_ALNUM = "0-9A-Za-z"
+_HEX_DIGEST = re.compile(r"^[0-9a-f]{32,128}$")
+_PII_PATTERNS = (
+    ("an ID number", re.compile(rf"(?<![{_ALNUM}])\d{{17}}[\dXx](?![{_ALNUM}])")),
+    ("a mobile number", re.compile(rf"(?<![{_ALNUM}])(?:\+?86[- ]?)?1[3-9]\d{{9}}(?![{_ALNUM}])")),
+    ("a bank card number", re.compile(rf"(?<![{_ALNUM}])\d{{16,19}}(?![{_ALNUM}])")),
+)
+
+
+def _timestamp(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return _timestamp(value) if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def canonical_json(obj: object) -> str:
+    """Sorted keys, no spaces, UTF-8 kept as is: the same data always gives the same bytes."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _check_no_pii(value: object, path: str = "data") -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            key = str(k).lower()
+            if key in _PII_KEYS and not (isinstance(v, str) and _HEX_DIGEST.match(v)):
+                raise ValidationFailed(
+                    f"{path}.{k}: personal data goes into the ledger only as an id and a hash "
+                    f"(use e.g. '{key}_hash' or 'customer_id')"
+                )
+            _check_no_pii(v, f"{path}.{k}")
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for i, v in enumerate(value):
+            _check_no_pii(v, f"{path}[{i}]")
+    elif isinstance(value, str):
+        for what, pattern in _PII_PATTERNS:
+            if pattern.search(value):
+                raise ValidationFailed(f"{path} looks like {what}: record an id and a hash instead")
+
+
+def _lock_head(session: Session) -> LedgerHead:
+    """Take the append lock (the head row) and return the head as of now.
+
+    The UPDATE comes first: on PostgreSQL it row-locks the head until commit; on SQLite it takes the
+    database write lock. Either way the SELECT that follows sees the latest committed head and no
+    other appender can interleave, so indexes are gap-free and every tree head is sequential.
+    """
+    now = utcnow()
+    locked = session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(updated_at=now))
+    if locked.rowcount == 0:
+        session.execute(insert(LedgerHead).values(id=1, size=0, compact_range="", updated_at=now))
+    return session.execute(select(LedgerHead).where(LedgerHead.id == 1)).scalar_one()
+
+
+def _compact(head: LedgerHead) -> merkle.CompactRange:
+    nodes = [bytes.fromhex(h) for h in head.compact_range.split(",") if h]
+    return merkle.CompactRange(head.size, nodes)
+
+
+def append(session: Session, kind: str, subject: str, data: dict) -> LedgerEntry:
+    """Append one entry in the caller's transaction; it becomes durable when the caller commits.
+
+    ``kind`` is dotted (``ticket.state_changed``), ``subject`` names what it is about
+    (``ticket:123``, ``customer:42``). Appends are serialised on the head row, so call this late
+    in a transaction that does other work. Returns the flushed entry (``entry.id`` is its index).
+    """
+    if not isinstance(kind, str) or not KIND_RE.match(kind) or len(kind) > 48:
+        raise ValidationFailed(f"ledger kind {kind!r} must be dotted lower-case, e.g. 'ticket.state_changed'")
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > 96:
+        raise ValidationFailed("ledger subject must be 1-96 characters, e.g. 'ticket:123'")
+    if not isinstance(data, dict):
+        raise ValidationFailed("ledger data must be a JSON object")
+    _check_no_pii(data)
+    _check_no_pii(subject, "subject")
+    try:
+        canonical_json(data)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed(f"ledger data is not JSON-serialisable: {exc}") from exc
+
+    signer = get_signer()
+    session.flush()  # the caller's pending rows first: they precede the lock in this transaction
+    head = _lock_head(session)
+    index = head.size
+    now = utcnow()
+    body = canonical_json({"at": _timestamp(now), "data": data, "index": index, "kind": kind, "subject": subject})
+    leaf = merkle.leaf_hash(body.encode("utf-8"))
+    tree = _compact(head)
+    tree.append(leaf)
+    root_hex = tree.root().hex()
+    entry = LedgerEntry(
+        id=index, kind=kind, subject=subject, body=body, leaf_hash=leaf.hex(), tree_root=root_hex,
+        key_id=signer.key_id, signature=signer.sign(tree_head_message(index + 1, root_hex)), created_at=now,
+    )
+    session.add(entry)
+    session.execute(
+        update(LedgerHead).where(LedgerHead.id == 1).values(
+            size=index + 1, compact_range=",".join(n.hex() for n in tree.nodes), updated_at=now
+        )
+    )
+    if (index + 1) % CHECKPOINT_EVERY == 0:
+        _store_checkpoint(session, index + 1, root_hex)
+    session.flush()
+    return entry
+
+
+def _store_checkpoint(session: Session, size: int, root_hex: str) -> LedgerCheckpoint:
+    signer = get_signer()
+    signed_at = utcnow()
+    cp = LedgerCheckpoint(
+        tree_size=size, root_hash=root_hex, signed_at=signed_at, key_id=signer.key_id,
+        public_key=signer.public_hex,
+        signature=signer.sign(tree_head_message(size, root_hex, _timestamp(signed_at))),
+    )
+    session.add(cp)
+    session.flush()
+    return cp
+
+
+def size(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(LedgerEntry)) or 0
+
+
+def get_entry(session: Session, index: int) -> LedgerEntry:
+    entry = session.get(LedgerEntry, index)
+    if entry is None:
+        raise NotFound(f"ledger entry {index} does not exist")
+    return entry
+
+
+def _signed_head(session: Session, tree_size: int) -> LedgerEntry:
+    """The entry closing a tree of ``tree_size``, whose signed tree head we vouch for."""
+    if tree_size < 1:
+        raise ValidationFailed("tree size must be at least 1")
+    entry = session.get(LedgerEntry, tree_size - 1)
+    if entry is None:
+        raise NotFound(f"the ledger has fewer than {tree_size} entries")
+    signer = get_signer()
+    if not verify_signature(signer.public_raw, tree_head_message(tree_size, entry.tree_root), entry.signature):
+        raise ValidationFailed(f"the tree head at size {tree_size} fails its signature: run `brokercare ledger verify`")
+    return entry
+
+
+def checkpoint_dict(cp: LedgerCheckpoint) -> dict:
+    return {
+        "tree_size": cp.tree_size, "root_hash": cp.root_hash, "signed_at": _timestamp(cp.signed_at),
+        "key_id": cp.key_id, "public_key": cp.public_key, "signature": cp.signature,
+        "algorithm": "Ed25519", "message": tree_head_message(cp.tree_size, cp.root_hash, _timestamp(cp.signed_at)).decode(),
+    }
+
+
+def checkpoint(session: Session, *, create: bool = True) -> LedgerCheckpoint | None:
+    """The latest signed checkpoint; with ``create``, sign one for the current size if it is newer."""
+    latest = session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)).first()
+    n = size(session)
+    if create and n > 0 and (latest is None or latest.tree_size < n):
+        head = _signed_head(session, n)
+        latest = _store_checkpoint(session, n, head.tree_root)
+    return latest
+
+
+def _leaf_hashes(session: Session, tree_size: int) -> list[bytes]:
+    rows = session.scalars(
+        select(LedgerEntry.leaf_hash).where(LedgerEntry.id < tree_size).order_by(LedgerEntry.id)
+    ).all()
+    if len(rows) != tree_size:
+        raise ValidationFailed(f"the ledger is missing entries below {tree_size}: run `brokercare ledger verify`")
+    return [bytes.fromhex(h) for h in rows]
+
+
+def inclusion(session: Session, index: int, tree_size: int | None = None) -> dict:
+    """The audit path of entry ``index`` in the tree of ``tree_size`` (default: the whole ledger)."""
+    n = size(session)
+    tree_size = n if tree_size is None else tree_size
+    if tree_size > n:
+        raise ValidationFailed(f"tree size {tree_size} exceeds the ledger size {n}")
+    if not 0 <= index < tree_size:
+        raise ValidationFailed(f"entry {index} is not in a tree of size {tree_size}")
+    head = _signed_head(session, tree_size)
+    leaves = _leaf_hashes(session, tree_size)
+    proof = merkle.inclusion_proof(index, leaves)
+    return {
+        "index": index, "tree_size": tree_size, "leaf_hash": leaves[index].hex(),
+        "audit_path": [p.hex() for p in proof], "root_hash": head.tree_root,
+        "signature": head.signature, "key_id": head.key_id,
+        "signed_message": tree_head_message(tree_size, head.tree_root).decode(),
+    }
+
+
+def consistency(session: Session, first: int, second: int) -> dict:
+    """Proof that the ledger at size ``first`` is a prefix of the ledger at size ``second``."""
+    n = size(session)
+    if not 1 <= first <= second <= n:
+        raise ValidationFailed(f"need 1 <= first <= second <= {n} (ledger size), got first={first} second={second}")
+    h1, h2 = _signed_head(session, first), _signed_head(session, second)
+    proof = merkle.consistency_proof(first, _leaf_hashes(session, second))
+    return {
+        "first": first, "second": second, "first_root": h1.tree_root, "second_root": h2.tree_root,
+        "proof": [p.hex() for p in proof],
+        "first_signature": h1.signature, "second_signature": h2.signature, "key_id": h2.key_id,
+    }
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    size: int
+    checkpoints: int
+    root_hash: str
+    first_bad_index: int | None = None
+    problem: str | None = None  # edited, deleted, inserted, reordered, forged, truncated
+    detail: str | None = None
+    key_id: str | None = None
+    issues: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _body_index(body: str) -> int | None:
+    try:
+        value = json.loads(body).get("index")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _classify(session: Session, k: int, found: str, detail: str) -> tuple[int, str, str]:
+    """Tell an edit from an insertion, a deletion or a reordering at the first bad index ``k``.
+
+    Each body records the index it was signed at, so the rows from ``k`` on show where each came from:
+    a permutation of ``k..`` is a reordering; the entry signed at ``k`` found one place later is an
+    insertion; entries from further on pulled down is a deletion with renumbering.
+    """
+    rows = session.execute(select(LedgerEntry.id, LedgerEntry.body).where(LedgerEntry.id >= k).order_by(LedgerEntry.id)).all()
+    signed = [_body_index(body) for _, body in rows]
+    if not rows:
+        return k, "edited", detail
+    first = signed[0]
+    if len(signed) > 1 and signed[1] == k and first != k + 1:
+        return k, "inserted", f"entry {k} was inserted: the entry signed at {k} now sits at {k + 1}"
+    if first != k and sorted(x for x in signed if x is not None) == list(range(k, k + len(rows))):
+        where = signed.index(k) + k if k in signed else None
+        return k, "reordered", (f"entry {k} holds the entry signed at {first}"
+                                + (f"; the entry signed at {k} sits at {where}" if where is not None else "")
+                                + ": rows were reordered")
+    if first is not None and first > k:
+        return k, "deleted", (f"entry {k} holds the entry signed at {first}: "
+                              f"{first - k} entr{'y was' if first - k == 1 else 'ies were'} deleted and the rest renumbered")
+    if found == "forged" and len(rows) == 1:
+        return k, "edited", (f"entry {k} (the last) is not signed by the ledger key: "
+                             "edited, or appended behind the ledger's back")
+    if found == "forged":
+        return k, "edited", f"entry {k} was changed after it was written (hashes recomputed, signature does not match)"
+    return k, "edited", detail or f"entry {k} was changed after it was written"
+
+
+def verify(session: Session, *, public_key: bytes | None = None, batch: int = 5000) -> VerifyReport:
+    """Recompute every leaf and tree head, check every signature and checkpoint; name the first bad entry."""
+    trusted = public_key or get_signer().public_raw
+    trusted_id = key_id_of(trusted)
+    tree = merkle.CompactRange()
+    roots_at: dict[int, str] = {}
+    cp_sizes = set(session.scalars(select(LedgerCheckpoint.tree_size)).all())
+    bad: tuple[int, str, str] | None = None
+    issues: list[str] = []
+    expected = 0
+    last_id = -1
+    stmt = select(LedgerEntry).order_by(LedgerEntry.id).execution_options(yield_per=batch)
+    for entry in session.scalars(stmt):
+        if bad is not None:
+            break
+        last_id = entry.id
+        if entry.id != expected:
+            bad = (expected, "deleted", f"entry {expected} is missing: the next entry present is {entry.id}")
+            continue
+        try:
+            body = json.loads(entry.body)
+            body_index = body["index"]
+        except (ValueError, KeyError, TypeError):
+            bad = (expected, "edited", f"entry {expected} has an unreadable body")
+            continue
+        if body_index != entry.id:
+            bad = (expected, "misplaced", "")
+            continue
+        leaf = merkle.leaf_hash(entry.body.encode("utf-8"))
+        if leaf.hex() != entry.leaf_hash or body.get("kind") != entry.kind or body.get("subject") != entry.subject:
+            bad = (expected, "edited", f"entry {expected} was changed after it was written (its hash no longer matches)")
+            continue
+        tree.append(leaf)
+        root_hex = tree.root().hex()
+        if entry.key_id != trusted_id or root_hex != entry.tree_root or not verify_signature(
+            trusted, tree_head_message(entry.id + 1, root_hex), entry.signature
+        ):
+            # The row is self-consistent but not what the ledger key signed: rewritten with
+            # recomputed hashes, or inserted; look at the next row to tell which.
+            bad = (expected, "forged", f"entry {expected} is not the entry the ledger signed (edited or inserted)")
+            continue
+        if entry.id + 1 in cp_sizes:
+            roots_at[entry.id + 1] = root_hex
+        expected += 1
+
+    if bad is not None and bad[1] in ("misplaced", "forged", "edited"):
+        bad = _classify(session, bad[0], bad[1], bad[2])
+
+    present = last_id + 1 if bad is None else None
+    checkpoints = session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)).all()
+    verified_cps = 0
+    for cp in checkpoints:
+        if not verify_signature(trusted, tree_head_message(cp.tree_size, cp.root_hash, _timestamp(cp.signed_at)), cp.signature):
+            issues.append(f"checkpoint at size {cp.tree_size} fails its signature")
+            continue
+        if present is not None and cp.tree_size > present:
+            if bad is None:
+                bad = (present, "truncated",
+                       f"a checkpoint signed at size {cp.tree_size} but only {present} entries remain: "
+                       f"entries {present}..{cp.tree_size - 1} were deleted")
+            continue
+        if cp.tree_size in roots_at and roots_at[cp.tree_size] != cp.root_hash:
+            issues.append(f"checkpoint at size {cp.tree_size} disagrees with the recomputed root")
+            continue
+        verified_cps += 1
+
+    head = session.get(LedgerHead, 1)
+    if bad is None and head is not None and head.size != expected:
+        if head.size > expected:
+            bad = (expected, "truncated", f"the ledger head counts {head.size} entries but only {expected} remain")
+        else:
+            issues.append(f"the ledger head counts {head.size} entries, fewer than the {expected} present")
+
+    report = VerifyReport(
+        ok=bad is None and not issues, size=expected if bad is None else bad[0], checkpoints=verified_cps,
+        root_hash=tree.root().hex(), key_id=trusted_id, issues=issues,
+    )
+    if bad is not None:
+        report.first_bad_index, report.problem, report.detail = bad
+    return report
