@@ -16,6 +16,16 @@ from brokercare.security.service import create_user
 PASSWORD = "Passw0rd2026"
 
 
+@pytest.fixture(autouse=True)
+def _cheap_argon2(monkeypatch):
+    """Still argon2id, at a cost that keeps the suite quick (production keeps the RFC 9106 profile)."""
+    from argon2 import PasswordHasher
+
+    from brokercare.security import auth
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
 def add_customer(session, *, no: str, name: str, id_number: str, phone: str, address: str,
                  card: str | None = "6222021234567891234") -> Customer:
     cipher = get_cipher(session)
