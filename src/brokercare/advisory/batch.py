@@ -1,0 +1,182 @@
+"""The nightly proposal batch: columnar partitions from the database (or a synthetic book for
+benchmarks), the pure engine over them, and the results written as Parquet.
+
+Reading is one bulk SELECT per table, not one ORM object per row: the batch is the only place the
+advisory domain reads positions and accounts in bulk, because the per-customer read services
+(``positions_of``) would mean a million round trips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from brokercare.advisory import proposals as engine
+from brokercare.advisory.suitability import LEVELS
+
+
+def instruments_from_db(session: Session) -> list[dict]:
+    from brokercare.market.models import Instrument
+
+    rows = session.execute(
+        select(Instrument.symbol, Instrument.kind, Instrument.board, Instrument.exchange, Instrument.name,
+               Instrument.lot_size, Instrument.last_price, Instrument.risk_rating)
+    ).all()
+    return [
+        {"symbol": r.symbol, "kind": r.kind, "board": r.board, "exchange": r.exchange, "name": r.name,
+         "lot_size": r.lot_size, "last_price": float(r.last_price) if r.last_price is not None else None,
+         "risk_rating": r.risk_rating}
+        for r in rows
+    ]
+
+
+def context_from_db(session: Session, weights: np.ndarray | None = None) -> engine.Context:
+    return engine.build_context(instruments_from_db(session), weights)
+
+
+def _levels(session: Session, customer_ids: np.ndarray, today: date) -> np.ndarray:
+    """Level index per customer from the latest assessment, -1 when missing or expired."""
+    from brokercare.customers.models import RiskAssessment
+
+    rows = session.execute(
+        select(RiskAssessment.customer_id, RiskAssessment.level, RiskAssessment.valid_until,
+               RiskAssessment.assessed_on, RiskAssessment.id)
+        .where(RiskAssessment.customer_id.in_(customer_ids.tolist()))
+    ).all()
+    out = np.full(len(customer_ids), -1, np.int8)
+    if not rows:
+        return out
+    frame = pd.DataFrame(rows, columns=["customer_id", "level", "valid_until", "assessed_on", "id"])
+    latest = frame.sort_values(["customer_id", "assessed_on", "id"]).groupby("customer_id").tail(1)
+    latest = latest[latest["valid_until"] >= today]
+    code = {lv: i for i, lv in enumerate(LEVELS)}
+    lookup = dict(zip(latest["customer_id"], latest["level"].map(code), strict=True))
+    for i, cid in enumerate(customer_ids.tolist()):
+        out[i] = lookup.get(cid, -1)
+    return out
+
+
+def partition_from_db(session: Session, ctx: engine.Context, customer_ids: list[int] | np.ndarray,
+                      *, today: date | None = None) -> engine.Partition:
+    """The cash accounts and positions of these customers as one columnar partition."""
+    from brokercare.accounts.models import Account, Position
+
+    today = today or date.today()
+    ids = np.asarray(sorted(set(int(c) for c in customer_ids)), dtype=np.int64)
+    accounts = pd.DataFrame(
+        session.execute(
+            select(Account.id, Account.customer_id, Account.cash_balance, Account.frozen_cash,
+                   Account.commission_rate)
+            .where(Account.customer_id.in_(ids.tolist()), Account.kind == "cash", Account.status == "active")
+        ).all(),
+        columns=["account_id", "customer_id", "cash", "frozen", "rate"],
+    )
+    positions = pd.DataFrame(
+        session.execute(
+            select(Position.account_id, Position.symbol, Position.quantity, Position.available_quantity)
+            .where(Position.account_id.in_(accounts["account_id"].tolist() or [-1]))
+        ).all(),
+        columns=["account_id", "symbol", "qty", "available"],
+    )
+    index = {s: i for i, s in enumerate(ctx.symbols.tolist())}
+    pos = positions.merge(accounts[["account_id", "customer_id"]], on="account_id")
+    pos = pos[pos["symbol"].isin(index)]
+    pos["inst"] = pos["symbol"].map(index)
+    pos["row"] = np.searchsorted(ids, pos["customer_id"].to_numpy())
+    pos = pos.sort_values(["row", "inst"])
+    counts = np.bincount(pos["row"].to_numpy(dtype=np.int64), minlength=len(ids))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    cash = np.zeros(len(ids))
+    rate = np.full(len(ids), 0.00025)
+    if not accounts.empty:
+        acc = accounts.assign(row=np.searchsorted(ids, accounts["customer_id"].to_numpy()))
+        net = (acc["cash"].astype(float) - acc["frozen"].astype(float)).clip(lower=0)
+        cash = np.bincount(acc["row"], weights=net, minlength=len(ids))
+        first = acc.groupby("row")["rate"].first()
+        rate[first.index.to_numpy()] = first.astype(float).to_numpy()
+    return engine.Partition(
+        customer_id=ids, level=_levels(session, ids, today), cash=cash, commission_rate=rate,
+        offsets=offsets.astype(np.int64), inst=pos["inst"].to_numpy(np.int32),
+        qty=pos["qty"].astype(float).to_numpy(), available=pos["available"].astype(float).to_numpy(),
+    )
+
+
+def partitions_from_db(session: Session, ctx: engine.Context, *, size: int = 50_000,
+                       today: date | None = None) -> list[engine.Partition]:
+    from brokercare.customers.models import Customer
+
+    ids = np.array(session.scalars(select(Customer.id).where(Customer.status != "closed").order_by(Customer.id)).all())
+    return [partition_from_db(session, ctx, ids[i : i + size], today=today) for i in range(0, len(ids), size)]
+
+
+def synthetic_book(n: int, ctx: engine.Context, rng: np.random.Generator, *, start_id: int = 1,
+                   mean_holdings: float = 5.0) -> engine.Partition:
+    """A brokerage-shaped synthetic book for benchmarks: lognormal wealth, a few holdings each,
+    some bought today (not yet sellable), some customers without a valid assessment."""
+    counts = np.minimum(rng.poisson(mean_holdings - 1, n) + 1, 30)
+    h = int(counts.sum())
+    tradable = np.flatnonzero(ctx.price > 0)
+    inst = rng.choice(tradable, size=h).astype(np.int32)
+    wealth = rng.lognormal(np.log(80_000), 1.2, n)
+    owner = np.repeat(np.arange(n), counts)
+    share = rng.dirichlet(np.ones(3), size=h)[:, 0] if h else np.zeros(0)
+    value = wealth[owner] * share
+    qty = np.maximum(np.floor(value / ctx.price[inst] / 100) * 100, 100.0)
+    available = np.where(rng.random(h) < 0.05, 0.0, qty)
+    return engine.Partition(
+        customer_id=np.arange(start_id, start_id + n, dtype=np.int64),
+        level=np.where(rng.random(n) < 0.04, -1, rng.choice(5, n, p=[0.12, 0.25, 0.35, 0.2, 0.08])).astype(np.int8),
+        cash=np.round(wealth * rng.uniform(0.0, 0.4, n), 2),
+        commission_rate=rng.choice([0.0001, 0.00018, 0.00025, 0.0003], n),
+        offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        inst=inst, qty=qty, available=available,
+    )
+
+
+@dataclass
+class BatchSummary:
+    customers: int
+    rebalance: int
+    reassess: int
+    trades: int
+    buy_amount: float
+    sell_amount: float
+    fees: float
+    path: Path | None
+
+
+def summarise(result: engine.Proposals, path: Path | None = None) -> BatchSummary:
+    buys = result.t_side > 0
+    return BatchSummary(
+        len(result.customer_id), int((result.status == engine.REBALANCE).sum()),
+        int((result.status == engine.REASSESS).sum()), len(result.t_qty),
+        float(result.t_amount[buys].sum()), float(result.t_amount[~buys].sum()), float(result.t_fee.sum()), path,
+    )
+
+
+def write_parquet(result: engine.Proposals, ctx: engine.Context, out_dir: Path, run_date: date) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = out_dir / f"proposals-{run_date.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    customers = {"customer_id": result.customer_id,
+                 "status": [engine.STATUS_NAMES[int(s)] for s in result.status],
+                 "total": result.total, "drift": result.drift}
+    for j, c in enumerate(ctx.classes):
+        customers[f"current_{c}"] = result.current[:, j]
+        customers[f"target_{c}"] = result.target[:, j]
+    pq.write_table(pa.table(customers), folder / "customers.parquet")
+    trades = pa.table({
+        "customer_id": result.t_customer, "symbol": ctx.symbols[result.t_inst].astype(str),
+        "side": np.where(result.t_side > 0, "buy", "sell"), "quantity": result.t_qty,
+        "amount": result.t_amount, "fees": result.t_fee,
+    })
+    pq.write_table(trades, folder / "trades.parquet")
+    return folder

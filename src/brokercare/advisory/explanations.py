@@ -1,0 +1,101 @@
+"""Short Chinese explanations of a customer's proposal, written for the customer, not for a quant.
+
+The text says where the customer stands against their model, what to trade and why, what it costs,
+and what the rules (T+1, lots, suitability) changed; it never promises returns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from brokercare.advisory import proposals as engine
+from brokercare.advisory.suitability import LEVELS, level_name
+
+CLASS_WORDS = {
+    "large_cap": "A股大盘股",
+    "small_cap": "A股中小盘股",
+    "bond": "债券",
+    "gold": "黄金",
+    "money": "现金和货币基金",
+}
+DISCLAIMER = "以上是根据您的风险等级给出的配置建议，不构成收益承诺，是否执行由您决定。"
+
+
+def _wan(amount: float) -> str:
+    if abs(amount) >= 10_000:
+        return f"约{amount / 10_000:.1f}万元"
+    return f"约{amount:,.0f}元"
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def explain(result: engine.Proposals, row: int, part: engine.Partition, ctx: engine.Context,
+            names: dict[str, str], *, high_volatility: bool = False) -> str:
+    """The explanation for customer ``row`` of a partition's proposals."""
+    status = int(result.status[row])
+    cid = int(result.customer_id[row])
+    level_idx = int(part.level[row])
+    if status == engine.REASSESS:
+        return ("您的风险测评还没有完成或已经过期。为了保证建议适合您，请先花几分钟重新做一次风险测评，"
+                "完成后我们会按新的结果为您给出调仓建议。")
+    level = level_name(LEVELS[level_idx])
+    if status == engine.EMPTY:
+        return "您的账户目前没有资产，暂时不需要调仓。入金后，我们可以按您的风险等级（" + level + "）给出配置建议。"
+    if status == engine.SMALL and result.total[row] < ctx.min_total:
+        return (f"您的账户资产{_wan(float(result.total[row]))}，金额较小：场内交易要按整手买卖，每笔佣金最低5元，"
+                "现在调仓的成本相对偏高，暂不建议调仓。可以考虑用定投的方式，逐步按"
+                f"{level}的模型组合建仓。")
+    cur, tgt = result.current[row], result.target[row]
+    lines = []
+    if status == engine.OK:
+        return (f"您的风险等级是{level}。目前各类资产的比例和模型组合基本一致（每类偏离都在"
+                f"{_pct(ctx.band)}以内），不需要调仓，继续持有即可。" + DISCLAIMER)
+    if status == engine.SMALL:
+        return (f"您的风险等级是{level}。您的配置与模型组合有一些偏离，但需要的每笔交易金额都很小，"
+                "手续费占比偏高，这次先不调整；下次入金时可以优先买入比例偏低的资产。")
+
+    gaps = sorted(range(len(ctx.classes)), key=lambda j: -abs(cur[j] - tgt[j]))
+    parts = []
+    for j in gaps[:3]:
+        if abs(cur[j] - tgt[j]) < 0.02:
+            continue
+        parts.append(f"{CLASS_WORDS[ctx.classes[j]]}现在约占{_pct(cur[j])}，模型建议约{_pct(tgt[j])}")
+    lines.append(f"您的风险等级是{level}。" + "；".join(parts) + "，偏离比较大，建议做一次调整：")
+
+    idx = result.trades_of(cid)
+    sells = [i for i in idx if result.t_side[i] < 0]
+    buys = [i for i in idx if result.t_side[i] > 0]
+    for label, group in (("卖出", sells), ("买入", buys)):
+        for i in group:
+            sym = str(ctx.symbols[result.t_inst[i]])
+            qty = result.t_qty[i]
+            unit = "份" if sym.endswith(".OF") else "股"
+            qty_text = f"{qty:,.2f}" if sym.endswith(".OF") else f"{qty:,.0f}"
+            lines.append(f"· {label} {names.get(sym, sym)}（{sym.split('.')[0]}）{qty_text}{unit}，{_wan(float(result.t_amount[i]))}")
+    fee = float(result.t_fee[idx].sum())
+    lines.append(f"预计交易费用合计约{fee:,.2f}元（含佣金、印花税和过户费）。先卖后买，卖出所得当天即可用于买入。")
+
+    a, b = int(part.offsets[row]), int(part.offsets[row + 1])
+    locked = [int(part.inst[h]) for h in range(a, b) if part.available[h] + 1e-9 < part.qty[h]]
+    if locked:
+        shown = "、".join(names.get(str(ctx.symbols[j]), str(ctx.symbols[j])) for j in locked[:3])
+        lines.append(f"{shown}有今天买入的部分，按T+1规则要下一个交易日才能卖出，本次建议没有动这部分。")
+    held_risk = [int(ctx.risk[int(part.inst[h])]) for h in range(a, b)]
+    allowed = ctx.allowed[level_idx]
+    if any(not allowed[r] for r in held_risk):
+        lines.append("您持有的部分产品风险等级高于您的风险承受能力，建议逐步降低这部分的比例。")
+    if high_volatility:
+        lines.append("另外，近期市场波动处于历史较高水平，模型已按规则临时降低了股票类资产的比例。")
+    lines.append(DISCLAIMER)
+    return "\n".join(lines)
+
+
+def names_of(ctx: engine.Context, instruments: list[dict]) -> dict[str, str]:
+    from brokercare.advisory import catalogue
+
+    names = {i["symbol"]: i.get("name") or i["symbol"] for i in instruments}
+    for sym in ctx.symbols[np.asarray(ctx.vehicles)].tolist():
+        names.setdefault(sym, catalogue.get(sym)["name"])
+    return names
