@@ -213,3 +213,24 @@ def test_bad_subscriptions_are_refused(redis_url, redis_prefix):
         bus.subscribe("a.b", print, group="g")
     with pytest.raises(ValueError, match="not partitioned"):
         bus.subscribe("c.d", print, group="g", partitions=[0])
+
+
+def test_restarted_consumer_resumes_its_own_pending_entries_in_order(redis_url, redis_prefix):
+    first = make_bus(redis_url, redis_prefix, consumer="shard-0")
+    seen: list[int] = []
+
+    def dies_on_third(event: Event) -> None:
+        if event.payload["n"] == 3:
+            raise Crash
+        seen.append(event.payload["n"])
+
+    first.subscribe("quote.snapshot", dies_on_third, group="monitor-0")
+    first.publish_many(Event("quote.snapshot", {"n": i}) for i in range(8))
+    with pytest.raises(Crash):
+        first.poll(block_ms=0)
+    # same consumer name, long min-idle: its own history is read at once and in order
+    second = make_bus(redis_url, redis_prefix, consumer="shard-0", min_idle_ms=600_000)
+    second.subscribe("quote.snapshot", lambda e: seen.append(e.payload["n"]), group="monitor-0")
+    second.drain()
+    assert seen == list(range(8))
+    assert second.pending_count("monitor-0") == 0

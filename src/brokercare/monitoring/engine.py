@@ -74,12 +74,15 @@ class Book:
         return len(self.symbols)
 
     def reindex(self) -> None:
-        """Rebuild the by-symbol index and the margin matrices after positions changed."""
+        """Rebuild the by-symbol index and the margin matrices after positions were added."""
         order = np.argsort(self.pos_symbol, kind="stable")
         self.by_symbol = order.astype(np.int64)
         counts = np.bincount(self.pos_symbol, minlength=self.n_sym)
         self.sym_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.symbol_index = {s: i for i, s in enumerate(self.symbols)}
+        self.reindex_margin()
+
+    def reindex_margin(self) -> None:
         row_of = np.full(len(self.account_ids), -1, np.int64)
         row_of[self.margin_rows] = np.arange(len(self.margin_rows))
         mrow = row_of[self.pos_account]
@@ -98,18 +101,36 @@ class Book:
             total += m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
         return total
 
-    def set_position(self, account_row: int, symbol_col: int, qty: float, cost: float) -> None:
-        """Apply one account event (a trade or transfer changed a position)."""
+    def set_position(self, account_row: int, symbol_col: int, qty: float, cost: float) -> bool:
+        """Apply one account event (a trade or transfer changed a position).
+
+        Returns True when a new position was appended (the caller's evaluator must grow).
+        """
         hit = np.flatnonzero((self.pos_account == account_row) & (self.pos_symbol == symbol_col))
         if hit.size:
             self.qty[hit[0]] = qty
             self.cost[hit[0]] = cost
-        else:
-            self.pos_account = np.append(self.pos_account, np.int32(account_row))
-            self.pos_symbol = np.append(self.pos_symbol, np.int32(symbol_col))
-            self.qty = np.append(self.qty, qty)
-            self.cost = np.append(self.cost, cost)
+            if self.margin_of_account[account_row] >= 0:
+                self.reindex_margin()
+            return False
+        self.pos_account = np.append(self.pos_account, np.int32(account_row))
+        self.pos_symbol = np.append(self.pos_symbol, np.int32(symbol_col))
+        self.qty = np.append(self.qty, qty)
+        self.cost = np.append(self.cost, cost)
         self.reindex()
+        return True
+
+    def row_of_account(self, account_id: int) -> int | None:
+        """Row of an account id (account ids are kept sorted), None if not in this book."""
+        k = int(np.searchsorted(self.account_ids, account_id))
+        if k < len(self.account_ids) and self.account_ids[k] == account_id:
+            return k
+        return None
+
+    def set_cash(self, account_row: int, cash: float) -> None:
+        m = self.margin_of_account[account_row]
+        if m >= 0:
+            self.margin_cash[m] = cash
 
 
 @dataclass
@@ -384,6 +405,13 @@ class Evaluator:
             cat(lines) if lines else np.zeros(0, np.int8),
             cat(probs) if probs else np.zeros(0),
         )
+
+    def grow(self) -> None:
+        """Extend per-position state after the book appended positions."""
+        extra = len(self.book.qty) - self.move_until.shape[1]
+        if extra > 0:
+            self.move_until = np.concatenate([self.move_until, np.full((2, extra), -np.inf)], axis=1)
+            self.fired_today = np.concatenate([self.fired_today, np.zeros((3, extra), bool)], axis=1)
 
     # restart support --------------------------------------------------------------------------
     def warm(self, snap: Snapshot) -> None:

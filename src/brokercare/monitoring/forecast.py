@@ -110,9 +110,14 @@ def estimate(
     )
 
 
+@lru_cache(maxsize=8)
+def _estimate_asof(asof: pd.Timestamp | None) -> tuple[float, pd.Series, pd.Series]:
+    return estimate(close_matrix(), asof)
+
+
 def risk_model_for(codes: list[str], boards: list[str], asof: pd.Timestamp | None = None) -> RiskModel:
     """A risk model aligned to ``codes`` (6-digit codes); board defaults where history is missing."""
-    factor_vol, beta, idio = estimate(close_matrix(), asof)
+    factor_vol, beta, idio = _estimate_asof(asof)
     b = np.empty(len(codes))
     e = np.empty(len(codes))
     for i, (code, board) in enumerate(zip(codes, boards, strict=True)):

@@ -1,0 +1,168 @@
+"""Monitoring tables: alert rules, alerts, the notification outbox, margin calls and the IPO calendar."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from brokercare.core.database import Base, Money, Price, Ratio, UTCDateTime, utcnow
+
+
+class AlertPreference(Base):
+    """A customer's own alert rules; a customer without a row gets the defaults."""
+
+    __tablename__ = "monitor_preferences"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    move_pct: Mapped[Decimal] = mapped_column(Ratio(), default=Decimal("0.05"))
+    window_min: Mapped[int] = mapped_column(Integer, default=10)
+    volume_ratio: Mapped[Decimal] = mapped_column(Ratio(), default=Decimal("3"))
+    limit_alerts: Mapped[bool] = mapped_column(Boolean, default=True)
+    quiet_start: Mapped[time | None] = mapped_column(Time)  # Beijing time
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    hourly_cap: Mapped[int] = mapped_column(Integer, default=6)
+    channels: Mapped[list] = mapped_column(JSON, default=lambda: ["app"])
+    margin_forecast_threshold: Mapped[Decimal] = mapped_column(Ratio(), default=Decimal("0.5"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Alert(Base):
+    """One fired condition. ``dedup_key`` is deterministic, so a re-run can never write it twice."""
+
+    __tablename__ = "monitor_alerts"
+    __table_args__ = (Index("ix_monitor_alerts_customer_time", "customer_id", "fired_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(120), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    symbol: Mapped[str | None] = mapped_column(String(16))
+    # move_up, move_down, limit_up, limit_down, volume_spike, margin_warning, margin_liquidation,
+    # margin_forecast_warning, margin_forecast_liquidation, ipo_*
+    rule: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str] = mapped_column(String(8), default="info")  # info, warning, urgent
+    title: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    change_pct: Mapped[float | None] = mapped_column(Float)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Notification(Base):
+    """The outbox: written in the alert's transaction, sent later by the dispatcher.
+
+    States: pending -> sent -> delivered -> read; or suppressed (cap), failed (gave up).
+    ``lease_until`` lets several dispatchers share the outbox: a row claimed by a dispatcher that
+    died becomes claimable again when the lease runs out, so nothing written here is lost.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_due", "status", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(140), unique=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("monitor_alerts.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(12))  # app, sms, wechat
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_ref: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MarginCall(Base):
+    """A collateral top-up demand opened when an account fell below its warning line."""
+
+    __tablename__ = "margin_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(120), unique=True)
+    contract_id: Mapped[int] = mapped_column(
+        ForeignKey("margin_contracts.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    line: Mapped[str] = mapped_column(String(12))  # warning, liquidation
+    ratio: Mapped[Decimal] = mapped_column(Ratio())
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[date] = mapped_column(Date)  # top up by the close of this trading day
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open, met, liquidated
+
+
+class IpoIssue(Base):
+    """A new share issue on the subscription calendar (T = subscription day)."""
+
+    __tablename__ = "ipo_issues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(10), unique=True)  # subscription code (申购代码)
+    symbol: Mapped[str] = mapped_column(String(16))  # the future listed symbol
+    name: Mapped[str] = mapped_column(String(32))
+    exchange: Mapped[str] = mapped_column(String(4))  # SH, SZ, BJ
+    board: Mapped[str] = mapped_column(String(12))  # main, chinext, star, bse
+    subscribe_on: Mapped[date] = mapped_column(Date, index=True)
+    price: Mapped[Decimal] = mapped_column(Price())
+    max_shares: Mapped[int] = mapped_column(Integer)  # 申购上限 per account
+    results_on: Mapped[date] = mapped_column(Date)  # T+2 winning-lot announcement
+    payment_on: Mapped[date] = mapped_column(Date)  # T+2, pay by 16:00
+    listing_on: Mapped[date | None] = mapped_column(Date)
+    industry: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(120))
+
+
+class IpoApplication(Base):
+    __tablename__ = "ipo_applications"
+    __table_args__ = (UniqueConstraint("customer_id", "issue_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("ipo_issues.id", ondelete="CASCADE"))
+    shares: Mapped[int] = mapped_column(Integer)
+    quota: Mapped[int] = mapped_column(Integer)
+    won_shares: Mapped[int] = mapped_column(Integer, default=0)
+    # applied, lost, won, paid, abandoned (won but not paid by 16:00 on T+2)
+    status: Mapped[str] = mapped_column(String(12), default="applied")
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MarketValueDaily(Base):
+    """A customer's non-restricted A-share market value per exchange at a day's close (IPO quota)."""
+
+    __tablename__ = "market_value_daily"
+    __table_args__ = (UniqueConstraint("customer_id", "day", "exchange"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    exchange: Mapped[str] = mapped_column(String(4))  # SH, SZ (STAR counts in SH)
+    value: Mapped[Decimal] = mapped_column(Money())

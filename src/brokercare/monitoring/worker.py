@@ -1,0 +1,176 @@
+"""A monitoring worker: one shard of the accounts, fed by Redis Streams.
+
+Every shard reads every ``quote.snapshot`` (its own consumer group ``monitor-<k>``) and the
+``position.changed`` events of its own accounts (partition ``k`` of that partitioned type). Each
+snapshot is evaluated against the shard's book, and its alerts, margin calls and outbox rows are
+written in one transaction together with the snapshot's event id; the stream entry is
+acknowledged only after that commit.
+
+Restart. The consumer name is fixed per shard, so a restarted worker first re-reads the entries
+it had been given. Before that it rebuilds its market state by re-evaluating, without writing,
+the day's snapshots it had already committed (their ids are in ``processed_events``), so windows
+and de-duplication are exactly where they were: no alert is repeated and none is missed.
+
+    python -m brokercare.monitoring.worker --shard 0 --shards 2 [--bus-url redis://...] [--prefix brokercare:]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from datetime import date
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from brokercare.core.bus import Event
+from brokercare.core.bus_redis import RedisStreamBus
+from brokercare.core.calendar import SHANGHAI
+from brokercare.core.models import ProcessedEvent
+from brokercare.core.service import mark_processed
+from brokercare.market.quotes import POSITION_EVENT, SNAPSHOT_EVENT, payload_arrays
+from brokercare.monitoring.engine import Evaluator, Snapshot
+from brokercare.monitoring.service import load_book, load_universe, market_info, record_findings
+
+log = logging.getLogger(__name__)
+
+
+class MonitorWorker:
+    def __init__(self, bus: RedisStreamBus, shard: int, shards: int, sessions: sessionmaker) -> None:
+        if not 0 <= shard < shards:
+            raise ValueError(f"shard must be in 0..{shards - 1}")
+        self.bus, self.shard, self.shards, self.sessions = bus, shard, shards, sessions
+        self.consumer = f"monitor-{shard}"
+        self.day: date | None = None
+        self._unwritten: dict[str, tuple] = {}
+        self._warmed: set[str] = set()
+        self.snapshots = 0
+        self.alerts = 0
+        with sessions() as s:
+            self.universe = load_universe(s)
+            self.book = load_book(s, shard=shard, shards=shards, universe=self.universe)
+        self.index = {u.symbol: k for k, u in enumerate(self.universe)}
+        self.boards = np.array([u.board for u in self.universe], dtype=object)
+        self.ev: Evaluator | None = None
+        self._last_close = np.array(
+            [float(u.last_price) if u.last_price is not None else np.nan for u in self.universe]
+        )
+
+    # lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.warm_up()
+        self.bus.subscribe(SNAPSHOT_EVENT, self.on_snapshot, group=self.consumer)
+        if self.bus.partitions.get(POSITION_EVENT):
+            self.bus.subscribe(POSITION_EVENT, self.on_position, group="monitor", partitions=[self.shard])
+
+    def warm_up(self) -> int:
+        """Re-evaluate (without writing) the snapshots this shard committed before a restart."""
+        with self.sessions() as s:
+            done = set(s.scalars(select(ProcessedEvent.event_id).where(ProcessedEvent.consumer == self.consumer)))
+        if not done:
+            return 0
+        stream = self.bus.stream_name(SNAPSHOT_EVENT)
+        fed, last = 0, "-"
+        while True:
+            entries = self.bus.redis.xrange(stream, min=last, count=500)
+            if last != "-":
+                entries = entries[1:]
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                event = Event.from_json(fields["event"])
+                if event.id not in done:
+                    return fed
+                self._evaluate(event)
+                self._warmed.add(event.id)
+                fed += 1
+            last = entries[-1][0]
+        return fed
+
+    def _day_of(self, payload: dict) -> date:
+        from datetime import datetime
+
+        return datetime.fromisoformat(payload["time"]).astimezone(SHANGHAI).date()
+
+    def _evaluate(self, event: Event):
+        day = self._day_of(event.payload)
+        if self.ev is None or day != self.day:
+            if self.ev is not None:
+                self._last_close = self.ev.last_price.copy()
+            self.day = day
+            self.ev = Evaluator(self.book, market_info(self.universe, day, self._last_close.copy()))
+        t, prices, volumes = payload_arrays(event.payload, self.index, len(self.universe))
+        findings = self.ev.evaluate(Snapshot(t, prices, volumes))
+        self.snapshots += 1
+        return findings, self.ev.last_price.copy()
+
+    # handlers ---------------------------------------------------------------------------------
+    def on_snapshot(self, event: Event) -> None:
+        if event.id in self._warmed:  # committed before the restart, only the ack was missing
+            return
+        if event.id in self._unwritten:
+            findings, prices = self._unwritten[event.id]
+        else:
+            findings, prices = self._evaluate(event)
+            self._unwritten[event.id] = (findings, prices)
+        session = self.sessions()
+        try:
+            with session.begin():
+                if mark_processed(session, self.consumer, event.id):
+                    recorded = record_findings(session, self.book, findings, prices, boards=self.boards)
+                    self.alerts += len(recorded.alerts)
+        finally:
+            session.close()
+        del self._unwritten[event.id]
+
+    def on_position(self, event: Event) -> None:
+        p = event.payload
+        row = self.book.row_of_account(int(p["account_id"]))
+        col = self.index.get(p["symbol"])
+        if row is None or col is None:
+            return
+        if self.book.set_position(row, col, float(p["quantity"]), float(p.get("cost_price") or 0)):
+            if self.ev is not None:
+                self.ev.grow()
+        if "cash" in p:
+            self.book.set_cash(row, float(p["cash"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shard", type=int, required=True)
+    ap.add_argument("--shards", type=int, required=True)
+    ap.add_argument("--bus-url", default=None)
+    ap.add_argument("--prefix", default="brokercare:")
+    ap.add_argument("--min-idle-ms", type=int, default=30_000)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from brokercare.core.database import session_factory
+    from brokercare.core.settings import get_settings
+
+    url = args.bus_url or get_settings().bus_url
+    if not url:
+        raise SystemExit("set --bus-url or BROKERCARE_BUS_URL to a redis:// URL")
+    bus = RedisStreamBus(
+        url,
+        prefix=args.prefix,
+        partitions={POSITION_EVENT: args.shards},
+        consumer=f"monitor-{args.shard}",
+        min_idle_ms=args.min_idle_ms,
+        block_ms=200,
+    )
+    worker = MonitorWorker(bus, args.shard, args.shards, session_factory())
+    worker.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("monitor shard %d/%d: %d accounts, %d positions", args.shard, args.shards,
+             len(worker.book.account_ids), len(worker.book.qty))
+    bus.run(stop)
+
+
+if __name__ == "__main__":
+    main()
