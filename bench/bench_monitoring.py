@@ -81,11 +81,21 @@ def snapshots(prev, avg_volume, rng, count: int, start: datetime):
         yield Snapshot(start + timedelta(seconds=3 * i), price.copy(), vol.copy())
 
 
-def pandas_snapshot(pos: pd.DataFrame, margin: pd.DataFrame, hist: pd.DataFrame, snap, info, model) -> int:
+def pandas_snapshot(
+    pos: pd.DataFrame, margin: pd.DataFrame, hist: pd.DataFrame, snap, info, model
+) -> int:
     """The same checks written the obvious pandas way (merge / groupby per snapshot)."""
-    quotes = pd.DataFrame({"sym": np.arange(snap.prices.size), "price": snap.prices,
-                           "vol": snap.volumes, "up": info.limit_up, "down": info.limit_down,
-                           "beta": model.beta, "idio": model.idio_vol})
+    quotes = pd.DataFrame(
+        {
+            "sym": np.arange(snap.prices.size),
+            "price": snap.prices,
+            "vol": snap.volumes,
+            "up": info.limit_up,
+            "down": info.limit_down,
+            "beta": model.beta,
+            "idio": model.idio_vol,
+        }
+    )
     win = hist.groupby("sym").agg(hi=("price", "max"), lo=("price", "min"))
     q = quotes.join(win, on="sym")
     df = pos.merge(q, on="sym", how="left")
@@ -96,11 +106,17 @@ def pandas_snapshot(pos: pd.DataFrame, margin: pd.DataFrame, hist: pd.DataFrame,
     df["value"] = df.qty * df.price
     df["expo"] = df.value * df.beta
     df["idio_v"] = (df.value * df.idio) ** 2
-    g = df[df.is_margin].groupby("acc").agg(value=("value", "sum"), expo=("expo", "sum"), idio=("idio_v", "sum"))
+    g = (
+        df[df.is_margin]
+        .groupby("acc")
+        .agg(value=("value", "sum"), expo=("expo", "sum"), idio=("idio_v", "sum"))
+    )
     m = margin.join(g, on="acc")
     ratio = (m.cash + m.value) / m.debt
     sigma = np.sqrt(model.factor_vol**2 * m.expo**2 + m.idio) / m.value
-    p = crossing_probability(m.value.to_numpy(), sigma.to_numpy(), m.cash.to_numpy(), m.debt.to_numpy(), 1.4, 0.25)
+    p = crossing_probability(
+        m.value.to_numpy(), sigma.to_numpy(), m.cash.to_numpy(), m.debt.to_numpy(), 1.4, 0.25
+    )
     return int(moves.sum() + limits.sum() + (ratio < 1.4).sum() + (p > 0.5).sum())
 
 
@@ -124,7 +140,9 @@ def loop_snapshot(accounts: list, prices, hist_hi, hist_lo, info, model) -> int:
             if debt > 0 and (cash + value) / debt < 1.4:
                 fired += 1
             sigma = np.sqrt(model.factor_vol**2 * expo**2 + idio) / value if value else 0.0
-            p = crossing_probability(np.array([value]), np.array([sigma]), np.array([cash]), np.array([debt]), 1.4, 0.25)
+            p = crossing_probability(
+                np.array([value]), np.array([sigma]), np.array([cash]), np.array([debt]), 1.4, 0.25
+            )
             fired += int(p[0] > 0.5)
     return fired
 
@@ -146,9 +164,13 @@ def main() -> None:
     t0 = time.perf_counter()
     book, prev = make_book(args.accounts, args.positions, args.symbols, args.margin_share, rng)
     info = market(prev, rng)
-    print(f"book: {len(book.account_ids):,} accounts, {len(book.qty):,} positions, {book.n_sym:,} symbols, "
-          f"{len(book.margin_rows):,} margin accounts; built in {time.perf_counter() - t0:.1f} s")
-    print(f"columnar book: {book.nbytes() / 2**20:.0f} MiB; process max RSS so far {rss_mb():.0f} MiB")
+    print(
+        f"book: {len(book.account_ids):,} accounts, {len(book.qty):,} positions, {book.n_sym:,} symbols, "
+        f"{len(book.margin_rows):,} margin accounts; built in {time.perf_counter() - t0:.1f} s"
+    )
+    print(
+        f"columnar book: {book.nbytes() / 2**20:.0f} MiB; process max RSS so far {rss_mb():.0f} MiB"
+    )
     ev = Evaluator(book, info)
     start = datetime(2026, 6, 16, 2, 0, tzinfo=UTC)  # 10:00 Beijing
     snaps = list(snapshots(prev, info.avg_volume_20d, rng, args.snapshots + 5, start))
@@ -163,23 +185,38 @@ def main() -> None:
         fired += f.count
     gc.enable()
     vec = float(np.median(times))
-    print(f"vectorised: median {vec * 1000:.1f} ms per snapshot (p90 {np.percentile(times, 90) * 1000:.1f} ms) "
-          f"over {len(times)} snapshots, {fired:,} alerts after de-duplication")
+    print(
+        f"vectorised: median {vec * 1000:.1f} ms per snapshot (p90 {np.percentile(times, 90) * 1000:.1f} ms) "
+        f"over {len(times)} snapshots, {fired:,} alerts after de-duplication"
+    )
 
     # pandas baseline on the same book
     is_margin = np.zeros(len(book.account_ids), bool)
     is_margin[book.margin_rows] = True
-    pos = pd.DataFrame({"acc": book.pos_account, "sym": book.pos_symbol, "qty": book.qty,
-                        "move_pct": book.move_pct[book.pos_account], "is_margin": is_margin[book.pos_account]})
-    margin = pd.DataFrame({"acc": book.margin_rows, "cash": book.margin_cash, "debt": book.margin_debt})
-    hist = pd.concat([pd.DataFrame({"sym": np.arange(args.symbols), "price": s.prices}) for s in snaps[-200:]])
+    pos = pd.DataFrame(
+        {
+            "acc": book.pos_account,
+            "sym": book.pos_symbol,
+            "qty": book.qty,
+            "move_pct": book.move_pct[book.pos_account],
+            "is_margin": is_margin[book.pos_account],
+        }
+    )
+    margin = pd.DataFrame(
+        {"acc": book.margin_rows, "cash": book.margin_cash, "debt": book.margin_debt}
+    )
+    hist = pd.concat(
+        [pd.DataFrame({"sym": np.arange(args.symbols), "price": s.prices}) for s in snaps[-200:]]
+    )
     pt = []
     for s in snaps[-3:]:
         t = time.perf_counter()
         pandas_snapshot(pos, margin, hist, s, info, info.model)
         pt.append(time.perf_counter() - t)
     pdt = float(np.median(pt))
-    print(f"pandas: median {pdt * 1000:.0f} ms per snapshot -> vectorised is {pdt / vec:.1f}x faster")
+    print(
+        f"pandas: median {pdt * 1000:.0f} ms per snapshot -> vectorised is {pdt / vec:.1f}x faster"
+    )
 
     # per-account loop on a sample, extrapolated
     n = min(args.loop_sample, len(book.account_ids))
@@ -189,19 +226,29 @@ def main() -> None:
     mrow = book.margin_of_account
     accounts = []
     for a in sample:
-        ps = order[ptr[a]:ptr[a + 1]]
+        ps = order[ptr[a] : ptr[a + 1]]
         m = mrow[a]
-        accounts.append({"positions": [(int(book.pos_symbol[p]), float(book.qty[p]), float(book.move_pct[a])) for p in ps],
-                         "margin": m >= 0, "cash": float(book.margin_cash[m]) if m >= 0 else 0.0,
-                         "debt": float(book.margin_debt[m]) if m >= 0 else 0.0})
+        accounts.append(
+            {
+                "positions": [
+                    (int(book.pos_symbol[p]), float(book.qty[p]), float(book.move_pct[a]))
+                    for p in ps
+                ],
+                "margin": m >= 0,
+                "cash": float(book.margin_cash[m]) if m >= 0 else 0.0,
+                "debt": float(book.margin_debt[m]) if m >= 0 else 0.0,
+            }
+        )
     hi = hist.groupby("sym").price.max().to_numpy()
     lo = hist.groupby("sym").price.min().to_numpy()
     t = time.perf_counter()
     loop_snapshot(accounts, snaps[-1].prices, hi, lo, info, info.model)
     lt = time.perf_counter() - t
     full = lt * len(book.account_ids) / n
-    print(f"python loop: {lt * 1000:.0f} ms for {n:,} accounts -> {full:.1f} s extrapolated to "
-          f"{len(book.account_ids):,} ({full / vec:,.0f}x the vectorised time)")
+    print(
+        f"python loop: {lt * 1000:.0f} ms for {n:,} accounts -> {full:.1f} s extrapolated to "
+        f"{len(book.account_ids):,} ({full / vec:,.0f}x the vectorised time)"
+    )
     print(f"max RSS {rss_mb():.0f} MiB (includes the pandas baseline's frames)")
 
 

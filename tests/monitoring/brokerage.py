@@ -28,29 +28,54 @@ def add_instruments(session: Session) -> None:
     for sym, name, board, price, st, listed in INSTRUMENTS:
         code, ex = sym.split(".")
         session.add(
-            Instrument(symbol=sym, code=code, exchange=ex, name=name, kind="stock", board=board,
-                       listed_on=listed, is_st=st, lot_size=100, last_price=Decimal(price),
-                       price_source="history")
+            Instrument(
+                symbol=sym,
+                code=code,
+                exchange=ex,
+                name=name,
+                kind="stock",
+                board=board,
+                listed_on=listed,
+                is_st=st,
+                lot_size=100,
+                last_price=Decimal(price),
+                price_source="history",
+            )
         )
     session.flush()
 
 
 def add_customer(session: Session, n: int) -> Customer:
     c = Customer(
-        customer_no=f"C{n:08d}", name=f"客户{n}", gender="F" if n % 2 else "M",
-        birth_date=date(1980, 1, 1), id_number_enc="enc", id_number_hash=f"idh{n}",
-        phone_enc="enc", phone_hash=f"ph{n}", province="广东", city="深圳", occupation="工程师",
-        branch_code="B001", opened_on=date(2020, 1, 2),
+        customer_no=f"C{n:08d}",
+        name=f"客户{n}",
+        gender="F" if n % 2 else "M",
+        birth_date=date(1980, 1, 1),
+        id_number_enc="enc",
+        id_number_hash=f"idh{n}",
+        phone_enc="enc",
+        phone_hash=f"ph{n}",
+        province="广东",
+        city="深圳",
+        occupation="工程师",
+        branch_code="B001",
+        opened_on=date(2020, 1, 2),
     )
     session.add(c)
     session.flush()
     return c
 
 
-def add_account(session: Session, customer: Customer, kind: str = "cash", cash: str = "10000") -> Account:
+def add_account(
+    session: Session, customer: Customer, kind: str = "cash", cash: str = "10000"
+) -> Account:
     a = Account(
-        account_no=f"{kind[0].upper()}{customer.id:09d}", customer_id=customer.id, kind=kind,
-        opened_on=date(2020, 1, 2), branch_code="B001", commission_rate=Decimal("0.00025"),
+        account_no=f"{kind[0].upper()}{customer.id:09d}",
+        customer_id=customer.id,
+        kind=kind,
+        opened_on=date(2020, 1, 2),
+        branch_code="B001",
+        commission_rate=Decimal("0.00025"),
         cash_balance=Decimal(cash),
     )
     session.add(a)
@@ -60,17 +85,32 @@ def add_account(session: Session, customer: Customer, kind: str = "cash", cash: 
 
 def hold(session: Session, account: Account, symbol: str, qty: int, cost: str) -> None:
     session.add(
-        Position(account_id=account.id, symbol=symbol, quantity=Decimal(qty),
-                 available_quantity=Decimal(qty), cost_price=Decimal(cost))
+        Position(
+            account_id=account.id,
+            symbol=symbol,
+            quantity=Decimal(qty),
+            available_quantity=Decimal(qty),
+            cost_price=Decimal(cost),
+        )
     )
 
 
-def margin(session: Session, account: Account, debt: str, *, warning="1.40", liquidation="1.30") -> MarginContract:
+def margin(
+    session: Session, account: Account, debt: str, *, warning="1.40", liquidation="1.30"
+) -> MarginContract:
     m = MarginContract(
-        contract_no=f"RZ{account.id:08d}", account_id=account.id, credit_limit=Decimal("1000000"),
-        financing_rate=Decimal("0.06"), lending_rate=Decimal("0.08"), warning_line=Decimal(warning),
-        liquidation_line=Decimal(liquidation), withdrawal_line=Decimal("3.00"), topup_days=2,
-        financing_debt=Decimal(debt), start_on=date(2025, 1, 2), end_on=date(2026, 12, 31),
+        contract_no=f"RZ{account.id:08d}",
+        account_id=account.id,
+        credit_limit=Decimal("1000000"),
+        financing_rate=Decimal("0.06"),
+        lending_rate=Decimal("0.08"),
+        warning_line=Decimal(warning),
+        liquidation_line=Decimal(liquidation),
+        withdrawal_line=Decimal("3.00"),
+        topup_days=2,
+        financing_debt=Decimal(debt),
+        start_on=date(2025, 1, 2),
+        end_on=date(2026, 12, 31),
     )
     session.add(m)
     session.flush()

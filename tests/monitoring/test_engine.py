@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
 from sqlalchemy import select
+from tests.monitoring.brokerage import small_brokerage
 
 from brokercare.monitoring.engine import RULE_NAMES, Evaluator, Snapshot, trading_minute
 from brokercare.monitoring.models import Alert, MarginCall, Notification
@@ -17,7 +18,6 @@ from brokercare.monitoring.service import (
     record_findings,
     set_preferences,
 )
-from tests.monitoring.brokerage import small_brokerage
 
 DAY = date(2026, 6, 16)  # a Tuesday, a trading day
 
@@ -64,8 +64,16 @@ def test_move_within_window_alerts_every_holder_once(session):
     f = None
     for minute, factor in ((3, 0.98), (6, 0.96), (8, 0.947)):
         f = ev.evaluate(Snapshot(at(10, minute), prices_of(universe, **{"600519_SH": factor}), vol))
-    holders = {int(a) for a, s in zip(book.pos_account, book.pos_symbol, strict=True) if universe[s].symbol == "600519.SH"}
-    fired = {int(book.pos_account[p]) for p, r in zip(f.positions, f.rules, strict=True) if RULE_NAMES[r] == "move_down"}
+    holders = {
+        int(a)
+        for a, s in zip(book.pos_account, book.pos_symbol, strict=True)
+        if universe[s].symbol == "600519.SH"
+    }
+    fired = {
+        int(book.pos_account[p])
+        for p, r in zip(f.positions, f.rules, strict=True)
+        if RULE_NAMES[r] == "move_down"
+    }
     assert fired == holders and holders
     assert np.allclose(f.change[f.rules == 1], 0.947 - 1, atol=1e-3)
     # still down 5 % a minute later: the same condition does not alert again in its window
@@ -87,7 +95,9 @@ def test_customer_rule_overrides_default(session):
     ev = Evaluator(book, market_info(universe, DAY))
     vol = np.zeros(len(universe))
     ev.evaluate(Snapshot(at(10, 0), prices_of(universe), vol))
-    held = {universe[s].symbol for a, s in zip(book.pos_account, book.pos_symbol, strict=True) if a == 0}
+    held = {
+        universe[s].symbol for a, s in zip(book.pos_account, book.pos_symbol, strict=True) if a == 0
+    }
     sym = sorted(held)[0].replace(".", "_")
     f = ev.evaluate(Snapshot(at(10, 3), prices_of(universe, **{sym: 0.975}), vol))
     customers = {int(book.customer_ids[book.pos_account[p]]) for p in f.positions}
@@ -172,24 +182,44 @@ def test_trading_minute():
 def test_quiet_hours_defer_and_cap_suppresses(session):
     universe, book, info = setup(session)
     cid = int(book.customer_ids[0])
-    set_preferences(session, cid, quiet_start="09:30", quiet_end="11:30", hourly_cap=1, channels=["app", "sms"])
+    set_preferences(
+        session, cid, quiet_start="09:30", quiet_end="11:30", hourly_cap=1, channels=["app", "sms"]
+    )
     ev = Evaluator(book, info)
     vol = np.zeros(len(universe))
-    held = [universe[s].symbol for a, s in zip(book.pos_account, book.pos_symbol, strict=True) if a == 0]
+    held = [
+        universe[s].symbol for a, s in zip(book.pos_account, book.pos_symbol, strict=True) if a == 0
+    ]
     ev.evaluate(Snapshot(at(10, 0), prices_of(universe), vol))
-    f = ev.evaluate(Snapshot(at(10, 5), prices_of(universe, **{held[0].replace(".", "_"): 0.93}), vol))
+    f = ev.evaluate(
+        Snapshot(at(10, 5), prices_of(universe, **{held[0].replace(".", "_"): 0.93}), vol)
+    )
     record_findings(session, book, f, ev.last_price)
     ev.evaluate(Snapshot(at(10, 25), prices_of(universe, **{held[0].replace(".", "_"): 0.93}), vol))
-    f = ev.evaluate(Snapshot(at(10, 30), prices_of(universe, **{held[0].replace(".", "_"): 0.93, held[1].replace(".", "_"): 0.93}), vol))
+    f = ev.evaluate(
+        Snapshot(
+            at(10, 30),
+            prices_of(
+                universe, **{held[0].replace(".", "_"): 0.93, held[1].replace(".", "_"): 0.93}
+            ),
+            vol,
+        )
+    )
     record_findings(session, book, f, ev.last_price)
-    mine = session.scalars(select(Notification).where(Notification.customer_id == cid).order_by(Notification.id)).all()
+    mine = session.scalars(
+        select(Notification).where(Notification.customer_id == cid).order_by(Notification.id)
+    ).all()
     assert {n.channel for n in mine} == {"app", "sms"}
     first = [n for n in mine if n.status == "pending"]
-    assert first and all(n.not_before == at(11, 30) for n in first)  # deferred to the end of quiet hours
+    assert first and all(
+        n.not_before == at(11, 30) for n in first
+    )  # deferred to the end of quiet hours
     assert any(n.status == "suppressed" for n in mine)  # the second within the hour is over the cap
 
 
-@pytest.mark.parametrize("bad", [{"move_pct": 0.5}, {"window_min": 0}, {"channels": ["fax"]}, {"quiet_start": "22:00"}])
+@pytest.mark.parametrize(
+    "bad", [{"move_pct": 0.5}, {"window_min": 0}, {"channels": ["fax"]}, {"quiet_start": "22:00"}]
+)
 def test_bad_preferences_are_refused_in_chinese(session, bad):
     from brokercare.core.errors import ValidationFailed
 

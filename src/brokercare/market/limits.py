@@ -39,11 +39,16 @@ class ListingRule:
 
 @lru_cache
 def _rules() -> tuple[tuple[LimitRule, ...], tuple[ListingRule, ...]]:
-    text = resources.files("brokercare.market").joinpath("price_limit_rules.yaml").read_text("utf-8")
+    text = (
+        resources.files("brokercare.market").joinpath("price_limit_rules.yaml").read_text("utf-8")
+    )
     data = yaml.safe_load(text)
     limits = tuple(
         sorted(
-            (LimitRule(r["board"], bool(r["st"]), r["pct"], r["effective_from"], r["source"]) for r in data["rules"]),
+            (
+                LimitRule(r["board"], bool(r["st"]), r["pct"], r["effective_from"], r["source"])
+                for r in data["rules"]
+            ),
             key=lambda r: r.effective_from,
         )
     )
@@ -71,9 +76,12 @@ def limit_pct(board: str, is_st: bool, day: date, listed_on: date | None = None)
     """The limit as a fraction of the previous close, or None when the stock trades without one."""
     if listed_on is not None and listed_on <= day:
         for rule in _rules()[1]:
-            if rule.board == board and listed_on >= rule.effective_from:
-                if len(trading_days(listed_on, day)) <= rule.days:
-                    return None
+            if (
+                rule.board == board
+                and listed_on >= rule.effective_from
+                and len(trading_days(listed_on, day)) <= rule.days
+            ):
+                return None
     return rule_for(board, is_st, day).pct
 
 

@@ -63,7 +63,9 @@ def parse_time(text: str) -> datetime:
     try:
         t = datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise ValidationFailed(f"bad datetime {text!r}: use ISO 8601, e.g. 2024-09-30 09:35:00") from exc
+        raise ValidationFailed(
+            f"bad datetime {text!r}: use ISO 8601, e.g. 2024-09-30 09:35:00"
+        ) from exc
     return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
 
 
@@ -114,7 +116,9 @@ def group_snapshots(rows: Iterable[QuoteRow]) -> Iterator[tuple[datetime, list[Q
         yield t, by_time[t]
 
 
-def snapshot_payload(time: datetime, symbols: list[str], prices: np.ndarray, volumes: np.ndarray) -> dict:
+def snapshot_payload(
+    time: datetime, symbols: list[str], prices: np.ndarray, volumes: np.ndarray
+) -> dict:
     """The ``quote.snapshot`` event payload (prices NaN -> null: no quote)."""
     return {
         "time": time.isoformat(),
@@ -124,7 +128,9 @@ def snapshot_payload(time: datetime, symbols: list[str], prices: np.ndarray, vol
     }
 
 
-def payload_arrays(payload: dict, index: dict[str, int], n: int) -> tuple[datetime, np.ndarray, np.ndarray]:
+def payload_arrays(
+    payload: dict, index: dict[str, int], n: int
+) -> tuple[datetime, np.ndarray, np.ndarray]:
     """Align a snapshot payload to a universe (symbols missing from the payload: no quote)."""
     prices = np.full(n, np.nan)
     volumes = np.zeros(n)

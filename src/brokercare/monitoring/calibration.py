@@ -54,11 +54,17 @@ def table(pred: np.ndarray, hit: np.ndarray) -> list[CalibrationRow]:
     for lo, hi in zip(BUCKETS[:-1], BUCKETS[1:], strict=True):
         sel = (pred >= lo) & ((pred < hi) if hi < 1 else (pred <= hi))
         if sel.sum():
-            rows.append(CalibrationRow(lo, hi, int(sel.sum()), float(pred[sel].mean()), float(hit[sel].mean())))
+            rows.append(
+                CalibrationRow(
+                    lo, hi, int(sel.sum()), float(pred[sel].mean()), float(hit[sel].mean())
+                )
+            )
     return rows
 
 
-def first_passage_samples(seed: int = 7, start: str = "2011-01-01") -> tuple[np.ndarray, np.ndarray]:
+def first_passage_samples(
+    seed: int = 7, start: str = "2011-01-01"
+) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, observed) pairs for single-stock accounts, one per stock-day after ``start``."""
     closes = close_matrix("close")
     lows = close_matrix("low")
@@ -85,7 +91,11 @@ def portfolio_close_samples(
     stocks = [c for c in closes.columns if c != INDEX_CODE]
     r = rets[stocks]
     var_m = (market**2).ewm(alpha=1 - EWMA_LAMBDA, adjust=False, min_periods=60).mean()
-    beta = r.rolling(250, min_periods=120).cov(market).div(market.rolling(250, min_periods=120).var(), axis=0)
+    beta = (
+        r.rolling(250, min_periods=120)
+        .cov(market)
+        .div(market.rolling(250, min_periods=120).var(), axis=0)
+    )
     total_var = (r**2).ewm(alpha=1 - EWMA_LAMBDA, adjust=False, min_periods=60).mean()
     idio_var = np.maximum(total_var - beta.pow(2).mul(var_m, axis=0), 0.0625 * total_var)
     dates = np.flatnonzero(closes.index[:-1] >= start)
@@ -109,4 +119,7 @@ def portfolio_close_samples(
 def calibration_report() -> dict[str, list[dict]]:
     fp = table(*first_passage_samples())
     pc = table(*portfolio_close_samples())
-    return {"first_passage": [r.as_dict() for r in fp], "portfolio_close": [r.as_dict() for r in pc]}
+    return {
+        "first_passage": [r.as_dict() for r in fp],
+        "portfolio_close": [r.as_dict() for r in pc],
+    }

@@ -303,11 +303,17 @@ class Evaluator:
             )
         ):
             with np.errstate(invalid="ignore"):
-                touched = np.flatnonzero(quoted & ~np.isnan(limit) & cmp(price, limit - 1e-9 if k == 0 else limit + 1e-9))
+                touched = np.flatnonzero(
+                    quoted & ~np.isnan(limit) & cmp(price, limit - 1e-9 if k == 0 else limit + 1e-9)
+                )
             if touched.size == 0:
                 continue
             pos = _positions_of(book, touched)
-            ok = book.limit_alerts[book.pos_account[pos]] & ~self.fired_today[k, pos] & (book.qty[pos] > 0)
+            ok = (
+                book.limit_alerts[book.pos_account[pos]]
+                & ~self.fired_today[k, pos]
+                & (book.qty[pos] > 0)
+            )
             pos = pos[ok]
             if pos.size:
                 self.fired_today[k, pos] = True
@@ -329,7 +335,11 @@ class Evaluator:
                 pos = _positions_of(book, cand)
                 acc = book.pos_account[pos]
                 sym = book.pos_symbol[pos]
-                ok = (vratio[sym] >= book.volume_ratio[acc]) & ~self.fired_today[2, pos] & (book.qty[pos] > 0)
+                ok = (
+                    (vratio[sym] >= book.volume_ratio[acc])
+                    & ~self.fired_today[2, pos]
+                    & (book.qty[pos] > 0)
+                )
                 pos = pos[ok]
                 if pos.size:
                     self.fired_today[2, pos] = True
@@ -365,15 +375,26 @@ class Evaluator:
         nm = len(book.margin_rows)
         empty_i = np.zeros(0, np.int64)
         if nm == 0:
-            return np.zeros(0), empty_i, np.zeros(0, np.int8), empty_i, np.zeros(0, np.int8), np.zeros(0)
+            return (
+                np.zeros(0),
+                empty_i,
+                np.zeros(0, np.int8),
+                empty_i,
+                np.zeros(0, np.int8),
+                np.zeros(0),
+            )
         px = np.nan_to_num(price, nan=0.0)
-        stock, vol = portfolio_vol(book.margin_holdings, book.margin_holdings_sq, px, self.info.model)
+        stock, vol = portfolio_vol(
+            book.margin_holdings, book.margin_holdings_sq, px, self.info.model
+        )
         assets = book.margin_cash + stock
         debt = book.margin_debt
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(debt > 0, assets / debt, np.inf)
         zone = np.where(
-            ratio < book.liquidation_line, ZONE_LIQUIDATION, np.where(ratio < book.warning_line, ZONE_WARNING, ZONE_SAFE)
+            ratio < book.liquidation_line,
+            ZONE_LIQUIDATION,
+            np.where(ratio < book.warning_line, ZONE_WARNING, ZONE_SAFE),
         ).astype(np.int8)
         worse = np.flatnonzero(zone > self.zone)
         self.zone = zone
@@ -387,7 +408,9 @@ class Evaluator:
             ):
                 p = crossing_probability(stock, vol, book.margin_cash, debt, line, horizon)
                 at_zone = zone == zone_needed
-                fire = np.flatnonzero(at_zone & (p >= self.forecast_threshold) & self.forecast_armed[k])
+                fire = np.flatnonzero(
+                    at_zone & (p >= self.forecast_threshold) & self.forecast_armed[k]
+                )
                 # re-arm once the probability has fallen well below the threshold
                 rearm = at_zone & (p < self.forecast_threshold / 2)
                 self.forecast_armed[k, rearm] = True
@@ -410,8 +433,12 @@ class Evaluator:
         """Extend per-position state after the book appended positions."""
         extra = len(self.book.qty) - self.move_until.shape[1]
         if extra > 0:
-            self.move_until = np.concatenate([self.move_until, np.full((2, extra), -np.inf)], axis=1)
-            self.fired_today = np.concatenate([self.fired_today, np.zeros((3, extra), bool)], axis=1)
+            self.move_until = np.concatenate(
+                [self.move_until, np.full((2, extra), -np.inf)], axis=1
+            )
+            self.fired_today = np.concatenate(
+                [self.fired_today, np.zeros((3, extra), bool)], axis=1
+            )
 
     # restart support --------------------------------------------------------------------------
     def warm(self, snap: Snapshot) -> None:

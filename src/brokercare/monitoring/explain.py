@@ -31,8 +31,17 @@ def _pnl_since_cost(qty: float, price: float, cost: float) -> str:
     return f"按成本价 {cost:.2f} 元计算，目前{word}约 {yuan(pnl)}。"
 
 
-def move(name: str, code: str, window: int, change: float, price: float, reference: float,
-         qty: float, cost: float, temperature: str | None = None) -> tuple[str, str]:
+def move(
+    name: str,
+    code: str,
+    window: int,
+    change: float,
+    price: float,
+    reference: float,
+    qty: float,
+    cost: float,
+    temperature: str | None = None,
+) -> tuple[str, str]:
     down = change < 0
     verb = "下跌" if down else "上涨"
     delta = qty * (price - reference)
@@ -47,8 +56,9 @@ def move(name: str, code: str, window: int, change: float, price: float, referen
     return title, body
 
 
-def limit(name: str, code: str, up: bool, price: float, change: float, qty: float,
-          cost: float) -> tuple[str, str]:
+def limit(
+    name: str, code: str, up: bool, price: float, change: float, qty: float, cost: float
+) -> tuple[str, str]:
     what = "涨停" if up else "跌停"
     sign = "+" if change >= 0 else "-"
     title = f"{name} 触及{what}"
@@ -73,8 +83,16 @@ def volume_spike(name: str, code: str, ratio: float, qty: float, price: float) -
     return title, body
 
 
-def margin_crossing(contract_no: str, ratio: float, line: float, liquidation: float, zone: int,
-                    deadline: date, days: int, shortfall: float) -> tuple[str, str]:
+def margin_crossing(
+    contract_no: str,
+    ratio: float,
+    line: float,
+    liquidation: float,
+    zone: int,
+    deadline: date,
+    days: int,
+    shortfall: float,
+) -> tuple[str, str]:
     if zone >= 2:
         title = "维持担保比例已低于平仓线"
         body = (
@@ -93,8 +111,9 @@ def margin_crossing(contract_no: str, ratio: float, line: float, liquidation: fl
     return title, body
 
 
-def margin_forecast(contract_no: str, ratio: float, line: float, which: str, prob: float,
-                    minutes: int) -> tuple[str, str]:
+def margin_forecast(
+    contract_no: str, ratio: float, line: float, which: str, prob: float, minutes: int
+) -> tuple[str, str]:
     name = "警戒线" if which == "warning" else "平仓线"
     title = f"维持担保比例可能在 {minutes} 分钟内跌破{name}"
     body = (

@@ -115,7 +115,9 @@ def _estimate_asof(asof: pd.Timestamp | None) -> tuple[float, pd.Series, pd.Seri
     return estimate(close_matrix(), asof)
 
 
-def risk_model_for(codes: list[str], boards: list[str], asof: pd.Timestamp | None = None) -> RiskModel:
+def risk_model_for(
+    codes: list[str], boards: list[str], asof: pd.Timestamp | None = None
+) -> RiskModel:
     """A risk model aligned to ``codes`` (6-digit codes); board defaults where history is missing."""
     factor_vol, beta, idio = _estimate_asof(asof)
     b = np.empty(len(codes))

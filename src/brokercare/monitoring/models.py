@@ -82,7 +82,9 @@ class Notification(Base):
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
-    alert_id: Mapped[int | None] = mapped_column(ForeignKey("monitor_alerts.id", ondelete="SET NULL"))
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("monitor_alerts.id", ondelete="SET NULL")
+    )
     channel: Mapped[str] = mapped_column(String(12))  # app, sms, wechat
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(80))
@@ -144,7 +146,9 @@ class IpoApplication(Base):
     __table_args__ = (UniqueConstraint("customer_id", "issue_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
     issue_id: Mapped[int] = mapped_column(ForeignKey("ipo_issues.id", ondelete="CASCADE"))
     shares: Mapped[int] = mapped_column(Integer)
     quota: Mapped[int] = mapped_column(Integer)

@@ -78,8 +78,14 @@ def replay(
     for sym in sorted({r.symbol for r in rows} - known):
         universe.append(
             SimpleNamespace(
-                symbol=sym, code=sym.split(".")[0], name=sym.split(".")[0], kind="stock",
-                board=board_of(sym), is_st=False, listed_on=None, last_price=None,
+                symbol=sym,
+                code=sym.split(".")[0],
+                name=sym.split(".")[0],
+                kind="stock",
+                board=board_of(sym),
+                is_st=False,
+                listed_on=None,
+                last_price=None,
             )
         )
     universe.sort(key=lambda u: u.symbol)

@@ -89,7 +89,10 @@ def set_preferences(session: Session, customer_id: int, **changes) -> dict:
         chans = list(changes["channels"])
         if not chans or any(c not in CHANNELS for c in chans):
             raise ValidationFailed("提醒渠道只能是 app、sms、wechat 中的一个或多个")
-    if "margin_forecast_threshold" in changes and not 0.1 <= float(changes["margin_forecast_threshold"]) <= 0.95:
+    if (
+        "margin_forecast_threshold" in changes
+        and not 0.1 <= float(changes["margin_forecast_threshold"]) <= 0.95
+    ):
         raise ValidationFailed("两融预警概率阈值需在 10% 到 95% 之间")
     if ("quiet_start" in changes) != ("quiet_end" in changes):
         raise ValidationFailed("免打扰时段需要同时设置开始和结束时间")
@@ -111,7 +114,9 @@ def set_preferences(session: Session, customer_id: int, **changes) -> dict:
 def load_universe(session: Session) -> list[Instrument]:
     return list(
         session.scalars(
-            select(Instrument).where(Instrument.kind.in_(UNIVERSE_KINDS)).order_by(Instrument.symbol)
+            select(Instrument)
+            .where(Instrument.kind.in_(UNIVERSE_KINDS))
+            .order_by(Instrument.symbol)
         )
     )
 
@@ -154,10 +159,18 @@ def load_book(
         pq.append(float(qty))
         pc.append(float(cost or 0))
 
-    prefs = {
-        p.customer_id: p
-        for p in session.scalars(select(AlertPreference).where(AlertPreference.customer_id.in_(set(customer_ids.tolist()))))
-    } if len(customer_ids) < 30_000 else {p.customer_id: p for p in session.scalars(select(AlertPreference))}
+    prefs = (
+        {
+            p.customer_id: p
+            for p in session.scalars(
+                select(AlertPreference).where(
+                    AlertPreference.customer_id.in_(set(customer_ids.tolist()))
+                )
+            )
+        }
+        if len(customer_ids) < 30_000
+        else {p.customer_id: p for p in session.scalars(select(AlertPreference))}
+    )
     n = len(account_ids)
     move_pct = np.full(n, DEFAULTS["move_pct"])
     window = np.full(n, DEFAULTS["window_min"], np.int16)
@@ -241,7 +254,9 @@ def market_info(
             [float(i.last_price) if i.last_price is not None else np.nan for i in universe]
         )
     boards = [i.board if i.kind == "stock" else "main" for i in universe]
-    up, down = limit_arrays(boards, [i.is_st for i in universe], [i.listed_on for i in universe], prev_close, day)
+    up, down = limit_arrays(
+        boards, [i.is_st for i in universe], [i.listed_on for i in universe], prev_close, day
+    )
     symbols = np.array([i.symbol for i in universe], dtype=object)
     model = risk_model_for([i.code for i in universe], boards)
     return MarketInfo(day, prev_close, up, down, average_volume_20d(symbols, day), model)
@@ -311,12 +326,21 @@ def record_findings(
             if temperature and boards is not None:
                 temp = temperature.get(str(boards[s]))
             title, body = explain.move(
-                name, code, int(findings.window[k]), change, price, float(findings.reference[k]),
-                qty, cost, temp,
+                name,
+                code,
+                int(findings.window[k]),
+                change,
+                price,
+                float(findings.reference[k]),
+                qty,
+                cost,
+                temp,
             )
             severity = "warning" if rule_code == RULE_MOVE_DOWN else "info"
         elif rule_code in (RULE_LIMIT_UP, RULE_LIMIT_DOWN):
-            title, body = explain.limit(name, code, rule_code == RULE_LIMIT_UP, price, change, qty, cost)
+            title, body = explain.limit(
+                name, code, rule_code == RULE_LIMIT_UP, price, change, qty, cost
+            )
             severity = "warning" if rule_code == RULE_LIMIT_DOWN else "info"
         else:
             title, body = explain.volume_spike(name, code, change, qty, price)
@@ -334,8 +358,12 @@ def record_findings(
                     title=title,
                     body=body,
                     change_pct=round(change * 100, 3) if rule_code != RULE_VOLUME else None,
-                    data={"quantity": qty, "price": price, "reference": float(findings.reference[k]),
-                          "window_min": int(findings.window[k])},
+                    data={
+                        "quantity": qty,
+                        "price": price,
+                        "reference": float(findings.reference[k]),
+                        "window_min": int(findings.window[k]),
+                    },
                 ),
             )
         )
@@ -344,7 +372,10 @@ def record_findings(
     if len(findings.crossings) or len(findings.forecast_rows):
         from brokercare.accounts.models import MarginContract as MC
 
-        ids = {int(book.contract_ids[m]) for m in np.concatenate([findings.crossings, findings.forecast_rows])}
+        ids = {
+            int(book.contract_ids[m])
+            for m in np.concatenate([findings.crossings, findings.forecast_rows])
+        }
         numbers = dict(session.execute(select(MC.id, MC.contract_no).where(MC.id.in_(ids))).all())
         day = _local(when).date()
         for m, zone in zip(findings.crossings.tolist(), findings.zones.tolist(), strict=True):
@@ -357,7 +388,14 @@ def record_findings(
             debt = float(book.margin_debt[m])
             shortfall = max(warning * debt - ratio * debt, 0.0)
             title, body = explain.margin_crossing(
-                numbers.get(contract, str(contract)), ratio, warning, liq, zone, deadline, days, shortfall
+                numbers.get(contract, str(contract)),
+                ratio,
+                warning,
+                liq,
+                zone,
+                deadline,
+                days,
+                shortfall,
             )
             line = "liquidation" if zone >= ZONE_LIQUIDATION else "warning"
             key = f"margin_{line}:{contract}:{when.astimezone(UTC):%Y%m%dT%H%M%S}"
@@ -373,9 +411,13 @@ def record_findings(
                         title=title,
                         body=body,
                         change_pct=None,
-                        data={"ratio": ratio, "line": warning if line == "warning" else liq,
-                              "deadline": deadline.isoformat(), "shortfall": round(shortfall, 2),
-                              "contract_id": contract},
+                        data={
+                            "ratio": ratio,
+                            "line": warning if line == "warning" else liq,
+                            "deadline": deadline.isoformat(),
+                            "shortfall": round(shortfall, 2),
+                            "contract_id": contract,
+                        },
                     ),
                 )
             )
@@ -391,7 +433,10 @@ def record_findings(
                 )
             )
         for m, line_k, prob in zip(
-            findings.forecast_rows.tolist(), findings.forecast_line.tolist(), findings.forecast_prob.tolist(), strict=True
+            findings.forecast_rows.tolist(),
+            findings.forecast_line.tolist(),
+            findings.forecast_prob.tolist(),
+            strict=True,
         ):
             row = int(book.margin_rows[m])
             contract = int(book.contract_ids[m])
@@ -414,8 +459,13 @@ def record_findings(
                         title=title,
                         body=body,
                         change_pct=None,
-                        data={"ratio": ratio, "line": line, "probability": round(prob, 4),
-                              "horizon_min": forecast_minutes, "contract_id": contract},
+                        data={
+                            "ratio": ratio,
+                            "line": line,
+                            "probability": round(prob, 4),
+                            "horizon_min": forecast_minutes,
+                            "contract_id": contract,
+                        },
                     ),
                 )
             )
@@ -425,7 +475,11 @@ def record_findings(
     keys = [k for k, _ in candidates]
     existing = set()
     for chunk in range(0, len(keys), 900):
-        existing.update(session.scalars(select(Alert.dedup_key).where(Alert.dedup_key.in_(keys[chunk : chunk + 900]))))
+        existing.update(
+            session.scalars(
+                select(Alert.dedup_key).where(Alert.dedup_key.in_(keys[chunk : chunk + 900]))
+            )
+        )
     alerts = [Alert(dedup_key=k, fired_at=when, **v) for k, v in candidates if k not in existing]
     if not alerts:
         return Recorded([], 0, 0)
@@ -443,20 +497,32 @@ def fan_out(session: Session, alerts: list[Alert], when: datetime) -> tuple[int,
     for a in alerts:
         by_customer[a.customer_id].append(a)
     customers = list(by_customer)
-    prefs = {p.customer_id: p for p in session.scalars(select(AlertPreference).where(AlertPreference.customer_id.in_(customers)))}
+    prefs = {
+        p.customer_id: p
+        for p in session.scalars(
+            select(AlertPreference).where(AlertPreference.customer_id.in_(customers))
+        )
+    }
     hour_ago = when - timedelta(hours=1)
-    recent = dict(
-        session.execute(
-            select(Notification.customer_id, func.count(func.distinct(Notification.kind + Notification.title)))
-            .where(
-                Notification.customer_id.in_(customers),
-                Notification.created_at >= hour_ago,
-                Notification.status != "suppressed",
-                Notification.urgent.is_(False),
-            )
-            .group_by(Notification.customer_id)
-        ).all()
-    ) if len(customers) < 5000 else {}
+    recent = (
+        dict(
+            session.execute(
+                select(
+                    Notification.customer_id,
+                    func.count(func.distinct(Notification.kind + Notification.title)),
+                )
+                .where(
+                    Notification.customer_id.in_(customers),
+                    Notification.created_at >= hour_ago,
+                    Notification.status != "suppressed",
+                    Notification.urgent.is_(False),
+                )
+                .group_by(Notification.customer_id)
+            ).all()
+        )
+        if len(customers) < 5000
+        else {}
+    )
     created = suppressed = 0
     for cid, items in by_customer.items():
         p = prefs.get(cid)
@@ -472,14 +538,16 @@ def fan_out(session: Session, alerts: list[Alert], when: datetime) -> tuple[int,
             if len(group) == 1:
                 title, body, kind, anchor = group[0].title, group[0].body, group[0].rule, group[0]
             else:
-                worst = sorted(group, key=lambda a: (a.change_pct or 0))
+                worst = sorted(group, key=lambda a: a.change_pct or 0)
                 title = f"您有 {len(group)} 条持仓提醒"
                 body = "；".join(a.title for a in worst[:3]) + (
                     f" 等 {len(group)} 条，请在 App 中查看详情。" if len(group) > 3 else "。"
                 )
                 kind, anchor = "digest", worst[0]
             not_before = when
-            quiet = None if is_urgent or p is None else quiet_until(when, p.quiet_start, p.quiet_end)
+            quiet = (
+                None if is_urgent or p is None else quiet_until(when, p.quiet_start, p.quiet_end)
+            )
             if quiet is not None:
                 not_before = quiet
             status = "pending"
@@ -512,6 +580,9 @@ def fan_out(session: Session, alerts: list[Alert], when: datetime) -> tuple[int,
 def alerts_of(session: Session, customer_id: int, limit: int = 50) -> list[Alert]:
     return list(
         session.scalars(
-            select(Alert).where(Alert.customer_id == customer_id).order_by(Alert.fired_at.desc()).limit(limit)
+            select(Alert)
+            .where(Alert.customer_id == customer_id)
+            .order_by(Alert.fired_at.desc())
+            .limit(limit)
         )
     )

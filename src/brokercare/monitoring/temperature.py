@@ -31,7 +31,9 @@ class Temperature:
 
     @property
     def text(self) -> str:
-        return f"当前{BOARD_NAMES.get(self.board, self.board)}情绪{self.band}（温度 {self.score:.0f}）"
+        return (
+            f"当前{BOARD_NAMES.get(self.board, self.board)}情绪{self.band}（温度 {self.score:.0f}）"
+        )
 
     def as_dict(self) -> dict:
         return {

@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 
 
 class MonitorWorker:
-    def __init__(self, bus: RedisStreamBus, shard: int, shards: int, sessions: sessionmaker) -> None:
+    def __init__(
+        self, bus: RedisStreamBus, shard: int, shards: int, sessions: sessionmaker
+    ) -> None:
         if not 0 <= shard < shards:
             raise ValueError(f"shard must be in 0..{shards - 1}")
         self.bus, self.shard, self.shards, self.sessions = bus, shard, shards, sessions
@@ -64,12 +66,18 @@ class MonitorWorker:
         self.warm_up()
         self.bus.subscribe(SNAPSHOT_EVENT, self.on_snapshot, group=self.consumer)
         if self.bus.partitions.get(POSITION_EVENT):
-            self.bus.subscribe(POSITION_EVENT, self.on_position, group="monitor", partitions=[self.shard])
+            self.bus.subscribe(
+                POSITION_EVENT, self.on_position, group="monitor", partitions=[self.shard]
+            )
 
     def warm_up(self) -> int:
         """Re-evaluate (without writing) the snapshots this shard committed before a restart."""
         with self.sessions() as s:
-            done = set(s.scalars(select(ProcessedEvent.event_id).where(ProcessedEvent.consumer == self.consumer)))
+            done = set(
+                s.scalars(
+                    select(ProcessedEvent.event_id).where(ProcessedEvent.consumer == self.consumer)
+                )
+            )
         if not done:
             return 0
         stream = self.bus.stream_name(SNAPSHOT_EVENT)
@@ -80,7 +88,7 @@ class MonitorWorker:
                 entries = entries[1:]
             if not entries:
                 break
-            for entry_id, fields in entries:
+            for _entry_id, fields in entries:
                 event = Event.from_json(fields["event"])
                 if event.id not in done:
                     return fed
@@ -120,7 +128,9 @@ class MonitorWorker:
         try:
             with session.begin():
                 if mark_processed(session, self.consumer, event.id):
-                    recorded = record_findings(session, self.book, findings, prices, boards=self.boards)
+                    recorded = record_findings(
+                        session, self.book, findings, prices, boards=self.boards
+                    )
                     self.alerts += len(recorded.alerts)
         finally:
             session.close()
@@ -132,9 +142,11 @@ class MonitorWorker:
         col = self.index.get(p["symbol"])
         if row is None or col is None:
             return
-        if self.book.set_position(row, col, float(p["quantity"]), float(p.get("cost_price") or 0)):
-            if self.ev is not None:
-                self.ev.grow()
+        appended = self.book.set_position(
+            row, col, float(p["quantity"]), float(p.get("cost_price") or 0)
+        )
+        if appended and self.ev is not None:
+            self.ev.grow()
         if "cash" in p:
             self.book.set_cash(row, float(p["cash"]))
 
@@ -167,8 +179,13 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("monitor shard %d/%d: %d accounts, %d positions", args.shard, args.shards,
-             len(worker.book.account_ids), len(worker.book.qty))
+    log.info(
+        "monitor shard %d/%d: %d accounts, %d positions",
+        args.shard,
+        args.shards,
+        len(worker.book.account_ids),
+        len(worker.book.qty),
+    )
     bus.run(stop)
 
 
