@@ -1,7 +1,7 @@
 """Monitoring: alert preferences, alerts, the notification outbox, margin calls, IPO calendar.
 
-Revision ID: 0003_monitoring
-Revises: 0002_advisory
+Revision ID: 0004_monitoring
+Revises: 0003_ledger
 Create Date: 2026-11-27 23:54:48.162096
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import brokercare.core.database
 
-revision: str = "0003_monitoring"
-down_revision: str | Sequence[str] | None = "0002_advisory"
+revision: str = "0004_monitoring"
+down_revision: str | Sequence[str] | None = "0003_ledger"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
