@@ -1,0 +1,135 @@
+"""``brokercare nlu ...`` and ``brokercare kb ...``: train and evaluate on a broker's own data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from brokercare.core.errors import DomainError
+
+console = Console()
+nlu_app = typer.Typer(help="Train, evaluate and inspect the assistant's intent and emotion models.",
+                      no_args_is_help=True)
+kb_app = typer.Typer(help="The assistant's knowledge base: import FAQs, search, evaluate the matcher.",
+                     no_args_is_help=True)
+
+
+def _fail(exc: DomainError) -> None:
+    console.print(f"[red]Error:[/red] {exc.detail}")
+    raise typer.Exit(2)
+
+
+def _spinner() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                    transient=True)
+
+
+@nlu_app.command("train")
+def nlu_train(
+    task: str = typer.Option(..., help="intent or emotion"),
+    data: Path = typer.Option(..., exists=False, help="CSV with columns text,label (any label set)."),
+    activate: bool = typer.Option(True, help="Make the new version the one the assistant uses."),
+) -> None:
+    """Train a new model version from a labelled CSV and store it in the data dir."""
+    from brokercare.assistant import registry
+
+    try:
+        with _spinner() as progress:
+            progress.add_task(f"Training {task} model on {data.name}", total=None)
+            info = registry.train(task, data, activate=activate)
+    except DomainError as exc:
+        _fail(exc)
+    state = "active" if activate else "stored (not active)"
+    console.print(f"[green]{task} model {info.version}[/green] {state}: {info.n_examples} examples, "
+                  f"{len(info.labels)} labels, data {info.fingerprint}, in {registry.models_dir(task) / info.version}")
+
+
+@nlu_app.command("eval")
+def nlu_eval(
+    task: str = typer.Option(..., help="intent or emotion"),
+    data: Path = typer.Option(..., help="CSV with columns text,label."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Accuracy, macro-F1, per-label precision/recall and the worst confusions of the active model."""
+    from brokercare.assistant import registry
+    from brokercare.assistant.classifier import evaluate, read_labelled_csv
+
+    try:
+        texts, gold = read_labelled_csv(data)
+        with _spinner() as progress:
+            progress.add_task(f"Evaluating the {task} model on {len(texts)} examples", total=None)
+            model, info = registry.load(task)
+            predicted = model.predict(texts)
+    except DomainError as exc:
+        _fail(exc)
+    report = evaluate(gold, predicted)
+    report["model"] = {"task": task, "version": info.version, "fingerprint": info.fingerprint}
+    unknown = sorted(set(gold) - set(info.labels))
+    if unknown:
+        report["labels_unknown_to_model"] = unknown
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{task} model {info.version} on {data.name}")
+    for col in ("label", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, m in sorted(report["per_label"].items(), key=lambda kv: kv[1]["f1"]):
+        table.add_row(label, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    console.print(table)
+    if report["confusions"]:
+        console.print("Worst confusions (gold → predicted):")
+        for c in report["confusions"]:
+            console.print(f"  {c['gold']} → {c['predicted']}: {c['count']}")
+    if unknown:
+        console.print(f"[yellow]Labels the model was never trained on:[/yellow] {', '.join(unknown)}")
+    console.print(f"[bold]accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}[/bold] "
+                  f"({report['n']} examples)")
+
+
+@nlu_app.command("versions")
+def nlu_versions(task: str = typer.Option(..., help="intent or emotion")) -> None:
+    """List trained versions and the active one."""
+    from brokercare.assistant import registry
+
+    try:
+        versions = registry.list_versions(task)
+        active = registry.active_version(task)
+    except DomainError as exc:
+        _fail(exc)
+    console.print(f"active: [bold]{active}[/bold]")
+    for v in versions:
+        console.print(f"  {v['version']}  {v['trained_at']}  {v['n_examples']} examples  {v['source']}")
+
+
+@nlu_app.command("activate")
+def nlu_activate(task: str = typer.Option(...), version: str = typer.Argument(..., help="v1, v2 ... or builtin")) -> None:
+    """Switch the assistant to another stored version (``builtin`` = the shipped training data)."""
+    from brokercare.assistant import registry
+
+    try:
+        registry.activate_version(task, version)
+    except DomainError as exc:
+        _fail(exc)
+    console.print(f"[green]{task} model {version} is now active[/green]")
+
+
+@nlu_app.command("analyze")
+def nlu_analyze(text: str = typer.Argument(..., help="A customer message.")) -> None:
+    """Analyse one message: intents, emotion, entities (JSON)."""
+    from brokercare.assistant import service
+
+    try:
+        analysis = service.analyze(text)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(analysis.as_dict(), ensure_ascii=False, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(nlu_app, name="nlu")
+    app.add_typer(kb_app, name="kb")

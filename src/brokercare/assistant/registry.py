@@ -1,0 +1,193 @@
+"""Versioned NLU models in the data dir: train, store, activate and load once per process.
+
+Layout: ``<data_dir>/assistant/models/<task>/<version>/{model.joblib,meta.json}`` plus a
+``<task>/ACTIVE`` file naming the version in use. ``brokercare nlu train`` writes ``v1``, ``v2`` ...;
+with no trained version the built-in model is trained from the data shipped in the package, once
+per process, deterministically, and cached in the data dir as ``builtin-<fingerprint>`` so other
+worker processes load it instead of training again.
+
+Why train at first use instead of shipping a pickle: a scikit-learn pickle is tied to the exact
+library version (and unpickling runs code), while the reviewed, versioned artefact is the labelled
+CSV; training takes a few seconds on one core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import sklearn
+
+from brokercare.assistant.classifier import fingerprint, read_labelled_csv
+from brokercare.assistant.lexicon import DATA
+from brokercare.core.errors import NotFound, ValidationFailed
+from brokercare.core.settings import get_settings
+
+TASKS = ("intent", "emotion")
+SHIPPED = {"intent": "intent_train.csv", "emotion": "emotion_train.csv"}
+
+
+@dataclass
+class ModelInfo:
+    task: str
+    version: str
+    fingerprint: str
+    trained_at: str
+    n_examples: int
+    labels: list[str]
+    source: str
+    sklearn: str
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValidationFailed(f"unknown task {task!r}; use one of: {', '.join(TASKS)}")
+
+
+def models_dir(task: str) -> Path:
+    return Path(get_settings().data_dir) / "assistant" / "models" / task
+
+
+def shipped_data(task: str) -> tuple[list[str], list[str]]:
+    from brokercare.assistant.classifier import parse_labelled_csv
+
+    return parse_labelled_csv(DATA.joinpath(SHIPPED[task]).read_text("utf-8"), name=SHIPPED[task])
+
+
+def build_model(task: str, texts: list[str], labels: list[str]):
+    from brokercare.assistant.nlu import EmotionModel, IntentModel
+
+    return (IntentModel if task == "intent" else EmotionModel)().fit(texts, labels)
+
+
+def _write_atomically(folder: Path, model, info: ModelInfo) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+    joblib.dump(model, tmp / "model.joblib", compress=3)
+    (tmp / "meta.json").write_text(json.dumps(info.as_dict(), ensure_ascii=False, indent=2), "utf-8")
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process won the race and wrote the same version
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()
+
+
+def _versions(task: str) -> list[str]:
+    root = models_dir(task)
+    if not root.exists():
+        return []
+    return sorted(
+        (p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit()),
+        key=lambda v: int(v[1:]),
+    )
+
+
+def train(task: str, data: str | Path, *, activate: bool = True) -> ModelInfo:
+    """Train a new version from a ``text,label`` CSV and (by default) make it the active one."""
+    _check_task(task)
+    texts, labels = read_labelled_csv(data)
+    if len(set(labels)) < 2:
+        raise ValidationFailed("training data needs at least two different labels")
+    model = build_model(task, texts, labels)
+    versions = _versions(task)
+    version = f"v{int(versions[-1][1:]) + 1 if versions else 1}"
+    info = ModelInfo(task, version, fingerprint(texts, labels), datetime.now(UTC).isoformat(timespec="seconds"),
+                     len(texts), sorted(set(labels)), str(Path(data).name), sklearn.__version__)
+    _write_atomically(models_dir(task) / version, model, info)
+    if activate:
+        activate_version(task, version)
+    return info
+
+
+def activate_version(task: str, version: str) -> None:
+    _check_task(task)
+    if version != "builtin" and not (models_dir(task) / version / "model.joblib").exists():
+        raise NotFound(f"no {task} model version {version!r}")
+    models_dir(task).mkdir(parents=True, exist_ok=True)
+    (models_dir(task) / "ACTIVE").write_text(version, "utf-8")
+    forget_loaded()
+
+
+def list_versions(task: str) -> list[dict]:
+    _check_task(task)
+    out = []
+    for v in _versions(task):
+        meta = models_dir(task) / v / "meta.json"
+        if meta.exists():
+            out.append(json.loads(meta.read_text("utf-8")))
+    return out
+
+
+def active_version(task: str) -> str:
+    marker = models_dir(task) / "ACTIVE"
+    return marker.read_text("utf-8").strip() if marker.exists() else "builtin"
+
+
+_loaded: dict[tuple, object] = {}
+_builtin: dict[tuple, tuple[object, ModelInfo]] = {}
+_lock = threading.Lock()
+
+
+def forget_loaded() -> None:
+    _loaded.clear()
+
+
+def _builtin_model(task: str):
+    texts, labels = shipped_data(task)
+    fp = fingerprint(texts, labels)
+    key = (task, fp, sklearn.__version__)
+    if key in _builtin:
+        return _builtin[key]
+    folder = models_dir(task) / f"builtin-{fp}"
+    model = info = None
+    if (folder / "model.joblib").exists():
+        try:
+            meta = json.loads((folder / "meta.json").read_text("utf-8"))
+            if meta.get("sklearn") == sklearn.__version__:
+                model, info = joblib.load(folder / "model.joblib"), ModelInfo(**meta)
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
+            model = None
+    if model is None:
+        model = build_model(task, texts, labels)
+        info = ModelInfo(task, "builtin", fp, datetime.now(UTC).isoformat(timespec="seconds"), len(texts),
+                         sorted(set(labels)), SHIPPED[task], sklearn.__version__)
+        try:
+            _write_atomically(folder, model, info)
+        except OSError:
+            pass  # a read-only data dir still gets a working in-memory model
+    _builtin[key] = (model, info)
+    return model, info
+
+
+def load(task: str):
+    """The active model of ``task`` and its info, loaded once per process and data dir."""
+    _check_task(task)
+    version = active_version(task)
+    key = (str(models_dir(task)), task, version)
+    hit = _loaded.get(key)
+    if hit is not None:
+        return hit
+    with _lock:
+        hit = _loaded.get(key)
+        if hit is not None:
+            return hit
+        if version == "builtin":
+            hit = _builtin_model(task)
+        else:
+            folder = models_dir(task) / version
+            if not (folder / "model.joblib").exists():
+                raise NotFound(f"active {task} model {version!r} is missing from {folder}")
+            meta = json.loads((folder / "meta.json").read_text("utf-8"))
+            hit = (joblib.load(folder / "model.joblib"), ModelInfo(**meta))
+        _loaded[key] = hit
+        return hit
