@@ -120,6 +120,9 @@ class Lexicon:
         topics = ahocorasick.Automaton()
         for term, topic in self.terms.items():
             topics.add_word(term.lower(), (term.lower(), topic))
+        for bank in BANKS:
+            if bank.lower() not in self.terms:
+                topics.add_word(bank.lower(), (bank.lower(), "bank"))
         topics.make_automaton()
         self._topics = topics
 
@@ -254,9 +257,9 @@ def _instruments_from_database() -> dict[str, InstrumentName] | None:
     from brokercare.core.settings import get_settings
 
     settings = get_settings()
-    if database._engine is None and not settings.database_url:
-        if not (Path(settings.data_dir) / "brokercare.db").exists():
-            return None
+    no_database = not (Path(settings.data_dir) / "brokercare.db").exists()
+    if database._engine is None and not settings.database_url and no_database:
+        return None
     try:
         from brokercare.market.models import Instrument
 

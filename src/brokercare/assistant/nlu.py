@@ -23,6 +23,7 @@ from brokercare.assistant.classifier import Features, Prediction, TextClassifier
 from brokercare.assistant.lexicon import DATA, get_lexicon
 
 OUT_OF_SCOPE = "out_of_scope"
+_MONEY = re.compile(r"\d+(?:\.\d+)?\s?(?:万|w|亿|元|块)|[一二两三四五六七八九十百千]+(?:万|亿|块钱|块)")
 #: Intents a message may have without any finance vocabulary.
 SOCIAL = frozenset({"chitchat", "human_agent", "complaint", "feedback"})
 
@@ -58,11 +59,15 @@ class IntentModel:
             if p_oos[i] > self.scope_threshold and top != oos:
                 row *= 1 - p_oos[i]
                 row[oos] = max(row[oos], p_oos[i])
-            elif top != oos and top not in social and row[top] < self.gate_confidence:
-                if lex.finance_hits(feats[i].normalised) == 0 and not lex.find_names(text):
-                    row[oos] = max(row[oos], row[top] + 0.05)
+            elif (top != oos and top not in social and row[top] < self.gate_confidence
+                  and not self._sounds_financial(lex, feats[i].normalised, text)):
+                row[oos] = max(row[oos], row[top] + 0.05)
             probs[i] = row / row.sum()
         return Prediction(self.labels, probs)
+
+    @staticmethod
+    def _sounds_financial(lex, normalised: str, text: str) -> bool:
+        return bool(lex.finance_hits(normalised) or lex.find_names(text) or _MONEY.search(text))
 
     def predict(self, texts: list[str]) -> list[str]:
         pred = self.predict_proba(texts)

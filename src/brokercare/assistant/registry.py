@@ -13,6 +13,7 @@ CSV; training takes a few seconds on one core.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -161,10 +162,9 @@ def _builtin_model(task: str):
         model = build_model(task, texts, labels)
         info = ModelInfo(task, "builtin", fp, datetime.now(UTC).isoformat(timespec="seconds"), len(texts),
                          sorted(set(labels)), SHIPPED[task], sklearn.__version__)
-        try:
+        # A read-only data dir still gets a working in-memory model.
+        with contextlib.suppress(OSError):
             _write_atomically(folder, model, info)
-        except OSError:
-            pass  # a read-only data dir still gets a working in-memory model
     _builtin[key] = (model, info)
     return model, info
 
