@@ -158,3 +158,19 @@ def test_ledger_failure_leaves_no_half_written_confirmation(session, customer_fa
     with pytest.raises(RuntimeError):
         record_confirmation(session, customer.id, "110088.SH", check("C2", "R3"))
     assert session.scalars(select(SuitabilityConfirmation)).all() == []
+
+
+def test_confirmation_is_in_the_real_ledger(session, customer_factory):
+    import json as _json
+
+    from brokercare.ledger import service as ledger
+
+    customer = customer_factory(level="C4")
+    row = record_confirmation(session, customer.id, "SP-SNOW500", check("C4", "R5"))
+    session.commit()
+    entry = ledger.get_entry(session, row.ledger_entry_id)
+    assert entry.kind == "suitability.confirmed" and entry.subject == f"customer:{customer.id}"
+    body = _json.loads(entry.body)
+    assert body["data"]["message_sha256"] == row.message_sha256
+    assert body["data"]["product"] == "SP-SNOW500" and body["data"]["product_risk"] == "R5"
+    assert ledger.verify(session).ok
