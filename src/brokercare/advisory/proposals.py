@@ -147,9 +147,9 @@ def propose(part: Partition, ctx: Context) -> Proposals:
     in_model = hclass >= 0
 
     slot = owner * k + np.clip(hclass, 0, k - 1)
-    cls_value = np.bincount(slot[in_model], weights=value[in_model], minlength=n * k).reshape(n, k)
+    cls_value = np.bincount(slot[in_model], weights=value[in_model], minlength=n * k).astype(np.float64).reshape(n, k)
     cls_value[:, money] += part.cash
-    outside = np.bincount(owner[~in_model], weights=value[~in_model], minlength=n)
+    outside = np.bincount(owner[~in_model], weights=value[~in_model], minlength=n).astype(np.float64)
     total = cls_value.sum(axis=1) + outside
     safe_total = np.where(total > 0, total, 1.0)
     current = cls_value / safe_total[:, None]
@@ -173,7 +173,7 @@ def propose(part: Partition, ctx: Context) -> Proposals:
     over = np.clip(-want, 0.0, None)
     over[:, money] = np.clip(over[:, money] - np.clip(part.cash - ctx.cash_reserve, 0.0, None), 0.0, None)
     avail_value = part.available * price
-    sellable = np.bincount(slot[in_model], weights=avail_value[in_model], minlength=n * k).reshape(n, k)
+    sellable = np.bincount(slot[in_model], weights=avail_value[in_model], minlength=n * k).astype(np.float64).reshape(n, k)
     frac = np.divide(over, sellable, out=np.zeros_like(over), where=sellable > 0)
     frac = np.clip(frac, 0.0, 1.0)
     hfrac = np.where(in_model, frac[owner, np.clip(hclass, 0, k - 1)], 0.0)
@@ -188,7 +188,7 @@ def propose(part: Partition, ctx: Context) -> Proposals:
     sell_qty = np.where(keep_sell, sell_qty, 0.0)
     sell_amount = np.where(keep_sell, sell_amount, 0.0)
     sell_fee = np.where(keep_sell, sell_fee, 0.0)
-    proceeds = np.bincount(owner, weights=sell_amount - sell_fee, minlength=n)
+    proceeds = np.bincount(owner, weights=sell_amount - sell_fee, minlength=n).astype(np.float64)
 
     # --- buys: whole lots of each underweight class's vehicle, within cash and suitability ----
     veh = ctx.vehicles

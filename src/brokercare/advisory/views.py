@@ -1,0 +1,170 @@
+"""The advisory API: questionnaire, suitability, models, rebalancing advice, goals, packages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
+
+from brokercare.advisory import (
+    catalogue,
+    goals,
+    packages,
+    portfolios,
+    questionnaire,
+    service,
+    suitability,
+)
+from brokercare.advisory.schemas import AssessmentIn, CheckIn, ConfirmationIn, DriftIn, GoalIn
+from brokercare.core.database import get_session
+from brokercare.core.errors import NotFound, PermissionDenied
+from brokercare.security.auth import current_user
+from brokercare.security.models import User
+
+router = APIRouter(prefix="/advisory", tags=["advisory"])
+
+READERS = {"agent", "advisor", "customer_manager", "team_lead", "compliance", "risk", "admin"}
+ON_BEHALF = {"advisor", "customer_manager"}
+
+
+def _may_read(user: User, customer_id: int) -> None:
+    if user.role == "customer" and user.customer_id == customer_id:
+        return
+    if user.role in READERS:
+        return
+    raise PermissionDenied("您只能查看本人的信息。")
+
+
+def _may_act(user: User, customer_id: int) -> str:
+    """Who may answer the questionnaire or confirm a warning for this customer; returns the channel."""
+    if user.role == "customer" and user.customer_id == customer_id:
+        return "app"
+    if user.role in ON_BEHALF:
+        return "branch"
+    raise PermissionDenied("只有客户本人，或在营业部协助办理的投资顾问、客户经理可以进行这项操作。")
+
+
+def _level(session: Session, customer_id: int) -> str:
+    v = questionnaire.validity(session, customer_id)
+    customer = suitability._customer(session, customer_id)
+    if customer.investor_type == "professional":
+        return "professional"
+    if v.status in ("missing", "expired"):
+        raise PermissionDenied(v.message, extra={"assessment": v.status})
+    return v.level
+
+
+@router.get("/questionnaire")
+def get_questionnaire(user: User = Depends(current_user)) -> dict:
+    cfg = questionnaire.config()
+    return {"version": cfg["version"], "validity_months": cfg["validity_months"],
+            "questions": [{"id": q["id"], "text": q["text"],
+                           "options": [{"key": o["key"], "text": o["text"]} for o in q["options"]]}
+                          for q in cfg["questions"]]}
+
+
+@router.post("/customers/{customer_id}/risk-assessments")
+def submit_assessment(customer_id: int, body: AssessmentIn, user: User = Depends(current_user),
+                      session: Session = Depends(get_session)) -> dict:
+    channel = _may_act(user, customer_id)
+    result = questionnaire.assess(session, customer_id, body.answers, round_=body.round, channel=channel)
+    session.commit()
+    out = result.to_dict()
+    if result.status == "complete":
+        out["valid_until"] = questionnaire.valid_until(suitability._today()).isoformat()
+    return out
+
+
+@router.get("/customers/{customer_id}/risk-assessment")
+def assessment_status(customer_id: int, user: User = Depends(current_user),
+                      session: Session = Depends(get_session)) -> dict:
+    _may_read(user, customer_id)
+    v = questionnaire.validity(session, customer_id)
+    return {"level": v.level, "status": v.status, "message": v.message,
+            "assessed_on": v.assessed_on.isoformat() if v.assessed_on else None,
+            "valid_until": v.valid_until.isoformat() if v.valid_until else None}
+
+
+@router.post("/suitability/check")
+def suitability_check(body: CheckIn, user: User = Depends(current_user)) -> dict:
+    return suitability.check(body.investor, body.product_risk).to_dict()
+
+
+def _product_risk(session: Session, product: str) -> tuple[str, str]:
+    """The product's rating: the advisory shelf first, then the market's instrument master."""
+    try:
+        item = catalogue.get(product)
+        return item["symbol"], item["risk"]
+    except NotFound:
+        from brokercare.market.models import Instrument
+
+        inst = session.get(Instrument, product)
+        if inst is None or not inst.risk_rating:
+            raise NotFound(f"找不到产品 {product} 或它的风险等级。") from None
+        return inst.symbol, inst.risk_rating
+
+
+@router.get("/customers/{customer_id}/suitability")
+def customer_suitability(customer_id: int, product: str = Query(..., max_length=32),
+                         user: User = Depends(current_user), session: Session = Depends(get_session)) -> dict:
+    _may_read(user, customer_id)
+    symbol, risk = _product_risk(session, product)
+    return {"product": symbol, **suitability.check_customer(session, customer_id, risk).to_dict()}
+
+
+@router.post("/customers/{customer_id}/suitability/confirmations", status_code=201)
+def confirm(customer_id: int, body: ConfirmationIn, user: User = Depends(current_user),
+            session: Session = Depends(get_session)) -> dict:
+    channel = _may_act(user, customer_id)
+    symbol, risk = _product_risk(session, body.product)
+    decision = suitability.check_customer(session, customer_id, risk)  # never trust a client's decision
+    row = suitability.record_confirmation(session, customer_id, symbol, decision, channel=channel)
+    session.commit()
+    return {"id": row.id, "product": symbol, "product_risk": risk, "decision": row.decision,
+            "confirmed_at": row.confirmed_at.isoformat(), "ledger_entry_id": row.ledger_entry_id}
+
+
+@router.get("/models")
+def models(user: User = Depends(current_user)) -> dict:
+    current = portfolios.current_models()
+    out: dict = {lv: {k: round(v, 4) for k, v in m.weights.items()} for lv, m in current.items()}
+    out["regime"] = next(iter(current.values())).regime.to_dict()
+    return out
+
+
+@router.get("/products")
+def products(investor: str = Query(..., examples=["C3"]), user: User = Depends(current_user)) -> list[dict]:
+    return catalogue.shelf_for(investor)
+
+
+@router.get("/customers/{customer_id}/rebalance")
+def rebalance(customer_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)) -> dict:
+    _may_read(user, customer_id)
+    return service.rebalance_advice(session, customer_id).to_dict()
+
+
+@router.post("/goals/projection")
+def goal_projection(body: GoalIn, user: User = Depends(current_user), session: Session = Depends(get_session)) -> dict:
+    _may_read(user, body.customer_id)
+    level = _level(session, body.customer_id)
+    goal = goals.Goal(body.kind, body.target_amount, body.years, body.initial, body.monthly, level)
+    return goals.project(goal).to_dict()
+
+
+@router.get("/packages")
+def list_packages(user: User = Depends(current_user)) -> list[dict]:
+    return [{"key": k, "name": p["name"], "kind": p["kind"]} for k, p in packages.config().items()]
+
+
+@router.get("/packages/{key}/plan")
+def package_plan(key: str, customer_id: int, years_left: float | None = Query(None, gt=0, le=40),
+                 user: User = Depends(current_user), session: Session = Depends(get_session)) -> dict:
+    _may_read(user, customer_id)
+    return packages.plan(key, _level(session, customer_id), years_left=years_left).to_dict()
+
+
+@router.post("/packages/{key}/drift")
+def package_drift(key: str, body: DriftIn, user: User = Depends(current_user),
+                  session: Session = Depends(get_session)) -> dict:
+    _may_read(user, body.customer_id)
+    plan = packages.plan(key, _level(session, body.customer_id), years_left=body.years_left)
+    return packages.monitor(plan, body.holdings).to_dict()
