@@ -43,7 +43,7 @@ def _isolated_settings(tmp_path, monkeypatch) -> Iterator[None]:
     """Each test has its own data dir and master key, and a clean in-process bus."""
     monkeypatch.setenv("BROKERCARE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("BROKERCARE_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
-    monkeypatch.setenv("BROKERCARE_SECRET_KEY", "test-secret-" + RUN_ID)
+    monkeypatch.setenv("BROKERCARE_SECRET_KEY", "test-signing-secret-for-jwt-" + RUN_ID * 4)
     monkeypatch.delenv("BROKERCARE_DATABASE_URL", raising=False)
     monkeypatch.delenv("BROKERCARE_BUS_URL", raising=False)
     reset_settings()
