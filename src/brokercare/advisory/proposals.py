@@ -241,7 +241,10 @@ def run_batch(parts: list[Partition], ctx: Context, *, client=None, progress=Non
                 progress()
         return Proposals.concat(out)
     shared = client.scatter(ctx, broadcast=True)
-    futures = client.map(propose, parts, ctx=shared, pure=False)
+    # Ship the partitions as data, not inside the task graph; in production each worker would
+    # read its own partition (e.g. Parquet by customer-id range) instead.
+    remote_parts = client.scatter(parts)
+    futures = client.map(propose, remote_parts, ctx=shared, pure=False)
     results = client.gather(futures)
     if progress is not None:
         for _ in parts:
