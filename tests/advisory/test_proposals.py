@@ -193,3 +193,24 @@ def test_nightly_batch_writes_parquet(session, customer_factory, tmp_path):
     trades_ = pq.read_table(summary.path / "trades.parquet").to_pandas()
     assert set(customers["status"]) == {"rebalance", "reassess"}
     assert len(trades_) == summary.trades > 0 and set(trades_["side"]) == {"buy", "sell"}
+
+
+def test_demo_history(engine, session, customer_factory):
+    from sqlalchemy import select
+
+    from brokercare.advisory import demo
+    from brokercare.advisory.models import SuitabilityConfirmation
+    from brokercare.core.settings import get_settings
+
+    _seed_book(session, customer_factory)
+
+    class Always:
+        def random(self):
+            return 0.0
+
+    summary: dict = {}
+    demo.generate(engine, Always(), summary)
+    rows = session.scalars(select(SuitabilityConfirmation)).all()
+    assert len(rows) == 1 and rows[0].product_risk == "R4" and rows[0].investor_level == "C3"
+    reports = get_settings().data_dir / "reports" / "advisory"
+    assert (reports / "backtest.md").exists() and "1 to rebalance" in summary["advisory"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,9 @@ def metrics(nav: pd.Series, rf_daily: pd.Series) -> Metrics:
     return Metrics(annual, vol, drawdown, sharpe, float(nav.iloc[-1] / nav.iloc[0]))
 
 
+@lru_cache(maxsize=4)
 def run(cost_bps: float = 10.0) -> BacktestResult:
+    """The backtest on the shipped history (cached: it depends only on the data and config)."""
     cfg = config()["backtest"]
     daily = series.daily_returns()
     classes = list(config()["asset_classes"])
