@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
@@ -86,31 +86,58 @@ def _check_no_pii(value: object, path: str = "data") -> None:
                 raise ValidationFailed(f"{path} looks like {what}: record an id and a hash instead")
 
 
-def _lock_head(session: Session) -> LedgerHead:
-    """Take the append lock (the head row) and return the head as of now.
+_HEAD = LedgerHead.__table__
+_ENTRIES = LedgerEntry.__table__
+# Built once: appends are a hot path and these compile to cached SQL.
+_LOCK = update(_HEAD).where(_HEAD.c.id == 1).values(updated_at=bindparam("now"))
+_READ_HEAD = select(_HEAD.c.size, _HEAD.c.compact_range).where(_HEAD.c.id == 1)
+_INSERT_ENTRY = insert(_ENTRIES)
+_ADVANCE = update(_HEAD).where(_HEAD.c.id == 1).values(
+    size=bindparam("new_size"), compact_range=bindparam("nodes"), updated_at=bindparam("now"))
+
+
+@dataclass(frozen=True)
+class AppendedEntry:
+    """What :func:`append` wrote: ``id`` (= ``index``) is the entry's position in the ledger."""
+
+    id: int
+    kind: str
+    subject: str
+    leaf_hash: str
+    tree_root: str
+    created_at: datetime
+
+    @property
+    def index(self) -> int:
+        return self.id
+
+
+def _lock_head(conn) -> tuple[int, str]:  # noqa: ANN001
+    """Take the append lock (the head row) and return the head's size and compact range.
 
     The UPDATE comes first: on PostgreSQL it row-locks the head until commit; on SQLite it takes the
     database write lock. Either way the SELECT that follows sees the latest committed head and no
     other appender can interleave, so indexes are gap-free and every tree head is sequential.
     """
     now = utcnow()
-    locked = session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(updated_at=now))
+    locked = conn.execute(_LOCK, {"now": now})
     if locked.rowcount == 0:
-        session.execute(insert(LedgerHead).values(id=1, size=0, compact_range="", updated_at=now))
-    return session.execute(select(LedgerHead).where(LedgerHead.id == 1)).scalar_one()
+        conn.execute(insert(_HEAD).values(id=1, size=0, compact_range="", updated_at=now))
+    row = conn.execute(_READ_HEAD).one()
+    return row.size, row.compact_range
 
 
-def _compact(head: LedgerHead) -> merkle.CompactRange:
-    nodes = [bytes.fromhex(h) for h in head.compact_range.split(",") if h]
-    return merkle.CompactRange(head.size, nodes)
+def _compact(size: int, compact_range: str) -> merkle.CompactRange:
+    nodes = [bytes.fromhex(h) for h in compact_range.split(",") if h]
+    return merkle.CompactRange(size, nodes)
 
 
-def append(session: Session, kind: str, subject: str, data: dict) -> LedgerEntry:
+def append(session: Session, kind: str, subject: str, data: dict) -> AppendedEntry:
     """Append one entry in the caller's transaction; it becomes durable when the caller commits.
 
     ``kind`` is dotted (``ticket.state_changed``), ``subject`` names what it is about
     (``ticket:123``, ``customer:42``). Appends are serialised on the head row, so call this late
-    in a transaction that does other work. Returns the flushed entry (``entry.id`` is its index).
+    in a transaction that does other work. Returns the entry written (``entry.id`` is its index).
     """
     if not isinstance(kind, str) or not KIND_RE.match(kind) or len(kind) > 48:
         raise ValidationFailed(f"ledger kind {kind!r} must be dotted lower-case, e.g. 'ticket.state_changed'")
@@ -127,28 +154,23 @@ def append(session: Session, kind: str, subject: str, data: dict) -> LedgerEntry
 
     signer = get_signer()
     session.flush()  # the caller's pending rows first: they precede the lock in this transaction
-    head = _lock_head(session)
-    index = head.size
+    conn = session.connection()
+    index, compact_range = _lock_head(conn)
     now = utcnow()
     body = canonical_json({"at": _timestamp(now), "data": data, "index": index, "kind": kind, "subject": subject})
     leaf = merkle.leaf_hash(body.encode("utf-8"))
-    tree = _compact(head)
+    tree = _compact(index, compact_range)
     tree.append(leaf)
     root_hex = tree.root().hex()
-    entry = LedgerEntry(
-        id=index, kind=kind, subject=subject, body=body, leaf_hash=leaf.hex(), tree_root=root_hex,
-        key_id=signer.key_id, signature=signer.sign(tree_head_message(index + 1, root_hex)), created_at=now,
-    )
-    session.add(entry)
-    session.execute(
-        update(LedgerHead).where(LedgerHead.id == 1).values(
-            size=index + 1, compact_range=",".join(n.hex() for n in tree.nodes), updated_at=now
-        )
-    )
+    conn.execute(_INSERT_ENTRY, {
+        "id": index, "kind": kind, "subject": subject, "body": body, "leaf_hash": leaf.hex(),
+        "tree_root": root_hex, "key_id": signer.key_id,
+        "signature": signer.sign(tree_head_message(index + 1, root_hex)), "created_at": now,
+    })
+    conn.execute(_ADVANCE, {"new_size": index + 1, "nodes": ",".join(n.hex() for n in tree.nodes), "now": now})
     if (index + 1) % CHECKPOINT_EVERY == 0:
         _store_checkpoint(session, index + 1, root_hex)
-    session.flush()
-    return entry
+    return AppendedEntry(index, kind, subject, leaf.hex(), root_hex, now)
 
 
 def _store_checkpoint(session: Session, size: int, root_hex: str) -> LedgerCheckpoint:
