@@ -120,3 +120,37 @@ def test_staff_routing_fields(session):
                     skills=["margin", "trading"], branch_code="B001")
     session.commit()
     assert u.skills == ["margin", "trading"] and u.branch_code == "B001" and u.max_concurrent == 5
+
+
+def test_five_wrong_passwords_lock_the_login(client, session, brokerage):
+    from sqlalchemy import select
+
+    from brokercare.ledger.models import LedgerEntry
+
+    for _ in range(5):
+        r = client.post("/api/v1/auth/token", data={"username": "lina", "password": "Wrong-0000"})
+        assert r.status_code == 401 and r.json()["detail"].startswith("用户名或密码错误")
+    locked = client.post("/api/v1/auth/token", data={"username": "lina", "password": PASSWORD})
+    assert locked.status_code == 401
+    assert "已临时锁定" in locked.json()["detail"] and "locked_until" in locked.json()
+    entry = session.scalar(select(LedgerEntry).where(LedgerEntry.kind == "auth.locked"))
+    assert entry is not None and entry.subject == f"user:{brokerage['users']['li'].id}"
+
+    from brokercare.security.service import unlock
+
+    user = brokerage["users"]["li"]
+    session.refresh(user)
+    unlock(session, user)
+    session.commit()
+    assert client.post("/api/v1/auth/token", data={"username": "lina", "password": PASSWORD}).status_code == 200
+    session.refresh(user)
+    assert user.last_login_at is not None and user.failed_logins == 0
+
+
+def test_a_success_resets_the_failure_count(client, session, brokerage):
+    for _ in range(4):
+        client.post("/api/v1/auth/token", data={"username": "risk01", "password": "Wrong-0000"})
+    assert client.post("/api/v1/auth/token", data={"username": "risk01", "password": PASSWORD}).status_code == 200
+    for _ in range(4):
+        client.post("/api/v1/auth/token", data={"username": "risk01", "password": "Wrong-0000"})
+    assert client.post("/api/v1/auth/token", data={"username": "risk01", "password": PASSWORD}).status_code == 200

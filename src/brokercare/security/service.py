@@ -88,18 +88,67 @@ def create_user(
     return user
 
 
+LOCK_AFTER = 5
+LOCK_MINUTES = 30
+
+
 def authenticate(session: Session, username: str, password: str) -> User:
-    """The active user with these credentials, or :class:`AuthenticationFailed` (same message either way)."""
+    """The active user with these credentials, or :class:`AuthenticationFailed`.
+
+    Unknown usernames and wrong passwords get the same message and take the same time. After
+    :data:`LOCK_AFTER` consecutive wrong passwords the login is locked for :data:`LOCK_MINUTES`
+    minutes (the lock is recorded in the ledger); the outcome is committed before answering.
+    """
+    from brokercare.core.database import utcnow
+
     user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
     if user is None or not user.active:
         decoy_verify(password)
         raise AuthenticationFailed("用户名或密码错误。(invalid username or password)")
+    now = utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        decoy_verify(password)
+        local = user.locked_until.astimezone(_tz()).strftime("%H:%M")
+        raise AuthenticationFailed(
+            f"密码错误次数过多，账号已临时锁定，请于 {local} 后重试，或联系客服解锁。(login locked until {local})",
+            extra={"locked_until": user.locked_until.isoformat()},
+        )
     if not verify_password(user.password_hash, password):
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= LOCK_AFTER:
+            from datetime import timedelta
+
+            from brokercare.ledger.service import append
+
+            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+            user.failed_logins = 0
+            append(session, "auth.locked", f"user:{user.id}",
+                   {"user_id": user.id, "role": user.role, "after_failures": LOCK_AFTER,
+                    "minutes": LOCK_MINUTES})
+        session.commit()
         raise AuthenticationFailed("用户名或密码错误。(invalid username or password)")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-        session.commit()
+    session.commit()
     return user
+
+
+def unlock(session: Session, user: User) -> None:
+    """Lift a lockout (a team lead or admin after verifying the caller's identity)."""
+    user.failed_logins = 0
+    user.locked_until = None
+    session.flush()
+
+
+def _tz():  # noqa: ANN202
+    from zoneinfo import ZoneInfo
+
+    from brokercare.core.settings import get_settings
+
+    return ZoneInfo(get_settings().timezone)
 
 
 def get_user(session: Session, user_id: int) -> User:
