@@ -1,7 +1,7 @@
 """Login lockout after repeated wrong passwords: users.failed_logins, locked_until, last_login_at.
 
-Revision ID: 0004_user_lockout
-Revises: 0003_ledger
+Revision ID: 0005_user_lockout
+Revises: 0004_monitoring
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from brokercare.core.database import UTCDateTime
 
-revision: str = "0004_user_lockout"
-down_revision: str | Sequence[str] | None = "0003_ledger"
+revision: str = "0005_user_lockout"
+down_revision: str | Sequence[str] | None = "0004_monitoring"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
