@@ -127,3 +127,51 @@ def test_models_products_packages_and_bad_input(client, world):
     assert r.status_code == 422
     r = client.get(f"/api/v1/advisory/customers/{world['wang'].id}/suitability", params={"product": "NOPE"}, headers=me)
     assert r.status_code == 404
+
+
+def test_goals_professional_and_package_drift_over_the_api(client, world, session):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from brokercare.accounts.models import Account, Position
+    from brokercare.advisory import catalogue
+    from brokercare.market.models import Instrument
+
+    me = login(client, "wang")
+    cid = world["wang"].id
+    r = client.post(f"/api/v1/advisory/customers/{cid}/risk-assessments", headers=me, json={"answers": STEADY})
+    assert r.json()["status"] == "complete"
+
+    r = client.post(f"/api/v1/advisory/customers/{cid}/goals", headers=me,
+                    json={"kind": "education", "name": "女儿大学教育金", "target_amount": 300000,
+                          "target_date": (date.today() + timedelta(days=365 * 9)).isoformat(),
+                          "current_value": 80000, "monthly": 1500})
+    assert r.status_code == 201, r.text
+    goal_id = r.json()["id"]
+    listed = client.get(f"/api/v1/advisory/customers/{cid}/goals", headers=me).json()
+    assert listed[0]["name"] == "女儿大学教育金" and listed[0]["probability"] is not None
+    r = client.post(f"/api/v1/advisory/goals/{goal_id}/review", headers=me, json={"current_value": 320000})
+    assert r.json()["status"] == "achieved"
+    assert client.post("/api/v1/advisory/goals/999999/review", headers=me, json={}).status_code == 404
+
+    r = client.post("/api/v1/advisory/professional-assessment", headers=me,
+                    json={"financial_assets": 3500000, "avg_income_3y": 100000, "experience_years": 1})
+    assert r.json()["professional"] is False and r.json()["may_apply"] is True
+
+    for symbol in ("000198.OF", "000084.OF", "204001.SH"):
+        item = catalogue.get(symbol)
+        session.add(Instrument(symbol=symbol, code=symbol[:6], exchange=item["exchange"], name=item["name"],
+                               kind=item["kind"], board=item["board"], risk_rating=item["risk"],
+                               last_price=Decimal(str(item["last_price"]))))
+    acc = Account(account_no="AW1", customer_id=cid, kind="cash", opened_on=date(2020, 1, 2), branch_code="SH001",
+                  commission_rate=Decimal("0.00025"), cash_balance=Decimal("0"))
+    session.add(acc)
+    session.flush()
+    for symbol, qty in (("000198.OF", "70000"), ("000084.OF", "20000"), ("204001.SH", "100")):
+        session.add(Position(account_id=acc.id, symbol=symbol, quantity=Decimal(qty),
+                             available_quantity=Decimal(qty), cost_price=Decimal("1")))
+    session.commit()
+    r = client.get(f"/api/v1/advisory/customers/{cid}/packages/steady_5pct_1y/drift", headers=me)
+    body = r.json()
+    assert r.status_code == 200 and body["drifted"] and body["weights"]["000198.OF"] == pytest.approx(0.7)
+    assert "天弘余额宝货币多了约40,000元" in body["suggestion"]

@@ -98,3 +98,34 @@ def test_drift_monitoring_raises_a_suggestion_only_beyond_the_band():
     assert "天弘余额宝货币多了约30,000元" in drifted.suggestion
     with pytest.raises(ValidationFailed):
         K.monitor(plan, {})
+
+
+def test_goal_is_stored_and_tracked(session, customer_factory):
+    from datetime import date, timedelta
+
+    from brokercare.advisory import service
+    from brokercare.advisory.models import CustomerGoal
+    from brokercare.core.errors import PermissionDenied
+
+    today = date.today()
+    customer = customer_factory(level="C4")
+    row, proj = service.set_goal(session, customer.id, kind="education", target_amount=400_000,
+                                 target_date=today + timedelta(days=365 * 8), current_value=50_000, monthly=2_000)
+    session.commit()
+    assert row.id and row.probability == pytest.approx(proj.probability) and proj.goal.investor_level == "C4"
+    assert not row.on_track and proj.adjustments
+    # the customer follows the advice: more saved and more each month -> the goal is back on track
+    row2, proj2 = service.review_goal(session, row.id, current_value=150_000, monthly=3_500)
+    assert proj2.probability > proj.probability and row2.on_track
+    done, none = service.review_goal(session, row.id, current_value=420_000)
+    assert none is None and done.status == "achieved"
+    assert [g.id for g in service.goals_of(session, customer.id)] == [row.id]
+    unassessed = customer_factory()
+    with pytest.raises(PermissionDenied):
+        service.set_goal(session, unassessed.id, kind="house", target_amount=1e6,
+                         target_date=today + timedelta(days=900), current_value=1e5)
+    with pytest.raises(ValidationFailed):
+        service.set_goal(session, customer.id, kind="house", target_amount=1e6,
+                         target_date=today - timedelta(days=1), current_value=1e5)
+    session.rollback()
+    assert session.query(CustomerGoal).count() == 1

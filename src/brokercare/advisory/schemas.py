@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel, Field
 
 
@@ -33,3 +35,23 @@ class DriftIn(BaseModel):
     customer_id: int
     years_left: float | None = Field(None, gt=0, le=40)
     holdings: dict[str, float] = Field(..., description="symbol -> market value in 元")
+
+
+class GoalCreate(BaseModel):
+    kind: str = Field(..., examples=["education"])
+    name: str | None = Field(None, max_length=40, examples=["女儿大学教育金"])
+    target_amount: float = Field(..., gt=0)
+    target_date: date
+    current_value: float = Field(0, ge=0)
+    monthly: float = Field(0, ge=0)
+
+
+class GoalReview(BaseModel):
+    current_value: float | None = Field(None, ge=0)
+    monthly: float | None = Field(None, ge=0)
+
+
+class ProfessionalIn(BaseModel):
+    financial_assets: float = Field(..., ge=0, description="元")
+    avg_income_3y: float = Field(..., ge=0, description="元 per year, average of the last 3 years")
+    experience_years: float = Field(..., ge=0)

@@ -70,3 +70,125 @@ def nightly(session: Session, out_dir: Path, *, run_date: date | None = None, cl
     result = engine.run_batch(parts, ctx, client=client, progress=progress)
     path = batch.write_parquet(result, ctx, out_dir, run_date)
     return batch.summarise(result, path)
+
+
+# --- goals the customer sets -----------------------------------------------------------------
+
+
+def customer_level(session: Session, customer_id: int, *, today: date | None = None) -> str:
+    """The level advice may use: professional, or the latest valid assessment (else refused)."""
+    from brokercare.advisory import questionnaire
+    from brokercare.core.errors import PermissionDenied
+
+    customer = _customer(session, customer_id)
+    if customer.investor_type == "professional":
+        return "C5"
+    v = questionnaire.validity(session, customer_id, today=today)
+    if v.status in ("missing", "expired"):
+        raise PermissionDenied(v.message, extra={"assessment": v.status})
+    return v.level
+
+
+def _years_between(start: date, end: date) -> float:
+    return (end - start).days / 365.25
+
+
+def set_goal(session: Session, customer_id: int, *, kind: str, target_amount: float, target_date: date,
+             current_value: float = 0.0, monthly: float = 0.0, name: str | None = None,
+             today: date | None = None):
+    """Create a goal and project it at once; nothing is stored when the goal is invalid."""
+    from decimal import Decimal
+
+    from brokercare.advisory import goals
+    from brokercare.advisory.models import CustomerGoal
+    from brokercare.advisory.suitability import _today
+
+    today = today or _today()
+    level = customer_level(session, customer_id, today=today)
+    years = _years_between(today, target_date)
+    projection = goals.project(goals.Goal(kind, target_amount, years, current_value, monthly, level))
+    row = CustomerGoal(
+        customer_id=customer_id, kind=kind, name=(name or goals.config()["kinds"][kind]["name"])[:40],
+        target_amount=Decimal(str(round(target_amount, 2))), target_date=target_date,
+        current_value=Decimal(str(round(current_value, 2))), monthly_contribution=Decimal(str(round(monthly, 2))),
+        probability=projection.probability, on_track=projection.on_track, reviewed_at=_now(),
+    )
+    session.add(row)
+    session.flush()
+    return row, projection
+
+
+def review_goal(session: Session, goal_id: int, *, current_value: float | None = None,
+                monthly: float | None = None, today: date | None = None):
+    """Re-project a goal with today's savings (progress tracking) and store the new probability."""
+    from decimal import Decimal
+
+    from brokercare.advisory import goals
+    from brokercare.advisory.models import CustomerGoal
+    from brokercare.advisory.suitability import _today
+    from brokercare.core.errors import NotFound, ValidationFailed
+
+    row = session.get(CustomerGoal, goal_id)
+    if row is None:
+        raise NotFound(f"目标 {goal_id} 不存在。")
+    today = today or _today()
+    if current_value is not None:
+        if current_value < 0:
+            raise ValidationFailed("已积累金额不能为负数。")
+        row.current_value = Decimal(str(round(current_value, 2)))
+    if monthly is not None:
+        if monthly < 0:
+            raise ValidationFailed("每月投入不能为负数。")
+        row.monthly_contribution = Decimal(str(round(monthly, 2)))
+    if row.current_value >= row.target_amount:
+        row.status, row.probability, row.on_track, row.reviewed_at = "achieved", 1.0, True, _now()
+        session.flush()
+        return row, None
+    years = _years_between(today, row.target_date)
+    if years <= 0:
+        raise ValidationFailed("这个目标的日期已经到了，请调整目标日期或关闭目标。")
+    level = customer_level(session, row.customer_id, today=today)
+    projection = goals.project(goals.Goal(row.kind, float(row.target_amount), years, float(row.current_value),
+                                          float(row.monthly_contribution), level))
+    row.probability, row.on_track, row.reviewed_at = projection.probability, projection.on_track, _now()
+    session.flush()
+    return row, projection
+
+
+def goals_of(session: Session, customer_id: int) -> list:
+    from sqlalchemy import select
+
+    from brokercare.advisory.models import CustomerGoal
+
+    _customer(session, customer_id)
+    return list(session.scalars(select(CustomerGoal).where(CustomerGoal.customer_id == customer_id)
+                                .order_by(CustomerGoal.target_date)))
+
+
+def _now():
+    from brokercare.core.database import utcnow
+
+    return utcnow()
+
+
+def package_drift(session: Session, customer_id: int, key: str, *, years_left: float | None = None):
+    """Monitor a customer's package from their actual positions in the package's products."""
+    from sqlalchemy import select
+
+    from brokercare.accounts.models import Account, Position
+    from brokercare.advisory import catalogue, packages
+    from brokercare.market.models import Instrument
+
+    level = customer_level(session, customer_id)
+    plan = packages.plan(key, level, years_left=years_left)
+    rows = session.execute(
+        select(Position.symbol, Position.quantity, Instrument.last_price)
+        .join(Account, Account.id == Position.account_id)
+        .join(Instrument, Instrument.symbol == Position.symbol)
+        .where(Account.customer_id == customer_id, Position.symbol.in_(list(plan.allocation)))
+    ).all()
+    holdings: dict[str, float] = {}
+    for symbol, qty, price in rows:
+        px = float(price) if price is not None else float(catalogue.get(symbol).get("last_price") or 0)
+        holdings[symbol] = holdings.get(symbol, 0.0) + float(qty) * px
+    return plan, packages.monitor(plan, holdings)

@@ -14,7 +14,16 @@ from brokercare.advisory import (
     service,
     suitability,
 )
-from brokercare.advisory.schemas import AssessmentIn, CheckIn, ConfirmationIn, DriftIn, GoalIn
+from brokercare.advisory.schemas import (
+    AssessmentIn,
+    CheckIn,
+    ConfirmationIn,
+    DriftIn,
+    GoalCreate,
+    GoalIn,
+    GoalReview,
+    ProfessionalIn,
+)
 from brokercare.core.database import get_session
 from brokercare.core.errors import NotFound, PermissionDenied
 from brokercare.security.auth import current_user
@@ -150,6 +159,51 @@ def goal_projection(body: GoalIn, user: User = Depends(current_user), session: S
     return goals.project(goal).to_dict()
 
 
+@router.post("/customers/{customer_id}/goals", status_code=201)
+def create_goal(customer_id: int, body: GoalCreate, user: User = Depends(current_user),
+                session: Session = Depends(get_session)) -> dict:
+    _may_act(user, customer_id)
+    row, projection = service.set_goal(session, customer_id, kind=body.kind, target_amount=body.target_amount,
+                                       target_date=body.target_date, current_value=body.current_value,
+                                       monthly=body.monthly, name=body.name)
+    session.commit()
+    return {"id": row.id, **projection.to_dict()}
+
+
+@router.get("/customers/{customer_id}/goals")
+def list_goals(customer_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)) -> list[dict]:
+    _may_read(user, customer_id)
+    return [{"id": g.id, "kind": g.kind, "name": g.name, "target_amount": str(g.target_amount),
+             "target_date": g.target_date.isoformat(), "current_value": str(g.current_value),
+             "monthly_contribution": str(g.monthly_contribution), "status": g.status,
+             "probability": g.probability, "on_track": g.on_track,
+             "reviewed_at": g.reviewed_at.isoformat() if g.reviewed_at else None}
+            for g in service.goals_of(session, customer_id)]
+
+
+@router.post("/goals/{goal_id}/review")
+def review_goal(goal_id: int, body: GoalReview, user: User = Depends(current_user),
+                session: Session = Depends(get_session)) -> dict:
+    from brokercare.advisory.models import CustomerGoal
+
+    row = session.get(CustomerGoal, goal_id)
+    if row is None:
+        raise NotFound(f"目标 {goal_id} 不存在。")
+    _may_act(user, row.customer_id)
+    row, projection = service.review_goal(session, goal_id, current_value=body.current_value, monthly=body.monthly)
+    session.commit()
+    return {"id": row.id, "status": row.status, "probability": row.probability, "on_track": row.on_track,
+            "projection": projection.to_dict() if projection else None}
+
+
+@router.post("/professional-assessment")
+def professional(body: ProfessionalIn, user: User = Depends(current_user)) -> dict:
+    result = suitability.assess_professional(financial_assets=body.financial_assets,
+                                             avg_income_3y=body.avg_income_3y,
+                                             experience_years=body.experience_years)
+    return dict(result.__dict__)
+
+
 @router.get("/packages")
 def list_packages(user: User = Depends(current_user)) -> list[dict]:
     return [{"key": k, "name": p["name"], "kind": p["kind"]} for k, p in packages.config().items()]
@@ -168,3 +222,11 @@ def package_drift(key: str, body: DriftIn, user: User = Depends(current_user),
     _may_read(user, body.customer_id)
     plan = packages.plan(key, _level(session, body.customer_id), years_left=body.years_left)
     return packages.monitor(plan, body.holdings).to_dict()
+
+
+@router.get("/customers/{customer_id}/packages/{key}/drift")
+def package_drift_from_positions(customer_id: int, key: str, years_left: float | None = Query(None, gt=0, le=40),
+                                 user: User = Depends(current_user), session: Session = Depends(get_session)) -> dict:
+    _may_read(user, customer_id)
+    _plan, report = service.package_drift(session, customer_id, key, years_left=years_left)
+    return report.to_dict()
