@@ -1,7 +1,7 @@
 """advisory customer goals
 
-Revision ID: 0005_advisory_goals
-Revises: 0004_monitoring
+Revision ID: 0006_advisory_goals
+Revises: 0005_user_lockout
 Create Date: 2026-11-28 00:21:48.384126
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 import brokercare.core.database
 
 
-revision: str = '0005_advisory_goals'
-down_revision: str | Sequence[str] | None = '0004_monitoring'
+revision: str = '0006_advisory_goals'
+down_revision: str | Sequence[str] | None = '0005_user_lockout'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
