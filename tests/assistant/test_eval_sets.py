@@ -52,8 +52,9 @@ def _rows(name: str, header: list[str]) -> list[dict[str, str]]:
 
 
 def _norm(text: str) -> str:
-    """Collapse width and case so that '转人工' and '转人工 ' or 'ETF'/'etf' count as one sentence."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
+    """Fold width, case, spaces and punctuation: '转人工！' and '转人工', 'ETF' and 'etf' are one sentence."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    return "".join(ch for ch in folded if not (ch.isspace() or unicodedata.category(ch).startswith("P")))
 
 
 def _duplicates(texts: list[str]) -> list[str]:
@@ -174,3 +175,26 @@ def test_the_sets_do_not_share_sentences_with_each_other():
     intents = {_norm(r["text"]) for r in _rows("intent_test.csv", ["text", "label"])}
     guard = {_norm(r["text"]) for r in _rows("guard_adversarial.csv", ["text", "attack"])}
     assert not intents & guard
+
+
+# ---------------------------------------------------------------- independence from training data
+
+# The SPEC's own example must be in the emotion test set; the training set may carry it too.
+SPEC_EXAMPLES = {"最近股市跌惨了，我该怎么办？"}
+
+
+@pytest.mark.parametrize(
+    ("train_name", "test_name"),
+    [("intent_train.csv", "intent_test.csv"), ("emotion_train.csv", "emotion_test.csv")],
+)
+def test_no_test_sentence_is_also_a_training_sentence(train_name, test_name):
+    """A sentence in both sets measures memory, not understanding; keep them disjoint."""
+    train_path = DATA / train_name
+    if not train_path.exists():
+        pytest.skip(f"{train_name} is not shipped in this checkout")
+    with open(train_path, encoding="utf-8", newline="") as f:
+        train = {_norm(r["text"]) for r in csv.DictReader(f)}
+    exempt = {_norm(t) for t in SPEC_EXAMPLES}
+    test = [r["text"] for r in _rows(test_name, ["text", "label"])]
+    shared = sorted(t for t in test if _norm(t) in train and _norm(t) not in exempt)
+    assert not shared, f"{len(shared)} {test_name} sentences also appear in {train_name}: {shared[:10]}"
