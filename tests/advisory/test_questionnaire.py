@@ -109,3 +109,16 @@ def test_daily_attempt_limit(session, customer_factory):
     with pytest.raises(Conflict):
         Q.assess(session, customer.id, dict(STEADY, goal="E", max_loss="E"), today=day)
     Q.assess(session, customer.id, STEADY, today=day + timedelta(days=1))
+
+
+def test_a_life_event_after_the_test_suggests_a_new_one(session, customer_factory):
+    from brokercare.customers.models import LifeEvent
+
+    customer = customer_factory(birth=date(1962, 3, 1))
+    Q.assess(session, customer.id, dict(STEADY, age="D"), today=date(2026, 1, 5))
+    session.add(LifeEvent(customer_id=customer.id, kind="retirement", occurred_on=date(2026, 3, 1)))
+    session.flush()
+    v = Q.validity(session, customer.id, today=date(2026, 7, 31))
+    assert v.status == "reassess_suggested" and "退休" in v.message and "仍有效" in v.message
+    # still valid for suitability, so purchases are not blocked
+    assert check_customer(session, customer.id, "R1", today=date(2026, 7, 31)).decision == "allow"

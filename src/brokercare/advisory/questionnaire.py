@@ -157,16 +157,16 @@ class Validity:
     level: str | None
     assessed_on: date | None
     valid_until: date | None
-    status: str  # missing, valid, expiring, expired
+    status: str  # missing, valid, expiring, expired, reassess_suggested
     message: str
 
 
 def validity(session: Session, customer_id: int, *, today: date | None = None) -> Validity:
     """Whether the customer's latest assessment is still valid, and what to tell them."""
-    from brokercare.advisory.suitability import _customer, _today, current_assessment
+    from brokercare.advisory.suitability import current_assessment, local_today, require_customer
 
-    _customer(session, customer_id)
-    today = today or _today()
+    require_customer(session, customer_id)
+    today = today or local_today()
     a = current_assessment(session, customer_id)
     if a is None:
         return Validity(None, None, None, "missing", "您还没有做过风险承受能力测评，购买产品前需要先完成测评。")
@@ -174,12 +174,32 @@ def validity(session: Session, customer_id: int, *, today: date | None = None) -
         return Validity(a.level, a.assessed_on, a.valid_until, "expired",
                         f"您的风险测评已于{a.valid_until:%Y年%m月%d日}到期，请重新测评后再购买产品。")
     days = (a.valid_until - today).days
+    event = _life_event_since(session, customer_id, a.assessed_on)
+    if event is not None:
+        return Validity(a.level, a.assessed_on, a.valid_until, "reassess_suggested",
+                        f"您在测评之后有了新的情况（{_EVENT_WORDS.get(event, event)}），收入、支出或投资期限可能已经变化，"
+                        f"建议重新做一次风险测评。目前的结果（{level_name(a.level)}）仍有效至{a.valid_until:%Y年%m月%d日}。")
     if days <= config()["remind_days_before_expiry"]:
         return Validity(a.level, a.assessed_on, a.valid_until, "expiring",
                         f"您的风险测评将在{days}天后（{a.valid_until:%Y年%m月%d日}）到期，"
                         "建议您近期重新测评，以免影响购买。")
     return Validity(a.level, a.assessed_on, a.valid_until, "valid",
                     f"您的风险等级为{level_name(a.level)}，有效期至{a.valid_until:%Y年%m月%d日}。")
+
+
+_EVENT_WORDS = {"retirement": "退休", "job_change": "工作变动", "house_purchase": "购房", "child_birth": "孩子出生",
+                "marriage": "结婚"}
+
+
+def _life_event_since(session: Session, customer_id: int, since: date) -> str | None:
+    from brokercare.customers.models import LifeEvent
+
+    return session.scalar(
+        select(LifeEvent.kind)
+        .where(LifeEvent.customer_id == customer_id, LifeEvent.occurred_on > since,
+               LifeEvent.kind.in_(config()["reassess_on_events"]))
+        .order_by(LifeEvent.occurred_on.desc()).limit(1)
+    )
 
 
 def assess(session: Session, customer_id: int, answers: dict, *, round_: int = 1, channel: str = "app",
@@ -189,11 +209,11 @@ def assess(session: Session, customer_id: int, answers: dict, *, round_: int = 1
     Nothing is written when clarification is needed or the input is invalid. The daily attempt
     limit stops a customer retaking the test until it gives the answer they want.
     """
-    from brokercare.advisory.suitability import _customer, _today
+    from brokercare.advisory.suitability import local_today, require_customer
     from brokercare.customers.models import RiskAssessment
 
-    customer = _customer(session, customer_id)
-    today = today or _today()
+    customer = require_customer(session, customer_id)
+    today = today or local_today()
     result = evaluate(answers, round_=round_)
     if result.status != "complete":
         return result

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.advisory import batch, explanations, portfolios
 from brokercare.advisory import proposals as engine
-from brokercare.advisory.suitability import LEVELS, _customer
+from brokercare.advisory.suitability import LEVELS, require_customer
 
 
 @dataclass
@@ -31,7 +31,7 @@ class RebalanceAdvice:
 
 def rebalance_advice(session: Session, customer_id: int, *, today: date | None = None) -> RebalanceAdvice:
     """The proposal and its explanation for one customer, computed by the same engine as the batch."""
-    _customer(session, customer_id)
+    require_customer(session, customer_id)
     instruments = batch.instruments_from_db(session)
     models = portfolios.current_models()
     ctx = engine.build_context(instruments, portfolios.weight_matrix(models))
@@ -80,7 +80,7 @@ def customer_level(session: Session, customer_id: int, *, today: date | None = N
     from brokercare.advisory import questionnaire
     from brokercare.core.errors import PermissionDenied
 
-    customer = _customer(session, customer_id)
+    customer = require_customer(session, customer_id)
     if customer.investor_type == "professional":
         return "C5"
     v = questionnaire.validity(session, customer_id, today=today)
@@ -101,9 +101,9 @@ def set_goal(session: Session, customer_id: int, *, kind: str, target_amount: fl
 
     from brokercare.advisory import goals
     from brokercare.advisory.models import CustomerGoal
-    from brokercare.advisory.suitability import _today
+    from brokercare.advisory.suitability import local_today
 
-    today = today or _today()
+    today = today or local_today()
     level = customer_level(session, customer_id, today=today)
     years = _years_between(today, target_date)
     projection = goals.project(goals.Goal(kind, target_amount, years, current_value, monthly, level))
@@ -125,13 +125,13 @@ def review_goal(session: Session, goal_id: int, *, current_value: float | None =
 
     from brokercare.advisory import goals
     from brokercare.advisory.models import CustomerGoal
-    from brokercare.advisory.suitability import _today
+    from brokercare.advisory.suitability import local_today
     from brokercare.core.errors import NotFound, ValidationFailed
 
     row = session.get(CustomerGoal, goal_id)
     if row is None:
         raise NotFound(f"目标 {goal_id} 不存在。")
-    today = today or _today()
+    today = today or local_today()
     if current_value is not None:
         if current_value < 0:
             raise ValidationFailed("已积累金额不能为负数。")
@@ -160,7 +160,7 @@ def goals_of(session: Session, customer_id: int) -> list:
 
     from brokercare.advisory.models import CustomerGoal
 
-    _customer(session, customer_id)
+    require_customer(session, customer_id)
     return list(session.scalars(select(CustomerGoal).where(CustomerGoal.customer_id == customer_id)
                                 .order_by(CustomerGoal.target_date)))
 

@@ -226,7 +226,7 @@ def assess_professional(
 # --- the customer-level check and the recorded confirmation --------------------------------
 
 
-def _customer(session: Session, customer_id: int):
+def require_customer(session: Session, customer_id: int):
     from brokercare.customers.models import Customer
 
     customer = session.get(Customer, customer_id)
@@ -251,11 +251,11 @@ def check_customer(
 ) -> SuitabilityDecision:
     """``check`` for a stored customer: their category, with a missing or expired test refused."""
     risk = normalise_risk(product_risk)
-    customer = _customer(session, customer_id)
+    customer = require_customer(session, customer_id)
     if customer.investor_type == PROFESSIONAL:
         return check(PROFESSIONAL, risk)
     assessment = current_assessment(session, customer_id)
-    today = today or _today()
+    today = today or local_today()
     if assessment is None:
         return _unassessed(None, risk, "assessment_missing", None)
     if assessment.valid_until < today:
@@ -263,7 +263,7 @@ def check_customer(
     return check(assessment.level, risk)
 
 
-def _today() -> date:
+def local_today() -> date:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -307,7 +307,7 @@ def record_confirmation(
     product = (product or "").strip()
     if not product or len(product) > 32:
         raise ValidationFailed("请提供产品代码（例如 000051.OF）。", extra={"field": "product"})
-    _customer(session, customer_id)
+    require_customer(session, customer_id)
 
     message_hash = hashlib.sha256(decision.message.encode("utf-8")).hexdigest()
     row = SuitabilityConfirmation(

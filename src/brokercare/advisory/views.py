@@ -53,13 +53,7 @@ def _may_act(user: User, customer_id: int) -> str:
 
 
 def _level(session: Session, customer_id: int) -> str:
-    v = questionnaire.validity(session, customer_id)
-    customer = suitability._customer(session, customer_id)
-    if customer.investor_type == "professional":
-        return "professional"
-    if v.status in ("missing", "expired"):
-        raise PermissionDenied(v.message, extra={"assessment": v.status})
-    return v.level
+    return service.customer_level(session, customer_id)
 
 
 @router.get("/questionnaire")
@@ -79,7 +73,7 @@ def submit_assessment(customer_id: int, body: AssessmentIn, user: User = Depends
     session.commit()
     out = result.to_dict()
     if result.status == "complete":
-        out["valid_until"] = questionnaire.valid_until(suitability._today()).isoformat()
+        out["valid_until"] = questionnaire.valid_until(suitability.local_today()).isoformat()
     return out
 
 
