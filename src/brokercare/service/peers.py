@@ -1,0 +1,124 @@
+"""The service hub's calls into other domains, through their published service contracts only.
+
+Kept in one place so the hub's business code reads as plain function calls and the contracts it
+depends on are visible at a glance: customer profile and holdings (customers/accounts), the
+assistant's analysis and reply, the tamper-evident ledger.
+"""
+
+from __future__ import annotations
+
+import importlib
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):
+            return None
+        raise
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def ledger_append(session: Session, kind: str, subject: str, data: dict) -> None:
+    """Append to the tamper-evident ledger in the caller's transaction."""
+    ledger = _module("brokercare.ledger.service")
+    if ledger is not None:
+        ledger.append(session, kind, subject, data)
+
+
+def customer_tier(session: Session, customer_id: int | None) -> str:
+    """The customer's service tier (vip, potential, mass, long_tail); ``prospect`` if unknown."""
+    if customer_id is None:
+        return "prospect"
+    customers = _module("brokercare.customers.service")
+    if customers is not None and hasattr(customers, "get_profile"):
+        try:
+            profile = customers.get_profile(session, customer_id)
+        except Exception as exc:  # a customer without a computed profile yet
+            if type(exc).__name__ != "NotFound":
+                raise
+            profile = None
+        tier = _get(profile, "tier")
+        return str(tier) if tier else "mass"
+    from brokercare.customers.models import CustomerProfile
+
+    tier = session.scalar(select(CustomerProfile.tier).where(CustomerProfile.customer_id == customer_id))
+    return tier or "mass"
+
+
+def customer_manager_id(session: Session, customer_id: int | None) -> int | None:
+    if customer_id is None:
+        return None
+    from brokercare.customers.models import Customer
+
+    return session.scalar(select(Customer.manager_id).where(Customer.id == customer_id))
+
+
+def holdings(session: Session, customer_id: int | None) -> list[dict]:
+    """The customer's positions as ``{symbol, name, quantity, market_value}`` dicts."""
+    if customer_id is None:
+        return []
+    accounts = _module("brokercare.accounts.service")
+    if accounts is not None and hasattr(accounts, "positions_of"):
+        out = []
+        for p in accounts.positions_of(session, customer_id):
+            mv = _get(p, "market_value")
+            out.append({
+                "symbol": _get(p, "symbol"),
+                "name": _get(p, "name") or _get(_get(p, "instrument"), "name"),
+                "quantity": str(_get(p, "quantity")),
+                "market_value": str(mv) if mv is not None else None,
+            })
+        return out
+    from brokercare.accounts.models import Account, Position
+    from brokercare.market.models import Instrument
+
+    rows = session.execute(
+        select(Position.symbol, Instrument.name, Position.quantity, Instrument.last_price)
+        .join(Account, Account.id == Position.account_id)
+        .join(Instrument, Instrument.symbol == Position.symbol)
+        .where(Account.customer_id == customer_id)
+    ).all()
+    return [
+        {
+            "symbol": s,
+            "name": n,
+            "quantity": str(q),
+            "market_value": str((q * p).quantize(Decimal("0.01"))) if p is not None else None,
+        }
+        for s, n, q, p in rows
+    ]
+
+
+def account_frozen(session: Session, customer_id: int | None) -> bool:
+    if customer_id is None:
+        return False
+    accounts = _module("brokercare.accounts.service")
+    if accounts is not None and hasattr(accounts, "accounts_of"):
+        return any(_get(a, "status") == "frozen" for a in accounts.accounts_of(session, customer_id))
+    from brokercare.accounts.models import Account
+
+    return (
+        session.scalar(
+            select(Account.id).where(Account.customer_id == customer_id, Account.status == "frozen")
+        )
+        is not None
+    )
+
+
+def assistant():
+    """The assistant's service module, or None while it is not installed."""
+    return _module("brokercare.assistant.service")

@@ -1,0 +1,332 @@
+"""Routing: from an analysed message and the customer's context to an outcome, by a YAML policy.
+
+The policy (``data/routing_policy.yaml``, or the file named by
+``BROKERCARE_SERVICE_ROUTING_POLICY``) is data, validated on load; :func:`decide` is a pure
+function of (:class:`Analysis`, :class:`RoutingContext`, :class:`RoutingPolicy`), so a broker can
+replay cases against a policy before deploying it and tests need no database.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, time
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from brokercare.core.calendar import is_trading_day
+from brokercare.core.errors import ValidationFailed
+
+OUTCOMES = ("ai_answer", "ai_offer_human", "human")
+TIERS = ("vip", "potential", "mass", "long_tail", "prospect")
+EMOTIONS = ("calm", "anxious", "angry", "disappointed", "satisfied")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the assistant understood of a message: the routing input, as plain data."""
+
+    intents: tuple[tuple[str, float], ...]
+    emotion: str = "calm"
+    intensity: float = 0.0
+    entities: tuple[dict, ...] = ()
+
+    @property
+    def intent(self) -> str:
+        return self.intents[0][0] if self.intents else "out_of_scope"
+
+    @property
+    def confidence(self) -> float:
+        return float(self.intents[0][1]) if self.intents else 0.0
+
+    def symbols(self) -> list[str]:
+        """Stock or fund symbols the message names (``600519.SH``)."""
+        out = []
+        for e in self.entities:
+            sym = e.get("symbol") or (e.get("value") if e.get("kind") in ("stock", "fund", "symbol") else None)
+            if sym and sym not in out:
+                out.append(str(sym))
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "intents": [[label, round(float(c), 4)] for label, c in self.intents],
+            "emotion": self.emotion,
+            "intensity": round(float(self.intensity), 4),
+            "entities": [dict(e) for e in self.entities],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Analysis:
+        return cls(
+            intents=tuple((str(label), float(c)) for label, c in data.get("intents", [])),
+            emotion=data.get("emotion", "calm"),
+            intensity=float(data.get("intensity", 0.0)),
+            entities=tuple(dict(e) for e in data.get("entities", [])),
+        )
+
+    @classmethod
+    def of(cls, obj: Any) -> Analysis:
+        """Adopt the assistant's ``Analysis`` (any object or dict with the contract's fields)."""
+        if isinstance(obj, Analysis):
+            return obj
+        get = obj.get if isinstance(obj, dict) else lambda k, d=None: getattr(obj, k, d)
+        entities = get("entities", ()) or ()
+        if isinstance(entities, dict):  # {"stocks": [...], "amounts": [...]} style
+            flat = []
+            for kind, values in entities.items():
+                for v in values if isinstance(values, list | tuple) else [values]:
+                    flat.append(_entity_dict(v, kind))
+            entities = flat
+        else:
+            entities = [_entity_dict(e, None) for e in entities]
+        return cls(
+            intents=tuple((str(i[0]), float(i[1])) for i in (get("intents", ()) or ())),
+            emotion=str(get("emotion", "calm") or "calm"),
+            intensity=float(get("intensity", 0.0) or 0.0),
+            entities=tuple(entities),
+        )
+
+
+def _entity_dict(value: Any, kind: str | None) -> dict:
+    if isinstance(value, dict):
+        d = dict(value)
+    elif hasattr(value, "__dataclass_fields__"):
+        d = asdict(value)
+    elif hasattr(value, "model_dump"):
+        d = value.model_dump()
+    else:
+        d = {"value": value}
+    if kind and "kind" not in d:
+        d["kind"] = kind.rstrip("s")
+    return {k: (v if isinstance(v, str | int | float | bool | type(None)) else str(v)) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class RoutingContext:
+    tier: str = "prospect"
+    open_tickets: int = 0
+    contacts_7d: int = 1
+    business_hours: bool = True
+    emergency: bool = False
+    emergency_reason: str | None = None
+    has_manager: bool = False
+    channel: str = "app"
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str
+    rule: str
+    skill: str | None
+    priority: int
+    ticket: str | bool | None = None
+    after_hours: bool = False
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def to_human(self) -> bool:
+        return self.outcome == "human"
+
+
+# --- the policy ---------------------------------------------------------------------------------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Conditions(_Strict):
+    intent: list[str] | None = None
+    intent_not: list[str] | None = None
+    skill: list[str] | None = None
+    tier: list[str] | None = None
+    emotion: list[str] | None = None
+    channel: list[str] | None = None
+    confidence_min: float | None = Field(None, ge=0, le=1)
+    confidence_below: float | None = Field(None, ge=0, le=1)
+    intensity_min: float | None = Field(None, ge=0, le=1)
+    open_tickets_min: int | None = Field(None, ge=0)
+    contacts_7d_min: int | None = Field(None, ge=0)
+    business_hours: bool | None = None
+    emergency: bool | None = None
+    has_manager: bool | None = None
+    any: list[Conditions] | None = None
+
+    @field_validator("tier")
+    @classmethod
+    def _tiers(cls, v: list[str] | None) -> list[str] | None:
+        for t in v or ():
+            if t not in TIERS:
+                raise ValueError(f"unknown tier {t!r}; expected one of {', '.join(TIERS)}")
+        return v
+
+    @field_validator("emotion")
+    @classmethod
+    def _emotions(cls, v: list[str] | None) -> list[str] | None:
+        for e in v or ():
+            if e not in EMOTIONS:
+                raise ValueError(f"unknown emotion {e!r}; expected one of {', '.join(EMOTIONS)}")
+        return v
+
+
+class Then(_Strict):
+    outcome: Literal["ai_answer", "ai_offer_human", "human"]
+    skill: str | None = None
+    priority: int = Field(5, ge=0, le=9)
+    ticket: bool | Literal["emergency", "urgent", "general"] = False
+    around_the_clock: bool = False
+
+
+class Rule(_Strict):
+    name: str
+    when: Conditions
+    then: Then
+
+
+class BusinessHours(_Strict):
+    days: Literal["trading_days", "weekdays", "every_day"] = "trading_days"
+    open: time = time(8, 30)
+    close: time = time(20, 0)
+    timezone: str = "Asia/Shanghai"
+
+    def is_open(self, moment: datetime) -> bool:
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        day = local.date()
+        if self.days == "trading_days" and not is_trading_day(day):
+            return False
+        if self.days == "weekdays" and day.weekday() >= 5:
+            return False
+        return self.open <= local.time() < self.close
+
+
+class AfterHours(_Strict):
+    outcome: Literal["ai_answer", "ai_offer_human"] = "ai_offer_human"
+    ticket: bool | Literal["urgent", "general"] = True
+
+
+class Emergency(_Strict):
+    intents: list[str] = ["account_frozen"]
+    limit_down_words: list[str] = ["跌停"]
+
+
+class RoutingPolicy(_Strict):
+    business_hours: BusinessHours = BusinessHours()
+    after_hours: AfterHours = AfterHours()
+    emergency: Emergency = Emergency()
+    default_skill: str = "account_service"
+    rules: list[Rule]
+    default: Then = Then(outcome="ai_answer")
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: list[Rule]) -> list[Rule]:
+        seen = set()
+        for r in rules:
+            if r.name in seen:
+                raise ValueError(f"rule name {r.name!r} is used twice")
+            seen.add(r.name)
+        return rules
+
+
+def parse_policy(text: str, source: str = "<policy>") -> RoutingPolicy:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValidationFailed(f"routing policy {source} is not valid YAML: {exc}") from exc
+    try:
+        return RoutingPolicy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValidationFailed(f"routing policy {source}: {where}: {first['msg']}") from exc
+
+
+@lru_cache(maxsize=8)
+def _load(path: str | None) -> RoutingPolicy:
+    if path:
+        return parse_policy(Path(path).read_text("utf-8"), path)
+    text = resources.files("brokercare.service").joinpath("data/routing_policy.yaml").read_text("utf-8")
+    return parse_policy(text, "routing_policy.yaml")
+
+
+def load_policy(path: str | None = None) -> RoutingPolicy:
+    return _load(path or os.environ.get("BROKERCARE_SERVICE_ROUTING_POLICY") or None)
+
+
+@lru_cache
+def intent_skills() -> dict[str, str | None]:
+    """Intent label → human skill queue, from the assistant's taxonomy."""
+    text = resources.files("brokercare.assistant").joinpath("data/intents.yaml").read_text("utf-8")
+    return {label: spec.get("skill") for label, spec in yaml.safe_load(text)["intents"].items()}
+
+
+@lru_cache
+def intent_names() -> dict[str, str]:
+    """Intent label → short Chinese name (the text before the colon of its description)."""
+    text = resources.files("brokercare.assistant").joinpath("data/intents.yaml").read_text("utf-8")
+    out = {}
+    for label, spec in yaml.safe_load(text)["intents"].items():
+        out[label] = str(spec.get("zh", label)).split("：")[0]
+    return out
+
+
+# --- deciding -----------------------------------------------------------------------------------
+
+def _holds(c: Conditions, a: Analysis, ctx: RoutingContext, skill: str | None) -> bool:
+    checks = (
+        c.intent is None or a.intent in c.intent,
+        c.intent_not is None or a.intent not in c.intent_not,
+        c.skill is None or skill in c.skill,
+        c.tier is None or ctx.tier in c.tier,
+        c.emotion is None or a.emotion in c.emotion,
+        c.channel is None or ctx.channel in c.channel,
+        c.confidence_min is None or a.confidence >= c.confidence_min,
+        c.confidence_below is None or a.confidence < c.confidence_below,
+        c.intensity_min is None or a.intensity >= c.intensity_min,
+        c.open_tickets_min is None or ctx.open_tickets >= c.open_tickets_min,
+        c.contacts_7d_min is None or ctx.contacts_7d >= c.contacts_7d_min,
+        c.business_hours is None or ctx.business_hours == c.business_hours,
+        c.emergency is None or ctx.emergency == c.emergency,
+        c.has_manager is None or ctx.has_manager == c.has_manager,
+    )
+    if not all(checks):
+        return False
+    return c.any is None or any(_holds(sub, a, ctx, skill) for sub in c.any)
+
+
+def decide(analysis: Analysis, ctx: RoutingContext, policy: RoutingPolicy | None = None) -> Decision:
+    policy = policy or load_policy()
+    skill = intent_skills().get(analysis.intent)
+    for rule in policy.rules:
+        if _holds(rule.when, analysis, ctx, skill):
+            return _apply(rule.name, rule.then, skill, ctx, policy, _reasons(rule.when))
+    return _apply("default", policy.default, skill, ctx, policy, ())
+
+
+def _apply(name: str, then: Then, skill: str | None, ctx: RoutingContext,
+           policy: RoutingPolicy, reasons: tuple[str, ...]) -> Decision:
+    chosen_skill = then.skill or skill or policy.default_skill
+    if then.outcome == "human" and not ctx.business_hours and not then.around_the_clock:
+        return Decision(
+            outcome=policy.after_hours.outcome, rule=name, skill=chosen_skill,
+            priority=then.priority, ticket=then.ticket or policy.after_hours.ticket,
+            after_hours=True, reasons=reasons + ("business_hours=false",),
+        )
+    return Decision(
+        outcome=then.outcome, rule=name, skill=chosen_skill, priority=then.priority,
+        ticket=then.ticket or None, reasons=reasons,
+    )
+
+
+def _reasons(c: Conditions) -> tuple[str, ...]:
+    return tuple(f"{k}={v}" for k, v in c.model_dump(exclude_none=True).items())
+
+
+def context_dict(ctx: RoutingContext) -> dict:
+    return asdict(ctx)
