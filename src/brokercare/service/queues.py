@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
@@ -108,7 +108,7 @@ def fill_free_slots(session: Session, agent_id: int, *, now: datetime | None = N
             select(Conversation)
             .where(Conversation.status == "waiting", or_(*conds))
             .order_by(
-                (Conversation.preferred_agent_id == agent.id).desc(),
+                case((Conversation.preferred_agent_id == agent.id, 0), else_=1),
                 Conversation.priority, Conversation.waiting_since, Conversation.id,
             )
             .limit(1)
