@@ -22,14 +22,23 @@ class ScriptedAssistant:
     def __init__(self, handoff_intents=()) -> None:
         self.handoff_texts: set[str] = set()
         self.calls: list[tuple] = []
+        self.script = {}
 
     def reply(self, session, customer_id, text, *, channel="app"):
         self.calls.append((customer_id, text, channel))
         handoff = any(t in text for t in self.handoff_texts)
         return ScriptedReply(text=f"【AI】关于“{text[:10]}”的解答", handoff=handoff)
 
+    #: For tests through the HTTP API: text fragment → (intent, confidence, emotion, intensity).
+    script: dict[str, tuple] = {}
+
     def analyze(self, text):
-        raise AssertionError("tests pass their analysis explicitly")
+        from brokercare.service.routing import Analysis
+
+        for fragment, (intent, conf, emotion, intensity) in self.script.items():
+            if fragment in text:
+                return Analysis(((intent, conf),), emotion, intensity)
+        return Analysis((("out_of_scope", 0.2),))
 
 
 def install(monkeypatch) -> ScriptedAssistant:

@@ -99,3 +99,8 @@ def test_a_broken_policy_is_refused_with_the_place_of_the_error(bad, fragment):
 
 def test_shipped_policy_loads():
     assert [r.name for r in load_policy().rules][:2] == ["emergency_vip_potential", "vip_human_first"]
+
+
+def test_every_complaint_gets_a_ticket_even_when_anger_routed_it():
+    d = decide(a("complaint", 0.9, "angry", 0.9), RoutingContext(tier="mass"))
+    assert d.rule == "angry_customer" and d.ticket is True

@@ -26,9 +26,14 @@ from html.parser import HTMLParser
 from xml.etree import ElementTree
 
 from brokercare.core.calendar import SHANGHAI
-from brokercare.core.errors import ValidationFailed
+from brokercare.core.errors import DomainError, ValidationFailed
 
 CHANNELS = ("app", "web", "wechat", "phone", "branch", "email")
+
+
+class ChannelNotConfigured(DomainError):
+    status_code = 503
+    title = "Service unavailable"
 MAX_TEXT = 4000
 
 

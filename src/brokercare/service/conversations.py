@@ -471,7 +471,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
         decision = decide(analysis, ctx)
 
     reply_msg: Message | None = None
-    source = "complaint" if decision.rule == "complaint" else (
+    source = "complaint" if analysis.intent == "complaint" else (
         "emergency" if ctx.emergency else ("after_hours" if decision.after_hours else "ai_unresolved"))
     if decision.outcome in ("ai_answer", "ai_offer_human"):
         text, wants_human = _ai_reply(session, conv, msg.text)

@@ -9,7 +9,7 @@ replay cases against a policy before deploying it and tests need no database.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time
 from functools import lru_cache
 from importlib import resources
@@ -215,8 +215,14 @@ class Emergency(_Strict):
     limit_down_words: list[str] = ["跌停"]
 
 
+class TicketIntents(_Strict):
+    intents: list[str] = ["complaint"]
+    confidence_min: float = Field(0.5, ge=0, le=1)
+
+
 class RoutingPolicy(_Strict):
     business_hours: BusinessHours = BusinessHours()
+    ticket_intents: TicketIntents = TicketIntents()
     after_hours: AfterHours = AfterHours()
     emergency: Emergency = Emergency()
     default_skill: str = "account_service"
@@ -303,10 +309,16 @@ def _holds(c: Conditions, a: Analysis, ctx: RoutingContext, skill: str | None) -
 def decide(analysis: Analysis, ctx: RoutingContext, policy: RoutingPolicy | None = None) -> Decision:
     policy = policy or load_policy()
     skill = intent_skills().get(analysis.intent)
+    decision = None
     for rule in policy.rules:
         if _holds(rule.when, analysis, ctx, skill):
-            return _apply(rule.name, rule.then, skill, ctx, policy, _reasons(rule.when))
-    return _apply("default", policy.default, skill, ctx, policy, ())
+            decision = _apply(rule.name, rule.then, skill, ctx, policy, _reasons(rule.when))
+            break
+    decision = decision or _apply("default", policy.default, skill, ctx, policy, ())
+    ti = policy.ticket_intents
+    if not decision.ticket and analysis.intent in ti.intents and analysis.confidence >= ti.confidence_min:
+        decision = replace(decision, ticket=True, reasons=decision.reasons + (f"ticket_intent={analysis.intent}",))
+    return decision
 
 
 def _apply(name: str, then: Then, skill: str | None, ctx: RoutingContext,
