@@ -7,9 +7,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from brokercare.security.auth import issue_token
 from brokercare.security.service import create_user
 from brokercare.service.models import Message, OutboxMessage
 
+from .conftest import add_user
 from .fakes import install
 
 DATA = Path(__file__).parent / "data"
@@ -26,17 +28,17 @@ def hub(session, brokerage, engine, monkeypatch):
         "建议": ("feedback", 0.9, "calm", 0.1),
     }
     brokerage.complaints_agent.active = False  # the API's own complaints agent takes the chats
+    # One real login goes through argon2 (create_user + /auth/token); the others get tokens
+    # issued directly, which keeps these tests quick.
     users = {
         "agent": create_user(session, username="cs_chen", password=PASSWORD, role="agent",
                              display_name="陈静", skills=["complaints"], max_concurrent=2),
-        "lead": create_user(session, username="lead_sun", password=PASSWORD, role="team_lead",
-                            display_name="孙组长", skills=[]),
-        "customer": create_user(session, username="zhangwei", password=PASSWORD, role="customer",
-                                display_name="张伟", customer_id=brokerage.mass.id),
-        "risk": create_user(session, username="risk_he", password=PASSWORD, role="risk", display_name="何风控"),
-        "mailgw": create_user(session, username="mail_gateway", password=PASSWORD, role="admin",
-                              display_name="邮件网关"),
+        "lead": add_user(session, "lead_sun", role="team_lead", display_name="孙组长"),
+        "customer": add_user(session, "zhangwei", role="customer", display_name="张伟"),
+        "risk": add_user(session, "risk_he", role="risk", display_name="何风控"),
+        "mailgw": add_user(session, "mail_gateway", role="admin", display_name="邮件网关"),
     }
+    users["customer"].customer_id = brokerage.mass.id
     session.commit()
     monkeypatch.setenv("BROKERCARE_WECHAT_TOKEN", "wx-token-2026")
     from brokercare.api import create_app
@@ -46,10 +48,19 @@ def hub(session, brokerage, engine, monkeypatch):
         yield client
 
 
+_tokens: dict = {}
+
+
 def auth(client, who):
-    r = client.post("/api/v1/auth/token", data={"username": client.users[who].username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    user = client.users[who]
+    if who == "agent":  # the real password flow
+        key = (id(client), who)
+        if key not in _tokens:
+            r = client.post("/api/v1/auth/token", data={"username": user.username, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            _tokens[key] = r.json()["access_token"]
+        return {"Authorization": f"Bearer {_tokens[key]}"}
+    return {"Authorization": f"Bearer {issue_token(user)[0]}"}
 
 
 def test_customer_message_is_routed_and_answered_in_the_response(hub, session):
