@@ -199,6 +199,10 @@ def test_every_decision_is_recorded_with_its_inputs(session, brokerage, ai):
     out = send(session, msg, an("reverse_repo", 0.95))
     row = session.scalar(select(RoutingDecision).where(RoutingDecision.message_id == out.message.id))
     assert row.outcome == "ai_answer" and row.inputs["tier"] == "long_tail" and row.inputs["intent"] == "reverse_repo"
+    from brokercare.ledger.models import LedgerEntry
+
+    entry = session.scalar(select(LedgerEntry).where(LedgerEntry.kind == "routing.decision"))
+    assert entry.subject == f"message:{out.message.id}"
     # Processing the same message again changes nothing.
     again = conv_svc.process(session, out.message.id, analysis=an("complaint"), now=OPEN_HOURS)
     assert again.already and session.scalar(select(func.count(RoutingDecision.id))) == 1

@@ -44,6 +44,11 @@ def test_the_full_life_of_a_ticket(session, contact, brokerage):
     states = [e.to_status for e in tickets.events_of(session, t.id) if e.to_status]
     assert states == ["open", "in_progress", "waiting_on_customer", "in_progress", "resolved", "closed"]
     assert t.assignee_id == agent and t.first_responded_at == OPEN_HOURS + timedelta(hours=2)
+    from brokercare.ledger.models import LedgerEntry
+
+    ledgered = session.scalars(select(LedgerEntry).where(LedgerEntry.subject == f"ticket:{t.id}")
+                               .order_by(LedgerEntry.id)).all()
+    assert [e.kind for e in ledgered] == ["ticket.state_changed"] * 6
     # closing asked for CSAT on WeChat, the channel the ticket came from
     survey = session.scalar(select(CsatSurvey).where(CsatSurvey.subject_kind == "ticket"))
     assert survey.channel == "wechat"

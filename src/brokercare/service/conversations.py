@@ -819,3 +819,9 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
     _ensure_in_process_consumer(bus)
     bus.publish(event)
     return Received(ingested, event)
+
+
+def subscribe_routing(bus) -> None:  # noqa: ANN001
+    """Register the routing consumer on a bus (the Redis worker calls this; the in-process bus
+    is subscribed on first use)."""
+    bus.subscribe(MESSAGE_RECEIVED, handle_message_received, group=ROUTING_CONSUMER)

@@ -34,9 +34,9 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 
 def ledger_append(session: Session, kind: str, subject: str, data: dict) -> None:
     """Append to the tamper-evident ledger in the caller's transaction."""
-    ledger = _module("brokercare.ledger.service")
-    if ledger is not None:
-        ledger.append(session, kind, subject, data)
+    from brokercare.ledger.service import append
+
+    append(session, kind, subject, data)
 
 
 def customer_tier(session: Session, customer_id: int | None) -> str:
