@@ -12,7 +12,11 @@ def main() -> None:
     db_url, search_path, redis_url, prefix, name, crash_after = sys.argv[1:7]
     from brokercare.core.bus_redis import RedisStreamBus
     from brokercare.core.database import make_engine, set_engine
-    from brokercare.service.conversations import MESSAGE_RECEIVED, ROUTING_CONSUMER, handle_message_received
+    from brokercare.service.conversations import (
+        MESSAGE_RECEIVED,
+        ROUTING_CONSUMER,
+        handle_message_received,
+    )
 
     kwargs = {"connect_args": {"options": f"-csearch_path={search_path}"}} if search_path != "-" else {}
     set_engine(make_engine(db_url, **kwargs))

@@ -8,8 +8,21 @@ import pytest
 from sqlalchemy import func, select
 
 from brokercare.service import conversations as conv_svc
-from brokercare.service.channels import Identity, from_json_message, parse_call_transcript, parse_email, parse_wechat
-from brokercare.service.models import Contact, Conversation, Message, OutboxMessage, RoutingDecision, Ticket
+from brokercare.service.channels import (
+    Identity,
+    from_json_message,
+    parse_call_transcript,
+    parse_email,
+    parse_wechat,
+)
+from brokercare.service.models import (
+    Contact,
+    Conversation,
+    Message,
+    OutboxMessage,
+    RoutingDecision,
+    Ticket,
+)
 from brokercare.service.routing import Analysis
 
 from .conftest import CLOSED_HOURS, OPEN_HOURS
@@ -108,7 +121,7 @@ def test_vip_goes_straight_to_the_dedicated_manager_with_a_summary(session, brok
 
 def test_vip_whose_manager_is_full_goes_to_the_least_loaded_agent_with_the_skill(session, brokerage, ai):
     # The manager has 2 slots, both taken by other customers' chats.
-    for i in range(2):
+    for _i in range(2):
         c = Conversation(contact_id=_prospect(session).id, channel="app", status="assigned",
                          assigned_agent_id=brokerage.manager.id, assigned_at=OPEN_HOURS)
         session.add(c)

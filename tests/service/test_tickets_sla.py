@@ -134,6 +134,6 @@ def test_met_and_paused_clocks_never_breach(session, contact, brokerage):
 
 
 def test_emergency_clock_is_fifteen_minutes(session, contact, brokerage):
-    t = new_ticket(session, contact, brokerage, priority="emergency")
+    new_ticket(session, contact, brokerage, priority="emergency")
     result = sla.run_sla_check(session, OPEN_HOURS + timedelta(minutes=16))
     assert result.breached == 1 and any("首次响应" in n for n in result.notices)

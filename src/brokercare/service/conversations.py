@@ -194,7 +194,7 @@ def resolve_contact(session: Session, identities: list[Identity], *, display_nam
                           created_at=now, last_seen_at=now)
         session.add(contact)
         session.flush()
-    for ident, row in known.items():
+    for row in known.values():
         if row.contact_id != contact.id:
             other = session.get(Contact, row.contact_id)
             if other is not None and other.customer_id is None and contact.customer_id is not None:
@@ -608,10 +608,7 @@ def _say(session: Session, conv: Conversation, text: str, *, sender: str, now: d
                   agent_id=agent_id, channel=conv.channel, text=text, sent_at=now, created_at=now)
     session.add(msg)
     session.flush()
-    if conv.channel in ASYNC_CHANNELS and sender in ("agent", "system") and not passive:
-        _outbox(session, conv.contact_id, conv.channel, "reply", text, now,
-                conversation_id=conv.id, message_id=msg.id)
-    elif conv.channel in ("email", "phone") and sender == "ai":
+    if conv.channel in ASYNC_CHANNELS and sender in ("agent", "system") and not passive or conv.channel in ("email", "phone") and sender == "ai":
         _outbox(session, conv.contact_id, conv.channel, "reply", text, now,
                 conversation_id=conv.id, message_id=msg.id)
     return msg

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 from brokercare.core.calendar import SHANGHAI, is_trading_day
 from brokercare.service import conversations as conv_svc
 from brokercare.service import csat, feedback, sla, tickets
-from brokercare.service.channels import Identity, from_json_message, parse_call_transcript, parse_email
+from brokercare.service.channels import (
+    Identity,
+    from_json_message,
+    parse_call_transcript,
+    parse_email,
+)
 from brokercare.service.models import Conversation, CsatSurvey, Feedback, Ticket
 from brokercare.service.routing import Analysis
 

@@ -31,7 +31,14 @@ from brokercare.service.channels import (
     wechat_reply_xml,
     wechat_signature_ok,
 )
-from brokercare.service.models import Contact, Conversation, CsatSurvey, Message, RoutingDecision, Ticket
+from brokercare.service.models import (
+    Contact,
+    Conversation,
+    CsatSurvey,
+    Message,
+    RoutingDecision,
+    Ticket,
+)
 from brokercare.service.schemas import (
     CapacityIn,
     ConversationOut,
