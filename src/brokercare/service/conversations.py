@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from brokercare.core.bus import Event, InProcessBus, get_bus, register_event_type
+from brokercare.core.bus import Event, InProcessBus, get_bus
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import session_factory, utcnow
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -64,12 +64,12 @@ EMOTION_ZH = {"calm": "平静", "anxious": "焦虑", "angry": "愤怒", "disappo
 
 
 class MessageReceived(BaseModel):
+    """Payload of the hub's ``message.received`` events (checked by the routing consumer; the
+    type stays free-form on the bus so other publishers' events of that name are not refused)."""
+
     message_id: int
     conversation_id: int
     channel: str
-
-
-register_event_type(MESSAGE_RECEIVED, MessageReceived)
 
 
 # --- identity resolution --------------------------------------------------------------------------
@@ -766,7 +766,7 @@ def history_of_customer(session: Session, customer_id: int, limit: int = 20) -> 
 
 def route_event(session: Session, event: Event) -> None:
     """The routing consumer's work for one ``message.received`` event."""
-    process(session, int(event.payload["message_id"]))
+    process(session, MessageReceived.model_validate(event.payload).message_id)
 
 
 def handle_message_received(event: Event) -> None:
