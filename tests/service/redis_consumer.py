@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 
 def main() -> None:
@@ -18,6 +19,14 @@ def main() -> None:
         handle_message_received,
     )
 
+    # The scripted assistant of the other hub tests: this test is about delivery, not language.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.service.fakes import ScriptedAssistant
+
+    from brokercare.service import peers
+
+    fake = ScriptedAssistant()
+    peers.assistant = lambda: fake
     kwargs = {"connect_args": {"options": f"-csearch_path={search_path}"}} if search_path != "-" else {}
     set_engine(make_engine(db_url, **kwargs))
     handled = 0

@@ -10,6 +10,8 @@ from brokercare.ledger.models import LedgerEntry
 from brokercare.service import demo, reports
 from brokercare.service.models import Conversation, CsatSurvey, Feedback, Message, Ticket
 
+from .fakes import install
+
 
 @dataclass
 class Summary:
@@ -22,7 +24,9 @@ class Summary:
         self.counts[table] = self.counts.get(table, 0) + n
 
 
-def test_demo_history_covers_every_channel_and_leaves_live_work(engine, session, brokerage):
+def test_demo_history_covers_every_channel_and_leaves_live_work(engine, session, brokerage, monkeypatch):
+    ai = install(monkeypatch)  # the scripted assistant recognises the demo's own sentences
+    ai.script = {text: (s.intent, 0.9, s.emotion, s.intensity) for s in demo.SCRIPTS for text in s.texts}
     summary = Summary()
     demo.generate(engine, np.random.default_rng(7), summary, conversations=80)
     channels = set(session.scalars(select(Message.channel).distinct()))

@@ -15,6 +15,7 @@ from brokercare.service.channels import Identity, from_json_message
 from brokercare.service.models import Message, RoutingDecision
 
 from .conftest import OPEN_HOURS
+from .fakes import install
 
 QUESTIONS = [
     "银证转账几点之后不能转？", "两融维持担保比例低于130%会怎样？", "新股中签了什么时候缴款？",
@@ -24,9 +25,10 @@ QUESTIONS = [
 
 
 def test_a_worker_killed_mid_batch_leaves_every_message_routed_exactly_once(engine, session, brokerage,
-                                                                            redis_url, redis_prefix):
+                                                                            redis_url, redis_prefix, monkeypatch):
     from brokercare.core.bus_redis import RedisStreamBus
 
+    install(monkeypatch)
     # 30 messages stored by the API side, then published for routing.
     events = []
     for i in range(30):

@@ -251,22 +251,26 @@ def generate(engine: Engine, rng, summary, *, conversations: int | None = None) 
         weights = [3.0 if is_trading_day(d) else 1.0 for d in days]
         per_day = rng.multinomial(total, [w / sum(weights) for w in weights])
         seq = 0
+
+        def one(at: datetime) -> None:
+            nonlocal seq
+            seq += 1
+            script = _pick(rng, SCRIPTS)
+            who = None if rng.random() < 0.08 else _pick(rng, people)
+            inbound = _inbound(rng, who, _channel(rng), _pick(rng, script.texts), at, seq)
+            got = conv_svc.ingest(session, inbound, now=at)
+            analysis = None if assistant_present else Analysis(
+                ((script.intent, float(rng.uniform(0.55, 0.97))),), script.emotion,
+                min(1.0, script.intensity + float(rng.uniform(-0.1, 0.2))))
+            conv_svc.process(session, got.first_customer_message.id, analysis=analysis, now=at)
+
         for day, count in zip(days, per_day, strict=True):
             moments = sorted(float(x) for x in rng.uniform(8.5, 21.5, size=int(count)))
             for hour in moments:
                 at = datetime.combine(day, time(0), SHANGHAI).astimezone(UTC) + timedelta(hours=hour - 8)
-                if at >= end:
+                if at >= end - timedelta(hours=2):
                     continue
-                seq += 1
-                script = _pick(rng, SCRIPTS)
-                who = None if rng.random() < 0.08 else _pick(rng, people)
-                channel = _channel(rng)
-                inbound = _inbound(rng, who, channel, _pick(rng, script.texts), at, seq)
-                got = conv_svc.ingest(session, inbound, now=at)
-                analysis = None if assistant_present else Analysis(
-                    ((script.intent, float(rng.uniform(0.55, 0.97))),), script.emotion,
-                    min(1.0, script.intensity + float(rng.uniform(-0.1, 0.2))))
-                conv_svc.process(session, got.first_customer_message.id, analysis=analysis, now=at)
+                one(at)
                 if (end - at) > timedelta(hours=6):
                     _work_human_queue(session, rng, at)
             day_end = datetime.combine(day, time(23, 0), SHANGHAI).astimezone(UTC)
@@ -278,6 +282,9 @@ def generate(engine: Engine, rng, summary, *, conversations: int | None = None) 
                 sla.run_sla_check(session, day_end)
                 _answer_surveys(session, rng, day_end)
             session.commit()
+        # The last two hours are live: chats with the AI, in the queue and with agents right now.
+        for minute in sorted(float(x) for x in rng.uniform(0, 118, size=max(6, total // 40))):
+            one(end - timedelta(hours=2) + timedelta(minutes=minute))
         sla.run_sla_check(session, end)
         session.commit()
         counts = {

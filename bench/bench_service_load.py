@@ -1,0 +1,256 @@
+"""Load benchmark of the service hub over HTTP: concurrent simulated customers post messages to
+``POST /api/v1/service/messages`` of a running ``brokercare serve`` (each request: identity,
+conversation, the assistant's analysis, the routing policy, persistence, the reply or the
+hand-off, the ledger entry of the decision). The same load on the bare ``/health`` endpoint is
+the ceiling of the stack on this machine. Reports messages/s, p50/p99 and checks count in =
+count stored. Runs on SQLite and, if reachable, on PostgreSQL.
+
+    .venv/bin/python bench/bench_service_load.py [--messages 3000] [--concurrency 32] [--workers 2]
+
+Loopback only; bounded by --messages and --max-seconds per phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("BROKERCARE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TEXTS = [
+    "银证转账几点之后就不能转了？", "我信用账户的维持担保比例是怎么算的？", "新股中签了什么时候缴款？",
+    "国债逆回购204001怎么买，最少多少钱？", "我挂的单为什么一直不成交？", "开通科创板需要什么条件？",
+    "基金赎回几天能到账？", "怎么修改绑定的手机号？", "红利税是怎么扣的？", "APP行情不刷新怎么办？",
+    "最近股市跌惨了，我该怎么办？", "佣金能不能降到万一？", "收到追保通知了，今天不补会被强平吗？",
+    "今天买的股票明天才能卖吗？", "怎么开资产证明？", "你好，在吗？",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(env: dict, customers: int) -> list[str]:
+    """Schema, customers with profiles, a service team, and a token per customer."""
+    os.environ.update(env)
+    from brokercare.core.settings import reset_settings
+
+    reset_settings()
+    from sqlalchemy.orm import Session
+
+    from brokercare.core import migrate
+    from brokercare.core.database import make_engine
+    from brokercare.customers.models import Customer, CustomerProfile
+    from brokercare.security.auth import hash_password, issue_token
+    from brokercare.security.crypto import blind_index, forget_ciphers, get_cipher
+    from brokercare.security.models import User
+
+    forget_ciphers()
+    engine = make_engine()
+    with engine.begin() as conn:
+        migrate.upgrade(conn)
+    tokens = []
+    with Session(engine) as s:
+        cipher = get_cipher(s)
+        pw = hash_password("Bench-2026")
+        for name, skills in [("agent_a", ["trading", "account_service", "funds"]), ("agent_b", ["margin", "trading"]),
+                             ("agent_c", ["complaints", "account_security", "tax", "legal"])]:
+            s.add(User(username=name, display_name=name, role="agent", password_hash=pw, skills=skills,
+                       max_concurrent=10_000))
+        tiers = ["mass"] * 6 + ["long_tail"] * 3 + ["potential"]
+        for i in range(customers):
+            phone = f"138{i:08d}"
+            c = Customer(customer_no=f"B{i:09d}", name="测试客户", gender="M", birth_date=date(1985, 1, 1),
+                         id_number_enc=cipher.encrypt(f"1101051985010{i:05d}"),
+                         id_number_hash=blind_index(f"1101051985010{i:05d}"),
+                         phone_enc=cipher.encrypt(phone), phone_hash=blind_index(phone), province="上海",
+                         city="上海", occupation="职员", branch_code="SH01", opened_on=date(2020, 1, 1))
+            s.add(c)
+            s.flush()
+            s.add(CustomerProfile(customer_id=c.id, aum=Decimal("800000"), tier=tiers[i % len(tiers)],
+                                  tags=[], features={}))
+            u = User(username=f"cust{i}", display_name="测试客户", role="customer", password_hash=pw,
+                     customer_id=c.id)
+            s.add(u)
+            s.flush()
+            tokens.append(issue_token(u)[0])
+        s.commit()
+    engine.dispose()
+    return tokens
+
+
+def count_stored(env: dict) -> tuple[int, int]:
+    from sqlalchemy import func, select
+
+    from brokercare.core.database import make_engine
+    from brokercare.service.models import Message, RoutingDecision
+
+    engine = make_engine(env.get("BROKERCARE_DATABASE_URL"))
+    with engine.connect() as conn:
+        msgs = conn.scalar(select(func.count(Message.id)).where(Message.sender == "customer"))
+        decisions = conn.scalar(select(func.count(RoutingDecision.id)))
+    engine.dispose()
+    return msgs, decisions
+
+
+async def load(url: str, n: int, concurrency: int, max_seconds: float, make_request) -> dict:
+    latencies: list[float] = []
+    errors: dict[int, int] = {}
+    next_i = 0
+    deadline = time.perf_counter() + max_seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        async def worker() -> None:
+            nonlocal next_i
+            while next_i < n and time.perf_counter() < deadline:
+                i = next_i
+                next_i += 1
+                t0 = time.perf_counter()
+                r = await make_request(client, i)
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors[r.status_code] = errors.get(r.status_code, 0) + 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
+    return {"sent": len(latencies), "ok": len(latencies) - sum(errors.values()), "errors": errors,
+            "seconds": elapsed, "rate": len(latencies) / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
+
+
+def run_backend(name: str, env: dict, args) -> dict | None:
+    tokens = prepare(env, args.customers)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/brokercare"), "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(args.workers)],
+        env={**os.environ, **env, "PYTHONWARNINGS": "ignore"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("server did not start")
+        rng = random.Random(7)
+
+        async def post_message(client, i):
+            return await client.post("/api/v1/service/messages",
+                                     json={"text": rng.choice(TEXTS), "client_msg_id": f"b{i}"},
+                                     headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"})
+
+        async def health(client, i):
+            return await client.get("/health")
+
+        # Warm-up: every worker process loads the NLP models once (not measured).
+        asyncio.run(load(url, 8 * args.workers, 2 * args.workers, 300, post_message))
+        before, _ = count_stored(env)
+        msg = asyncio.run(load(url, args.messages, args.concurrency, args.max_seconds,
+                               lambda c, i: post_message(c, i + 10_000_000)))
+        ceiling = asyncio.run(load(url, args.messages, args.concurrency, args.max_seconds, health))
+        after, decisions = count_stored(env)
+        msg["stored"] = after - before
+        msg["decisions_total"] = decisions
+        return {"backend": name, "messages": msg, "health": ceiling}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def pg_env() -> dict | None:
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_svc_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+    except Exception as exc:  # noqa: BLE001
+        print(f"PostgreSQL not reachable ({exc}); skipping that backend")
+        return None
+    sep = "&" if "?" in PG_URL else "?"
+    return {"BROKERCARE_DATABASE_URL": f"{PG_URL}{sep}options=-csearch_path%3D{schema}", "_schema": schema}
+
+
+def drop_pg(schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--messages", type=int, default=3000)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--customers", type=int, default=300)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--max-seconds", type=float, default=90)
+    p.add_argument("--backends", default="sqlite,postgresql")
+    args = p.parse_args()
+    results = []
+    base = {
+        "BROKERCARE_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "BROKERCARE_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "BROKERCARE_BUS_URL": "",
+    }
+    with tempfile.TemporaryDirectory(prefix="bc-bench-") as tmp:
+        if "sqlite" in args.backends:
+            env = {**base, "BROKERCARE_DATA_DIR": str(Path(tmp) / "sqlite"), "BROKERCARE_DATABASE_URL": ""}
+            results.append(run_backend("sqlite", env, args))
+        if "postgresql" in args.backends:
+            env = pg_env()
+            if env is not None:
+                schema = env.pop("_schema")
+                try:
+                    results.append(run_backend("postgresql", {**base, **env,
+                                                              "BROKERCARE_DATA_DIR": str(Path(tmp) / "pg")}, args))
+                finally:
+                    drop_pg(schema)
+    print(f"\nservice hub load: {args.messages} messages, {args.concurrency} concurrent customers, "
+          f"{args.workers} server workers, loopback")
+    print(f"{'backend':<11}{'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ok':>7}{'stored':>8}  errors")
+    for r in results:
+        m, h = r["messages"], r["health"]
+        print(f"{r['backend']:<11}{'POST service/messages':<22}{m['rate']:>9.0f}{m['p50_ms']:>9.1f}{m['p99_ms']:>9.1f}"
+              f"{m['ok']:>7}{m['stored']:>8}  {m['errors'] or '-'}")
+        print(f"{'':<11}{'GET /health':<22}{h['rate']:>9.0f}{h['p50_ms']:>9.1f}{h['p99_ms']:>9.1f}{h['ok']:>7}{'':>8}"
+              f"  {h['errors'] or '-'}")
+        print(f"{'':<11}messages/health throughput ratio: {m['rate'] / h['rate']:.2f}; "
+              f"count in = count stored: {'yes' if m['ok'] == m['stored'] else 'NO'}")
+    lost = [r["backend"] for r in results if r["messages"]["ok"] != r["messages"]["stored"]]
+    if lost:
+        sys.exit(f"messages lost on {', '.join(lost)}")
+
+
+if __name__ == "__main__":
+    main()
