@@ -1,7 +1,7 @@
 """service hub: contacts and identities, conversations, messages, routing decisions, tickets, SLA clocks, feedback, CSAT, outbox
 
-Revision ID: 0005_service
-Revises: 0004_monitoring
+Revision ID: 0007_service
+Revises: 0006_advisory_goals
 Create Date: 2026-11-27 23:52:35.315424
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 import brokercare.core.database
 
 
-revision: str = '0005_service'
-down_revision: str | Sequence[str] | None = '0004_monitoring'
+revision: str = '0007_service'
+down_revision: str | Sequence[str] | None = '0006_advisory_goals'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
