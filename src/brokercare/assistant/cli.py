@@ -133,3 +133,60 @@ def nlu_analyze(text: str = typer.Argument(..., help="A customer message.")) -> 
 def register(app: typer.Typer) -> None:
     app.add_typer(nlu_app, name="nlu")
     app.add_typer(kb_app, name="kb")
+
+
+@kb_app.command("import")
+def kb_import(file: Path = typer.Argument(..., help="FAQ as CSV (question,answer[,intent]) or Markdown.")) -> None:
+    """Import (or update) FAQ entries; the same question imported again replaces its answer."""
+    from brokercare.assistant import kb
+    from brokercare.core.database import session_scope
+
+    try:
+        entries = kb.parse_faq_file(file)
+        with _spinner() as progress:
+            progress.add_task(f"Importing {len(entries)} entries from {file.name}", total=None)
+            with session_scope() as session:
+                result = kb.import_entries(session, entries, source=file.name)
+    except DomainError as exc:
+        _fail(exc)
+    for err in result.errors:
+        console.print(f"[yellow]warning:[/yellow] {err}")
+    console.print(f"[green]{file.name}[/green]: {result.added} added, {result.updated} updated, "
+                  f"{result.skipped} unchanged or skipped")
+
+
+@kb_app.command("search")
+def kb_search(query: str = typer.Argument(...), k: int = typer.Option(3, min=1, max=20)) -> None:
+    """Show the best knowledge-base matches for a question."""
+    from brokercare.assistant import kb
+    from brokercare.core.database import session_scope
+
+    with session_scope() as session:
+        hits = kb.knowledge_base(session).search(query, k)
+    for h in hits:
+        mark = "[green]match[/green]" if h.matched else "[dim]weak[/dim]"
+        console.print(f"{h.score:.3f} {mark} {h.question}  ({h.source})\n      {h.answer}")
+
+
+@kb_app.command("eval")
+def kb_eval(
+    pairs: Path = typer.Option(..., help="CSV sentence1,sentence2,label (1 = same meaning)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Pair accuracy and F1 of the matcher at its threshold, and hit@1 / MRR of the positives."""
+    from brokercare.assistant import kb
+
+    try:
+        with _spinner() as progress:
+            progress.add_task(f"Scoring pairs in {pairs.name}", total=None)
+            report = kb.evaluate_pairs(pairs)
+    except DomainError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    console.print(f"{report['n_pairs']} pairs ({report['n_positive']} same meaning), threshold {report['threshold']}")
+    console.print(f"[bold]accuracy {report['accuracy']:.4f}  F1 {report['f1']:.4f}[/bold] "
+                  f"(precision {report['precision']:.4f}, recall {report['recall']:.4f})")
+    console.print(f"[bold]hit@1 {report['hit_at_1']:.4f}  MRR {report['mrr']:.4f}[/bold] "
+                  f"({report['n_queries']} queries against {report['n_candidates']} candidates)")

@@ -164,6 +164,13 @@ class Lexicon:
         """Finance topics mentioned in normalised text (``margin``, ``ipo`` ...), for concept features."""
         return [topic for _end, (_term, topic) in self._topics.iter(text)]
 
+    def terms_by_topic(self, text: str) -> dict[str, frozenset]:
+        """Finance terms of normalised text grouped by topic (``{"margin": {"强平", "追保"}}``)."""
+        out: dict[str, set] = {}
+        for _end, (term, topic) in self._topics.iter(text):
+            out.setdefault(topic, set()).add(term)
+        return {k: frozenset(v) for k, v in out.items()}
+
     def finance_hits(self, text: str) -> int:
         return sum(1 for _ in self._topics.iter(text))
 

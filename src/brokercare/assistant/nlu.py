@@ -116,7 +116,11 @@ class EmotionModel:
 
     def _combine(self, text: str, probs: np.ndarray) -> EmotionResult:
         cfg = emotion_cues()
-        scores = {lab: float(p) for lab, p in zip(self.labels, probs, strict=True)}
+        # The classifier is sharp on phrasing it has seen; softening it lets a strong finance cue
+        # (急死了, 跌惨了) outweigh a confident "calm" learned from neutral question wording.
+        soft = np.sqrt(probs)
+        soft = soft / soft.sum()
+        scores = {lab: float(p) for lab, p in zip(self.labels, soft, strict=True)}
         found: list[str] = []
         cue_strength = 0.0
         negations = tuple(cfg.get("negations", []))

@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from sqlalchemy.orm import Session
+
 from brokercare.assistant import registry
 from brokercare.assistant.classifier import Features
 from brokercare.assistant.entities import Entity, extract
+from brokercare.assistant.guard import GuardVerdict
 from brokercare.assistant.lexicon import get_lexicon
-from brokercare.core.errors import ValidationFailed
+from brokercare.core.errors import NotFound, ValidationFailed
 
 MAX_TEXT = 2000
 
@@ -100,3 +103,92 @@ def analyze_many(texts: list[str], *, today: date | None = None) -> list[Analysi
             )
         )
     return out
+
+
+@dataclass
+class Reply:
+    text: str
+    sources: list[dict]
+    guard: GuardVerdict
+    handoff: bool
+    analysis: Analysis
+    handoff_reason: str | None = None
+    drafted_by: str = "template"  # template or llm
+
+    def as_dict(self) -> dict:
+        from brokercare.assistant.taxonomy import skill_of
+
+        return {
+            "text": self.text,
+            "sources": self.sources,
+            "guard": self.guard.as_dict(),
+            "handoff": self.handoff,
+            "handoff_reason": self.handoff_reason,
+            "skill": skill_of(self.analysis.intent),
+            "drafted_by": self.drafted_by,
+            "analysis": self.analysis.as_dict(),
+        }
+
+
+#: Below this confidence the assistant answers but also offers a human.
+LOW_CONFIDENCE = 0.45
+SAFE_FALLBACK = "这个问题我需要请专业的同事来回答，已经为您转接人工服务，请稍候。"
+
+
+def reply(session: Session, customer_id: int, text: str, *, channel: str = "app") -> Reply:
+    """Answer one customer message: analysis, knowledge base, the customer's data, guard, hand-off."""
+    from brokercare.assistant import guard, llm, replies, tools
+    from brokercare.assistant.kb import knowledge_base
+
+    customer = tools.customer_of(session, customer_id)
+    if customer is None:
+        raise NotFound(f"客户 {customer_id} 不存在")
+    analysis = analyze(text)
+    kb = knowledge_base(session)
+    draft = replies.compose(session, customer_id, analysis, kb)
+    attempts = guard.inspect_request(analysis.text)
+    declines = [guard.DECLINE[a.kind] for a in attempts]
+    opening = replies.opening(analysis)
+    templated = "\n".join(part for part in (opening, *declines, draft.text) if part)
+
+    level = tools.risk_level(session, customer_id)
+    if customer.investor_type == "professional":
+        level = "professional"
+    own = {a.account_no for a in tools.accounts_of(session, customer_id)}
+    context = guard.GuardContext(level, frozenset(own), _product_risks(session, analysis))
+
+    drafted_by, final = "template", None
+    if llm.configured():
+        knowledge = [s.get("question", "") for s in draft.sources if s.get("type") == "kb"]
+        candidate = llm.draft(analysis.text, templated, knowledge=knowledge, facts=draft.facts,
+                              emotion=analysis.emotion)
+        if candidate:
+            verdict = guard.check(candidate, context)
+            if verdict.passed:
+                drafted_by, final = "llm", verdict
+    if final is None:
+        final = guard.check(templated, context)
+    if not final.passed:  # a templated reply the guard rejects is replaced, never sent
+        final = guard.GuardVerdict(False, "block", SAFE_FALLBACK, final.violations)
+
+    handoff, reason = draft.handoff, draft.handoff_reason
+    if not final.passed:
+        handoff, reason = True, "合规检查未通过"
+    elif analysis.emotion == "angry" and analysis.intensity >= 0.7:
+        handoff, reason = True, "客户情绪激动"
+    elif analysis.confidence < LOW_CONFIDENCE and analysis.intent not in ("chitchat", "out_of_scope"):
+        handoff, reason = True, "没有把握理解客户的问题"
+    return Reply(final.text, draft.sources, final, handoff, analysis, reason, drafted_by)
+
+
+def _product_risks(session: Session, analysis: Analysis) -> dict[str, str]:
+    """Risk ratings of the products the message names, so the guard can check the reply against them."""
+    from sqlalchemy import select
+
+    from brokercare.market.models import Instrument
+
+    symbols = [e.value for e in analysis.entities_of("stock")]
+    if not symbols:
+        return {}
+    rows = session.execute(select(Instrument.name, Instrument.risk_rating).where(Instrument.symbol.in_(symbols))).all()
+    return {name: risk for name, risk in rows if risk}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
 
 from brokercare.assistant import schemas, service
+from brokercare.core.database import get_session
+from brokercare.core.errors import PermissionDenied, ValidationFailed
 from brokercare.security.auth import current_user
 from brokercare.security.models import User
 
@@ -15,3 +18,26 @@ router = APIRouter(prefix="/assistant", tags=["assistant"])
              summary="Intent (top-3 with confidence), emotion and intensity, entities of one message")
 def analyze(body: schemas.AnalyzeRequest, _: User = Depends(current_user)) -> dict:
     return service.analyze(body.text).as_dict()
+
+
+#: Staff roles that may ask the assistant to answer on a customer's behalf.
+STAFF = frozenset({"agent", "advisor", "customer_manager", "risk", "compliance", "admin", "team_lead"})
+
+
+@router.post("/reply", response_model=schemas.ReplyResponse,
+             summary="Answer a customer: reply text, sources, compliance verdict, hand-off advice")
+def reply(body: schemas.ReplyRequest, session: Session = Depends(get_session),
+          user: User = Depends(current_user)) -> dict:
+    if user.role == "customer":
+        if user.customer_id is None:
+            raise PermissionDenied("当前登录账号没有关联客户，无法查询")
+        if body.customer_id not in (None, user.customer_id):
+            raise PermissionDenied("只能查询您本人的账户信息")
+        customer_id = user.customer_id
+    elif user.role in STAFF:
+        if body.customer_id is None:
+            raise ValidationFailed("customer_id is required when staff ask on a customer's behalf")
+        customer_id = body.customer_id
+    else:
+        raise PermissionDenied("无权使用智能助手回复")
+    return service.reply(session, customer_id, body.text, channel=body.channel).as_dict()

@@ -1,0 +1,279 @@
+"""Templated replies in natural Chinese, one composer per intent family.
+
+A reply is: an opening that fits the customer's emotion and its intensity, a body built from the
+customer's own data (read-only tools) or the knowledge base, and — when the assistant cannot or
+should not finish the job — a hand-off to the right human queue. No composer names a product to
+buy: options are described as families (货币基金, 债券基金 …) and only those within the
+customer's suitability are mentioned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from brokercare.assistant import tools
+from brokercare.assistant.kb import KbHit, KnowledgeBase
+from brokercare.assistant.service import Analysis
+from brokercare.assistant.taxonomy import describe, skill_of
+
+HANDOFF_INTENTS = frozenset({"human_agent", "complaint", "legal_dispute"})
+
+
+@dataclass
+class Draft:
+    text: str
+    sources: list[dict] = field(default_factory=list)
+    handoff: bool = False
+    handoff_reason: str | None = None
+    facts: dict = field(default_factory=dict)  # what the tools returned, for an LLM to phrase
+
+
+def yuan(v: Decimal | float) -> str:
+    v = float(v)
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    if v >= 1e8:
+        return f"{sign}{v / 1e8:.2f}亿元"
+    if v >= 1e4:
+        return f"{sign}{v / 1e4:.2f}万元"
+    return f"{sign}{v:,.2f}元"
+
+
+def pct(v: float, digits: int = 1) -> str:
+    return f"{v * 100:.{digits}f}%"
+
+
+def opening(analysis: Analysis) -> str:
+    strong = analysis.intensity >= 0.75
+    return {
+        "anxious": "我能理解您现在的担心，遇到这种情况着急很正常，我们先一起把情况看清楚。" if strong
+        else "理解您的担心，我们先把情况看清楚。",
+        "angry": "非常抱歉让您这么生气，这件事我们会认真处理，不会让您白等。" if strong
+        else "抱歉给您带来了不好的体验，我来帮您处理。",
+        "disappointed": "很遗憾这次没能让您满意，我尽量帮您把事情理顺。",
+        "satisfied": "很高兴能帮到您！",
+    }.get(analysis.emotion, "")
+
+
+def _kb_body(kb: KnowledgeBase, analysis: Analysis) -> tuple[str | None, list[dict]]:
+    hits = kb.search(analysis.text, 3, intent=analysis.intent)
+    best: KbHit | None = next((h for h in hits if h.matched), None)
+    if best is None:
+        # A weaker hit is still usable when it belongs to the intent the message was classified as.
+        best = next((h for h in hits if h.intent == analysis.intent and h.score >= 0.45), None)
+    if best is None:
+        return None, []
+    return best.answer, [best.as_source()]
+
+
+# -- data-driven composers ------------------------------------------------------------------------
+def _position(session: Session, customer_id: int, analysis: Analysis) -> Draft:
+    p = tools.portfolio(session, customer_id)
+    if not p.holdings:
+        return Draft("我看了一下，您的账户目前没有持仓，可用资金" + yuan(p.cash) + "。"
+                     "如果想了解怎么开始投资，可以先做风险测评，我们会按您的承受能力介绍合适的品种。",
+                     [{"type": "tool", "name": "portfolio"}])
+    lines = [f"您目前持有{len(p.holdings)}只证券，参考市值{yuan(p.market_value)}，"
+             f"持仓浮动盈亏{yuan(p.pnl)}，可用资金{yuan(p.cash)}。"]
+    losers = p.losers()[:3]
+    if losers:
+        detail = "、".join(f"{h.name}（{pct(h.pnl_ratio)}，{yuan(h.pnl)}）" for h in losers)
+        lines.append(f"亏损较多的是：{detail}。")
+    conc = p.concentration()
+    top = p.largest()
+    if top and conc >= 0.4:
+        lines.append(f"其中{top.name}占持仓市值的{pct(conc, 0)}，集中度偏高，这只股票的波动会直接决定账户的涨跌。")
+    level = tools.risk_level(session, customer_id)
+    lines.append(_options(session, customer_id, level, p))
+    return Draft("\n".join(lines), [{"type": "tool", "name": "portfolio"}, {"type": "tool", "name": "risk_level"}],
+                 facts={"market_value": str(p.market_value), "pnl": str(p.pnl), "cash": str(p.cash),
+                        "losers": [h.name for h in losers], "concentration": round(conc, 3), "risk_level": level})
+
+
+#: Families of options by risk, described, never sold.
+_OPTION_FAMILIES = (
+    ("R1", "把短期要用的钱留在现金或货币基金、国债逆回购这类波动很小的品种里"),
+    ("R2", "用一部分资金配置债券基金，降低整个账户的波动"),
+    ("R3", "把集中在一两只股票上的仓位分散到更宽的指数基金等品种"),
+    ("R4", "如果具备相应资格，股指期货、期权等对冲工具可以对冲一部分下跌风险，但它们本身风险较高、规则复杂"),
+)
+
+
+def _options(session: Session, customer_id: int, level: str | None, p: tools.Portfolio) -> str:
+    if level is None:
+        return ("具体怎么调整要结合您的风险承受能力，但您的风险测评缺失或已过期，建议先重新做一次测评，"
+                "再和我们持牌的投资顾问一起看；在此之前请不要因为一时的涨跌匆忙操作。")
+    allowed = []
+    for risk, text in _OPTION_FAMILIES:
+        decision = tools.suitability_check(session, customer_id, risk)
+        ok = decision.decision == "allow" if decision is not None else risk <= {"C1": "R1", "C2": "R2", "C3": "R3",
+                                                                                  "C4": "R4", "C5": "R5"}.get(level, "R1")
+        if ok:
+            allowed.append(text)
+    steps = ["先想清楚这笔钱多久要用，短期要用的钱不适合放在波动大的股票里"]
+    if p.concentration() >= 0.4:
+        steps.append("考虑分批降低单只股票的占比，不必一次性决定")
+    steps += allowed
+    listed = "；".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
+    return (f"结合您的风险等级（{level}），可以考虑的方向有：{listed}。"
+            "这些都是调整思路，不是买卖某只股票的建议；需要的话我可以帮您预约持牌投资顾问一起看。")
+
+
+def _pnl(session: Session, customer_id: int, analysis: Analysis) -> Draft:
+    p = tools.portfolio(session, customer_id)
+    text = (f"您的账户总资产约{yuan(p.total_assets)}，其中证券市值{yuan(p.market_value)}、可用资金{yuan(p.cash)}；"
+            f"按参考价计算，持仓浮动盈亏为{yuan(p.pnl)}。")
+    if p.trades_today:
+        text += f"今天共有{p.trades_today}笔成交，已实现盈亏（扣除费用后）约{yuan(p.today_realised)}。"
+    else:
+        text += "今天没有成交，当日涨跌以APP“持仓”页的实时参考盈亏为准。"
+    return Draft(text, [{"type": "tool", "name": "portfolio"}],
+                 facts={"total_assets": str(p.total_assets), "pnl": str(p.pnl), "today_realised": str(p.today_realised)})
+
+
+def _transfers(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
+    rows = tools.recent_transfers(session, customer_id, limit=3)
+    status_zh = {"pending": "处理中", "done": "已成功", "failed": "失败（资金会原路退回）"}
+    if not rows:
+        body, sources = _kb_body(kb, analysis)
+        return Draft("我没有查到您近期的银证转账记录。" + (body or ""), sources + [{"type": "tool", "name": "transfers"}])
+    r = rows[0]
+    when = r.occurred_at.astimezone(tools.SHANGHAI).strftime("%m月%d日 %H:%M")
+    direction = "银行转证券" if r.direction == "in" else "证券转银行"
+    text = f"查到您最近一笔{direction}：{when}，金额{yuan(r.amount)}，{r.bank or '存管银行'}，状态{status_zh.get(r.status, r.status)}。"
+    handoff = False
+    if r.status == "pending":
+        text += "处理中的转账一般几分钟内完成；如果超过一个交易日仍未到账，我会为您转交专人核查。"
+    elif r.status == "failed":
+        text += "失败的转账不会扣款，已扣的会原路退回；常见原因是不在转账时间、超过银行限额或银行卡状态异常。"
+    elif r.direction == "out":
+        text += "证券端已经转出成功，银行入账偶尔会有延迟，请以银行流水为准；超过一个交易日没到的话请告诉我，我来转人工核查。"
+    if analysis.intent == "transfer_status" and analysis.emotion in ("anxious", "angry") and r.status != "done":
+        handoff = True
+    return Draft(text, [{"type": "tool", "name": "transfers"}], handoff,
+                 "转账未完成且客户着急" if handoff else None,
+                 facts={"last_transfer": {"direction": r.direction, "amount": str(r.amount), "status": r.status}})
+
+
+def _margin(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
+    views = tools.margin_views(session, customer_id)
+    if not views:
+        body, sources = _kb_body(kb, analysis)
+        return Draft("您目前没有融资融券（信用）账户。" + (body or ""), sources)
+    parts, handoff = [], False
+    for v in views:
+        if v.ratio is None:
+            parts.append("信用账户目前没有负债，不存在平仓风险。")
+            continue
+        line = (f"您的信用账户维持担保比例约为{pct(float(v.ratio))}（总资产{yuan(v.assets)} ÷ 总负债{yuan(v.liabilities)}），"
+                f"合同约定警戒线{pct(float(v.warning_line), 0)}、平仓线{pct(float(v.liquidation_line), 0)}。")
+        if v.ratio < v.liquidation_line:
+            need = v.shortfall_to(v.warning_line)
+            line += (f"目前已低于平仓线，请在{v.topup_days}个交易日内追加担保物或还款；"
+                     f"大约需要补入{yuan(need)}才能回到警戒线以上，否则可能被强制平仓。我马上为您转接两融专员。")
+            handoff = True
+        elif v.ratio < v.warning_line:
+            line += f"已低于警戒线，建议尽快补充担保物或偿还部分负债，离平仓线还有{pct(float(v.ratio - v.liquidation_line))}的空间。"
+        else:
+            line += "目前在警戒线以上。"
+        parts.append(line)
+    return Draft("".join(parts), [{"type": "tool", "name": "margin_status"}], handoff,
+                 "担保比例低于平仓线" if handoff else None,
+                 facts={"ratios": [str(v.ratio) for v in views]})
+
+
+def _ipo(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
+    p = tools.portfolio(session, customer_id)
+    q = tools.ipo_quota_from_holdings(p)
+    text = (f"{q.basis}：您的沪市市值约{yuan(q.sh_value)}，深市市值约{yuan(q.sz_value)}，"
+            f"对应沪市主板可申购约{q.sh_shares}股、科创板约{q.star_shares}股，深市约{q.sz_shares}股。")
+    if q.sh_shares == 0 and q.sz_shares == 0:
+        text += "打新需要在T-2日前20个交易日里日均持有对应市场非限售A股市值不低于1万元，目前额度为0。"
+    else:
+        text += "申购时不用预先缴款，中签后T+2日16:00前账户里留足资金即可。"
+    return Draft(text, [{"type": "tool", "name": "ipo_quota"}],
+                 facts={"sh_shares": q.sh_shares, "sz_shares": q.sz_shares, "star_shares": q.star_shares})
+
+
+def _commission(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
+    rates = tools.commission_rates(session, customer_id)
+    if not rates:
+        body, sources = _kb_body(kb, analysis)
+        return Draft(body or "您的佣金费率可以在APP“我的-费率查询”中查看。", sources)
+    desc = "；".join(f"资金账号尾号{no[-4:]}的佣金费率为万分之{float(r) * 10000:g}" for no, r in rates)
+    text = desc + "（买卖双向收取，每笔有最低收费标准）。如果想申请调整，我可以帮您转给客户经理评估。"
+    return Draft(text, [{"type": "tool", "name": "commission"}])
+
+
+def _frozen(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
+    statuses = tools.account_statuses(session, customer_id)
+    body, sources = _kb_body(kb, analysis)
+    frozen = [s for s in statuses if s[2] != "active"]
+    kind_zh = {"cash": "普通账户", "margin": "信用账户"}
+    state_zh = {"frozen": "冻结", "closed": "已销户", "active": "正常"}
+    if frozen:
+        text = "查到您的" + "、".join(f"{kind_zh.get(k, k)}（尾号{no[-4:]}）状态为{state_zh.get(s, s)}" for no, k, s in frozen) + "。"
+        text += (body or "") + "具体原因需要专人核实，我已为您转接账户安全专员。"
+        return Draft(text, sources + [{"type": "tool", "name": "account_status"}], True, "账户处于冻结或受限状态")
+    text = "我查了一下，您的账户目前状态正常。" + (body or "")
+    return Draft(text, sources + [{"type": "tool", "name": "account_status"}])
+
+
+def _risk(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
+    level = tools.risk_level(session, customer_id)
+    body, sources = _kb_body(kb, analysis)
+    names = {"C1": "保守型", "C2": "谨慎型", "C3": "稳健型", "C4": "积极型", "C5": "激进型"}
+    if level is None:
+        head = "您的风险测评缺失或已经过期，需要重新测评后才能购买产品或开通业务。"
+    else:
+        head = f"您当前的风险等级是{level}（{names.get(level, level)}）。"
+    return Draft(head + (body or ""), sources + [{"type": "tool", "name": "risk_level"}])
+
+
+def compose(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
+    """The templated reply for the message's top intent."""
+    intent = analysis.intent
+    if intent == "out_of_scope":
+        return Draft("这个问题超出了我能服务的范围，我主要负责证券账户、交易、理财和两融等业务。"
+                     "您可以换个方式问我和证券业务相关的问题。")
+    if intent == "chitchat":
+        return Draft("您好，我是您的证券智能助手，可以帮您查持仓和收益、转账进度、打新额度、两融担保比例，"
+                     "也可以解答开户、交易规则、费用等问题。")
+    if intent in ("position_diagnosis", "robo_advice"):
+        return _position(session, customer_id, analysis)
+    if intent == "pnl_query":
+        return _pnl(session, customer_id, analysis)
+    if intent in ("transfer_status", "bank_transfer") and (intent == "transfer_status" or analysis.entities_of("amount")):
+        return _transfers(session, customer_id, analysis, kb)
+    if intent in ("margin_ratio", "margin_liquidation"):
+        return _margin(session, customer_id, analysis, kb)
+    if intent == "ipo_subscribe":
+        return _ipo(session, customer_id, analysis, kb)
+    if intent == "commission_query":
+        return _commission(session, customer_id, analysis, kb)
+    if intent == "account_frozen":
+        return _frozen(session, customer_id, analysis, kb)
+    if intent in ("risk_assessment", "suitability"):
+        return _risk(session, customer_id, analysis, kb)
+    body, sources = _kb_body(kb, analysis)
+    if intent in HANDOFF_INTENTS:
+        text = {
+            "human_agent": "好的，我这就为您转接人工客服，请稍候；您刚才说的内容会一并转给同事，不用再重复。",
+            "complaint": "您反映的问题我已经完整记录，马上转给投诉处理专员，紧急问题24小时内会有人联系您。",
+            "legal_dispute": "这类问题涉及法律程序，我为您转接专门的同事，他们会告诉您需要准备的材料。",
+        }[intent]
+        return Draft(text + ("\n" + body if body and intent != "human_agent" else ""), sources, True,
+                     f"{describe(intent)}需要人工处理")
+    if body:
+        return Draft(body, sources)
+    return Draft(f"关于{describe(intent)}，我暂时没有找到准确的答案，我把您的问题转给{_queue(intent)}的同事，"
+                 "他们会尽快回复您。", [], True, "知识库没有匹配的答案")
+
+
+def _queue(intent: str) -> str:
+    return {"trading": "交易服务", "margin": "两融业务", "funds": "理财业务", "account_service": "账户服务",
+            "account_security": "账户安全", "tax": "税务", "legal": "法务", "complaints": "客户服务"}.get(
+        skill_of(intent) or "", "客服")

@@ -1,0 +1,268 @@
+"""Read-only tools the assistant uses to personalise a reply with the customer's own data.
+
+Every tool takes the session and the customer id of the conversation and reads only that
+customer's rows: there is no parameter through which a message could reach another customer.
+Where the owning domain publishes a read service (``accounts.service.positions_of`` /
+``margin_status``), the tool calls it; until then it reads the shared tables directly, read-only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from brokercare.accounts.models import Account, CashMovement, MarginContract, Position, Trade
+from brokercare.core.calendar import SHANGHAI
+from brokercare.customers.models import Customer
+from brokercare.market.models import Instrument
+
+ZERO = Decimal("0")
+
+
+def _service(module: str, name: str):
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+@dataclass
+class Holding:
+    symbol: str
+    name: str
+    kind: str
+    board: str
+    quantity: Decimal
+    cost_price: Decimal
+    price: Decimal | None
+    risk_rating: str | None
+
+    @property
+    def market_value(self) -> Decimal:
+        return (self.price or self.cost_price) * self.quantity
+
+    @property
+    def pnl(self) -> Decimal:
+        return ((self.price or self.cost_price) - self.cost_price) * self.quantity
+
+    @property
+    def pnl_ratio(self) -> float:
+        cost = self.cost_price * self.quantity
+        return float(self.pnl / cost) if cost else 0.0
+
+
+@dataclass
+class Portfolio:
+    holdings: list[Holding]
+    cash: Decimal
+    today_realised: Decimal = ZERO
+    trades_today: int = 0
+
+    @property
+    def market_value(self) -> Decimal:
+        return sum((h.market_value for h in self.holdings), ZERO)
+
+    @property
+    def total_assets(self) -> Decimal:
+        return self.market_value + self.cash
+
+    @property
+    def pnl(self) -> Decimal:
+        return sum((h.pnl for h in self.holdings), ZERO)
+
+    def losers(self) -> list[Holding]:
+        return sorted((h for h in self.holdings if h.pnl < 0), key=lambda h: h.pnl)
+
+    def largest(self) -> Holding | None:
+        return max(self.holdings, key=lambda h: h.market_value, default=None)
+
+    def concentration(self) -> float:
+        top = self.largest()
+        mv = self.market_value
+        return float(top.market_value / mv) if top and mv else 0.0
+
+    def equity_share(self) -> float:
+        total = self.total_assets
+        stocks = sum((h.market_value for h in self.holdings if h.kind == "stock"), ZERO)
+        return float(stocks / total) if total else 0.0
+
+
+def customer_of(session: Session, customer_id: int) -> Customer | None:
+    return session.get(Customer, customer_id)
+
+
+def accounts_of(session: Session, customer_id: int) -> list[Account]:
+    svc = _service("brokercare.accounts.service", "accounts_of")
+    if svc is not None:
+        return list(svc(session, customer_id))
+    return list(session.scalars(select(Account).where(Account.customer_id == customer_id).order_by(Account.id)))
+
+
+def portfolio(session: Session, customer_id: int, *, today: date | None = None) -> Portfolio:
+    """The customer's holdings valued at the reference price, cash, and today's realised trading."""
+    accounts = accounts_of(session, customer_id)
+    ids = [a.id for a in accounts]
+    cash = sum((a.cash_balance for a in accounts), ZERO)
+    if not ids:
+        return Portfolio([], ZERO)
+    rows = session.execute(
+        select(Position, Instrument).join(Instrument, Instrument.symbol == Position.symbol)
+        .where(Position.account_id.in_(ids), Position.quantity > 0)
+    ).all()
+    merged: dict[str, Holding] = {}
+    for pos, inst in rows:
+        h = merged.get(inst.symbol)
+        if h is None:
+            merged[inst.symbol] = Holding(inst.symbol, inst.name, inst.kind, inst.board, pos.quantity,
+                                          pos.cost_price, inst.last_price, inst.risk_rating)
+        else:
+            total = h.quantity + pos.quantity
+            h.cost_price = (h.cost_price * h.quantity + pos.cost_price * pos.quantity) / total
+            h.quantity = total
+    today = today or datetime.now(SHANGHAI).date()
+    start = datetime.combine(today, datetime.min.time(), SHANGHAI)
+    trades = session.scalars(
+        select(Trade).where(Trade.account_id.in_(ids), Trade.traded_at >= start, Trade.traded_at < start + timedelta(days=1))
+    ).all()
+    realised = ZERO
+    for t in trades:
+        fees = t.commission + t.stamp_duty + t.transfer_fee
+        if t.side == "sell":
+            h = merged.get(t.symbol)
+            cost = h.cost_price if h else t.price
+            realised += (t.price - cost) * t.quantity - fees
+        else:
+            realised -= fees
+    return Portfolio(sorted(merged.values(), key=lambda h: -h.market_value), cash, realised, len(trades))
+
+
+@dataclass
+class TransferView:
+    movement_no: str
+    direction: str  # in / out
+    amount: Decimal
+    status: str
+    bank: str | None
+    occurred_at: datetime
+
+
+def recent_transfers(session: Session, customer_id: int, *, limit: int = 5) -> list[TransferView]:
+    ids = [a.id for a in accounts_of(session, customer_id)]
+    if not ids:
+        return []
+    rows = session.scalars(
+        select(CashMovement).where(CashMovement.account_id.in_(ids), CashMovement.kind.in_(("bank_in", "bank_out")))
+        .order_by(CashMovement.occurred_at.desc()).limit(limit)
+    ).all()
+    return [TransferView(r.movement_no, "in" if r.kind == "bank_in" else "out", abs(r.amount), r.status,
+                         r.bank_name, r.occurred_at) for r in rows]
+
+
+@dataclass
+class MarginView:
+    account_no: str
+    ratio: Decimal | None  # None when there is no debt
+    warning_line: Decimal
+    liquidation_line: Decimal
+    withdrawal_line: Decimal
+    assets: Decimal
+    liabilities: Decimal
+    topup_days: int
+    extra: dict = field(default_factory=dict)
+
+    def shortfall_to(self, line: Decimal) -> Decimal:
+        """Collateral to add so the ratio reaches ``line`` (assets rise with the cash added)."""
+        need = line * self.liabilities - self.assets
+        return need if need > 0 else ZERO
+
+
+def margin_views(session: Session, customer_id: int) -> list[MarginView]:
+    """Maintenance collateral ratio of each margin account (total assets ÷ total liabilities)."""
+    svc = _service("brokercare.accounts.service", "margin_status")
+    out = []
+    for acc in accounts_of(session, customer_id):
+        if acc.kind != "margin":
+            continue
+        contract = session.scalars(select(MarginContract).where(MarginContract.account_id == acc.id)
+                                   .order_by(MarginContract.id.desc())).first()
+        if contract is None:
+            continue
+        if svc is not None:
+            status = svc(session, acc.id)
+            get = status.get if isinstance(status, dict) else lambda k, s=status: getattr(s, k, None)
+            ratio = get("ratio")
+            assets, liabilities = get("total_assets") or ZERO, get("total_liabilities") or ZERO
+        else:
+            positions = session.execute(
+                select(Position, Instrument).join(Instrument, Instrument.symbol == Position.symbol)
+                .where(Position.account_id == acc.id)
+            ).all()
+            assets = acc.cash_balance + sum(((i.last_price or p.cost_price) * p.quantity for p, i in positions), ZERO)
+            liabilities = contract.financing_debt + contract.lending_debt + contract.interest_due
+            ratio = (assets / liabilities) if liabilities > 0 else None
+        out.append(MarginView(acc.account_no, Decimal(str(ratio)) if ratio is not None else None,
+                              contract.warning_line, contract.liquidation_line, contract.withdrawal_line,
+                              Decimal(str(assets)), Decimal(str(liabilities)), contract.topup_days))
+    return out
+
+
+@dataclass
+class IpoQuota:
+    sh_value: Decimal
+    sz_value: Decimal
+    sh_shares: int
+    sz_shares: int
+    star_shares: int
+    basis: str
+
+
+def ipo_quota_from_holdings(portfolio_: Portfolio) -> IpoQuota:
+    """Estimated IPO subscription quota from today's non-restricted A-share holdings.
+
+    Exchange rule: ≥ 1万 average daily market value over the 20 trading days ending T-2; Shanghai
+    1,000 shares per full 1万 (STAR 500 per full 5,000), Shenzhen 500 per full 5,000. This estimate
+    uses today's value as the average; the monitoring domain's IPO calendar holds the official
+    20-day figure and should replace this function once it publishes it.
+    """
+    sh = sum((h.market_value for h in portfolio_.holdings if h.kind == "stock" and h.symbol.endswith(".SH")), ZERO)
+    sz = sum((h.market_value for h in portfolio_.holdings if h.kind == "stock" and h.symbol.endswith(".SZ")), ZERO)
+
+    def units(value: Decimal, per: int) -> int:
+        return int((value / per).to_integral_value(rounding=ROUND_DOWN)) if value >= 10_000 else 0
+
+    return IpoQuota(sh, sz, units(sh, 10_000) * 1000, units(sz, 5_000) * 500, units(sh, 5_000) * 500,
+                    "按今日持仓市值估算（正式额度按T-2日前20个交易日日均市值计算）")
+
+
+def risk_level(session: Session, customer_id: int) -> str | None:
+    """The customer's current valid risk category (C1–C5), or None when missing/expired."""
+    try:
+        from brokercare.advisory.suitability import current_assessment
+    except ImportError:
+        customer = customer_of(session, customer_id)
+        return customer.risk_level if customer else None
+    assessment = current_assessment(session, customer_id)
+    if assessment is None or assessment.valid_until < datetime.now(SHANGHAI).date():
+        return None
+    return assessment.level
+
+
+def suitability_check(session: Session, customer_id: int, product_risk: str):
+    """The advisory domain's decision for this customer and a product risk (None if unavailable)."""
+    fn = _service("brokercare.advisory.suitability", "check_customer")
+    if fn is None:
+        return None
+    return fn(session, customer_id, product_risk)
+
+
+def commission_rates(session: Session, customer_id: int) -> list[tuple[str, Decimal]]:
+    return [(a.account_no, a.commission_rate) for a in accounts_of(session, customer_id)]
+
+
+def account_statuses(session: Session, customer_id: int) -> list[tuple[str, str, str]]:
+    return [(a.account_no, a.kind, a.status) for a in accounts_of(session, customer_id)]
