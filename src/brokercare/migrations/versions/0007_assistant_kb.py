@@ -1,7 +1,7 @@
 """Assistant: the knowledge base entries a broker imports (``brokercare kb import``).
 
-Revision ID: 0005_assistant_kb
-Revises: 0004_monitoring
+Revision ID: 0007_assistant_kb
+Revises: 0006_advisory_goals
 Create Date: 2026-11-28 00:12:14.027925
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import brokercare.core.database
 
-revision: str = "0005_assistant_kb"
-down_revision: str | Sequence[str] | None = "0004_monitoring"
+revision: str = "0007_assistant_kb"
+down_revision: str | Sequence[str] | None = "0006_advisory_goals"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
