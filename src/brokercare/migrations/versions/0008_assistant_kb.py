@@ -1,7 +1,7 @@
 """Assistant: the knowledge base entries a broker imports (``brokercare kb import``).
 
-Revision ID: 0007_assistant_kb
-Revises: 0006_advisory_goals
+Revision ID: 0008_assistant_kb
+Revises: 0007_service
 Create Date: 2026-11-28 00:12:14.027925
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import brokercare.core.database
 
-revision: str = "0007_assistant_kb"
-down_revision: str | Sequence[str] | None = "0006_advisory_goals"
+revision: str = "0008_assistant_kb"
+down_revision: str | Sequence[str] | None = "0007_service"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
