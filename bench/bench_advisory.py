@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--partition", type=int, default=100_000)
     parser.add_argument("--sample", type=int, default=20_000)
     parser.add_argument("--dask", action="store_true", help="also run on a local Dask cluster (2 workers)")
+    parser.add_argument("--db", type=int, default=0,
+                        help="also load this many customers into a fresh SQLite database and time the whole nightly run")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -165,6 +167,71 @@ def main() -> None:
             took = time.perf_counter() - t
         same = all(np.array_equal(getattr(result, f), getattr(remote, f)) for f in P.Proposals.__dataclass_fields__)
         print(f"dask (2 worker processes): {took:.2f}s incl. shipping partitions; identical: {same}")
+
+
+    if args.db:
+        end_to_end(args.db, ctx)
+
+
+def end_to_end(n: int, ctx: P.Context) -> None:
+    """Bulk-load a synthetic book into SQLite (core executemany) and time service.nightly on it."""
+    import tempfile
+    from datetime import date, timedelta
+    from pathlib import Path
+
+    from sqlalchemy import insert
+    from sqlalchemy.orm import Session
+
+    from brokercare.accounts.models import Account, Position
+    from brokercare.advisory import service
+    from brokercare.core.database import Base, make_engine
+    from brokercare.core.domains import load_all_models
+    from brokercare.customers.models import Customer, RiskAssessment
+    from brokercare.market.models import Instrument
+
+    load_all_models()
+    folder = Path(tempfile.mkdtemp())
+    engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
+    Base.metadata.create_all(engine)
+    book = batch.synthetic_book(n, ctx, np.random.default_rng(9))
+    today = date(2026, 7, 31)
+    t = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(insert(Instrument), [
+            {"symbol": s, "code": s[:6], "exchange": s[-2:], "name": s, "kind": "stock", "board": "main",
+             "lot_size": int(ctx.min_qty[j]), "last_price": float(ctx.price[j]), "risk_rating": f"R{int(ctx.risk[j])}"}
+            for j, s in enumerate(ctx.symbols.tolist())])
+        conn.execute(insert(Customer), [
+            {"id": int(c), "customer_no": f"C{int(c):09d}", "name": "客户", "gender": "M", "birth_date": date(1980, 1, 1),
+             "id_number_enc": "x", "id_number_hash": f"h{int(c)}", "phone_enc": "x", "phone_hash": f"p{int(c)}",
+             "province": "上海", "city": "上海", "occupation": "职员", "branch_code": "SH001",
+             "opened_on": date(2020, 1, 2), "status": "active", "investor_type": "ordinary"} for c in book.customer_id])
+        conn.execute(insert(RiskAssessment), [
+            {"customer_id": int(c), "level": f"C{int(lv) + 1}", "score": 50, "assessed_on": today - timedelta(days=30),
+             "valid_until": today + timedelta(days=700), "channel": "app"}
+            for c, lv in zip(book.customer_id, book.level, strict=True) if lv >= 0])
+        conn.execute(insert(Account), [
+            {"id": int(c), "account_no": f"A{int(c):09d}", "customer_id": int(c), "kind": "cash", "status": "active",
+             "opened_on": date(2020, 1, 2), "branch_code": "SH001", "commission_rate": float(r),
+             "cash_balance": float(cash), "frozen_cash": 0.0, "currency": "CNY"}
+            for c, r, cash in zip(book.customer_id, book.commission_rate, book.cash, strict=True)])
+        owner = np.repeat(book.customer_id, np.diff(book.offsets))
+        seen = set()
+        rows = []
+        for c, j, q, a in zip(owner.tolist(), book.inst.tolist(), book.qty.tolist(), book.available.tolist(), strict=True):
+            if (c, j) in seen:
+                continue
+            seen.add((c, j))
+            rows.append({"account_id": c, "symbol": ctx.symbols[j], "quantity": q, "available_quantity": a,
+                         "cost_price": 10.0})
+        conn.execute(insert(Position), rows)
+    load = time.perf_counter() - t
+    t = time.perf_counter()
+    with Session(engine) as session:
+        summary = service.nightly(session, folder, run_date=today)
+    took = time.perf_counter() - t
+    print(f"end to end on SQLite: {n:,} customers / {len(rows):,} positions loaded in {load:.1f}s; "
+          f"nightly (read + propose + Parquet) {took:.2f}s, {summary.rebalance:,} proposals")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,20 @@ from brokercare.advisory import proposals as engine
 from brokercare.advisory.suitability import LEVELS
 
 
+def _frame(session: Session, stmt, columns: list[str]) -> pd.DataFrame:
+    """Run a Core SELECT and build a DataFrame from the driver's raw tuples.
+
+    Going through ORM/Core ``Row`` objects costs more than the query itself at a million rows;
+    the statement is compiled with literal binds (ids and fixed strings only) and fetched raw.
+    """
+    conn = session.connection()
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    result = conn.exec_driver_sql(sql)
+    rows = result.cursor.fetchall()
+    result.close()
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
 def instruments_from_db(session: Session) -> list[dict]:
     from brokercare.market.models import Instrument
 
@@ -44,45 +58,54 @@ def _levels(session: Session, customer_ids: np.ndarray, today: date) -> np.ndarr
     """Level index per customer from the latest assessment, -1 when missing or expired."""
     from brokercare.customers.models import RiskAssessment
 
-    rows = session.execute(
+    out = np.full(len(customer_ids), -1, np.int8)
+    if not len(customer_ids):
+        return out
+    frame = _frame(
+        session,
         select(RiskAssessment.customer_id, RiskAssessment.level, RiskAssessment.valid_until,
                RiskAssessment.assessed_on, RiskAssessment.id)
-        .where(RiskAssessment.customer_id.in_(customer_ids.tolist()))
-    ).all()
-    out = np.full(len(customer_ids), -1, np.int8)
-    if not rows:
+        .where(RiskAssessment.customer_id.between(int(customer_ids[0]), int(customer_ids[-1]))),
+        ["customer_id", "level", "valid_until", "assessed_on", "id"],
+    )
+    if frame.empty:
         return out
-    frame = pd.DataFrame(rows, columns=["customer_id", "level", "valid_until", "assessed_on", "id"])
+    frame = frame[frame["customer_id"].isin(customer_ids)]
+    for col in ("valid_until", "assessed_on"):  # SQLite hands back ISO strings, PostgreSQL dates
+        frame[col] = pd.to_datetime(frame[col]).dt.date
     latest = frame.sort_values(["customer_id", "assessed_on", "id"]).groupby("customer_id").tail(1)
     latest = latest[latest["valid_until"] >= today]
     code = {lv: i for i, lv in enumerate(LEVELS)}
-    lookup = dict(zip(latest["customer_id"], latest["level"].map(code), strict=True))
-    for i, cid in enumerate(customer_ids.tolist()):
-        out[i] = lookup.get(cid, -1)
+    rows = np.searchsorted(customer_ids, latest["customer_id"].to_numpy(np.int64))
+    out[rows] = latest["level"].map(code).to_numpy(np.int8)
     return out
 
 
 def partition_from_db(session: Session, ctx: engine.Context, customer_ids: list[int] | np.ndarray,
                       *, today: date | None = None) -> engine.Partition:
-    """The cash accounts and positions of these customers as one columnar partition."""
+    """The cash accounts and positions of these customers as one columnar partition.
+
+    Rows are selected by customer-id *range* (a join, not a list of ids: SQLite and PostgreSQL cap
+    the number of bound parameters) and then narrowed to the given ids.
+    """
     from brokercare.accounts.models import Account, Position
 
     today = today or date.today()
     ids = np.asarray(sorted(set(int(c) for c in customer_ids)), dtype=np.int64)
-    accounts = pd.DataFrame(
-        session.execute(
-            select(Account.id, Account.customer_id, Account.cash_balance, Account.frozen_cash,
-                   Account.commission_rate)
-            .where(Account.customer_id.in_(ids.tolist()), Account.kind == "cash", Account.status == "active")
-        ).all(),
-        columns=["account_id", "customer_id", "cash", "frozen", "rate"],
+    lo, hi = (int(ids[0]), int(ids[-1])) if len(ids) else (0, -1)
+    in_range = (Account.customer_id.between(lo, hi), Account.kind == "cash", Account.status == "active")
+    accounts = _frame(
+        session,
+        select(Account.id, Account.customer_id, Account.cash_balance, Account.frozen_cash,
+               Account.commission_rate).where(*in_range),
+        ["account_id", "customer_id", "cash", "frozen", "rate"],
     )
-    positions = pd.DataFrame(
-        session.execute(
-            select(Position.account_id, Position.symbol, Position.quantity, Position.available_quantity)
-            .where(Position.account_id.in_(accounts["account_id"].tolist() or [-1]))
-        ).all(),
-        columns=["account_id", "symbol", "qty", "available"],
+    accounts = accounts[accounts["customer_id"].isin(ids)]
+    positions = _frame(
+        session,
+        select(Position.account_id, Position.symbol, Position.quantity, Position.available_quantity)
+        .join(Account, Account.id == Position.account_id).where(*in_range),
+        ["account_id", "symbol", "qty", "available"],
     )
     index = {s: i for i, s in enumerate(ctx.symbols.tolist())}
     pos = positions.merge(accounts[["account_id", "customer_id"]], on="account_id")
@@ -111,7 +134,8 @@ def partitions_from_db(session: Session, ctx: engine.Context, *, size: int = 50_
                        today: date | None = None) -> list[engine.Partition]:
     from brokercare.customers.models import Customer
 
-    ids = np.array(session.scalars(select(Customer.id).where(Customer.status != "closed").order_by(Customer.id)).all())
+    ids = _frame(session, select(Customer.id).where(Customer.status != "closed").order_by(Customer.id),
+                 ["id"])["id"].to_numpy(np.int64)
     return [partition_from_db(session, ctx, ids[i : i + size], today=today) for i in range(0, len(ids), size)]
 
 

@@ -60,8 +60,9 @@ def models_cmd(
         payload["regime"] = regime.to_dict()
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"Model portfolios — regime {regime.label} (20-day vol {regime.realised_vol:.1%}, "
-                        f"percentile {regime.percentile:.0%}, as of {regime.as_of})")
+    assumed = "assumed normal; measured" if normal else "regime"
+    table = Table(title=f"Model portfolios — {assumed} 20-day vol {regime.realised_vol:.1%} "
+                        f"(percentile {regime.percentile:.0%}, as of {regime.as_of}): {regime.label}")
     classes = list(next(iter(models.values())).weights)
     table.add_column("level")
     for c in classes:
