@@ -129,3 +129,19 @@ def test_goal_is_stored_and_tracked(session, customer_factory):
                          target_date=today - timedelta(days=1), current_value=1e5)
     session.rollback()
     assert session.query(CustomerGoal).count() == 1
+
+
+def test_nightly_goal_review_counts_outcomes(session, customer_factory):
+    from datetime import date, timedelta
+
+    from brokercare.advisory import service
+
+    today = date.today()
+    ok = customer_factory(level="C3")
+    service.set_goal(session, ok.id, kind="retirement", target_amount=500_000,
+                     target_date=today + timedelta(days=365 * 20), current_value=300_000, monthly=3_000)
+    service.set_goal(session, ok.id, kind="house", target_amount=2_000_000,
+                     target_date=today + timedelta(days=365 * 3), current_value=100_000, monthly=1_000)
+    session.commit()
+    counts = service.review_goals(session)
+    assert counts == {"on_track": 1, "off_track": 1, "achieved": 0, "skipped": 0}

@@ -206,6 +206,20 @@ def goal_cmd(
         console.print(f"• {a.message}")
 
 
+@advise_app.command("goals-review")
+def goals_review_cmd() -> None:
+    """Re-project every active customer goal with today's data (nightly progress check)."""
+    from rich.progress import Progress
+
+    from brokercare.advisory import service
+    from brokercare.core.database import session_scope
+
+    with session_scope() as session, Progress(transient=True) as progress:
+        task = progress.add_task("Reviewing goals", total=None)
+        counts = service.review_goals(session, progress=lambda: progress.advance(task))
+    console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
 @advise_app.command("package")
 def package_cmd(
     key: str = typer.Argument(..., help="steady_5pct_1y, education or retirement."),

@@ -192,3 +192,32 @@ def package_drift(session: Session, customer_id: int, key: str, *, years_left: f
         px = float(price) if price is not None else float(catalogue.get(symbol).get("last_price") or 0)
         holdings[symbol] = holdings.get(symbol, 0.0) + float(qty) * px
     return plan, packages.monitor(plan, holdings)
+
+
+def review_goals(session: Session, *, today: date | None = None, progress=None) -> dict[str, int]:
+    """Re-project every active goal (the nightly progress check); counts by outcome.
+
+    A goal whose customer has no valid assessment is skipped (and counted), not failed: the
+    customer is already being asked to re-test.
+    """
+    from sqlalchemy import select
+
+    from brokercare.advisory.models import CustomerGoal
+    from brokercare.core.errors import DomainError
+
+    counts = {"on_track": 0, "off_track": 0, "achieved": 0, "skipped": 0}
+    ids = list(session.scalars(select(CustomerGoal.id).where(CustomerGoal.status == "active")))
+    for goal_id in ids:
+        try:
+            with session.begin_nested():
+                row, projection = review_goal(session, goal_id, today=today)
+        except DomainError:
+            counts["skipped"] += 1
+        else:
+            if projection is None:
+                counts["achieved"] += 1
+            else:
+                counts["on_track" if row.on_track else "off_track"] += 1
+        if progress is not None:
+            progress()
+    return counts
