@@ -214,3 +214,8 @@ def test_demo_history(engine, session, customer_factory):
     assert len(rows) == 1 and rows[0].product_risk == "R4" and rows[0].investor_level == "C3"
     reports = get_settings().data_dir / "reports" / "advisory"
     assert (reports / "backtest.md").exists() and "1 to rebalance" in summary["advisory"]
+
+
+def test_nightly_batch_on_an_empty_brokerage(session, tmp_path):
+    summary = service.nightly(session, tmp_path, run_date=date(2026, 7, 31))
+    assert summary.customers == 0 and summary.trades == 0 and (summary.path / "trades.parquet").exists()

@@ -136,6 +136,8 @@ def partitions_from_db(session: Session, ctx: engine.Context, *, size: int = 50_
 
     ids = _frame(session, select(Customer.id).where(Customer.status != "closed").order_by(Customer.id),
                  ["id"])["id"].to_numpy(np.int64)
+    if len(ids) == 0:
+        return [partition_from_db(session, ctx, ids, today=today)]
     return [partition_from_db(session, ctx, ids[i : i + size], today=today) for i in range(0, len(ids), size)]
 
 

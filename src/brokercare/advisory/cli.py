@@ -16,7 +16,7 @@ _STYLE = {"allow": "green", "warn_confirm": "yellow", "refuse": "red"}
 
 
 def _fail(exc: DomainError) -> None:
-    console.print(f"[red]Invalid input:[/red] {exc.detail}")
+    console.print(f"[red]{exc.title}:[/red] {exc.detail}")
     raise typer.Exit(2)
 
 
