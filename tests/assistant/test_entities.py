@@ -88,3 +88,10 @@ def test_stock_names_segment_as_one_word():
     lex = get_lexicon()
     words = lex.tokenize(lex.normalise("宁德时代和贵州茅台被套了，两融担保比例跌到135%"))
     assert "宁德时代" in words and "贵州茅台" in words and "担保比例" in words
+
+
+def test_a_bank_that_is_also_a_listed_stock():
+    [bank] = ents("从工商银行卡转3万进来", "bank")
+    assert bank.value == "中国工商银行"
+    [stock] = ents("工商银行股价今天跌了", "stock")
+    assert stock.value == "601398.SH"

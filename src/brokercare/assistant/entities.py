@@ -124,6 +124,7 @@ def _bank_pattern() -> re.Pattern:
 
 
 _BANK = _bank_pattern()
+_BANK_CUES = ("卡", "转", "存管", "绑", "银证", "入金", "出金", "到账", "账户")
 
 
 def today_shanghai() -> date:
@@ -146,8 +147,15 @@ def extract(text: str, lexicon: Lexicon, *, today: date | None = None) -> list[E
         out.append(ent)
         taken.append((ent.start, ent.end))
 
+    # 工商银行 is a bank and a listed stock: next to a card or transfer word it is the bank.
+    for m in _BANK.finditer(folded):
+        window = folded[max(0, m.start() - 4) : m.end() + 4]
+        if any(cue in window for cue in _BANK_CUES):
+            add(Entity("bank", text[m.start() : m.end()], m.start(), m.end(), BANKS[m.group(0)]))
+
     for start, end, inst in lexicon.find_names(folded):
-        add(Entity("stock", text[start:end], start, end, inst.symbol, {"name": inst.canonical}))
+        if free(start, end):
+            add(Entity("stock", text[start:end], start, end, inst.symbol, {"name": inst.canonical}))
 
     symbols = {inst.symbol: inst.canonical for inst in lexicon.instruments.values()}
     for m in _CODE.finditer(folded):

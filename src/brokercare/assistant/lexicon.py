@@ -53,8 +53,11 @@ BANKS: dict[str, str] = {
 #: Listed names that are also everyday words; they count as a stock only next to a stock cue.
 AMBIGUOUS_NAMES = frozenset(
     {"机器人", "太阳能", "中国", "平安", "国际", "招商", "中信", "光大", "万科", "格力", "美的",
-     "伊利", "顺丰", "海天", "东方", "长城", "科技", "银行", "电子", "联通", "电信", "移动"}
+     "伊利", "顺丰", "海天", "东方", "长城", "科技", "银行", "电子", "联通", "电信", "移动",
+     "值得买", "陆家嘴", "中国移动", "中国电信", "中国联通", "老百姓", "太平洋", "农产品", "大西洋"}
 )
+#: A listed name that jieba's general dictionary already knows as this common a word is ambiguous.
+COMMON_WORD_FREQ = 300
 STOCK_CUES = ("股", "票", "代码", "涨", "跌", "价", "仓", "买", "卖", "套", "割", "补仓", "市值")
 
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]")
@@ -92,6 +95,11 @@ class Lexicon:
         tok = jieba.Tokenizer()
         # The private tokenizer initialises from jieba's bundled dictionary (no download).
         tok.initialize()
+        aliases = {a for a, inst in self.instruments.items() if a != inst.canonical}
+        self.ambiguous = AMBIGUOUS_NAMES | {
+            name for name in self.instruments
+            if name not in aliases and tok.FREQ.get(name, 0) >= COMMON_WORD_FREQ
+        }
         for term in self.terms:
             if " " not in term:
                 tok.add_word(term, freq=200000)
@@ -181,7 +189,7 @@ class Lexicon:
         hits = []
         for end, inst in self._names.iter(text):
             start = end - len(inst.name) + 1
-            if inst.name in AMBIGUOUS_NAMES:
+            if inst.name in self.ambiguous:
                 window = text[max(0, start - 4) : end + 5]
                 if not any(cue in window for cue in STOCK_CUES):
                     continue
