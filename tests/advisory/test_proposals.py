@@ -219,3 +219,19 @@ def test_demo_history(engine, session, customer_factory):
 def test_nightly_batch_on_an_empty_brokerage(session, tmp_path):
     summary = service.nightly(session, tmp_path, run_date=date(2026, 7, 31))
     assert summary.customers == 0 and summary.trades == 0 and (summary.path / "trades.parquet").exists()
+
+
+def test_a_vehicle_rated_above_the_level_is_not_bought_and_the_text_says_why(weights):
+    from brokercare.advisory import explanations
+
+    # the platform's master rates the 沪深300 ETF R4: a C3 customer must not be sold it
+    rows = STOCKS + [{"symbol": "510300.SH", "kind": "etf", "board": "index", "exchange": "SH",
+                      "name": "华泰柏瑞沪深300ETF", "lot_size": 100, "last_price": 4.68, "risk_rating": "R4"}]
+    ctx = P.build_context(rows, weights)
+    part = part_of(ctx, [(2, 500_000.0, [])])
+    result = P.propose(part, ctx)
+    bought = {str(ctx.symbols[result.t_inst[i]]) for i in result.trades_of(1)}
+    assert "510300.SH" not in bought and "511010.SH" in bought
+    assert result.blocked[0, ctx.classes.index("large_cap")]
+    text = explanations.explain(result, 0, part, ctx, explanations.names_of(ctx, rows))
+    assert "A股大盘股的比例低于模型" in text and "适当性" in text

@@ -82,6 +82,10 @@ def explain(result: engine.Proposals, row: int, part: engine.Partition, ctx: eng
     if locked:
         shown = "、".join(names.get(str(ctx.symbols[j]), str(ctx.symbols[j])) for j in locked[:3])
         lines.append(f"{shown}有今天买入的部分，按T+1规则要下一个交易日才能卖出，本次建议没有动这部分。")
+    blocked = [CLASS_WORDS[ctx.classes[j]] for j in np.flatnonzero(result.blocked[row])]
+    if blocked:
+        lines.append(f"{'、'.join(blocked)}的比例低于模型，但对应产品的风险等级高于您的风险承受能力，"
+                     "按适当性要求这次不建议买入，这部分资金暂时留作现金。")
     held_risk = [int(ctx.risk[int(part.inst[h])]) for h in range(a, b)]
     allowed = ctx.allowed[level_idx]
     if any(not allowed[r] for r in held_risk):

@@ -104,6 +104,7 @@ class Proposals:
     current: np.ndarray  # (n, K) current class weights (cash counted as money)
     target: np.ndarray  # (n, K) model weights
     drift: np.ndarray  # (n,) max absolute class drift
+    blocked: np.ndarray  # (n, K) underweight classes whose vehicle fails the suitability check
     # trades, one row each
     t_customer: np.ndarray
     t_inst: np.ndarray
@@ -196,6 +197,7 @@ def propose(part: Partition, ctx: Context) -> Proposals:
     vrisk = ctx.risk[veh]
     may_buy = ctx.allowed[np.clip(level, 0, 4)][:, vrisk] & valid[:, None]
     under = np.clip(want, 0.0, None) * may_buy
+    blocked = (want > 0) & ~may_buy & act[:, None]
     budget = np.clip(part.cash + proceeds - ctx.cash_reserve, 0.0, None)
     need = under.sum(axis=1)
     scale = np.divide(budget, need, out=np.ones(n), where=need > budget)
@@ -222,6 +224,7 @@ def propose(part: Partition, ctx: Context) -> Proposals:
         current=current,
         target=target,
         drift=drift,
+        blocked=blocked,
         t_customer=part.customer_id[t_row][order],
         t_inst=np.concatenate([part.inst[s_idx], veh[b_cls]]).astype(np.int32)[order],
         t_side=t_side[order],
