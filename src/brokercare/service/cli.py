@@ -40,12 +40,14 @@ def sla_check(
             raise typer.Exit(code=2)
     while True:
         with session_scope() as session:
+            stranded = conversations.route_stranded(session, now=at)
             result = sla.run_sla_check(session, at)
             closed = conversations.close_idle_conversations(session, idle_minutes=idle_minutes, now=at)
         for notice in result.notices[:20]:
             console.print(f"  {notice}")
         console.print(f"[green]SLA check[/green]: {result.warned} warned, {result.breached} breached, "
-                      f"{result.escalated} escalated; {closed} idle conversations closed with a CSAT request")
+                      f"{result.escalated} escalated; {closed} idle conversations closed with a CSAT request; "
+                      f"{stranded} stranded messages routed")
         if every <= 0:
             return
         time.sleep(every)

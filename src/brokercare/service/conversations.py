@@ -11,8 +11,8 @@ ledger entry of the decision — all in one transaction.
 
 from __future__ import annotations
 
+import logging
 import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,6 +48,8 @@ from brokercare.service.routing import (
     intent_names,
     load_policy,
 )
+
+log = logging.getLogger(__name__)
 
 MESSAGE_RECEIVED = "message.received"
 ROUTING_CONSUMER = "service.routing"
@@ -100,7 +102,8 @@ def _customer_for(session: Session, ident: Identity) -> int | None:
     if not ident.verified:
         return None
     if ident.kind == "customer_id":
-        return session.scalar(select(Customer.id).where(Customer.id == int(ident.value)))
+        known = session.scalar(select(Contact.customer_id).where(Contact.customer_id == int(ident.value)))
+        return known or session.scalar(select(Customer.id).where(Customer.id == int(ident.value)))
     if ident.kind == "account_no":
         return session.scalar(select(Account.customer_id).where(Account.account_no == ident.value.strip()))
     if ident.kind == "wechat_openid":
@@ -181,6 +184,8 @@ def resolve_contact(session: Session, identities: list[Identity], *, display_nam
             break
     known = {}
     for ident in ordered:
+        if ident.kind == "customer_id":
+            continue
         row = session.scalar(select(ContactIdentity).where(
             ContactIdentity.kind == ident.kind, ContactIdentity.key == _identity_key(ident.kind, ident.value)))
         if row is not None:
@@ -307,8 +312,20 @@ def contacts_7d(session: Session, contact_id: int, now: datetime) -> int:
     return max(1, len({(ch, at.astimezone(SHANGHAI).date()) for ch, at in rows}))
 
 
+class _Holdings:
+    """The customer's positions, read only if a rule or a hand-off summary needs them."""
+
+    def __init__(self, session: Session, customer_id: int | None) -> None:
+        self.session, self.customer_id, self._rows = session, customer_id, None
+
+    def __call__(self) -> list[dict]:
+        if self._rows is None:
+            self._rows = peers.holdings(self.session, self.customer_id)
+        return self._rows
+
+
 def _emergency(session: Session, analysis: Analysis, text: str, customer_id: int | None,
-               held: list[dict]) -> str | None:
+               held: _Holdings) -> str | None:
     policy = load_policy()
     if customer_id is None:
         return None
@@ -318,25 +335,26 @@ def _emergency(session: Session, analysis: Analysis, text: str, customer_id: int
         return "account_frozen"
     if any(w in text for w in policy.emergency.limit_down_words):
         named = set(analysis.symbols())
-        for h in held:
+        for h in held():
             if h["symbol"] in named or (h.get("name") and h["name"] in text):
                 return "limit_down"
     return None
 
 
 def build_context(session: Session, conv: Conversation, analysis: Analysis, text: str,
-                  now: datetime, held: list[dict]) -> RoutingContext:
+                  now: datetime, held: _Holdings) -> RoutingContext:
     from brokercare.service.tickets import open_ticket_count
 
     reason = _emergency(session, analysis, text, conv.customer_id, held)
+    tier, manager_id = peers.tier_and_manager(session, conv.customer_id)
     return RoutingContext(
-        tier=peers.customer_tier(session, conv.customer_id),
+        tier=tier,
         open_tickets=open_ticket_count(session, conv.contact_id),
         contacts_7d=contacts_7d(session, conv.contact_id, now),
         business_hours=load_policy().business_hours.is_open(now),
         emergency=reason is not None,
         emergency_reason=reason,
-        has_manager=peers.customer_manager_id(session, conv.customer_id) is not None,
+        has_manager=manager_id is not None,
         channel=conv.channel,
     )
 
@@ -457,7 +475,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
     analysis = analysis or Analysis((("out_of_scope", 0.0),))
     msg.analysis = analysis.to_dict()
     conv.last_intent, conv.last_emotion = analysis.intent, analysis.emotion
-    held = peers.holdings(session, conv.customer_id)
+    held = _Holdings(session, conv.customer_id)
     ctx = build_context(session, conv, analysis, msg.text, now, held)
 
     if conv.status in ("waiting", "assigned"):
@@ -495,7 +513,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
         conv.skill = decision.skill
         conv.priority = decision.priority
         conv.preferred_agent_id = peers.customer_manager_id(session, conv.customer_id)
-        conv.handoff_summary = handoff_summary(session, conv, analysis, ctx, held, msg.text)
+        conv.handoff_summary = handoff_summary(session, conv, analysis, ctx, held(), msg.text)
         agent = queues.try_assign(session, conv, now=now)
         if agent is None:
             skill_zh = SKILL_ZH.get(decision.skill or "", "人工")
@@ -572,7 +590,7 @@ def _process_call(session: Session, msg: Message, conv: Conversation, analysis: 
     analysis = analysis or analyze(customer_text) or Analysis((("out_of_scope", 0.0),))
     msg.analysis = analysis.to_dict()
     conv.last_intent, conv.last_emotion = analysis.intent, analysis.emotion
-    held = peers.holdings(session, conv.customer_id)
+    held = _Holdings(session, conv.customer_id)
     ctx = build_context(session, conv, analysis, customer_text, now, held)
     disposition = (msg.meta or {}).get("disposition", "resolved")
     needs_ticket = disposition in ("unresolved", "callback") or analysis.intent == "complaint"
@@ -781,44 +799,64 @@ def handle_message_received(event: Event) -> None:
         session.close()
 
 
-_sub_lock = threading.Lock()
-
-
-def _ensure_in_process_consumer(bus) -> None:  # noqa: ANN001
-    """The embedded install routes in the API process itself: subscribe on first use."""
-    if isinstance(bus, InProcessBus):
-        with _sub_lock:
-            handlers = bus._handlers.get(MESSAGE_RECEIVED, [])
-            if not any(h is handle_message_received for _, h in handlers):
-                bus.subscribe(MESSAGE_RECEIVED, handle_message_received, group=ROUTING_CONSUMER)
-
-
 @dataclass
 class Received:
     ingested: Ingested
     event: Event | None
+    processed: Processed | None = None
 
 
 def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) -> Received:
-    """Store an inbound message (committing it) and publish it for routing.
+    """Store an inbound message and route it.
 
-    With the in-process bus the routing has happened when this returns; with Redis Streams a
-    worker (``brokercare service worker``) does it and the reply follows on the channel.
+    With the in-process bus (the embedded install) the message is routed in the same transaction
+    as it is stored — one commit, the reply ready when this returns — and ``message.received`` is
+    published afterwards for other domains. With Redis Streams the stored message is committed
+    and published, and a routing worker (``brokercare service worker``) routes it exactly once in
+    effect. Either way a routing failure never loses the message: it stays stored, unrouted, and
+    ``brokercare service sla-check`` routes stranded messages.
     """
     ingested = ingest(session, inbound, now=now)
-    session.commit()
     if ingested.duplicate:
+        session.commit()
         return Received(ingested, None)
     first = ingested.first_customer_message
     event = Event(MESSAGE_RECEIVED, {"message_id": first.id, "conversation_id": ingested.conversation.id,
                                      "channel": inbound.channel}, customer_id=ingested.conversation.customer_id)
     bus = get_bus()
-    _ensure_in_process_consumer(bus)
+    processed = None
+    if isinstance(bus, InProcessBus):
+        try:
+            with session.begin_nested():
+                processed = process(session, first.id, now=now)
+        except Exception:  # noqa: BLE001 - stored now, routed later by the stranded-message sweep
+            log.exception("routing message %s failed; it stays stored for the sweep", first.id)
+            processed = None
+    session.commit()
     bus.publish(event)
-    return Received(ingested, event)
+    return Received(ingested, event, processed)
+
+
+def route_stranded(session: Session, *, older_than_s: int = 60, now: datetime | None = None,
+                   limit: int = 500) -> int:
+    """Route customer messages that were stored but never routed (a crashed process, a bug)."""
+    now = now or utcnow()
+    ids = session.scalars(
+        select(Message.id).outerjoin(RoutingDecision, RoutingDecision.message_id == Message.id)
+        .where(Message.direction == "in", Message.sender == "customer", RoutingDecision.id.is_(None),
+               Message.created_at <= now - timedelta(seconds=older_than_s))
+        .order_by(Message.id).limit(limit)).all()
+    done = 0
+    for mid in ids:
+        msg = session.get(Message, mid)
+        if msg.channel == "phone" and not (msg.meta or {}).get("call_id"):
+            continue  # a later utterance of a call; the call is routed through its first one
+        with session.begin_nested():
+            process(session, mid, now=now)
+        done += 1
+    return done
 
 
 def subscribe_routing(bus) -> None:  # noqa: ANN001
-    """Register the routing consumer on a bus (the Redis worker calls this; the in-process bus
-    is subscribed on first use)."""
+    """Register the routing consumer on a bus (the Redis worker calls this)."""
     bus.subscribe(MESSAGE_RECEIVED, handle_message_received, group=ROUTING_CONSUMER)

@@ -59,6 +59,24 @@ def customer_tier(session: Session, customer_id: int | None) -> str:
     return tier or "mass"
 
 
+def tier_and_manager(session: Session, customer_id: int | None) -> tuple[str, int | None]:
+    """Tier and dedicated manager in one read (the routing hot path)."""
+    if customer_id is None:
+        return "prospect", None
+    customers = _module("brokercare.customers.service")
+    if customers is not None and hasattr(customers, "get_profile"):
+        return customer_tier(session, customer_id), customer_manager_id(session, customer_id)
+    from brokercare.customers.models import Customer, CustomerProfile
+
+    row = session.execute(
+        select(CustomerProfile.tier, Customer.manager_id)
+        .select_from(Customer).outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id)
+        .where(Customer.id == customer_id)).first()
+    if row is None:
+        return "mass", None
+    return row[0] or "mass", row[1]
+
+
 def customer_manager_id(session: Session, customer_id: int | None) -> int | None:
     if customer_id is None:
         return None

@@ -79,20 +79,28 @@ supervisor = require_roles(*SUPERVISORS)
 def _received_out(session: Session, received: conv_svc.Received) -> ReceiveOut:
     got = received.ingested
     first = got.first_customer_message
-    session.expire_all()
-    conv = session.get(Conversation, got.conversation.id)
-    decision = session.scalar(select(RoutingDecision).where(RoutingDecision.message_id == first.id))
-    replies = session.scalars(select(Message).where(
-        Message.conversation_id == conv.id, Message.id > max(m.id for m in got.messages),
-        Message.direction == "out").order_by(Message.id)).all()
-    agent = session.get(User, conv.assigned_agent_id) if conv.assigned_agent_id else None
-    ticket = session.get(Ticket, decision.ticket_id) if decision and decision.ticket_id else None
-    status = "duplicate" if got.duplicate else ("routed" if decision else "queued")
+    done = received.processed
+    if done is not None:  # routed in this request: answer from what the routing produced
+        conv, decision = done.conversation, done.decision
+        replies = [done.reply] if done.reply is not None else []
+        agent, ticket = done.agent, done.ticket
+        routing = RoutingOut(outcome=decision.outcome, rule=decision.rule, skill=decision.skill,
+                             priority=decision.priority) if decision else None
+    else:  # a duplicate, or routed elsewhere (a Redis worker): read what is stored
+        session.expire_all()
+        conv = session.get(Conversation, got.conversation.id)
+        row = session.scalar(select(RoutingDecision).where(RoutingDecision.message_id == first.id))
+        replies = session.scalars(select(Message).where(
+            Message.conversation_id == conv.id, Message.id > max(m.id for m in got.messages),
+            Message.direction == "out").order_by(Message.id)).all()
+        agent = session.get(User, conv.assigned_agent_id) if conv.assigned_agent_id else None
+        ticket = session.get(Ticket, row.ticket_id) if row and row.ticket_id else None
+        routing = RoutingOut(outcome=row.outcome, rule=row.rule, skill=row.skill,
+                             priority=row.priority) if row else None
+    status = "duplicate" if got.duplicate else ("routed" if routing else "queued")
     return ReceiveOut(
         status=status, message_id=first.id, conversation_id=conv.id, contact_id=conv.contact_id,
-        customer_known=conv.customer_id is not None,
-        routing=RoutingOut(outcome=decision.outcome, rule=decision.rule, skill=decision.skill,
-                           priority=decision.priority) if decision else None,
+        customer_known=conv.customer_id is not None, routing=routing,
         replies=[MessageOut.model_validate(m) for m in replies],
         assigned_agent=agent.display_name if agent else None,
         ticket_no=ticket.ticket_no if ticket else None,
@@ -422,6 +430,7 @@ def sla_check(now: datetime | None = None, user: User = Depends(supervisor),
               session: Session = Depends(get_session)) -> SlaCheckOut:
     if now is not None and now.tzinfo is None:
         raise ValidationFailed("now needs a UTC offset")
+    conv_svc.route_stranded(session, now=now)
     result = sla.run_sla_check(session, now)
     closed = conv_svc.close_idle_conversations(session, now=now)
     session.commit()
