@@ -177,6 +177,13 @@ def resolve_contact(session: Session, identities: list[Identity], *, display_nam
         raise ValidationFailed("a message needs at least one sender identity")
     ordered = sorted(identities, key=lambda i: IDENTITY_ORDER.index(i.kind) if i.kind in IDENTITY_ORDER else 99)
     contact: Contact | None = None
+    if ordered[0].kind == "customer_id" and ordered[0].verified and len(ordered) == 1:
+        # A logged-in customer (app, web): one read on the hot path when their contact exists.
+        contact = session.scalar(select(Contact).where(Contact.customer_id == int(ordered[0].value)))
+        if contact is not None:
+            if now - contact.last_seen_at > timedelta(minutes=5):
+                contact.last_seen_at = now
+            return contact
     for ident in ordered:
         customer_id = _customer_for(session, ident)
         if customer_id is not None:
@@ -452,16 +459,18 @@ def _ai_reply(session: Session, conv: Conversation, text: str) -> tuple[str | No
 
 
 def process(session: Session, message_id: int, *, analysis: Analysis | None = None,
-            now: datetime | None = None) -> Processed:
-    """Analyse, route and act on one stored inbound message (idempotent per message)."""
+            now: datetime | None = None, fresh: bool = False) -> Processed:
+    """Analyse, route and act on one stored inbound message (idempotent per message;
+    ``fresh``: stored in this very transaction, so it cannot have been routed yet)."""
     now = now or utcnow()
     msg = session.get(Message, message_id)
     if msg is None:
         raise NotFound(f"message {message_id} does not exist")
     conv = session.get(Conversation, msg.conversation_id)
-    done = session.scalar(select(RoutingDecision).where(RoutingDecision.message_id == msg.id))
-    if done is not None:
-        return Processed(msg, conv, None, already=True)
+    if not fresh:
+        done = session.scalar(select(RoutingDecision).where(RoutingDecision.message_id == msg.id))
+        if done is not None:
+            return Processed(msg, conv, None, already=True)
     if msg.channel == "phone":
         return _process_call(session, msg, conv, analysis, now)
     if _answer_pending_csat(session, msg, now):
@@ -828,7 +837,7 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
     if isinstance(bus, InProcessBus):
         try:
             with session.begin_nested():
-                processed = process(session, first.id, now=now)
+                processed = process(session, first.id, now=now, fresh=True)
         except Exception:  # noqa: BLE001 - stored now, routed later by the stranded-message sweep
             log.exception("routing message %s failed; it stays stored for the sweep", first.id)
             processed = None
