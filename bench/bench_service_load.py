@@ -122,10 +122,14 @@ async def load(url: str, n: int, concurrency: int, max_seconds: float, make_requ
                 i = next_i
                 next_i += 1
                 t0 = time.perf_counter()
-                r = await make_request(client, i)
+                try:
+                    r = await make_request(client, i)
+                    status = r.status_code
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
                 latencies.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    errors[r.status_code] = errors.get(r.status_code, 0) + 1
+                if status != 200:
+                    errors[status] = errors.get(status, 0) + 1
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -140,10 +144,13 @@ def run_backend(name: str, env: dict, args) -> dict | None:
     tokens = prepare(env, args.customers)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    log_path = Path(env["BROKERCARE_DATA_DIR"]) / "server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log_path.open("w")
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/brokercare"), "serve", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(args.workers)],
-        env={**os.environ, **env, "PYTHONWARNINGS": "ignore"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env={**os.environ, **env, "PYTHONWARNINGS": "ignore"}, stdout=subprocess.DEVNULL, stderr=log_file)
     try:
         for _ in range(600):
             try:
@@ -172,6 +179,10 @@ def run_backend(name: str, env: dict, args) -> dict | None:
         after, decisions = count_stored(env)
         msg["stored"] = after - before
         msg["decisions_total"] = decisions
+        if msg["errors"]:
+            text = log_path.read_text("utf-8", "replace")
+            at = text.find("Traceback")
+            print(f"[{name}] server errors; first traceback:\n{text[at:at + 4000] if at >= 0 else text[-2000:]}")
         return {"backend": name, "messages": msg, "health": ceiling}
     finally:
         server.terminate()

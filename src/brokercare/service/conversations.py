@@ -449,13 +449,25 @@ def analyze(text: str) -> Analysis | None:
     return Analysis.of(assistant.analyze(text))
 
 
-def _ai_reply(session: Session, conv: Conversation, text: str) -> tuple[str | None, bool]:
-    """The assistant's answer and whether it asks for a human; (None, True) without an assistant."""
+#: Hand-off reasons of the assistant that are about routing (the policy already weighed mood and
+#: confidence), not about a problem the AI failed to solve: they get a person but no ticket.
+ROUTING_HANDOFF_REASONS = frozenset({"客户情绪激动", "没有把握理解客户的问题"})
+
+
+def _ai_reply(session: Session, conv: Conversation, text: str) -> tuple[str | None, bool, str | None]:
+    """The assistant's answer, whether it asks for a human, and why.
+
+    Without an assistant, or for a sender it cannot serve (a prospect with no customer record),
+    there is no answer and a person takes over.
+    """
     assistant = peers.assistant()
     if assistant is None or not hasattr(assistant, "reply"):
-        return None, True
+        return None, True, "assistant_unavailable"
+    if conv.customer_id is None:
+        return None, True, "prospect"
     reply = assistant.reply(session, conv.customer_id, text, channel=conv.channel)
-    return getattr(reply, "text", None), bool(getattr(reply, "handoff", False))
+    return (getattr(reply, "text", None), bool(getattr(reply, "handoff", False)),
+            getattr(reply, "handoff_reason", None))
 
 
 def process(session: Session, message_id: int, *, analysis: Analysis | None = None,
@@ -501,7 +513,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
     source = "complaint" if analysis.intent == "complaint" else (
         "emergency" if ctx.emergency else ("after_hours" if decision.after_hours else "ai_unresolved"))
     if decision.outcome in ("ai_answer", "ai_offer_human"):
-        text, wants_human = _ai_reply(session, conv, msg.text)
+        text, wants_human, why = _ai_reply(session, conv, msg.text)
         if text:
             if decision.outcome == "ai_offer_human" and not decision.after_hours:
                 text += "\n\n如需人工服务，请回复“人工”，我们马上为您转接。"
@@ -509,9 +521,11 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
                 text += "\n\n人工服务时间为交易日 8:30–20:00，我们已为您登记，工作人员上班后会第一时间联系您。"
             reply_msg = _say(session, conv, text, sender="ai", now=now)
         if wants_human and not decision.after_hours:
+            unresolved = why not in ROUTING_HANDOFF_REASONS and why != "prospect"
             decision = Decision("human", f"{decision.rule}+ai_handoff", decision.skill,
-                                min(decision.priority, 4), ticket=decision.ticket or True,
-                                reasons=decision.reasons + ("assistant_handoff",))
+                                min(decision.priority, 4),
+                                ticket=decision.ticket or (True if unresolved else None),
+                                reasons=decision.reasons + (f"assistant_handoff={why}",))
             source = "ai_unresolved"
 
     ticket = None
@@ -825,6 +839,10 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
     effect. Either way a routing failure never loses the message: it stays stored, unrouted, and
     ``brokercare service sla-check`` routes stranded messages.
     """
+    bus = get_bus()
+    in_process = isinstance(bus, InProcessBus)
+    # The analysis is pure CPU: done before the first write, the database is locked for less time.
+    pre = analyze(inbound.customer_text) if in_process and inbound.channel != "phone" else None
     ingested = ingest(session, inbound, now=now)
     if ingested.duplicate:
         session.commit()
@@ -832,12 +850,11 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
     first = ingested.first_customer_message
     event = Event(MESSAGE_RECEIVED, {"message_id": first.id, "conversation_id": ingested.conversation.id,
                                      "channel": inbound.channel}, customer_id=ingested.conversation.customer_id)
-    bus = get_bus()
     processed = None
-    if isinstance(bus, InProcessBus):
+    if in_process:
         try:
             with session.begin_nested():
-                processed = process(session, first.id, now=now, fresh=True)
+                processed = process(session, first.id, analysis=pre, now=now, fresh=True)
         except Exception:  # noqa: BLE001 - stored now, routed later by the stranded-message sweep
             log.exception("routing message %s failed; it stays stored for the sweep", first.id)
             processed = None

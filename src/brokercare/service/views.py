@@ -13,10 +13,11 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, utcnow
-from brokercare.core.errors import NotFound, PermissionDenied, ValidationFailed
+from brokercare.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from brokercare.security.auth import current_user, require_roles
 from brokercare.security.models import User
 from brokercare.service import conversations as conv_svc
@@ -76,6 +77,22 @@ supervisor = require_roles(*SUPERVISORS)
 
 # --- inbound ------------------------------------------------------------------------------------
 
+class Busy(DomainError):
+    status_code = 503
+    title = "Service unavailable"
+
+
+def _receive(session: Session, inbound) -> conv_svc.Received:  # noqa: ANN001
+    """Store and route; a database too busy to take the write answers 503 (retry), not 500."""
+    try:
+        return conv_svc.receive(session, inbound)
+    except OperationalError as exc:
+        session.rollback()
+        if "locked" in str(exc.orig).lower() or "deadlock" in str(exc.orig).lower():
+            raise Busy("系统繁忙，请稍后重试。(database busy: retry)", extra={"retry_after_s": 1}) from exc
+        raise
+
+
 def _received_out(session: Session, received: conv_svc.Received) -> ReceiveOut:
     got = received.ingested
     first = got.first_customer_message
@@ -129,7 +146,7 @@ def post_message(body: MessageIn, user: User = Depends(current_user),
     inbound = from_json_message(body.channel, body.text, sent_at=body.sent_at,
                                 client_msg_id=body.client_msg_id, identities=identities,
                                 display_name=body.display_name)
-    return _received_out(session, conv_svc.receive(session, inbound))
+    return _received_out(session, _receive(session, inbound))
 
 
 def _wechat_token() -> str:
@@ -154,7 +171,7 @@ async def wechat_push(request: Request, signature: str = "", timestamp: str = ""
     inbound = parse_wechat(await request.body())
     if inbound is None:
         return Response("success", media_type="text/plain")
-    received = conv_svc.receive(session, inbound)
+    received = _receive(session, inbound)
     out = _received_out(session, received)
     texts = [r.text for r in out.replies if r.sender in ("ai", "system")]
     if not texts or out.status == "duplicate":
@@ -166,13 +183,13 @@ async def wechat_push(request: Request, signature: str = "", timestamp: str = ""
 @router.post("/channels/email", response_model=ReceiveOut, summary="An inbound email (message/rfc822 body)")
 async def email_in(request: Request, user: User = Depends(require_roles(*GATEWAYS)),
                    session: Session = Depends(get_session)) -> ReceiveOut:
-    return _received_out(session, conv_svc.receive(session, parse_email(await request.body())))
+    return _received_out(session, _receive(session, parse_email(await request.body())))
 
 
 @router.post("/channels/phone", response_model=ReceiveOut, summary="A finished call's transcript (JSON)")
 def phone_in(body: dict, user: User = Depends(require_roles(*GATEWAYS)),
              session: Session = Depends(get_session)) -> ReceiveOut:
-    return _received_out(session, conv_svc.receive(session, parse_call_transcript(body)))
+    return _received_out(session, _receive(session, parse_call_transcript(body)))
 
 
 # --- customers' own view ------------------------------------------------------------------------
