@@ -10,7 +10,7 @@ written here read back through the ORM like any other (``UTCDateTime`` on SQLite
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -114,10 +114,9 @@ def fast_sqlite_load(conn: Connection, tables: Sequence[str] = ()):
     raw.execute("PRAGMA cache_size=-400000")
     raw.execute("PRAGMA temp_store=MEMORY")
     journal = raw.execute("PRAGMA journal_mode").fetchone()[0]
-    try:
+    # Fails when another connection holds the WAL open; then the load simply stays in WAL.
+    with suppress(Exception):
         raw.execute("PRAGMA journal_mode=DELETE")
-    except Exception:  # noqa: BLE001 - another connection holds the WAL open: keep WAL
-        pass
     indexes = []
     if tables:
         marks = ", ".join("?" * len(tables))
