@@ -1,8 +1,10 @@
-"""``brokercare generate``: a realistic, seeded demo brokerage."""
+"""Getting data in: ``brokercare generate`` (a seeded demo brokerage) and ``brokercare import``
+(a broker's own customers, accounts, positions and trades)."""
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -59,5 +61,67 @@ def generate(
                   f"(BROKERCARE_DEMO_STAFF_PASSWORD, default {summary.staff_password!r}).")
 
 
+IMPORT_KINDS = ("customers", "accounts", "positions", "trades")
+
+
+def import_file(
+    kind: str = typer.Argument(..., help="What the file holds: customers, accounts, positions or trades."),
+    file: Path = typer.Argument(..., help="CSV (UTF-8 or GBK) or Parquet file; see docs/import.md."),
+    quarantine: Path = typer.Option(None, "--quarantine", "-q",
+                                    help="Import the good rows and write the bad ones, with the reason, here."),
+) -> None:
+    """Import a file; all or nothing unless --quarantine names a file for the bad rows."""
+    from brokercare.core.bulkimport import ImportRejected, run_import
+    from brokercare.core.database import get_engine
+    from brokercare.core.errors import DomainError
+
+    spec = _import_spec(kind)
+    try:
+        with console.status(f"importing {file.name} ({kind}) ..."):
+            report = run_import(get_engine(), spec, file, quarantine=quarantine)
+    except ImportRejected as exc:
+        _print_errors(exc.report)
+        console.print(f"[red]Nothing imported[/red]: {exc.report.rejected} of {exc.report.rows} rows are "
+                      f"invalid. Fix them, or re-run with --quarantine BAD.csv to import the good rows.")
+        raise typer.Exit(1) from None
+    except DomainError as exc:
+        console.print(f"[red]Nothing imported[/red]: {exc}")
+        raise typer.Exit(1) from None
+    _print_errors(report)
+    table = Table(title=f"import {kind}: {file.name}")
+    for col in ("rows", "inserted", "updated", "unchanged", "quarantined"):
+        table.add_column(col, justify="right")
+    table.add_row(f"{report.rows:,}", f"{report.inserted:,}", f"{report.updated:,}",
+                  f"{report.unchanged:,}", f"{report.rejected:,}")
+    console.print(table)
+    if report.quarantine:
+        console.print(f"[yellow]{report.rejected} bad rows written to {report.quarantine}[/yellow]")
+
+
+def _import_spec(kind: str):  # noqa: ANN202
+    if kind == "customers":
+        from brokercare.customers.loading import spec
+
+        return spec()
+    if kind in ("accounts", "positions", "trades"):
+        from brokercare.accounts import loading
+
+        return {"accounts": loading.accounts_spec, "positions": loading.positions_spec,
+                "trades": loading.trades_spec}[kind]()
+    raise typer.BadParameter(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+
+
+def _print_errors(report, limit: int = 20) -> None:  # noqa: ANN001
+    if not report.errors:
+        return
+    table = Table(title=f"{report.rejected} invalid rows" + (f" (first {limit})" if report.rejected > limit else ""))
+    table.add_column("row", justify="right")
+    table.add_column("reason")
+    for e in report.errors[:limit]:
+        table.add_row(str(e.row), e.reason)
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.command("generate")(generate)
+    app.command("import")(import_file)
