@@ -214,6 +214,8 @@ def generate_brokerage(engine: Engine, *, customers: int, seed: int = 42, as_of:
         results = (generate_chunk(ctx, *job) for job in jobs)
 
     now = np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us")
+    if engine.dialect.name == "sqlite":
+        engine.dispose()  # idle pooled connections would keep SQLite from leaving WAL for the load
     try:
         with engine.connect() as conn, fast_sqlite_load(conn, TABLES):
             for part in results:
