@@ -30,3 +30,14 @@ def test_data_summary_counts_the_generated_brokerage(engine, session):
                             headers={"Authorization": f"Bearer {issue_token(agent)[0]}"})
         assert denied.status_code == 403
         assert client.get("/api/v1/data/summary").status_code == 401
+
+
+def test_a_fresh_api_process_knows_every_table():
+    """Foreign keys such as users.customer_id resolve even before any domain imported customers."""
+    import subprocess
+    import sys
+
+    code = ("from brokercare.api import create_app; create_app(); "
+            "from brokercare.core.database import Base; "
+            "assert {'customers', 'users', 'accounts'} <= set(Base.metadata.tables)")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -55,8 +55,9 @@ def generate(
     console.print(tiers)
     for note in summary.notes:
         console.print(f"[dim]{note}[/dim]")
+    hooks = f", then {summary.hook_seconds:.1f} s of domain demo data" if summary.hook_seconds else ""
     console.print(f"[green]{customers:,} customers in {summary.seconds:.1f} s "
-                  f"({customers / max(summary.seconds, 1e-9):,.0f} customers/s)[/green]; "
+                  f"({customers / max(summary.seconds, 1e-9):,.0f} customers/s){hooks}[/green]; "
                   f"customer managers log in as cm<branch><nn> with the demo staff password "
                   f"(BROKERCARE_DEMO_STAFF_PASSWORD, default {summary.staff_password!r}).")
 

@@ -400,8 +400,8 @@ def generate_chunk(ctx: Context, seed: int, chunk: int, n: int, first_customer_i
     share = _group_normalise(rng.gamma(1.3, 1.0, len(pos_cust)), pos_cust, n)
     value = stock_target[pos_cust] * share
     qty = np.floor(value / price / lot) * lot
-    # STAR and BSE allow any quantity above the minimum; keep round lots for realism mostly
-    positions = [("cash", pos_cust, sym, qty, price)]
+    # STAR (from 200) and BSE (from 100) accept odd quantities; holdings here stay in round lots
+    positions = [(pos_cust, sym, qty, price)]
 
     # fund positions (OTC, units with two decimals), within the customer's risk level
     k_fund = np.where(g_fund > 0, 1 + rng.poisson(np.array([0.5, 1.5, 3.0, 4.0])[tier]), 0)
@@ -418,13 +418,13 @@ def generate_chunk(ctx: Context, seed: int, chunk: int, n: int, first_customer_i
         fsym[m], fprice[m] = p.symbols[i], p.prices[i]
     fshare = _group_normalise(rng.gamma(1.5, 1.0, len(fpos)), fpos, n)
     fqty = np.floor(fund_target[fpos] * fshare / fprice * 100) / 100
-    positions.append(("cash", fpos, fsym, fqty, fprice))
+    positions.append((fpos, fsym, fqty, fprice))
 
     # reverse repo positions (lent cash, 10 张 of 100 元 each at minimum)
     rcust = np.nonzero(g_repo > 0)[0]
     ri = ctx.repos.sample(rng, len(rcust))
     rqty = np.floor(repo_target[rcust] / 1000) * 10
-    positions.append(("cash", rcust, ctx.repos.symbols[ri], rqty, ctx.repos.prices[ri]))
+    positions.append((rcust, ctx.repos.symbols[ri], rqty, ctx.repos.prices[ri]))
 
     # margin accounts: collateral positions financed so the maintenance ratio is realistic
     mcust = np.nonzero(has_margin)[0]
@@ -467,7 +467,7 @@ def generate_chunk(ctx: Context, seed: int, chunk: int, n: int, first_customer_i
     acc_of_cust_margin[mcust] = margin_acc_local
 
     all_pos = []
-    for _kind, pc, ps, pq, pp in positions:
+    for pc, ps, pq, pp in positions:
         keep = pq > 0
         all_pos.append((pc[keep], ps[keep], pq[keep], pp[keep]))
     keep = mqty > 0
