@@ -215,20 +215,21 @@ def generate_brokerage(engine: Engine, *, customers: int, seed: int = 42, as_of:
         results = (generate_chunk(ctx, *job) for job in jobs)
 
     now = np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us")
+    redrawn = 0
     if engine.dialect.name == "sqlite":
         engine.dispose()  # idle pooled connections would keep SQLite from leaving WAL for the load
     try:
         with engine.connect() as conn, fast_sqlite_load(conn, TABLES):
             for part in results:
-                fixed = unique.fix(part, encrypt)
-                if fixed:
-                    summary.notes.append(f"{fixed} duplicate identity numbers re-drawn")
+                redrawn += unique.fix(part, encrypt)
                 _write_chunk(conn, part, base, now, summary)
                 conn.commit()
                 if progress:
                     progress(len(part["customers"]["id"]))
             reset_sequences(conn, list(TABLES))
             conn.commit()
+        if redrawn:
+            summary.notes.append(f"{redrawn} identity numbers drawn twice were given a new sequence number")
     finally:
         if pool is not None:
             pool.close()
