@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_CUSTOMERS ?= 20000
 DEMO_SEED ?= 42
+DEMO_PORT ?= 8000
 DATA_DIR ?= ./data
 
 .PHONY: demo test bench lint install serve db clean-demo
@@ -24,7 +25,7 @@ demo: $(STAMP)
 	  BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare generate --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED) && \
 	  touch $(DATA_DIR)/.demo-generated; \
 	else echo "Demo brokerage already in $(DATA_DIR) (delete $(DATA_DIR) to start over)"; fi
-	BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare serve --host 127.0.0.1 --port 8000
+	BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare serve --host 127.0.0.1 --port $(DEMO_PORT)
 
 ## Run the whole test suite (SQLite and PostgreSQL paths, Redis, browser)
 test: $(STAMP)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brokercare import __version__
-from brokercare.core.domains import domain_modules
+from brokercare.core.domains import domain_modules, load_all_models
 from brokercare.core.errors import DomainError
 
 PROBLEM = "application/problem+json"
@@ -25,6 +25,7 @@ def problem(status: int, title: str, detail: str, instance: str, **extra) -> JSO
 
 
 def create_app() -> FastAPI:
+    load_all_models()  # every table in the metadata, or foreign keys to them cannot resolve
     app = FastAPI(
         title="BrokerCare",
         version=__version__,

@@ -25,6 +25,7 @@ DOMAINS = (
     "engagement",
     "quality",
     "web",
+    "demo",
 )
 
 

@@ -1,0 +1,44 @@
+"""``brokercare market ...``: load and rebuild the instrument master."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+market_app = typer.Typer(help="Instruments and reference market data.", no_args_is_help=True)
+
+
+@market_app.command("load-instruments")
+def load_instruments_cmd() -> None:
+    """Insert or refresh the shipped instrument master (stocks, ETFs, funds, reverse repos)."""
+    from sqlalchemy import func, select
+
+    from brokercare.core.database import get_engine
+    from brokercare.market.models import Instrument
+    from brokercare.market.service import load_instruments
+
+    engine = get_engine()
+    n = load_instruments(engine)
+    with engine.connect() as conn:
+        kinds = conn.execute(select(Instrument.kind, func.count()).group_by(Instrument.kind)).all()
+    console.print(f"[green]{n:,} instruments loaded[/green]: " +
+                  ", ".join(f"{k} {c:,}" for k, c in sorted(kinds)))
+
+
+@market_app.command("build-reference")
+def build_reference_cmd(
+    source: Path = typer.Argument(..., help="Folder with the public market data sets (see data/SOURCE.md)."),
+    out: Path = typer.Option(Path(__file__).parent / "data" / "instruments.csv", help="Output CSV."),
+) -> None:
+    """Rebuild the shipped instruments.csv from the public data sets (maintainers only)."""
+    from brokercare.market.reference import build_reference
+
+    counts = build_reference(source, out)
+    console.print(f"[green]wrote {out}[/green]: {counts}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(market_app, name="market")
