@@ -9,7 +9,13 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.models import Account, CashMovement, MarginContract, Order, Position, Trade
-from brokercare.customers.models import BehaviourEvent, Customer, FamilyMember, LifeEvent, RiskAssessment
+from brokercare.customers.models import (
+    BehaviourEvent,
+    Customer,
+    FamilyMember,
+    LifeEvent,
+    RiskAssessment,
+)
 from brokercare.market.models import Instrument
 from brokercare.security.crypto import blind_index, get_cipher
 

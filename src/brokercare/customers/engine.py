@@ -18,12 +18,30 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import BigInteger, Connection, Float, String, and_, case, cast, distinct, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    String,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    or_,
+    select,
+)
 
 from brokercare.accounts.models import Account, CashMovement, MarginContract, Order, Position, Trade
 from brokercare.customers.config import Compiled, city_tiers
 from brokercare.customers.features import FEATURES, INTEREST_GROUPS, NULLABLE, PAGE_TOPICS
-from brokercare.customers.models import BehaviourEvent, Customer, FamilyMember, LifeEvent, RiskAssessment
+from brokercare.customers.models import (
+    BehaviourEvent,
+    Customer,
+    FamilyMember,
+    LifeEvent,
+    RiskAssessment,
+)
 from brokercare.market.models import Instrument
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -47,9 +47,9 @@ def _copy_csv(conn: Connection, table: str, columns: tuple[str, ...], frame: pl.
     buf = io.BytesIO()
     frame.select(columns).write_csv(buf, include_header=False, null_value="")
     raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(buf.getvalue())
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
+    with raw.cursor() as cur, cur.copy(sql) as copy:
+        copy.write(buf.getvalue())
 
 
 def write_profiles(conn: Connection, encoded: pl.DataFrame, computed_at: datetime) -> pl.DataFrame:
