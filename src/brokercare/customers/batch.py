@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import polars as pl
@@ -140,7 +141,8 @@ def _frames(
         return
     url = engine.url.render_as_string(hide_password=False)
     source = compiled.source if Path(compiled.source).exists() else None
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # Spawned, not forked: Polars' thread pool does not survive a fork.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(partition_task, url, lo, hi, as_of.at.isoformat(), source)
                    for lo, hi in ranges]
         for fut in futures:
