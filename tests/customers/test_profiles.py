@@ -131,7 +131,7 @@ def test_features_match_what_a_broker_computes_by_hand(session) -> None:
     b.behaviour(c, "search", query="孩子出国留学要准备多少钱")
     b.behaviour(c, "search", query="子女教育金怎么规划")
     b.behaviour(c, "search", query="教育金定投")
-    b.behaviour(c, "page_view", topic="education", duration_s=40, channel="web")
+    b.behaviour(c, "content_read", topic="子女教育", page="/news/article", duration_s=40, channel="web")
     margin = b.margin(c, cash="10000.00", financing="200000.00", credit_limit="500000.00")
     b.hold(margin, "688981.SH", "3000", "80")     # 270,000
     session.commit()
@@ -156,8 +156,10 @@ def test_features_match_what_a_broker_computes_by_hand(session) -> None:
     assert f["cancel_rate_90d"] == 0.5
     assert f["net_inflow_30d"] == 30000.0 and f["largest_withdrawal_90d"] == 20000.0
     assert f["new_city_logins_30d"] == 1 and f["new_device_logins_30d"] == 1
-    assert f["search_study_abroad_365d"] == 1 and f["search_child_education_365d"] == 2
-    assert f["page_views_education_90d"] == 1 and f["web_share_90d"] == round(1 / 7, 4)
+    assert f["search_study_abroad_365d"] == 1
+    assert f["search_child_education_365d"] == 3  # two searches and one read
+    assert f["page_views_education_90d"] == 1 and f["content_reads_90d"] == 1
+    assert f["web_share_90d"] == round(1 / 7, 4)
     assert f["risk_level"] == "C3" and f["risk_assessment_expired"] is False
     assert f["has_margin_account"] is True and f["accounts_count"] == 2
     tags = {t.key for t in get_profile(session, c.id).tags}

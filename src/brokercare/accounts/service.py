@@ -157,7 +157,7 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
         state = "above_withdrawal"
     else:
         state = "normal"
-    top_up = max(Decimal("0"), money(liabilities * contract.warning_line - assets))
+    top_up = max(Decimal("0.00"), money(liabilities * contract.warning_line - assets))
     excess = assets if liabilities == 0 else money(assets - liabilities * contract.withdrawal_line)
     free_cash = money(account.cash_balance - account.frozen_cash)
     withdrawable = max(Decimal("0.00"), min(excess, free_cash))

@@ -25,9 +25,8 @@ from brokercare.core.database import make_engine
 from brokercare.customers.config import Compiled, load_config
 from brokercare.customers.engine import AsOf, compute_partition, encode
 from brokercare.customers.models import Customer
+from brokercare.customers.service import TIER_CHANGED  # noqa: E402
 from brokercare.customers.store import write_profiles
-
-TIER_CHANGED = "customer.tier_changed"
 
 
 @dataclass

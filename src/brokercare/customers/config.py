@@ -51,6 +51,7 @@ class CdpConfig(BaseModel):
     high_net_worth_min_aum: Decimal = Field(ge=0)
     retirement_age: dict[str, int]
     interest_keywords: dict[str, list[str]]
+    page_topics: dict[str, list[str]] = Field(default_factory=dict)
     life_stages: list[StageRule]
     default_life_stage: str | None = None
     tags: list[TagRule]

@@ -330,13 +330,14 @@ def load_sources(
          "reads_90": pl.Int64, "dur_sum": pl.Float64, "dur_n": pl.Int64, "web_90": pl.Int64,
          "events_90": pl.Int64, **{f"interest_{g}": pl.Int64 for g in INTEREST_GROUPS}},
     )
+    label = func.coalesce(b.topic, b.page)
     topics = _frame(
         conn,
-        select(b.customer_id, b.topic, func.count())
+        select(b.customer_id, label, func.count())
         .where(b.customer_id.between(lo, hi), viewed, b.occurred_at >= c90, b.occurred_at <= as_of.at,
-               b.topic.in_(PAGE_TOPICS))
-        .group_by(b.customer_id, b.topic),
-        {"customer_id": pl.Int64, "topic": pl.String, "n": pl.Int64},
+               label.is_not(None))
+        .group_by(b.customer_id, label),
+        {"customer_id": pl.Int64, "label": pl.String, "n": pl.Int64},
     )
     first_seen = func.min(b.occurred_at)
     login_cities = _frame(
@@ -478,15 +479,13 @@ def compute_features(src: Sources, as_of: AsOf, compiled: Compiled) -> pl.DataFr
         accounts_count=pl.col("n").sum(),
         has_margin_account=(pl.col("account_kind") == "margin").any(),
     )
-    topics = (
-        src.topics.pivot(on="topic", index="customer_id", values="n", aggregate_function="sum")
-        if src.topics.height else pl.DataFrame({"customer_id": []}, schema={"customer_id": pl.Int64})
-    )
-    for t in PAGE_TOPICS:
-        if t not in topics.columns:
-            topics = topics.with_columns(pl.lit(0, dtype=pl.Int64).alias(t))
-    topics = topics.select("customer_id", *[pl.col(t).cast(pl.Int64).alias(f"page_views_{t}_90d")
-                                           for t in PAGE_TOPICS])
+    words = cfg.page_topics
+    topics = src.topics.group_by("customer_id").agg(**{
+        f"page_views_{t}_90d": pl.col("n").filter(
+            pl.any_horizontal([pl.col("label").str.starts_with(w) for w in words[t]])
+        ).sum() if words.get(t) else pl.lit(0, dtype=pl.Int64)
+        for t in PAGE_TOPICS
+    })
     rt = src.round_trips.with_columns(
         buy_avg=_ratio(pl.col("buy_amt"), pl.col("buy_qty")),
         sell_avg=_ratio(pl.col("sell_amt"), pl.col("sell_qty")),

@@ -255,7 +255,7 @@ FEATURES: tuple[Feature, ...] = (
     _f("page_views_90d", "int", BE, "daily", 2, "behaviour", "近90天浏览次数", "Page views, 90 days."),
     *(
         _f(f"page_views_{t}_90d", "int", BE, "daily", 2, "behaviour", f"近90天{_TOPIC_ZH[t]}页面浏览",
-           f"Page views and content reads on topic '{t}', 90 days.")
+           f"Page views and content reads on topic '{t}' (page_topics in cdp.yaml), 90 days.")
         for t in PAGE_TOPICS
     ),
     _f("searches_90d", "int", BE, "daily", 2, "behaviour", "近90天搜索次数", "Searches, 90 days."),
