@@ -309,3 +309,13 @@ def test_stored_features_are_sparse_json_and_decode_to_the_full_registry(session
     full = get_profile(session, c.id).features
     assert list(full) == [f.name for f in FEATURES]
     assert full["trade_count_365d"] == 0 and full["days_since_last_trade"] is None
+
+
+def test_the_documented_registry_is_the_code_registry() -> None:
+    from pathlib import Path
+
+    from brokercare.customers.features import markdown_table
+
+    doc = Path(__file__).parents[2] / "docs" / "customer-data-platform.md"
+    assert markdown_table() in doc.read_text(encoding="utf-8"), (
+        "regenerate the table: brokercare profiles features --markdown")
