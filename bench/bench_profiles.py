@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -163,6 +164,12 @@ def naive_profile(session, customer_id: int, now: datetime) -> dict:  # noqa: AN
     }
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the pool's workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=1_000_000)
@@ -195,18 +202,23 @@ def main() -> None:
     n = batch.customer_count(engine)
     as_of = AsOf.now()
 
+    cpu0 = _cpu()
     result = batch.run(engine, as_of=as_of, workers=args.workers, publish=False)
+    cpu = _cpu() - cpu0
     bulk_rate = result.per_second
     print(f"bulk: {result.customers:,} profiles in {result.seconds:.1f} s = {bulk_rate:,.0f} customers/s "
           f"({args.workers} workers, {result.partitions} partitions)")
+    print(f"  CPU: {cpu:.1f} s over all processes = {result.customers / cpu:,.0f} customers per CPU-second "
+          f"(on an idle {args.workers}-core machine: about {cpu / args.workers:.0f} s)")
 
     rng = np.random.default_rng(args.seed)
     sample = sorted(rng.choice(np.arange(1, n + 1), size=min(args.sample, n), replace=False).tolist())
     with Session(engine) as session:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         for cid in sample:
             naive_profile(session, cid, as_of.at)
         naive = len(sample) / (time.perf_counter() - t0)
+        naive_cpu = len(sample) / (_cpu() - c0)
     print(f"naive per-customer ORM loop: {naive:,.0f} customers/s on {len(sample):,} customers "
           f"(computes only 7 of the {len(__import__('brokercare.customers.features', fromlist=['x']).FEATURES)} features)")
 
@@ -219,6 +231,8 @@ def main() -> None:
         inc = len(inc_sample) / (time.perf_counter() - t0)
     print(f"incremental (one-customer partition, all features, stored): {inc:,.0f} customers/s; "
           f"{1000 / inc:.1f} ms per event")
+    print(f"naive: {naive_cpu:,.0f} customers per CPU-second; CPU ratio bulk / naive: "
+          f"{result.customers / cpu / naive_cpu:,.1f}x")
     print(f"ratio bulk / naive: {bulk_rate / naive:,.0f}x; 1,000,000 customers would take "
           f"{1_000_000 / bulk_rate:.0f} s in bulk, {1_000_000 / naive / 3600:.1f} h naively")
     engine.dispose()

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from brokercare.core.bus import Event, get_bus
+from brokercare.core.bus import Event, get_bus, register_event_type
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.config import Compiled, load_config
 from brokercare.customers.engine import AsOf, compute_partition, decode_features, encode
@@ -25,6 +26,18 @@ from brokercare.customers.models import Customer, CustomerProfile, TierChange
 from brokercare.customers.store import write_profiles
 
 TIER_CHANGED = "customer.tier_changed"
+
+
+class TierChanged(BaseModel):
+    """Payload of ``customer.tier_changed``: AUM as exact decimal text in 元."""
+
+    customer_id: int
+    from_tier: str
+    to_tier: str
+    aum: str
+
+
+register_event_type(TIER_CHANGED, TierChanged)
 
 
 def get_customer(session: Session, customer_id: int) -> Customer:
