@@ -121,6 +121,11 @@ class MarginStatus:
     credit_limit: Decimal
     credit_available: Decimal
 
+    @property
+    def ratio(self) -> Decimal | None:
+        """Short name of :attr:`maintenance_ratio` (the assistant's margin tool reads it)."""
+        return self.maintenance_ratio
+
 
 def margin_status(session: Session, account_id: int) -> MarginStatus:
     """维持担保比例 of a margin account and its distance to each contract line.

@@ -28,7 +28,6 @@ from sqlalchemy import (
     cast,
     distinct,
     func,
-    or_,
     select,
 )
 
@@ -321,15 +320,21 @@ def load_sources(
     b = BehaviourEvent
     login, pv, srch, read = b.kind == "login", b.kind == "page_view", b.kind == "search", b.kind == "content_read"
     viewed = b.kind.in_(("page_view", "content_read"))
-    interest_cols = []
-    for group in INTEREST_GROUPS:
-        words = compiled.config.interest_keywords.get(group, [])
-        if words:
-            hit = or_(*[or_(b.query.contains(w, autoescape=True), b.topic.contains(w, autoescape=True))
-                        for w in words])
-            interest_cols.append(_sum_if(and_(b.kind.in_(("search", "content_read")), hit)))
-        else:
-            interest_cols.append(cast(0, BigInteger))
+    text = func.coalesce(b.query, "") + " " + func.coalesce(b.topic, "")
+    interest = _frame(
+        conn,
+        select(b.customer_id, text, func.count())
+        .where(b.customer_id.between(lo, hi), b.kind.in_(("search", "content_read")),
+               b.occurred_at >= c365, b.occurred_at <= as_of.at)
+        .group_by(b.customer_id, text),
+        {"customer_id": pl.Int64, "text": pl.String, "n": pl.Int64},
+    )
+    words = compiled.config.interest_keywords
+    interest = interest.group_by("customer_id").agg(**{
+        f"interest_{g}": (pl.col("n").filter(pl.col("text").str.contains_any(words[g], ascii_case_insensitive=True)).sum()
+                          if words.get(g) else pl.lit(0, dtype=pl.Int64))
+        for g in INTEREST_GROUPS
+    })
     behaviour = _frame(
         conn,
         select(
@@ -344,7 +349,6 @@ def load_sources(
             cast(_sum_if(and_(viewed, b.occurred_at >= c90, b.duration_s.is_not(None)), b.duration_s), Float),
             _sum_if(and_(viewed, b.occurred_at >= c90, b.duration_s.is_not(None))),
             _sum_if(and_(b.channel == "web", b.occurred_at >= c90)), _sum_if(b.occurred_at >= c90),
-            *interest_cols,
         )
         .where(b.customer_id.between(lo, hi), b.occurred_at >= c365, b.occurred_at <= as_of.at)
         .group_by(b.customer_id),
@@ -352,8 +356,8 @@ def load_sources(
          "login_days_30": pl.Int64, "last_login": pl.Datetime("us", "UTC"), "devices_90": pl.Int64,
          "cities_90": pl.Int64, "pv_30": pl.Int64, "pv_90": pl.Int64, "searches_90": pl.Int64,
          "reads_90": pl.Int64, "dur_sum": pl.Float64, "dur_n": pl.Int64, "web_90": pl.Int64,
-         "events_90": pl.Int64, **{f"interest_{g}": pl.Int64 for g in INTEREST_GROUPS}},
-    )
+         "events_90": pl.Int64},
+    ).join(interest, on="customer_id", how="left")
     label = func.coalesce(b.topic, b.page)
     topics = _frame(
         conn,
