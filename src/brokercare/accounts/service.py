@@ -1,0 +1,181 @@
+"""Account read services: a customer's accounts, valued positions and margin status.
+
+Positions are valued at ``Instrument.last_price`` (the reference price until a live quote feed
+updates it; a holding without one is valued at cost and flagged). The maintenance collateral ratio
+(维持担保比例) is the margin account's total assets ÷ its total liabilities, compared with the
+contract's warning, liquidation and withdrawal lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from brokercare.accounts.models import Account, MarginContract, Position
+from brokercare.core.database import money
+from brokercare.core.errors import Conflict, NotFound
+from brokercare.customers.service import get_customer
+from brokercare.market.models import Instrument
+
+_RATIO = Decimal("0.0001")
+
+
+def get_account(session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"资金账户不存在（id={account_id}）", extra={"account_id": account_id})
+    return account
+
+
+def accounts_of(session: Session, customer_id: int) -> list[Account]:
+    """The customer's accounts, cash account first."""
+    get_customer(session, customer_id)
+    return list(session.scalars(
+        select(Account).where(Account.customer_id == customer_id).order_by(Account.kind, Account.id)
+    ).all())
+
+
+@dataclass(frozen=True)
+class ValuedPosition:
+    account_id: int
+    symbol: str
+    name: str
+    kind: str
+    board: str
+    risk_rating: str | None
+    quantity: Decimal
+    available_quantity: Decimal
+    cost_price: Decimal
+    last_price: Decimal
+    priced_at_cost: bool
+    market_value: Decimal
+    cost_value: Decimal
+    pnl: Decimal
+    pnl_pct: Decimal | None
+    opened_on: date | None
+
+
+def _valued(session: Session, where) -> list[ValuedPosition]:  # noqa: ANN001
+    rows = session.execute(
+        select(Position, Instrument)
+        .join(Instrument, Instrument.symbol == Position.symbol)
+        .where(where, Position.quantity > 0)
+        .order_by(Position.account_id, Position.symbol)
+    ).all()
+    out = []
+    for pos, inst in rows:
+        priced_at_cost = inst.last_price is None
+        price = pos.cost_price if priced_at_cost else inst.last_price
+        mv = money(pos.quantity * price)
+        cost = money(pos.quantity * pos.cost_price)
+        pnl = mv - cost
+        out.append(ValuedPosition(
+            account_id=pos.account_id, symbol=pos.symbol, name=inst.name, kind=inst.kind,
+            board=inst.board, risk_rating=inst.risk_rating, quantity=pos.quantity,
+            available_quantity=pos.available_quantity, cost_price=pos.cost_price, last_price=price,
+            priced_at_cost=priced_at_cost, market_value=mv, cost_value=cost, pnl=pnl,
+            pnl_pct=(pnl / cost).quantize(_RATIO, ROUND_HALF_UP) if cost else None,
+            opened_on=pos.opened_on,
+        ))
+    return out
+
+
+def positions_of(session: Session, customer_id: int) -> list[ValuedPosition]:
+    """Every holding of the customer across accounts, with market value and P&L vs cost."""
+    get_customer(session, customer_id)
+    ids = select(Account.id).where(Account.customer_id == customer_id)
+    return _valued(session, Position.account_id.in_(ids))
+
+
+def account_positions(session: Session, account_id: int) -> list[ValuedPosition]:
+    get_account(session, account_id)
+    return _valued(session, Position.account_id == account_id)
+
+
+@dataclass(frozen=True)
+class MarginStatus:
+    account_id: int
+    contract_no: str
+    cash: Decimal
+    market_value: Decimal
+    total_assets: Decimal
+    financing_debt: Decimal
+    lending_debt: Decimal
+    interest_due: Decimal
+    total_liabilities: Decimal
+    maintenance_ratio: Decimal | None
+    warning_line: Decimal
+    liquidation_line: Decimal
+    withdrawal_line: Decimal
+    to_warning: Decimal | None
+    to_liquidation: Decimal | None
+    to_withdrawal: Decimal | None
+    state: str  # no_debt, above_withdrawal, normal, below_warning, below_liquidation
+    top_up_to_warning: Decimal
+    withdrawable: Decimal
+    topup_days: int
+    credit_limit: Decimal
+    credit_available: Decimal
+
+    @property
+    def ratio(self) -> Decimal | None:
+        """Short name of :attr:`maintenance_ratio` (the assistant's margin tool reads it)."""
+        return self.maintenance_ratio
+
+
+def margin_status(session: Session, account_id: int) -> MarginStatus:
+    """维持担保比例 of a margin account and its distance to each contract line.
+
+    Distances are in ratio points (0.12 = 12 个百分点 above the line; negative below it).
+    ``top_up_to_warning`` is the collateral needed to get back to the warning line;
+    ``withdrawable`` is what may leave while staying at the withdrawal line.
+    """
+    account = get_account(session, account_id)
+    if account.kind != "margin":
+        raise Conflict(f"账户 {account.account_no} 不是信用账户，没有维持担保比例",
+                       extra={"account_id": account_id})
+    contract = session.scalar(
+        select(MarginContract).where(MarginContract.account_id == account_id)
+        .order_by((MarginContract.status == "active").desc(), MarginContract.id.desc())
+    )
+    if contract is None:
+        raise NotFound(f"信用账户 {account.account_no} 没有融资融券合同", extra={"account_id": account_id})
+    mv = sum((p.market_value for p in account_positions(session, account_id)), Decimal("0"))
+    assets = money(account.cash_balance + mv)
+    liabilities = money(contract.financing_debt + contract.lending_debt + contract.interest_due)
+    ratio = (assets / liabilities).quantize(_RATIO, ROUND_HALF_UP) if liabilities > 0 else None
+
+    def dist(line: Decimal) -> Decimal | None:
+        return None if ratio is None else (ratio - line).quantize(_RATIO)
+
+    if ratio is None:
+        state = "no_debt"
+    elif ratio < contract.liquidation_line:
+        state = "below_liquidation"
+    elif ratio < contract.warning_line:
+        state = "below_warning"
+    elif ratio >= contract.withdrawal_line:
+        state = "above_withdrawal"
+    else:
+        state = "normal"
+    top_up = max(Decimal("0.00"), money(liabilities * contract.warning_line - assets))
+    excess = assets if liabilities == 0 else money(assets - liabilities * contract.withdrawal_line)
+    free_cash = money(account.cash_balance - account.frozen_cash)
+    withdrawable = max(Decimal("0.00"), min(excess, free_cash))
+    used = contract.financing_debt + contract.lending_debt
+    return MarginStatus(
+        account_id=account_id, contract_no=contract.contract_no, cash=money(account.cash_balance),
+        market_value=money(mv), total_assets=assets, financing_debt=money(contract.financing_debt),
+        lending_debt=money(contract.lending_debt), interest_due=money(contract.interest_due),
+        total_liabilities=liabilities, maintenance_ratio=ratio, warning_line=contract.warning_line,
+        liquidation_line=contract.liquidation_line, withdrawal_line=contract.withdrawal_line,
+        to_warning=dist(contract.warning_line), to_liquidation=dist(contract.liquidation_line),
+        to_withdrawal=dist(contract.withdrawal_line), state=state, top_up_to_warning=top_up,
+        withdrawable=withdrawable, topup_days=contract.topup_days,
+        credit_limit=money(contract.credit_limit),
+        credit_available=max(Decimal("0.00"), money(contract.credit_limit - used)),
+    )

@@ -1,0 +1,68 @@
+"""Incremental profile updates: events about one customer recompute that customer's profile.
+
+The handler is idempotent (the event id is recorded with :func:`mark_processed` in the same
+transaction as the profile), so the Redis Streams backend's at-least-once delivery never counts
+an event twice. Tier changes are announced only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from brokercare.accounts.models import Account
+from brokercare.core.bus import Event, EventBus, get_bus
+from brokercare.core.database import session_scope
+from brokercare.core.service import mark_processed
+from brokercare.customers.service import TierMove, publish_tier_move, refresh_profile
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "customers.profiles"
+
+#: Events after which a customer's profile is recomputed at once (``realtime`` features).
+TRIGGERS = (
+    "trade.executed",
+    "order.placed",
+    "login.succeeded",
+    "transfer.completed",
+    "risk.assessed",
+    "position.changed",
+    "customer.updated",
+    "behaviour.recorded",
+    "margin.updated",
+)
+
+
+def _customer_of(session, event: Event) -> int | None:  # noqa: ANN001
+    if event.customer_id is not None:
+        return int(event.customer_id)
+    payload = event.payload or {}
+    if payload.get("customer_id") is not None:
+        return int(payload["customer_id"])
+    if payload.get("account_id") is not None:
+        return session.scalar(select(Account.customer_id).where(Account.id == int(payload["account_id"])))
+    return None
+
+
+def on_event(event: Event) -> TierMove | None:
+    """Recompute the profile of the customer the event concerns."""
+    move = None
+    with session_scope() as session:
+        customer_id = _customer_of(session, event)
+        if customer_id is None:
+            log.warning("%s %s names no customer or account; profile not refreshed", event.type, event.id)
+            return None
+        if not mark_processed(session, CONSUMER, event.id):
+            return None
+        _, move = refresh_profile(session, customer_id)
+    if move is not None:
+        publish_tier_move(move)
+    return move
+
+
+def subscribe(bus: EventBus | None = None) -> None:
+    bus = bus or get_bus()
+    for event_type in TRIGGERS:
+        bus.subscribe(event_type, on_event, group=CONSUMER)

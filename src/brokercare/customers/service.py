@@ -1,0 +1,193 @@
+"""Customer read services and the one-customer profile refresh.
+
+Other domains call these (never the tables): :func:`get_customer`, :func:`get_profile`,
+:func:`search_customers`, :func:`tier_history`. :func:`refresh_profile` recomputes one customer's
+profile with exactly the code of the nightly batch (a one-customer partition) and is what the
+event handlers in :mod:`brokercare.customers.handlers` run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from brokercare.core.bus import Event, get_bus, register_event_type
+from brokercare.core.errors import NotFound, ValidationFailed
+from brokercare.customers.config import Compiled, load_config
+from brokercare.customers.engine import AsOf, compute_partition, decode_features, encode
+from brokercare.customers.models import Customer, CustomerProfile, TierChange
+from brokercare.customers.store import write_profiles
+
+TIER_CHANGED = "customer.tier_changed"
+
+
+class TierChanged(BaseModel):
+    """Payload of ``customer.tier_changed``: AUM as exact decimal text in 元."""
+
+    customer_id: int
+    from_tier: str
+    to_tier: str
+    aum: str
+
+
+register_event_type(TIER_CHANGED, TierChanged)
+
+
+def get_customer(session: Session, customer_id: int) -> Customer:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"客户不存在（id={customer_id}）", extra={"customer_id": customer_id})
+    return customer
+
+
+def get_customer_by_no(session: Session, customer_no: str) -> Customer:
+    customer = session.scalar(select(Customer).where(Customer.customer_no == customer_no.strip()))
+    if customer is None:
+        raise NotFound(f"客户号不存在：{customer_no}", extra={"customer_no": customer_no})
+    return customer
+
+
+_PHONE = re.compile(r"^1\d{10}$")
+_ID_NUMBER = re.compile(r"^\d{17}[\dXx]$")
+
+
+def search_customers(
+    session: Session, query: str = "", *, limit: int = 20, offset: int = 0
+) -> tuple[list[Customer], int]:
+    """Customers matching ``query``: a customer number (prefix), a name (substring), a mobile
+    number or an ID number (exact, through the blind index: neither is stored in clear).
+
+    Returns one page and the total number of matches.
+    """
+    if not 1 <= limit <= 200:
+        raise ValidationFailed("limit must be between 1 and 200")
+    if offset < 0:
+        raise ValidationFailed("offset must not be negative")
+    q = "".join(query.split())
+    stmt = select(Customer)
+    if q:
+        from brokercare.security.crypto import blind_index
+
+        if _PHONE.match(q):
+            stmt = stmt.where(Customer.phone_hash == blind_index(q))
+        elif _ID_NUMBER.match(q):
+            stmt = stmt.where(Customer.id_number_hash == blind_index(q))
+        else:
+            like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(or_(Customer.customer_no.startswith(q, autoescape=True),
+                                  Customer.name.like(f"%{like}%", escape="\\")))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(Customer.id).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+@dataclass(frozen=True)
+class Tag:
+    key: str
+    label: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    customer_id: int
+    aum: Decimal
+    tier: str
+    tier_label: str
+    high_net_worth: bool
+    life_stage: str | None
+    tags: list[Tag]
+    features: dict
+    computed_at: datetime | None
+    stored: bool
+
+
+def _tags(keys: list[str], compiled: Compiled) -> list[Tag]:
+    by_key = {t.key: t for t in compiled.config.tags}
+    return [Tag(k, by_key[k].label if k in by_key else k, by_key[k].description if k in by_key else "")
+            for k in keys]
+
+
+def _profile_from_row(row: CustomerProfile, compiled: Compiled) -> Profile:
+    features = row.features if isinstance(row.features, dict) else json.loads(row.features)
+    tags = row.tags if isinstance(row.tags, list) else json.loads(row.tags)
+    return Profile(
+        customer_id=row.customer_id, aum=Decimal(row.aum).quantize(Decimal("0.01")), tier=row.tier,
+        tier_label=compiled.config.tier_label(row.tier), high_net_worth=bool(row.high_net_worth),
+        life_stage=row.life_stage, tags=_tags(tags, compiled), features=decode_features(features),
+        computed_at=row.computed_at, stored=True,
+    )
+
+
+def get_profile(session: Session, customer_id: int) -> Profile:
+    """The stored profile; a customer without one yet gets it computed now (not stored)."""
+    get_customer(session, customer_id)
+    compiled = load_config()
+    row = session.get(CustomerProfile, customer_id)
+    if row is not None:
+        return _profile_from_row(row, compiled)
+    as_of = AsOf.now()
+    classified = compute_partition(session.connection(), customer_id, customer_id, as_of, compiled)
+    rec = encode(classified).row(0, named=True)
+    return Profile(
+        customer_id=customer_id, aum=Decimal(rec["aum"]), tier=rec["tier"],
+        tier_label=compiled.config.tier_label(rec["tier"]), high_net_worth=rec["high_net_worth"],
+        life_stage=rec["life_stage"], tags=_tags(json.loads(rec["tags"]), compiled),
+        features=decode_features(json.loads(rec["features"])), computed_at=as_of.at, stored=False,
+    )
+
+
+@dataclass(frozen=True)
+class TierMove:
+    customer_id: int
+    from_tier: str | None
+    to_tier: str
+    aum: str
+
+
+def refresh_profile(
+    session: Session, customer_id: int, *, as_of: AsOf | None = None
+) -> tuple[Profile, TierMove | None]:
+    """Recompute and store one customer's profile in the caller's transaction.
+
+    Returns the profile and, when the tier changed, the move (the caller publishes
+    ``customer.tier_changed`` after committing: see :func:`publish_tier_move`).
+    """
+    get_customer(session, customer_id)
+    compiled = load_config()
+    as_of = as_of or AsOf.now()
+    conn = session.connection()
+    encoded = encode(compute_partition(conn, customer_id, customer_id, as_of, compiled))
+    changes = write_profiles(conn, encoded, as_of.at)
+    session.expire_all()
+    move = None
+    if changes.height:
+        ch = changes.row(0, named=True)
+        move = TierMove(customer_id, ch["from_tier"], ch["to_tier"], ch["aum"])
+    return get_profile(session, customer_id), move
+
+
+def publish_tier_move(move: TierMove) -> None:
+    """Announce a tier change (first profiles are not changes and are not announced)."""
+    if move.from_tier is None:
+        return
+    get_bus().publish(Event(
+        type=TIER_CHANGED, customer_id=move.customer_id,
+        payload={"customer_id": move.customer_id, "from_tier": move.from_tier,
+                 "to_tier": move.to_tier, "aum": move.aum},
+    ))
+
+
+def tier_history(session: Session, customer_id: int) -> list[TierChange]:
+    get_customer(session, customer_id)
+    return list(session.scalars(
+        select(TierChange).where(TierChange.customer_id == customer_id)
+        .order_by(TierChange.changed_at, TierChange.id)
+    ).all())

@@ -1,0 +1,131 @@
+"""Customer and profile endpoints under ``/api/v1``: staff search and read customers; a customer
+user reads only their own record. Every value is shown whole only to roles cleared for its data
+class; personal data goes through :func:`brokercare.security.access.customer_pii` (masking and the
+audit ledger)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
+
+from brokercare.core.database import get_session
+from brokercare.customers import service
+from brokercare.customers.access import ensure_may_see, readable
+from brokercare.customers.features import BY_NAME, FEATURES
+from brokercare.customers.schemas import (
+    CustomerDetail,
+    CustomerPage,
+    CustomerSummary,
+    FeatureOut,
+    ProfileOut,
+    TagOut,
+    TierChangeOut,
+)
+from brokercare.security.access import STAFF_ROLES, customer_pii, data_class_of
+from brokercare.security.auth import current_user, require_roles
+from brokercare.security.masking import mask_name
+from brokercare.security.models import User
+
+
+def _subscribe_handlers() -> None:
+    from brokercare.customers import handlers
+
+    handlers.subscribe()
+
+
+router = APIRouter(tags=["customers"], on_startup=[_subscribe_handlers])
+
+
+def _summary(user: User, c) -> CustomerSummary:  # noqa: ANN001
+    name = c.name if readable(user, c.id, data_class_of("name")) else mask_name(c.name)
+    return CustomerSummary(id=c.id, customer_no=c.customer_no, name=name, gender=c.gender, city=c.city,
+                           branch_code=c.branch_code, status=c.status, risk_level=c.risk_level,
+                           opened_on=c.opened_on)
+
+
+@router.get("/customers", response_model=CustomerPage, summary="Search customers (staff)")
+def search_customers(
+    q: str = Query("", max_length=40, description="Customer number, name, mobile or ID number."),
+    limit: int = Query(20, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+    user: User = Depends(require_roles(*STAFF_ROLES)),
+    session: Session = Depends(get_session),
+) -> CustomerPage:
+    items, total = service.search_customers(session, q, limit=limit, offset=offset)
+    return CustomerPage(items=[_summary(user, c) for c in items], total=total, limit=limit, offset=offset)
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerDetail, summary="One customer")
+def get_customer(
+    customer_id: int,
+    reveal: bool = Query(False, description="Ask to see class-3/4 values whole (audited)."),
+    user: User = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> CustomerDetail:
+    ensure_may_see(user, customer_id)
+    c = service.get_customer(session, customer_id)
+    withheld: list[str] = []
+
+    def shown(field: str, value):  # noqa: ANN001, ANN202
+        if readable(user, customer_id, data_class_of(field), reveal=reveal):
+            return value
+        withheld.append(field)
+        return None
+
+    detail = dict(
+        **_summary(user, c).model_dump(), province=c.province, occupation=c.occupation,
+        investor_type=c.investor_type, manager_id=c.manager_id,
+        birth_date=shown("birth_date", c.birth_date), education=shown("education", c.education),
+        annual_income=shown("annual_income", c.annual_income),
+        marital_status=shown("marital_status", c.marital_status),
+    )
+    pii = customer_pii(session, user, c, reveal=reveal)
+    return CustomerDetail(**detail, pii=pii, withheld=withheld)
+
+
+@router.get("/customers/{customer_id}/profile", response_model=ProfileOut,
+            summary="Profile: features, tags, tier, life stage and masked personal data")
+def get_profile(
+    customer_id: int,
+    reveal: bool = Query(False, description="Ask to see class-3 features and PII whole (audited)."),
+    user: User = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> ProfileOut:
+    ensure_may_see(user, customer_id)
+    customer = service.get_customer(session, customer_id)
+    profile = service.get_profile(session, customer_id)
+    features, withheld = {}, []
+    for name, value in profile.features.items():
+        if readable(user, customer_id, BY_NAME[name].data_class, reveal=reveal):
+            features[name] = value
+        else:
+            withheld.append(name)
+    aum_ok = readable(user, customer_id, data_class_of("aum"), reveal=reveal)
+    pii = customer_pii(session, user, customer, reveal=reveal)
+    return ProfileOut(
+        customer_id=customer_id, customer_no=customer.customer_no, tier=profile.tier,
+        tier_label=profile.tier_label, high_net_worth=profile.high_net_worth,
+        aum=profile.aum if aum_ok else None, life_stage=profile.life_stage,
+        tags=[TagOut(key=t.key, label=t.label, description=t.description) for t in profile.tags],
+        features=features, withheld_features=withheld, computed_at=profile.computed_at,
+        stored=profile.stored, pii=pii,
+    )
+
+
+@router.get("/customers/{customer_id}/tier-history", response_model=list[TierChangeOut],
+            summary="Tier changes, oldest first")
+def tier_history(
+    customer_id: int,
+    user: User = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> list[TierChangeOut]:
+    ensure_may_see(user, customer_id)
+    aum_ok = readable(user, customer_id, data_class_of("aum"))
+    return [TierChangeOut(from_tier=t.from_tier, to_tier=t.to_tier, aum=t.aum if aum_ok else None,
+                          changed_at=t.changed_at, reason=t.reason)
+            for t in service.tier_history(session, customer_id)]
+
+
+@router.get("/profiles/features", response_model=list[FeatureOut], summary="The feature registry")
+def feature_registry(_: User = Depends(require_roles(*STAFF_ROLES))) -> list[FeatureOut]:
+    return [FeatureOut(**f.__dict__) for f in FEATURES]
