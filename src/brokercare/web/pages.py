@@ -42,6 +42,15 @@ def _yuan(value, digits: int = 2) -> str:  # noqa: ANN001
 templates.env.filters["local"] = _local
 templates.env.filters["yuan"] = _yuan
 
+
+def _intent_label(intent: str | None) -> str:
+    from brokercare.assistant.taxonomy import describe
+
+    return "—" if not intent else describe(intent)
+
+
+templates.env.filters["intent"] = _intent_label
+
 router = APIRouter(include_in_schema=False)
 
 
