@@ -8,7 +8,8 @@ DEMO_SEED ?= 42
 DEMO_PORT ?= 8000
 DATA_DIR ?= ./data
 
-.PHONY: demo test bench lint install serve db clean-demo
+.PHONY: demo test bench lint install serve db clean-demo browser-deps
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +28,16 @@ demo: $(STAMP)
 	else echo "Demo brokerage already in $(DATA_DIR) (delete $(DATA_DIR) to start over)"; fi
 	BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare serve --host 127.0.0.1 --port $(DEMO_PORT)
 
+## Browser tests drive Debian's Chromium (Playwright cannot download its own here) and need a
+## CJK font, or every Chinese character renders as a box.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qiE 'wqy|Noto Sans CJK'; then \
+	  echo "Installing Debian's chromium and fonts-wqy-microhei for the browser tests"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei; \
+	fi
+
 ## Run the whole test suite (SQLite and PostgreSQL paths, Redis, browser)
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 ## Run every benchmark in bench/ and print its figures and ratios

@@ -20,6 +20,13 @@ from brokercare.assistant.service import Analysis
 from brokercare.assistant.taxonomy import describe, skill_of
 
 HANDOFF_INTENTS = frozenset({"human_agent", "complaint", "legal_dispute"})
+#: Intents answered from the customer's own data; an unidentified sender is asked to verify first.
+PERSONAL_INTENTS = frozenset({
+    "position_diagnosis", "robo_advice", "pnl_query", "transfer_status", "margin_ratio",
+    "margin_liquidation", "ipo_subscribe", "commission_query", "account_frozen", "risk_assessment",
+    "suitability",
+})
+VERIFY_FIRST = "查询您本人的账户信息需要先确认身份：请登录APP后在“在线客服”里问我，或提供资金账号并完成验证。"
 
 
 @dataclass
@@ -242,11 +249,15 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
     if intent == "chitchat":
         return Draft("您好，我是您的证券智能助手，可以帮您查持仓和收益、转账进度、打新额度、两融担保比例，"
                      "也可以解答开户、交易规则、费用等问题。")
+    if customer_id is None and intent in PERSONAL_INTENTS:
+        body, sources = _kb_body(kb, analysis)
+        return Draft((body + "\n" if body else "") + VERIFY_FIRST, sources)
     if intent in ("position_diagnosis", "robo_advice"):
         return _position(session, customer_id, analysis)
     if intent == "pnl_query":
         return _pnl(session, customer_id, analysis)
-    if intent in ("transfer_status", "bank_transfer") and (intent == "transfer_status" or analysis.entities_of("amount")):
+    if customer_id is not None and intent in ("transfer_status", "bank_transfer") and (
+            intent == "transfer_status" or analysis.entities_of("amount")):
         return _transfers(session, customer_id, analysis, kb)
     if intent in ("margin_ratio", "margin_liquidation"):
         return _margin(session, customer_id, analysis, kb)

@@ -135,13 +135,18 @@ LOW_CONFIDENCE = 0.45
 SAFE_FALLBACK = "这个问题我需要请专业的同事来回答，已经为您转接人工服务，请稍候。"
 
 
-def reply(session: Session, customer_id: int, text: str, *, channel: str = "app") -> Reply:
-    """Answer one customer message: analysis, knowledge base, the customer's data, guard, hand-off."""
+def reply(session: Session, customer_id: int | None, text: str, *, channel: str = "app") -> Reply:
+    """Answer one customer message: analysis, knowledge base, the customer's data, guard, hand-off.
+
+    ``customer_id=None`` is a sender not (yet) identified — a prospect on WeChat, an unknown email
+    address: they get the knowledge base's answers, and questions about an account are met with
+    a request to log in or verify, never with anyone's data.
+    """
     from brokercare.assistant import guard, llm, replies, tools
     from brokercare.assistant.kb import knowledge_base
 
-    customer = tools.customer_of(session, customer_id)
-    if customer is None:
+    customer = tools.customer_of(session, customer_id) if customer_id is not None else None
+    if customer_id is not None and customer is None:
         raise NotFound(f"客户 {customer_id} 不存在")
     analysis = analyze(text)
     kb = knowledge_base(session)
@@ -151,10 +156,10 @@ def reply(session: Session, customer_id: int, text: str, *, channel: str = "app"
     opening = replies.opening(analysis)
     templated = "\n".join(part for part in (opening, *declines, draft.text) if part)
 
-    level = tools.risk_level(session, customer_id)
-    if customer.investor_type == "professional":
+    level = tools.risk_level(session, customer_id) if customer is not None else None
+    if customer is not None and customer.investor_type == "professional":
         level = "professional"
-    own = {a.account_no for a in tools.accounts_of(session, customer_id)}
+    own = {a.account_no for a in tools.accounts_of(session, customer_id)} if customer is not None else set()
     context = guard.GuardContext(level, frozenset(own), _product_risks(session, analysis))
 
     drafted_by, final = "template", None

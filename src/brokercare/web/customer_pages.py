@@ -1,0 +1,148 @@
+"""The customer's own pages: chat with the assistant (handed to a person in real time over
+server-sent events, on the same thread), alerts inbox, risk questionnaire, goals and proposals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from brokercare.core.database import get_session, session_factory
+from brokercare.core.errors import DomainError
+from brokercare.security.models import User
+from brokercare.web.sessions import customer_user
+
+router = APIRouter(prefix="/me", include_in_schema=False)
+
+#: How often the event stream looks for new messages (an agent's reply appears within this).
+POLL_SECONDS = 1.0
+
+
+def render(request: Request, name: str, user: User, status_code: int = 200, **ctx) -> HTMLResponse:
+    from brokercare.web.pages import render as _render
+
+    return _render(request, name, user, status_code=status_code, **ctx)
+
+
+def _thread(session: Session, customer_id: int, after_id: int = 0) -> list:
+    """Every message of the customer's recent conversations after ``after_id``, oldest first:
+    one thread even when a conversation was closed and a new one opened."""
+    from brokercare.service import conversations
+
+    messages = []
+    for conv in conversations.history_of_customer(session, customer_id, limit=5):
+        messages.extend(conversations.messages_of(session, conv.id, after_id=after_id))
+    return sorted(messages, key=lambda m: m.id)
+
+
+@router.get("", response_class=HTMLResponse)
+def chat_page(request: Request, user: User = Depends(customer_user),
+              session: Session = Depends(get_session)) -> HTMLResponse:
+    messages = _thread(session, user.customer_id)
+    return render(request, "me/chat.html", user, messages=messages,
+                  last_id=messages[-1].id if messages else 0)
+
+
+@router.post("/messages")
+def send(request: Request, text: str = Form(""), user: User = Depends(customer_user),
+         session: Session = Depends(get_session)) -> Response:
+    """Store the customer's message and route it; the thread shows it through the event stream."""
+    from brokercare.service import conversations
+    from brokercare.service.channels import Identity, from_json_message
+
+    text = text.strip()
+    if not text:
+        return HTMLResponse('<p class="error" role="alert">请输入您要咨询的问题。</p>', status_code=422)
+    if len(text) > 2000:
+        return HTMLResponse('<p class="error" role="alert">消息太长了，请分几条发送（每条不超过 2000 字）。</p>',
+                            status_code=422)
+    inbound = from_json_message("web", text, identities=[Identity("customer_id", str(user.customer_id), verified=True)])
+    try:
+        conversations.receive(session, inbound)
+    except DomainError as exc:
+        session.rollback()
+        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=exc.status_code)
+    return HTMLResponse("", status_code=200)
+
+
+def _new_messages_html(request: Request, customer_id: int, after_id: int) -> tuple[str, int]:
+    from brokercare.web.pages import templates
+
+    with session_factory()() as session:
+        messages = _thread(session, customer_id, after_id)
+    if not messages:
+        return "", after_id
+    html = templates.get_template("_thread.html").render(request=request, messages=messages)
+    return html, messages[-1].id
+
+
+@router.get("/events")
+async def events(request: Request, after: int = 0, user: User = Depends(customer_user)) -> StreamingResponse:
+    """Server-sent events: each new message of the thread (the AI's, a person's) as HTML."""
+    customer_id = user.customer_id
+
+    async def stream() -> AsyncIterator[str]:
+        last = after
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            html, last = await run_in_threadpool(_new_messages_html, request, customer_id, last)
+            if html:
+                data = "\n".join(f"data: {line}" for line in html.splitlines())
+                yield f"event: message\n{data}\n\n"
+            else:
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(POLL_SECONDS)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, user: User = Depends(customer_user),
+                session: Session = Depends(get_session)) -> HTMLResponse:
+    from brokercare.monitoring.service import alerts_of
+
+    return render(request, "me/alerts.html", user, alerts=alerts_of(session, user.customer_id, limit=50))
+
+
+@router.get("/risk", response_class=HTMLResponse)
+def risk_page(request: Request, user: User = Depends(customer_user),
+              session: Session = Depends(get_session)) -> HTMLResponse:
+    from brokercare.advisory import questionnaire
+
+    return render(request, "me/risk.html", user, questions=questionnaire.questions(),
+                  validity=questionnaire.validity(session, user.customer_id), result=None, answers={})
+
+
+@router.post("/risk", response_class=HTMLResponse)
+async def risk_submit(request: Request, user: User = Depends(customer_user),
+                      session: Session = Depends(get_session)) -> HTMLResponse:
+    from brokercare.advisory import questionnaire
+
+    form = await request.form()
+    answers = {k[2:]: str(v) for k, v in form.items() if k.startswith("q_")}
+    round_ = 2 if form.get("round") == "2" else 1
+    error = None
+    result = None
+    try:
+        result = questionnaire.assess(session, user.customer_id, answers, round_=round_, channel="web")
+        session.commit()
+    except DomainError as exc:
+        session.rollback()
+        error = exc.detail
+    return render(request, "me/risk.html", user, questions=questionnaire.questions(),
+                  validity=questionnaire.validity(session, user.customer_id), result=result,
+                  answers=answers, error=error, status_code=422 if error else 200)
+
+
+@router.get("/plans", response_class=HTMLResponse)
+def plans_page(request: Request, user: User = Depends(customer_user),
+               session: Session = Depends(get_session)) -> HTMLResponse:
+    from brokercare.advisory import service as advisory
+
+    return render(request, "me/plans.html", user, goals=advisory.goals_of(session, user.customer_id),
+                  advice=advisory.rebalance_advice(session, user.customer_id))

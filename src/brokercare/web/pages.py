@@ -1,0 +1,118 @@
+"""Server-rendered pages (Jinja2 + HTMX): the staff workbench and the customer's page.
+
+Mounted by ``api.create_app`` through domain discovery. Pages call the same domain services
+the API does; nothing is fetched from outside the platform (scripts and charts are vendored
+under ``static/vendor``).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import get_session
+from brokercare.core.errors import AuthenticationFailed
+from brokercare.security import auth, service as security_service
+from brokercare.security.access import ROLE_LABELS
+from brokercare.security.models import User
+from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, page_user
+
+_root = resources.files("brokercare.web")
+templates = Jinja2Templates(directory=str(_root.joinpath("templates")))
+templates.env.globals["ROLE_LABELS"] = ROLE_LABELS
+
+
+def _local(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:  # noqa: ANN001
+    """Render an aware UTC time in Beijing time, as staff and customers read it."""
+    return "" if moment is None else moment.astimezone(SHANGHAI).strftime(fmt)
+
+
+def _yuan(value, digits: int = 2) -> str:  # noqa: ANN001
+    """12345.6 → 12,345.60; 1.2e8 stays exact (Decimal) and grouped."""
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+templates.env.filters["local"] = _local
+templates.env.filters["yuan"] = _yuan
+
+
+def _intent_label(intent: str | None) -> str:
+    from brokercare.assistant.taxonomy import describe
+
+    return "—" if not intent else describe(intent)
+
+
+templates.env.filters["intent"] = _intent_label
+
+router = APIRouter(include_in_schema=False)
+
+
+def render(request: Request, name: str, user: User | None = None, status_code: int = 200, **ctx) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"user": user, **ctx}, status_code=status_code)
+
+
+def home_of(user: User) -> str:
+    return "/workbench" if user.role in STAFF_ROLES else "/me"
+
+
+@router.get("/")
+def index(request: Request, session: Session = Depends(get_session)) -> Response:
+    try:
+        user = page_user(request, session)
+    except LoginRequired:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(home_of(user), status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "") -> HTMLResponse:
+    return render(request, "login.html", next=next)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: str = Form(...),
+    password: str = Form(...),
+    next: str = Form(""),
+    session: Session = Depends(get_session),
+) -> Response:
+    try:
+        user = security_service.authenticate(session, username.strip(), password)
+    except AuthenticationFailed:
+        return render(request, "login.html", error="用户名或密码不正确。", next=next,
+                      username=username, status_code=401)
+    session.commit()  # authenticate may upgrade the password hash
+    token, lifetime = auth.issue_token(user)
+    target = next if next.startswith("/") and not next.startswith("//") else home_of(user)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, token, max_age=lifetime, httponly=True, samesite="lax")
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+def mount(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=str(_root.joinpath("static"))), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(_request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+    app.include_router(router)
+    from brokercare.web import customer_pages, workbench
+
+    app.include_router(workbench.router)
+    app.include_router(customer_pages.router)

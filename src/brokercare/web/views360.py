@@ -1,0 +1,53 @@
+"""The customer 360 shown beside a conversation and on the customer page: profile, tags, tier,
+holdings, margin, recent alerts and open tickets, with personal data as the viewer may see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from brokercare.security.access import customer_pii, may_reveal
+from brokercare.security.models import User
+
+
+@dataclass
+class Customer360:
+    customer: object
+    pii: dict
+    can_reveal: bool
+    revealed: bool
+    profile: object | None
+    positions: list
+    total_value: Decimal
+    total_pnl: Decimal
+    margin: list
+    alerts: list
+    tickets: list
+
+
+def customer_360(session: Session, user: User, customer_id: int, *, reveal: bool = False,
+                 reason: str | None = None) -> Customer360:
+    from brokercare.accounts import service as accounts
+    from brokercare.customers import service as customers
+    from brokercare.monitoring.service import alerts_of
+    from brokercare.service.tickets import list_tickets
+
+    customer = customers.get_customer(session, customer_id)
+    pii = customer_pii(session, user, customer, reveal=reveal, reason=reason, commit=False)
+    profile = customers.get_profile(session, customer_id)  # computed on the fly if not stored yet
+    positions = sorted(accounts.positions_of(session, customer_id), key=lambda p: p.market_value, reverse=True)
+    margin = [accounts.margin_status(session, a.id) for a in accounts.accounts_of(session, customer_id)
+              if a.kind == "margin"]
+    open_tickets = [t for t in list_tickets(session, customer_id=customer_id, limit=20)
+                    if t.status not in ("closed",)]
+    return Customer360(
+        customer=customer, pii=pii,
+        can_reveal=user.role != "customer" and (may_reveal(user.role, 4) or may_reveal(user.role, 3)),
+        revealed=reveal,
+        profile=profile, positions=positions,
+        total_value=sum((p.market_value for p in positions), Decimal("0")),
+        total_pnl=sum((p.pnl for p in positions), Decimal("0")),
+        margin=margin, alerts=alerts_of(session, customer_id, limit=8), tickets=open_tickets,
+    )

@@ -1,0 +1,183 @@
+"""The workbench and the customer page in a real browser (Debian's Chromium via Playwright),
+against the real platform serving a generated demo brokerage on SQLite.
+
+Each scenario is what a person would do; screenshots land in test-output/screenshots.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from decimal import ROUND_DOWN, Decimal
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.web.conftest import LiveServer, shot
+
+STAFF_PASSWORD = "BrokerCare-2026"
+CUSTOMER_PASSWORD = "Kehu-2026"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    """A 300-customer demo brokerage, every domain's demo history, served on a loopback port."""
+    from brokercare.api import create_app
+    from brokercare.core import migrate
+    from brokercare.core.database import make_engine, set_engine
+    from brokercare.core.settings import reset_settings
+    from brokercare.demo.brokerage import generate_brokerage
+    from brokercare.security import crypto
+
+    data = tmp_path_factory.mktemp("web-data")
+    saved = {k: os.environ.get(k) for k in ("BROKERCARE_DATA_DIR", "BROKERCARE_MASTER_KEY", "BROKERCARE_DATABASE_URL")}
+    os.environ["BROKERCARE_DATA_DIR"] = str(data)
+    os.environ["BROKERCARE_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    os.environ["BROKERCARE_DATABASE_URL"] = f"sqlite:///{data / 'brokercare.db'}"
+    reset_settings()
+    crypto.forget_ciphers()
+    engine = make_engine()
+    with engine.begin() as conn:
+        migrate.upgrade(conn)
+    set_engine(engine)
+    generate_brokerage(engine, customers=300, seed=11, workers=1)
+    with LiveServer(create_app()) as server:
+        server.engine = engine
+        yield server
+    engine.dispose()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    reset_settings()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings():
+    """Browser scenarios share the module's brokerage (its data dir and master key)."""
+    yield
+
+
+def login(browser, platform, username: str, password: str, *, viewport=None):  # noqa: ANN001
+    context = browser.new_context(viewport=viewport or {"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{platform.url}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    return context, page
+
+
+def customer_id_of(platform, username: str) -> int:
+    from brokercare.security.service import get_user_by_username
+
+    with Session(platform.engine) as s:
+        return get_user_by_username(s, username).customer_id
+
+
+def test_customer_asks_for_ipo_quota_and_gets_their_own_figure(browser, platform):
+    from brokercare.accounts.service import positions_of
+
+    cid = customer_id_of(platform, "demo_mass")
+    with Session(platform.engine) as s:
+        sh_value = sum((p.market_value for p in positions_of(s, cid)
+                        if p.kind == "stock" and p.symbol.endswith(".SH")), Decimal("0"))
+    expected = int((sh_value / 10_000).to_integral_value(rounding=ROUND_DOWN)) * 1000 if sh_value >= 10_000 else 0
+
+    context, page = login(browser, platform, "demo_mass", CUSTOMER_PASSWORD)
+    assert page.url.endswith("/me")
+    page.fill("#chat-input", "我现在能申购多少新股？额度是多少")
+    page.click("#chat-form button[type=submit]")
+    reply = page.locator(".msg.assistant", has_text="可申购").last
+    reply.wait_for(timeout=15_000)
+    assert f"沪市主板可申购约{expected}股" in reply.inner_text()
+    shot(page, "customer-ipo-quota")
+    context.close()
+
+
+def test_angry_customer_is_handed_to_a_person_and_sees_the_agents_reply(browser, platform):
+    cctx, customer = login(browser, platform, "demo_longtail", CUSTOMER_PASSWORD)
+    customer.fill("#chat-input", "你们系统又卡死了！！卖不出去亏了两万，太气人了，马上给我转人工投诉！")
+    customer.click("#chat-form button[type=submit]")
+    customer.locator(".msg", has_text="转").last.wait_for(timeout=15_000)
+
+    from brokercare.security.models import User
+    from brokercare.service.conversations import history_of_customer
+
+    with Session(platform.engine) as s:
+        conv = history_of_customer(s, customer_id_of(platform, "demo_longtail"), limit=1)[0]
+        assert conv.status in ("waiting", "assigned"), "an angry customer goes to a person, not the AI"
+        agent_name = s.get(User, conv.assigned_agent_id).username if conv.assigned_agent_id else "lead01"
+    conv_id = conv.id
+    actx, agent = login(browser, platform, agent_name, STAFF_PASSWORD)
+    agent.goto(f"{platform.url}/workbench")
+    shot(agent, "workbench-queue")
+    agent.goto(f"{platform.url}/workbench/conversations/{conv_id}")
+    take = agent.locator("form[action$='/take'] button")
+    if take.count():
+        take.first.click()
+        agent.wait_for_load_state("networkidle")
+    assert "愤怒" in agent.locator("#analysis").inner_text()
+    agent.fill("#reply", "您好，我是人工客服，非常抱歉给您带来困扰。我已经在查看您的委托记录，10分钟内给您回电。")
+    agent.locator("form[action$='/reply'] button[type=submit]").click()
+    shot(agent, "workbench-conversation")
+
+    arrived = customer.locator(".msg.agent", has_text="我是人工客服")
+    arrived.wait_for(timeout=15_000)  # pushed over server-sent events, no reload
+    shot(customer, "customer-sees-agent-reply")
+    thread = customer.locator("#thread").inner_text()
+    assert thread.index("太气人了") < thread.index("我是人工客服")  # the same thread, in order
+    cctx.close()
+    actx.close()
+
+
+def test_agent_sees_masked_id_number_and_compliance_sees_it_whole(browser, platform):
+    from brokercare.customers.service import get_customer
+    from brokercare.security.crypto import get_cipher
+
+    cid = customer_id_of(platform, "demo_vip")
+    with Session(platform.engine) as s:
+        full_id = get_cipher(s).decrypt(get_customer(s, cid).id_number_enc)
+
+    actx, agent = login(browser, platform, "agent01", STAFF_PASSWORD)
+    agent.goto(f"{platform.url}/workbench/customers/{cid}")
+    shown = agent.locator("td[data-field=id_number]").inner_text()
+    assert shown != full_id and re.fullmatch(r"\d{3}\*{11}[\dX]{4}", shown), shown
+    assert agent.locator("#reveal-pii").count() == 0
+    shot(agent, "agent-masked-pii")
+    actx.close()
+
+    cctx, compliance = login(browser, platform, "compliance01", STAFF_PASSWORD)
+    compliance.goto(f"{platform.url}/workbench/customers/{cid}")
+    assert compliance.locator("td[data-field=id_number]").inner_text() == full_id
+    shot(compliance, "compliance-full-pii")
+    cctx.close()
+
+
+def test_kpi_dashboard_renders_its_charts(browser, platform):
+    context, page = login(browser, platform, "lead01", STAFF_PASSWORD)
+    page.goto(f"{platform.url}/workbench/kpi")
+    for chart in ("chart-volume", "chart-times", "chart-sla", "chart-csat"):
+        page.wait_for_selector(f"#{chart}[data-rendered=true] canvas", timeout=10_000)
+    assert "AI 独立解决率" in page.inner_text("body")
+    shot(page, "kpi-dashboard")
+    context.close()
+
+
+def test_customer_page_is_usable_at_phone_width(browser, platform):
+    context, page = login(browser, platform, "demo_vip", CUSTOMER_PASSWORD, viewport={"width": 375, "height": 740})
+    overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"page scrolls sideways by {overflow}px at phone width"
+    box = page.locator("#chat-input").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375
+    page.fill("#chat-input", "你好")
+    page.click("#chat-form button[type=submit]")
+    page.locator(".msg.customer", has_text="你好").last.wait_for(timeout=15_000)
+    shot(page, "customer-phone-width")
+    page.goto(f"{platform.url}/me/risk")
+    assert page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
+    shot(page, "customer-risk-questionnaire-phone")
+    context.close()
