@@ -168,8 +168,11 @@ class Attacker:
 
 
 def _verify(engine) -> service.VerifyReport:  # noqa: ANN001
+    """The default verification, checked against the every-signature one: same verdict, same entry."""
     with Session(engine) as s:
-        return service.verify(s)
+        fast, full = service.verify(s), service.verify(s, full=True)
+    assert (fast.ok, fast.first_bad_index, fast.problem) == (full.ok, full.first_bad_index, full.problem)
+    return fast
 
 
 @pytest.fixture
@@ -285,3 +288,23 @@ def test_signed_checkpoint_and_unknown_entry(session):
         service.get_entry(session, 99)
     assert len(base64.b64decode(d["signature"])) == 64
     assert create_engine  # imported for attackers elsewhere
+
+
+def test_proofs_past_the_cached_subtrees(session):
+    """Beyond 256 entries proofs come from cached subtree hashes; they must match a full recompute."""
+    for i in range(600):
+        service.append(session, "routing.decision", f"conversation:{i}", {"outcome": "ai_answer", "n": i})
+    session.commit()
+    leaves = [bytes.fromhex(h) for h in session.scalars(
+        text("SELECT leaf_hash FROM ledger_entries ORDER BY id"))]
+    for size, index in ((600, 0), (600, 599), (513, 300), (600, 257), (257, 256), (512, 100)):
+        first = service.inclusion(session, index, size)
+        again = service.inclusion(session, index, size)  # from the warm cache
+        assert first["audit_path"] == again["audit_path"] == [p.hex() for p in merkle.inclusion_proof(index, leaves[:size])]
+        assert merkle.verify_inclusion(index, size, leaves[index], [bytes.fromhex(h) for h in first["audit_path"]],
+                                       bytes.fromhex(first["root_hash"]))
+    for first_size, second_size in ((256, 600), (300, 600), (1, 513), (512, 513)):
+        c = service.consistency(session, first_size, second_size)
+        assert c["proof"] == [p.hex() for p in merkle.consistency_proof(first_size, leaves[:second_size])]
+        assert merkle.verify_consistency(first_size, second_size, bytes.fromhex(c["first_root"]),
+                                         bytes.fromhex(c["second_root"]), [bytes.fromhex(h) for h in c["proof"]])

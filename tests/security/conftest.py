@@ -17,13 +17,15 @@ PASSWORD = "Passw0rd2026"
 
 
 @pytest.fixture(autouse=True)
-def _cheap_argon2(monkeypatch):
+def _cheap_argon2():
     """Still argon2id, at a cost that keeps the suite quick (production keeps the RFC 9106 profile)."""
     from argon2 import PasswordHasher
 
-    from brokercare.security import auth
+    from brokercare.security.auth import use_password_hasher
 
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    previous = use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    yield
+    use_password_hasher(previous)
 
 
 def add_customer(session, *, no: str, name: str, id_number: str, phone: str, address: str,

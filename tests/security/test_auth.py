@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
-from brokercare.security.auth import current_user, issue_token, require_roles, secret_key
+from brokercare.security.auth import _signing_key, current_user, issue_token, require_roles
 from brokercare.security.service import authenticate, create_user
 
 from .conftest import PASSWORD, login
@@ -48,7 +48,7 @@ def test_missing_forged_and_expired_tokens_are_401(client, brokerage):
     r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"})
     assert r.status_code == 401 and "无效" in r.json()["detail"]
     expired = jwt.encode({"sub": str(brokerage["users"]["admin"].id), "role": "admin", "iss": "brokercare",
-                          "exp": 1000}, secret_key(), algorithm="HS256")
+                          "exp": 1000}, _signing_key(), algorithm="HS256")
     r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401 and "过期" in r.json()["detail"]
 
@@ -84,7 +84,7 @@ def test_require_roles_gives_403_in_chinese(engine, session, brokerage):
 
 def test_token_carries_role_and_customer(session, brokerage):
     token, lifetime = issue_token(brokerage["users"]["zhang"])
-    claims = jwt.decode(token, secret_key(), algorithms=["HS256"], issuer="brokercare")
+    claims = jwt.decode(token, _signing_key(), algorithms=["HS256"], issuer="brokercare")
     assert claims["role"] == "customer" and claims["cid"] == brokerage["zhang"].id
     assert lifetime == 480 * 60
     assert current_user is not None

@@ -90,3 +90,9 @@ def test_call_transcript_validation_names_the_problem():
     data["ended_at"] = "2026-09-15T09:00:00+08:00"
     with pytest.raises(Exception, match="ends before it starts"):
         parse_call_transcript(data)
+
+
+def test_email_with_an_unknown_charset_is_read_not_refused():
+    raw = (b"From: a@b.cn\r\nSubject: hi\r\nContent-Type: text/plain; charset=x-unknown-9\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\n") + "开户要带身份证吗".encode("gb18030")
+    assert "开户要带身份证吗" in parse_email(raw).customer_text

@@ -14,6 +14,7 @@ ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True
 @ledger_app.command("verify")
 def verify_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    full: bool = typer.Option(False, "--full", help="Check every entry's signature, not only checkpoints."),
 ) -> None:
     """Recompute every leaf, tree head, signature and checkpoint; exit 1 naming the first bad entry."""
     from brokercare.core.database import session_scope
@@ -22,10 +23,10 @@ def verify_cmd(
     with session_scope() as session:
         total = service.size(session)
         if as_json:
-            report = service.verify(session)
+            report = service.verify(session, full=full)
         else:
             with console.status(f"Verifying {total:,} ledger entries…"):
-                report = service.verify(session)
+                report = service.verify(session, full=full)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     elif report.ok:

@@ -66,12 +66,15 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return _subtree_fn(leaves)(0, len(leaves))
 
 
-def inclusion_proof(index: int, leaves: Sequence[bytes], *, mth: SubtreeFn | None = None) -> list[bytes]:
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]): the audit path proving leaf ``index`` is in the tree of ``leaves``."""
-    n = len(leaves)
+    return inclusion_proof_from(index, len(leaves), _subtree_fn(leaves))
+
+
+def inclusion_proof_from(index: int, n: int, mth: SubtreeFn) -> list[bytes]:
+    """PATH(m, D[n]) given any function computing MTH over a leaf range (e.g. backed by a cache)."""
     if not 0 <= index < n:
         raise ValueError(f"leaf index {index} outside a tree of size {n}")
-    mth = mth or _subtree_fn(leaves)
 
     def path(m: int, lo: int, hi: int) -> list[bytes]:
         size = hi - lo
@@ -85,16 +88,17 @@ def inclusion_proof(index: int, leaves: Sequence[bytes], *, mth: SubtreeFn | Non
     return path(index, 0, n)
 
 
-def consistency_proof(
-    first: int, leaves: Sequence[bytes], *, mth: SubtreeFn | None = None
-) -> list[bytes]:
+def consistency_proof(first: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]): proves the tree of the first ``first`` leaves is a prefix of ``leaves``."""
-    n = len(leaves)
+    return consistency_proof_from(first, len(leaves), _subtree_fn(leaves))
+
+
+def consistency_proof_from(first: int, n: int, mth: SubtreeFn) -> list[bytes]:
+    """PROOF(m, D[n]) given any function computing MTH over a leaf range."""
     if not 0 <= first <= n:
         raise ValueError(f"first size {first} outside 0..{n}")
     if first in (0, n):
         return []
-    mth = mth or _subtree_fn(leaves)
 
     def subproof(m: int, lo: int, hi: int, complete: bool) -> list[bytes]:
         size = hi - lo

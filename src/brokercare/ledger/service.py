@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
@@ -187,7 +188,9 @@ def _store_checkpoint(session: Session, size: int, root_hex: str) -> LedgerCheck
 
 
 def size(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(LedgerEntry)) or 0
+    """Entries in the ledger: one past the highest index (an index lookup; ``verify`` checks for gaps)."""
+    top = session.scalar(select(func.max(_ENTRIES.c.id)))
+    return 0 if top is None else top + 1
 
 
 def get_entry(session: Session, index: int) -> LedgerEntry:
@@ -228,13 +231,60 @@ def checkpoint(session: Session, *, create: bool = True) -> LedgerCheckpoint | N
     return latest
 
 
-def _leaf_hashes(session: Session, tree_size: int) -> list[bytes]:
-    rows = session.scalars(
-        select(LedgerEntry.leaf_hash).where(LedgerEntry.id < tree_size).order_by(LedgerEntry.id)
-    ).all()
-    if len(rows) != tree_size:
-        raise ValidationFailed(f"the ledger is missing entries below {tree_size}: run `brokercare ledger verify`")
-    return [bytes.fromhex(h) for h in rows]
+# Hashes of complete, aligned subtrees of at least CACHE_MIN leaves never change (the ledger only
+# grows), so they are kept per database for the life of the process: after the first proof, a proof
+# reads only the leaves of two 256-leaf blocks and O(log n) cached nodes, whatever the ledger size.
+CACHE_MIN = 256
+_node_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _StoredTree:
+    """MTH over ranges of the stored leaf hashes, loading leaves lazily by 256-leaf blocks."""
+
+    def __init__(self, session: Session, tree_size: int) -> None:
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        self.session = session
+        self.size = tree_size
+        self.nodes: dict[tuple[int, int], bytes] = _node_cache.setdefault(engine, {})
+        self.leaves: dict[int, bytes] = {}
+        self.blocks: set[int] = set()
+
+    def _ensure(self, lo: int, hi: int) -> None:
+        missing = [b for b in range(lo // CACHE_MIN, (hi - 1) // CACHE_MIN + 1) if b not in self.blocks]
+        if not missing:
+            return
+        start, stop = missing[0] * CACHE_MIN, min((missing[-1] + 1) * CACHE_MIN, self.size)
+        rows = self.session.execute(
+            select(_ENTRIES.c.id, _ENTRIES.c.leaf_hash).where(_ENTRIES.c.id >= start, _ENTRIES.c.id < stop)
+        ).all()
+        if len(rows) != stop - start:
+            raise ValidationFailed(f"the ledger is missing entries in {start}..{stop - 1}: run `brokercare ledger verify`")
+        for i, h in rows:
+            self.leaves[i] = bytes.fromhex(h)
+        self.blocks.update(missing)
+
+    def leaf(self, i: int) -> bytes:
+        if i not in self.leaves:
+            self._ensure(i, i + 1)
+        return self.leaves[i]
+
+    def mth(self, lo: int, hi: int) -> bytes:
+        n = hi - lo
+        if n == 0:
+            return merkle.EMPTY_ROOT
+        if n == 1:
+            return self.leaf(lo)
+        cacheable = n >= CACHE_MIN and n & (n - 1) == 0
+        if cacheable and (lo, n) in self.nodes:
+            return self.nodes[(lo, n)]
+        if (cacheable and n <= 1 << 16) or n <= CACHE_MIN:
+            self._ensure(lo, hi)  # computing it afresh: one query for the range, not one per block
+        k = merkle.split_point(n)
+        h = merkle.node_hash(self.mth(lo, lo + k), self.mth(lo + k, hi))
+        if cacheable:
+            self.nodes[(lo, n)] = h
+        return h
 
 
 def inclusion(session: Session, index: int, tree_size: int | None = None) -> dict:
@@ -246,10 +296,10 @@ def inclusion(session: Session, index: int, tree_size: int | None = None) -> dic
     if not 0 <= index < tree_size:
         raise ValidationFailed(f"entry {index} is not in a tree of size {tree_size}")
     head = _signed_head(session, tree_size)
-    leaves = _leaf_hashes(session, tree_size)
-    proof = merkle.inclusion_proof(index, leaves)
+    tree = _StoredTree(session, tree_size)
+    proof = merkle.inclusion_proof_from(index, tree_size, tree.mth)
     return {
-        "index": index, "tree_size": tree_size, "leaf_hash": leaves[index].hex(),
+        "index": index, "tree_size": tree_size, "leaf_hash": tree.leaf(index).hex(),
         "audit_path": [p.hex() for p in proof], "root_hash": head.tree_root,
         "signature": head.signature, "key_id": head.key_id,
         "signed_message": tree_head_message(tree_size, head.tree_root).decode(),
@@ -262,12 +312,13 @@ def consistency(session: Session, first: int, second: int) -> dict:
     if not 1 <= first <= second <= n:
         raise ValidationFailed(f"need 1 <= first <= second <= {n} (ledger size), got first={first} second={second}")
     h1, h2 = _signed_head(session, first), _signed_head(session, second)
-    proof = merkle.consistency_proof(first, _leaf_hashes(session, second))
+    proof = merkle.consistency_proof_from(first, second, _StoredTree(session, second).mth)
     return {
         "first": first, "second": second, "first_root": h1.tree_root, "second_root": h2.tree_root,
         "proof": [p.hex() for p in proof],
         "first_signature": h1.signature, "second_signature": h2.signature, "key_id": h2.key_id,
     }
+
 
 
 @dataclass
@@ -324,77 +375,101 @@ def _classify(session: Session, k: int, found: str, detail: str) -> tuple[int, s
     return k, "edited", detail or f"entry {k} was changed after it was written"
 
 
-def verify(session: Session, *, public_key: bytes | None = None, batch: int = 5000) -> VerifyReport:
-    """Recompute every leaf and tree head, check every signature and checkpoint; name the first bad entry."""
+def _first_unsigned(session: Session, lo: int, hi: int, trusted: bytes, trusted_id: str) -> int | None:
+    """The first entry in ``[lo, hi)`` whose tree head is not signed by the trusted key."""
+    rows = session.execute(
+        select(_ENTRIES.c.id, _ENTRIES.c.tree_root, _ENTRIES.c.key_id, _ENTRIES.c.signature)
+        .where(_ENTRIES.c.id >= lo, _ENTRIES.c.id < hi).order_by(_ENTRIES.c.id)
+    )
+    for row in rows:
+        if row.key_id != trusted_id or not verify_signature(
+            trusted, tree_head_message(row.id + 1, row.tree_root), row.signature
+        ):
+            return row.id
+    return None
+
+
+def verify(session: Session, *, public_key: bytes | None = None, full: bool = False,
+           batch: int = 5000) -> VerifyReport:
+    """Recompute every leaf and tree head, check signatures and checkpoints; name the first bad entry.
+
+    Every entry's body, leaf hash and tree head are recomputed. Signatures: each signed checkpoint
+    vouches for everything below it, so by default only the checkpoints and the entries after the
+    last one are signature-checked, and when a checkpoint disagrees the entries since the previous
+    one are checked one by one to find the first the key did not sign. ``full=True`` checks every
+    entry's signature (the same verdict, slower; useful when checkpoints themselves are in doubt).
+    """
     trusted = public_key or get_signer().public_raw
     trusted_id = key_id_of(trusted)
-    tree = merkle.CompactRange()
-    roots_at: dict[int, str] = {}
-    cp_sizes = set(session.scalars(select(LedgerCheckpoint.tree_size)).all())
-    bad: tuple[int, str, str] | None = None
     issues: list[str] = []
+    anchors: dict[int, str] = {}
+    for cp in session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)):
+        message = tree_head_message(cp.tree_size, cp.root_hash, _timestamp(cp.signed_at))
+        if cp.key_id == trusted_id and verify_signature(trusted, message, cp.signature):
+            anchors[cp.tree_size] = cp.root_hash
+        else:
+            issues.append(f"checkpoint at size {cp.tree_size} fails its signature (ignored as an anchor)")
+    last_anchor = max(anchors, default=0)
+
+    tree = merkle.CompactRange()
+    bad: tuple[int, str, str] | None = None
     expected = 0
-    last_id = -1
-    stmt = select(LedgerEntry).order_by(LedgerEntry.id).execution_options(yield_per=batch)
-    for entry in session.scalars(stmt):
-        if bad is not None:
+    interval_start = 0
+    verified_cps = 0
+    cols = _ENTRIES.c
+    stmt = (select(cols.id, cols.kind, cols.subject, cols.body, cols.leaf_hash, cols.tree_root, cols.key_id,
+                   cols.signature).order_by(cols.id).execution_options(yield_per=batch))
+    for row in session.execute(stmt):
+        if row.id != expected:
+            bad = (expected, "deleted", f"entry {expected} is missing: the next entry present is {row.id}")
             break
-        last_id = entry.id
-        if entry.id != expected:
-            bad = (expected, "deleted", f"entry {expected} is missing: the next entry present is {entry.id}")
-            continue
         try:
-            body = json.loads(entry.body)
+            body = json.loads(row.body)
             body_index = body["index"]
         except (ValueError, KeyError, TypeError):
             bad = (expected, "edited", f"entry {expected} has an unreadable body")
-            continue
-        if body_index != entry.id:
+            break
+        if body_index != row.id:
             bad = (expected, "misplaced", "")
-            continue
-        leaf = merkle.leaf_hash(entry.body.encode("utf-8"))
-        if leaf.hex() != entry.leaf_hash or body.get("kind") != entry.kind or body.get("subject") != entry.subject:
+            break
+        leaf = merkle.leaf_hash(row.body.encode("utf-8"))
+        if leaf.hex() != row.leaf_hash or body.get("kind") != row.kind or body.get("subject") != row.subject:
             bad = (expected, "edited", f"entry {expected} was changed after it was written (its hash no longer matches)")
-            continue
+            break
         tree.append(leaf)
         root_hex = tree.root().hex()
-        if entry.key_id != trusted_id or root_hex != entry.tree_root or not verify_signature(
-            trusted, tree_head_message(entry.id + 1, root_hex), entry.signature
-        ):
-            # The row is self-consistent but not what the ledger key signed: rewritten with
-            # recomputed hashes, or inserted; look at the next row to tell which.
-            bad = (expected, "forged", f"entry {expected} is not the entry the ledger signed (edited or inserted)")
-            continue
-        if entry.id + 1 in cp_sizes:
-            roots_at[entry.id + 1] = root_hex
+        if root_hex != row.tree_root or ((full or expected >= last_anchor) and (
+                row.key_id != trusted_id
+                or not verify_signature(trusted, tree_head_message(expected + 1, root_hex), row.signature))):
+            # Self-consistent but not what the ledger key signed: rewritten with recomputed hashes,
+            # or inserted; _classify looks at the rows around it to tell which.
+            bad = (expected, "forged", f"entry {expected} is not the entry the ledger signed")
+            break
         expected += 1
+        if expected in anchors:
+            if anchors[expected] != root_hex:
+                first = _first_unsigned(session, interval_start, expected, trusted, trusted_id)
+                if first is None:
+                    issues.append(f"checkpoint at size {expected} disagrees with entries that are all signed")
+                    first = interval_start
+                bad = (first, "forged", f"entry {first} is not the entry the ledger signed")
+                break
+            verified_cps += 1
+            interval_start = expected
 
     if bad is not None and bad[1] in ("misplaced", "forged", "edited"):
         bad = _classify(session, bad[0], bad[1], bad[2])
 
-    present = last_id + 1 if bad is None else None
-    checkpoints = session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)).all()
-    verified_cps = 0
-    for cp in checkpoints:
-        if not verify_signature(trusted, tree_head_message(cp.tree_size, cp.root_hash, _timestamp(cp.signed_at)), cp.signature):
-            issues.append(f"checkpoint at size {cp.tree_size} fails its signature")
-            continue
-        if present is not None and cp.tree_size > present:
-            if bad is None:
-                bad = (present, "truncated",
-                       f"a checkpoint signed at size {cp.tree_size} but only {present} entries remain: "
-                       f"entries {present}..{cp.tree_size - 1} were deleted")
-            continue
-        if cp.tree_size in roots_at and roots_at[cp.tree_size] != cp.root_hash:
-            issues.append(f"checkpoint at size {cp.tree_size} disagrees with the recomputed root")
-            continue
-        verified_cps += 1
-
-    head = session.get(LedgerHead, 1)
-    if bad is None and head is not None and head.size != expected:
-        if head.size > expected:
+    if bad is None:
+        beyond = [n for n in anchors if n > expected]
+        head = session.get(LedgerHead, 1)
+        if beyond:
+            bad = (expected, "truncated",
+                   f"a checkpoint signed at size {max(beyond)} but only {expected} entries remain: "
+                   f"entries {expected}..{max(beyond) - 1} were deleted")
+        elif head is not None and head.size > expected:
             bad = (expected, "truncated", f"the ledger head counts {head.size} entries but only {expected} remain")
-        else:
+        elif head is not None and head.size < expected:
             issues.append(f"the ledger head counts {head.size} entries, fewer than the {expected} present")
 
     report = VerifyReport(

@@ -9,6 +9,7 @@ with the English reason in brackets for operators.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import uuid
@@ -35,6 +36,17 @@ _hasher = PasswordHasher()
 _decoy_hash: str | None = None
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def use_password_hasher(hasher: PasswordHasher | None = None) -> PasswordHasher:
+    """Swap the argon2 hasher (test suites use a cheap one); ``None`` restores the default profile.
+
+    Returns the hasher in use before, so a fixture can put it back.
+    """
+    global _hasher
+    previous = _hasher
+    _hasher = hasher or PasswordHasher()
+    return previous
 
 
 def hash_password(password: str) -> str:
@@ -77,6 +89,12 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
+def _signing_key() -> bytes:
+    """The HS256 key: SHA-256 of the secret under a domain label, so it is always 256 bits long
+    (the secret's own entropy still bounds the strength: set ``BROKERCARE_SECRET_KEY`` to 32+ random bytes)."""
+    return hashlib.sha256(b"brokercare-jwt-v1:" + secret_key().encode("utf-8")).digest()
+
+
 def issue_token(user: User, *, minutes: int | None = None) -> tuple[str, int]:
     """A signed access token for ``user`` and its lifetime in seconds."""
     lifetime = 60 * (minutes or get_settings().access_token_minutes)
@@ -92,7 +110,7 @@ def issue_token(user: User, *, minutes: int | None = None) -> tuple[str, int]:
     }
     if user.customer_id is not None:
         claims["cid"] = user.customer_id
-    return jwt.encode(claims, secret_key(), algorithm=ALGORITHM), lifetime
+    return jwt.encode(claims, _signing_key(), algorithm=ALGORITHM), lifetime
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -102,7 +120,7 @@ def _unauthorized(detail: str) -> HTTPException:
 def user_from_token(session: Session, token: str) -> User:
     try:
         claims = jwt.decode(
-            token, secret_key(), algorithms=[ALGORITHM], issuer=ISSUER,
+            token, _signing_key(), algorithms=[ALGORITHM], issuer=ISSUER,
             options={"require": ["exp", "sub", "iss"]},
         )
     except jwt.ExpiredSignatureError as exc:

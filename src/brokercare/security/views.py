@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
@@ -82,3 +83,68 @@ def keys(
     from brokercare.security.keys import key_status
 
     return key_status(session)
+
+
+class NewUser(BaseModel):
+    username: str = Field(..., min_length=3, max_length=64, examples=["agent07"])
+    password: str = Field(..., min_length=8, max_length=128)
+    role: str = Field(..., examples=["agent"])
+    display_name: str = Field(..., min_length=1, max_length=32, examples=["何静"])
+    customer_id: int | None = None
+    skills: list[str] = Field(default_factory=list, examples=[["margin", "trading"]])
+    branch_code: str | None = Field(None, max_length=8)
+    max_concurrent: int | None = Field(None, ge=1, le=20)
+
+
+@router.post("/security/users", response_model=UserOut, status_code=201, summary="Create a login (admin)")
+def add_user(
+    body: NewUser,
+    session: Session = Depends(get_session),
+    admin: User = Depends(require_roles("admin")),
+) -> UserOut:
+    from brokercare.ledger.service import append
+
+    user = service.create_user(
+        session, username=body.username, password=body.password, role=body.role,
+        display_name=body.display_name, customer_id=body.customer_id, skills=body.skills,
+        branch_code=body.branch_code, max_concurrent=body.max_concurrent,
+    )
+    append(session, "auth.user_created", f"user:{user.id}",
+           {"user_id": user.id, "role": user.role, "by_user_id": admin.id})
+    session.commit()
+    return user_out(user)
+
+
+@router.post("/security/users/{user_id}/unlock", response_model=UserOut,
+             summary="Lift a lockout after repeated wrong passwords (admin, team lead)")
+def unlock_user(
+    user_id: int,
+    session: Session = Depends(get_session),
+    actor: User = Depends(require_roles("admin", "team_lead")),
+) -> UserOut:
+    from brokercare.ledger.service import append
+
+    user = service.get_user(session, user_id)
+    service.unlock(session, user)
+    append(session, "auth.unlocked", f"user:{user.id}", {"user_id": user.id, "by_user_id": actor.id})
+    session.commit()
+    return user_out(user)
+
+
+@router.post("/security/users/{user_id}/deactivate", response_model=UserOut,
+             summary="Stop a login at once; its tokens stop working (admin)")
+def deactivate_user(
+    user_id: int,
+    session: Session = Depends(get_session),
+    admin: User = Depends(require_roles("admin")),
+) -> UserOut:
+    from brokercare.core.errors import Conflict
+    from brokercare.ledger.service import append
+
+    user = service.get_user(session, user_id)
+    if user.id == admin.id:
+        raise Conflict("an administrator cannot deactivate their own login")
+    service.deactivate(session, user)
+    append(session, "auth.user_deactivated", f"user:{user.id}", {"user_id": user.id, "by_user_id": admin.id})
+    session.commit()
+    return user_out(user)

@@ -207,7 +207,11 @@ def parse_email(raw: bytes) -> Inbound:
     body_part = msg.get_body(preferencelist=("plain", "html"))
     body = ""
     if body_part is not None:
-        content = body_part.get_content()
+        try:
+            content = body_part.get_content()
+        except (LookupError, UnicodeError):  # an unknown or lying charset: keep what decodes
+            payload = body_part.get_payload(decode=True) or b""
+            content = payload.decode("gb18030", errors="replace")
         if body_part.get_content_type() == "text/html":
             parser = _TextOfHtml()
             parser.feed(content)

@@ -2,7 +2,8 @@
 
 Kept in one place so the hub's business code reads as plain function calls and the contracts it
 depends on are visible at a glance: customer profile and holdings (customers/accounts), the
-assistant's analysis and reply, the tamper-evident ledger.
+assistant's analysis and reply, the tamper-evident ledger. Where the customers/accounts read
+services are not installed, the same facts are read (read-only) from their tables.
 """
 
 from __future__ import annotations
@@ -80,6 +81,14 @@ def tier_and_manager(session: Session, customer_id: int | None) -> tuple[str, in
 def customer_manager_id(session: Session, customer_id: int | None) -> int | None:
     if customer_id is None:
         return None
+    customers = _module("brokercare.customers.service")
+    if customers is not None and hasattr(customers, "get_customer"):
+        try:
+            return customers.get_customer(session, customer_id).manager_id
+        except Exception as exc:
+            if type(exc).__name__ != "NotFound":
+                raise
+            return None
     from brokercare.customers.models import Customer
 
     return session.scalar(select(Customer.manager_id).where(Customer.id == customer_id))
