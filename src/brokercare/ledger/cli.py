@@ -11,6 +11,14 @@ console = Console()
 ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True)
 
 
+@ledger_app.callback()
+def _models() -> None:
+    """The tamper-evident ledger."""
+    from brokercare.core.domains import load_all_models
+
+    load_all_models()
+
+
 @ledger_app.command("verify")
 def verify_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),

@@ -15,6 +15,13 @@ users_app = typer.Typer(help="Staff and customer logins.", no_args_is_help=True)
 keys_app = typer.Typer(help="Field-encryption data keys: status, rotation, retirement.", no_args_is_help=True)
 
 
+def _models() -> None:
+    """Every domain's tables, so foreign keys (users → customers) resolve outside the API."""
+    from brokercare.core.domains import load_all_models
+
+    load_all_models()
+
+
 def _fail(exc: DomainError) -> None:
     console.print(f"[red]{exc.detail}[/red]")
     raise typer.Exit(code=1)
@@ -34,6 +41,7 @@ def users_create(
     from brokercare.core.database import session_scope
     from brokercare.security.service import create_user
 
+    _models()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -61,6 +69,7 @@ def users_list(
     from brokercare.security.access import ROLE_LABELS
     from brokercare.security.service import list_users
 
+    _models()
     try:
         with session_scope() as session:
             rows = list_users(session, role=role, include_inactive=all_)

@@ -55,9 +55,11 @@ def keys_rotate(
 def keys_retire() -> None:
     """Delete retired data keys that no stored value uses any more."""
     from brokercare.core.database import session_scope
+    from brokercare.core.domains import load_all_models
     from brokercare.ledger.service import append
     from brokercare.security.keys import retire
 
+    load_all_models()
     with session_scope() as session:
         dropped = retire(session)
         for key_id in dropped:
