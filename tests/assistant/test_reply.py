@@ -81,3 +81,13 @@ def test_out_of_scope_and_unknown_customer(session, brokerage):
     assert r.analysis.intent == "out_of_scope" and "超出" in r.text and not r.handoff
     with pytest.raises(NotFound):
         service.reply(session, 999999, "你好")
+
+
+def test_rebalancing_question_gets_the_advisory_engines_proposal(session, brokerage):
+    from brokercare.advisory.service import rebalance_advice
+
+    wang = brokerage["wang"]
+    r = service.reply(session, wang.id, "我该怎么调仓？帮我看看资产配置怎么调整")
+    assert r.analysis.intent == "robo_advice"
+    assert rebalance_advice(session, wang.id).text in r.text  # the advisory engine's own explanation
+    assert r.guard.passed and "不构成收益承诺" in r.text

@@ -100,6 +100,24 @@ def _position(session: Session, customer_id: int, analysis: Analysis) -> Draft:
                         "losers": [h.name for h in losers], "concentration": round(conc, 3), "risk_level": level})
 
 
+def _rebalance(session: Session, customer_id: int) -> Draft:
+    """"我该怎么调仓": the advisory engine's proposal for this customer (suitability, lots, T+1 and
+    fees already applied there), with its own Chinese explanation."""
+    from brokercare.advisory.service import rebalance_advice
+
+    advice = rebalance_advice(session, customer_id)
+    lines = [advice.text]
+    side = {"buy": "买入", "sell": "卖出"}
+    if advice.trades:
+        shown = "；".join(f"{side[t['side']]}{t['name']}约{yuan(Decimal(str(t['amount'])))}" for t in advice.trades[:5])
+        lines.append(f"参考调整：{shown}。")
+    lines.append("这是按您的风险等级给出的参考，不构成收益承诺；是否调整、何时调整由您决定，"
+                 "也可以预约持牌投资顾问一起看。")
+    return Draft("\n".join(lines), [{"type": "tool", "name": "rebalance_advice"}],
+                 facts={"status": advice.status, "level": advice.level, "drift": advice.drift,
+                        "trades": len(advice.trades)})
+
+
 #: Families of options by risk, described, never sold.
 _OPTION_FAMILIES = (
     ("R1", "把短期要用的钱留在现金或货币基金、国债逆回购这类波动很小的品种里"),
@@ -252,7 +270,9 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
     if customer_id is None and intent in PERSONAL_INTENTS:
         body, sources = _kb_body(kb, analysis)
         return Draft((body + "\n" if body else "") + VERIFY_FIRST, sources)
-    if intent in ("position_diagnosis", "robo_advice"):
+    if intent == "robo_advice":
+        return _rebalance(session, customer_id)
+    if intent == "position_diagnosis":
         return _position(session, customer_id, analysis)
     if intent == "pnl_query":
         return _pnl(session, customer_id, analysis)
