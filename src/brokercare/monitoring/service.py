@@ -129,7 +129,7 @@ def load_book(
     override: dict | None = None,
     universe: list[Instrument] | None = None,
 ) -> Book:
-    """The columnar book of every active account in ``shard`` (accounts split by id)."""
+    """The columnar book of every active account in ``shard`` (customers split by id)."""
     universe = universe if universe is not None else load_universe(session)
     symbols = np.array([i.symbol for i in universe], dtype=object)
     names = np.array([i.name for i in universe], dtype=object)
@@ -139,7 +139,8 @@ def load_book(
         .where(Account.status != "closed")
         .order_by(Account.id)
     ).all()
-    rows = [r for r in rows if shards <= 1 or partition_for(r[0], shards) == shard]
+    # shard by customer: all of a customer's accounts meet in one worker (one digest, one cap)
+    rows = [r for r in rows if shards <= 1 or partition_for(r[1], shards) == shard]
     account_ids = np.array([r[0] for r in rows], dtype=np.int64)
     customer_ids = np.array([r[1] for r in rows], dtype=np.int64)
     row_of = {a: k for k, a in enumerate(account_ids.tolist())}

@@ -63,7 +63,9 @@ class MonitorWorker:
 
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
-        self.warm_up()
+        warmed = self.warm_up()
+        if warmed:
+            log.info("%s: market state rebuilt from %d committed snapshots", self.consumer, warmed)
         self.bus.subscribe(SNAPSHOT_EVENT, self.on_snapshot, group=self.consumer)
         if self.bus.partitions.get(POSITION_EVENT):
             self.bus.subscribe(
@@ -161,7 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from brokercare.core.database import session_factory
+    from brokercare.core.domains import load_all_models
     from brokercare.core.settings import get_settings
+
+    load_all_models()
 
     url = args.bus_url or get_settings().bus_url
     if not url:
