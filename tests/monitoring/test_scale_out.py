@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from tests.monitoring.brokerage import small_brokerage
 
 from brokercare.core.bus import Event
 from brokercare.core.bus_redis import RedisStreamBus
@@ -23,7 +24,6 @@ from brokercare.market.quotes import SNAPSHOT_EVENT, snapshot_payload
 from brokercare.monitoring.engine import Evaluator, Snapshot
 from brokercare.monitoring.models import Alert, Notification
 from brokercare.monitoring.service import load_book, load_universe, market_info, record_findings
-from tests.monitoring.brokerage import small_brokerage
 
 pytestmark = pytest.mark.redis
 
