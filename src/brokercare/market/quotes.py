@@ -90,7 +90,10 @@ def read_rows(source: str | Path | io.TextIOBase) -> list[QuoteRow]:
     errors: list[str] = []
     for n, rec in enumerate(reader, start=2):
         try:
-            price = float(rec["price"])
+            try:
+                price = float(rec["price"])
+            except (TypeError, ValueError):
+                raise ValueError(f"price {rec['price']!r} is not a number") from None
             if not np.isfinite(price) or price <= 0:
                 raise ValueError("price must be positive")
             vol = float(rec.get("volume") or 0)

@@ -1,0 +1,112 @@
+"""`brokercare monitor replay` on minute bars built from real daily history, checked against an
+independent pandas computation of the documented trigger rules."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from tests.monitoring.brokerage import small_brokerage
+from typer.testing import CliRunner
+
+from brokercare.accounts.models import Account, Position
+from brokercare.cli import app
+from brokercare.monitoring.bars import minute_bars
+
+runner = CliRunner()
+LIMIT = {"300750": 0.20, "600519": 0.10}
+
+
+def independent_triggers(bars: pd.DataFrame, x: float, y: int) -> set[tuple]:
+    out = set()
+    bars = bars.copy()
+    t = pd.to_datetime(bars["datetime"])
+    bars["epoch"] = ((t - pd.Timestamp("1970-01-01")).dt.total_seconds() - 8 * 3600).astype("int64")
+    bars["day"] = t.dt.date
+    prev_close: dict[str, float] = {}
+    for day in sorted(bars["day"].unique()):
+        for code, g in bars[bars["day"] == day].groupby("code"):
+            p = g["price"].to_numpy()
+            e = g["epoch"].to_numpy()
+            m = e // 60
+            last = {"move_up": -np.inf, "move_down": -np.inf}
+            for i in range(len(p)):
+                win = (m > m[i] - y) & (m <= m[i])
+                rise, fall = p[i] / p[win].min() - 1, p[i] / p[win].max() - 1
+                for rule, ch in (("move_up", rise), ("move_down", fall)):
+                    if abs(ch) >= x and e[i] - last[rule] >= y * 60:
+                        last[rule] = e[i]
+                        out.add((code, g["datetime"].iloc[i], rule, round(ch * 100, 2)))
+            if code in prev_close:
+                pc = prev_close[code]
+                up = np.floor(pc * (1 + LIMIT[code]) * 100 + 0.5 + 1e-9) / 100
+                down = np.floor(pc * (1 - LIMIT[code]) * 100 + 0.5 + 1e-9) / 100
+                for rule, hit in (("limit_up", p >= up - 1e-9), ("limit_down", p <= down + 1e-9)):
+                    if hit.any():
+                        i = int(np.argmax(hit))
+                        out.add(
+                            (code, g["datetime"].iloc[i], rule, round((p[i] / pc - 1) * 100, 2))
+                        )
+            prev_close[code] = float(p[-1])
+    return out
+
+
+def test_replay_matches_an_independent_computation(session, tmp_path):
+    small_brokerage(session)
+    session.commit()
+    # 2024-09-26 .. 2024-10-09: the September 2024 rally and the sharp reversal after the holiday
+    bars = minute_bars(["300750", "600519"], date(2024, 9, 26), date(2024, 10, 9))
+    assert len(bars) == 2 * 240 * 5
+    path = tmp_path / "bars.csv"
+    bars.to_csv(path, index=False)
+    result = runner.invoke(
+        app, ["monitor", "replay", str(path), "--move-pct", "5", "--window-min", "10", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    triggers = json.loads(result.output)
+    got = {
+        (t["code"], t["time"][:19].replace("T", " "), t["rule"], t["change_pct"]) for t in triggers
+    }
+    expected = independent_triggers(bars, 0.05, 10)
+    assert expected, "the rally and reversal produce triggers"
+    assert got == expected
+    holders = set(
+        session.scalars(
+            select(Account.customer_id)
+            .join(Position, Position.account_id == Account.id)
+            .where(Position.symbol == "300750.SZ")
+        )
+    )
+    for t in triggers:
+        if t["code"] == "300750":
+            assert set(t["customers"]) == holders  # everyone holding it, under the replay's rule
+        assert {"code", "time", "rule", "change_pct", "customers"} <= set(t)
+
+
+def test_replay_table_output_and_bad_files(session, tmp_path):
+    small_brokerage(session, 5)
+    session.commit()
+    good = tmp_path / "snap.csv"
+    good.write_text(
+        "datetime,code,price\n2026-06-16 10:00:00,600519,1500\n2026-06-16 10:05:00,600519,1420\n",
+        "utf-8",
+    )
+    ok = runner.invoke(app, ["monitor", "replay", str(good)])
+    assert ok.exit_code == 0, ok.output
+    assert "move_down" in ok.output and "1 triggers" in ok.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "datetime,code,price\n2026-06-16 10:00:00,600519,abc\nyesterday,600519,10\n", "utf-8"
+    )
+    res = runner.invoke(app, ["monitor", "replay", str(bad)])
+    assert res.exit_code == 2
+    assert "line 2" in res.output and "line 3" in res.output
+    missing = tmp_path / "cols.csv"
+    missing.write_text("time,code\n", "utf-8")
+    res = runner.invoke(app, ["monitor", "replay", str(missing)])
+    assert res.exit_code == 2 and "datetime,code,price" in res.output
+    res = runner.invoke(app, ["monitor", "replay", str(tmp_path / "nope.csv")])
+    assert res.exit_code == 2 and "file not found" in res.output
