@@ -1,0 +1,219 @@
+"""Demo history for monitoring: customers' alert rules, 22 trading days of market values (for IPO
+quotas), an IPO calendar modelled on real 2023 listings, and a trading day of real alerts.
+
+The alert day replays minute-like bars built from the last real trading day in the shipped history
+(see ``bars.py``) through the evaluator against the generated brokerage, so the alerts, margin calls
+and notifications a new user sees were produced by the engine itself.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime, time
+from decimal import Decimal
+from importlib import resources
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from brokercare.core.calendar import SHANGHAI, add_trading_days, trading_days
+from brokercare.core.database import utcnow
+from brokercare.monitoring.models import AlertPreference, IpoIssue, MarketValueDaily
+
+BOARD_BY_PREFIX = (("688", "star"), ("300", "chinext"), ("301", "chinext"))
+
+
+def _board(code: str) -> str:
+    for prefix, board in BOARD_BY_PREFIX:
+        if code.startswith(prefix):
+            return board
+    return "main"
+
+
+def _report(summary, line: str) -> None:
+    if isinstance(summary, dict):
+        summary["monitoring"] = line
+    elif isinstance(summary, list):
+        summary.append(line)
+
+
+def recent_listings() -> list[dict]:
+    text = (
+        resources.files("brokercare.monitoring")
+        .joinpath("data/recent_listings_2023.csv")
+        .read_text("utf-8")
+    )
+    return list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+
+
+def ipo_calendar(session: Session, today: date, rng) -> int:
+    """Upcoming issues over the next two weeks, modelled on real recent listings."""
+    listings = [r for r in recent_listings() if r["ts_code"].endswith((".SH", ".SZ"))]
+    added = 0
+    day = add_trading_days(today, -3)
+    for k in range(14):
+        r = listings[int(rng.random() * len(listings))]
+        code, exchange = r["ts_code"].split(".")
+        board = _board(code)
+        if session.scalar(select(IpoIssue.id).where(IpoIssue.symbol == r["ts_code"])):
+            continue
+        if k % 2 == 0:
+            day = add_trading_days(day, 1)
+        median = {"main": 16.0, "chinext": 28.0, "star": 36.0}[board]
+        price = Decimal(str(round(median * float(np.exp(0.45 * (rng.random() - 0.5) * 2)), 2)))
+        cap = {"main": 12_000, "chinext": 8_500, "star": 5_500}[board]
+        # subscription codes: SH main board 732xxx, STAR 787xxx; SZ subscribes under the stock code
+        sub_code = ("787" if board == "star" else "732") + code[3:] if exchange == "SH" else code
+        session.add(
+            IpoIssue(
+                code=sub_code,
+                symbol=r["ts_code"],
+                name=r["name"],
+                exchange=exchange,
+                board=board,
+                subscribe_on=day,
+                price=price,
+                max_shares=cap,
+                results_on=add_trading_days(day, 2),
+                payment_on=add_trading_days(day, 2),
+                listing_on=add_trading_days(day, 8),
+                industry=r["industry"],
+                source=f"modelled on the {r['list_date']} listing of {r['ts_code']} (tushare stock_basic); "
+                "date, price and cap are modelled",
+            )
+        )
+        added += 1
+    session.flush()
+    return added
+
+
+def market_values(session: Session, today: date, rng) -> int:
+    """22 trading days of closing market values per customer and exchange, from current holdings."""
+    from sqlalchemy import func
+
+    from brokercare.accounts.models import Account, Position
+    from brokercare.market.models import Instrument
+
+    rows = session.execute(
+        select(
+            Account.customer_id,
+            Instrument.exchange,
+            func.sum(Position.quantity * Instrument.last_price),
+        )
+        .join(Position, Position.account_id == Account.id)
+        .join(Instrument, Instrument.symbol == Position.symbol)
+        .where(Instrument.kind == "stock", Instrument.exchange.in_(("SH", "SZ")))
+        .group_by(Account.customer_id, Instrument.exchange)
+    ).all()
+    days = trading_days(add_trading_days(today, -22), add_trading_days(today, -1))
+    batch = []
+    for cid, exchange, value in rows:
+        if value is None:
+            continue
+        base = float(value)
+        drift = np.exp(
+            np.cumsum(
+                np.full(len(days), 0.0) + 0.012 * (np.array([rng.random() for _ in days]) - 0.5)
+            )
+        )
+        for d, f in zip(days, drift, strict=True):
+            batch.append(
+                {
+                    "customer_id": cid,
+                    "day": d,
+                    "exchange": exchange,
+                    "value": Decimal(str(round(base * f, 2))),
+                }
+            )
+    for k in range(0, len(batch), 5000):
+        session.execute(insert(MarketValueDaily), batch[k : k + 5000])
+    session.flush()
+    return len(batch)
+
+
+def preferences(session: Session, rng, share: float = 0.05) -> int:
+    from brokercare.customers.models import Customer
+
+    n = 0
+    for (cid,) in session.execute(select(Customer.id)):
+        if rng.random() >= share:
+            continue
+        quiet = rng.random() < 0.4
+        session.add(
+            AlertPreference(
+                customer_id=cid,
+                move_pct=Decimal(str([0.03, 0.04, 0.05, 0.07][int(rng.random() * 4)])),
+                window_min=[5, 10, 15, 30][int(rng.random() * 4)],
+                volume_ratio=Decimal("3"),
+                limit_alerts=rng.random() < 0.9,
+                quiet_start=(time(22, 0) if quiet else None),
+                quiet_end=(time(8, 0) if quiet else None),
+                hourly_cap=6,
+                channels=["app", "wechat"] if rng.random() < 0.3 else ["app"],
+            )
+        )
+        n += 1
+    session.flush()
+    return n
+
+
+def alert_day(session: Session) -> tuple[int, date | None]:
+    """Evaluate the last real trading day (minute-like bars) against the brokerage's holdings."""
+    from brokercare.monitoring.bars import minute_bars
+    from brokercare.monitoring.engine import Evaluator, Snapshot
+    from brokercare.monitoring.forecast import daily_history
+    from brokercare.monitoring.service import load_book, load_universe, market_info, record_findings
+
+    hist = daily_history()
+    last = hist["date"].max().date()
+    universe = load_universe(session)
+    if not universe:
+        return 0, None
+    index = {u.symbol: k for k, u in enumerate(universe)}
+    codes = {u.code: u.symbol for u in universe if u.kind == "stock"}
+    bars = minute_bars(sorted(set(codes) & set(hist["code"].unique())), last, last)
+    if bars.empty:
+        return 0, None
+    prev = (
+        hist[hist["date"] < hist["date"].max()].groupby("code").tail(1).set_index("code")["close"]
+    )
+    prev_close = np.array(
+        [float(u.last_price) if u.last_price is not None else np.nan for u in universe]
+    )
+    for code, symbol in codes.items():
+        if code in prev.index:
+            prev_close[index[symbol]] = float(prev[code])
+    book = load_book(session, universe=universe)
+    ev = Evaluator(book, market_info(universe, last, prev_close))
+
+    cum = np.zeros(len(universe))
+    alerts = 0
+    for t, group in bars.groupby("datetime", sort=True):
+        prices = np.full(len(universe), np.nan)
+        for code, price, vol in zip(group["code"], group["price"], group["volume"], strict=True):
+            k = index[codes[code]]
+            prices[k] = price
+            cum[k] += vol
+        moment = datetime.fromisoformat(t).replace(tzinfo=SHANGHAI)
+        f = ev.evaluate(Snapshot(moment, prices, cum.copy()))
+        if f.count:
+            alerts += len(record_findings(session, book, f, ev.last_price).alerts)
+    return alerts, last
+
+
+def generate(engine: Engine, rng, summary) -> None:
+    today = utcnow().astimezone(SHANGHAI).date()
+    with Session(engine, expire_on_commit=False) as session:
+        prefs = preferences(session, rng)
+        values = market_values(session, today, rng)
+        issues = ipo_calendar(session, today, rng)
+        session.commit()
+        alerts, day = alert_day(session)
+        session.commit()
+    _report(
+        summary,
+        f"monitoring: {prefs:,} customers with their own alert rules, {values:,} daily market values, "
+        f"{issues} IPO issues on the calendar, {alerts:,} alerts from {day} replayed",
+    )

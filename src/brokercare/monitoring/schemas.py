@@ -1,0 +1,106 @@
+"""What enters and leaves the monitoring API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    move_pct: float | None = Field(None, description="threshold as a fraction, e.g. 0.05")
+    window_min: int | None = None
+    volume_ratio: float | None = None
+    limit_alerts: bool | None = None
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    hourly_cap: int | None = None
+    channels: list[str] | None = None
+    margin_forecast_threshold: float | None = None
+
+
+class PreferencesOut(BaseModel):
+    move_pct: float
+    window_min: int
+    volume_ratio: float
+    limit_alerts: bool
+    quiet_start: time | None
+    quiet_end: time | None
+    hourly_cap: int
+    channels: list[str]
+    margin_forecast_threshold: float
+
+
+class AlertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    rule: str
+    severity: str
+    symbol: str | None
+    account_id: int | None
+    title: str
+    body: str
+    change_pct: float | None
+    data: dict
+    fired_at: datetime
+
+
+class NotificationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    channel: str
+    kind: str
+    title: str
+    body: str
+    status: str
+    urgent: bool
+    created_at: datetime
+    sent_at: datetime | None
+    read_at: datetime | None
+
+
+class ReceiptIn(BaseModel):
+    provider_ref: str
+
+
+class ApplicationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    issue_code: str
+    shares: int
+    day: date | None = None
+
+
+class IpoIssueOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    symbol: str
+    name: str
+    exchange: str
+    board: str
+    subscribe_on: date
+    price: float
+    max_shares: int
+    results_on: date
+    payment_on: date
+    listing_on: date | None
+    industry: str | None
+    source: str
+
+
+class MarginCallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    contract_id: int
+    account_id: int
+    line: str
+    ratio: float
+    opened_at: datetime
+    deadline: date
+    status: str

@@ -1,0 +1,178 @@
+"""The monitoring API: alerts, alert rules, the message centre, IPO quota and calendar, margin calls."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import get_session, utcnow
+from brokercare.core.errors import PermissionDenied
+from brokercare.monitoring import ipo, notifications, service
+from brokercare.monitoring.models import MarginCall
+from brokercare.monitoring.schemas import (
+    AlertOut,
+    ApplicationIn,
+    IpoIssueOut,
+    MarginCallOut,
+    NotificationOut,
+    PreferencesIn,
+    PreferencesOut,
+    ReceiptIn,
+)
+from brokercare.security.auth import current_user, require_roles
+from brokercare.security.models import User
+
+router = APIRouter(prefix="/monitoring", tags=["monitoring"])
+
+STAFF_READERS = {"agent", "advisor", "customer_manager", "team_lead", "risk", "compliance", "admin"}
+
+
+def _may_read(user: User, customer_id: int) -> None:
+    if user.role == "customer" and user.customer_id == customer_id:
+        return
+    if user.role in STAFF_READERS:
+        return
+    raise PermissionDenied("您只能查看本人的提醒。")
+
+
+def _self(user: User, customer_id: int) -> None:
+    if user.role == "customer" and user.customer_id == customer_id:
+        return
+    if user.role == "customer_manager":
+        return
+    raise PermissionDenied("只有客户本人或其客户经理可以修改提醒设置。")
+
+
+def _today() -> date:
+    return utcnow().astimezone(SHANGHAI).date()
+
+
+@router.get("/customers/{customer_id}/alerts", response_model=list[AlertOut])
+def list_alerts(
+    customer_id: int,
+    limit: int = Query(50, ge=1, le=500),
+    user: User = Depends(current_user),
+    session: Session = Depends(get_session),
+):
+    _may_read(user, customer_id)
+    return service.alerts_of(session, customer_id, limit)
+
+
+@router.get("/customers/{customer_id}/preferences", response_model=PreferencesOut)
+def get_preferences(
+    customer_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)
+):
+    _may_read(user, customer_id)
+    return service.get_preferences(session, customer_id)
+
+
+@router.put("/customers/{customer_id}/preferences", response_model=PreferencesOut)
+def put_preferences(
+    customer_id: int,
+    body: PreferencesIn,
+    user: User = Depends(current_user),
+    session: Session = Depends(get_session),
+):
+    _self(user, customer_id)
+    changes = body.model_dump(exclude_unset=True)
+    out = service.set_preferences(session, customer_id, **changes)
+    session.commit()
+    return out
+
+
+@router.get("/customers/{customer_id}/messages", response_model=list[NotificationOut])
+def messages(
+    customer_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)
+):
+    _may_read(user, customer_id)
+    return notifications.inbox(session, customer_id)
+
+
+@router.post(
+    "/customers/{customer_id}/messages/{notification_id}/read", response_model=NotificationOut
+)
+def read_message(
+    customer_id: int,
+    notification_id: int,
+    user: User = Depends(current_user),
+    session: Session = Depends(get_session),
+):
+    if not (user.role == "customer" and user.customer_id == customer_id):
+        raise PermissionDenied("只有客户本人可以标记消息已读。")
+    n = notifications.mark_read(session, notification_id, customer_id)
+    session.commit()
+    return n
+
+
+@router.post("/receipts", response_model=NotificationOut)
+def delivery_receipt(
+    body: ReceiptIn,
+    _user: User = Depends(require_roles("admin")),
+    session: Session = Depends(get_session),
+):
+    """Gateway callback: the message reached the customer's device."""
+    n = notifications.mark_delivered(session, body.provider_ref)
+    session.commit()
+    return n
+
+
+@router.get("/customers/{customer_id}/ipo-quota")
+def ipo_quota(
+    customer_id: int,
+    day: date | None = None,
+    user: User = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> dict:
+    _may_read(user, customer_id)
+    return ipo.ipo_quota(session, customer_id, day or _today())
+
+
+@router.get("/ipo/calendar", response_model=list[IpoIssueOut])
+def ipo_calendar(
+    start: date | None = None,
+    days: int = Query(14, ge=1, le=90),
+    _user: User = Depends(current_user),
+    session: Session = Depends(get_session),
+):
+    return ipo.upcoming(session, start or _today(), days)
+
+
+@router.post("/customers/{customer_id}/ipo-applications", status_code=201)
+def ipo_apply(
+    customer_id: int,
+    body: ApplicationIn,
+    user: User = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> dict:
+    if not (user.role == "customer" and user.customer_id == customer_id):
+        raise PermissionDenied("新股申购只能由客户本人提交。")
+    app = ipo.apply(session, customer_id, body.issue_code, body.shares, body.day or _today())
+    session.commit()
+    return {
+        "id": app.id,
+        "issue_code": body.issue_code,
+        "shares": app.shares,
+        "quota": app.quota,
+        "status": app.status,
+    }
+
+
+@router.get("/customers/{customer_id}/margin-calls", response_model=list[MarginCallOut])
+def margin_calls(
+    customer_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)
+):
+    _may_read(user, customer_id)
+    from brokercare.accounts.models import Account
+
+    return list(
+        session.scalars(
+            select(MarginCall)
+            .join(Account, Account.id == MarginCall.account_id)
+            .where(Account.customer_id == customer_id)
+            .order_by(MarginCall.opened_at.desc())
+        )
+    )
