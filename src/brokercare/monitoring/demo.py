@@ -64,7 +64,8 @@ def ipo_calendar(session: Session, today: date, rng) -> int:
         median = {"main": 16.0, "chinext": 28.0, "star": 36.0}[board]
         price = Decimal(str(round(median * float(np.exp(0.45 * (rng.random() - 0.5) * 2)), 2)))
         cap = {"main": 12_000, "chinext": 8_500, "star": 5_500}[board]
-        # subscription codes: SH main board 732xxx, STAR 787xxx; SZ subscribes under the stock code
+        # subscription codes: SH main board 732 + the last three digits, STAR 787 + the same; SZ uses
+        # the stock code itself
         sub_code = ("787" if board == "star" else "732") + code[3:] if exchange == "SH" else code
         session.add(
             IpoIssue(
