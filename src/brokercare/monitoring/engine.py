@@ -77,6 +77,11 @@ class Book:
         """Rebuild the by-symbol index and the margin matrices after positions were added."""
         order = np.argsort(self.pos_symbol, kind="stable")
         self.by_symbol = order.astype(np.int64)
+        # rule parameters per position in by-symbol order: a moving symbol's holders are then
+        # one contiguous slice, with no random gathers over the account arrays
+        acc = self.pos_account[order]
+        self.sorted_move_pct = self.move_pct[acc].astype(np.float32)
+        self.sorted_window = self.window_min[acc].astype(np.int16)
         counts = np.bincount(self.pos_symbol, minlength=self.n_sym)
         self.sym_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.symbol_index = {s: i for i, s in enumerate(self.symbols)}
@@ -214,7 +219,6 @@ class Evaluator:
         self.windows = np.unique(book.window_min).astype(np.int64)
         if self.windows.size and (self.windows.max() > MAX_WINDOW_MIN or self.windows.min() < 1):
             raise ValueError(f"alert windows must be 1..{MAX_WINDOW_MIN} minutes")
-        self._win_index = np.searchsorted(self.windows, book.window_min)
         npos = len(book.qty)
         self.move_until = np.full((2, npos), -np.inf)  # per direction: suppressed until (epoch s)
         self.fired_today = np.zeros((3, npos), bool)  # limit-up, limit-down, volume: once a day
@@ -267,7 +271,7 @@ class Evaluator:
 
         # 1. moves within each customer's window: symbol-level first, then only their holders
         min_pct = float(book.move_pct.min()) if len(book.move_pct) else np.inf
-        for wi, window in enumerate(self.windows):
+        for window in self.windows:
             hi, lo = self.window_extremes(now_minute, int(window))
             with np.errstate(divide="ignore", invalid="ignore"):
                 rise = np.where(quoted, price / lo - 1.0, 0.0)
@@ -277,16 +281,11 @@ class Evaluator:
                 cand = np.flatnonzero(np.nan_to_num(mag) >= min_pct)
                 if cand.size == 0:
                     continue
-                pos = _positions_of(book, cand)
-                acc = book.pos_account[pos]
-                sym = book.pos_symbol[pos]
-                ok = (
-                    (self._win_index[acc] == wi)
-                    & (mag[sym] >= book.move_pct[acc])
-                    & (self.move_until[direction, pos] <= now)
-                    & (book.qty[pos] > 0)
-                )
-                pos = pos[ok]
+                idx = _slots_of(book, cand)  # indices into the by-symbol order
+                sym = book.pos_symbol[book.by_symbol[idx]]
+                ok = (book.sorted_window[idx] == window) & (mag[sym] >= book.sorted_move_pct[idx])
+                pos = book.by_symbol[idx[ok]]
+                pos = pos[(self.move_until[direction, pos] <= now) & (book.qty[pos] > 0)]
                 if pos.size:
                     self.move_until[direction, pos] = now + window * 60
                     pos_out.append(pos)
@@ -455,6 +454,17 @@ class Evaluator:
             self.fired_today[1, pos] = True
         else:
             self.fired_today[2, pos] = True
+
+
+def _slots_of(book: Book, symbols: np.ndarray) -> np.ndarray:
+    """Slots (indices into ``book.by_symbol``) of every position in ``symbols``."""
+    starts = book.sym_ptr[symbols]
+    lengths = book.sym_ptr[symbols + 1] - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return np.arange(total, dtype=np.int64) + offsets
 
 
 def _positions_of(book: Book, symbols: np.ndarray) -> np.ndarray:

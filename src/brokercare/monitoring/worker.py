@@ -32,8 +32,10 @@ from brokercare.core.calendar import SHANGHAI
 from brokercare.core.models import ProcessedEvent
 from brokercare.core.service import mark_processed
 from brokercare.market.quotes import POSITION_EVENT, SNAPSHOT_EVENT, payload_arrays
-from brokercare.monitoring.engine import Evaluator, Snapshot
+from brokercare.monitoring.engine import Evaluator, Snapshot, trading_minute
+from brokercare.monitoring.forecast import TRADING_MINUTES_PER_DAY
 from brokercare.monitoring.service import load_book, load_universe, market_info, record_findings
+from brokercare.monitoring.temperature import temperatures
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class MonitorWorker:
         self.index = {u.symbol: k for k, u in enumerate(self.universe)}
         self.boards = np.array([u.board for u in self.universe], dtype=object)
         self.ev: Evaluator | None = None
+        self.temperature: dict[str, str] = {}
         self._last_close = np.array(
             [float(u.last_price) if u.last_price is not None else np.nan for u in self.universe]
         )
@@ -115,23 +118,41 @@ class MonitorWorker:
         t, prices, volumes = payload_arrays(event.payload, self.index, len(self.universe))
         findings = self.ev.evaluate(Snapshot(t, prices, volumes))
         self.snapshots += 1
-        return findings, self.ev.last_price.copy()
+        info = self.ev.info
+        temps = temperatures(
+            self.boards,
+            self.ev.last_price,
+            info.prev_close,
+            volumes,
+            info.avg_volume_20d,
+            info.limit_up,
+            info.limit_down,
+            trading_minute(t) / TRADING_MINUTES_PER_DAY,
+        )
+        # only a notable mood is worth a sentence in an alert
+        self.temperature = {b: t.text for b, t in temps.items() if t.band != "正常"}
+        return findings, self.ev.last_price.copy(), dict(self.temperature)
 
     # handlers ---------------------------------------------------------------------------------
     def on_snapshot(self, event: Event) -> None:
         if event.id in self._warmed:  # committed before the restart, only the ack was missing
             return
         if event.id in self._unwritten:
-            findings, prices = self._unwritten[event.id]
+            findings, prices, temperature = self._unwritten[event.id]
         else:
-            findings, prices = self._evaluate(event)
-            self._unwritten[event.id] = (findings, prices)
+            findings, prices, temperature = self._evaluate(event)
+            self._unwritten[event.id] = (findings, prices, temperature)
         session = self.sessions()
         try:
             with session.begin():
                 if mark_processed(session, self.consumer, event.id):
                     recorded = record_findings(
-                        session, self.book, findings, prices, boards=self.boards
+                        session,
+                        self.book,
+                        findings,
+                        prices,
+                        temperature=temperature,
+                        boards=self.boards,
                     )
                     self.alerts += len(recorded.alerts)
         finally:
