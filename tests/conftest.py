@@ -72,7 +72,10 @@ def pg_engine_in_fresh_schema() -> tuple[Engine, str]:
         admin.dispose()
         _unavailable("PostgreSQL", exc)
     admin.dispose()
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"}, pool_size=5)
+    # The search path travels in the URL, so worker processes that rebuild the engine from
+    # ``engine.url`` (process pools, Dask) land in the same schema.
+    sep = "&" if "?" in PG_URL else "?"
+    engine = make_engine(f"{PG_URL}{sep}options=-csearch_path%3D{schema}", pool_size=5)
     return engine, schema
 
 

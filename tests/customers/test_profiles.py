@@ -281,9 +281,7 @@ def test_profile_without_a_stored_row_is_computed_on_request(session) -> None:
     assert session.scalar(select(TierChange)) is None
 
 
-def test_process_pool_gives_the_same_profiles_as_one_process(session, backend) -> None:
-    if backend != "sqlite":
-        pytest.skip("the test PostgreSQL schema is set per connection, not in the URL workers get")
+def test_process_pool_gives_the_same_profiles_as_one_process(session) -> None:
     b = Brokerage(session)
     for i in range(7):
         c, acct = b.customer(cash=f"{(i + 1) * 123456}.78")
