@@ -124,6 +124,8 @@ def _create_managers(session: Session, codes: list[str], counts: list[int],
 
 
 def _keys(prefix: str, ids: np.ndarray, width: int) -> np.ndarray:
+    if len(ids) == 0:
+        return np.zeros(0, dtype=f"U{len(prefix) + width}")
     return np.char.add(prefix, np.char.zfill(ids.astype(f"U{width}"), width))
 
 

@@ -93,7 +93,8 @@ def build_context(instruments: list[dict], *, as_of: date, seed: int, branch_cod
     stocks = [r for r in instruments if r["kind"] == "stock"]
     pools = {b: _pool([r for r in stocks if r["board"] == b and not r["is_st"]], rng)
              for b in ("main", "chinext", "star", "bse")}
-    pools["st"] = _pool([r for r in stocks if r["is_st"]], rng)
+    # main-board risk-warning stocks; an ST stock on ChiNext or STAR needs that board's permission too
+    pools["st"] = _pool([r for r in stocks if r["is_st"] and r["board"] == "main"], rng)
     pools["etf"] = _pool([r for r in instruments if r["kind"] == "etf" and r["board"] != "money"],
                          rng, popular=1.0)
     etf_w = np.exp(rng.normal(0, 1.6, len(pools["etf"].symbols)))
@@ -263,7 +264,11 @@ def generate_chunk(ctx: Context, seed: int, chunk: int, n: int, first_customer_i
         given2[m] = arr[rng.integers(0, len(arr), m.sum())]
     one_char = rng.random(n) < np.where(older, 0.35, 0.14)
     given2[one_char] = ""
-    names = np.char.add(np.char.add(surnames, given1), given2)
+    given = np.char.add(given1, given2)
+    for is_m, whole in ((True, pop.GIVEN2_MALE_NEW), (False, pop.GIVEN2_FEMALE_NEW)):
+        m = (male == is_m) & ~older & ~one_char & (rng.random(n) < 0.5)
+        given[m] = np.array(whole)[rng.integers(0, len(whole), m.sum())]
+    names = np.char.add(surnames, given)
 
     # identity number: sequence digits odd for men
     seq = rng.integers(0, 50, n) * 10 + rng.integers(0, 5, n) * 2 + male.astype(np.int64)
@@ -477,7 +482,7 @@ def generate_chunk(ctx: Context, seed: int, chunk: int, n: int, first_customer_i
     pos_qty = np.concatenate([a[2] for a in all_pos])
     pos_price = np.concatenate([a[3] for a in all_pos])
     # one row per (account, symbol)
-    key = np.char.add(pos_acc.astype("U8"), pos_sym.astype("U16"))
+    key = np.char.add(np.char.add(pos_acc.astype("U12"), "|"), pos_sym.astype("U16"))
     _, first = np.unique(key, return_index=True)
     if len(first) != len(key):
         inv = np.unique(key, return_inverse=True)[1]

@@ -85,9 +85,15 @@ SURNAMES: tuple[tuple[str, float], ...] = (
 
 # Given-name characters by sex and by generation (born before / after 1985).
 GIVEN_MALE_OLD = "国建军伟强平志明华兵勇斌刚峰海东林红波涛杰立新春鹏文祥辉庆成宏德荣"
-GIVEN_MALE_NEW = "浩宇轩子涵博文泽睿杰俊凯晨瑞豪航鑫磊昊然霖一诚逸安铭嘉皓煜"
+GIVEN_MALE_NEW = "浩宇轩博文泽睿杰俊凯晨瑞豪航鑫磊昊霖诚逸安铭嘉皓煜"
 GIVEN_FEMALE_OLD = "丽芳娟敏静秀英霞燕红梅玲华琴兰萍洁莉颖雪婷艳慧珍桂"
-GIVEN_FEMALE_NEW = "欣怡梓涵雨萱诗琪思佳晨悦可馨婉若彤语嘉瑶雅琳淑梦心颖"
+GIVEN_FEMALE_NEW = "欣怡涵萱琪佳悦馨婉彤嘉瑶雅琳淑梦颖"
+
+# Whole two-character given names, common among people born after 1985.
+GIVEN2_MALE_NEW = ("浩然", "子轩", "宇航", "俊杰", "博文", "思远", "梓豪", "一鸣", "嘉诚", "皓轩",
+                   "明哲", "天佑", "泽宇", "晨阳", "家豪", "志远", "子墨", "浩宇", "睿哲", "逸飞")
+GIVEN2_FEMALE_NEW = ("欣怡", "梓涵", "雨萱", "诗琪", "思佳", "可馨", "语嫣", "若彤", "佳怡", "雅琳",
+                     "梦瑶", "晓彤", "静怡", "婉清", "心怡", "子琪", "雨桐", "佳琪", "悦然", "一诺")
 
 # Mobile number prefixes of the three carriers (China Mobile, Unicom, Telecom) and their shares.
 MOBILE_PREFIXES: tuple[tuple[str, float], ...] = (
