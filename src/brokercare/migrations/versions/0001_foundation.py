@@ -13,6 +13,7 @@ from alembic import op
 
 import brokercare.core.database
 
+
 revision: str = '0001_foundation'
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None

@@ -13,6 +13,7 @@ from alembic import op
 
 import brokercare.core.database
 
+
 revision: str = '0002_advisory'
 down_revision: str | Sequence[str] | None = '0001_foundation'
 branch_labels: str | Sequence[str] | None = None
