@@ -93,7 +93,7 @@ def run(
     *,
     as_of: AsOf | None = None,
     compiled: Compiled | None = None,
-    partition_size: int = 100_000,
+    partition_size: int = 50_000,
     workers: int = 1,
     on_partition: Callable[[int], None] | None = None,
     publish: bool = True,

@@ -22,7 +22,7 @@ customers_app = typer.Typer(help="Look up customers.", no_args_is_help=True)
 @profiles_app.command("compute")
 def compute(
     workers: int = typer.Option(2, help="Worker processes (1: compute in this process)."),
-    partition_size: int = typer.Option(100_000, min=1, help="Customers per partition."),
+    partition_size: int = typer.Option(50_000, min=1, help="Customers per partition (smaller keeps both workers busy to the end)."),
 ) -> None:
     """Compute every customer's profile in bulk and record tier changes."""
     from brokercare.core.database import get_engine
