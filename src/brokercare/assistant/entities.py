@@ -157,7 +157,7 @@ def extract(text: str, lexicon: Lexicon, *, today: date | None = None) -> list[E
         if free(start, end):
             add(Entity("stock", text[start:end], start, end, inst.symbol, {"name": inst.canonical}))
 
-    symbols = {inst.symbol: inst.canonical for inst in lexicon.instruments.values()}
+    symbols = lexicon.name_of_symbol
     for m in _CODE.finditer(folded):
         code = m.group(2)
         after = folded[m.end() : m.end() + 2]

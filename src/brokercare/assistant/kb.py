@@ -23,6 +23,7 @@ import io
 import math
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,14 +356,26 @@ class KnowledgeBase:
 _kb_cache: dict[str, KnowledgeBase] = {}
 
 
+#: How long a process answers from its loaded knowledge base before it asks the database whether
+#: entries changed (an import elsewhere shows within this delay; every reply asking would cost a
+#: query per message on the service hub's hot path).
+KB_RECHECK_S = 1.0
+_kb_checked: dict[str, tuple[float, str]] = {}
+
+
 def knowledge_base(session: Session | None) -> KnowledgeBase:
     """The knowledge base for this database, rebuilt only when its entries changed."""
     stamp = "none"
     if session is not None:
         from sqlalchemy import func
 
+        url = str(session.get_bind().url)
+        checked = _kb_checked.get(url)
+        if checked is not None and time.monotonic() - checked[0] < KB_RECHECK_S and checked[1] in _kb_cache:
+            return _kb_cache[checked[1]]
         row = session.execute(select(func.count(KbEntry.id), func.max(KbEntry.updated_at))).one()
-        stamp = f"{session.get_bind().url}|{row[0]}|{row[1]}"
+        stamp = f"{url}|{row[0]}|{row[1]}"
+        _kb_checked[url] = (time.monotonic(), stamp)
     kb = _kb_cache.get(stamp)
     if kb is None:
         kb = KnowledgeBase.load(session)
@@ -483,6 +496,7 @@ def import_entries(session: Session, entries: list[tuple[str, str, str | None]],
         else:
             skipped += 1
     session.flush()
+    _kb_checked.clear()  # this process sees its own import at once
     return ImportResult(added, updated, skipped, errors)
 
 

@@ -111,6 +111,7 @@ class Lexicon:
         for bank in BANKS:
             tok.add_word(bank, freq=200000, tag="nt")
         self.tokenizer = tok
+        self.name_of_symbol = {inst.symbol: inst.canonical for inst in self.instruments.values()}
 
         norm = ahocorasick.Automaton()
         for variant, canonical in self.normalise_map.items():

@@ -136,12 +136,14 @@ LOW_CONFIDENCE = 0.45
 SAFE_FALLBACK = "这个问题我需要请专业的同事来回答，已经为您转接人工服务，请稍候。"
 
 
-def reply(session: Session, customer_id: int | None, text: str, *, channel: str = "app") -> Reply:
+def reply(session: Session, customer_id: int | None, text: str, *, channel: str = "app",
+          analysis: Analysis | None = None) -> Reply:
     """Answer one customer message: analysis, knowledge base, the customer's data, guard, hand-off.
 
     ``customer_id=None`` is a sender not (yet) identified — a prospect on WeChat, an unknown email
     address: they get the knowledge base's answers, and questions about an account are met with
-    a request to log in or verify, never with anyone's data.
+    a request to log in or verify, never with anyone's data. ``analysis``: the message's analysis
+    when the caller already has it (the service hub routes on it first), so it is not run twice.
     """
     from brokercare.assistant import guard, llm, replies, tools
     from brokercare.assistant.kb import knowledge_base
@@ -149,7 +151,8 @@ def reply(session: Session, customer_id: int | None, text: str, *, channel: str 
     customer = tools.customer_of(session, customer_id) if customer_id is not None else None
     if customer_id is not None and customer is None:
         raise NotFound(f"客户 {customer_id} 不存在")
-    analysis = analyze(text)
+    if analysis is None or analysis.text != _clean(text):
+        analysis = analyze(text)
     kb = knowledge_base(session)
     draft = replies.compose(session, customer_id, analysis, kb)
     attempts = guard.inspect_request(analysis.text)

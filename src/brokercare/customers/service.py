@@ -47,6 +47,20 @@ def get_customer(session: Session, customer_id: int) -> Customer:
     return customer
 
 
+def tier_and_manager(session: Session, customer_id: int) -> tuple[str, int | None]:
+    """The stored service tier and dedicated manager in one indexed read: the service hub routes
+    every message on them, and the full profile (144 decoded features) would cost far more.
+    A customer with no stored profile yet gets the tier computed now, as :func:`get_profile` does."""
+    row = session.execute(
+        select(CustomerProfile.tier, Customer.manager_id).select_from(Customer)
+        .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id)
+        .where(Customer.id == customer_id)).first()
+    if row is None:
+        raise NotFound(f"客户不存在（id={customer_id}）", extra={"customer_id": customer_id})
+    tier = row.tier or get_profile(session, customer_id).tier
+    return tier, row.manager_id
+
+
 def get_customer_by_no(session: Session, customer_no: str) -> Customer:
     customer = session.scalar(select(Customer).where(Customer.customer_no == customer_no.strip()))
     if customer is None:

@@ -15,6 +15,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -262,7 +263,10 @@ def _open_conversation(session: Session, contact: Contact, channel: str, now: da
     return conv
 
 
-def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None) -> Ingested:
+def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
+           planned: Plan | None = None) -> Ingested:
+    """Store an inbound message once (a channel's retry is recognised by its external id) in the
+    sender's open thread; ``planned``: the contact and thread were already read for the plan."""
     now = now or utcnow()
     if inbound.external_id:
         existing = session.scalar(select(Message).where(
@@ -275,8 +279,13 @@ def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None) -
             return Ingested(conv, msgs, duplicate=True)
     if not inbound.customer_text:
         raise ValidationFailed("消息内容不能为空")
-    contact = resolve_contact(session, inbound.identities, display_name=inbound.display_name, now=now)
-    conv = _open_conversation(session, contact, inbound.channel, now)
+    if planned is not None:
+        contact, conv = planned.contact, planned.conversation
+        if now - contact.last_seen_at > timedelta(minutes=5):
+            contact.last_seen_at = now
+    else:
+        contact = resolve_contact(session, inbound.identities, display_name=inbound.display_name, now=now)
+        conv = _open_conversation(session, contact, inbound.channel, now)
     conv.channel = inbound.channel
     conv.last_message_at = now
     conv.customer_id = contact.customer_id
@@ -309,14 +318,19 @@ def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None) -
 
 # --- routing context and hand-off summary ---------------------------------------------------------
 
-def contacts_7d(session: Session, contact_id: int, now: datetime) -> int:
-    """Contact sessions in the last 7 days: distinct (channel, Beijing date) of inbound messages."""
+def contacts_7d(session: Session, contact_id: int, now: datetime, *,
+                incoming: str | None = None) -> int:
+    """Contact sessions in the last 7 days: distinct (channel, Beijing date) of inbound messages.
+    ``incoming``: the channel of a message not stored yet, counted as of ``now``."""
     rows = session.execute(
         select(Message.channel, Message.sent_at).where(
             Message.contact_id == contact_id, Message.direction == "in",
             Message.sent_at >= now - timedelta(days=7)).order_by(Message.id.desc()).limit(2000)
     ).all()
-    return max(1, len({(ch, at.astimezone(SHANGHAI).date()) for ch, at in rows}))
+    seen = {(ch, at.astimezone(SHANGHAI).date()) for ch, at in rows}
+    if incoming:
+        seen.add((incoming, now.astimezone(SHANGHAI).date()))
+    return max(1, len(seen))
 
 
 class _Holdings:
@@ -349,7 +363,9 @@ def _emergency(session: Session, analysis: Analysis, text: str, customer_id: int
 
 
 def build_context(session: Session, conv: Conversation, analysis: Analysis, text: str,
-                  now: datetime, held: _Holdings) -> RoutingContext:
+                  now: datetime, held: _Holdings, *, incoming: str | None = None) -> RoutingContext:
+    """The routing inputs; ``incoming``: the channel of a message about to be stored (planned
+    before the write), else the message is already in the thread."""
     from brokercare.service.tickets import open_ticket_count
 
     reason = _emergency(session, analysis, text, conv.customer_id, held)
@@ -357,12 +373,12 @@ def build_context(session: Session, conv: Conversation, analysis: Analysis, text
     return RoutingContext(
         tier=tier,
         open_tickets=open_ticket_count(session, conv.contact_id),
-        contacts_7d=contacts_7d(session, conv.contact_id, now),
+        contacts_7d=contacts_7d(session, conv.contact_id, now, incoming=incoming),
         business_hours=load_policy().business_hours.is_open(now),
         emergency=reason is not None,
         emergency_reason=reason,
         has_manager=manager_id is not None,
-        channel=conv.channel,
+        channel=incoming or conv.channel,
     )
 
 
@@ -454,7 +470,8 @@ def analyze(text: str) -> Analysis | None:
 ROUTING_HANDOFF_REASONS = frozenset({"客户情绪激动", "没有把握理解客户的问题"})
 
 
-def _ai_reply(session: Session, conv: Conversation, text: str) -> tuple[str | None, bool, str | None]:
+def _ai_reply(session: Session, customer_id: int | None, channel: str, text: str,
+              analysis: Analysis | None = None) -> tuple[str | None, bool, str | None]:
     """The assistant's answer, whether it asks for a human, and why.
 
     Without an assistant, or for a sender it cannot serve (a prospect with no customer record),
@@ -463,17 +480,67 @@ def _ai_reply(session: Session, conv: Conversation, text: str) -> tuple[str | No
     assistant = peers.assistant()
     if assistant is None or not hasattr(assistant, "reply"):
         return None, True, "assistant_unavailable"
-    if conv.customer_id is None:
+    if customer_id is None:
         return None, True, "prospect"
-    reply = assistant.reply(session, conv.customer_id, text, channel=conv.channel)
+    kwargs = {"channel": channel}
+    if analysis is not None and analysis.original is not None:
+        kwargs["analysis"] = analysis.original
+    reply = assistant.reply(session, customer_id, text, **kwargs)
     return (getattr(reply, "text", None), bool(getattr(reply, "handoff", False)),
             getattr(reply, "handoff_reason", None))
 
 
+@dataclass
+class Plan:
+    """Routing worked out before the message is stored: the context, the decision and the AI's
+    reply are reads and CPU only, so the write transaction that follows is short (SQLite has one
+    writer at a time; every millisecond spent under its lock is a millisecond the other worker
+    process waits)."""
+
+    contact: Contact
+    conversation: Conversation
+    ctx: RoutingContext
+    decision: Decision
+    held: _Holdings
+    reply: tuple[str | None, bool, str | None] | None = None
+    customer: Any = None  # kept referenced: the session's identity map holds objects weakly
+
+
+def plan(session: Session, inbound: Inbound, analysis: Analysis, now: datetime) -> Plan | None:
+    """The plan for a logged-in customer's message to a thread the AI is handling; ``None`` when
+    the message must be stored first (a new contact or thread, a person already on it, a CSAT
+    answer, a call) — :func:`process` then works it out after the write, as it always can."""
+    idents = inbound.identities
+    if (len(idents) != 1 or idents[0].kind != "customer_id" or not idents[0].verified
+            or inbound.channel == "phone" or _CSAT_REPLY.match(inbound.customer_text)):
+        return None
+    contact = session.scalar(select(Contact).where(Contact.customer_id == int(idents[0].value)))
+    if contact is None:
+        return None
+    conv = session.scalar(select(Conversation).where(
+        Conversation.contact_id == contact.id, Conversation.status != "closed")
+        .order_by(Conversation.id.desc()).limit(1))
+    if conv is None or conv.status != "bot":
+        return None
+    # Read once here, the customer record stays in the session's identity map for every later
+    # lookup of this message (tier, the assistant's tools) instead of being fetched again.
+    customer = peers.customer(session, conv.customer_id)
+    held = _Holdings(session, conv.customer_id)
+    ctx = build_context(session, conv, analysis, inbound.customer_text, now, held,
+                        incoming=inbound.channel)
+    decision = decide(analysis, ctx)
+    reply = None
+    if decision.outcome in ("ai_answer", "ai_offer_human"):
+        reply = _ai_reply(session, conv.customer_id, inbound.channel, inbound.customer_text, analysis)
+    return Plan(contact, conv, ctx, decision, held, reply, customer)
+
+
 def process(session: Session, message_id: int, *, analysis: Analysis | None = None,
-            now: datetime | None = None, fresh: bool = False) -> Processed:
+            now: datetime | None = None, fresh: bool = False, planned: Plan | None = None) -> Processed:
     """Analyse, route and act on one stored inbound message (idempotent per message;
-    ``fresh``: stored in this very transaction, so it cannot have been routed yet)."""
+    ``fresh``: stored in this very transaction, so it cannot have been routed yet; ``planned``:
+    the routing worked out before the write, used if the thread is still the one it was made for
+    and the AI still has it)."""
     now = now or utcnow()
     msg = session.get(Message, message_id)
     if msg is None:
@@ -491,13 +558,19 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
         _record(session, msg, conv, decision, Analysis((("feedback", 1.0),)), RoutingContext(), None, now)
         return Processed(msg, conv, decision, reply)
 
+    if planned is not None:
+        # Under the write lock now: re-read the thread's state, another worker may have handed
+        # it to a person since the plan was made.
+        session.refresh(conv, ["status"])
+        if planned.conversation.id != conv.id or conv.status != "bot":
+            planned = None
     analysis = analysis or analyze(msg.text)
     assistant_missing = analysis is None
     analysis = analysis or Analysis((("out_of_scope", 0.0),))
     msg.analysis = analysis.to_dict()
     conv.last_intent, conv.last_emotion = analysis.intent, analysis.emotion
-    held = _Holdings(session, conv.customer_id)
-    ctx = build_context(session, conv, analysis, msg.text, now, held)
+    held = planned.held if planned else _Holdings(session, conv.customer_id)
+    ctx = planned.ctx if planned else build_context(session, conv, analysis, msg.text, now, held)
 
     if conv.status in ("waiting", "assigned"):
         decision = Decision("human", "already_with_human", conv.skill, conv.priority)
@@ -507,13 +580,14 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
     if assistant_missing:
         decision = Decision("human", "assistant_unavailable", load_policy().default_skill, 4)
     else:
-        decision = decide(analysis, ctx)
+        decision = planned.decision if planned else decide(analysis, ctx)
 
     reply_msg: Message | None = None
     source = "complaint" if analysis.intent == "complaint" else (
         "emergency" if ctx.emergency else ("after_hours" if decision.after_hours else "ai_unresolved"))
     if decision.outcome in ("ai_answer", "ai_offer_human"):
-        text, wants_human, why = _ai_reply(session, conv, msg.text)
+        text, wants_human, why = (planned.reply if planned and planned.reply else
+                                  _ai_reply(session, conv.customer_id, conv.channel, msg.text, analysis))
         if text:
             if decision.outcome == "ai_offer_human" and not decision.after_hours:
                 text += "\n\n如需人工服务，请回复“人工”，我们马上为您转接。"
@@ -841,9 +915,18 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
     """
     bus = get_bus()
     in_process = isinstance(bus, InProcessBus)
-    # The analysis is pure CPU: done before the first write, the database is locked for less time.
+    now = now or utcnow()
+    # Analysis, routing and the AI's reply are reads and CPU: worked out before the first write,
+    # the database is locked only for the writes.
     pre = analyze(inbound.customer_text) if in_process and inbound.channel != "phone" else None
-    ingested = ingest(session, inbound, now=now)
+    planned = None
+    if pre is not None:
+        try:
+            planned = plan(session, inbound, pre, now)
+        except Exception:  # noqa: BLE001 - only a shortcut: the write path below decides afresh
+            log.exception("planning message of %s failed; routing it after the write", inbound.channel)
+            planned = None
+    ingested = ingest(session, inbound, now=now, planned=planned)
     if ingested.duplicate:
         session.commit()
         return Received(ingested, None)
@@ -854,7 +937,8 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
     if in_process:
         try:
             with session.begin_nested():
-                processed = process(session, first.id, analysis=pre, now=now, fresh=True)
+                processed = process(session, first.id, analysis=pre, now=now, fresh=True,
+                                    planned=planned)
         except Exception:  # noqa: BLE001 - stored now, routed later by the stranded-message sweep
             log.exception("routing message %s failed; it stays stored for the sweep", first.id)
             processed = None

@@ -33,11 +33,33 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default)
 
 
+def _or_missing(fn, *args: Any, default: Any = None) -> Any:  # noqa: ANN001
+    """``fn(*args)``, or ``default`` where the owning domain says the record does not exist."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        if type(exc).__name__ != "NotFound":
+            raise
+        return default
+
+
 def ledger_append(session: Session, kind: str, subject: str, data: dict) -> None:
     """Append to the tamper-evident ledger in the caller's transaction."""
     from brokercare.ledger.service import append
 
     append(session, kind, subject, data)
+
+
+def customer(session: Session, customer_id: int | None) -> Any:
+    """The customer record (``None`` for a prospect or an unknown id)."""
+    if customer_id is None:
+        return None
+    customers = _module("brokercare.customers.service")
+    if customers is not None and hasattr(customers, "get_customer"):
+        return _or_missing(customers.get_customer, session, customer_id)
+    from brokercare.customers.models import Customer
+
+    return session.get(Customer, customer_id)
 
 
 def customer_tier(session: Session, customer_id: int | None) -> str:
@@ -46,13 +68,7 @@ def customer_tier(session: Session, customer_id: int | None) -> str:
         return "prospect"
     customers = _module("brokercare.customers.service")
     if customers is not None and hasattr(customers, "get_profile"):
-        try:
-            profile = customers.get_profile(session, customer_id)
-        except Exception as exc:  # a customer without a computed profile yet
-            if type(exc).__name__ != "NotFound":
-                raise
-            profile = None
-        tier = _get(profile, "tier")
+        tier = _get(_or_missing(customers.get_profile, session, customer_id), "tier")
         return str(tier) if tier else "mass"
     from brokercare.customers.models import CustomerProfile
 
@@ -65,8 +81,8 @@ def tier_and_manager(session: Session, customer_id: int | None) -> tuple[str, in
     if customer_id is None:
         return "prospect", None
     customers = _module("brokercare.customers.service")
-    if customers is not None and hasattr(customers, "get_profile"):
-        return customer_tier(session, customer_id), customer_manager_id(session, customer_id)
+    if customers is not None and hasattr(customers, "tier_and_manager"):
+        return _or_missing(customers.tier_and_manager, session, customer_id, default=("mass", None))
     from brokercare.customers.models import Customer, CustomerProfile
 
     row = session.execute(
@@ -83,12 +99,7 @@ def customer_manager_id(session: Session, customer_id: int | None) -> int | None
         return None
     customers = _module("brokercare.customers.service")
     if customers is not None and hasattr(customers, "get_customer"):
-        try:
-            return customers.get_customer(session, customer_id).manager_id
-        except Exception as exc:
-            if type(exc).__name__ != "NotFound":
-                raise
-            return None
+        return _get(_or_missing(customers.get_customer, session, customer_id), "manager_id")
     from brokercare.customers.models import Customer
 
     return session.scalar(select(Customer.manager_id).where(Customer.id == customer_id))

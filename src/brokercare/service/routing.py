@@ -36,6 +36,8 @@ class Analysis:
     emotion: str = "calm"
     intensity: float = 0.0
     entities: tuple[dict, ...] = ()
+    #: The assistant's own analysis object, handed back to it for the reply so it is not re-run.
+    original: Any = field(default=None, compare=False, repr=False)
 
     @property
     def intent(self) -> str:
@@ -91,6 +93,7 @@ class Analysis:
             emotion=str(get("emotion", "calm") or "calm"),
             intensity=float(get("intensity", 0.0) or 0.0),
             entities=tuple(entities),
+            original=None if isinstance(obj, dict) else obj,
         )
 
 
