@@ -1,11 +1,19 @@
-"""The margin-crossing forecast is calibrated on real daily history (out of sample)."""
+"""The margin-crossing forecast is calibrated on real daily and minute history (out of sample)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from brokercare.monitoring.calibration import first_passage_samples, portfolio_close_samples, table
-from brokercare.monitoring.forecast import crossing_probability
+from brokercare.monitoring.calibration import (
+    first_passage_samples,
+    intraday_first_passage_samples,
+    intraday_scaling,
+    portfolio_close_samples,
+    real_minute_bars,
+    table,
+)
+from brokercare.monitoring.forecast import crossing_probability, daily_history
 
 
 def _brier(pred, hit):
@@ -50,3 +58,43 @@ def test_crossing_probability_edges():
     )
     assert p[2] == 0.0  # no volatility, above the line
     assert p[3] == 0.0  # cash alone covers the line
+
+
+def test_square_root_of_time_scaling_holds_from_one_to_five_days():
+    for h in (2, 5):
+        pred, hit = first_passage_samples(horizon_days=h)
+        rows = table(pred, hit)
+        for row in rows:
+            assert abs(row.observed - row.predicted) < 0.07, (h, row)
+        observed = [r.observed for r in rows]
+        assert observed == sorted(observed)
+
+
+def test_shipped_minute_bars_agree_with_the_independent_daily_history():
+    bars = real_minute_bars()
+    daily = daily_history()
+    for (code, day), g in bars.groupby(["code", "day"]):
+        row = daily[(daily["code"] == code) & (daily["date"] == day)].iloc[0]
+        assert g["high"].max() == pytest.approx(row["high"], abs=0.005)
+        assert g["low"].min() == pytest.approx(row["low"], abs=0.005)
+        assert g["price"].iloc[-1] == pytest.approx(row["close"], abs=0.005)
+        # volumes are whole lots per minute: the day's total is within a few lots of the daily bar
+        assert abs(g["volume"].sum() - row["volume"]) < 500
+    assert len(bars) == 5 * 241
+
+
+def test_sixty_minute_forecast_on_real_minute_bars_is_conservative():
+    """On the real minute bars the forecast over-states hourly crossings (warns early): every
+    bucket observes no more than predicted, higher buckets observe more, and the top bucket's
+    accounts do mostly cross, so the warning still separates risky accounts from safe ones."""
+    pred, hit = intraday_first_passage_samples(horizon_min=60)
+    rows = table(pred, hit)
+    assert len(rows) == 9 and all(r.n > 1_000 for r in rows)
+    for row in rows:
+        assert row.observed <= row.predicted + 0.01, row
+    observed = [r.observed for r in rows]
+    assert observed == sorted(observed)
+    assert rows[-1].observed > 0.7
+    assert _brier(pred, hit) < _brier(np.full_like(pred, hit.mean()), hit)
+    scaling = {s["horizon_min"]: s["ratio"] for s in intraday_scaling()}
+    assert 0 < scaling[60] < 1  # realised hourly volatility below sigma * sqrt(1/4)

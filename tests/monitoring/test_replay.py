@@ -1,13 +1,15 @@
-"""`brokercare monitor replay` on minute bars built from real daily history, checked against an
-independent pandas computation of the documented trigger rules."""
+"""`brokercare monitor replay` on real one-minute bars and on minute bars built from real daily
+history, checked against an independent pandas computation of the documented trigger rules."""
 
 from __future__ import annotations
 
 import json
 from datetime import date
+from importlib import resources
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import select
 from tests.monitoring.brokerage import small_brokerage
 from typer.testing import CliRunner
@@ -15,6 +17,7 @@ from typer.testing import CliRunner
 from brokercare.accounts.models import Account, Position
 from brokercare.cli import app
 from brokercare.monitoring.bars import minute_bars
+from brokercare.monitoring.calibration import MINUTE_BARS
 
 runner = CliRunner()
 LIMIT = {"300750": 0.20, "600519": 0.10}
@@ -54,6 +57,22 @@ def independent_triggers(bars: pd.DataFrame, x: float, y: int) -> set[tuple]:
     return out
 
 
+def _holders(session, symbol: str) -> set[int]:
+    return set(
+        session.scalars(
+            select(Account.customer_id)
+            .join(Position, Position.account_id == Account.id)
+            .where(Position.symbol == symbol)
+        )
+    )
+
+
+def _keys(triggers: list[dict]) -> set[tuple]:
+    return {
+        (t["code"], t["time"][:19].replace("T", " "), t["rule"], t["change_pct"]) for t in triggers
+    }
+
+
 def test_replay_matches_an_independent_computation(session, tmp_path):
     small_brokerage(session)
     session.commit()
@@ -67,23 +86,47 @@ def test_replay_matches_an_independent_computation(session, tmp_path):
     )
     assert result.exit_code == 0, result.output
     triggers = json.loads(result.output)
-    got = {
-        (t["code"], t["time"][:19].replace("T", " "), t["rule"], t["change_pct"]) for t in triggers
-    }
+    got = _keys(triggers)
     expected = independent_triggers(bars, 0.05, 10)
     assert expected, "the rally and reversal produce triggers"
     assert got == expected
-    holders = set(
-        session.scalars(
-            select(Account.customer_id)
-            .join(Position, Position.account_id == Account.id)
-            .where(Position.symbol == "300750.SZ")
-        )
-    )
+    holders = _holders(session, "300750.SZ")
     for t in triggers:
         if t["code"] == "300750":
             assert set(t["customers"]) == holders  # everyone holding it, under the replay's rule
         assert {"code", "time", "rule", "change_pct", "customers"} <= set(t)
+
+
+@pytest.mark.parametrize(("pct", "window"), [(1.0, 10), (0.5, 5)])
+def test_replay_on_real_minute_bars_matches_an_independent_computation(session, pct, window):
+    """The shipped real 1-minute bars of 贵州茅台 (2026-03-23..27) replayed as they are."""
+    small_brokerage(session)
+    session.commit()
+    path = resources.files("brokercare.monitoring").joinpath(MINUTE_BARS)
+    with resources.as_file(path) as p:
+        bars = pd.read_csv(p, dtype={"code": str})
+        result = runner.invoke(
+            app,
+            [
+                "monitor",
+                "replay",
+                str(p),
+                "--move-pct",
+                str(pct),
+                "--window-min",
+                str(window),
+                "--json",
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    triggers = json.loads(result.output)
+    got = _keys(triggers)
+    expected = independent_triggers(bars, pct / 100, window)
+    # at 1 %: the fall after the open on the 23rd and the jump on the 27th; at 0.5 %, many more
+    assert {rule for _, _, rule, _ in expected} == {"move_up", "move_down"}
+    assert got == expected
+    holders = _holders(session, "600519.SH")
+    assert holders and all(set(t["customers"]) == holders for t in triggers)
 
 
 def test_replay_table_output_and_bad_files(session, tmp_path):

@@ -133,7 +133,8 @@ def bars_cmd(
 
 @monitor_app.command("calibrate")
 def calibrate_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Print the margin-forecast calibration tables computed on the shipped real history."""
+    """Print the margin-forecast calibration tables computed on the shipped real daily and minute
+    history."""
     from brokercare.monitoring.calibration import calibration_report
 
     report = calibration_report()
@@ -142,12 +143,11 @@ def calibrate_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     for name, rows in report.items():
         table = Table(title=name)
-        for col in ("bucket", "n", "predicted", "observed"):
+        cols = list(rows[0])
+        for col in cols:
             table.add_column(col, justify="right")
         for r in rows:
-            table.add_row(
-                r["bucket"], f"{r['n']:,}", f"{r['predicted']:.3f}", f"{r['observed']:.3f}"
-            )
+            table.add_row(*(f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in cols))
         console.print(table)
 
 
