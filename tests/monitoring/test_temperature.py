@@ -54,3 +54,112 @@ def test_hot_chinext_and_cold_main_board():
         0.5,
     )
     assert quiet["main"].band == "正常"
+
+
+# stored temperature, API and alert text ------------------------------------------------------
+def _stored_world(session):
+    """Evaluate two snapshots of a falling market and store the temperatures, as the worker does."""
+    from datetime import UTC, date, datetime
+
+    from tests.monitoring.brokerage import small_brokerage
+
+    from brokercare.monitoring import service
+    from brokercare.monitoring.engine import Evaluator, Snapshot
+
+    small_brokerage(session, 10)
+    universe = service.load_universe(session)
+    book = service.load_book(session, universe=universe)
+    boards = np.array([u.board for u in universe], dtype=object)
+    ev = Evaluator(book, service.market_info(universe, date(2026, 6, 16)))
+    base = np.array([float(u.last_price) for u in universe])
+    vol = np.full(len(universe), 5e5)
+    out = {}
+    for t, prices in (
+        (datetime(2026, 6, 16, 2, 0, 5, tzinfo=UTC), base),
+        (datetime(2026, 6, 16, 2, 0, 50, tzinfo=UTC), base * 0.99),  # same minute: overwrites
+        (datetime(2026, 6, 16, 2, 6, tzinfo=UTC), np.round(base * 0.9, 2)),  # limit-down
+    ):
+        f = ev.evaluate(Snapshot(t, prices, vol))
+        temps = service.snapshot_temperatures(ev, boards, vol, t)
+        out = service.record_snapshot(session, book, f, ev.last_price, temps, boards)
+    session.commit()
+    return out
+
+
+def test_temperatures_are_stored_per_board_and_minute_with_a_short_history(session):
+    from datetime import UTC, datetime, timedelta
+
+    from brokercare.monitoring.models import MarketTemperature
+    from brokercare.monitoring.service import (
+        TEMPERATURE_HISTORY_DAYS,
+        latest_temperatures,
+        record_temperatures,
+        temperature_history,
+    )
+    from brokercare.monitoring.temperature import Temperature
+
+    recorded = _stored_world(session)
+    latest = latest_temperatures(session)
+    assert set(latest) == {"main", "chinext", "star"}
+    main = latest["main"]
+    assert main["band"] == "过冷" and main["score"] < 20 and main["limit_down"] == 6
+    assert main["at"] == datetime(2026, 6, 16, 2, 6, tzinfo=UTC)
+    assert "主板市场温度" in main["text"] and "（过冷）" in main["text"]
+    assert "下跌的股票多于上涨的" in main["text"] and "跌停 6 家" in main["text"]
+    history = temperature_history(session, "main", 60)
+    assert len(history) == 2  # two minutes; the minute's second snapshot replaced its first
+    assert history[0]["at"] == datetime(2026, 6, 16, 2, 0, 50, tzinfo=UTC)
+    assert history[0]["score"] < 50 and history[1]["score"] < history[0]["score"]
+    assert set(latest_temperatures(session, ["chinext"])) == {"chinext"}
+    # a limit-down alert says the whole board is cold
+    limit_down = [a for a in recorded.alerts if a.rule == "limit_down"]
+    assert limit_down and all("主板情绪过冷" in a.body for a in limit_down)
+
+    later = datetime(2026, 6, 16, 2, 6, tzinfo=UTC) + timedelta(
+        days=TEMPERATURE_HISTORY_DAYS, minutes=1
+    )
+    record_temperatures(
+        session, {"main": Temperature("main", 55, "正常", 0.1, 3, 0, 1.0, 10)}, later
+    )
+    session.commit()
+    minutes = session.scalars(
+        MarketTemperature.__table__.select().with_only_columns(MarketTemperature.minute)
+    ).all()
+    # what is older than the history window went when the new minute opened (for every board)
+    assert min(minutes) > later - timedelta(days=TEMPERATURE_HISTORY_DAYS, minutes=1)
+    assert latest_temperatures(session)["main"]["band"] == "正常"
+
+
+def test_temperature_api(session, engine, monkeypatch):
+    from argon2 import PasswordHasher
+    from fastapi.testclient import TestClient
+
+    from brokercare.api import create_app
+    from brokercare.security import auth
+    from brokercare.security.service import create_user
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    _stored_world(session)
+    create_user(
+        session, username="agent02", password="Passw0rd2026", role="agent", display_name="坐席"
+    )
+    session.commit()
+    with TestClient(create_app()) as client:
+        assert client.get("/api/v1/monitoring/temperature").status_code == 401
+        token = client.post(
+            "/api/v1/auth/token", data={"username": "agent02", "password": "Passw0rd2026"}
+        ).json()["access_token"]
+        h = {"Authorization": f"Bearer {token}"}
+        body = client.get("/api/v1/monitoring/temperature", headers=h).json()
+        assert {b["board"] for b in body["boards"]} == {"main", "chinext", "star"}
+        main = next(b for b in body["boards"] if b["board"] == "main")
+        assert main["band"] == "过冷" and main["board_name"] == "主板" and "温度" in main["text"]
+        assert len(body["history"]["main"]) == 2
+        one = client.get(
+            "/api/v1/monitoring/temperature?board=chinext&history_minutes=0", headers=h
+        ).json()
+        assert [b["board"] for b in one["boards"]] == ["chinext"] and one["history"] == {}
+        bad = client.get("/api/v1/monitoring/temperature?board=nasdaq", headers=h)
+        assert bad.status_code == 422 and "创业板" in bad.json()["detail"]
+        bad = client.get("/api/v1/monitoring/temperature?history_minutes=-5", headers=h)
+        assert bad.status_code == 422

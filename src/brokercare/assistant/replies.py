@@ -26,6 +26,17 @@ PERSONAL_INTENTS = frozenset({
     "margin_liquidation", "ipo_subscribe", "commission_query", "account_frozen", "risk_assessment",
     "suitability",
 })
+#: Board names a customer may use, to the monitoring domain's board codes ("大盘" is the main board).
+BOARD_WORDS = (("创业板", "chinext"), ("科创板", "star"), ("北交所", "bse"), ("北证", "bse"))
+#: What a temperature band means for someone deciding what to do, without advising a trade.
+BAND_NOTES = {
+    "过热": "市场情绪很热的时候追高的风险也更大，买卖前请多想想自己的计划和承受能力。",
+    "偏热": "市场整体偏强，但个股分化，不宜只看涨幅做决定。",
+    "正常": "",
+    "偏冷": "市场整体偏弱，短期波动多是整体情绪带动的，不必因为一两天的涨跌仓促决定。",
+    "过冷": "市场整体情绪低迷，这时的下跌往往是普遍性的，不一定是您持有的公司本身出了问题；"
+            "请按自己的风险承受能力和资金用途理性看待，避免恐慌中仓促操作。",
+}
 VERIFY_FIRST = "查询您本人的账户信息需要先确认身份：请登录APP后在“在线客服”里问我，或提供资金账号并完成验证。"
 
 
@@ -77,6 +88,27 @@ def _kb_body(kb: KnowledgeBase, analysis: Analysis) -> tuple[str | None, list[di
 
 
 # -- data-driven composers ------------------------------------------------------------------------
+def _temperature(session: Session, boards: list[str]) -> tuple[str, dict]:
+    """The current market temperature of ``boards`` in plain words, and the figures behind it."""
+    temps = tools.market_temperature(session, boards)
+    if not temps:
+        return "", {}
+    text = "".join(t["text"] + BAND_NOTES.get(t["band"], "") for t in temps.values())
+    return text, {b: {"score": t["score"], "band": t["band"]} for b, t in temps.items()}
+
+
+def _market(session: Session, analysis: Analysis, kb: KnowledgeBase) -> Draft | None:
+    """"今天大盘怎么样" / "市场是不是过热了": the board's temperature, then the knowledge base."""
+    boards = [code for word, code in BOARD_WORDS if word in analysis.text] or ["main"]
+    line, facts = _temperature(session, boards)
+    if not line:
+        return None
+    body, sources = _kb_body(kb, analysis)
+    text = line + ("\n" + body if body else "")
+    return Draft(text, [{"type": "tool", "name": "market_temperature"}] + sources,
+                 facts={"temperature": facts})
+
+
 def _position(session: Session, customer_id: int, analysis: Analysis) -> Draft:
     p = tools.portfolio(session, customer_id)
     if not p.holdings:
@@ -95,9 +127,17 @@ def _position(session: Session, customer_id: int, analysis: Analysis) -> Draft:
         lines.append(f"其中{top.name}占持仓市值的{pct(conc, 0)}，集中度偏高，这只股票的波动会直接决定账户的涨跌。")
     level = tools.risk_level(session, customer_id)
     lines.append(_options(session, customer_id, level, p))
-    return Draft("\n".join(lines), [{"type": "tool", "name": "portfolio"}, {"type": "tool", "name": "risk_level"}],
-                 facts={"market_value": str(p.market_value), "pnl": str(p.pnl), "cash": str(p.cash),
-                        "losers": [h.name for h in losers], "concentration": round(conc, 3), "risk_level": level})
+    sources = [{"type": "tool", "name": "portfolio"}, {"type": "tool", "name": "risk_level"}]
+    facts = {"market_value": str(p.market_value), "pnl": str(p.pnl), "cash": str(p.cash),
+             "losers": [h.name for h in losers], "concentration": round(conc, 3), "risk_level": level}
+    if analysis.emotion == "anxious":  # a worried customer hears how the whole market is doing
+        boards = sorted({h.board for h in p.holdings if h.kind == "stock" and h.board})
+        line, temps = _temperature(session, boards or ["main"])
+        if line:
+            lines.insert(1, "从整个市场看，" + line)
+            sources.append({"type": "tool", "name": "market_temperature"})
+            facts["temperature"] = temps
+    return Draft("\n".join(lines), sources, facts=facts)
 
 
 def _rebalance(session: Session, customer_id: int) -> Draft:
@@ -289,6 +329,8 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
         return _frozen(session, customer_id, analysis, kb)
     if intent in ("risk_assessment", "suitability"):
         return _risk(session, customer_id, analysis, kb)
+    if intent == "market_quote" and (draft := _market(session, analysis, kb)) is not None:
+        return draft
     body, sources = _kb_body(kb, analysis)
     if intent in HANDOFF_INTENTS:
         text = {

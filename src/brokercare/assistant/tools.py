@@ -266,3 +266,12 @@ def commission_rates(session: Session, customer_id: int) -> list[tuple[str, Deci
 
 def account_statuses(session: Session, customer_id: int) -> list[tuple[str, str, str]]:
     return [(a.account_no, a.kind, a.status) for a in accounts_of(session, customer_id)]
+
+
+def market_temperature(session: Session, boards: list[str]) -> dict[str, dict]:
+    """The monitoring domain's latest market temperature of ``boards`` (market-wide, no customer
+    data): each with ``score``, ``band`` and ``text``, a plain-Chinese sentence. Empty until the
+    monitoring workers have evaluated a snapshot."""
+    from brokercare.monitoring.service import latest_temperatures
+
+    return latest_temperatures(session, boards)

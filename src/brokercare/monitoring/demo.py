@@ -162,14 +162,14 @@ def preferences(session: Session, rng, share: float = 0.05) -> int:
 
 def alert_day(session: Session) -> tuple[int, date | None]:
     """Evaluate the last real trading day (minute-like bars) against the brokerage's holdings."""
+    from brokercare.monitoring import service
     from brokercare.monitoring.bars import minute_bars
     from brokercare.monitoring.engine import Evaluator, Snapshot
     from brokercare.monitoring.forecast import daily_history
-    from brokercare.monitoring.service import load_book, load_universe, market_info, record_findings
 
     hist = daily_history()
     last = hist["date"].max().date()
-    universe = load_universe(session)
+    universe = service.load_universe(session)
     if not universe:
         return 0, None
     index = {u.symbol: k for k, u in enumerate(universe)}
@@ -186,9 +186,10 @@ def alert_day(session: Session) -> tuple[int, date | None]:
     for code, symbol in codes.items():
         if code in prev.index:
             prev_close[index[symbol]] = float(prev[code])
-    book = load_book(session, universe=universe)
-    ev = Evaluator(book, market_info(universe, last, prev_close))
+    book = service.load_book(session, universe=universe)
+    ev = Evaluator(book, service.market_info(universe, last, prev_close))
 
+    boards = np.array([u.board for u in universe], dtype=object)
     cum = np.zeros(len(universe))
     alerts = 0
     for t, group in bars.groupby("datetime", sort=True):
@@ -199,8 +200,10 @@ def alert_day(session: Session) -> tuple[int, date | None]:
             cum[k] += vol
         moment = datetime.fromisoformat(t).replace(tzinfo=SHANGHAI)
         f = ev.evaluate(Snapshot(moment, prices, cum.copy()))
-        if f.count:
-            alerts += len(record_findings(session, book, f, ev.last_price).alerts)
+        temps = service.snapshot_temperatures(ev, boards, cum, moment)
+        alerts += len(
+            service.record_snapshot(session, book, f, ev.last_price, temps, boards).alerts
+        )
     return alerts, last
 
 

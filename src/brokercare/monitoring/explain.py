@@ -57,8 +57,16 @@ def move(
 
 
 def limit(
-    name: str, code: str, up: bool, price: float, change: float, qty: float, cost: float
+    name: str,
+    code: str,
+    up: bool,
+    price: float,
+    change: float,
+    qty: float,
+    cost: float,
+    temperature: str | None = None,
 ) -> tuple[str, str]:
+    """A limit touch; a notable market temperature tells whether the whole board is moving."""
     what = "涨停" if up else "跌停"
     sign = "+" if change >= 0 else "-"
     title = f"{name} 触及{what}"
@@ -71,6 +79,8 @@ def limit(
         f"{name}（{code}）触及{what}价 {price:.2f} 元（较昨收 {sign}{pct(change)}）。"
         f"您持有 {shares(qty)}，市值约 {yuan(qty * price)}；{_pnl_since_cost(qty, price, cost)}{note}"
     )
+    if temperature:
+        body += f"{temperature}。"
     return title, body
 
 

@@ -170,3 +170,25 @@ class MarketValueDaily(Base):
     day: Mapped[date] = mapped_column(Date)
     exchange: Mapped[str] = mapped_column(String(4))  # SH, SZ (STAR counts in SH)
     value: Mapped[Decimal] = mapped_column(Money())
+
+
+class MarketTemperature(Base):
+    """A board's market temperature, one row per board and minute (the minute's latest snapshot).
+
+    The newest row of a board is its current temperature; the rows before it are a short history
+    (kept for ``service.TEMPERATURE_HISTORY_DAYS``)."""
+
+    __tablename__ = "monitor_temperatures"
+    __table_args__ = (UniqueConstraint("board", "minute"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    board: Mapped[str] = mapped_column(String(12))  # main, chinext, star, bse
+    minute: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())  # the snapshot the values come from
+    score: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(8))  # 过冷 偏冷 正常 偏热 过热
+    breadth: Mapped[float] = mapped_column(Float)
+    limit_up: Mapped[int] = mapped_column(Integer)
+    limit_down: Mapped[int] = mapped_column(Integer)
+    activity: Mapped[float] = mapped_column(Float)
+    quoted: Mapped[int] = mapped_column(Integer)

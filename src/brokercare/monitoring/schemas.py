@@ -104,3 +104,30 @@ class MarginCallOut(BaseModel):
     opened_at: datetime
     deadline: date
     status: str
+
+
+class TemperatureOut(BaseModel):
+    board: str
+    board_name: str
+    score: float = Field(description="0 (ice cold) .. 100 (overheated)")
+    band: str = Field(description="过冷 / 偏冷 / 正常 / 偏热 / 过热")
+    text: str = Field(description="the reading in plain Chinese")
+    breadth: float = Field(description="(advancers - decliners) / quoted stocks")
+    limit_up: int
+    limit_down: int
+    activity: float = Field(description="volume so far / 20-day average volume for this time")
+    quoted: int
+    at: datetime = Field(description="the snapshot the reading comes from")
+
+
+class TemperaturePoint(BaseModel):
+    at: datetime
+    score: float
+    band: str
+
+
+class MarketTemperatureOut(BaseModel):
+    boards: list[TemperatureOut]
+    history: dict[str, list[TemperaturePoint]] = Field(
+        description="per board, one point a minute over the requested minutes, oldest first"
+    )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import get_session, utcnow
-from brokercare.core.errors import PermissionDenied
+from brokercare.core.errors import PermissionDenied, ValidationFailed
 from brokercare.monitoring import ipo, notifications, service
 from brokercare.monitoring.models import MarginCall
 from brokercare.monitoring.schemas import (
@@ -18,11 +18,13 @@ from brokercare.monitoring.schemas import (
     ApplicationIn,
     IpoIssueOut,
     MarginCallOut,
+    MarketTemperatureOut,
     NotificationOut,
     PreferencesIn,
     PreferencesOut,
     ReceiptIn,
 )
+from brokercare.monitoring.temperature import BOARD_NAMES
 from brokercare.security.auth import current_user, require_roles
 from brokercare.security.models import User
 
@@ -176,3 +178,26 @@ def margin_calls(
             .order_by(MarginCall.opened_at.desc())
         )
     )
+
+
+@router.get("/temperature", response_model=MarketTemperatureOut)
+def market_temperature(
+    board: str | None = Query(None, description="main, chinext, star or bse; all when omitted"),
+    history_minutes: int = Query(60, ge=0, le=4320),
+    user: User = Depends(current_user),
+    session: Session = Depends(get_session),
+):
+    """The latest market temperature of each board (0-100, with its band) and a short history.
+
+    Market-wide and the same for everyone, so any signed-in user may read it."""
+    if board is not None and board not in BOARD_NAMES:
+        raise ValidationFailed(
+            "板块只能是 main（主板）、chinext（创业板）、star（科创板）或 bse（北交所）。"
+        )
+    latest = service.latest_temperatures(session, None if board is None else [board])
+    history = (
+        {b: service.temperature_history(session, b, history_minutes) for b in latest}
+        if history_minutes
+        else {}
+    )
+    return {"boards": list(latest.values()), "history": history}

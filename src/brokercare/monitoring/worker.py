@@ -32,10 +32,15 @@ from brokercare.core.calendar import SHANGHAI
 from brokercare.core.models import ProcessedEvent
 from brokercare.core.service import mark_processed
 from brokercare.market.quotes import POSITION_EVENT, SNAPSHOT_EVENT, payload_arrays
-from brokercare.monitoring.engine import Evaluator, Snapshot, trading_minute
-from brokercare.monitoring.forecast import TRADING_MINUTES_PER_DAY
-from brokercare.monitoring.service import load_book, load_universe, market_info, record_findings
-from brokercare.monitoring.temperature import temperatures
+from brokercare.monitoring.engine import Evaluator, Snapshot
+from brokercare.monitoring.service import (
+    load_book,
+    load_universe,
+    market_info,
+    notable,
+    record_snapshot,
+    snapshot_temperatures,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,41 +123,32 @@ class MonitorWorker:
         t, prices, volumes = payload_arrays(event.payload, self.index, len(self.universe))
         findings = self.ev.evaluate(Snapshot(t, prices, volumes))
         self.snapshots += 1
-        info = self.ev.info
-        temps = temperatures(
-            self.boards,
-            self.ev.last_price,
-            info.prev_close,
-            volumes,
-            info.avg_volume_20d,
-            info.limit_up,
-            info.limit_down,
-            trading_minute(t) / TRADING_MINUTES_PER_DAY,
-        )
-        # only a notable mood is worth a sentence in an alert
-        self.temperature = {b: t.text for b, t in temps.items() if t.band != "正常"}
-        return findings, self.ev.last_price.copy(), dict(self.temperature)
+        temps = snapshot_temperatures(self.ev, self.boards, volumes, t)
+        self.temperature = notable(temps)
+        return findings, self.ev.last_price.copy(), temps
 
     # handlers ---------------------------------------------------------------------------------
     def on_snapshot(self, event: Event) -> None:
         if event.id in self._warmed:  # committed before the restart, only the ack was missing
             return
         if event.id in self._unwritten:
-            findings, prices, temperature = self._unwritten[event.id]
+            findings, prices, temps = self._unwritten[event.id]
         else:
-            findings, prices, temperature = self._evaluate(event)
-            self._unwritten[event.id] = (findings, prices, temperature)
+            findings, prices, temps = self._evaluate(event)
+            self._unwritten[event.id] = (findings, prices, temps)
         session = self.sessions()
         try:
             with session.begin():
                 if mark_processed(session, self.consumer, event.id):
-                    recorded = record_findings(
+                    recorded = record_snapshot(
                         session,
                         self.book,
                         findings,
                         prices,
-                        temperature=temperature,
-                        boards=self.boards,
+                        temps,
+                        self.boards,
+                        # the market is the same for every shard: one writer of its temperature
+                        store_temperature=self.shard == 0,
                     )
                     self.alerts += len(recorded.alerts)
         finally:
