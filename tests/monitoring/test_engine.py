@@ -49,9 +49,9 @@ def test_limit_prices_follow_dated_rules(session):
     assert up["600519.SH"] == 1650.00  # main board 10 %
     assert up["300750.SZ"] == 240.00  # ChiNext 20 %
     assert up["688981.SH"] == 60.00  # STAR 20 %
-    assert up["600137.SH"] == 22.00  # ST on the main board: 10 % since the 2025 change
-    old = market_info(universe, date(2025, 6, 16))
-    assert dict(zip(sym, old.limit_up, strict=True))["600137.SH"] == 21.00  # 5 % before
+    assert up["600137.SH"] == 21.00  # ST on the main board: still 5 % on 2026-06-16
+    new = market_info(universe, date(2026, 7, 6))
+    assert dict(zip(sym, new.limit_up, strict=True))["600137.SH"] == 22.00  # 10 % from 2026-07-06
 
 
 def test_move_within_window_alerts_every_holder_once(session):
