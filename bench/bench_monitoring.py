@@ -37,6 +37,11 @@ def make_book(n_acc: int, n_pos: int, n_sym: int, margin_share: float, rng) -> B
     mv = np.bincount(acc, weights=qty * prev[sym], minlength=n_acc)[margin_rows]
     cash = rng.uniform(0, 0.2, n_m) * mv
     debt = (mv + cash) / rng.uniform(1.3, 3.0, n_m)
+    # one margin account in ten has sold a stock short (融券): half its liabilities are shares owed
+    short_rows = np.sort(rng.choice(n_m, n_m // 10, replace=False))
+    short_sym = rng.choice(n_sym, short_rows.size, p=popularity).astype(np.int32)
+    short_qty = np.maximum(np.round(debt[short_rows] / 2 / prev[short_sym], -2), 100.0)
+    debt[short_rows] = np.maximum(debt[short_rows] - short_qty * prev[short_sym], 0.0)
     return Book(
         symbols=np.array([f"{i:06d}.SZ" for i in range(n_sym)]),
         names=np.array([f"股票{i}" for i in range(n_sym)]),
@@ -53,6 +58,9 @@ def make_book(n_acc: int, n_pos: int, n_sym: int, margin_share: float, rng) -> B
         margin_rows=margin_rows,
         margin_cash=cash,
         margin_debt=debt,
+        short_rows=short_rows,
+        short_symbol=short_sym,
+        short_qty=short_qty,
         warning_line=np.full(n_m, 1.4),
         liquidation_line=np.full(n_m, 1.3),
         withdrawal_line=np.full(n_m, 3.0),
@@ -112,6 +120,7 @@ def pandas_snapshot(
         .agg(value=("value", "sum"), expo=("expo", "sum"), idio=("idio_v", "sum"))
     )
     m = margin.join(g, on="acc")
+    m["debt"] = m.debt + m.short_qty * snap.prices[m.short_sym.to_numpy()]
     ratio = (m.cash + m.value) / m.debt
     sigma = np.sqrt(model.factor_vol**2 * m.expo**2 + m.idio) / m.value
     p = crossing_probability(
@@ -136,7 +145,7 @@ def loop_snapshot(accounts: list, prices, hist_hi, hist_lo, info, model) -> int:
             expo += v * model.beta[sym]
             idio += (v * model.idio_vol[sym]) ** 2
         if a["margin"]:
-            cash, debt = a["cash"], a["debt"]
+            cash, debt = a["cash"], a["debt"] + a["short_qty"] * prices[a["short_sym"]]
             if debt > 0 and (cash + value) / debt < 1.4:
                 fired += 1
             sigma = np.sqrt(model.factor_vol**2 * expo**2 + idio) / value if value else 0.0
@@ -166,7 +175,7 @@ def main() -> None:
     info = market(prev, rng)
     print(
         f"book: {len(book.account_ids):,} accounts, {len(book.qty):,} positions, {book.n_sym:,} symbols, "
-        f"{len(book.margin_rows):,} margin accounts; built in {time.perf_counter() - t0:.1f} s"
+        f"{len(book.margin_rows):,} margin accounts ({len(book.short_rows):,} with a short position); built in {time.perf_counter() - t0:.1f} s"
     )
     print(
         f"columnar book: {book.nbytes() / 2**20:.0f} MiB; process max RSS so far {rss_mb():.0f} MiB"
@@ -215,8 +224,18 @@ def main() -> None:
             "is_margin": is_margin[book.pos_account],
         }
     )
+    short_sym = np.zeros(len(book.margin_rows), np.int64)
+    short_qty = np.zeros(len(book.margin_rows))
+    short_sym[book.short_rows] = book.short_symbol
+    short_qty[book.short_rows] = book.short_qty
     margin = pd.DataFrame(
-        {"acc": book.margin_rows, "cash": book.margin_cash, "debt": book.margin_debt}
+        {
+            "acc": book.margin_rows,
+            "cash": book.margin_cash,
+            "debt": book.margin_debt,
+            "short_sym": short_sym,
+            "short_qty": short_qty,
+        }
     )
     hist = pd.concat(
         [pd.DataFrame({"sym": np.arange(args.symbols), "price": s.prices}) for s in snaps[-200:]]
@@ -250,6 +269,8 @@ def main() -> None:
                 "margin": m >= 0,
                 "cash": float(book.margin_cash[m]) if m >= 0 else 0.0,
                 "debt": float(book.margin_debt[m]) if m >= 0 else 0.0,
+                "short_sym": int(short_sym[m]) if m >= 0 else 0,
+                "short_qty": float(short_qty[m]) if m >= 0 else 0.0,
             }
         )
     hi = hist.groupby("sym").price.max().to_numpy()

@@ -228,3 +228,45 @@ def test_bad_preferences_are_refused_in_chinese(session, bad):
     with pytest.raises(ValidationFailed) as err:
         set_preferences(session, int(cid), **bad)
     assert any("\u4e00" <= ch <= "\u9fff" for ch in err.value.detail)
+
+
+def test_securities_lending_debt_is_repriced_on_every_snapshot(session):
+    """融券: the liability is shares owed x current price, so a rise in the shorted stock lowers
+    the maintenance collateral ratio; a contract with only a marked lending debt keeps it fixed."""
+    from decimal import Decimal
+
+    from tests.monitoring.brokerage import add_account, add_customer, add_instruments, hold, margin
+
+    from brokercare.accounts.models import MarginShort
+
+    add_instruments(session)
+    shorter = add_account(session, add_customer(session, 1), "margin", cash="430000")
+    hold(session, shorter, "300750.SZ", 1000, "180.00")  # 200,000 long
+    contract = margin(session, shorter, "0")
+    contract.lending_debt = Decimal("420000")  # 12,000 招商银行 sold short at 35.00
+    session.add(MarginShort(contract_id=contract.id, symbol="600036.SH", quantity=Decimal(12000)))
+    marked = add_account(session, add_customer(session, 2), "margin", cash="430000")
+    hold(session, marked, "300750.SZ", 1000, "180.00")
+    margin(session, marked, "0").lending_debt = Decimal("420000")  # no shares on record
+    session.commit()
+
+    universe = load_universe(session)
+    book = load_book(session, universe=universe)
+    assert len(book.margin_rows) == 2 and book.margin_shorts.nnz == 1
+    ev = Evaluator(book, market_info(universe, DAY), forecast_threshold=2.0)
+    vol = np.zeros(len(universe))
+    f = ev.evaluate(Snapshot(at(10, 0), prices_of(universe), vol))
+    # 630,000 / 420,000 = 150 % for both: above the 140 % warning line
+    assert f.liabilities.tolist() == [420000.0, 420000.0]
+    assert f.ratio == pytest.approx([1.5, 1.5]) and len(f.crossings) == 0
+    # 招商银行 +10 %: owed 12,000 x 38.50 = 462,000 -> 630,000 / 462,000 = 136.4 %
+    f = ev.evaluate(Snapshot(at(10, 1), prices_of(universe, **{"600036_SH": 1.1}), vol))
+    assert f.liabilities.tolist() == [462000.0, 420000.0]
+    assert f.ratio[0] == pytest.approx(630000 / 462000) and f.ratio[1] == pytest.approx(1.5)
+    assert f.crossings.tolist() == [0]  # only the short seller crossed the warning line
+    record_findings(session, book, f, ev.last_price)
+    session.commit()
+    alert = session.scalars(select(Alert).where(Alert.rule == "margin_warning")).one()
+    assert alert.account_id == shorter.id
+    assert alert.data["shortfall"] == pytest.approx(1.4 * 462000 - 630000)  # 16,800 at 140 %
+    assert "136.4%" in alert.body

@@ -58,6 +58,23 @@ class MarginContract(Base):
     status: Mapped[str] = mapped_column(String(12), default="active")
 
 
+class MarginShort(Base):
+    """Shares a margin contract owes from securities lending (融券卖出): the liability is the shares
+    owed at the current price, so it moves with the market (``MarginContract.lending_debt`` is its
+    value when last marked)."""
+
+    __tablename__ = "margin_shorts"
+    __table_args__ = (UniqueConstraint("contract_id", "symbol"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(
+        ForeignKey("margin_contracts.id", ondelete="CASCADE"), index=True
+    )
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"))
+    quantity: Mapped[Decimal] = mapped_column(Money(18, 2))  # shares owed
+    opened_on: Mapped[date | None] = mapped_column(Date)
+
+
 class Position(Base):
     __tablename__ = "positions"
     __table_args__ = (UniqueConstraint("account_id", "symbol"),)

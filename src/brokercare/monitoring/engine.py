@@ -59,7 +59,12 @@ class Book:
     # margin accounts: rows into the account arrays, and their contract terms
     margin_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     margin_cash: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    margin_debt: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    margin_debt: np.ndarray = field(default_factory=lambda: np.zeros(0))  # fixed part (融资 + 利息)
+    # securities lending (融券): shares each margin row owes per symbol; that part of the liabilities
+    # is re-priced on every snapshot (shares owed x current price)
+    short_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # margin rows
+    short_symbol: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    short_qty: np.ndarray = field(default_factory=lambda: np.zeros(0))
     warning_line: np.ndarray = field(default_factory=lambda: np.zeros(0))
     liquidation_line: np.ndarray = field(default_factory=lambda: np.zeros(0))
     withdrawal_line: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -98,11 +103,14 @@ class Book:
         )
         self.margin_holdings_sq = self.margin_holdings.multiply(self.margin_holdings).tocsr()
         self.margin_of_account = row_of
+        self.margin_shorts = sparse.csr_matrix(
+            (self.short_qty, (self.short_rows, self.short_symbol)), shape=shape
+        )
 
     def nbytes(self) -> int:
         arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
         total = sum(a.nbytes for a in arrays)
-        for m in (self.margin_holdings, self.margin_holdings_sq):
+        for m in (self.margin_holdings, self.margin_holdings_sq, self.margin_shorts):
             total += m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
         return total
 
@@ -131,6 +139,10 @@ class Book:
         if k < len(self.account_ids) and self.account_ids[k] == account_id:
             return k
         return None
+
+    def liabilities(self, prices: np.ndarray) -> np.ndarray:
+        """Each margin row's liabilities at ``prices``: the fixed part plus shares owed at market."""
+        return self.margin_debt + self.margin_shorts @ prices
 
     def set_cash(self, account_row: int, cash: float) -> None:
         m = self.margin_of_account[account_row]
@@ -170,6 +182,7 @@ class Findings:
     reference: np.ndarray  # the window's reference price (max for falls, min for rises)
     # margin
     ratio: np.ndarray  # (n_margin,) maintenance collateral ratio, inf without liabilities
+    liabilities: np.ndarray  # (n_margin,) at this snapshot's prices (short positions re-priced)
     crossings: np.ndarray  # margin rows whose zone worsened on this snapshot
     zones: np.ndarray  # their new zone
     forecast_rows: np.ndarray  # margin rows whose crossing probability passed the threshold
@@ -349,7 +362,7 @@ class Evaluator:
                     ref_out.append(info.avg_volume_20d[book.pos_symbol[pos]])
 
         # 4. margin: every ratio, zone changes, and the crossing forecast
-        ratio, crossings, zones, f_rows, f_line, f_prob = self._margin(snap, price)
+        ratio, debt, crossings, zones, f_rows, f_line, f_prob = self._margin(snap, price)
 
         def cat(parts, dtype):
             return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
@@ -362,6 +375,7 @@ class Evaluator:
             window=cat(win_out, np.int16),
             reference=cat(ref_out, np.float64),
             ratio=ratio,
+            liabilities=debt,
             crossings=crossings,
             zones=zones,
             forecast_rows=f_rows,
@@ -376,6 +390,7 @@ class Evaluator:
         if nm == 0:
             return (
                 np.zeros(0),
+                np.zeros(0),
                 empty_i,
                 np.zeros(0, np.int8),
                 empty_i,
@@ -387,7 +402,7 @@ class Evaluator:
             book.margin_holdings, book.margin_holdings_sq, px, self.info.model
         )
         assets = book.margin_cash + stock
-        debt = book.margin_debt
+        debt = book.liabilities(px)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(debt > 0, assets / debt, np.inf)
         zone = np.where(
@@ -421,6 +436,7 @@ class Evaluator:
         cat = np.concatenate
         return (
             ratio,
+            debt,
             worse,
             zone[worse],
             cat(rows) if rows else empty_i,

@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.models import Account, MarginContract, Position
+from brokercare.accounts.models import Account, MarginContract, MarginShort, Position
 from brokercare.core.bus_redis import partition_for
 from brokercare.core.calendar import SHANGHAI, add_trading_days
 from brokercare.core.errors import ValidationFailed
@@ -213,6 +213,19 @@ def load_book(
         .order_by(MarginContract.id)
     ).all()
     contracts = [c for c in contracts if c[1] in row_of]
+    # securities lending: shares owed, re-priced by the evaluator; a contract with shares on record
+    # carries its lending debt through them, one without keeps the marked value as fixed
+    margin_of = {c[0]: m for m, c in enumerate(contracts)}
+    shorts = [
+        (margin_of[cid], col[sym], float(qty))
+        for cid, sym, qty in session.execute(
+            select(MarginShort.contract_id, MarginShort.symbol, MarginShort.quantity).where(
+                MarginShort.quantity > 0
+            )
+        )
+        if cid in margin_of and sym in col
+    ]
+    priced = {m for m, _, _ in shorts}
     return Book(
         symbols=symbols,
         names=names,
@@ -228,7 +241,13 @@ def load_book(
         limit_alerts=limit_on,
         margin_rows=np.array([row_of[c[1]] for c in contracts], np.int64),
         margin_cash=np.array([cash[c[1]] for c in contracts], np.float64),
-        margin_debt=np.array([float(c[2] + c[3] + c[4]) for c in contracts], np.float64),
+        margin_debt=np.array(
+            [float(c[2] + c[4] + (0 if m in priced else c[3])) for m, c in enumerate(contracts)],
+            np.float64,
+        ),
+        short_rows=np.array([m for m, _, _ in shorts], np.int64),
+        short_symbol=np.array([c for _, c, _ in shorts], np.int32),
+        short_qty=np.array([q for _, _, q in shorts], np.float64),
         warning_line=np.array([float(c[5]) for c in contracts]),
         liquidation_line=np.array([float(c[6]) for c in contracts]),
         withdrawal_line=np.array([float(c[7]) for c in contracts]),
@@ -393,7 +412,7 @@ def record_findings(
             warning, liq = float(book.warning_line[m]), float(book.liquidation_line[m])
             days = int(book.topup_days[m])
             deadline = add_trading_days(day, days)
-            debt = float(book.margin_debt[m])
+            debt = float(findings.liabilities[m])
             shortfall = max(warning * debt - ratio * debt, 0.0)
             title, body = explain.margin_crossing(
                 numbers.get(contract, str(contract)),
