@@ -311,20 +311,7 @@ def daily_reminders(session: Session, day: date) -> dict[str, int]:
                     _at(day, 9, 0),
                 ):
                     counts["subscription"] += 1
-    won = session.execute(
-        select(IpoApplication, IpoIssue)
-        .join(IpoIssue, IpoIssue.id == IpoApplication.issue_id)
-        .where(IpoIssue.results_on == day, IpoApplication.status == "won")
-    ).all()
-    for app, issue in won:
-        due = Decimal(app.won_shares) * issue.price
-        cash = session.scalar(
-            select(func.coalesce(func.sum(Account.cash_balance - Account.frozen_cash), 0)).where(
-                Account.customer_id == app.customer_id,
-                Account.kind == "cash",
-                Account.status == "active",
-            )
-        ) or Decimal(0)
+    for app, issue, due, cash in _wins(session, IpoIssue.results_on, day):
         body = (
             f"恭喜！您申购的 {issue.name}（{issue.code}）中签 {app.won_shares:,} 股，应缴款 {yuan(float(due))}。"
             f"请在今天 16:00 前确保资金账户可用余额足额，逾期视为放弃认购。"
@@ -360,16 +347,18 @@ def daily_reminders(session: Session, day: date) -> dict[str, int]:
     return counts
 
 
-def settle_payments(session: Session, day: date) -> dict[str, int]:
-    """After 16:00 on T+2: wins with enough cash are paid, the others abandoned (and warned)."""
-    out = {"paid": 0, "abandoned": 0}
+def _wins(
+    session: Session, on, day: date
+) -> list[tuple[IpoApplication, IpoIssue, Decimal, Decimal]]:
+    """Won, unsettled applications of issues whose date column ``on`` is ``day``, each with the
+    amount due and the customer's available cash (cash accounts, less frozen funds)."""
     rows = session.execute(
         select(IpoApplication, IpoIssue)
         .join(IpoIssue, IpoIssue.id == IpoApplication.issue_id)
-        .where(IpoIssue.payment_on == day, IpoApplication.status == "won")
+        .where(on == day, IpoApplication.status == "won")
     ).all()
+    out = []
     for app, issue in rows:
-        due = Decimal(app.won_shares) * issue.price
         cash = session.scalar(
             select(func.coalesce(func.sum(Account.cash_balance - Account.frozen_cash), 0)).where(
                 Account.customer_id == app.customer_id,
@@ -377,6 +366,14 @@ def settle_payments(session: Session, day: date) -> dict[str, int]:
                 Account.status == "active",
             )
         ) or Decimal(0)
+        out.append((app, issue, Decimal(app.won_shares) * issue.price, Decimal(cash)))
+    return out
+
+
+def settle_payments(session: Session, day: date) -> dict[str, int]:
+    """After 16:00 on T+2: wins with enough cash are paid, the others abandoned (and warned)."""
+    out = {"paid": 0, "abandoned": 0}
+    for app, issue, due, cash in _wins(session, IpoIssue.payment_on, day):
         app.settled_at = utcnow()
         if Decimal(cash) >= due:
             app.status = "paid"

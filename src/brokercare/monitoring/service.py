@@ -326,6 +326,33 @@ def _thresholds(findings: Findings, book: Book, k: int) -> tuple[str, str, str]:
     return rule, symbol, key
 
 
+def _candidate(
+    book: Book,
+    row: int,
+    key: str,
+    *,
+    rule: str,
+    severity: str,
+    title: str,
+    body: str,
+    data: dict,
+    symbol: str | None = None,
+    change_pct: float | None = None,
+) -> tuple[str, dict]:
+    """An alert to write for account row ``row``, under its deterministic key."""
+    return key, dict(
+        customer_id=int(book.customer_ids[row]),
+        account_id=int(book.account_ids[row]),
+        symbol=symbol,
+        rule=rule,
+        severity=severity,
+        title=title,
+        body=body,
+        change_pct=change_pct,
+        data=data,
+    )
+
+
 def record_findings(
     session: Session,
     book: Book,
@@ -372,26 +399,23 @@ def record_findings(
         else:
             title, body = explain.volume_spike(name, code, change, qty, price)
             severity = "info"
-        row = book.pos_account[pos]
         candidates.append(
-            (
+            _candidate(
+                book,
+                book.pos_account[pos],
                 key,
-                dict(
-                    customer_id=int(book.customer_ids[row]),
-                    account_id=int(book.account_ids[row]),
-                    symbol=symbol,
-                    rule=rule,
-                    severity=severity,
-                    title=title,
-                    body=body,
-                    change_pct=round(change * 100, 3) if rule_code != RULE_VOLUME else None,
-                    data={
-                        "quantity": qty,
-                        "price": price,
-                        "reference": float(findings.reference[k]),
-                        "window_min": int(findings.window[k]),
-                    },
-                ),
+                symbol=symbol,
+                rule=rule,
+                severity=severity,
+                title=title,
+                body=body,
+                change_pct=round(change * 100, 3) if rule_code != RULE_VOLUME else None,
+                data={
+                    "quantity": qty,
+                    "price": price,
+                    "reference": float(findings.reference[k]),
+                    "window_min": int(findings.window[k]),
+                },
             )
         )
 
@@ -427,25 +451,21 @@ def record_findings(
             line = "liquidation" if zone >= ZONE_LIQUIDATION else "warning"
             key = f"margin_{line}:{contract}:{when.astimezone(UTC):%Y%m%dT%H%M%S}"
             candidates.append(
-                (
+                _candidate(
+                    book,
+                    row,
                     key,
-                    dict(
-                        customer_id=int(book.customer_ids[row]),
-                        account_id=int(book.account_ids[row]),
-                        symbol=None,
-                        rule=f"margin_{line}",
-                        severity="urgent",
-                        title=title,
-                        body=body,
-                        change_pct=None,
-                        data={
-                            "ratio": ratio,
-                            "line": warning if line == "warning" else liq,
-                            "deadline": deadline.isoformat(),
-                            "shortfall": round(shortfall, 2),
-                            "contract_id": contract,
-                        },
-                    ),
+                    rule=f"margin_{line}",
+                    severity="urgent",
+                    title=title,
+                    body=body,
+                    data={
+                        "ratio": ratio,
+                        "line": warning if line == "warning" else liq,
+                        "deadline": deadline.isoformat(),
+                        "shortfall": round(shortfall, 2),
+                        "contract_id": contract,
+                    },
                 )
             )
             margin_calls.append(
@@ -475,25 +495,21 @@ def record_findings(
             )
             key = f"margin_forecast_{which}:{contract}:{when.astimezone(UTC):%Y%m%dT%H%M%S}"
             candidates.append(
-                (
+                _candidate(
+                    book,
+                    row,
                     key,
-                    dict(
-                        customer_id=int(book.customer_ids[row]),
-                        account_id=int(book.account_ids[row]),
-                        symbol=None,
-                        rule=f"margin_forecast_{which}",
-                        severity="warning",
-                        title=title,
-                        body=body,
-                        change_pct=None,
-                        data={
-                            "ratio": ratio,
-                            "line": line,
-                            "probability": round(prob, 4),
-                            "horizon_min": forecast_minutes,
-                            "contract_id": contract,
-                        },
-                    ),
+                    rule=f"margin_forecast_{which}",
+                    severity="warning",
+                    title=title,
+                    body=body,
+                    data={
+                        "ratio": ratio,
+                        "line": line,
+                        "probability": round(prob, 4),
+                        "horizon_min": forecast_minutes,
+                        "contract_id": contract,
+                    },
                 )
             )
     if not candidates:
