@@ -27,6 +27,8 @@ PG_URL = os.environ.get("BROKERCARE_TEST_PG_URL", "postgresql+psycopg://postgres
 REDIS_URL = os.environ.get("BROKERCARE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 RUN_ID = uuid.uuid4().hex[:8]
+# Apps built in tests skip the start-up model warm-up; a test that needs the models loads them.
+os.environ.setdefault("BROKERCARE_WARM_UP", "false")
 
 load_all_models()
 

@@ -6,6 +6,10 @@ caller should read (Chinese on customer-facing endpoints).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,12 +28,23 @@ def problem(status: int, title: str, detail: str, instance: str, **extra) -> JSO
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run each domain's ``views.startup()`` (bus subscriptions, model warm-up) before serving."""
+    for module in domain_modules("views"):
+        startup = getattr(module, "startup", None)
+        if startup is not None:
+            await anyio.to_thread.run_sync(startup)
+    yield
+
+
 def create_app() -> FastAPI:
     load_all_models()  # every table in the metadata, or foreign keys to them cannot resolve
     app = FastAPI(
         title="BrokerCare",
         version=__version__,
         description="Customer service, advisory, monitoring and data platform for a brokerage.",
+        lifespan=_lifespan,
     )
 
     @app.exception_handler(DomainError)

@@ -14,6 +14,19 @@ from brokercare.security.models import User
 router = APIRouter(prefix="/assistant", tags=["assistant"])
 
 
+def startup() -> None:
+    """Load the intent and emotion models, the lexicon and the knowledge base's matcher (about
+    10 s) before the server takes traffic, so no customer's first message waits for them."""
+    from brokercare.core.settings import get_settings
+
+    if not get_settings().warm_up:
+        return
+    from brokercare.assistant.kb import get_matcher
+
+    service.analyze("你好，银证转账几点截止？")
+    get_matcher()
+
+
 @router.post("/analyze", response_model=schemas.AnalyzeResponse,
              summary="Intent (top-3 with confidence), emotion and intensity, entities of one message")
 def analyze(body: schemas.AnalyzeRequest, _: User = Depends(current_user)) -> dict:

@@ -8,11 +8,17 @@ scale, which is exact for any amount below 10^13 with two decimals.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+
+try:
+    import fcntl
+except ImportError:  # Windows: no gate, SQLite's busy handler alone
+    fcntl = None
 
 from sqlalchemy import DateTime, Engine, MetaData, Numeric, create_engine, event
 from sqlalchemy import exc as sa_exc
@@ -143,6 +149,38 @@ def get_session() -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+_gate_files = threading.local()
+
+
+@contextmanager
+def write_gate(session: Session) -> Iterator[None]:
+    """Queue this writer behind the other gated writers of the same SQLite file, in the kernel.
+
+    SQLite lets one writer in at a time and makes the others poll: its busy handler sleeps 1, 2,
+    5 … up to 100 ms between attempts, so under sustained concurrent writes (two server processes
+    routing messages) a waiter can keep missing the free moments and wait seconds. An exclusive
+    ``flock`` on a side file wakes the next waiter the moment the lock is released. Hot write paths
+    take the gate around their (short) write transaction; SQLite's own locking still guards every
+    writer, gated or not. On PostgreSQL this is a no-op: row locks queue waiters themselves.
+    """
+    bind = session.get_bind()
+    path = bind.url.database if bind.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or fcntl is None:
+        yield
+        return
+    files = getattr(_gate_files, "files", None)
+    if files is None:
+        files = _gate_files.files = {}
+    f = files.get(path)
+    if f is None:  # one descriptor per thread: flock excludes other descriptors, threads included
+        f = files[path] = open(f"{path}.write-gate", "a+b")  # noqa: SIM115 - kept open for the thread
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def money(value: Decimal | float | int | str) -> Decimal:

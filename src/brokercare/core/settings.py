@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     llm_url: str | None = None
     llm_model: str | None = None
     llm_timeout_s: float = 8.0
+    # Load the NLP models and the knowledge base when the server starts (about 10 s), not on the
+    # first customer's message. Tests turn it off: most never need the models.
+    warm_up: bool = True
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -27,13 +27,14 @@ from brokercare.security.masking import mask_name
 from brokercare.security.models import User
 
 
-def _subscribe_handlers() -> None:
+def startup() -> None:
+    """Keep profiles fresh: subscribe the incremental refresh to the bus's events."""
     from brokercare.customers import handlers
 
     handlers.subscribe()
 
 
-router = APIRouter(tags=["customers"], on_startup=[_subscribe_handlers])
+router = APIRouter(tags=["customers"])
 
 
 def _summary(user: User, c) -> CustomerSummary:  # noqa: ANN001

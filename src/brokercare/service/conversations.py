@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.bus import Event, InProcessBus, get_bus
 from brokercare.core.calendar import SHANGHAI
-from brokercare.core.database import session_factory, utcnow
+from brokercare.core.database import session_factory, utcnow, write_gate
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from brokercare.core.service import mark_processed
 from brokercare.security.crypto import blind_index, get_cipher
@@ -926,23 +926,25 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
         except Exception:  # noqa: BLE001 - only a shortcut: the write path below decides afresh
             log.exception("planning message of %s failed; routing it after the write", inbound.channel)
             planned = None
-    ingested = ingest(session, inbound, now=now, planned=planned)
-    if ingested.duplicate:
+    with write_gate(session):
+        ingested = ingest(session, inbound, now=now, planned=planned)
+        if ingested.duplicate:
+            session.commit()
+            return Received(ingested, None)
+        first = ingested.first_customer_message
+        event = Event(MESSAGE_RECEIVED, {"message_id": first.id, "conversation_id": ingested.conversation.id,
+                                         "channel": inbound.channel},
+                      customer_id=ingested.conversation.customer_id)
+        processed = None
+        if in_process:
+            try:
+                with session.begin_nested():
+                    processed = process(session, first.id, analysis=pre, now=now, fresh=True,
+                                        planned=planned)
+            except Exception:  # noqa: BLE001 - stored now, routed later by the stranded-message sweep
+                log.exception("routing message %s failed; it stays stored for the sweep", first.id)
+                processed = None
         session.commit()
-        return Received(ingested, None)
-    first = ingested.first_customer_message
-    event = Event(MESSAGE_RECEIVED, {"message_id": first.id, "conversation_id": ingested.conversation.id,
-                                     "channel": inbound.channel}, customer_id=ingested.conversation.customer_id)
-    processed = None
-    if in_process:
-        try:
-            with session.begin_nested():
-                processed = process(session, first.id, analysis=pre, now=now, fresh=True,
-                                    planned=planned)
-        except Exception:  # noqa: BLE001 - stored now, routed later by the stranded-message sweep
-            log.exception("routing message %s failed; it stays stored for the sweep", first.id)
-            processed = None
-    session.commit()
     bus.publish(event)
     return Received(ingested, event, processed)
 
