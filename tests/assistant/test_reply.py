@@ -40,7 +40,8 @@ def test_margin_below_the_liquidation_line_is_urgent(session, brokerage):
     r = service.reply(session, brokerage["wang"].id, "我的维持担保比例现在多少？")
     assert "126.7%" in r.text and "平仓线130%" in r.text
     assert "追加担保物" in r.text
-    assert r.handoff and r.handoff_reason == "担保比例低于平仓线"
+    assert r.handoff and r.handoff_reason == "below_liquidation_line"
+    assert r.handoff_reason_zh == "担保比例低于平仓线"
 
 
 def test_ipo_quota_from_market_value(session, brokerage):

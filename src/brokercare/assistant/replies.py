@@ -40,12 +40,34 @@ BAND_NOTES = {
 VERIFY_FIRST = "查询您本人的账户信息需要先确认身份：请登录APP后在“在线客服”里问我，或提供资金账号并完成验证。"
 
 
+#: Why the assistant asks for a person: a stable code (routing rules, reports and the ledger key on
+#: it) and the words the agent reads on the workbench.
+HANDOFF_REASONS = {
+    "intent_needs_human": "这类问题需要人工处理",
+    "no_kb_answer": "知识库没有匹配的答案",
+    "transfer_pending_anxious": "转账未完成且客户着急",
+    "below_liquidation_line": "担保比例低于平仓线",
+    "account_restricted": "账户处于冻结或受限状态",
+    "compliance_block": "合规检查未通过",
+    "angry_customer": "客户情绪激动",
+    "low_confidence": "没有把握理解客户的问题",
+}
+
+
+def handoff_reason_zh(code: str | None, intent: str | None = None) -> str | None:
+    if code is None:
+        return None
+    if code == "intent_needs_human" and intent:
+        return f"{describe(intent)}需要人工处理"
+    return HANDOFF_REASONS.get(code, code)
+
+
 @dataclass
 class Draft:
     text: str
     sources: list[dict] = field(default_factory=list)
     handoff: bool = False
-    handoff_reason: str | None = None
+    handoff_reason: str | None = None  # a HANDOFF_REASONS code
     facts: dict = field(default_factory=dict)  # what the tools returned, for an LLM to phrase
 
 
@@ -219,7 +241,7 @@ def _transfers(session: Session, customer_id: int, analysis: Analysis, kb: Knowl
     if analysis.intent == "transfer_status" and analysis.emotion in ("anxious", "angry") and r.status != "done":
         handoff = True
     return Draft(text, [{"type": "tool", "name": "transfers"}], handoff,
-                 "转账未完成且客户着急" if handoff else None,
+                 "transfer_pending_anxious" if handoff else None,
                  facts={"last_transfer": {"direction": r.direction, "amount": str(r.amount), "status": r.status}})
 
 
@@ -246,7 +268,7 @@ def _margin(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
             line += "目前在警戒线以上。"
         parts.append(line)
     return Draft("".join(parts), [{"type": "tool", "name": "margin_status"}], handoff,
-                 "担保比例低于平仓线" if handoff else None,
+                 "below_liquidation_line" if handoff else None,
                  facts={"ratios": [str(v.ratio) for v in views]})
 
 
@@ -282,7 +304,7 @@ def _frozen(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
     if frozen:
         text = "查到您的" + "、".join(f"{kind_zh.get(k, k)}（尾号{no[-4:]}）状态为{state_zh.get(s, s)}" for no, k, s in frozen) + "。"
         text += (body or "") + "具体原因需要专人核实，我已为您转接账户安全专员。"
-        return Draft(text, sources + [{"type": "tool", "name": "account_status"}], True, "账户处于冻结或受限状态")
+        return Draft(text, sources + [{"type": "tool", "name": "account_status"}], True, "account_restricted")
     text = "我查了一下，您的账户目前状态正常。" + (body or "")
     return Draft(text, sources + [{"type": "tool", "name": "account_status"}])
 
@@ -339,11 +361,11 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
             "legal_dispute": "这类问题涉及法律程序，我为您转接专门的同事，他们会告诉您需要准备的材料。",
         }[intent]
         return Draft(text + ("\n" + body if body and intent != "human_agent" else ""), sources, True,
-                     f"{describe(intent)}需要人工处理")
+                     "intent_needs_human")
     if body:
         return Draft(body, sources)
     return Draft(f"关于{describe(intent)}，我暂时没有找到准确的答案，我把您的问题转给{_queue(intent)}的同事，"
-                 "他们会尽快回复您。", [], True, "知识库没有匹配的答案")
+                 "他们会尽快回复您。", [], True, "no_kb_answer")
 
 
 def _queue(intent: str) -> str:

@@ -53,7 +53,11 @@ class ReplyResponse(BaseModel):
     sources: list[dict]
     guard: GuardOut
     handoff: bool
-    handoff_reason: str | None
+    handoff_reason: str | None = Field(None, description="why a person should take over: a stable code "
+                                       "(intent_needs_human, no_kb_answer, below_liquidation_line, "
+                                       "account_restricted, transfer_pending_anxious, compliance_block, "
+                                       "angry_customer, low_confidence)")
+    handoff_reason_zh: str | None = Field(None, description="the same reason in words for the agent")
     skill: str | None
     drafted_by: str
     analysis: AnalyzeResponse

@@ -116,6 +116,12 @@ class Reply:
     handoff_reason: str | None = None
     drafted_by: str = "template"  # template or llm
 
+    @property
+    def handoff_reason_zh(self) -> str | None:
+        from brokercare.assistant.replies import handoff_reason_zh
+
+        return handoff_reason_zh(self.handoff_reason, self.analysis.intent)
+
     def as_dict(self) -> dict:
         from brokercare.assistant.taxonomy import skill_of
 
@@ -125,6 +131,7 @@ class Reply:
             "guard": self.guard.as_dict(),
             "handoff": self.handoff,
             "handoff_reason": self.handoff_reason,
+            "handoff_reason_zh": self.handoff_reason_zh,
             "skill": skill_of(self.analysis.intent),
             "drafted_by": self.drafted_by,
             "analysis": self.analysis.as_dict(),
@@ -182,11 +189,11 @@ def reply(session: Session, customer_id: int | None, text: str, *, channel: str 
 
     handoff, reason = draft.handoff, draft.handoff_reason
     if not final.passed:
-        handoff, reason = True, "合规检查未通过"
+        handoff, reason = True, "compliance_block"
     elif analysis.emotion == "angry" and analysis.intensity >= 0.7:
-        handoff, reason = True, "客户情绪激动"
+        handoff, reason = True, "angry_customer"
     elif analysis.confidence < LOW_CONFIDENCE and analysis.intent not in ("chitchat", "out_of_scope"):
-        handoff, reason = True, "没有把握理解客户的问题"
+        handoff, reason = True, "low_confidence"
     return Reply(final.text, draft.sources, final, handoff, analysis, reason, drafted_by)
 
 

@@ -467,7 +467,7 @@ def analyze(text: str) -> Analysis | None:
 
 #: Hand-off reasons of the assistant that are about routing (the policy already weighed mood and
 #: confidence), not about a problem the AI failed to solve: they get a person but no ticket.
-ROUTING_HANDOFF_REASONS = frozenset({"客户情绪激动", "没有把握理解客户的问题"})
+ROUTING_HANDOFF_REASONS = frozenset({"angry_customer", "low_confidence"})
 
 
 def _ai_reply(session: Session, customer_id: int | None, channel: str, text: str,
