@@ -73,23 +73,28 @@ def test_square_root_of_time_scaling_holds_from_one_to_five_days():
 def test_shipped_minute_bars_agree_with_the_independent_daily_history():
     bars = real_minute_bars()
     daily = daily_history()
-    for (code, day), g in bars.groupby(["code", "day"]):
+    for (_minutes, code, day), g in bars.groupby(["bar_min", "code", "day"]):
         row = daily[(daily["code"] == code) & (daily["date"] == day)].iloc[0]
         assert g["high"].max() == pytest.approx(row["high"], abs=0.005)
         assert g["low"].min() == pytest.approx(row["low"], abs=0.005)
         assert g["price"].iloc[-1] == pytest.approx(row["close"], abs=0.005)
         # volumes are whole lots per minute: the day's total is within a few lots of the daily bar
         assert abs(g["volume"].sum() - row["volume"]) < 500
-    assert len(bars) == 5 * 241
+    sessions = bars.groupby("bar_min")["day"].nunique().to_dict()
+    assert sessions == {1: 5, 5: 26}
+    assert (bars.groupby(["bar_min", "day"]).size().groupby("bar_min").unique().to_dict()) == {
+        1: [241],  # 09:30 auction bar + 240 trading minutes
+        5: [48],
+    }
 
 
 def test_sixty_minute_forecast_on_real_minute_bars_is_conservative():
-    """On the real minute bars the forecast over-states hourly crossings (warns early): every
+    """On the real intraday bars the forecast over-states hourly crossings (warns early): every
     bucket observes no more than predicted, higher buckets observe more, and the top bucket's
     accounts do mostly cross, so the warning still separates risky accounts from safe ones."""
     pred, hit = intraday_first_passage_samples(horizon_min=60)
     rows = table(pred, hit)
-    assert len(rows) == 9 and all(r.n > 1_000 for r in rows)
+    assert len(rows) == 9 and all(r.n > 2_000 for r in rows)
     for row in rows:
         assert row.observed <= row.predicted + 0.01, row
     observed = [r.observed for r in rows]

@@ -8,14 +8,14 @@ estimated from data up to the evening before):
   large caps, 2011-2026. An account is placed at a distance ``d`` from its line, drawn so that
   every probability bucket is populated; observed: the lows of the next ``h`` days reach the
   barrier. The table barely moves from 1 to 5 days: the square-root-of-time scaling holds upwards.
-- ``first_passage_60min``: the same on real one-minute bars (``data/600519_1min_2026-03.csv``,
-  the only real A-share minute bars we could source: one stock, five days), ``h = 60/240``;
-  observed: the minute lows of the next 60 trading minutes. Downwards the scaling does *not*
-  hold on this sample: the realised hourly volatility was about 0.4 of ``sigma sqrt(0.25)``
-  (close-to-close daily variance carries the overnight gap and intraday mean reversion), so the
-  60-minute forecast is conservative, i.e. warns early and too often. One stock-week cannot set a
-  correction factor; ``intraday_scaling`` reports the ratio so a deployment can recalibrate on its
-  own minute history.
+- ``first_passage_60min``: the same on real intraday bars, ``h = 60/240``: the only real A-share
+  stock bars we could source, 贵州茅台 in 5-minute bars for 26 trading days (2026-02-05..03-20)
+  and 1-minute bars for the 5 after (03-23..27); observed: the bar lows of the next 60 trading
+  minutes. Downwards the scaling does *not* hold on this sample: the realised hourly volatility
+  was about 0.43 of ``sigma sqrt(0.25)`` (close-to-close daily variance carries the overnight gap,
+  and intraday returns mean-revert), so the 60-minute forecast is conservative, i.e. warns early
+  and too often. One stock over six weeks cannot set a correction factor; ``intraday_scaling``
+  reports the ratio so a deployment can recalibrate on its own minute history.
 - ``portfolio_close``: three-stock accounts with random weights; predicted probability that the
   next close is beyond the barrier, ``Phi(-d / sigma_p)`` with the factor-model ``sigma_p``;
   observed: the next day's closes. This checks the correlation part of the model.
@@ -99,16 +99,27 @@ def first_passage_samples(
 
 
 MINUTE_BARS = "data/600519_1min_2026-03.csv"
+#: Real intraday bars shipped (see ``data/SOURCE.md``) and their bar length in minutes.
+INTRADAY_BARS = {MINUTE_BARS: 1, "data/600519_5min_2026-02.csv": 5}
 
 
 @lru_cache
 def real_minute_bars() -> pd.DataFrame:
-    """The shipped real one-minute bars (see ``data/SOURCE.md``): one row per bar end time."""
-    path = resources.files("brokercare.monitoring").joinpath(MINUTE_BARS)
-    with resources.as_file(path) as p:
-        bars = pd.read_csv(p, dtype={"code": str})
+    """The shipped real intraday bars, one row per bar end time, with ``bar_min`` (1 or 5)."""
+    frames = []
+    for name, minutes in INTRADAY_BARS.items():
+        path = resources.files("brokercare.monitoring").joinpath(name)
+        with resources.as_file(path) as p:
+            frames.append(pd.read_csv(p, dtype={"code": str}).assign(bar_min=minutes))
+    bars = pd.concat(frames, ignore_index=True)
     bars["day"] = pd.to_datetime(bars["datetime"].str[:10])
     return bars
+
+
+def _sessions(bars: pd.DataFrame):
+    """(bar length, code, day, that session's bars) for every real intraday session."""
+    for (minutes, code, day), g in bars.groupby(["bar_min", "code", "day"]):
+        yield int(minutes), code, day, g
 
 
 def _prior_sigma(code: str, day: pd.Timestamp) -> float:
@@ -121,15 +132,16 @@ def _prior_sigma(code: str, day: pd.Timestamp) -> float:
 def intraday_first_passage_samples(
     horizon_min: int = 60, seed: int = 5, draws: int = 20
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, observed) pairs on the real minute bars: every bar that has ``horizon_min``
+    """(predicted, observed) pairs on the real intraday bars: every bar that has ``horizon_min``
     trading minutes after it in the same session is a start, with ``draws`` barrier distances."""
     rng = np.random.default_rng(seed)
     preds, hits = [], []
-    for (code, day), g in real_minute_bars().groupby(["code", "day"]):
+    for minutes, code, day, g in _sessions(real_minute_bars()):
         s = _prior_sigma(code, day) * np.sqrt(horizon_min / TRADING_MINUTES_PER_DAY)
         price, low = g["price"].to_numpy(), g["low"].to_numpy()
-        starts = np.arange(len(price) - horizon_min)
-        window_low = np.array([low[i + 1 : i + 1 + horizon_min].min() for i in starts])
+        k = horizon_min // minutes  # bars in the horizon; their lows give the path minimum
+        starts = np.arange(len(price) - k)
+        window_low = np.array([low[i + 1 : i + 1 + k].min() for i in starts])
         path_min = np.log(window_low / price[starts])
         d = rng.uniform(0.02, 3.2, size=(len(starts), draws)) * s
         preds.append(np.minimum(2 * ndtr(-d / s), 1.0).ravel())
@@ -138,15 +150,16 @@ def intraday_first_passage_samples(
 
 
 def intraday_scaling(horizons: tuple[int, ...] = (15, 30, 60, 120)) -> list[dict]:
-    """Realised standard deviation of ``horizon``-minute log returns on the real minute bars
-    against the model's ``sigma sqrt(horizon / 240)``."""
+    """Realised standard deviation of ``horizon``-minute log returns on the real intraday bars
+    against the model's ``sigma sqrt(horizon / 240)`` (horizons are multiples of 5 minutes)."""
     bars = real_minute_bars()
     out = []
     for h in horizons:
         realised, model = [], []
-        for (code, day), g in bars.groupby(["code", "day"]):
+        for minutes, code, day, g in _sessions(bars):
             p = np.log(g["price"].to_numpy())
-            realised.append(p[h:] - p[:-h])
+            k = h // minutes
+            realised.append(p[k:] - p[:-k])
             model.append(_prior_sigma(code, day) * np.sqrt(h / TRADING_MINUTES_PER_DAY))
         r = float(np.std(np.concatenate(realised)))
         m = float(np.mean(model))
