@@ -90,7 +90,8 @@ def _check_no_pii(value: object, path: str = "data") -> None:
 _HEAD = LedgerHead.__table__
 _ENTRIES = LedgerEntry.__table__
 # Built once: appends are a hot path and these compile to cached SQL.
-_LOCK = update(_HEAD).where(_HEAD.c.id == 1).values(updated_at=bindparam("now"))
+_LOCK = (update(_HEAD).where(_HEAD.c.id == 1).values(updated_at=bindparam("now"))
+         .returning(_HEAD.c.size, _HEAD.c.compact_range))
 _READ_HEAD = select(_HEAD.c.size, _HEAD.c.compact_range).where(_HEAD.c.id == 1)
 _INSERT_ENTRY = insert(_ENTRIES)
 _ADVANCE = update(_HEAD).where(_HEAD.c.id == 1).values(
@@ -117,14 +118,14 @@ def _lock_head(conn) -> tuple[int, str]:  # noqa: ANN001
     """Take the append lock (the head row) and return the head's size and compact range.
 
     The UPDATE comes first: on PostgreSQL it row-locks the head until commit; on SQLite it takes the
-    database write lock. Either way the SELECT that follows sees the latest committed head and no
-    other appender can interleave, so indexes are gap-free and every tree head is sequential.
+    database write lock. Either way the head it returns is the latest committed one and no other
+    appender can interleave, so indexes are gap-free and every tree head is sequential.
     """
     now = utcnow()
-    locked = conn.execute(_LOCK, {"now": now})
-    if locked.rowcount == 0:
+    row = conn.execute(_LOCK, {"now": now}).first()
+    if row is None:
         conn.execute(insert(_HEAD).values(id=1, size=0, compact_range="", updated_at=now))
-    row = conn.execute(_READ_HEAD).one()
+        row = conn.execute(_READ_HEAD).one()
     return row.size, row.compact_range
 
 

@@ -264,9 +264,10 @@ def _open_conversation(session: Session, contact: Contact, channel: str, now: da
 
 
 def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
-           planned: Plan | None = None) -> Ingested:
+           planned: Plan | None = None, analysis: Analysis | None = None) -> Ingested:
     """Store an inbound message once (a channel's retry is recognised by its external id) in the
-    sender's open thread; ``planned``: the contact and thread were already read for the plan."""
+    sender's open thread; ``planned``: the contact and thread were already read for the plan;
+    ``analysis``: stored with the message in the same write."""
     now = now or utcnow()
     if inbound.external_id:
         existing = session.scalar(select(Message).where(
@@ -289,6 +290,8 @@ def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
     conv.channel = inbound.channel
     conv.last_message_at = now
     conv.customer_id = contact.customer_id
+    if analysis is not None:
+        conv.last_intent, conv.last_emotion = analysis.intent, analysis.emotion
     stored = []
     first_customer = next(i for i, p in enumerate(inbound.parts) if p.speaker == "customer")
     for i, part in enumerate(inbound.parts):
@@ -303,6 +306,7 @@ def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
             conversation_id=conv.id, contact_id=contact.id, direction="in" if is_customer else "out",
             sender="customer" if is_customer else "agent", channel=inbound.channel, external_id=ext,
             text=part.text, meta=meta or None, sent_at=part.at, created_at=now,
+            analysis=analysis.to_dict() if analysis is not None and i == first_customer else None,
         ))
     try:
         with session.begin_nested():
@@ -567,8 +571,10 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
     analysis = analysis or analyze(msg.text)
     assistant_missing = analysis is None
     analysis = analysis or Analysis((("out_of_scope", 0.0),))
-    msg.analysis = analysis.to_dict()
-    conv.last_intent, conv.last_emotion = analysis.intent, analysis.emotion
+    if msg.analysis != (stored := analysis.to_dict()):
+        msg.analysis = stored
+    if (conv.last_intent, conv.last_emotion) != (analysis.intent, analysis.emotion):
+        conv.last_intent, conv.last_emotion = analysis.intent, analysis.emotion
     held = planned.held if planned else _Holdings(session, conv.customer_id)
     ctx = planned.ctx if planned else build_context(session, conv, analysis, msg.text, now, held)
 
@@ -927,7 +933,7 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
             log.exception("planning message of %s failed; routing it after the write", inbound.channel)
             planned = None
     with write_gate(session):
-        ingested = ingest(session, inbound, now=now, planned=planned)
+        ingested = ingest(session, inbound, now=now, planned=planned, analysis=pre)
         if ingested.duplicate:
             session.commit()
             return Received(ingested, None)
