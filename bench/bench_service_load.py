@@ -136,7 +136,7 @@ async def load(url: str, n: int, concurrency: int, max_seconds: float, make_requ
                     async with make_request(client, i) as r:
                         await r.read()
                         status = r.status
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     status = type(exc).__name__
                 latencies.append(time.perf_counter() - t0)
                 if status != 200:

@@ -13,7 +13,6 @@ from decimal import ROUND_DOWN, Decimal
 
 import pytest
 from sqlalchemy.orm import Session
-
 from tests.web.conftest import LiveServer, shot
 
 STAFF_PASSWORD = "BrokerCare-2026"
