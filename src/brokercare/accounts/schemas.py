@@ -42,6 +42,16 @@ class PositionOut(BaseModel):
     opened_on: date | None
 
 
+class ShortPositionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    symbol: str
+    name: str
+    quantity: Decimal
+    last_price: Decimal | None
+    market_value: Decimal | None
+
+
 class MarginStatusOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -52,6 +62,8 @@ class MarginStatusOut(BaseModel):
     total_assets: Decimal
     financing_debt: Decimal
     lending_debt: Decimal
+    lending_repriced: bool
+    shorts: list[ShortPositionOut]
     interest_due: Decimal
     total_liabilities: Decimal
     maintenance_ratio: Decimal | None

@@ -3,7 +3,9 @@
 Positions are valued at ``Instrument.last_price`` (the reference price until a live quote feed
 updates it; a holding without one is valued at cost and flagged). The maintenance collateral ratio
 (维持担保比例) is the margin account's total assets ÷ its total liabilities, compared with the
-contract's warning, liquidation and withdrawal lines.
+contract's warning, liquidation and withdrawal lines. Securities-lending (融券) debt is the shares
+owed (``margin_shorts``) at that same price, so the workbench, the assistant and the monitoring
+evaluator (which re-prices them on every snapshot) read one ratio.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.models import Account, MarginContract, Position
+from brokercare.accounts.models import Account, MarginContract, MarginShort, Position
 from brokercare.core.database import money
 from brokercare.core.errors import Conflict, NotFound
 from brokercare.customers.service import get_customer
@@ -97,6 +99,39 @@ def account_positions(session: Session, account_id: int) -> list[ValuedPosition]
 
 
 @dataclass(frozen=True)
+class ShortPosition:
+    """Shares a margin contract owes (融券), valued at the reference price (None without one)."""
+
+    symbol: str
+    name: str
+    quantity: Decimal
+    last_price: Decimal | None
+    market_value: Decimal | None
+
+
+def _lending_debt(session: Session, contract: MarginContract) -> tuple[Decimal, tuple[ShortPosition, ...], bool]:
+    """融券负债 at the reference price, the shares behind it, and whether it was re-priced.
+
+    A contract without shares on record, or owing a share that has no reference price, keeps its
+    marked ``lending_debt``: valuing an unpriced short at zero would flatter the ratio.
+    """
+    rows = session.execute(
+        select(MarginShort, Instrument)
+        .join(Instrument, Instrument.symbol == MarginShort.symbol)
+        .where(MarginShort.contract_id == contract.id, MarginShort.quantity > 0)
+        .order_by(MarginShort.symbol)
+    ).all()
+    shorts = tuple(
+        ShortPosition(symbol=s.symbol, name=inst.name, quantity=s.quantity, last_price=inst.last_price,
+                      market_value=None if inst.last_price is None else money(s.quantity * inst.last_price))
+        for s, inst in rows
+    )
+    if not shorts or any(s.market_value is None for s in shorts):
+        return money(contract.lending_debt), shorts, False
+    return sum((s.market_value for s in shorts), Decimal("0.00")), shorts, True
+
+
+@dataclass(frozen=True)
 class MarginStatus:
     account_id: int
     contract_no: str
@@ -104,7 +139,9 @@ class MarginStatus:
     market_value: Decimal
     total_assets: Decimal
     financing_debt: Decimal
-    lending_debt: Decimal
+    lending_debt: Decimal  # shares owed at the reference price when ``lending_repriced``
+    lending_repriced: bool
+    shorts: tuple[ShortPosition, ...]
     interest_due: Decimal
     total_liabilities: Decimal
     maintenance_ratio: Decimal | None
@@ -132,7 +169,8 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
 
     Distances are in ratio points (0.12 = 12 个百分点 above the line; negative below it).
     ``top_up_to_warning`` is the collateral needed to get back to the warning line;
-    ``withdrawable`` is what may leave while staying at the withdrawal line.
+    ``withdrawable`` is what may leave while staying at the withdrawal line. Liabilities are
+    financing debt + interest + shares owed × reference price (see :func:`_lending_debt`).
     """
     account = get_account(session, account_id)
     if account.kind != "margin":
@@ -146,7 +184,8 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
         raise NotFound(f"信用账户 {account.account_no} 没有融资融券合同", extra={"account_id": account_id})
     mv = sum((p.market_value for p in account_positions(session, account_id)), Decimal("0"))
     assets = money(account.cash_balance + mv)
-    liabilities = money(contract.financing_debt + contract.lending_debt + contract.interest_due)
+    lending, shorts, repriced = _lending_debt(session, contract)
+    liabilities = money(contract.financing_debt + lending + contract.interest_due)
     ratio = (assets / liabilities).quantize(_RATIO, ROUND_HALF_UP) if liabilities > 0 else None
 
     def dist(line: Decimal) -> Decimal | None:
@@ -166,11 +205,12 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
     excess = assets if liabilities == 0 else money(assets - liabilities * contract.withdrawal_line)
     free_cash = money(account.cash_balance - account.frozen_cash)
     withdrawable = max(Decimal("0.00"), min(excess, free_cash))
-    used = contract.financing_debt + contract.lending_debt
+    used = contract.financing_debt + lending
     return MarginStatus(
         account_id=account_id, contract_no=contract.contract_no, cash=money(account.cash_balance),
         market_value=money(mv), total_assets=assets, financing_debt=money(contract.financing_debt),
-        lending_debt=money(contract.lending_debt), interest_due=money(contract.interest_due),
+        lending_debt=lending, lending_repriced=repriced, shorts=shorts,
+        interest_due=money(contract.interest_due),
         total_liabilities=liabilities, maintenance_ratio=ratio, warning_line=contract.warning_line,
         liquidation_line=contract.liquidation_line, withdrawal_line=contract.withdrawal_line,
         to_warning=dist(contract.warning_line), to_liquidation=dist(contract.liquidation_line),

@@ -16,8 +16,10 @@ from decimal import ROUND_DOWN, Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.models import Account, CashMovement, MarginContract, Position, Trade
+from brokercare.accounts.models import Account, CashMovement, Position, Trade
+from brokercare.accounts.service import margin_status
 from brokercare.core.calendar import SHANGHAI
+from brokercare.core.errors import NotFound
 from brokercare.customers.models import Customer
 from brokercare.market.models import Instrument
 
@@ -182,32 +184,19 @@ class MarginView:
 
 
 def margin_views(session: Session, customer_id: int) -> list[MarginView]:
-    """Maintenance collateral ratio of each margin account (total assets ÷ total liabilities)."""
-    svc = _service("brokercare.accounts.service", "margin_status")
+    """Each margin account's maintenance collateral ratio, exactly as the accounts domain computes it
+    (``accounts.service.margin_status``: short positions at the reference price, as the workbench and
+    the margin monitor see them); an account without a contract is left out."""
     out = []
     for acc in accounts_of(session, customer_id):
         if acc.kind != "margin":
             continue
-        contract = session.scalars(select(MarginContract).where(MarginContract.account_id == acc.id)
-                                   .order_by(MarginContract.id.desc())).first()
-        if contract is None:
+        try:
+            st = margin_status(session, acc.id)
+        except NotFound:
             continue
-        if svc is not None:
-            status = svc(session, acc.id)
-            get = status.get if isinstance(status, dict) else lambda k, s=status: getattr(s, k, None)
-            ratio = get("ratio")
-            assets, liabilities = get("total_assets") or ZERO, get("total_liabilities") or ZERO
-        else:
-            positions = session.execute(
-                select(Position, Instrument).join(Instrument, Instrument.symbol == Position.symbol)
-                .where(Position.account_id == acc.id)
-            ).all()
-            assets = acc.cash_balance + sum(((i.last_price or p.cost_price) * p.quantity for p, i in positions), ZERO)
-            liabilities = contract.financing_debt + contract.lending_debt + contract.interest_due
-            ratio = (assets / liabilities) if liabilities > 0 else None
-        out.append(MarginView(acc.account_no, Decimal(str(ratio)) if ratio is not None else None,
-                              contract.warning_line, contract.liquidation_line, contract.withdrawal_line,
-                              Decimal(str(assets)), Decimal(str(liabilities)), contract.topup_days))
+        out.append(MarginView(acc.account_no, st.maintenance_ratio, st.warning_line, st.liquidation_line,
+                              st.withdrawal_line, st.total_assets, st.total_liabilities, st.topup_days))
     return out
 
 
