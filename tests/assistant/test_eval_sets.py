@@ -198,3 +198,25 @@ def test_no_test_sentence_is_also_a_training_sentence(train_name, test_name):
     test = [r["text"] for r in _rows(test_name, ["text", "label"])]
     shared = sorted(t for t in test if _norm(t) in train and _norm(t) not in exempt)
     assert not shared, f"{len(shared)} {test_name} sentences also appear in {train_name}: {shared[:10]}"
+
+
+def _bigrams(text: str) -> set[str]:
+    s = _norm(text)
+    return {s[i : i + 2] for i in range(len(s) - 1)}
+
+
+@pytest.mark.parametrize(
+    ("train_name", "columns"),
+    [("faq_paraphrases.csv", ("paraphrase",)), ("kb_pairs_train.csv", ("sentence1", "sentence2"))],
+)
+def test_knowledge_base_training_sentences_are_not_eval_pair_sentences(train_name, columns):
+    """The matcher's training paraphrases and pairs must neither repeat an evaluation sentence nor
+    differ from one by a character or two (bigram Jaccard ≥ 0.8)."""
+    with open(DATA / train_name, encoding="utf-8", newline="") as f:
+        train = [r[c] for r in csv.DictReader(f) for c in columns]
+    held_out = [s for r in _rows("kb_pairs.csv", ["sentence1", "sentence2", "label"]) for s in (r["sentence1"], r["sentence2"])]
+    exact = {_norm(s) for s in held_out}
+    grams = [_bigrams(s) for s in held_out]
+    close = [t for t in train if _norm(t) in exact
+             or any(len(_bigrams(t) & g) / max(1, len(_bigrams(t) | g)) >= 0.8 for g in grams)]
+    assert not close, f"{len(close)} {train_name} sentences repeat kb_pairs.csv: {close[:10]}"

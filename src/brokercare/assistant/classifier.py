@@ -131,7 +131,10 @@ class TextClassifier:
     def _svm(self) -> LinearSVC:
         return LinearSVC(C=self.c, class_weight="balanced", random_state=self.seed)
 
-    def fit(self, texts: list[str], labels: list[str], *, features: list[Features] | None = None) -> TextClassifier:
+    def fit(self, texts: list[str], labels: list[str], *, features: list[Features] | None = None,
+            temperature: float | None = None) -> TextClassifier:
+        """Train; ``temperature`` fixes the softmax temperature instead of fitting it (fold models that
+        must produce probabilities on the same scale as the full model)."""
         if len(set(labels)) < 2:
             raise ValidationFailed("training data needs at least two different labels")
         feats = features or [Features.of(t) for t in texts]
@@ -142,7 +145,7 @@ class TextClassifier:
         y = np.asarray(labels)
         model = self._svm().fit(x, y)
         self.labels = [str(lab) for lab in model.classes_]
-        self.temperature = self._fit_temperature(x, y)
+        self.temperature = temperature if temperature is not None else self._fit_temperature(x, y)
         coef = model.coef_ if len(self.labels) > 2 else np.vstack([-model.coef_[0], model.coef_[0]])
         bias = model.intercept_ if len(self.labels) > 2 else np.array([-model.intercept_[0], model.intercept_[0]])
         self.weights = np.ascontiguousarray(coef.T, dtype=np.float32)  # (features, classes)

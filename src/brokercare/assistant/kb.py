@@ -1,19 +1,26 @@
 """The knowledge base: FAQ import, retrieval by meaning, and the paraphrase matcher behind both.
 
-A query and a candidate question are compared on six similarities, fused by a logistic regression
-trained on the shipped paraphrase pairs (``faq_paraphrases.csv``, customer wording → FAQ question):
+A query and a candidate question are compared on the similarities in ``FEATURES``, fused by a
+logistic regression trained on the shipped paraphrase data:
 
-1. BM25 over finance-aware words, each word also standing for its synonym group (入金 ≈ 转入);
-2. BM25 over character bigrams (typos, unsegmented names);
-3. cosine of TF-IDF vectors (words + character n-grams) and of their LSA embeddings (TF-IDF → truncated SVD) learned on the assistant's corpus;
-4. Bhattacharyya similarity of the two texts' intent distributions from the intent model — a
-   learned semantic signal: "钱咋还没到" and "转账显示成功但钱没到怎么办" share no words but the
-   same intent;
-5. Jaccard overlap of finance topics (margin, ipo, transfer ...).
+1. BM25 over finance-aware words (each word also standing for its synonym group, 入金 ≈ 转入) and
+   over character bigrams (typos, unsegmented names), in both directions;
+2. cosine of TF-IDF vectors (words + character n-grams) and of their LSA embeddings;
+3. the intent model's view: Bhattacharyya similarity and margin cosine of the two intent
+   distributions ("钱咋还没到" and "转账显示成功但钱没到怎么办" share no words, but the intent);
+4. the *concept model*: a linear classifier over the ~200 FAQ questions, taught by ~1,500
+   customer paraphrases (``faq_paraphrases.csv``) and the answers' first sentences — a small
+   learned sentence embedding in which paraphrases land together; imported questions join it as
+   new concepts;
+5. evidence of difference: finance topics discussed with different terms, and members of a
+   contrast group (``synonyms.yaml``: 融资/融券, 转入/转出, 交易密码/资金密码 …) on either side;
+6. lexical overlap weighted by concept agreement, because shared words mean opposite things for
+   two questions about the same concept and for two that only look alike.
 
-BM25 uses fixed idf and length statistics from a reference corpus (training data + FAQ), so a
-score means the same for one pair as inside a ranking. The fused probability's threshold is the
-one maximising F1 on out-of-fold predictions of the training pairs.
+The fusion learns from paraphrase/question and paraphrase/paraphrase pairs with mined hard
+negatives, from contrast pairs (one term swapped), and from hand-written hard pairs
+(``kb_pairs_train.csv``); none of it is taken from ``data/eval``. The match threshold maximises
+F1 on out-of-fold fusion scores of those training pairs.
 """
 
 from __future__ import annotations
@@ -33,18 +40,21 @@ from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, cross_val_predict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brokercare.assistant import registry
-from brokercare.assistant.classifier import Features, _softmax
+from brokercare.assistant.classifier import Features, TextClassifier, _softmax
 from brokercare.assistant.lexicon import DATA, get_lexicon
 from brokercare.assistant.models import KbEntry
 from brokercare.core.database import utcnow
 from brokercare.core.errors import ValidationFailed
 
-FEATURES = ("bm25_word", "bm25_char", "tfidf", "lsa", "intent", "topic", "same_intent", "conflict")
+FEATURES = ("bm25_word", "bm25_word_rev", "bm25_char", "bm25_char_rev", "tfidf", "lsa", "intent", "topic",
+            "same_intent", "conflict", "contrast", "concept", "same_concept", "concept_known", "concept_cos", "length_ratio",
+            "tfidf_x_concept", "char_x_concept", "word_x_concept", "intent_cos",
+            "char_x_novel", "word_x_novel")
 K1, B = 1.2, 0.75
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
@@ -116,18 +126,41 @@ class _Encoded:
     tfidf: sparse.csr_matrix
     lsa: np.ndarray
     intent: np.ndarray
+    concept: np.ndarray
+    embedding: np.ndarray
     topics: list[frozenset]
     terms: list[dict]
     top_intent: np.ndarray
     numbers: list[frozenset]
+    contrasts: list[dict]
     word_q: sparse.csr_matrix
     word_mass: np.ndarray
     char_q: sparse.csr_matrix
     char_mass: np.ndarray
+    length: np.ndarray
+    best_margin: np.ndarray
+
+    @property
+    def top_concept(self) -> np.ndarray:
+        return self.concept.argmax(axis=1)
+
+    @property
+    def known(self) -> np.ndarray:
+        """How surely a text belongs to *some* concept the model was taught, from its best SVM
+        margin: 0 at -0.7 (a question about something else), 1 at +0.2 (inside a concept). The
+        softmax cannot say this — it is confident even for a question it never saw the like of."""
+        return np.clip((self.best_margin + 0.7) / 0.9, 0.0, 1.0)
 
 
 class Matcher:
-    """Similarity of two customer questions, as a probability that they mean the same."""
+    """Similarity of two customer questions, as a probability that they mean the same.
+
+    Besides the lexical views it has a *concept model*: a linear classifier over the shipped FAQ
+    questions and their paraphrases that maps any sentence to a distribution over the FAQ's
+    ~200 concepts — a small learned sentence embedding. Two sentences asking the same thing in
+    different words land on the same concept; two that share most characters but ask different
+    things (融资利率 vs 融券费率) land on different ones, which the lexical features cannot see.
+    """
 
     def __init__(self) -> None:
         corpus_texts = _reference_corpus()
@@ -139,10 +172,19 @@ class Matcher:
         self.svd = TruncatedSVD(n_components=min(96, x.shape[1] - 1, len(feats) - 1), n_iter=3, random_state=7)
         self.svd.fit(x)
         self.components = np.ascontiguousarray(self.svd.components_.T)
-        self._fit_fusion()
+        self._extended: dict[tuple, TextClassifier] = {}
+        texts, labels = _concept_data()
+        aux_texts, aux_labels = _answer_openings()
+        self.concepts = TextClassifier(c=0.5).fit(texts + aux_texts, labels + aux_labels,
+                                                  features=[_concept_view(Features.of(t)) for t in texts + aux_texts])
+        self._fit_fusion(texts, labels)
 
     # -- encoding ---------------------------------------------------------------------------------
-    def encode(self, texts: list[str]) -> _Encoded:
+    def encode(self, texts: list[str], *, concept: np.ndarray | None = None,
+               concepts: TextClassifier | None = None) -> _Encoded:
+        """Every view of ``texts``; ``concept`` overrides the concept model's margins (out-of-fold
+        margins while training the fusion), ``concepts`` the concept model (one that also knows a
+        broker's imported questions)."""
         feats = [Features.of(t) for t in texts]
         words = [_words(f) for f in feats]
         chars = [_bigrams(f) for f in feats]
@@ -151,88 +193,200 @@ class Matcher:
         lsa /= np.linalg.norm(lsa, axis=1, keepdims=True) + 1e-9
         model, _info = registry.load("intent")
         clf = getattr(model, "clf", model)
-        intent = np.sqrt(_softmax(clf.margins(feats) / 0.5))
+        intent_margins = clf.margins(feats).astype(np.float64)
+        intent = np.sqrt(_softmax(intent_margins / 0.5))
+        intent_emb = intent_margins - intent_margins.mean(axis=1, keepdims=True)
+        intent_emb /= np.linalg.norm(intent_emb, axis=1, keepdims=True) + 1e-9
+        if concept is None:
+            concept = (concepts or self.concepts).margins([_concept_view(f) for f in feats]).astype(np.float64)
+        margins = concept
+        concept = np.sqrt(_softmax(margins / self.concepts.temperature))
+        embedding = margins - margins.mean(axis=1, keepdims=True)
+        embedding /= np.linalg.norm(embedding, axis=1, keepdims=True) + 1e-9
+        embedding = np.hstack([embedding, intent_emb])  # concept part, then intent part
         lex = get_lexicon()
         topics = [frozenset(lex.topics(f.normalised)) for f in feats]
         terms = [lex.terms_by_topic(f.normalised) for f in feats]
         numbers = [frozenset(_NUMBER.findall(f.normalised)) for f in feats]
+        contrasts = [_contrast_terms(t) for t in texts]
         wq, wm = self.word_bm25.query_matrix(words)
         cq, cm = self.char_bm25.query_matrix(chars)
+        length = np.array([max(len(c), 1) for c in chars], dtype=float)
         return _Encoded(self.word_bm25.doc_matrix(words), self.char_bm25.doc_matrix(chars), tfidf, lsa, intent,
-                        topics, terms, intent.argmax(axis=1), numbers, wq, wm, cq, cm)
+                        concept, embedding, topics, terms, intent.argmax(axis=1), numbers, contrasts, wq, wm, cq, cm,
+                        length, margins.max(axis=1))
 
     @staticmethod
     def features(q: _Encoded, c: _Encoded) -> np.ndarray:
-        """Similarity features of every query against every candidate: (nq, nc, 5)."""
+        """Similarity features of every query against every candidate: (nq, nc, len(FEATURES))."""
         bw = (q.word_q @ c.words.T).toarray() / q.word_mass[:, None]
+        bwr = (c.word_q @ q.words.T).toarray().T / c.word_mass[None, :]
         bc = (q.char_q @ c.chars.T).toarray() / q.char_mass[:, None]
+        bcr = (c.char_q @ q.chars.T).toarray().T / c.char_mass[None, :]
         tfidf = (q.tfidf @ c.tfidf.T).toarray()
         lsa = q.lsa @ c.lsa.T
         intent = q.intent @ c.intent.T
+        concept = q.concept @ c.concept.T
+        k = len(q.concept[0]) if len(q.concept) else 0
+        ccos = q.embedding[:, :k] @ c.embedding[:, :k].T
+        icos = q.embedding[:, k:] @ c.embedding[:, k:].T
         topic = np.zeros_like(lsa)
         conflict = np.zeros_like(lsa)
+        contrast = np.zeros_like(lsa)
         for i in range(len(q.topics)):
             for j in range(len(c.topics)):
                 topic[i, j] = _jaccard(q.topics[i], c.topics[j])
                 conflict[i, j] = _conflict(q.terms[i], c.terms[j], q.numbers[i], c.numbers[j])
+                if q.contrasts[i] and c.contrasts[j]:
+                    contrast[i, j] = _conflict(q.contrasts[i], c.contrasts[j], frozenset(), frozenset())
         same = (q.top_intent[:, None] == c.top_intent[None, :]).astype(float)
-        return np.stack([np.minimum(bw, 1.5), np.minimum(bc, 1.5), tfidf, lsa, intent, topic, same, conflict], axis=-1)
+        same_concept = (q.top_concept[:, None] == c.top_concept[None, :]).astype(float)
+        conf = np.minimum(q.known[:, None], c.known[None, :])
+        ratio = np.minimum(q.length[:, None], c.length[None, :]) / np.maximum(q.length[:, None], c.length[None, :])
+        return _stack(bw, bwr, bc, bcr, tfidf, lsa, intent, topic, same, conflict, contrast, concept, same_concept, conf, ccos, ratio, icos)
 
     @staticmethod
     def pair_features(a: _Encoded, b: _Encoded) -> np.ndarray:
         n = a.lsa.shape[0]
         bw = np.asarray(a.word_q.multiply(b.words).sum(axis=1)).ravel() / a.word_mass
+        bwr = np.asarray(b.word_q.multiply(a.words).sum(axis=1)).ravel() / b.word_mass
         bc = np.asarray(a.char_q.multiply(b.chars).sum(axis=1)).ravel() / a.char_mass
+        bcr = np.asarray(b.char_q.multiply(a.chars).sum(axis=1)).ravel() / b.char_mass
         tfidf = np.asarray(a.tfidf.multiply(b.tfidf).sum(axis=1)).ravel()
         lsa = np.einsum("ij,ij->i", a.lsa, b.lsa)
         intent = np.einsum("ij,ij->i", a.intent, b.intent)
+        concept = np.einsum("ij,ij->i", a.concept, b.concept)
+        k = a.concept.shape[1]
+        ccos = np.einsum("ij,ij->i", a.embedding[:, :k], b.embedding[:, :k])
+        icos = np.einsum("ij,ij->i", a.embedding[:, k:], b.embedding[:, k:])
         topic = np.array([_jaccard(a.topics[i], b.topics[i]) for i in range(n)])
         conflict = np.array([_conflict(a.terms[i], b.terms[i], a.numbers[i], b.numbers[i]) for i in range(n)])
+        contrast = np.array([_conflict(a.contrasts[i], b.contrasts[i], frozenset(), frozenset()) for i in range(n)])
         same = (a.top_intent == b.top_intent).astype(float)
-        return np.stack([np.minimum(bw, 1.5), np.minimum(bc, 1.5), tfidf, lsa, intent, topic, same, conflict], axis=-1)
+        same_concept = (a.top_concept == b.top_concept).astype(float)
+        conf = np.minimum(a.known, b.known)
+        ratio = np.minimum(a.length, b.length) / np.maximum(a.length, b.length)
+        return _stack(bw, bwr, bc, bcr, tfidf, lsa, intent, topic, same, conflict, contrast, concept, same_concept, conf, ccos, ratio, icos)
 
     # -- fusion -----------------------------------------------------------------------------------
-    def _fit_fusion(self) -> None:
-        faq = starter_faq()
-        questions = [q for q, _a, _i in faq]
-        paraphrases = _paraphrases()
-        enc_q = self.encode(questions)
-        enc_p = self.encode([p for p, _q in paraphrases])
-        index = {q: i for i, q in enumerate(questions)}
-        f = self.features(enc_p, enc_q)  # (n_para, n_faq, 5)
-        rng = np.random.default_rng(7)
-        xs, ys = [], []
-        for i, (_p, q) in enumerate(paraphrases):
-            gold = index[q]
-            xs.append(f[i, gold])
-            ys.append(1)
-            # Hard negatives: the most similar wrong questions by a plain sum of similarities.
-            order = np.argsort(-f[i].sum(axis=1))
-            hard = [j for j in order[:6] if j != gold][:4]
-            easy = [int(j) for j in rng.choice(len(questions), 3, replace=False) if j != gold]
-            for j in hard + easy:
-                xs.append(f[i, j])
-                ys.append(0)
-        # Different FAQ questions that share many words are the hardest negatives of all
-        # ("创业板涨跌幅是多少" vs "北交所涨跌幅是多少"): the matcher must not call them the same.
-        ff = self.features(enc_q, enc_q)
-        lexical = ff[:, :, 0] + ff[:, :, 1] + ff[:, :, 2]
-        np.fill_diagonal(lexical, -np.inf)
-        for i in range(len(questions)):
-            for j in np.argsort(-lexical[i])[:2]:
-                xs.append(ff[i, j])
-                ys.append(0)
-        x, y = np.asarray(xs), np.asarray(ys)
-        self.fusion = LogisticRegression(C=3.0, class_weight="balanced", max_iter=1000)
-        oof = cross_val_predict(self.fusion, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=7),
+    def with_questions(self, entries: list[tuple[str, str]]) -> TextClassifier:
+        """A concept model that also knows these (question, answer) entries, each as its own concept,
+        so a question a broker imported is matched by meaning like a shipped one. Same temperature
+        as the shipped model, so the fusion reads its output on the same scale."""
+        known = set(self.concepts.labels)
+        new = [(q, a) for q, a in entries if q not in known]
+        if not new:
+            return self.concepts
+        key = tuple(new)
+        hit = self._extended.get(key)
+        if hit is None:
+            texts, labels = _concept_data()
+            aux_texts, aux_labels = _answer_openings()
+            openings = [_answer_opening(a) for _q, a in new]
+            extra = [q for q, _a in new]
+            all_texts = texts + aux_texts + extra + openings
+            hit = TextClassifier(c=0.5).fit(all_texts, labels + aux_labels + extra + extra,
+                                            features=[_concept_view(Features.of(t)) for t in all_texts],
+                                            temperature=self.concepts.temperature)
+            self._extended.clear()
+            self._extended[key] = hit
+        return hit
+
+    def _oof_concepts(self, texts: list[str], labels: list[str], *, novel: bool) -> np.ndarray:
+        """Concept margins of the concept model's own training texts, each predicted by a model
+        that never saw it: the fusion must learn how much to trust the concept of a *new* sentence.
+        With ``novel`` the held-out fold is whole concepts, as for a question a broker imported
+        that no paraphrase taught the concept model: there only the lexical views can match it."""
+        feats = [_concept_view(Features.of(t)) for t in texts]
+        aux_texts, aux_labels = _answer_openings()
+        aux_feats = [_concept_view(Features.of(t)) for t in aux_texts]
+        out = np.full((len(texts), len(self.concepts.labels)), -1.0)
+        col = {lab: j for j, lab in enumerate(self.concepts.labels)}
+        y = np.asarray(labels)
+        split = (GroupKFold(5).split(texts, groups=labels) if novel
+                 else KFold(5, shuffle=True, random_state=7).split(texts))
+        for train, test in split:
+            clf = TextClassifier(c=0.5).fit([texts[i] for i in train] + aux_texts, y[train].tolist() + aux_labels,
+                                            features=[feats[i] for i in train] + aux_feats,
+                                            temperature=self.concepts.temperature)
+            out[np.ix_(test, [col[lab] for lab in clf.labels])] = clf.margins([feats[i] for i in test])
+        return out
+
+    def _fit_fusion(self, texts: list[str], labels: list[str]) -> None:
+        """Train the fusion on pairs built from the concept data (every text out-of-fold, once with
+        its concept known to the concept model and once with it unknown) plus contrast and
+        hand-written hard pairs; the threshold maximises F1 on out-of-fold fusion scores.
+
+        Hard negatives are mined twice: first the lexically closest questions of other concepts,
+        then the ones a fusion trained on those still confuses most. Mining only by lexical
+        closeness would teach the fusion that shared words are a trap, and it would then miss a
+        broker's imported question that a customer asks in nearly the same words."""
+        y_concept = np.asarray(labels)
+        faq_rows = np.array([i for i, q in enumerate(texts) if q == labels[i]])
+        regimes = []
+        for novel in (False, True):
+            enc = self.encode(texts, concept=self._oof_concepts(texts, labels, novel=novel))
+            regimes.append((enc, self.features(enc, _subset(enc, faq_rows))))
+        fixed_x, fixed_y = [], []
+        for enc, _f in regimes:
+            x, y = self._paraphrase_pairs(texts, labels, enc)
+            fixed_x.extend(x)
+            fixed_y.extend(y)
+        # Contrast pairs teach that one swapped term (转入 → 转出) turns a question into another one.
+        swapped = _contrast_pairs(texts, limit=1)
+        swapped = swapped[:: max(1, len(swapped) // 400)]  # a few hundred: a lesson, not the majority
+        if swapped:
+            fixed_x.extend(self.pair_features(self.encode([a for a, _b in swapped]),
+                                              self.encode([b for _a, b in swapped])))
+            fixed_y.extend([0] * len(swapped))
+        hand = _hand_pairs()
+        if hand:
+            hf = self.pair_features(self.encode([h[0] for h in hand]), self.encode([h[1] for h in hand]))
+            for _ in range(3):  # written to teach exactly the distinctions the generated pairs miss
+                fixed_x.extend(hf)
+                fixed_y.extend(h[2] for h in hand)
+        lexical = [FEATURES.index(n) for n in ("bm25_char", "tfidf", "bm25_word")]
+        scorer = None
+        for _round in range(2):
+            xs, ys = list(fixed_x), list(fixed_y)
+            for _enc, f in regimes:
+                hardness = f[..., lexical].sum(axis=-1) if scorer is None else _probability(scorer, f)
+                x, y = _question_pairs(f, y_concept, faq_rows, hardness)
+                xs.extend(x)
+                ys.extend(y)
+            x, y = np.asarray(xs), np.asarray(ys)
+            scorer = _fusion_model().fit(x, y)
+        self.fusion = scorer
+        oof = cross_val_predict(_fusion_model(), x, y, cv=StratifiedKFold(5, shuffle=True, random_state=7),
                                 method="predict_proba")[:, 1]
         self.threshold = _best_threshold(oof, y)
-        self.fusion.fit(x, y)
+
+    def _paraphrase_pairs(self, texts: list[str], labels: list[str], enc: _Encoded) -> tuple[list, list]:
+        """Paraphrase against paraphrase (neither side the FAQ's own wording, as in real use): siblings
+        as positives, the closest paraphrases of other concepts by characters as negatives."""
+        y_concept = np.asarray(labels)
+        a_idx, b_idx, pair_y = [], [], []
+        by_concept: dict[str, list[int]] = {}
+        for i, lab in enumerate(labels):
+            by_concept.setdefault(lab, []).append(i)
+        for members in by_concept.values():
+            paras = [i for i in members if texts[i] != labels[i]]
+            for k in range(len(paras) - 1):
+                a_idx.append(paras[k])
+                b_idx.append(paras[k + 1])
+                pair_y.append(1)
+        sim = (enc.tfidf @ enc.tfidf.T).toarray()
+        sim[y_concept[:, None] == y_concept[None, :]] = -1
+        for i in range(len(texts)):
+            for j in np.argsort(-sim[i])[:2]:
+                a_idx.append(i)
+                b_idx.append(int(j))
+                pair_y.append(0)
+        pf = self.pair_features(_subset(enc, np.array(a_idx)), _subset(enc, np.array(b_idx)))
+        return list(pf), pair_y
 
     def probability(self, feats: np.ndarray) -> np.ndarray:
-        shape = feats.shape[:-1]
-        p = self.fusion.predict_proba(feats.reshape(-1, len(FEATURES)))[:, 1]
-        return p.reshape(shape)
+        return _probability(self.fusion, feats)
 
     def score_pairs(self, a: list[str], b: list[str]) -> np.ndarray:
         return self.probability(self.pair_features(self.encode(a), self.encode(b)))
@@ -242,7 +396,92 @@ class Matcher:
         return self.probability(self.features(self.encode(queries), self.encode(candidates)))
 
 
+def _stack(bw, bwr, bc, bcr, tfidf, lsa, intent, topic, same, conflict, contrast, concept, same_concept, conf, ccos, ratio, icos):
+    """The feature tensor in ``FEATURES`` order. Lexical overlap means opposite things depending on
+    the concept: between two questions about the same thing it picks the closer wording, between
+    different ones it is the trap of hard negatives — so it also enters multiplied by the concept
+    similarity, which a linear fusion cannot form by itself."""
+    bw, bwr, bc, bcr = (np.minimum(v, 1.5) for v in (bw, bwr, bc, bcr))
+    return np.stack([bw, bwr, bc, bcr, tfidf, lsa, intent, topic, same, conflict, contrast, concept, same_concept, conf, ccos,
+                     ratio, tfidf * concept, (bc + bcr) / 2 * concept, (bw + bwr) / 2 * concept, icos,
+                     (bc + bcr) / 2 * (1 - conf), (bw + bwr) / 2 * (1 - conf)], axis=-1)
+
+
+def _probability(model, feats: np.ndarray) -> np.ndarray:
+    return model.predict_proba(feats.reshape(-1, len(FEATURES)))[:, 1].reshape(feats.shape[:-1])
+
+
+def _question_pairs(f: np.ndarray, y_concept: np.ndarray, faq_rows: np.ndarray,
+                    hardness: np.ndarray) -> tuple[list, list]:
+    """Each text against its FAQ question (positive), the four hardest other questions and two
+    random ones (negatives); ``f`` holds every text against every FAQ question."""
+    rng = np.random.default_rng(7)
+    xs, ys = [], []
+    faq_labels = y_concept[faq_rows]
+    for i in range(f.shape[0]):
+        gold = np.flatnonzero(faq_labels == y_concept[i])
+        wrong = np.flatnonzero(faq_labels != y_concept[i])
+        if gold.size and faq_rows[gold[0]] != i:
+            xs.append(f[i, gold[0]])
+            ys.append(1)
+        hard = wrong[np.argsort(-hardness[i, wrong])[:4]]
+        for j in (*hard, *rng.choice(wrong, 2, replace=False)):
+            xs.append(f[i, j])
+            ys.append(0)
+    return xs, ys
+
+
+def _fusion_model() -> LogisticRegression:
+    return LogisticRegression(C=3.0, class_weight="balanced", max_iter=2000)
+
+
+def _subset(e: _Encoded, rows: np.ndarray) -> _Encoded:
+    return _Encoded(e.words[rows], e.chars[rows], e.tfidf[rows], e.lsa[rows], e.intent[rows], e.concept[rows],
+                    e.embedding[rows],
+                    [e.topics[i] for i in rows], [e.terms[i] for i in rows], e.top_intent[rows],
+                    [e.numbers[i] for i in rows], [e.contrasts[i] for i in rows], e.word_q[rows], e.word_mass[rows], e.char_q[rows],
+                    e.char_mass[rows], e.length[rows], e.best_margin[rows])
+
+
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _contrast_groups() -> list[list[str]]:
+    import yaml
+
+    return [list(map(str, g)) for g in yaml.safe_load(DATA.joinpath("synonyms.yaml").read_text("utf-8"))["contrasts"]]
+
+
+_CONTRASTS = _contrast_groups()
+
+
+def _contrast_terms(text: str) -> dict[int, frozenset]:
+    """Members of each contrast group the text names (case-insensitive), keyed by group."""
+    low = text.lower()
+    out = {}
+    for g, group in enumerate(_CONTRASTS):
+        found = frozenset(t for t in group if t.lower() in low)
+        if found:
+            out[g] = found
+    return out
+
+
+def _contrast_pairs(texts: list[str], limit: int = 3) -> list[tuple[str, str]]:
+    """Sentences with one contrast term swapped for another of its group ("资金密码忘了" →
+    "交易密码忘了"): nearly the same characters, a different question."""
+    out = []
+    for t in texts:
+        made = 0
+        for g, found in _contrast_terms(t).items():
+            if len(found) != 1 or made >= limit:
+                continue
+            (term,) = found
+            start = t.lower().find(term.lower())
+            for other in _CONTRASTS[g]:
+                if other != term and made < limit:
+                    out.append((t, t[:start] + other + t[start + len(term):]))
+                    made += 1
+    return out
 
 
 def _jaccard(a: frozenset, b: frozenset) -> float:
@@ -283,6 +522,35 @@ def _paraphrases() -> list[tuple[str, str]]:
     return [(r["paraphrase"], r["question"]) for r in _read_csv("faq_paraphrases.csv")]
 
 
+def _concept_data() -> tuple[list[str], list[str]]:
+    """Texts labelled with the FAQ question they ask: each question itself plus its paraphrases."""
+    pairs = [(q, q) for q, _a, _i in starter_faq()] + _paraphrases()
+    return [p for p, _q in pairs], [q for _p, q in pairs]
+
+
+def _answer_openings() -> tuple[list[str], list[str]]:
+    """The first sentence of each FAQ answer, as one more example of its question's concept: an
+    answer names the terms a customer may use instead of the question's ("资金密码用于银证转账")."""
+    faq = starter_faq()
+    return [_answer_opening(a) for _q, a, _i in faq], [q for q, _a, _i in faq]
+
+
+def _answer_opening(answer: str) -> str:
+    return re.split(r"(?<=[。！？])", answer, maxsplit=1)[0][:80]
+
+
+def _concept_view(f: Features) -> Features:
+    """The concept model's view: content words (no particles: "能" or "吗" must not tie a question
+    to whichever concept's paraphrases happened to use them) plus their synonym groups, so 入金 and
+    转入 share a feature."""
+    words = [w for w in f.words if not any(part in _STOP or _PUNCT.fullmatch(part) for part in w.split("_"))]
+    return Features(f.normalised, get_lexicon().expand(words), f.chars)
+
+
+def _hand_pairs() -> list[tuple[str, str, int]]:
+    return [(r["sentence1"], r["sentence2"], int(r["label"])) for r in _read_csv("kb_pairs_train.csv")]
+
+
 def _reference_corpus() -> list[str]:
     texts, _labels = registry.shipped_data("intent")
     faq = starter_faq()
@@ -294,13 +562,45 @@ _matcher_lock = threading.Lock()
 
 
 def get_matcher() -> Matcher:
-    """The process-wide matcher (trained once, deterministically, from shipped data)."""
+    """The process-wide matcher: trained once, deterministically, from shipped data and the active
+    intent model, and cached in the data dir so other processes load it instead of training."""
     global _matcher
     if _matcher is None:
         with _matcher_lock:
             if _matcher is None:
-                _matcher = Matcher()
+                _matcher = _cached_matcher()
     return _matcher
+
+
+def _cached_matcher() -> Matcher:
+    import hashlib
+    import os
+    import tempfile
+
+    import joblib
+    import sklearn
+
+    _model, info = registry.load("intent")
+    h = hashlib.sha256(f"{info.version}|{info.fingerprint}|{sklearn.__version__}|{len(FEATURES)}".encode())
+    for name in ("faq_starter.csv", "faq_paraphrases.csv", "kb_pairs_train.csv", "synonyms.yaml", "finance_terms.tsv"):
+        h.update(DATA.joinpath(name).read_bytes())
+    folder = registry.models_dir("intent").parent / "kb-matcher"
+    path = folder / f"matcher-{h.hexdigest()[:16]}.joblib"
+    if path.exists():
+        try:
+            return joblib.load(path)
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
+            pass
+    matcher = Matcher()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        os.close(fd)
+        joblib.dump(matcher, tmp, compress=3)
+        os.replace(tmp, path)
+    except OSError:  # a read-only data dir still gets a working in-memory matcher
+        pass
+    return matcher
 
 
 # -- the knowledge base -----------------------------------------------------------------------------
@@ -326,7 +626,8 @@ class KnowledgeBase:
     def __init__(self, entries: list[tuple[str, str, str | None, str]]) -> None:
         self.entries = entries
         self.matcher = get_matcher()
-        self._enc = self.matcher.encode([e[0] for e in entries]) if entries else None
+        self.concepts = self.matcher.with_questions([(e[0], e[1]) for e in entries])
+        self._enc = self.matcher.encode([e[0] for e in entries], concepts=self.concepts) if entries else None
 
     @classmethod
     def load(cls, session: Session | None) -> KnowledgeBase:
@@ -341,7 +642,7 @@ class KnowledgeBase:
     def search(self, query: str, k: int = 3, *, intent: str | None = None) -> list[KbHit]:
         if not self.entries or self._enc is None:
             return []
-        q = self.matcher.encode([query])
+        q = self.matcher.encode([query], concepts=self.concepts)
         p = self.matcher.probability(self.matcher.features(q, self._enc))[0]
         if intent is not None:
             # An entry tagged with the message's intent gets a small prior; it never overrides meaning.
