@@ -1,5 +1,6 @@
-"""One maintenance collateral ratio: the workbench (accounts service), the customer's assistant
-and the margin monitor read the same number for an account that sold a stock short (融券)."""
+"""One maintenance collateral ratio: the workbench (accounts service), the customer's assistant,
+the margin monitor and the CDP's features read the same number for an account that sold a stock
+short (融券)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from brokercare.accounts.models import MarginShort
 from brokercare.accounts.service import margin_status
 from brokercare.assistant import service as assistant
 from brokercare.assistant.tools import margin_views
+from brokercare.customers import batch
+from brokercare.customers.service import get_profile
 from brokercare.market.models import Instrument
 from brokercare.monitoring.engine import Evaluator, Snapshot
 from brokercare.monitoring.service import load_book, load_universe, market_info
@@ -45,7 +48,7 @@ def _monitor_ratio(session, account_id: int) -> tuple[float, float]:
     return float(f.ratio[m]), float(f.liabilities[m])
 
 
-def test_short_whose_price_rose_gives_one_ratio_everywhere(session, shorter):
+def test_short_whose_price_rose_gives_one_ratio_everywhere(engine, session, shorter):
     customer, account = shorter
     before = margin_status(session, account.id)
     assert before.lending_repriced and before.lending_debt == Decimal("420000.00")
@@ -70,6 +73,12 @@ def test_short_whose_price_rose_gives_one_ratio_everywhere(session, shorter):
     ratio, liabilities = _monitor_ratio(session, account.id)
     assert liabilities == pytest.approx(float(status.total_liabilities))
     assert Decimal(ratio).quantize(Decimal("0.0001")) == status.maintenance_ratio
+
+    batch.run(engine)  # the CDP's nightly features (tiers use net assets, tags the ratio)
+    session.expire_all()
+    features = get_profile(session, customer.id).features
+    assert features["lending_debt"] == pytest.approx(462000.0)
+    assert features["maintenance_ratio"] == pytest.approx(float(status.maintenance_ratio), abs=5e-5)
 
     answer = assistant.reply(session, customer.id, "我的维持担保比例是多少")
     assert "136.4%" in answer.text and "总负债46.20万元" in answer.text

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.models import Account, MarginContract, MarginShort, Position
@@ -131,6 +131,23 @@ def _lending_debt(session: Session, contract: MarginContract) -> tuple[Decimal, 
     return sum((s.market_value for s in shorts), Decimal("0.00")), shorts, True
 
 
+def lending_debt_sql():  # noqa: ANN201 - a SQL column expression
+    """融券负债 of ``MarginContract`` rows in SQL, by the rule of :func:`_lending_debt` (for bulk reads).
+
+    Shares owed × reference price when every short is priced, else the marked ``lending_debt``.
+    """
+    owed = (
+        select(case((func.count() == func.count(Instrument.last_price),
+                     func.sum(MarginShort.quantity * Instrument.last_price))))
+        .select_from(MarginShort)
+        .join(Instrument, Instrument.symbol == MarginShort.symbol)
+        .where(MarginShort.contract_id == MarginContract.id, MarginShort.quantity > 0)
+        .correlate(MarginContract)
+        .scalar_subquery()
+    )
+    return func.coalesce(owed, MarginContract.lending_debt)
+
+
 @dataclass(frozen=True)
 class MarginStatus:
     account_id: int
@@ -219,3 +236,54 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
         credit_limit=money(contract.credit_limit),
         credit_available=max(Decimal("0.00"), money(contract.credit_limit - used)),
     )
+
+
+@dataclass(frozen=True)
+class NetAssets:
+    """A customer's assets and margin liabilities, as the CDP's tiers (net assets, AUM) count them."""
+
+    customer_id: int
+    assets: Decimal  # cash of open accounts + holdings at the reference price (cost without one)
+    liabilities: Decimal  # active margin contracts: financing + interest + 融券 at the reference price
+    holdings: int
+    has_margin: bool
+
+    @property
+    def net_assets(self) -> Decimal:
+        return self.assets - self.liabilities
+
+
+def net_assets_by_customer(session: Session) -> list[NetAssets]:
+    """Every customer with an account: assets, liabilities and net assets, in three grouped queries."""
+    cash = dict(session.execute(
+        select(Account.customer_id, func.sum(Account.cash_balance))
+        .where(Account.status != "closed").group_by(Account.customer_id)
+    ).all())
+    held = {cid: (mv, n) for cid, mv, n in session.execute(
+        select(Account.customer_id,
+               func.sum(Position.quantity * func.coalesce(Instrument.last_price, Position.cost_price)),
+               func.count(Position.id))
+        .join(Position, Position.account_id == Account.id)
+        .join(Instrument, Instrument.symbol == Position.symbol)
+        .where(Position.quantity > 0)
+        .group_by(Account.customer_id)
+    )}
+    debt = dict(session.execute(
+        select(Account.customer_id,
+               func.sum(MarginContract.financing_debt + MarginContract.interest_due + lending_debt_sql()))
+        .join(MarginContract, MarginContract.account_id == Account.id)
+        .where(MarginContract.status == "active")
+        .group_by(Account.customer_id)
+    ).all())
+    margin = set(session.scalars(select(Account.customer_id).where(Account.kind == "margin").distinct()))
+    customers = sorted(set(cash) | set(held))
+    return [
+        NetAssets(
+            customer_id=cid,
+            assets=money((cash.get(cid) or 0) + (held.get(cid, (0, 0))[0] or 0)),
+            liabilities=money(debt.get(cid) or 0),
+            holdings=held.get(cid, (0, 0))[1],
+            has_margin=cid in margin,
+        )
+        for cid in customers
+    ]

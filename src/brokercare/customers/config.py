@@ -77,6 +77,10 @@ class CdpConfig(BaseModel):
             raise ValueError(f"duplicate tag keys: {sorted(dupes)}")
         return tags
 
+    def tier_of(self, aum: Decimal) -> str:
+        """The first tier whose ``min_aum`` the AUM (net assets) reaches."""
+        return next(t.key for t in self.tiers if aum >= t.min_aum)
+
     def tier_label(self, key: str) -> str:
         return next((t.label for t in self.tiers if t.key == key), key)
 

@@ -208,12 +208,15 @@ def load_sources(
         {"customer_id": pl.Int64, "account_kind": pl.String, "currency": pl.String, "n": pl.Int64,
          "cash": pl.Int64, "frozen": pl.Int64},
     )
+    # 融券 shares owed at the reference price, as the workbench and the margin monitor value them
+    from brokercare.accounts.service import lending_debt_sql
+
     margin = _frame(
         conn,
         select(
             Account.customer_id,
             cast(func.sum(_fen(MarginContract.financing_debt)), BigInteger),
-            cast(func.sum(_fen(MarginContract.lending_debt)), BigInteger),
+            cast(func.sum(_fen(lending_debt_sql())), BigInteger),
             cast(func.sum(_fen(MarginContract.interest_due)), BigInteger),
             cast(func.sum(_fen(MarginContract.credit_limit)), BigInteger),
             cast(func.max(MarginContract.warning_line), Float),

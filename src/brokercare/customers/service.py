@@ -1,7 +1,7 @@
 """Customer read services and the one-customer profile refresh.
 
 Other domains call these (never the tables): :func:`get_customer`, :func:`get_profile`,
-:func:`search_customers`, :func:`tier_history`. :func:`refresh_profile` recomputes one customer's
+:func:`search_customers`, :func:`tier_history`, :func:`tier_for`. :func:`refresh_profile` recomputes one customer's
 profile with exactly the code of the nightly batch (a one-customer partition) and is what the
 event handlers in :mod:`brokercare.customers.handlers` run.
 """
@@ -45,6 +45,11 @@ def get_customer(session: Session, customer_id: int) -> Customer:
     if customer is None:
         raise NotFound(f"客户不存在（id={customer_id}）", extra={"customer_id": customer_id})
     return customer
+
+
+def tier_for(aum: Decimal) -> str:
+    """The service tier that net assets of ``aum`` 元 fall in under the broker's CDP configuration."""
+    return load_config().config.tier_of(aum)
 
 
 def tier_and_manager(session: Session, customer_id: int) -> tuple[str, int | None]:

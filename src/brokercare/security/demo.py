@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from brokercare.security.service import create_user, get_user_by_username
@@ -33,55 +33,38 @@ STAFF = [
 ]
 
 CUSTOMER_LOGINS = (
-    ("demo_vip", "the customer with the largest assets (VIP)"),
+    ("demo_vip", "the customer with the largest net assets (VIP)"),
     ("demo_margin", "a customer with a margin (credit) account and holdings"),
     ("demo_mass", "a mass-tier customer (50–500 万) with holdings"),
     ("demo_longtail", "a long-tail customer (< 50 万) with a few holdings"),
 )
 
 
-def _assets(session: Session):  # noqa: ANN202
-    """Per customer: AUM (cash + positions at reference prices) and whether a margin account exists."""
-    from brokercare.accounts.models import Account, Position
-    from brokercare.market.models import Instrument
-
-    cash = (
-        select(Account.customer_id.label("cid"), func.sum(Account.cash_balance).label("cash"),
-               func.max(case((Account.kind == "margin", 1), else_=0)).label("has_margin"))
-        .group_by(Account.customer_id).subquery()
-    )
-    held = (
-        select(Account.customer_id.label("cid"),
-               func.sum(Position.quantity * func.coalesce(Instrument.last_price, Position.cost_price)).label("mv"),
-               func.count(Position.id).label("n"))
-        .join(Position, Position.account_id == Account.id)
-        .join(Instrument, Instrument.symbol == Position.symbol)
-        .group_by(Account.customer_id).subquery()
-    )
-    return session.execute(
-        select(held.c.cid, (held.c.mv + func.coalesce(cash.c.cash, 0)).label("aum"), held.c.n,
-               cash.c.has_margin)
-        .join(cash, cash.c.cid == held.c.cid, isouter=True)
-        .where(held.c.n > 0)
-    ).all()
-
-
 def pick_customers(session: Session) -> dict[str, int]:
-    """The customers behind the demo customer logins (deterministic for a given brokerage)."""
-    rows = _assets(session)
+    """The customers behind the demo customer logins (deterministic for a given brokerage).
+
+    Ranked by net assets (assets − margin liabilities), the measure the CDP's tiers use, so a
+    customer who borrowed to hold a large book is not taken for a VIP.
+    """
+    from brokercare.accounts.service import net_assets_by_customer
+    from brokercare.customers.service import tier_for
+
+    rows = [r for r in net_assets_by_customer(session) if r.holdings > 0]
     if not rows:
         return {}
-    by_aum = sorted(rows, key=lambda r: (float(r.aum or 0), -r.cid), reverse=True)
-    chosen: dict[str, int] = {"demo_vip": by_aum[0].cid}
-    margin = [r for r in by_aum if r.has_margin and r.cid not in chosen.values()]
+    by_net = sorted(rows, key=lambda r: (r.net_assets, -r.customer_id), reverse=True)
+    tier = {r.customer_id: tier_for(r.net_assets) for r in rows}
+    chosen: dict[str, int] = {"demo_vip": by_net[0].customer_id}
+    margin = [r for r in by_net if r.has_margin and r.customer_id not in chosen.values()]
     if margin:
-        chosen["demo_margin"] = margin[len(margin) // 2].cid
-    mass = [r for r in by_aum if 500_000 <= float(r.aum or 0) < 5_000_000 and r.cid not in chosen.values()]
+        chosen["demo_margin"] = margin[len(margin) // 2].customer_id
+    mass = [r for r in by_net if tier[r.customer_id] == "mass" and r.customer_id not in chosen.values()]
     if mass:
-        chosen["demo_mass"] = mass[len(mass) // 2].cid
-    tail = [r for r in by_aum if float(r.aum or 0) < 500_000 and r.n >= 2 and r.cid not in chosen.values()]
+        chosen["demo_mass"] = mass[len(mass) // 2].customer_id
+    tail = [r for r in by_net
+            if tier[r.customer_id] == "long_tail" and r.holdings >= 2 and r.customer_id not in chosen.values()]
     if tail:
-        chosen["demo_longtail"] = tail[len(tail) // 2].cid
+        chosen["demo_longtail"] = tail[len(tail) // 2].customer_id
     return chosen
 
 
