@@ -108,6 +108,31 @@ def test_wechat_retries_are_stored_once(session, brokerage, ai):
     assert session.scalar(select(func.count(Message.id))) == 1
 
 
+def test_a_push_racing_an_identical_one_loses_at_the_unique_constraint(session, brokerage, ai):
+    raw = (DATA / "wechat_text.xml").read_bytes()
+    conv_svc.ingest(session, parse_wechat(raw), now=OPEN_HOURS)
+    session.commit()
+    # The other delivery looked for an earlier one before this one committed, then wrote.
+    with pytest.raises(conv_svc.AlreadyDelivered):
+        conv_svc.ingest(session, parse_wechat(raw), now=OPEN_HOURS, checked=True)
+    assert session.scalar(select(func.count(Message.id))) == 1
+    assert conv_svc.delivered(session, parse_wechat(raw)).duplicate
+
+
+def test_an_app_message_sent_twice_is_stored_routed_and_answered_once(session, brokerage, ai):
+    ai.script = {"转账": ("transfer_status", 0.9, "calm", 0.1)}
+    msg = from_json_message("app", "昨天转出的3万块怎么还没到银行卡？", client_msg_id="app-7781",
+                            identities=[Identity("customer_id", str(brokerage.mass.id), True)])
+    first = conv_svc.receive(session, msg, now=OPEN_HOURS)
+    again = conv_svc.receive(session, msg, now=OPEN_HOURS + timedelta(seconds=3))
+    assert first.processed is not None and not first.ingested.duplicate
+    assert again.ingested.duplicate and again.processed is None
+    assert again.ingested.first_customer_message.id == first.ingested.first_customer_message.id
+    assert session.scalar(select(func.count(Message.id)).where(Message.sender == "customer")) == 1
+    assert session.scalar(select(func.count(RoutingDecision.id))) == 1
+    assert len(ai.calls) == 1
+
+
 def test_vip_goes_straight_to_the_dedicated_manager_with_a_summary(session, brokerage, ai):
     msg = from_json_message("wechat", "茅台今天跌了这么多，我那2000股要不要先减仓？",
                             identities=[Identity("wechat_openid", "oVIP_linguohua_8x2k", True)])

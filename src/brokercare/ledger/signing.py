@@ -91,7 +91,8 @@ def _load_private() -> Ed25519PrivateKey:
 
 def get_signer() -> Signer:
     """The signer for the configured data dir (cached per data dir)."""
-    cache_key = f"{get_settings().data_dir.resolve()}|{os.environ.get('BROKERCARE_LEDGER_SIGNING_KEY', '')[:8]}"
+    # abspath, not resolve(): every ledger append asks, and resolve() walks the path on disk.
+    cache_key = f"{os.path.abspath(get_settings().data_dir)}|{os.environ.get('BROKERCARE_LEDGER_SIGNING_KEY', '')[:8]}"
     with _lock:
         signer = _signers.get(cache_key)
         if signer is None:

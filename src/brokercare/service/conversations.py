@@ -264,20 +264,20 @@ def _open_conversation(session: Session, contact: Contact, channel: str, now: da
 
 
 def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
-           planned: Plan | None = None, analysis: Analysis | None = None) -> Ingested:
+           planned: Plan | None = None, analysis: Analysis | None = None,
+           checked: bool = False) -> Ingested:
     """Store an inbound message once (a channel's retry is recognised by its external id) in the
     sender's open thread; ``planned``: the contact and thread were already read for the plan;
-    ``analysis``: stored with the message in the same write."""
+    ``analysis``: stored with the message in the same write.
+
+    A delivery seen before (same channel and external id) comes back marked ``duplicate``. Two
+    deliveries racing each other meet at the unique constraint: the loser's transaction is rolled
+    back whole and :class:`AlreadyDelivered` raised (no savepoint per message for that rare race),
+    so call this first in a transaction, as :func:`receive` does (``checked``: it already looked
+    for an earlier delivery)."""
     now = now or utcnow()
-    if inbound.external_id:
-        existing = session.scalar(select(Message).where(
-            Message.channel == inbound.channel, Message.external_id == inbound.external_id))
-        if existing is not None:
-            conv = session.get(Conversation, existing.conversation_id)
-            msgs = list(session.scalars(select(Message).where(
-                Message.conversation_id == conv.id, Message.channel == inbound.channel,
-                Message.external_id.like(inbound.external_id + "%")).order_by(Message.id)))
-            return Ingested(conv, msgs, duplicate=True)
+    if not checked and (seen := delivered(session, inbound)) is not None:
+        return seen
     if not inbound.customer_text:
         raise ValidationFailed("消息内容不能为空")
     if planned is not None:
@@ -308,16 +308,34 @@ def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
             text=part.text, meta=meta or None, sent_at=part.at, created_at=now,
             analysis=analysis.to_dict() if analysis is not None and i == first_customer else None,
         ))
+    session.add_all(stored)
     try:
-        with session.begin_nested():
-            session.add_all(stored)
-    except IntegrityError:  # the same push arrived twice at the same moment
-        existing = session.scalar(select(Message).where(
-            Message.channel == inbound.channel, Message.external_id == inbound.external_id))
-        if existing is None:
-            raise
-        return Ingested(session.get(Conversation, existing.conversation_id), [existing], duplicate=True)
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        if inbound.external_id and delivered(session, inbound) is not None:
+            raise AlreadyDelivered(inbound.external_id) from exc
+        raise
     return Ingested(conv, stored)
+
+
+class AlreadyDelivered(Exception):
+    """A channel delivered a message again (a retry, or the same push twice at once)."""
+
+
+def delivered(session: Session, inbound: Inbound) -> Ingested | None:
+    """The stored message (and its parts) of an earlier delivery of ``inbound``, if any."""
+    if not inbound.external_id:
+        return None
+    existing = session.scalar(select(Message).where(
+        Message.channel == inbound.channel, Message.external_id == inbound.external_id))
+    if existing is None:
+        return None
+    conv = session.get(Conversation, existing.conversation_id)
+    msgs = list(session.scalars(select(Message).where(
+        Message.conversation_id == conv.id, Message.channel == inbound.channel,
+        Message.external_id.like(inbound.external_id + "%")).order_by(Message.id)))
+    return Ingested(conv, msgs, duplicate=True)
 
 
 # --- routing context and hand-off summary ---------------------------------------------------------
@@ -565,8 +583,9 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
     if planned is not None:
         # Under the write lock now: re-read the thread's state, another worker may have handed
         # it to a person since the plan was made.
-        session.refresh(conv, ["status"])
-        if planned.conversation.id != conv.id or conv.status != "bot":
+        status = session.scalar(select(Conversation.status).where(Conversation.id == conv.id))
+        if planned.conversation.id != conv.id or status != "bot":
+            session.refresh(conv)
             planned = None
     analysis = analysis or analyze(msg.text)
     assistant_missing = analysis is None
@@ -922,6 +941,9 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
     bus = get_bus()
     in_process = isinstance(bus, InProcessBus)
     now = now or utcnow()
+    if (seen := delivered(session, inbound)) is not None:  # a channel's retry: answered as stored
+        session.commit()
+        return Received(seen, None)
     # Analysis, routing and the AI's reply are reads and CPU: worked out before the first write,
     # the database is locked only for the writes.
     pre = analyze(inbound.customer_text) if in_process and inbound.channel != "phone" else None
@@ -933,10 +955,10 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
             log.exception("planning message of %s failed; routing it after the write", inbound.channel)
             planned = None
     with write_gate(session):
-        ingested = ingest(session, inbound, now=now, planned=planned, analysis=pre)
-        if ingested.duplicate:
-            session.commit()
-            return Received(ingested, None)
+        try:
+            ingested = ingest(session, inbound, now=now, planned=planned, analysis=pre, checked=True)
+        except AlreadyDelivered:  # ingest rolled back: nothing of this delivery was written
+            return Received(delivered(session, inbound), None)
         first = ingested.first_customer_message
         event = Event(MESSAGE_RECEIVED, {"message_id": first.id, "conversation_id": ingested.conversation.id,
                                          "channel": inbound.channel},
