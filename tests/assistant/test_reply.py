@@ -44,12 +44,29 @@ def test_margin_below_the_liquidation_line_is_urgent(session, brokerage):
     assert r.handoff_reason_zh == "担保比例低于平仓线"
 
 
-def test_ipo_quota_from_market_value(session, brokerage):
-    r = service.reply(session, brokerage["wang"].id, "我的打新额度是多少")
-    # Shanghai: 200 × 1,500 = 30万 → 30 units of 1,000 shares. Shenzhen counts the margin account too:
-    # 300×180 + 1,000×10 + 1,000×180 = 24.4万 → 48 units of 500 shares.
-    assert "沪市主板可申购约30000股" in r.text
-    assert "深市约24000股" in r.text
+def test_ipo_quota_is_the_20_day_average_ending_t_minus_2(session, brokerage):
+    """Today's holdings (沪市 30万) are not the rule: the quota is the average daily market value over
+    the 20 trading days ending T-2, here 10 days at 30万 and 10 at 10万 in Shanghai (average 20万 →
+    20,000 shares) and 6万 every day in Shenzhen (→ 6,000 shares); T-1 does not count."""
+    from datetime import datetime
+    from decimal import Decimal
+
+    from brokercare.core.calendar import SHANGHAI, add_trading_days
+    from brokercare.monitoring.models import MarketValueDaily
+
+    today = datetime.now(SHANGHAI).date()
+    end = add_trading_days(today, -2)
+    days = [add_trading_days(end, -k) for k in range(20)]
+    cid = brokerage["wang"].id
+    for k, d in enumerate(days):
+        session.add(MarketValueDaily(customer_id=cid, day=d, exchange="SH", value=Decimal(300_000 if k < 10 else 100_000)))
+        session.add(MarketValueDaily(customer_id=cid, day=d, exchange="SZ", value=Decimal(60_000)))
+    session.add(MarketValueDaily(customer_id=cid, day=add_trading_days(today, -1), exchange="SH", value=Decimal(9_000_000)))
+    session.flush()
+    r = service.reply(session, cid, "我的打新额度是多少")
+    assert "沪市主板可申购 20,000 股" in r.text, r.text
+    assert "深市（主板、创业板）6,000 股" in r.text, r.text
+    assert "30000股" not in r.text
 
 
 def test_frozen_account_is_handed_to_account_security(session, brokerage):

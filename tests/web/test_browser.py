@@ -78,13 +78,28 @@ def customer_id_of(platform, username: str) -> int:
 
 
 def test_customer_asks_for_ipo_quota_and_gets_their_own_figure(browser, platform):
-    from brokercare.accounts.service import positions_of
+    """The figure is the exchange rule applied to the stored daily market values: the average over
+    the 20 trading days ending T-2 (a day without a value counts as 0), 1,000 shares per full
+    1万 in Shanghai once the average reaches 1万."""
+    from datetime import datetime
+
+    from sqlalchemy import func, select
+
+    from brokercare.core.calendar import SHANGHAI, add_trading_days, trading_days
+    from brokercare.monitoring.models import MarketValueDaily
 
     cid = customer_id_of(platform, "demo_mass")
+    today = datetime.now(SHANGHAI).date()
+    last = add_trading_days(today, -2)
+    window = trading_days(add_trading_days(last, -19), last)
+    assert len(window) == 20 and window[-1] == last
     with Session(platform.engine) as s:
-        sh_value = sum((p.market_value for p in positions_of(s, cid)
-                        if p.kind == "stock" and p.symbol.endswith(".SH")), Decimal("0"))
-    expected = int((sh_value / 10_000).to_integral_value(rounding=ROUND_DOWN)) * 1000 if sh_value >= 10_000 else 0
+        total = s.scalar(select(func.coalesce(func.sum(MarketValueDaily.value), 0)).where(
+            MarketValueDaily.customer_id == cid, MarketValueDaily.exchange == "SH",
+            MarketValueDaily.day.in_(window)))
+    average = Decimal(str(total)) / 20
+    expected = int((average / 10_000).to_integral_value(rounding=ROUND_DOWN)) * 1000 if average >= 10_000 else 0
+    assert expected > 0, "the demo customer should hold Shanghai shares"
 
     context, page = login(browser, platform, "demo_mass", CUSTOMER_PASSWORD)
     assert page.url.endswith("/me")
@@ -92,7 +107,7 @@ def test_customer_asks_for_ipo_quota_and_gets_their_own_figure(browser, platform
     page.click("#chat-form button[type=submit]")
     reply = page.locator(".msg.assistant", has_text="可申购").last
     reply.wait_for(timeout=15_000)
-    assert f"沪市主板可申购约{expected}股" in reply.inner_text()
+    assert f"沪市主板可申购 {expected:,} 股" in reply.inner_text()
     shot(page, "customer-ipo-quota")
     context.close()
 

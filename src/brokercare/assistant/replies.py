@@ -273,16 +273,17 @@ def _margin(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
 
 
 def _ipo(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
-    p = tools.portfolio(session, customer_id)
-    q = tools.ipo_quota_from_holdings(p)
-    text = (f"{q.basis}：您的沪市市值约{yuan(q.sh_value)}，深市市值约{yuan(q.sz_value)}，"
-            f"对应沪市主板可申购约{q.sh_shares}股、科创板约{q.star_shares}股，深市约{q.sz_shares}股。")
-    if q.sh_shares == 0 and q.sz_shares == 0:
-        text += "打新需要在T-2日前20个交易日里日均持有对应市场非限售A股市值不低于1万元，目前额度为0。"
-    else:
+    q = tools.ipo_quota(session, customer_id)
+    quota = q["quota"]
+    text = q["message"]
+    if not q["banned_until"] and max(quota.values()) > 0:
+        today = [f"{i['name']}（申购代码{i['code']}）最多可申购{i['can_apply']:,}股" for i in q["issues"] if i["can_apply"]]
+        if today:
+            text += "今天可以申购的新股：" + "；".join(today) + "。"
         text += "申购时不用预先缴款，中签后T+2日16:00前账户里留足资金即可。"
     return Draft(text, [{"type": "tool", "name": "ipo_quota"}],
-                 facts={"sh_shares": q.sh_shares, "sz_shares": q.sz_shares, "star_shares": q.star_shares})
+                 facts={"sh_shares": quota["SH_main"], "sz_shares": quota["SZ"], "star_shares": quota["SH_star"],
+                        "window": q["window"]})
 
 
 def _commission(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -200,32 +200,13 @@ def margin_views(session: Session, customer_id: int) -> list[MarginView]:
     return out
 
 
-@dataclass
-class IpoQuota:
-    sh_value: Decimal
-    sz_value: Decimal
-    sh_shares: int
-    sz_shares: int
-    star_shares: int
-    basis: str
+def ipo_quota(session: Session, customer_id: int, day: date | None = None) -> dict:
+    """The monitoring domain's IPO subscription quota for subscription day ``day`` (today in
+    Shanghai by default): average daily market value over the 20 trading days ending T-2, per
+    exchange, the resulting quotas, any abandonment ban, and a plain-Chinese ``message``."""
+    from brokercare.monitoring.ipo import ipo_quota as quota
 
-
-def ipo_quota_from_holdings(portfolio_: Portfolio) -> IpoQuota:
-    """Estimated IPO subscription quota from today's non-restricted A-share holdings.
-
-    Exchange rule: ≥ 1万 average daily market value over the 20 trading days ending T-2; Shanghai
-    1,000 shares per full 1万 (STAR 500 per full 5,000), Shenzhen 500 per full 5,000. This estimate
-    uses today's value as the average; the monitoring domain's IPO calendar holds the official
-    20-day figure and should replace this function once it publishes it.
-    """
-    sh = sum((h.market_value for h in portfolio_.holdings if h.kind == "stock" and h.symbol.endswith(".SH")), ZERO)
-    sz = sum((h.market_value for h in portfolio_.holdings if h.kind == "stock" and h.symbol.endswith(".SZ")), ZERO)
-
-    def units(value: Decimal, per: int) -> int:
-        return int((value / per).to_integral_value(rounding=ROUND_DOWN)) if value >= 10_000 else 0
-
-    return IpoQuota(sh, sz, units(sh, 10_000) * 1000, units(sz, 5_000) * 500, units(sh, 5_000) * 500,
-                    "按今日持仓市值估算（正式额度按T-2日前20个交易日日均市值计算）")
+    return quota(session, customer_id, day or datetime.now(SHANGHAI).date())
 
 
 def risk_level(session: Session, customer_id: int) -> str | None:
