@@ -198,3 +198,26 @@ def test_generating_twice_adds_a_second_cohort(engine, session):
 
     session.add(FamilyMember(customer_id=1, relation="parent", birth_year=1950))
     session.commit()
+
+
+def test_funds_within_the_customers_level_and_510300_as_the_shelf_prices_it(brokerage, session):
+    """Fund holdings respect each fund's own rating (the master's, which the suitability check
+    reads); 510300 carries the advisory shelf's rating and a price from the real 沪深300 close."""
+    from brokercare.advisory import catalogue
+    from brokercare.market.reference import shipped_index_closes
+
+    rows = session.execute(
+        select(Customer.risk_level, Instrument.risk_rating)
+        .join(Account, Account.customer_id == Customer.id)
+        .join(Position, Position.account_id == Account.id)
+        .join(Instrument, Instrument.symbol == Position.symbol)
+        .where(Instrument.kind == "fund")).all()
+    assert len(rows) > N // 4
+    assert all(int(rating[1]) <= (int(level[1]) if level else 1) for level, rating in rows)
+    ratings = Counter(rating for _, rating in rows)
+    assert ratings["R3"] > 0 and ratings["R4"] > 0
+
+    etf = session.get(Instrument, "510300.SH")
+    closes = [c for _, c in shipped_index_closes()["sh000300"]]
+    assert min(closes) / 1000 <= float(etf.last_price) <= max(closes) * 1.05 / 1000
+    assert etf.risk_rating == catalogue.get("510300.SH")["risk"]

@@ -8,9 +8,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
+from brokercare.advisory import catalogue
 from brokercare.core.errors import NotFound
 from brokercare.market.models import Instrument
-from brokercare.market.reference import board_of, is_risk_warning, shipped_instruments
+from brokercare.market.reference import (
+    INDEX_PRICED_ETFS,
+    board_of,
+    is_risk_warning,
+    product_rating,
+    shipped_index_closes,
+    shipped_instruments,
+)
 from brokercare.market.service import find_instruments, get_instrument, load_instruments
 
 
@@ -26,7 +34,7 @@ def test_shipped_list_covers_every_listed_a_share_and_board():
     assert any(r["symbol"].endswith(".BJ") and r["board"] == "bse" for r in stocks)
     assert by_symbol["600519.SH"]["price_source"] == "history"
     assert all(r["last_price"] and r["last_price"] > 0 for r in rows)
-    assert {r["price_source"] for r in rows} <= {"history", "nav", "par", "modelled"}
+    assert {r["price_source"] for r in rows} <= {"history", "nav", "index", "par", "modelled"}
 
 
 def test_funds_etfs_and_reverse_repos_have_real_codes_and_ratings():
@@ -41,6 +49,31 @@ def test_funds_etfs_and_reverse_repos_have_real_codes_and_ratings():
     assert {"money", "bond", "index", "equity", "mixed", "gold", "qdii"} <= boards
     st = [r for r in by_symbol.values() if r["kind"] == "stock" and r["is_st"]]
     assert st and all(r["risk_rating"] == "R5" for r in st)
+
+
+def test_the_master_rates_every_shelf_product_as_the_advisory_shelf_does():
+    """The suitability check takes a product's rating from the advisory shelf, else from this
+    master: a product in both must not carry two ratings."""
+    master = {r["symbol"]: r for r in shipped_instruments()}
+    shared = [p for p in catalogue.products() if p["symbol"] in master]
+    assert len(shared) >= 12 and "510300.SH" in {p["symbol"] for p in shared}
+    assert [(p["symbol"], master[p["symbol"]]["risk_rating"]) for p in shared] == [
+        (p["symbol"], p["risk"]) for p in shared]
+    assert master["159919.SZ"]["risk_rating"] == master["000961.OF"]["risk_rating"] == "R3"  # 沪深300
+    assert master["000962.OF"]["risk_rating"] == "R4"  # 中证500
+    assert product_rating("index", "R4", "易方达沪深300医药ETF联接") == "R4"  # a sector sub-index
+    assert product_rating("index", "R4", "华夏上证50ETF") == "R3"
+
+
+def test_510300_is_priced_from_the_real_csi300_close_like_the_shelf():
+    etf = {r["symbol"]: r for r in shipped_instruments()}["510300.SH"]
+    index, per_1000 = INDEX_PRICED_ETFS["510300"]
+    closes = [c for _, c in shipped_index_closes()[index]]
+    assert len(closes) == 250 and closes[-1] == pytest.approx(4588.1968)
+    assert min(closes) * per_1000 / 1000 <= etf["last_price"] <= max(closes) * per_1000 / 1000
+    assert etf["price_source"] == "index"
+    shelf = catalogue.get("510300.SH")
+    assert etf["last_price"] == pytest.approx(shelf["last_price"]) and etf["risk_rating"] == shelf["risk"]
 
 
 @pytest.mark.parametrize(("code", "expected"), [

@@ -28,7 +28,6 @@ SCORE_BANDS = ((8, 20), (21, 36), (37, 53), (54, 81), (82, 100))
 STOCK_BOARDS = ("main", "chinext", "star", "bse", "etf", "st")
 BOARD_WEIGHTS = np.array([0.52, 0.19, 0.11, 0.06, 0.10, 0.02])
 FUND_BOARDS = ("money", "bond", "mixed", "gold", "index", "equity", "qdii")
-FUND_RATING = np.array([1, 2, 3, 3, 4, 4, 4])
 FUND_WEIGHTS = np.array([0.30, 0.22, 0.18, 0.05, 0.13, 0.08, 0.04])
 REPO_COMMISSION = {1: 0.00001, 2: 0.00002, 3: 0.00003, 4: 0.00004, 7: 0.00005, 14: 0.0001,
                    28: 0.0002, 91: 0.0003, 182: 0.0003}
@@ -64,7 +63,9 @@ class Context:
     days: np.ndarray  # trading days of the last year, datetime64[D]
     all_days: np.ndarray  # calendar days of the last year
     stock_pools: dict[str, Pool]
-    fund_pools: dict[str, Pool]
+    fund_pools: list[Pool]  # OTC funds by board and product rating
+    fund_rating: np.ndarray  # each pool's rating (1-5)
+    fund_weight: np.ndarray  # each pool's share of fund picks
     repos: Pool
     repo_tenors: np.ndarray
     city_weights: np.ndarray
@@ -100,8 +101,18 @@ def build_context(instruments: list[dict], *, as_of: date, seed: int, branch_cod
     etf_w = np.exp(rng.normal(0, 1.6, len(pools["etf"].symbols)))
     etf_w[np.char.find(pools["etf"].names.astype(str), "沪深300") >= 0] *= 40
     pools["etf"].set_weights(etf_w)
-    funds = {b: _pool([r for r in instruments if r["kind"] == "fund" and r["board"] == b], rng)
-             for b in FUND_BOARDS}
+    # OTC funds by board and by each fund's own rating in the instrument master (the rating the
+    # suitability check reads), so a customer is only given funds within their risk level
+    fund_rows = [r for r in instruments if r["kind"] == "fund" and r["board"] in FUND_BOARDS]
+    fund_keys = sorted({(r["board"], r["risk_rating"]) for r in fund_rows},
+                       key=lambda k: (FUND_BOARDS.index(k[0]), k[1]))
+    fund_pools, fund_rating, fund_weight = [], [], []
+    for board, rating in fund_keys:
+        rows = [r for r in fund_rows if (r["board"], r["risk_rating"]) == (board, rating)]
+        in_board = sum(r["board"] == board for r in fund_rows)
+        fund_pools.append(_pool(rows, rng))
+        fund_rating.append(int(rating[1]))
+        fund_weight.append(FUND_WEIGHTS[FUND_BOARDS.index(board)] * len(rows) / in_board)
     repo_rows = [r for r in instruments if r["kind"] == "repo"]
     repos = _pool(repo_rows, rng, popular=1.0)
     tenors = np.array([int(r["name"].split("天")[0]) for r in repo_rows])
@@ -113,7 +124,8 @@ def build_context(instruments: list[dict], *, as_of: date, seed: int, branch_cod
     city_w = np.array([c[4] for c in pop.CITIES])
     by_city = [np.array([i for i, c in enumerate(branch_city) if c == k], dtype=np.int64)
                for k in range(len(pop.CITIES))]
-    return Context(as_of, days, all_days, pools, funds, repos, tenors, city_w / city_w.sum(),
+    return Context(as_of, days, all_days, pools, fund_pools, np.array(fund_rating),
+                   np.array(fund_weight), repos, tenors, city_w / city_w.sum(),
                    by_city, np.array(branch_codes),
                    [np.array(m, dtype=np.int64) for m in managers_of_branch],
                    cipher_keys, active_key_id, master_key)
@@ -412,13 +424,12 @@ def generate_chunk(ctx: Context, seed: int, chunk: int, n: int, first_customer_i
     k_fund = np.where(g_fund > 0, 1 + rng.poisson(np.array([0.5, 1.5, 3.0, 4.0])[tier]), 0)
     fpos = np.repeat(np.arange(n), k_fund)
     flvl = np.where(eff_level >= 0, eff_level, 0)[fpos]
-    fallow = (FUND_RATING[None, :] <= (flvl[:, None] + 1)).astype(float) * FUND_WEIGHTS
+    fallow = (ctx.fund_rating[None, :] <= (flvl[:, None] + 1)).astype(float) * ctx.fund_weight
     fboard = _row_choice(rng, fallow)
     fsym = np.empty(len(fpos), dtype=object)
     fprice = np.empty(len(fpos))
-    for b, name in enumerate(FUND_BOARDS):
+    for b, p in enumerate(ctx.fund_pools):
         m = fboard == b
-        p = ctx.fund_pools[name]
         i = p.sample(rng, m.sum())
         fsym[m], fprice[m] = p.symbols[i], p.prices[i]
     fshare = _group_normalise(rng.gamma(1.5, 1.0, len(fpos)), fpos, n)

@@ -37,4 +37,4 @@ class Instrument(Base):
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     # Reference price used to value holdings when no live quote has arrived yet.
     last_price: Mapped[Decimal | None] = mapped_column(Price())
-    price_source: Mapped[str | None] = mapped_column(String(16))  # history, nav, modelled
+    price_source: Mapped[str | None] = mapped_column(String(16))  # history, nav, index, par, modelled (see data/SOURCE.md)

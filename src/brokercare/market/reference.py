@@ -4,13 +4,15 @@
 in ``data/SOURCE.md`` and shipped with the package, so an install needs no network. Boards, lot
 sizes and risk-warning flags are derived from the code and the name by the exchanges' conventions;
 product risk ratings (R1-R5) follow the fund type as Chinese distributors commonly rate them.
-Reference prices are real closes or NAVs where the shipped history has them; every other price is
+Reference prices are real closes or NAVs where the shipped history has them (510300: the real
+沪深300 close per 1,000 points, shipped in ``data/index_closes.csv``); every other price is
 a seeded, plausible model value flagged ``price_source='modelled'`` so nobody mistakes it for a quote.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import zlib
 from datetime import date
 from importlib import resources
@@ -32,6 +34,24 @@ REVERSE_REPOS = (
     ("131809", "SZ", "R-004", 4), ("131801", "SZ", "R-007", 7), ("131802", "SZ", "R-014", 14),
     ("131803", "SZ", "R-028", 28), ("131805", "SZ", "R-091", 91), ("131806", "SZ", "R-182", 182),
 )
+
+
+#: ETFs priced from their tracked index's real close: code -> (index file in the source's
+#: ``a_share_index_daily``, ETF price per 1,000 index points). The ratio is the one the advisory
+#: shelf (``advisory/data/products.yaml``) prices the ETF with, so both quote the same number.
+INDEX_PRICED_ETFS = {"510300": ("sh000300", 1.02)}
+INDEX_CLOSES = "index_closes.csv"  # the tracked indices' last year of real closes, shipped
+
+# Index products on a broad large-cap index (沪深300, 上证50, not their sector sub-indices): R3, as
+# the advisory shelf rates 510300 and 000051 (the suitability check reads the shelf first).
+_BROAD_LARGE_CAP = re.compile(r"(沪深300|上证50)(ETF|指数|增强|联接|交易型|[A-Z]?$)")
+
+
+def product_rating(board: str, rating: str, name: str) -> str:
+    """A fund's or ETF's R1-R5 rating: by fund type, broad large-cap index products one level lower."""
+    if board == "index" and _BROAD_LARGE_CAP.search(name):
+        return "R3"
+    return rating
 
 
 def board_of(code: str) -> tuple[str, str]:
@@ -117,6 +137,29 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _index_closes(folder: Path, out: Path, days: int = 250) -> dict[str, list[tuple[str, float]]]:
+    """The last ``days`` real closes of each index an ETF is priced from, also written to ``out``."""
+    closes = {}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for index in sorted({i for i, _ in INDEX_PRICED_ETFS.values()}):
+        closes[index] = [(r["date"], float(r["close"])) for r in _read_csv(folder / f"{index}.csv")[-days:]]
+    with out.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["index", "date", "close"])
+        for index, rows in closes.items():
+            w.writerows((index, d, f"{c:.4f}") for d, c in rows)
+    return closes
+
+
+def shipped_index_closes() -> dict[str, list[tuple[date, float]]]:
+    """The shipped real closes of the indices ETFs are priced from (``data/index_closes.csv``)."""
+    text = resources.files("brokercare.market").joinpath(f"data/{INDEX_CLOSES}").read_text("utf-8")
+    out: dict[str, list[tuple[date, float]]] = {}
+    for r in csv.DictReader(text.splitlines()):
+        out.setdefault(r["index"], []).append((date.fromisoformat(r["date"]), float(r["close"])))
+    return out
+
+
 def _last_close(path: Path, column: str = "close") -> tuple[str, float]:
     rows = _read_csv(path)
     return rows[-1]["date"], float(rows[-1][column])
@@ -169,7 +212,10 @@ def build_reference(source: Path, out: Path, *, seed: int = 20230816) -> dict[st
         code, name, ftype = r["基金代码"].zfill(6), r["基金简称"], r["基金类型"]
         if "后端" in name or not ftype:
             continue
-        cls = _fund_class(ftype)
+        # where the NAV set has the fund's current type too, the more prudent of the two ratings
+        # (华夏成长混合: 混合型-灵活 in the list, 混合型-偏股 now -> R4, as the advisory shelf rates it)
+        types = [c for c in (_fund_class(ftype), _fund_class(meta[code]["基金类型"]) if code in meta else None) if c]
+        cls = max(types, key=lambda c: c[1]) if types else None
         if "黄金" in name and cls is not None and cls[0] in ("index", "equity", "mixed"):
             cls = ("gold", "R3")
         if cls is None:
@@ -179,17 +225,22 @@ def build_reference(source: Path, out: Path, *, seed: int = 20230816) -> dict[st
         else:
             funds.append((code, name, cls))
 
+    index_closes = _index_closes(source / "a_share_index_daily", out.parent / INDEX_CLOSES)
     for code, name, (board, rating) in etfs:
         exchange = "SZ" if code.startswith("15") else "SH"
+        src = "modelled"
         if board == "money":
             price = 100.0
         else:
             price = float(np.clip(np.exp(rng.normal(np.log(1.3), 0.55)), 0.4, 9.0))
+        if code in INDEX_PRICED_ETFS:  # after the draw, so every other modelled price stays put
+            index, per_1000 = INDEX_PRICED_ETFS[code]
+            price, src = index_closes[index][-1][1] / 1000 * per_1000, "index"
         rows.append({
             "symbol": f"{code}.{exchange}", "code": code, "exchange": exchange, "name": name,
             "kind": "etf", "board": board, "industry": None, "area": None, "listed_on": None,
-            "is_st": 0, "lot_size": 100, "risk_rating": rating, "currency": "CNY",
-            "last_price": f"{price:.3f}", "price_source": "modelled",
+            "is_st": 0, "lot_size": 100, "risk_rating": product_rating(board, rating, name),
+            "currency": "CNY", "last_price": f"{price:.3f}", "price_source": src,
         })
 
     kept: dict[str, int] = {}
@@ -210,8 +261,8 @@ def build_reference(source: Path, out: Path, *, seed: int = 20230816) -> dict[st
             "symbol": f"{code}.OF", "code": code, "exchange": "OF", "name": name, "kind": "fund",
             "board": board, "industry": None, "area": None,
             "listed_on": (m["成立时间"] or None) if m else None, "is_st": 0, "lot_size": 1,
-            "risk_rating": rating, "currency": "CNY", "last_price": f"{price:.4f}",
-            "price_source": src,
+            "risk_rating": product_rating(board, rating, name), "currency": "CNY",
+            "last_price": f"{price:.4f}", "price_source": src,
         })
 
     for code, exchange, name, days in REVERSE_REPOS:
@@ -261,5 +312,6 @@ def reverse_repo_tenor(name: str) -> int | None:
     return None
 
 
-__all__ = ["COLUMNS", "REVERSE_REPOS", "board_of", "build_reference", "is_risk_warning",
-           "lot_size_of", "reverse_repo_tenor", "shipped_instruments"]
+__all__ = ["COLUMNS", "INDEX_PRICED_ETFS", "REVERSE_REPOS", "board_of", "build_reference",
+           "is_risk_warning", "lot_size_of", "product_rating", "reverse_repo_tenor",
+           "shipped_index_closes", "shipped_instruments"]

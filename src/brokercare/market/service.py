@@ -15,7 +15,7 @@ from brokercare.market.models import Instrument
 from brokercare.market.reference import shipped_instruments
 
 #: Price sources written by the reference loader; any other source (a live feed) is kept on reload.
-REFERENCE_SOURCES = ("history", "nav", "par", "modelled")
+REFERENCE_SOURCES = ("history", "nav", "index", "par", "modelled")
 
 
 def normalise_symbol(text: str) -> str:
