@@ -76,3 +76,25 @@ def test_kb_cli_import_eval_and_bad_files(engine, tmp_path):
     report = json.loads(r.stdout)
     assert set(report) >= {"accuracy", "f1", "hit_at_1", "mrr"}
     assert report["hit_at_1"] == 1.0 and report["accuracy"] >= 0.75
+
+
+def test_one_query_search_scores_exactly_as_the_batch_matcher():
+    """The knowledge base searches one message at a time through a fast path; it must give the
+    very features (hence scores) of the batch path the matcher was trained and evaluated with."""
+    import numpy as np
+
+    base = kb.knowledge_base(None)
+    m = base.matcher
+    queries = [p for p, _q in kb._paraphrases()[::25]] + [
+        "两容的平仓线是多少", "打新中签了钱不够咋办", "T+0的ETF有哪些", "3万5能买几手茅台",
+        "我要投诉你们客服", "", "？？？", "ETF",
+    ]
+    for text in queries:
+        fast = m.features_one(text, base._enc, base._index, base.concepts)
+        batch = m.features(m.encode([text], concepts=base.concepts), base._enc)[0]
+        assert np.allclose(fast, batch, atol=1e-9), text
+    hits = base.search("融资融券的维持担保比例低于多少会被强平")
+    assert hits and hits[0].matched
+    batch_p = m.probability(m.features(m.encode(["融资融券的维持担保比例低于多少会被强平"],
+                                                 concepts=base.concepts), base._enc))[0]
+    assert abs(hits[0].score - float(batch_p.max())) < 1e-9
