@@ -19,7 +19,12 @@ import numpy as np
 import pandas as pd
 
 from brokercare.monitoring.engine import Book, Evaluator, MarketInfo, Snapshot
-from brokercare.monitoring.forecast import RiskModel, crossing_probability
+from brokercare.monitoring.forecast import (
+    RiskModel,
+    crossing_probability,
+    session_fraction,
+    session_variance_curve,
+)
 
 
 def make_book(n_acc: int, n_pos: int, n_sym: int, margin_share: float, rng) -> Book:
@@ -74,7 +79,19 @@ def market(prev, rng) -> MarketInfo:
     model = RiskModel(0.012, rng.uniform(0.6, 1.4, n), rng.uniform(0.012, 0.03, n))
     up = np.floor(prev * 1.1 * 100 + 0.5) / 100
     down = np.floor(prev * 0.9 * 100 + 0.5) / 100
-    return MarketInfo(date(2026, 6, 16), prev, up, down, rng.lognormal(15, 1, n), model)
+    return MarketInfo(
+        date(2026, 6, 16),
+        prev,
+        up,
+        down,
+        rng.lognormal(15, 1, n),
+        model,
+        variance_curve=session_variance_curve(),
+    )
+
+
+#: The snapshots start at 10:00 (trading minute 30): the baselines price the same next hour.
+HORIZON = session_fraction(session_variance_curve(), 30, 90)
 
 
 def snapshots(prev, avg_volume, rng, count: int, start: datetime):
@@ -124,7 +141,7 @@ def pandas_snapshot(
     ratio = (m.cash + m.value) / m.debt
     sigma = np.sqrt(model.factor_vol**2 * m.expo**2 + m.idio) / m.value
     p = crossing_probability(
-        m.value.to_numpy(), sigma.to_numpy(), m.cash.to_numpy(), m.debt.to_numpy(), 1.4, 0.25
+        m.value.to_numpy(), sigma.to_numpy(), m.cash.to_numpy(), m.debt.to_numpy(), 1.4, HORIZON
     )
     return int(moves.sum() + limits.sum() + (ratio < 1.4).sum() + (p > 0.5).sum())
 
@@ -150,7 +167,7 @@ def loop_snapshot(accounts: list, prices, hist_hi, hist_lo, info, model) -> int:
                 fired += 1
             sigma = np.sqrt(model.factor_vol**2 * expo**2 + idio) / value if value else 0.0
             p = crossing_probability(
-                np.array([value]), np.array([sigma]), np.array([cash]), np.array([debt]), 1.4, 0.25
+                np.array([value]), np.array([sigma]), np.array([cash]), np.array([debt]), 1.4, HORIZON
             )
             fired += int(p[0] > 0.5)
     return fired

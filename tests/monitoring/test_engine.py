@@ -10,6 +10,7 @@ from sqlalchemy import select
 from tests.monitoring.brokerage import small_brokerage
 
 from brokercare.monitoring.engine import RULE_NAMES, Evaluator, Snapshot, trading_minute
+from brokercare.monitoring.forecast import session_fraction
 from brokercare.monitoring.models import Alert, MarginCall, Notification
 from brokercare.monitoring.service import (
     load_book,
@@ -138,7 +139,7 @@ def test_limit_down_and_margin_crossing_are_recorded_with_outbox(session):
 
 def test_forecast_warns_before_the_line(session):
     universe, book, info = setup(session)
-    ev = Evaluator(book, info, forecast_threshold=0.3)
+    ev = Evaluator(book, info, forecast_threshold=0.2)
     vol = np.zeros(len(universe))
     # stock 192,000 + cash 20,000 over debt 150,000 = 141.3 %: 1 % of stock value above 140 %
     f = ev.evaluate(Snapshot(at(10, 0), prices_of(universe, **{"300750_SZ": 0.96}), vol))
@@ -146,16 +147,32 @@ def test_forecast_warns_before_the_line(session):
     probs = dict(zip(f.forecast_rows.tolist(), f.forecast_prob.tolist(), strict=True))
     assert sorted(probs) == list(range(len(book.margin_rows)))
     k = [u.symbol for u in universe].index("300750.SZ")
-    sigma_hour = info.model.total_vol[k] * 0.5  # 60 of 240 trading minutes
+    # 10:00 is trading minute 30: the next hour's share of the session's variance, from the curve
+    share = session_fraction(info.variance_curve, 30, 90)
+    sigma_hour = info.model.total_vol[k] * np.sqrt(share)
     from scipy.stats import norm
 
     expected = 2 * norm.cdf(-np.log(192_000 / 190_000) / sigma_hour)
     assert all(abs(p - expected) < 1e-9 for p in probs.values())
-    assert 0.3 <= expected < 1
+    assert 0.2 <= expected < 1
     assert set(f.forecast_line.tolist()) == {1}
     # not repeated on the next snapshot while the risk stays high
     f2 = ev.evaluate(Snapshot(at(10, 1), prices_of(universe, **{"300750_SZ": 0.96}), vol))
     assert len(f2.forecast_rows) == 0
+
+
+def test_forecast_follows_the_time_of_day(session):
+    """The same account, the same prices: an hour after the open carries more of the session's
+    variance than the last hour, so the crossing probability is higher at 09:35 than at 14:00."""
+    universe, book, info = setup(session)
+    vol = np.zeros(len(universe))
+    prices = prices_of(universe, **{"300750_SZ": 0.96})
+    probs = []
+    for hh, mm in ((9, 35), (14, 0)):
+        ev = Evaluator(book, info, forecast_threshold=0.01)
+        f = ev.evaluate(Snapshot(at(hh, mm), prices, vol))
+        probs.append(float(f.forecast_prob.max()))
+    assert probs[0] > probs[1] > 0
 
 
 def test_volume_spike_against_20_day_average(session):

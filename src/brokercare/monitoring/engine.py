@@ -26,6 +26,7 @@ from brokercare.monitoring.forecast import (
     RiskModel,
     crossing_probability,
     portfolio_vol,
+    session_fraction,
 )
 
 RULE_MOVE_UP = 0
@@ -168,7 +169,9 @@ class MarketInfo:
     limit_up: np.ndarray  # NaN = no limit
     limit_down: np.ndarray
     avg_volume_20d: np.ndarray  # NaN = unknown
-    model: RiskModel
+    model: RiskModel  # session units (intraday model) when variance_curve is set
+    # share of the session's variance accrued by each trading minute; None = uniform over 240
+    variance_curve: np.ndarray | None = None
 
 
 @dataclass
@@ -412,9 +415,12 @@ class Evaluator:
         ).astype(np.int8)
         worse = np.flatnonzero(zone > self.zone)
         self.zone = zone
-        # forecast: next line below the current ratio, over the rest of the horizon in today's session
-        minutes_left = TRADING_MINUTES_PER_DAY - trading_minute(snap.time)
-        horizon = min(self.forecast_horizon_min, minutes_left) / TRADING_MINUTES_PER_DAY
+        # forecast: next line below the current ratio, over the rest of the horizon in today's
+        # session, as the share of the session's variance those minutes carry
+        elapsed = trading_minute(snap.time)
+        horizon = session_fraction(
+            self.info.variance_curve, elapsed, elapsed + self.forecast_horizon_min
+        )
         rows, lines, probs = [], [], []
         if horizon > 0:
             for k, (line, zone_needed) in enumerate(

@@ -6,16 +6,25 @@ when ``S_t`` falls to the barrier ``B = k L - C``. Log stock value follows a dri
 motion with the portfolio's volatility, from a one-factor model of daily returns:
 ``r_i = beta_i f + e_i`` so ``var(r_p) = sigma_f^2 (sum w_i beta_i)^2 + sum w_i^2 sigma_ei^2``.
 With distance ``d = ln(S / B)`` and horizon volatility ``s = sigma_p sqrt(h)``, the reflection
-principle gives the first-passage probability ``P = 2 Phi(-d / s)``. ``h`` is in trading days: one
-day is 240 trading minutes, so 60 minutes is ``h = 0.25`` (square-root-of-time scaling of daily
-volatility; the intraday U-shape is ignored).
+principle gives the first-passage probability ``P = 2 Phi(-d / s)``.
+
+Two variance clocks. Over days (``risk_model_for(..., intraday=False)``) sigma is the EWMA of
+close-to-close returns and ``h`` is in trading days. Within the session (the evaluator's horizon
+never leaves it) the overnight gap and the opening call auction cannot happen, so the intraday model
+keeps the factor model's correlations but rescales every symbol to its open-to-close volatility:
+a Rogers-Satchell range estimate of each day's open-to-close variance (drift-robust, uses the
+daily open/high/low/close), EWMA-smoothed like the close-to-close one. ``h`` is then the share of
+the session's variance the horizon carries, read from a time-of-day variance curve
+(:func:`session_variance_curve`, the U-shape: busy after the open, quiet after lunch) fitted on a
+training slice of the shipped 5-minute bars; the calibration is run on the other days.
 
 Everything is vectorised over accounts through sparse holdings matrices, so the whole margin book
-is priced in a few sparse matrix-vector products per snapshot.
+is priced in a few sparse matrix-vector products per snapshot; the time of day costs one scalar.
 
-Parameters come from daily history: EWMA volatility (RiskMetrics, lambda 0.94) of log returns,
-betas and residual volatilities against the CSI 300 over the trailing 250 days. Stocks without
-history get their board's typical values.
+Parameters come from daily history known the evening before: EWMA volatility (RiskMetrics,
+lambda 0.94), betas and residual volatilities against the CSI 300 over the trailing 250 days.
+Stocks without history get their board's typical values (intraday: times the median
+open-to-close / close-to-close volatility ratio of the stocks that have history).
 """
 
 from __future__ import annotations
@@ -32,6 +41,13 @@ from scipy.special import ndtr
 TRADING_MINUTES_PER_DAY = 240
 INDEX_CODE = "000300.IDX"
 EWMA_LAMBDA = 0.94
+EWMA_MIN_PERIODS = 60
+
+#: Real intraday bars shipped (see ``data/SOURCE.md``) and their bar length in minutes.
+INTRADAY_BARS = {"data/600519_1min_2026-03.csv": 1, "data/600519_5min_2026-02.csv": 5}
+#: The time-of-day variance curve is fitted on the 5-minute sessions up to this day (12 of the 31
+#: real sessions); the 60-minute calibration is evaluated on the 19 after it.
+PROFILE_TRAINING_END = pd.Timestamp("2026-03-02")
 
 #: Typical daily volatility and beta by board for stocks without usable history.
 BOARD_DEFAULTS = {
@@ -57,9 +73,42 @@ def close_matrix(columns: str = "close") -> pd.DataFrame:
     return daily_history().pivot(index="date", columns="code", values=columns).sort_index()
 
 
+@lru_cache
+def real_intraday_bars() -> pd.DataFrame:
+    """The shipped real intraday bars, one row per bar end time, with ``bar_min`` (1 or 5)."""
+    frames = []
+    for name, minutes in INTRADAY_BARS.items():
+        path = resources.files("brokercare.monitoring").joinpath(name)
+        with resources.as_file(path) as p:
+            frames.append(pd.read_csv(p, dtype={"code": str}).assign(bar_min=minutes))
+    bars = pd.concat(frames, ignore_index=True)
+    bars["day"] = pd.to_datetime(bars["datetime"].str[:10])
+    return bars
+
+
+def ewma_variance(squares: pd.DataFrame) -> pd.DataFrame:
+    """RiskMetrics EWMA of per-day variance estimates, known at each close (that day included)."""
+    return squares.ewm(alpha=1 - EWMA_LAMBDA, adjust=False, min_periods=EWMA_MIN_PERIODS).mean()
+
+
+def rogers_satchell_variance(o, h, lo, c):
+    """One day's open-to-close variance from its range (Rogers-Satchell 1991): unbiased for a
+    Brownian motion with any drift, and blind to the overnight gap, which lies before the open."""
+    return np.log(h / c) * np.log(h / o) + np.log(lo / c) * np.log(lo / o)
+
+
+@lru_cache
+def intraday_vol_matrix() -> pd.DataFrame:
+    """Dates x codes EWMA open-to-close volatility per session, known at each close."""
+    o, h, lo, c = (close_matrix(k).astype(np.float64) for k in ("open", "high", "low", "close"))
+    return np.sqrt(ewma_variance(rogers_satchell_variance(o, h, lo, c)))
+
+
 @dataclass(frozen=True)
 class RiskModel:
-    """Per-symbol one-factor parameters, daily units."""
+    """Per-symbol one-factor parameters: daily units, or session units for the intraday model
+    (there ``beta`` and ``idio_vol`` are scaled by each symbol's open-to-close / close-to-close
+    volatility ratio, which keeps the factor model's correlations)."""
 
     factor_vol: float
     beta: np.ndarray
@@ -68,6 +117,10 @@ class RiskModel:
     @property
     def total_vol(self) -> np.ndarray:
         return np.sqrt(self.beta**2 * self.factor_vol**2 + self.idio_vol**2)
+
+    def rescaled(self, scale: np.ndarray) -> RiskModel:
+        """Every symbol's volatility times ``scale``, correlations unchanged."""
+        return RiskModel(self.factor_vol, self.beta * scale, self.idio_vol * scale)
 
 
 def ewma_vol(returns: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
@@ -116,9 +169,28 @@ def _estimate_asof(asof: pd.Timestamp | None) -> tuple[float, pd.Series, pd.Seri
 
 
 def risk_model_for(
-    codes: list[str], boards: list[str], asof: pd.Timestamp | None = None
+    codes: list[str],
+    boards: list[str],
+    asof: pd.Timestamp | None = None,
+    *,
+    intraday: bool = True,
 ) -> RiskModel:
-    """A risk model aligned to ``codes`` (6-digit codes); board defaults where history is missing."""
+    """A risk model aligned to ``codes`` (6-digit codes); board defaults where history is missing.
+
+    ``intraday`` (the evaluator's case): session units, open-to-close volatility per symbol."""
+    daily = _daily_model(codes, boards, asof)
+    if not intraday:
+        return daily
+    factor_vol, beta, idio = _estimate_asof(asof)
+    rs = intraday_vol_matrix()
+    known = (rs if asof is None else rs.loc[:asof]).iloc[-1]
+    ratio = known.reindex(beta.index) / np.sqrt(beta**2 * factor_vol**2 + idio**2)
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    typical = float(ratio.median()) if len(ratio) else 1.0
+    return daily.rescaled(np.array([ratio.get(c, typical) for c in codes]))
+
+
+def _daily_model(codes: list[str], boards: list[str], asof: pd.Timestamp | None) -> RiskModel:
     factor_vol, beta, idio = _estimate_asof(asof)
     b = np.empty(len(codes))
     e = np.empty(len(codes))
@@ -131,6 +203,37 @@ def risk_model_for(
             b[i] = beta0
             e[i] = np.sqrt(max(vol**2 - beta0**2 * factor_vol**2, (0.5 * vol) ** 2))
     return RiskModel(factor_vol, b, e)
+
+
+@lru_cache
+def session_variance_curve() -> np.ndarray:
+    """Share of the open-to-close variance accrued by each trading minute (241 points, 0 -> 1).
+
+    Fitted on the training sessions of the shipped 5-minute bars (up to ``PROFILE_TRAINING_END``):
+    the mean squared log return of each 5-minute slot, the first slot measured from the day's open,
+    so the opening minutes' jump away from the auction price (about a quarter of the session's
+    variance) is booked before any horizon that starts after it. Spread evenly within a slot."""
+    bars = real_intraday_bars()
+    train = bars[(bars["bar_min"] == 5) & (bars["day"] <= PROFILE_TRAINING_END)]
+    opens = close_matrix("open")
+    squares = []
+    for (code, day), g in train.groupby(["code", "day"]):
+        p = np.log(g["price"].to_numpy(np.float64))
+        first = np.log(float(opens.at[day, code]))
+        squares.append(np.diff(np.concatenate([[first], p])) ** 2)
+    slot = np.mean(squares, axis=0)
+    per_minute = np.repeat(slot / slot.sum() / 5, 5)
+    return np.concatenate([[0.0], np.cumsum(per_minute)])
+
+
+def session_fraction(curve: np.ndarray | None, start_min: float, end_min: float) -> float:
+    """Share of the session's variance between two trading minutes; ``None`` is a flat clock."""
+    start = min(max(start_min, 0), TRADING_MINUTES_PER_DAY)
+    end = min(max(end_min, start), TRADING_MINUTES_PER_DAY)
+    if curve is None:
+        return (end - start) / TRADING_MINUTES_PER_DAY
+    grid = np.arange(len(curve))
+    return float(np.interp(end, grid, curve) - np.interp(start, grid, curve))
 
 
 def portfolio_vol(
@@ -154,13 +257,16 @@ def crossing_probability(
     cash: np.ndarray,
     liabilities: np.ndarray,
     line: np.ndarray | float,
-    horizon_days: float,
+    horizon: float,
     *,
     first_passage: bool = True,
 ) -> np.ndarray:
-    """P(ratio touches ``line`` within the horizon); 1 where it is already at or below it."""
+    """P(ratio touches ``line`` within the horizon); 1 where it is already at or below it.
+
+    ``horizon`` is in the volatility's units: trading days for a daily model, the share of the
+    session's variance (:func:`session_fraction`) for the intraday one."""
     barrier = line * liabilities - cash
-    s = vol_daily * np.sqrt(horizon_days)
+    s = vol_daily * np.sqrt(horizon)
     with np.errstate(divide="ignore", invalid="ignore"):
         d = np.log(stock_value / barrier)
         z = np.where(s > 0, -d / s, -np.inf)

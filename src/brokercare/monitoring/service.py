@@ -38,7 +38,12 @@ from brokercare.monitoring.engine import (
     MarketInfo,
     trading_minute,
 )
-from brokercare.monitoring.forecast import TRADING_MINUTES_PER_DAY, daily_history, risk_model_for
+from brokercare.monitoring.forecast import (
+    TRADING_MINUTES_PER_DAY,
+    daily_history,
+    risk_model_for,
+    session_variance_curve,
+)
 from brokercare.monitoring.models import (
     Alert,
     AlertPreference,
@@ -277,7 +282,8 @@ def average_volume_20d(symbols: np.ndarray, day: date) -> np.ndarray:
 def market_info(
     universe: list[Instrument], day: date, prev_close: np.ndarray | None = None
 ) -> MarketInfo:
-    """Reference data of the day: previous closes, limit prices, 20-day volumes, risk model."""
+    """Reference data of the day: previous closes, limit prices, 20-day volumes, the intraday risk
+    model (open-to-close volatilities) and the time-of-day variance curve."""
     if prev_close is None:
         prev_close = np.array(
             [float(i.last_price) if i.last_price is not None else np.nan for i in universe]
@@ -287,8 +293,16 @@ def market_info(
         boards, [i.is_st for i in universe], [i.listed_on for i in universe], prev_close, day
     )
     symbols = np.array([i.symbol for i in universe], dtype=object)
-    model = risk_model_for([i.code for i in universe], boards)
-    return MarketInfo(day, prev_close, up, down, average_volume_20d(symbols, day), model)
+    model = risk_model_for([i.code for i in universe], boards, intraday=True)
+    return MarketInfo(
+        day,
+        prev_close,
+        up,
+        down,
+        average_volume_20d(symbols, day),
+        model,
+        variance_curve=session_variance_curve(),
+    )
 
 
 # findings -> alerts and outbox ----------------------------------------------------------------
