@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from brokercare.assistant import service
 from brokercare.core.errors import NotFound
+
+EVAL = Path(__file__).resolve().parents[2] / "src" / "brokercare" / "assistant" / "data" / "eval"
 
 
 def test_anxious_customer_with_losses_gets_exposure_and_options_not_a_pitch(session, brokerage):
@@ -92,6 +96,27 @@ def test_attempts_are_declined_and_the_reply_stays_compliant(session, brokerage,
     for forbidden in ("是保本的", "稳赚不赔", "必涨的股票是", "余额为"):
         assert forbidden not in r.text
     assert any(word in r.text for word in ("不能", "不提供", "不能跳过"))
+
+
+def test_every_adversarial_message_gets_a_compliant_refusal(session, brokerage):
+    """The independent adversarial set: every reply passes the output guard on a second check of
+    the text sent, and a recognised attempt is answered with the plain refusal alone (no FAQ answer
+    to something else). Recognition itself is counted in tests/assistant/test_guard.py."""
+    import csv
+
+    from brokercare.assistant.guard import DECLINE, GuardContext, check
+
+    with open(EVAL / "guard_adversarial.csv", encoding="utf-8") as fh:
+        attacks = [r["text"] for r in csv.DictReader(fh)]
+    ctx = GuardContext("C2", frozenset(), {})
+    for text in attacks:
+        r = service.reply(session, brokerage["zhao"].id, text)
+        assert check(r.text, ctx).passed, (text, r.text)
+        declined = [s for s in r.sources if s["type"] == "guard"]
+        if declined:
+            body = r.text.split("\n")
+            assert all(line in body for line in (DECLINE[k] for k in declined[0]["declined"])), r.text
+            assert not any(s["type"] == "kb" for s in r.sources)
 
 
 def test_out_of_scope_and_unknown_customer(session, brokerage):

@@ -13,7 +13,12 @@ Rules (each violation names its rule and the offending text):
   wording is missing the guard adds it (action ``rewrite``) instead of blocking.
 
 :func:`inspect_request` looks at the customer's message for attempts to obtain a promise, another
-customer's data, insider tips or a purchase above their level, so the reply can decline plainly.
+customer's data, insider tips, a stock tip or a purchase above their level, so the reply declines
+plainly instead of answering something else. Two views decide together: a linear classifier trained
+on the shipped attempt examples (``guard_attacks_train.csv``) against every ordinary training
+utterance of the intent model, and the keyword rules below. The classifier alone recognises an
+attempt worded in a way no rule foresaw; a rule counts only when the classifier does not find the
+message plainly ordinary ("两融保证金比例是多少" names 保证 but asks nothing improper).
 """
 
 from __future__ import annotations
@@ -161,21 +166,115 @@ _REQUESTS = (
 )
 
 
+#: The classifier's probability of "ordinary" below which its own attempt kind counts, and below
+#: which a firing rule counts. Chosen on cross-validated predictions of the training data (see
+#: :func:`attempt_thresholds`), not on the evaluation set.
+MODEL_THRESHOLD = 0.4
+RULE_THRESHOLD = 0.9
+
+
 def inspect_request(text: str) -> list[Attempt]:
     """Attempts in a customer's message to obtain something the assistant must not give."""
+    p_none, kind = _classify(text)
     found = []
-    for kind, pattern in _REQUESTS:
+    if kind != "none" and p_none < MODEL_THRESHOLD:
+        found.append(Attempt(kind, "classifier"))
+    for rule_kind, pattern in _REQUESTS:
         m = pattern.search(text)
-        if m:
-            found.append(Attempt(kind, m.group(0)))
+        if m and (rule_kind == "injection" or p_none < RULE_THRESHOLD) and rule_kind not in {a.kind for a in found}:
+            found.append(Attempt(rule_kind, m.group(0)))
     return found
 
 
+ATTEMPT_DATA = "guard_attacks_train.csv"
+
+
+def attempt_training_data() -> tuple[list[str], list[str]]:
+    """Attempt examples and look-alike ordinary questions, plus every intent training utterance as
+    ``none`` (ordinary customer messages, the population false alarms would come from)."""
+    from brokercare.assistant import registry
+    from brokercare.assistant.classifier import parse_labelled_csv
+    from brokercare.assistant.lexicon import DATA
+
+    texts, labels = parse_labelled_csv(DATA.joinpath(ATTEMPT_DATA).read_text("utf-8"), name=ATTEMPT_DATA)
+    ordinary, _intents = registry.shipped_data("intent")
+    return texts + ordinary, labels + ["none"] * len(ordinary)
+
+
+def attempt_thresholds(max_false_alarm: float = 0.01) -> dict:
+    """Cross-validated choice of ``MODEL_THRESHOLD`` and ``RULE_THRESHOLD`` on the training data:
+    the pair recognising the most attempt examples while flagging at most ``max_false_alarm`` of
+    the ordinary ones, every prediction from a model that did not see the message."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from brokercare.assistant.classifier import TextClassifier
+
+    texts, labels = attempt_training_data()
+    y = np.asarray(labels)
+    p_none = np.zeros(len(texts))
+    guess = np.empty(len(texts), dtype=object)
+    for train, test in StratifiedKFold(4, shuffle=True, random_state=7).split(texts, y):
+        model = TextClassifier(c=0.5).fit([texts[i] for i in train], y[train].tolist())
+        p = model.predict_proba([texts[i] for i in test]).probabilities
+        none = model.labels.index("none")
+        p_none[test] = p[:, none]
+        other = p.copy()
+        other[:, none] = -1
+        guess[test] = [model.labels[j] for j in other.argmax(axis=1)]
+    rule = np.array([any(pat.search(t) for _k, pat in _REQUESTS) for t in texts])
+    attack = y != "none"
+    best = None
+    for mt in np.round(np.arange(0.3, 0.95, 0.05), 2):
+        for rt in (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 1.01):
+            flagged = (p_none < mt) | (rule & (p_none < rt))
+            fa = float(flagged[~attack].mean())
+            recall = float(flagged[attack].mean())
+            if fa <= max_false_alarm and (best is None or recall > best["recall"]):
+                best = {"model_threshold": float(mt), "rule_threshold": float(rt), "recall": round(recall, 4),
+                        "false_alarm": round(fa, 4)}
+    return best or {}
+
+
+def _attempt_model():
+    global _model
+    if _model is None:
+        from brokercare.assistant import registry
+        from brokercare.assistant.classifier import TextClassifier
+        from brokercare.assistant.lexicon import DATA
+
+        key = DATA.joinpath(ATTEMPT_DATA).read_bytes() + DATA.joinpath("intent_train.csv").read_bytes()
+        _model = registry.cached_build("guard-attempts", key,
+                                       lambda: TextClassifier(c=0.5).fit(*attempt_training_data()))
+    return _model
+
+
+_model = None
+
+
+def _classify(text: str) -> tuple[float, str]:
+    """(probability the message is ordinary, the most likely attempt kind or "none")."""
+    model = _attempt_model()
+    p = model.predict_proba([text]).probabilities[0]
+    none = model.labels.index("none")
+    best = max((j for j in range(len(p)) if j != none), key=lambda j: p[j])
+    return float(p[none]), model.labels[best] if p[best] > 0 else "none"
+
+
+#: The plain refusal for each kind of attempt: what cannot be done, why, and what can be done instead.
 DECLINE = {
-    "guarantee": "需要跟您说清楚：任何投资我们都不能承诺保本，也不能保证收益，更不会说“稳赚”，这是对您负责。",
-    "other_customer": "其他客户（包括家人）的账户和个人信息我们不能透露；如需代办，请由本人授权后到营业部办理。",
-    "insider_tip": "我们不提供任何“内幕消息”或小道消息，请以上市公司公告为准，也请警惕打着内幕旗号的荐股骗局。",
-    "stock_tip": "我不能替您决定买卖哪只股票，也不会给出目标价；如需专业意见，可以预约我们持牌的投资顾问。",
-    "above_level": "风险测评和适当性匹配是监管要求，不能跳过；如果您的情况有变化，可以重新做一次风险测评。",
-    "injection": "我只能按照证券公司的服务规范和合规要求来回答，这一点不会改变。",
+    "guarantee": "抱歉，这个我不能答应您：任何投资都不能承诺保本，也不能保证收益，更不会有“稳赚”的说法，"
+                 "这是监管的要求，也是对您负责。如果您更看重本金安全，可以告诉我这笔钱的用途和期限，"
+                 "我帮您介绍风险等级较低的品种，并把它们可能的波动讲清楚。",
+    "other_customer": "抱歉，其他客户（包括家人、朋友）的账户、资产和个人信息，我们不能向任何人透露。"
+                      "如需代为办理，请账户本人授权，或携带双方有效证件到营业部办理；您本人的账户信息，我随时可以帮您查。",
+    "insider_tip": "抱歉，我们不提供任何内幕消息或未公开信息，打听和利用内幕信息交易都是违法的。"
+                   "公司的重要信息请以交易所和上市公司的正式公告为准，也请警惕打着内幕旗号的荐股骗局。",
+    "stock_tip": "抱歉，我不能替您决定买卖哪只股票，也不会给出目标价或涨跌判断。需要专业意见的话，"
+                 "可以预约我们持牌的投资顾问；我也可以帮您看看现有持仓的风险分布和集中度。",
+    "above_level": "抱歉，风险测评和适当性匹配是监管要求，不能跳过，也不能代您作答或修改结果。"
+                   "如果您的财务状况或投资经验有变化，可以如实重新做一次风险测评；在您当前的风险等级内，"
+                   "我可以帮您看看有哪些合适的产品。",
+    "injection": "抱歉，我只能按照证券公司的服务规范和合规要求来回答，这一点不会改变。"
+                 "开户、交易规则、账户查询这些问题，我都可以帮您。",
 }

@@ -710,34 +710,11 @@ def get_matcher() -> Matcher:
 
 
 def _cached_matcher() -> Matcher:
-    import hashlib
-    import os
-    import tempfile
-
-    import joblib
-    import sklearn
-
     _model, info = registry.load("intent")
-    h = hashlib.sha256(f"{MATCHER_FORMAT}|{info.version}|{info.fingerprint}|{sklearn.__version__}|{len(FEATURES)}".encode())
+    key = f"{MATCHER_FORMAT}|{info.version}|{info.fingerprint}|{len(FEATURES)}".encode()
     for name in ("faq_starter.csv", "faq_paraphrases.csv", "kb_pairs_train.csv", "synonyms.yaml", "finance_terms.tsv"):
-        h.update(DATA.joinpath(name).read_bytes())
-    folder = registry.models_dir("intent").parent / "kb-matcher"
-    path = folder / f"matcher-{h.hexdigest()[:16]}.joblib"
-    if path.exists():
-        try:
-            return joblib.load(path)
-        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
-            pass
-    matcher = Matcher()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        os.close(fd)
-        joblib.dump(matcher, tmp, compress=3)
-        os.replace(tmp, path)
-    except OSError:  # a read-only data dir still gets a working in-memory matcher
-        pass
-    return matcher
+        key += DATA.joinpath(name).read_bytes()
+    return registry.cached_build("kb-matcher", key, Matcher)
 
 
 # -- the knowledge base -----------------------------------------------------------------------------

@@ -191,3 +191,28 @@ def load(task: str):
             hit = (joblib.load(folder / "model.joblib"), ModelInfo(**meta))
         _loaded[key] = hit
         return hit
+
+
+def cached_build(name: str, key: bytes, build):
+    """``build()`` once per key: loaded from ``<models>/<name>/<name>-<hash>.joblib`` when an earlier
+    process (or worker) already built it, else built and stored there. For derived models trained
+    from shipped data (the knowledge-base matcher, the guard's attempt classifier); a damaged or
+    unwritable cache only costs a rebuild."""
+    import hashlib
+
+    digest = hashlib.sha256(key + sklearn.__version__.encode()).hexdigest()[:16]
+    folder = models_dir("intent").parent / name
+    path = folder / f"{name}-{digest}.joblib"
+    if path.exists():
+        try:
+            return joblib.load(path)
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
+            pass
+    built = build()
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        os.close(fd)
+        joblib.dump(built, tmp, compress=3)
+        os.replace(tmp, path)
+    return built

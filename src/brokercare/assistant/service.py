@@ -161,11 +161,16 @@ def reply(session: Session, customer_id: int | None, text: str, *, channel: str 
     if analysis is None or analysis.text != _clean(text):
         analysis = analyze(text)
     kb = knowledge_base(session)
-    draft = replies.compose(session, customer_id, analysis, kb)
     attempts = guard.inspect_request(analysis.text)
-    declines = [guard.DECLINE[a.kind] for a in attempts]
+    if attempts:
+        # An attempt gets a plain refusal with what can be done instead, not an answer to
+        # whatever else the message seemed to be about.
+        kinds = list(dict.fromkeys(a.kind for a in attempts))
+        draft = replies.Draft("\n".join(guard.DECLINE[k] for k in kinds), [{"type": "guard", "declined": kinds}])
+    else:
+        draft = replies.compose(session, customer_id, analysis, kb)
     opening = replies.opening(analysis)
-    templated = "\n".join(part for part in (opening, *declines, draft.text) if part)
+    templated = "\n".join(part for part in (opening, draft.text) if part)
 
     level = tools.risk_level(session, customer_id) if customer is not None else None
     if customer is not None and customer.investor_type == "professional":

@@ -15,16 +15,18 @@ router = APIRouter(prefix="/assistant", tags=["assistant"])
 
 
 def startup() -> None:
-    """Load the intent and emotion models, the lexicon and the knowledge base's matcher (about
-    10 s) before the server takes traffic, so no customer's first message waits for them."""
+    """Load the intent and emotion models, the lexicon, the knowledge base's matcher and the guard's
+    attempt classifier before the server takes traffic, so no customer's first message waits."""
     from brokercare.core.settings import get_settings
 
     if not get_settings().warm_up:
         return
+    from brokercare.assistant.guard import inspect_request
     from brokercare.assistant.kb import get_matcher
 
     service.analyze("你好，银证转账几点截止？")
     get_matcher()
+    inspect_request("你好，银证转账几点截止？")
 
 
 @router.post("/analyze", response_model=schemas.AnalyzeResponse,
