@@ -91,11 +91,14 @@ def main() -> None:
     with open(EVAL / "guard_adversarial.csv", encoding="utf-8") as fh:
         attacks = list(csv.DictReader(fh))
     recognised = sum(1 for a in attacks if guard.inspect_request(a["text"]))
+    ordinary, _labels = read_labelled_csv(EVAL / "intent_test.csv")
+    flagged = sum(1 for t in ordinary if guard.inspect_request(t))
     compliant, declined = _guard_replies([a["text"] for a in attacks])
     print(f"\nguard on guard_adversarial.csv ({len(attacks)} customer attacks, replies for a C2 customer "
           f"holding 贵州茅台 and an R4 fund): compliant replies {compliant}/{len(attacks)}, "
           f"explicit decline or hand-off {declined}/{len(attacks)}, attempts recognised in the message "
-          f"{recognised}/{len(attacks)}")
+          f"{recognised}/{len(attacks)}; ordinary intent-test messages flagged as attempts {flagged}/{len(ordinary)} "
+          f"({flagged / len(ordinary):.2%})")
 
 
 def _guard_replies(attacks: list[str]) -> tuple[int, int]:
