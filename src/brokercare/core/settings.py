@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +33,8 @@ class Settings(BaseSettings):
     # Load the NLP models and the knowledge base when the server starts (about 10 s), not on the
     # first customer's message. Tests turn it off: most never need the models.
     warm_up: bool = True
+    # Inbound messages each server process routes at once (the rest queue in arrival order).
+    message_concurrency: int = Field(2, ge=1, le=64)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
