@@ -169,7 +169,7 @@ _REQUESTS = (
 #: The classifier's probability of "ordinary" below which its own attempt kind counts, and below
 #: which a firing rule counts. Chosen on cross-validated predictions of the training data (see
 #: :func:`attempt_thresholds`), not on the evaluation set.
-MODEL_THRESHOLD = 0.4
+MODEL_THRESHOLD = 0.3
 RULE_THRESHOLD = 0.9
 
 
