@@ -187,6 +187,90 @@ async def open_loop(url: str, rate: float, seconds: float, make_request) -> dict
             "rate": n / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by the server process and its worker processes (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="], capture_output=True,
+                              text=True).stdout.split()
+    total = 0.0
+    for p in [pid, *map(int, children)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def cpu_breakdown(env: dict, tokens: list[str], n: int = 500) -> dict[str, float]:
+    """CPU per message of each part of the same path, in this process without HTTP: where the
+    server's time goes (``time.process_time``; the database server's own CPU is not counted)."""
+    import functools
+
+    from brokercare.assistant import service as assistant
+    from brokercare.assistant.kb import KnowledgeBase
+    from brokercare.core.database import session_factory, set_engine
+    from brokercare.ledger import service as ledger
+    from brokercare.security import auth
+    from brokercare.service import conversations as conv
+    from brokercare.service.channels import Identity, from_json_message
+
+    os.environ.update(env)
+    from brokercare.core.settings import reset_settings
+
+    reset_settings()
+    set_engine(None)
+    spent: dict[str, float] = {}
+    parts = [(auth, "user_from_token", "authentication (JWT + user row)"),
+             (conv, "analyze", "assistant analysis"),
+             (conv, "build_context", "routing context"),
+             (assistant, "reply", "assistant reply"),
+             (KnowledgeBase, "search", "  of which knowledge-base search"),
+             (conv, "ingest", "storing the message"),
+             (conv, "process", "routing writes, reply, decision, ledger"),
+             (ledger, "append", "  of which ledger append")]
+    originals = []
+    for owner, attr, label in parts:
+        fn = getattr(owner, attr)
+        originals.append((owner, attr, fn))
+
+        def timed(*a, _fn=fn, _label=label, **k):
+            t = time.process_time()
+            try:
+                return _fn(*a, **k)
+            finally:
+                spent[_label] = spent.get(_label, 0.0) + time.process_time() - t
+
+        setattr(owner, attr, functools.wraps(fn)(timed))
+    rng = random.Random(11)
+    texts = test_texts()
+
+    def send(i: int) -> None:
+        session = session_factory()()
+        try:
+            user = auth.user_from_token(session, tokens[i % len(tokens)])
+            conv.receive(session, from_json_message(
+                "app", rng.choice(texts), client_msg_id=f"cpu{i}",
+                identities=[Identity("customer_id", str(user.customer_id), verified=True)]))
+        finally:
+            session.close()
+
+    try:
+        for i in range(len(tokens)):
+            send(i)
+        spent.clear()
+        t0 = time.process_time()
+        for i in range(n):
+            send(100_000 + i)
+        total = time.process_time() - t0
+    finally:
+        for owner, attr, fn in originals:
+            setattr(owner, attr, fn)
+    out = {label: spent.get(label, 0.0) / n * 1000 for _o, _a, label in parts}
+    out["total"] = total / n * 1000
+    return out
+
+
 def run_backend(name: str, env: dict, args) -> dict | None:
     tokens = prepare(env, args.customers)
     port = free_port()
@@ -222,8 +306,10 @@ def run_backend(name: str, env: dict, args) -> dict | None:
         # customer's contact and conversation, as a running brokerage would have them.
         asyncio.run(load(url, args.customers, 2 * args.workers, 300, post_message))
         before, _ = count_stored(env)
+        cpu0 = server_cpu_seconds(server.pid)
         msg = asyncio.run(load(url, args.messages, args.concurrency, args.max_seconds,
                                lambda c, i: post_message(c, i + 10_000_000)))
+        msg["server_cpu_ms"] = (server_cpu_seconds(server.pid) - cpu0) / max(msg["sent"], 1) * 1000
         msg["stored_closed"] = count_stored(env)[0] - before
         ladder = []
         for k, rate in enumerate(args.rates):
@@ -238,7 +324,9 @@ def run_backend(name: str, env: dict, args) -> dict | None:
             text = log_path.read_text("utf-8", "replace")
             at = text.find("Traceback")
             print(f"[{name}] server errors; first traceback:\n{text[at:at + 4000] if at >= 0 else text[-2000:]}")
-        return {"backend": name, "messages": msg, "health": ceiling, "ladder": ladder}
+        breakdown = cpu_breakdown(env, tokens) if args.cpu_breakdown else {}
+        return {"backend": name, "messages": msg, "health": ceiling, "ladder": ladder,
+                "breakdown": breakdown}
     finally:
         server.terminate()
         try:
@@ -285,6 +373,8 @@ def main() -> None:
     p.add_argument("--rates", default="50,100,150,200,250,300",
                    help="open-loop arrival rates (messages/s) to try after the closed-loop run")
     p.add_argument("--rate-seconds", type=float, default=10)
+    p.add_argument("--no-cpu-breakdown", dest="cpu_breakdown", action="store_false",
+                   help="skip the in-process CPU breakdown per part of the path")
     args = p.parse_args()
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
     results = []
@@ -316,7 +406,8 @@ def main() -> None:
         print(f"{'':<11}{'GET /health':<22}{h['rate']:>9.0f}{h['p50_ms']:>9.1f}{h['p99_ms']:>9.1f}{h['ok']:>7}{'':>8}"
               f"  {h['errors'] or '-'}")
         print(f"{'':<11}load generator CPU per request: {m['client_cpu_ms']:.2f} ms (messages), "
-              f"{h['client_cpu_ms']:.2f} ms (health)")
+              f"{h['client_cpu_ms']:.2f} ms (health); server CPU per message: "
+              f"{m['server_cpu_ms']:.2f} ms")
         print(f"{'':<11}messages/health throughput ratio: {m['rate'] / h['rate']:.2f}; "
               f"count in = count stored: {'yes' if m['sent_total'] == m['stored'] else 'NO'} "
               f"({m['sent_total']} answered 200, {m['stored']} stored)")
@@ -329,6 +420,10 @@ def main() -> None:
             within = [x["offered"] for x in r["ladder"] if x["p99_ms"] <= 200 and not x["errors"]]
             print(f"{'':<11}highest offered rate with p99 <= 200 ms: "
                   f"{max(within):.0f} messages/s" if within else f"{'':<11}no offered rate kept p99 <= 200 ms")
+        if r["breakdown"]:
+            print(f"{'':<11}CPU per message in-process, without HTTP (ms):")
+            for label, ms in r["breakdown"].items():
+                print(f"{'':<13}{label:<45}{ms:>7.2f}")
     lost = [r["backend"] for r in results if r["messages"]["sent_total"] != r["messages"]["stored"]]
     if lost:
         sys.exit(f"messages lost on {', '.join(lost)}")
