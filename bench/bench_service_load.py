@@ -187,6 +187,49 @@ async def open_loop(url: str, rate: float, seconds: float, make_request) -> dict
             "rate": n / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
 
 
+def end_all_chats(env: dict) -> int:
+    """Agents finish every open chat, as at the end of a shift: each phase then starts with the AI
+    answering, instead of most customers already talking to a person (the cheap path: the hub only
+    stores the message for the agent). Returns how many were closed."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from brokercare.core.database import make_engine
+    from brokercare.service import conversations as conv
+    from brokercare.service.models import Conversation
+
+    engine = make_engine(env.get("BROKERCARE_DATABASE_URL") or None)
+    with Session(engine) as session:
+        ids = session.scalars(select(Conversation.id).where(Conversation.status != "closed")).all()
+        for cid in ids:
+            if session.get(Conversation, cid).status != "closed":
+                conv.close_conversation(session, cid, by_user_id=None)
+        session.commit()
+    engine.dispose()
+    return len(ids)
+
+
+def outcome_mix(env: dict, after_id: int) -> tuple[dict[str, int], int]:
+    """Routing outcomes of the decisions after ``after_id``, and the highest decision id."""
+    from sqlalchemy import func, select
+
+    from brokercare.core.database import make_engine
+    from brokercare.service.models import RoutingDecision
+
+    engine = make_engine(env.get("BROKERCARE_DATABASE_URL") or None)
+    with engine.connect() as c:
+        rows = c.execute(select(RoutingDecision.rule, RoutingDecision.outcome, func.count())
+                         .where(RoutingDecision.id > after_id)
+                         .group_by(RoutingDecision.rule, RoutingDecision.outcome)).all()
+        top = c.scalar(select(func.max(RoutingDecision.id))) or 0
+    engine.dispose()
+    mix: dict[str, int] = {}
+    for rule, outcome, n in rows:
+        key = "already with a person" if rule == "already_with_human" else outcome
+        mix[key] = mix.get(key, 0) + n
+    return mix, top
+
+
 def server_cpu_seconds(pid: int) -> float:
     """CPU time used so far by the server process and its worker processes (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -306,15 +349,21 @@ def run_backend(name: str, env: dict, args) -> dict | None:
         # customer's contact and conversation, as a running brokerage would have them.
         asyncio.run(load(url, args.customers, 2 * args.workers, 300, post_message))
         before, _ = count_stored(env)
+        end_all_chats(env)
+        _mix, last_decision = outcome_mix(env, 0)
         cpu0 = server_cpu_seconds(server.pid)
         msg = asyncio.run(load(url, args.messages, args.concurrency, args.max_seconds,
                                lambda c, i: post_message(c, i + 10_000_000)))
         msg["server_cpu_ms"] = (server_cpu_seconds(server.pid) - cpu0) / max(msg["sent"], 1) * 1000
         msg["stored_closed"] = count_stored(env)[0] - before
+        msg["mix"], last_decision = outcome_mix(env, last_decision)
         ladder = []
         for k, rate in enumerate(args.rates):
-            ladder.append(asyncio.run(open_loop(url, rate, args.rate_seconds,
-                                                lambda c, i, k=k: post_message(c, i + 20_000_000 + k * 1_000_000))))
+            end_all_chats(env)
+            step = asyncio.run(open_loop(url, rate, args.rate_seconds,
+                                         lambda c, i, k=k: post_message(c, i + 20_000_000 + k * 1_000_000)))
+            step["mix"], last_decision = outcome_mix(env, last_decision)
+            ladder.append(step)
         ceiling = asyncio.run(load(url, args.messages, args.concurrency, args.max_seconds, health))
         after, decisions = count_stored(env)
         msg["stored"] = after - before
@@ -324,6 +373,8 @@ def run_backend(name: str, env: dict, args) -> dict | None:
             text = log_path.read_text("utf-8", "replace")
             at = text.find("Traceback")
             print(f"[{name}] server errors; first traceback:\n{text[at:at + 4000] if at >= 0 else text[-2000:]}")
+        if args.cpu_breakdown:
+            end_all_chats(env)
         breakdown = cpu_breakdown(env, tokens) if args.cpu_breakdown else {}
         return {"backend": name, "messages": msg, "health": ceiling, "ladder": ladder,
                 "breakdown": breakdown}
@@ -360,6 +411,11 @@ def drop_pg(schema: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()
+
+
+def _mix_text(mix: dict[str, int]) -> str:
+    total = sum(mix.values()) or 1
+    return ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(mix.items(), key=lambda kv: -kv[1]))
 
 
 def main() -> None:
@@ -408,6 +464,7 @@ def main() -> None:
         print(f"{'':<11}load generator CPU per request: {m['client_cpu_ms']:.2f} ms (messages), "
               f"{h['client_cpu_ms']:.2f} ms (health); server CPU per message: "
               f"{m['server_cpu_ms']:.2f} ms")
+        print(f"{'':<11}routing outcomes (closed loop): {_mix_text(m['mix'])}")
         print(f"{'':<11}messages/health throughput ratio: {m['rate'] / h['rate']:.2f}; "
               f"count in = count stored: {'yes' if m['sent_total'] == m['stored'] else 'NO'} "
               f"({m['sent_total']} answered 200, {m['stored']} stored)")
@@ -416,7 +473,7 @@ def main() -> None:
             print(f"{'':<13}{'offered/s':>10}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ok':>7}  errors")
             for x in r["ladder"]:
                 print(f"{'':<13}{x['offered']:>10.0f}{x['rate']:>9.0f}{x['p50_ms']:>9.1f}{x['p99_ms']:>9.1f}"
-                      f"{x['ok']:>7}  {x['errors'] or '-'}")
+                      f"{x['ok']:>7}  {x['errors'] or '-'}  [{_mix_text(x['mix'])}]")
             within = [x["offered"] for x in r["ladder"] if x["p99_ms"] <= 200 and not x["errors"]]
             print(f"{'':<11}highest offered rate with p99 <= 200 ms: "
                   f"{max(within):.0f} messages/s" if within else f"{'':<11}no offered rate kept p99 <= 200 ms")
