@@ -133,6 +133,26 @@ def test_an_app_message_sent_twice_is_stored_routed_and_answered_once(session, b
     assert len(ai.calls) == 1
 
 
+def test_a_customer_back_after_a_closed_chat_opens_a_new_thread_routed_once(session, brokerage, ai):
+    ai.script = {"转账": ("transfer_status", 0.9, "calm", 0.1)}
+    me = [Identity("customer_id", str(brokerage.mass.id), True)]
+    first = conv_svc.receive(session, from_json_message("app", "银证转账几点截止？", client_msg_id="a-1",
+                                                         identities=me), now=OPEN_HOURS)
+    conv_svc.close_conversation(session, first.ingested.conversation.id, by_user_id=None, now=OPEN_HOURS)
+    session.commit()
+    later = OPEN_HOURS + timedelta(hours=2)
+    back = conv_svc.receive(session, from_json_message("app", "转账到账了吗？", client_msg_id="a-2",
+                                                        identities=me), now=later)
+    assert back.ingested.conversation.id != first.ingested.conversation.id
+    assert back.ingested.conversation.status == "bot"
+    assert back.processed.decision.outcome in ("ai_answer", "ai_offer_human")
+    assert back.processed.reply.conversation_id == back.ingested.conversation.id
+    decisions = session.scalars(select(RoutingDecision).where(
+        RoutingDecision.conversation_id == back.ingested.conversation.id)).all()
+    assert len(decisions) == 1 and decisions[0].inputs["contacts_7d"] >= 1
+    assert len(ai.calls) == 2
+
+
 def test_vip_goes_straight_to_the_dedicated_manager_with_a_summary(session, brokerage, ai):
     msg = from_json_message("wechat", "茅台今天跌了这么多，我那2000股要不要先减仓？",
                             identities=[Identity("wechat_openid", "oVIP_linguohua_8x2k", True)])

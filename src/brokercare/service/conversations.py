@@ -284,6 +284,8 @@ def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
         contact, conv = planned.contact, planned.conversation
         if now - contact.last_seen_at > timedelta(minutes=5):
             contact.last_seen_at = now
+        if conv is None:
+            conv = _open_conversation(session, contact, inbound.channel, now)
     else:
         contact = resolve_contact(session, inbound.identities, display_name=inbound.display_name, now=now)
         conv = _open_conversation(session, contact, inbound.channel, now)
@@ -520,7 +522,7 @@ class Plan:
     process waits)."""
 
     contact: Contact
-    conversation: Conversation
+    conversation: Conversation | None  # None: the message opens a new thread
     ctx: RoutingContext
     decision: Decision
     held: _Holdings
@@ -542,8 +544,12 @@ def plan(session: Session, inbound: Inbound, analysis: Analysis, now: datetime) 
     conv = session.scalar(select(Conversation).where(
         Conversation.contact_id == contact.id, Conversation.status != "closed")
         .order_by(Conversation.id.desc()).limit(1))
-    if conv is None or conv.status != "bot":
+    if conv is not None and conv.status != "bot":
         return None
+    planned_conv = conv
+    if conv is None:  # a new thread: the plan reads the contact's context through a stand-in
+        conv = Conversation(contact_id=contact.id, customer_id=contact.customer_id,
+                            channel=inbound.channel, status="bot")
     # Read once here, the customer record stays in the session's identity map for every later
     # lookup of this message (tier, the assistant's tools) instead of being fetched again.
     customer = peers.customer(session, conv.customer_id)
@@ -554,7 +560,7 @@ def plan(session: Session, inbound: Inbound, analysis: Analysis, now: datetime) 
     reply = None
     if decision.outcome in ("ai_answer", "ai_offer_human"):
         reply = _ai_reply(session, conv.customer_id, inbound.channel, inbound.customer_text, analysis)
-    return Plan(contact, conv, ctx, decision, held, reply, customer)
+    return Plan(contact, planned_conv, ctx, decision, held, reply, customer)
 
 
 def process(session: Session, message_id: int, *, analysis: Analysis | None = None,
@@ -584,7 +590,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
         # Under the write lock now: re-read the thread's state, another worker may have handed
         # it to a person since the plan was made.
         status = session.scalar(select(Conversation.status).where(Conversation.id == conv.id))
-        if planned.conversation.id != conv.id or status != "bot":
+        if (planned.conversation is not None and planned.conversation.id != conv.id) or status != "bot":
             session.refresh(conv)
             planned = None
     analysis = analysis or analyze(msg.text)
