@@ -59,6 +59,35 @@ def test_rolled_back_append_leaves_no_gap(session):
     assert service.verify(session).ok
 
 
+def test_batch_append_is_the_same_ledger_as_one_by_one(session, monkeypatch):
+    """A batch of routed messages appends under one head lock: every entry still gets its own
+    leaf and signed tree head, checkpoints fall where they would, and verify holds."""
+    monkeypatch.setattr(service, "CHECKPOINT_EVERY", 4)
+    fill(session, 3)
+    batch = [("routing.decision", f"message:{900 + i}", {"outcome": "ai_answer", "intent": "open_account"})
+             for i in range(6)]
+    written = service.append_many(session, batch)
+    session.commit()
+    assert [e.id for e in written] == [3, 4, 5, 6, 7, 8]
+    assert service.append_many(session, []) == []
+    report = service.verify(session)
+    assert report.ok, report
+    assert report.size == 9 and report.checkpoints == 2  # sizes 4 and 8, inside the batch
+    assert json.loads(service.get_entry(session, 8).body)["subject"] == "message:905"
+    assert written[-1].tree_root == service.get_entry(session, 8).tree_root
+
+
+def test_batch_with_personal_data_writes_nothing(session):
+    fill(session, 2)
+    with pytest.raises(ValidationFailed):
+        service.append_many(session, [
+            ("routing.decision", "message:1", {"outcome": "ai_answer"}),
+            ("routing.decision", "message:2", {"note": "客户手机 13912345678"}),
+        ])
+    session.commit()
+    assert service.verify(session).size == 2
+
+
 def test_database_refuses_update_and_delete(session, engine):
     fill(session, 3)
     for statement in ("UPDATE ledger_entries SET subject = 'ticket:1' WHERE id = 1",

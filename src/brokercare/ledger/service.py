@@ -134,13 +134,7 @@ def _compact(size: int, compact_range: str) -> merkle.CompactRange:
     return merkle.CompactRange(size, nodes)
 
 
-def append(session: Session, kind: str, subject: str, data: dict) -> AppendedEntry:
-    """Append one entry in the caller's transaction; it becomes durable when the caller commits.
-
-    ``kind`` is dotted (``ticket.state_changed``), ``subject`` names what it is about
-    (``ticket:123``, ``customer:42``). Appends are serialised on the head row, so call this late
-    in a transaction that does other work. Returns the entry written (``entry.id`` is its index).
-    """
+def _checked(kind: str, subject: str, data: dict) -> None:
     if not isinstance(kind, str) or not KIND_RE.match(kind) or len(kind) > 48:
         raise ValidationFailed(f"ledger kind {kind!r} must be dotted lower-case, e.g. 'ticket.state_changed'")
     if not isinstance(subject, str) or not subject.strip() or len(subject) > 96:
@@ -154,25 +148,55 @@ def append(session: Session, kind: str, subject: str, data: dict) -> AppendedEnt
     except (TypeError, ValueError) as exc:
         raise ValidationFailed(f"ledger data is not JSON-serialisable: {exc}") from exc
 
+
+def append(session: Session, kind: str, subject: str, data: dict) -> AppendedEntry:
+    """Append one entry in the caller's transaction; it becomes durable when the caller commits.
+
+    ``kind`` is dotted (``ticket.state_changed``), ``subject`` names what it is about
+    (``ticket:123``, ``customer:42``). Appends are serialised on the head row, so call this late
+    in a transaction that does other work. Returns the entry written (``entry.id`` is its index).
+    """
+    return append_many(session, [(kind, subject, data)])[0]
+
+
+def append_many(session: Session, entries: list[tuple[str, str, dict]]) -> list[AppendedEntry]:
+    """Append ``(kind, subject, data)`` entries in order, in the caller's transaction, under one
+    take of the head lock and one head update (a batch of routed messages commits together).
+
+    Every entry is a leaf of its own with its own signed tree head, exactly as if appended one
+    by one; all are checked before anything is written, so a refused entry writes none.
+    """
+    for kind, subject, data in entries:
+        _checked(kind, subject, data)
+    if not entries:
+        return []
     signer = get_signer()
     session.flush()  # the caller's pending rows first: they precede the lock in this transaction
     conn = session.connection()
-    index, compact_range = _lock_head(conn)
+    size, compact_range = _lock_head(conn)
+    tree = _compact(size, compact_range)
     now = utcnow()
-    body = canonical_json({"at": _timestamp(now), "data": data, "index": index, "kind": kind, "subject": subject})
-    leaf = merkle.leaf_hash(body.encode("utf-8"))
-    tree = _compact(index, compact_range)
-    tree.append(leaf)
-    root_hex = tree.root().hex()
-    conn.execute(_INSERT_ENTRY, {
-        "id": index, "kind": kind, "subject": subject, "body": body, "leaf_hash": leaf.hex(),
-        "tree_root": root_hex, "key_id": signer.key_id,
-        "signature": signer.sign(tree_head_message(index + 1, root_hex)), "created_at": now,
-    })
-    conn.execute(_ADVANCE, {"new_size": index + 1, "nodes": ",".join(n.hex() for n in tree.nodes), "now": now})
-    if (index + 1) % CHECKPOINT_EVERY == 0:
-        _store_checkpoint(session, index + 1, root_hex)
-    return AppendedEntry(index, kind, subject, leaf.hex(), root_hex, now)
+    rows, written, checkpoints = [], [], []
+    for index, (kind, subject, data) in enumerate(entries, start=size):
+        body = canonical_json({"at": _timestamp(now), "data": data, "index": index, "kind": kind,
+                               "subject": subject})
+        leaf = merkle.leaf_hash(body.encode("utf-8"))
+        tree.append(leaf)
+        root_hex = tree.root().hex()
+        rows.append({
+            "id": index, "kind": kind, "subject": subject, "body": body, "leaf_hash": leaf.hex(),
+            "tree_root": root_hex, "key_id": signer.key_id,
+            "signature": signer.sign(tree_head_message(index + 1, root_hex)), "created_at": now,
+        })
+        written.append(AppendedEntry(index, kind, subject, leaf.hex(), root_hex, now))
+        if (index + 1) % CHECKPOINT_EVERY == 0:
+            checkpoints.append((index + 1, root_hex))
+    conn.execute(_INSERT_ENTRY, rows)
+    conn.execute(_ADVANCE, {"new_size": size + len(rows), "nodes": ",".join(n.hex() for n in tree.nodes),
+                            "now": now})
+    for tree_size, root_hex in checkpoints:
+        _store_checkpoint(session, tree_size, root_hex)
+    return written
 
 
 def _store_checkpoint(session: Session, size: int, root_hex: str) -> LedgerCheckpoint:
