@@ -318,7 +318,7 @@ def run_backend(name: str, env: dict, args) -> dict | None:
     tokens = prepare(env, args.customers)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = Path(env["BROKERCARE_DATA_DIR"]) / "server.log"
+    log_path = Path(args.server_log_dir or env["BROKERCARE_DATA_DIR"]) / f"server-{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("w")
     server = subprocess.Popen(
@@ -429,6 +429,7 @@ def main() -> None:
     p.add_argument("--rates", default="50,100,150,200,250,300",
                    help="open-loop arrival rates (messages/s) to try after the closed-loop run")
     p.add_argument("--rate-seconds", type=float, default=10)
+    p.add_argument("--server-log-dir", help="keep the servers' logs here (default: with the data, removed)")
     p.add_argument("--no-cpu-breakdown", dest="cpu_breakdown", action="store_false",
                    help="skip the in-process CPU breakdown per part of the path")
     args = p.parse_args()

@@ -22,6 +22,7 @@ class ScriptedAssistant:
     def __init__(self, handoff_intents=()) -> None:
         self.handoff_texts: set[str] = set()
         self.calls: list[tuple] = []
+        self.batches: list[int] = []  # sizes of the batches analysed together
         self.script = {}
 
     def reply(self, session, customer_id, text, *, channel="app"):
@@ -39,6 +40,10 @@ class ScriptedAssistant:
             if fragment in text:
                 return Analysis(((intent, conf),), emotion, intensity)
         return Analysis((("out_of_scope", 0.2),))
+
+    def analyze_many(self, texts):
+        self.batches.append(len(texts))
+        return [self.analyze(t) for t in texts]
 
 
 def install(monkeypatch) -> ScriptedAssistant:

@@ -33,8 +33,10 @@ class Settings(BaseSettings):
     # Load the NLP models and the knowledge base when the server starts (about 10 s), not on the
     # first customer's message. Tests turn it off: most never need the models.
     warm_up: bool = True
-    # Inbound messages each server process routes at once (the rest queue in arrival order).
+    # Batches of inbound messages each server process routes at once; the messages that arrive
+    # meanwhile wait in arrival order and go together as the next batch, of at most message_batch.
     message_concurrency: int = Field(2, ge=1, le=64)
+    message_batch: int = Field(32, ge=1, le=512)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

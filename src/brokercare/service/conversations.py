@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -265,10 +266,11 @@ def _open_conversation(session: Session, contact: Contact, channel: str, now: da
 
 def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
            planned: Plan | None = None, analysis: Analysis | None = None,
-           checked: bool = False) -> Ingested:
+           checked: bool = False, flush: bool = True) -> Ingested:
     """Store an inbound message once (a channel's retry is recognised by its external id) in the
     sender's open thread; ``planned``: the contact and thread were already read for the plan;
-    ``analysis``: stored with the message in the same write.
+    ``analysis``: stored with the message in the same write; ``flush=False``: the caller flushes
+    a whole batch of messages at once (and meets a racing duplicate there).
 
     A delivery seen before (same channel and external id) comes back marked ``duplicate``. Two
     deliveries racing each other meet at the unique constraint: the loser's transaction is rolled
@@ -311,6 +313,8 @@ def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
             analysis=analysis.to_dict() if analysis is not None and i == first_customer else None,
         ))
     session.add_all(stored)
+    if not flush:
+        return Ingested(conv, stored)
     try:
         session.flush()
     except IntegrityError as exc:
@@ -528,24 +532,40 @@ class Plan:
     held: _Holdings
     reply: tuple[str | None, bool, str | None] | None = None
     customer: Any = None  # kept referenced: the session's identity map holds objects weakly
+    status: str = "bot"  # of the thread when planned: "bot", or "waiting"/"assigned" (with a person)
 
 
-def plan(session: Session, inbound: Inbound, analysis: Analysis, now: datetime) -> Plan | None:
-    """The plan for a logged-in customer's message to a thread the AI is handling; ``None`` when
-    the message must be stored first (a new contact or thread, a person already on it, a CSAT
-    answer, a call) — :func:`process` then works it out after the write, as it always can."""
+def plannable(inbound: Inbound) -> int | None:
+    """The customer id of a message that can be planned before it is stored: a logged-in
+    customer writing in the app or on the web (not a call, not an answer to a CSAT survey)."""
     idents = inbound.identities
     if (len(idents) != 1 or idents[0].kind != "customer_id" or not idents[0].verified
             or inbound.channel == "phone" or _CSAT_REPLY.match(inbound.customer_text)):
         return None
-    contact = session.scalar(select(Contact).where(Contact.customer_id == int(idents[0].value)))
+    return int(idents[0].value)
+
+
+def plan(session: Session, inbound: Inbound, analysis: Analysis, now: datetime) -> Plan | None:
+    """The plan for a logged-in customer's message; ``None`` when the message must be stored
+    first (a new contact, a CSAT answer, a call) — :func:`process` then works it out after the
+    write, as it always can."""
+    customer_id = plannable(inbound)
+    if customer_id is None:
+        return None
+    contact = session.scalar(select(Contact).where(Contact.customer_id == customer_id))
     if contact is None:
         return None
     conv = session.scalar(select(Conversation).where(
         Conversation.contact_id == contact.id, Conversation.status != "closed")
         .order_by(Conversation.id.desc()).limit(1))
-    if conv is not None and conv.status != "bot":
-        return None
+    return plan_for(session, inbound, analysis, now, contact, conv)
+
+
+def plan_for(session: Session, inbound: Inbound, analysis: Analysis, now: datetime,
+             contact: Contact, conv: Conversation | None) -> Plan:
+    """The plan for ``inbound`` from ``contact`` whose open thread is ``conv`` (``None``: the
+    message opens one): the routing context, the decision and, for the AI, its reply. A thread a
+    person already has gets its context only; the message goes to them."""
     planned_conv = conv
     if conv is None:  # a new thread: the plan reads the contact's context through a stand-in
         conv = Conversation(contact_id=contact.id, customer_id=contact.customer_id,
@@ -556,19 +576,46 @@ def plan(session: Session, inbound: Inbound, analysis: Analysis, now: datetime) 
     held = _Holdings(session, conv.customer_id)
     ctx = build_context(session, conv, analysis, inbound.customer_text, now, held,
                         incoming=inbound.channel)
+    status = conv.status if planned_conv is not None else "bot"
+    if status != "bot":
+        return Plan(contact, planned_conv, ctx, Decision("human", "already_with_human", conv.skill,
+                                                         conv.priority), held, None, customer, status)
     decision = decide(analysis, ctx)
     reply = None
     if decision.outcome in ("ai_answer", "ai_offer_human"):
         reply = _ai_reply(session, conv.customer_id, inbound.channel, inbound.customer_text, analysis)
-    return Plan(contact, planned_conv, ctx, decision, held, reply, customer)
+    return Plan(contact, planned_conv, ctx, decision, held, reply, customer, status)
+
+
+def confirm(session: Session, plans: list[Plan]) -> list[bool]:
+    """Under the write lock: is each plan's thread still the contact's open one, in the state it
+    was planned for? (Another worker may have opened a thread, handed it to a person or closed it
+    since.) One read for the whole batch."""
+    latest: dict[int, tuple[int, str]] = {}
+    for cid, contact_id, status in session.execute(
+            select(Conversation.id, Conversation.contact_id, Conversation.status).where(
+                Conversation.contact_id.in_({p.contact.id for p in plans}),
+                Conversation.status != "closed")):
+        if contact_id not in latest or cid > latest[contact_id][0]:
+            latest[contact_id] = (cid, status)
+    out = []
+    for p in plans:
+        now_open = latest.get(p.contact.id)
+        if p.conversation is None:
+            out.append(now_open is None)
+        else:
+            out.append(now_open == (p.conversation.id, p.status))
+    return out
 
 
 def process(session: Session, message_id: int, *, analysis: Analysis | None = None,
-            now: datetime | None = None, fresh: bool = False, planned: Plan | None = None) -> Processed:
+            now: datetime | None = None, fresh: bool = False, planned: Plan | None = None,
+            ledger_batch: list | None = None) -> Processed:
     """Analyse, route and act on one stored inbound message (idempotent per message;
     ``fresh``: stored in this very transaction, so it cannot have been routed yet; ``planned``:
-    the routing worked out before the write, used if the thread is still the one it was made for
-    and the AI still has it)."""
+    the routing worked out before the write and :func:`confirm`-ed under the write lock;
+    ``ledger_batch``: the decision's ledger entry is added to this list and the reply and the
+    decision are left for the caller's flush, which appends a whole batch at once)."""
     now = now or utcnow()
     msg = session.get(Message, message_id)
     if msg is None:
@@ -586,13 +633,6 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
         _record(session, msg, conv, decision, Analysis((("feedback", 1.0),)), RoutingContext(), None, now)
         return Processed(msg, conv, decision, reply)
 
-    if planned is not None:
-        # Under the write lock now: re-read the thread's state, another worker may have handed
-        # it to a person since the plan was made.
-        status = session.scalar(select(Conversation.status).where(Conversation.id == conv.id))
-        if (planned.conversation is not None and planned.conversation.id != conv.id) or status != "bot":
-            session.refresh(conv)
-            planned = None
     analysis = analysis or analyze(msg.text)
     assistant_missing = analysis is None
     analysis = analysis or Analysis((("out_of_scope", 0.0),))
@@ -605,7 +645,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
 
     if conv.status in ("waiting", "assigned"):
         decision = Decision("human", "already_with_human", conv.skill, conv.priority)
-        _record(session, msg, conv, decision, analysis, ctx, None, now)
+        _record(session, msg, conv, decision, analysis, ctx, None, now, ledger_batch=ledger_batch)
         return Processed(msg, conv, decision, agent=session.get(User, conv.assigned_agent_id)
                          if conv.assigned_agent_id else None)
     if assistant_missing:
@@ -624,7 +664,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
                 text += "\n\n如需人工服务，请回复“人工”，我们马上为您转接。"
             elif decision.after_hours:
                 text += "\n\n人工服务时间为交易日 8:30–20:00，我们已为您登记，工作人员上班后会第一时间联系您。"
-            reply_msg = _say(session, conv, text, sender="ai", now=now)
+            reply_msg = _say(session, conv, text, sender="ai", now=now, flush=ledger_batch is None)
         if wants_human and not decision.after_hours:
             unresolved = why not in ROUTING_HANDOFF_REASONS and why != "prospect"
             decision = Decision("human", f"{decision.rule}+ai_handoff", decision.skill,
@@ -655,7 +695,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
 
         record_feedback(session, contact_id=conv.contact_id, channel=msg.channel, text=msg.text,
                         analysis=analysis, ticket_id=ticket.id if ticket else None, now=now)
-    _record(session, msg, conv, decision, analysis, ctx, ticket, now, agent)
+    _record(session, msg, conv, decision, analysis, ctx, ticket, now, agent, ledger_batch=ledger_batch)
     return Processed(msg, conv, decision, reply_msg, ticket, agent)
 
 
@@ -686,7 +726,7 @@ def _open_ticket(session: Session, conv: Conversation, msg: Message, analysis: A
 
 def _record(session: Session, msg: Message, conv: Conversation, decision: Decision,
             analysis: Analysis, ctx: RoutingContext, ticket: Ticket | None, now: datetime,
-            agent: User | None = None) -> None:
+            agent: User | None = None, *, ledger_batch: list | None = None) -> None:
     inputs = {
         "intent": analysis.intent, "confidence": round(analysis.confidence, 4),
         "emotion": analysis.emotion, "intensity": round(analysis.intensity, 3),
@@ -700,12 +740,16 @@ def _record(session: Session, msg: Message, conv: Conversation, decision: Decisi
         assigned_agent_id=agent.id if agent else None, ticket_id=ticket.id if ticket else None,
         decided_at=now,
     ))
-    peers.ledger_append(session, "routing.decision", f"message:{msg.id}", {
+    entry = ("routing.decision", f"message:{msg.id}", {
         "conversation_id": conv.id, "customer_id": conv.customer_id, "outcome": decision.outcome,
         "rule": decision.rule, "skill": decision.skill, "priority": decision.priority,
         "agent_id": agent.id if agent else None, "ticket_id": ticket.id if ticket else None,
         "inputs": inputs, "at": now.isoformat(),
     })
+    if ledger_batch is not None:
+        ledger_batch.append(entry)
+        return
+    peers.ledger_append(session, *entry)
     session.flush()
 
 
@@ -749,12 +793,15 @@ def peers_skill(intent: str) -> str:
 # --- saying things --------------------------------------------------------------------------------
 
 def _say(session: Session, conv: Conversation, text: str, *, sender: str, now: datetime,
-         agent_id: int | None = None, passive: bool = False) -> Message:
+         agent_id: int | None = None, passive: bool = False, flush: bool = True) -> Message:
     msg = Message(conversation_id=conv.id, contact_id=conv.contact_id, direction="out", sender=sender,
                   agent_id=agent_id, channel=conv.channel, text=text, sent_at=now, created_at=now)
     session.add(msg)
-    session.flush()
-    if conv.channel in ASYNC_CHANNELS and sender in ("agent", "system") and not passive or conv.channel in ("email", "phone") and sender == "ai":
+    outbox = (conv.channel in ASYNC_CHANNELS and sender in ("agent", "system") and not passive
+              or conv.channel in ("email", "phone") and sender == "ai")
+    if flush or outbox:
+        session.flush()
+    if outbox:
         _outbox(session, conv.contact_id, conv.channel, "reply", text, now,
                 conversation_id=conv.id, message_id=msg.id)
     return msg
@@ -934,6 +981,12 @@ class Received:
     processed: Processed | None = None
 
 
+def _received_event(ingested: Ingested, channel: str) -> Event:
+    return Event(MESSAGE_RECEIVED, {"message_id": ingested.first_customer_message.id,
+                                    "conversation_id": ingested.conversation.id, "channel": channel},
+                 customer_id=ingested.conversation.customer_id)
+
+
 def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) -> Received:
     """Store an inbound message and route it.
 
@@ -961,14 +1014,15 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
             log.exception("planning message of %s failed; routing it after the write", inbound.channel)
             planned = None
     with write_gate(session):
+        if planned is not None and not confirm(session, [planned])[0]:
+            session.expire_all()  # the thread changed under the plan: route from what is stored
+            planned = None
         try:
             ingested = ingest(session, inbound, now=now, planned=planned, analysis=pre, checked=True)
         except AlreadyDelivered:  # ingest rolled back: nothing of this delivery was written
             return Received(delivered(session, inbound), None)
         first = ingested.first_customer_message
-        event = Event(MESSAGE_RECEIVED, {"message_id": first.id, "conversation_id": ingested.conversation.id,
-                                         "channel": inbound.channel},
-                      customer_id=ingested.conversation.customer_id)
+        event = _received_event(ingested, inbound.channel)
         processed = None
         if in_process:
             try:
@@ -981,6 +1035,142 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
         session.commit()
     bus.publish(event)
     return Received(ingested, event, processed)
+
+
+def receive_many(session: Session, inbounds: list[Inbound], *,
+                 now: datetime | None = None) -> list[Received | Exception]:
+    """Store and route a batch of messages that arrived together, with one commit (group commit).
+
+    Logged-in customers' app and web messages to contacts the hub knows — the bulk of the traffic
+    — are analysed together, planned, stored and routed in one transaction: one write lock, one
+    ledger head update and one commit for the batch instead of one each. Every other message (a
+    new contact, a retry, a second message of the same customer in the batch, a call, a CSAT
+    answer), and the whole batch if any step of its shared write fails, goes through
+    :func:`receive` one by one afterwards, so each message ends exactly as :func:`receive` would
+    leave it. Returns, per message, its :class:`Received` or the error it met.
+    """
+    results: list[Received | Exception | None] = [None] * len(inbounds)
+    if isinstance(get_bus(), InProcessBus) and len(inbounds) > 1:
+        together = _batchable(session, inbounds)
+        if len(together) > 1:
+            for i, done in zip(together, _receive_together(session, [inbounds[i] for i in together],
+                                                           now or utcnow()), strict=True):
+                results[i] = done
+    for i, inbound in enumerate(inbounds):
+        if results[i] is None:
+            try:
+                results[i] = receive(session, inbound, now=now)
+            except Exception as exc:  # noqa: BLE001 - answered to its own sender, the rest go on
+                session.rollback()
+                results[i] = exc
+    return results
+
+
+def _batchable(session: Session, inbounds: list[Inbound]) -> list[int]:
+    """Indexes of the messages that can share the batch's transaction: plannable, not a delivery
+    seen before, at most one per customer (the next one must see the first one's thread)."""
+    customers: set[int] = set()
+    picked = []
+    for i, inbound in enumerate(inbounds):
+        customer_id = plannable(inbound)
+        if customer_id is None or customer_id in customers or not inbound.customer_text:
+            continue
+        customers.add(customer_id)
+        picked.append(i)
+    deliveries = Counter((inbounds[i].channel, inbounds[i].external_id) for i in picked
+                         if inbounds[i].external_id)
+    if deliveries:
+        seen = set(session.execute(select(Message.channel, Message.external_id).where(
+            Message.channel.in_({c for c, _ in deliveries}),
+            Message.external_id.in_({e for _, e in deliveries}))).all())
+        picked = [i for i in picked if not inbounds[i].external_id or (
+            (key := (inbounds[i].channel, inbounds[i].external_id)) not in seen and deliveries[key] == 1)]
+    return picked
+
+
+def analyze_many(texts: list[str]) -> list[Analysis] | None:
+    assistant = peers.assistant()
+    if assistant is None or not hasattr(assistant, "analyze_many"):
+        return None
+    return [Analysis.of(a) for a in assistant.analyze_many(texts)]
+
+
+def _receive_together(session: Session, inbounds: list[Inbound], now: datetime) -> list[Received | None]:
+    """The shared path of :func:`receive_many`; ``None`` for a message left to :func:`receive`."""
+    out: list[Received | None] = [None] * len(inbounds)
+    try:
+        analyses = analyze_many([i.customer_text for i in inbounds])
+    except Exception:  # noqa: BLE001 - one bad text fails the batch call; each is analysed alone then
+        log.exception("batch analysis failed; the messages are received one by one")
+        return out
+    if analyses is None:
+        return out
+    by_customer = {c.customer_id: c for c in session.scalars(
+        select(Contact).where(Contact.customer_id.in_([plannable(i) for i in inbounds])))}
+    threads: dict[int, Conversation] = {}
+    for conv in session.scalars(select(Conversation).where(
+            Conversation.contact_id.in_([c.id for c in by_customer.values()]),
+            Conversation.status != "closed").order_by(Conversation.id)):
+        threads[conv.contact_id] = conv  # the newest open one wins
+    _records = peers.preload_customers(session, list(by_customer))  # held while the plans read them
+    plans: dict[int, Plan] = {}
+    for k, inbound in enumerate(inbounds):
+        contact = by_customer.get(plannable(inbound))
+        if contact is None:
+            continue
+        try:
+            plans[k] = plan_for(session, inbound, analyses[k], now, contact, threads.get(contact.id))
+        except Exception:  # noqa: BLE001 - only a shortcut: receive() routes it from scratch
+            log.exception("planning message of customer %s failed; received alone", contact.customer_id)
+    if not plans:
+        return out
+    with write_gate(session):
+        keep = [k for k, ok in zip(plans, confirm(session, list(plans.values())), strict=True) if ok]
+        if not keep:
+            session.rollback()
+            session.expire_all()
+            return out
+        try:
+            stored = _store_and_route(session, [(inbounds[k], analyses[k], plans[k]) for k in keep], now)
+        except Exception:  # noqa: BLE001 - nothing of the batch was written; each message goes alone
+            log.exception("storing a batch of %d messages failed; they are received one by one", len(keep))
+            session.rollback()
+            session.expire_all()
+            return out
+    bus = get_bus()
+    for k, (ingested, processed) in zip(keep, stored, strict=True):
+        event = _received_event(ingested, inbounds[k].channel)
+        bus.publish(event)
+        out[k] = Received(ingested, event, processed)
+    return out
+
+
+def _store_and_route(session: Session, batch: list[tuple[Inbound, Analysis, Plan]],
+                     now: datetime) -> list[tuple[Ingested, Processed]]:
+    """One transaction for a confirmed batch: the new threads, the messages, then routing; rows of
+    a kind go to the database together (one multi-row INSERT where the driver allows) and the
+    ledger takes every decision under one head update."""
+    opened = []
+    for inbound, _analysis, p in batch:
+        if p.conversation is None:
+            p.conversation = Conversation(contact_id=p.contact.id, customer_id=p.contact.customer_id,
+                                          channel=inbound.channel, status="bot", started_at=now,
+                                          last_message_at=now)
+            opened.append(p.conversation)
+    if opened:
+        session.add_all(opened)
+        session.flush()
+    ingested = [ingest(session, inbound, now=now, planned=p, analysis=analysis, checked=True, flush=False)
+                for inbound, analysis, p in batch]
+    session.flush()
+    entries: list = []
+    processed = [process(session, got.first_customer_message.id, analysis=analysis, now=now, fresh=True,
+                         planned=p, ledger_batch=entries)
+                 for got, (_inbound, analysis, p) in zip(ingested, batch, strict=True)]
+    session.flush()
+    peers.ledger_append_many(session, entries)
+    session.commit()
+    return list(zip(ingested, processed, strict=True))
 
 
 def route_stranded(session: Session, *, older_than_s: int = 60, now: datetime | None = None,

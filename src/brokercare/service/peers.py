@@ -50,6 +50,22 @@ def ledger_append(session: Session, kind: str, subject: str, data: dict) -> None
     append(session, kind, subject, data)
 
 
+def ledger_append_many(session: Session, entries: list[tuple[str, str, dict]]) -> None:
+    """Append ``(kind, subject, data)`` entries under one head update (a batch of messages)."""
+    from brokercare.ledger.service import append_many
+
+    append_many(session, entries)
+
+
+def preload_customers(session: Session, customer_ids: list[int]) -> list[Any]:
+    """Customer records of a batch in one read; the caller holds the list so later lookups of
+    each (:func:`customer`) are answered from the session's identity map."""
+    from brokercare.customers.models import Customer
+
+    ids = [c for c in customer_ids if c is not None]
+    return list(session.scalars(select(Customer).where(Customer.id.in_(ids)))) if ids else []
+
+
 def customer(session: Session, customer_id: int | None) -> Any:
     """The customer record (``None`` for a prospect or an unknown id)."""
     if customer_id is None:

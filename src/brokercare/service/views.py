@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-import anyio
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, session_factory, utcnow
 from brokercare.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from brokercare.security.auth import current_user, oauth2_scheme, require_roles
+from brokercare.security.auth import current_user, oauth2_scheme, require_roles, users_from_tokens
 from brokercare.security.models import User
 from brokercare.service import conversations as conv_svc
 from brokercare.service import csat, feedback, queues, sla, tickets
@@ -34,6 +33,7 @@ from brokercare.service.channels import (
     wechat_reply_xml,
     wechat_signature_ok,
 )
+from brokercare.service.intake import Intake
 from brokercare.service.models import (
     Contact,
     Conversation,
@@ -85,37 +85,14 @@ class Busy(DomainError):
 
 
 def _receive(session: Session, inbound) -> conv_svc.Received:  # noqa: ANN001
-    """Store and route; a database too busy to take the write answers 503 (retry), not 500."""
+    """Store and route one message from a channel gateway (WeChat, email, call centre)."""
     try:
         return conv_svc.receive(session, inbound)
-    except PoolTimeout as exc:
+    except (PoolTimeout, OperationalError) as exc:
         session.rollback()
-        raise Busy("系统繁忙，请稍后重试。(no database connection free: retry)",
-                   extra={"retry_after_s": 1}) from exc
-    except OperationalError as exc:
-        session.rollback()
-        if "locked" in str(exc.orig).lower() or "deadlock" in str(exc.orig).lower():
-            raise Busy("系统繁忙，请稍后重试。(database busy: retry)", extra={"retry_after_s": 1}) from exc
-        raise
-
-
-_message_limiter: anyio.CapacityLimiter | None = None
-
-
-async def _routed(fn, *args):  # noqa: ANN001, ANN202
-    """Run ``fn`` on one of the process's few message threads (``BROKERCARE_MESSAGE_CONCURRENCY``).
-
-    Routing is CPU work under the GIL: more threads would only interleave it, stretch every
-    message's latency and hold more database connections (4 per process measured slower than 2).
-    Waiting messages queue in the event loop instead, in arrival order, which keeps the tail
-    latency close to the queue length times the routing time.
-    """
-    global _message_limiter
-    if _message_limiter is None:
-        from brokercare.core.settings import get_settings
-
-        _message_limiter = anyio.CapacityLimiter(get_settings().message_concurrency)
-    return await anyio.to_thread.run_sync(fn, *args, limiter=_message_limiter)
+        if (busy := _busy(exc)) is exc:
+            raise
+        raise busy from exc
 
 
 def _received_out(session: Session, received: conv_svc.Received) -> ReceiveOut:
@@ -149,23 +126,75 @@ def _received_out(session: Session, received: conv_svc.Received) -> ReceiveOut:
     )
 
 
+_intake: Intake | None = None
+
+
+def _message_intake() -> Intake:
+    global _intake
+    if _intake is None:
+        from brokercare.core.settings import get_settings
+
+        settings = get_settings()
+        _intake = Intake(_post_messages, workers=settings.message_concurrency,
+                         max_batch=settings.message_batch)
+    return _intake
+
+
 @router.post("/messages", response_model=ReceiveOut, summary="A message from the app, web chat or a branch")
 async def post_message(body: MessageIn, token: str | None = Depends(oauth2_scheme)) -> Response:
-    # The busiest endpoint: authentication, storing, routing and serialising run in one worker
-    # thread with one session (see _routed), not as separate thread hops per dependency; the
-    # answer leaves as the JSON of a ReceiveOut built here, not validated a second time.
-    return Response(await _routed(_post_message, body, token), media_type="application/json")
+    # The busiest endpoint: messages that arrive together are authenticated, stored, routed and
+    # committed together on one of the process's few message threads (see service/intake.py); the
+    # answer leaves as the JSON of a ReceiveOut built there, not validated a second time.
+    return Response(await _message_intake().submit((body, token)), media_type="application/json")
 
 
-def _post_message(body: MessageIn, token: str | None) -> bytes:
+def _post_messages(requests: list[tuple[MessageIn, str | None]]) -> list[bytes | Exception]:
+    """One batch of POST /service/messages: each request gets its answer or its own error."""
     session = session_factory()()
     try:
-        return _post_message_in(session, body, current_user(token, session)).model_dump_json().encode()
+        out: list[bytes | Exception | None] = [None] * len(requests)
+        try:
+            users = users_from_tokens(session, [token for _, token in requests])
+        except (PoolTimeout, OperationalError) as exc:
+            session.rollback()
+            return [_busy(exc)] * len(requests)
+        inbounds, where = [], []
+        for i, ((body, _), user) in enumerate(zip(requests, users, strict=True)):
+            try:
+                if isinstance(user, Exception):
+                    raise user
+                inbounds.append(_inbound(body, user))
+                where.append(i)
+            except (DomainError, HTTPException) as exc:
+                out[i] = exc
+        try:
+            received = conv_svc.receive_many(session, inbounds)
+        except (PoolTimeout, OperationalError) as exc:
+            session.rollback()
+            received = [exc] * len(inbounds)
+        for i, got in zip(where, received, strict=True):
+            if isinstance(got, (PoolTimeout, OperationalError)):
+                out[i] = _busy(got)
+            elif isinstance(got, Exception):
+                out[i] = got
+            else:
+                out[i] = _received_out(session, got).model_dump_json().encode()
+        return out
     finally:
         session.close()
 
 
-def _post_message_in(session: Session, body: MessageIn, user: User) -> ReceiveOut:
+def _busy(exc: Exception) -> Exception:
+    """A database too busy to take the write answers 503 (retry), not 500."""
+    if isinstance(exc, PoolTimeout):
+        return Busy("系统繁忙，请稍后重试。(no database connection free: retry)", extra={"retry_after_s": 1})
+    if isinstance(exc, OperationalError) and ("locked" in str(exc.orig).lower()
+                                              or "deadlock" in str(exc.orig).lower()):
+        return Busy("系统繁忙，请稍后重试。(database busy: retry)", extra={"retry_after_s": 1})
+    return exc
+
+
+def _inbound(body: MessageIn, user: User):  # noqa: ANN202
     if user.role == "customer":
         if body.channel not in ("app", "web"):
             raise PermissionDenied("客户只能通过 APP 或网页发送消息")
@@ -182,10 +211,9 @@ def _post_message_in(session: Session, body: MessageIn, user: User) -> ReceiveOu
             raise ValidationFailed("give at least one identity of the sender (customer_id, account_no, phone, wechat_openid or email)")
     else:
         raise PermissionDenied("您的角色无权代客户发送消息")
-    inbound = from_json_message(body.channel, body.text, sent_at=body.sent_at,
-                                client_msg_id=body.client_msg_id, identities=identities,
-                                display_name=body.display_name)
-    return _received_out(session, _receive(session, inbound))
+    return from_json_message(body.channel, body.text, sent_at=body.sent_at,
+                             client_msg_id=body.client_msg_id, identities=identities,
+                             display_name=body.display_name)
 
 
 def _wechat_token() -> str:
