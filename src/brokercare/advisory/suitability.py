@@ -246,6 +246,18 @@ def current_assessment(session: Session, customer_id: int):
     ).first()
 
 
+def current_assessments(session: Session, customer_ids: list[int]) -> dict:
+    """:func:`current_assessment` of many customers in one read: customer id → latest
+    assessment (customers never assessed are absent)."""
+    from brokercare.customers.models import RiskAssessment
+
+    out: dict = {}
+    for a in session.scalars(select(RiskAssessment).where(RiskAssessment.customer_id.in_(list(customer_ids)))
+                             .order_by(RiskAssessment.assessed_on, RiskAssessment.id)):
+        out[a.customer_id] = a  # ascending: the latest wins
+    return out
+
+
 def check_customer(
     session: Session, customer_id: int, product_risk: str, *, today: date | None = None
 ) -> SuitabilityDecision:

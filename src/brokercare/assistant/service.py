@@ -143,6 +143,14 @@ LOW_CONFIDENCE = 0.45
 SAFE_FALLBACK = "这个问题我需要请专业的同事来回答，已经为您转接人工服务，请稍候。"
 
 
+def prefetched(session: Session, customer_ids: list[int]):  # noqa: ANN201
+    """Context in which :func:`reply` for these customers reads their accounts and risk
+    assessment from one read for all of them (a batch of messages answered together)."""
+    from brokercare.assistant import tools
+
+    return tools.prefetched(session, customer_ids)
+
+
 def reply(session: Session, customer_id: int | None, text: str, *, channel: str = "app",
           analysis: Analysis | None = None) -> Reply:
     """Answer one customer message: analysis, knowledge base, the customer's data, guard, hand-off.

@@ -9,6 +9,8 @@ Where the owning domain publishes a read service (``accounts.service.positions_o
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -98,7 +100,37 @@ def customer_of(session: Session, customer_id: int) -> Customer | None:
     return session.get(Customer, customer_id)
 
 
+_PREFETCHED = "assistant.tools.prefetched"
+
+
+@contextmanager
+def prefetched(session: Session, customer_ids: list[int]) -> Iterator[None]:
+    """Within the block, :func:`accounts_of` and :func:`risk_level` of these customers are
+    answered from one read each for all of them (the service hub answers a batch of messages at
+    once); outside it, and for anyone else, every call reads afresh."""
+    ids = sorted({c for c in customer_ids if c is not None})
+    many_accounts = _service("brokercare.accounts.service", "accounts_of_customers")
+    many_assessments = _service("brokercare.advisory.suitability", "current_assessments")
+    known = {
+        "accounts": many_accounts(session, ids) if many_accounts and ids else {},
+        "assessments": many_assessments(session, ids) if many_assessments and ids else None,
+        "ids": frozenset(ids),
+    }
+    session.info[_PREFETCHED] = known
+    try:
+        yield
+    finally:
+        session.info.pop(_PREFETCHED, None)
+
+
+def _known(session: Session, customer_id: int) -> dict | None:
+    known = session.info.get(_PREFETCHED)
+    return known if known is not None and customer_id in known["ids"] else None
+
+
 def accounts_of(session: Session, customer_id: int) -> list[Account]:
+    if (known := _known(session, customer_id)) is not None and customer_id in known["accounts"]:
+        return list(known["accounts"][customer_id])
     svc = _service("brokercare.accounts.service", "accounts_of")
     if svc is not None:
         return list(svc(session, customer_id))
@@ -216,7 +248,11 @@ def risk_level(session: Session, customer_id: int) -> str | None:
     except ImportError:
         customer = customer_of(session, customer_id)
         return customer.risk_level if customer else None
-    assessment = current_assessment(session, customer_id)
+    known = _known(session, customer_id)
+    if known is not None and known["assessments"] is not None:
+        assessment = known["assessments"].get(customer_id)
+    else:
+        assessment = current_assessment(session, customer_id)
     if assessment is None or assessment.valid_until < datetime.now(SHANGHAI).date():
         return None
     return assessment.level

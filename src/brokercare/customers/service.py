@@ -56,14 +56,22 @@ def tier_and_manager(session: Session, customer_id: int) -> tuple[str, int | Non
     """The stored service tier and dedicated manager in one indexed read: the service hub routes
     every message on them, and the full profile (144 decoded features) would cost far more.
     A customer with no stored profile yet gets the tier computed now, as :func:`get_profile` does."""
-    row = session.execute(
-        select(CustomerProfile.tier, Customer.manager_id).select_from(Customer)
-        .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id)
-        .where(Customer.id == customer_id)).first()
-    if row is None:
+    found = tiers_and_managers(session, [customer_id])
+    if customer_id not in found:
         raise NotFound(f"客户不存在（id={customer_id}）", extra={"customer_id": customer_id})
-    tier = row.tier or get_profile(session, customer_id).tier
-    return tier, row.manager_id
+    return found[customer_id]
+
+
+def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, tuple[str, int | None]]:
+    """:func:`tier_and_manager` of many customers in one read (a batch of messages); unknown
+    ids are absent."""
+    out = {}
+    for cid, tier, manager_id in session.execute(
+            select(Customer.id, CustomerProfile.tier, Customer.manager_id).select_from(Customer)
+            .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id)
+            .where(Customer.id.in_(list(customer_ids)))):
+        out[cid] = (tier or get_profile(session, cid).tier, manager_id)
+    return out
 
 
 def get_customer_by_no(session: Session, customer_no: str) -> Customer:

@@ -346,19 +346,52 @@ def delivered(session: Session, inbound: Inbound) -> Ingested | None:
 
 # --- routing context and hand-off summary ---------------------------------------------------------
 
-def contacts_7d(session: Session, contact_id: int, now: datetime, *,
-                incoming: str | None = None) -> int:
-    """Contact sessions in the last 7 days: distinct (channel, Beijing date) of inbound messages.
-    ``incoming``: the channel of a message not stored yet, counted as of ``now``."""
-    rows = session.execute(
-        select(Message.channel, Message.sent_at).where(
-            Message.contact_id == contact_id, Message.direction == "in",
-            Message.sent_at >= now - timedelta(days=7)).order_by(Message.id.desc()).limit(2000)
-    ).all()
-    seen = {(ch, at.astimezone(SHANGHAI).date()) for ch, at in rows}
-    if incoming:
-        seen.add((incoming, now.astimezone(SHANGHAI).date()))
-    return max(1, len(seen))
+@dataclass
+class ContactFacts:
+    """What the routing context knows of a contact from the database, read for a whole batch of
+    messages at once: tier and manager, open tickets, and the contact sessions of the last 7 days
+    (distinct channel and Beijing date of inbound messages)."""
+
+    tier: str = "prospect"
+    manager_id: int | None = None
+    open_tickets: int = 0
+    sessions_7d: frozenset = frozenset()
+
+    def contacts_7d(self, now: datetime, incoming: str | None = None) -> int:
+        """``incoming``: the channel of a message not stored yet, counted as of ``now``."""
+        seen = set(self.sessions_7d)
+        if incoming:
+            seen.add((incoming, now.astimezone(SHANGHAI).date().isoformat()))
+        return max(1, len(seen))
+
+
+def _beijing_date(session: Session, column):  # noqa: ANN001, ANN202
+    """SQL for the Beijing calendar date of a UTC timestamp column (China keeps no summer time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("Asia/Shanghai", column), "YYYY-MM-DD")
+    return func.date(column, "+8 hours")
+
+
+def contact_facts(session: Session, contacts: list[tuple[int, int | None]], now: datetime) -> dict[int, ContactFacts]:
+    """:class:`ContactFacts` of each ``(contact_id, customer_id)``, in three reads however many."""
+    from brokercare.service.tickets import open_ticket_counts
+
+    contact_ids = list({c for c, _ in contacts})
+    tiers = peers.tiers_and_managers(session, [cust for _, cust in contacts if cust is not None])
+    tickets = open_ticket_counts(session, contact_ids)
+    sessions: dict[int, set] = {c: set() for c in contact_ids}
+    day = _beijing_date(session, Message.sent_at)
+    for contact_id, channel, date in session.execute(
+            select(Message.contact_id, Message.channel, day).distinct().where(
+                Message.contact_id.in_(contact_ids), Message.direction == "in",
+                Message.sent_at >= now - timedelta(days=7))):
+        sessions[contact_id].add((channel, str(date)))
+    out = {}
+    for contact_id, customer_id in contacts:
+        tier, manager_id = tiers.get(customer_id, ("prospect", None)) if customer_id else ("prospect", None)
+        out[contact_id] = ContactFacts(tier, manager_id, tickets.get(contact_id, 0),
+                                       frozenset(sessions[contact_id]))
+    return out
 
 
 class _Holdings:
@@ -391,21 +424,22 @@ def _emergency(session: Session, analysis: Analysis, text: str, customer_id: int
 
 
 def build_context(session: Session, conv: Conversation, analysis: Analysis, text: str,
-                  now: datetime, held: _Holdings, *, incoming: str | None = None) -> RoutingContext:
+                  now: datetime, held: _Holdings, *, incoming: str | None = None,
+                  facts: ContactFacts | None = None) -> RoutingContext:
     """The routing inputs; ``incoming``: the channel of a message about to be stored (planned
-    before the write), else the message is already in the thread."""
-    from brokercare.service.tickets import open_ticket_count
-
+    before the write), else the message is already in the thread; ``facts``: read already for
+    a batch (:func:`contact_facts`)."""
+    if facts is None:
+        facts = contact_facts(session, [(conv.contact_id, conv.customer_id)], now)[conv.contact_id]
     reason = _emergency(session, analysis, text, conv.customer_id, held)
-    tier, manager_id = peers.tier_and_manager(session, conv.customer_id)
     return RoutingContext(
-        tier=tier,
-        open_tickets=open_ticket_count(session, conv.contact_id),
-        contacts_7d=contacts_7d(session, conv.contact_id, now, incoming=incoming),
+        tier=facts.tier,
+        open_tickets=facts.open_tickets,
+        contacts_7d=facts.contacts_7d(now, incoming),
         business_hours=load_policy().business_hours.is_open(now),
         emergency=reason is not None,
         emergency_reason=reason,
-        has_manager=manager_id is not None,
+        has_manager=facts.manager_id is not None,
         channel=incoming or conv.channel,
     )
 
@@ -562,7 +596,7 @@ def plan(session: Session, inbound: Inbound, analysis: Analysis, now: datetime) 
 
 
 def plan_for(session: Session, inbound: Inbound, analysis: Analysis, now: datetime,
-             contact: Contact, conv: Conversation | None) -> Plan:
+             contact: Contact, conv: Conversation | None, facts: ContactFacts | None = None) -> Plan:
     """The plan for ``inbound`` from ``contact`` whose open thread is ``conv`` (``None``: the
     message opens one): the routing context, the decision and, for the AI, its reply. A thread a
     person already has gets its context only; the message goes to them."""
@@ -575,7 +609,7 @@ def plan_for(session: Session, inbound: Inbound, analysis: Analysis, now: dateti
     customer = peers.customer(session, conv.customer_id)
     held = _Holdings(session, conv.customer_id)
     ctx = build_context(session, conv, analysis, inbound.customer_text, now, held,
-                        incoming=inbound.channel)
+                        incoming=inbound.channel, facts=facts)
     status = conv.status if planned_conv is not None else "bot"
     if status != "bot":
         return Plan(contact, planned_conv, ctx, Decision("human", "already_with_human", conv.skill,
@@ -1113,15 +1147,18 @@ def _receive_together(session: Session, inbounds: list[Inbound], now: datetime) 
             Conversation.status != "closed").order_by(Conversation.id)):
         threads[conv.contact_id] = conv  # the newest open one wins
     _records = peers.preload_customers(session, list(by_customer))  # held while the plans read them
+    facts = contact_facts(session, [(c.id, c.customer_id) for c in by_customer.values()], now)
     plans: dict[int, Plan] = {}
-    for k, inbound in enumerate(inbounds):
-        contact = by_customer.get(plannable(inbound))
-        if contact is None:
-            continue
-        try:
-            plans[k] = plan_for(session, inbound, analyses[k], now, contact, threads.get(contact.id))
-        except Exception:  # noqa: BLE001 - only a shortcut: receive() routes it from scratch
-            log.exception("planning message of customer %s failed; received alone", contact.customer_id)
+    with peers.assistant_prefetched(session, list(by_customer)):
+        for k, inbound in enumerate(inbounds):
+            contact = by_customer.get(plannable(inbound))
+            if contact is None:
+                continue
+            try:
+                plans[k] = plan_for(session, inbound, analyses[k], now, contact, threads.get(contact.id),
+                                    facts[contact.id])
+            except Exception:  # noqa: BLE001 - only a shortcut: receive() routes it from scratch
+                log.exception("planning message of customer %s failed; received alone", contact.customer_id)
     if not plans:
         return out
     with write_gate(session):

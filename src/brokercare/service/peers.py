@@ -9,6 +9,7 @@ services are not installed, the same facts are read (read-only) from their table
 from __future__ import annotations
 
 import importlib
+from contextlib import nullcontext
 from decimal import Decimal
 from typing import Any
 
@@ -92,22 +93,22 @@ def customer_tier(session: Session, customer_id: int | None) -> str:
     return tier or "mass"
 
 
-def tier_and_manager(session: Session, customer_id: int | None) -> tuple[str, int | None]:
-    """Tier and dedicated manager in one read (the routing hot path)."""
-    if customer_id is None:
-        return "prospect", None
+def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, tuple[str, int | None]]:
+    """Tier and dedicated manager of each customer in one read (the routing hot path, per batch);
+    a customer the customers domain does not know counts as mass, with no manager."""
+    ids = [c for c in customer_ids if c is not None]
+    found: dict = {}
     customers = _module("brokercare.customers.service")
-    if customers is not None and hasattr(customers, "tier_and_manager"):
-        return _or_missing(customers.tier_and_manager, session, customer_id, default=("mass", None))
-    from brokercare.customers.models import Customer, CustomerProfile
+    if ids and customers is not None and hasattr(customers, "tiers_and_managers"):
+        found = customers.tiers_and_managers(session, ids)
+    elif ids:
+        from brokercare.customers.models import Customer, CustomerProfile
 
-    row = session.execute(
-        select(CustomerProfile.tier, Customer.manager_id)
-        .select_from(Customer).outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id)
-        .where(Customer.id == customer_id)).first()
-    if row is None:
-        return "mass", None
-    return row[0] or "mass", row[1]
+        found = {cid: (tier or "mass", manager) for cid, tier, manager in session.execute(
+            select(Customer.id, CustomerProfile.tier, Customer.manager_id)
+            .select_from(Customer).outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id)
+            .where(Customer.id.in_(ids)))}
+    return {cid: found.get(cid, ("mass", None)) for cid in ids}
 
 
 def customer_manager_id(session: Session, customer_id: int | None) -> int | None:
@@ -171,6 +172,13 @@ def account_frozen(session: Session, customer_id: int | None) -> bool:
         )
         is not None
     )
+
+
+def assistant_prefetched(session: Session, customer_ids: list[int]):  # noqa: ANN201
+    """The assistant's batch context (one read of accounts and risk levels for all these
+    customers' replies), or a no-op if the assistant has none."""
+    prefetch = getattr(assistant(), "prefetched", None)
+    return prefetch(session, customer_ids) if prefetch is not None else nullcontext()
 
 
 def assistant():
