@@ -643,13 +643,11 @@ def confirm(session: Session, plans: list[Plan]) -> list[bool]:
 
 
 def process(session: Session, message_id: int, *, analysis: Analysis | None = None,
-            now: datetime | None = None, fresh: bool = False, planned: Plan | None = None,
-            ledger_batch: list | None = None) -> Processed:
+            now: datetime | None = None, fresh: bool = False, planned: Plan | None = None) -> Processed:
     """Analyse, route and act on one stored inbound message (idempotent per message;
     ``fresh``: stored in this very transaction, so it cannot have been routed yet; ``planned``:
-    the routing worked out before the write and :func:`confirm`-ed under the write lock;
-    ``ledger_batch``: the decision's ledger entry is added to this list and the reply and the
-    decision are left for the caller's flush, which appends a whole batch at once)."""
+    the routing worked out before the write and :func:`confirm`-ed under the write lock; inside
+    :func:`peers.ledger_batch` the reply and the decision are left to the batch's flush)."""
     now = now or utcnow()
     msg = session.get(Message, message_id)
     if msg is None:
@@ -679,7 +677,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
 
     if conv.status in ("waiting", "assigned"):
         decision = Decision("human", "already_with_human", conv.skill, conv.priority)
-        _record(session, msg, conv, decision, analysis, ctx, None, now, ledger_batch=ledger_batch)
+        _record(session, msg, conv, decision, analysis, ctx, None, now)
         return Processed(msg, conv, decision, agent=session.get(User, conv.assigned_agent_id)
                          if conv.assigned_agent_id else None)
     if assistant_missing:
@@ -698,7 +696,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
                 text += "\n\n如需人工服务，请回复“人工”，我们马上为您转接。"
             elif decision.after_hours:
                 text += "\n\n人工服务时间为交易日 8:30–20:00，我们已为您登记，工作人员上班后会第一时间联系您。"
-            reply_msg = _say(session, conv, text, sender="ai", now=now, flush=ledger_batch is None)
+            reply_msg = _say(session, conv, text, sender="ai", now=now, flush=not peers.batching(session))
         if wants_human and not decision.after_hours:
             unresolved = why not in ROUTING_HANDOFF_REASONS and why != "prospect"
             decision = Decision("human", f"{decision.rule}+ai_handoff", decision.skill,
@@ -729,7 +727,7 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
 
         record_feedback(session, contact_id=conv.contact_id, channel=msg.channel, text=msg.text,
                         analysis=analysis, ticket_id=ticket.id if ticket else None, now=now)
-    _record(session, msg, conv, decision, analysis, ctx, ticket, now, agent, ledger_batch=ledger_batch)
+    _record(session, msg, conv, decision, analysis, ctx, ticket, now, agent)
     return Processed(msg, conv, decision, reply_msg, ticket, agent)
 
 
@@ -760,7 +758,7 @@ def _open_ticket(session: Session, conv: Conversation, msg: Message, analysis: A
 
 def _record(session: Session, msg: Message, conv: Conversation, decision: Decision,
             analysis: Analysis, ctx: RoutingContext, ticket: Ticket | None, now: datetime,
-            agent: User | None = None, *, ledger_batch: list | None = None) -> None:
+            agent: User | None = None) -> None:
     inputs = {
         "intent": analysis.intent, "confidence": round(analysis.confidence, 4),
         "emotion": analysis.emotion, "intensity": round(analysis.intensity, 3),
@@ -774,17 +772,14 @@ def _record(session: Session, msg: Message, conv: Conversation, decision: Decisi
         assigned_agent_id=agent.id if agent else None, ticket_id=ticket.id if ticket else None,
         decided_at=now,
     ))
-    entry = ("routing.decision", f"message:{msg.id}", {
+    peers.ledger_append(session, "routing.decision", f"message:{msg.id}", {
         "conversation_id": conv.id, "customer_id": conv.customer_id, "outcome": decision.outcome,
         "rule": decision.rule, "skill": decision.skill, "priority": decision.priority,
         "agent_id": agent.id if agent else None, "ticket_id": ticket.id if ticket else None,
         "inputs": inputs, "at": now.isoformat(),
     })
-    if ledger_batch is not None:
-        ledger_batch.append(entry)
-        return
-    peers.ledger_append(session, *entry)
-    session.flush()
+    if not peers.batching(session):
+        session.flush()
 
 
 def _process_call(session: Session, msg: Message, conv: Conversation, analysis: Analysis | None,
@@ -1200,12 +1195,11 @@ def _store_and_route(session: Session, batch: list[tuple[Inbound, Analysis, Plan
     ingested = [ingest(session, inbound, now=now, planned=p, analysis=analysis, checked=True, flush=False)
                 for inbound, analysis, p in batch]
     session.flush()
-    entries: list = []
-    processed = [process(session, got.first_customer_message.id, analysis=analysis, now=now, fresh=True,
-                         planned=p, ledger_batch=entries)
-                 for got, (_inbound, analysis, p) in zip(ingested, batch, strict=True)]
-    session.flush()
-    peers.ledger_append_many(session, entries)
+    with peers.ledger_batch(session):
+        processed = [process(session, got.first_customer_message.id, analysis=analysis, now=now,
+                             fresh=True, planned=p)
+                     for got, (_inbound, analysis, p) in zip(ingested, batch, strict=True)]
+        session.flush()
     session.commit()
     return list(zip(ingested, processed, strict=True))
 

@@ -9,7 +9,8 @@ services are not installed, the same facts are read (read-only) from their table
 from __future__ import annotations
 
 import importlib
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from typing import Any
 
@@ -44,8 +45,16 @@ def _or_missing(fn, *args: Any, default: Any = None) -> Any:  # noqa: ANN001
         return default
 
 
+_LEDGER_BATCH = "service.ledger_batch"
+
+
 def ledger_append(session: Session, kind: str, subject: str, data: dict) -> None:
-    """Append to the tamper-evident ledger in the caller's transaction."""
+    """Append to the tamper-evident ledger in the caller's transaction (inside
+    :func:`ledger_batch`: when the batch ends)."""
+    pending = session.info.get(_LEDGER_BATCH)
+    if pending is not None:
+        pending.append((kind, subject, data))
+        return
     from brokercare.ledger.service import append
 
     append(session, kind, subject, data)
@@ -56,6 +65,26 @@ def ledger_append_many(session: Session, entries: list[tuple[str, str, dict]]) -
     from brokercare.ledger.service import append_many
 
     append_many(session, entries)
+
+
+@contextmanager
+def ledger_batch(session: Session) -> Iterator[None]:
+    """Within the block the hub's ledger entries (routing decisions, ticket state changes) are
+    collected, and appended in their order when it ends: one take of the ledger's head lock for
+    a batch of messages, taken last, instead of one per entry. The hub's writes inside are left
+    to one flush as well (see :func:`batching`)."""
+    entries: list = []
+    session.info[_LEDGER_BATCH] = entries
+    try:
+        yield
+    finally:
+        session.info.pop(_LEDGER_BATCH, None)
+    ledger_append_many(session, entries)
+
+
+def batching(session: Session) -> bool:
+    """Inside :func:`ledger_batch`: leave rows to the batch's flush rather than flushing each."""
+    return _LEDGER_BATCH in session.info
 
 
 def preload_customers(session: Session, customer_ids: list[int]) -> list[Any]:
