@@ -210,3 +210,42 @@ def test_intake_batches_what_waits_and_answers_each_sender():
     assert alone == 70
     assert got[:4] == [0, 10, 20, 30] and isinstance(got[4], ValueError) and got[9].args == ("坏消息 9",)
     assert sizes == [1, 4, 4, 2]  # ten at once: as they queued, at most four together
+
+
+def test_concurrent_customers_through_http_are_batched_and_each_gets_their_answer(session, brokerage, ai):
+    """Twelve customers' messages in flight at once: the intake routes them in batches, every
+    request is answered 200 with its own message, and every message is stored once."""
+    import httpx
+
+    from brokercare.api import create_app
+
+    b = brokerage
+    customers = [b.mass, b.potential, b.long_tail]
+    users = []
+    for i, c in enumerate(customers):
+        u = add_user(session, f"kehu_{i}", role="customer")
+        u.customer_id = c.id
+        users.append(u)
+    session.commit()
+    known(session, *customers)
+    ai.batches.clear()
+    texts = ["转账几点截止？", "开户要带身份证吗？", "担保比例怎么算？", "转账失败了怎么办？"]
+
+    async def main():
+        transport = httpx.ASGITransport(app=create_app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            async def send(i):
+                user = users[i % 3]
+                return await client.post("/api/v1/service/messages",
+                                         json={"text": texts[i % 4], "client_msg_id": f"h-{i}"},
+                                         headers={"Authorization": f"Bearer {issue_token(user)[0]}"})
+            return await asyncio.gather(*(send(i) for i in range(12)))
+
+    answers = asyncio.run(main())
+    assert [a.status_code for a in answers] == [200] * 12
+    ids = [a.json()["message_id"] for a in answers]
+    assert len(set(ids)) == 12
+    assert max(ai.batches) > 1  # some arrived together and were analysed together
+    stored = session.scalars(select(Message.text).where(Message.id.in_(ids)).order_by(Message.id)).all()
+    assert sorted(stored) == sorted(texts[i % 4] for i in range(12))
+    assert session.scalar(select(func.count(RoutingDecision.id)).where(RoutingDecision.message_id.in_(ids))) == 12

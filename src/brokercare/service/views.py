@@ -8,7 +8,9 @@ gateways authenticate as staff (email, call centre) or by WeChat's signature (th
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -126,18 +128,20 @@ def _received_out(session: Session, received: conv_svc.Received) -> ReceiveOut:
     )
 
 
-_intake: Intake | None = None
+_intakes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _message_intake() -> Intake:
-    global _intake
-    if _intake is None:
+    """The intake of this process's event loop (a test client runs a loop of its own)."""
+    loop = asyncio.get_running_loop()
+    intake = _intakes.get(loop)
+    if intake is None:
         from brokercare.core.settings import get_settings
 
         settings = get_settings()
-        _intake = Intake(_post_messages, workers=settings.message_concurrency,
-                         max_batch=settings.message_batch)
-    return _intake
+        intake = _intakes[loop] = Intake(_post_messages, workers=settings.message_concurrency,
+                                         max_batch=settings.message_batch)
+    return intake
 
 
 @router.post("/messages", response_model=ReceiveOut, summary="A message from the app, web chat or a branch")
