@@ -182,7 +182,10 @@ def _post_messages(requests: list[tuple[MessageIn, str | None]]) -> list[bytes |
             elif isinstance(got, Exception):
                 out[i] = got
             else:
-                out[i] = _received_out(session, got).model_dump_json().encode()
+                try:
+                    out[i] = _received_out(session, got).model_dump_json().encode()
+                except Exception as exc:  # noqa: BLE001 - stored and routed; only this answer failed
+                    out[i] = exc
         return out
     finally:
         session.close()
