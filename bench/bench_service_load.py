@@ -261,7 +261,6 @@ def cpu_breakdown(env: dict, tokens: list[str], n: int = 512, batch: int = 16) -
     from brokercare.assistant.kb import KnowledgeBase
     from brokercare.core.database import set_engine
     from brokercare.ledger import service as ledger
-    from brokercare.security import auth
     from brokercare.service import conversations as conv
     from brokercare.service import views
     from brokercare.service.schemas import MessageIn
@@ -272,7 +271,7 @@ def cpu_breakdown(env: dict, tokens: list[str], n: int = 512, batch: int = 16) -
     reset_settings()
     set_engine(None)
     spent: dict[str, float] = {}
-    parts = [(auth, "users_from_tokens", "authentication (JWT + user rows)"),
+    parts = [(views, "users_from_tokens", "authentication (JWT + user rows)"),
              (conv, "analyze_many", "assistant analysis (batched)"),
              (conv, "contact_facts", "routing facts (tier, tickets, contacts)"),
              (conv, "build_context", "routing context"),
