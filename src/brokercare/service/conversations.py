@@ -1195,13 +1195,23 @@ def _store_and_route(session: Session, batch: list[tuple[Inbound, Analysis, Plan
     ingested = [ingest(session, inbound, now=now, planned=p, analysis=analysis, checked=True, flush=False)
                 for inbound, analysis, p in batch]
     session.flush()
+    # Hand-offs first: they read and flush as they go (queues, tickets, the summary), which would
+    # split the rows of the AI's answers; those wait for the one flush at the end.
+    order = sorted(range(len(batch)), key=lambda j: not _hands_off(batch[j][2]))
+    processed: list[Processed | None] = [None] * len(batch)
     with peers.ledger_batch(session):
-        processed = [process(session, got.first_customer_message.id, analysis=analysis, now=now,
-                             fresh=True, planned=p)
-                     for got, (_inbound, analysis, p) in zip(ingested, batch, strict=True)]
+        for j in order:
+            _inbound, analysis, p = batch[j]
+            processed[j] = process(session, ingested[j].first_customer_message.id, analysis=analysis,
+                                   now=now, fresh=True, planned=p)
         session.flush()
     session.commit()
     return list(zip(ingested, processed, strict=True))
+
+
+def _hands_off(p: Plan) -> bool:
+    """Whether the planned message goes to a person now (the policy says so, or the AI asks)."""
+    return p.status == "bot" and (p.decision.outcome == "human" or bool(p.reply and p.reply[1]))
 
 
 def route_stranded(session: Session, *, older_than_s: int = 60, now: datetime | None = None,
