@@ -21,6 +21,7 @@ class ScriptedReply:
 class ScriptedAssistant:
     def __init__(self, handoff_intents=()) -> None:
         self.handoff_texts: set[str] = set()
+        self.declined_texts: set[str] = set()  # the guard refuses these (e.g. a stock tip)
         self.calls: list[tuple] = []
         self.batches: list[int] = []  # sizes of the batches analysed together
         self.script = {}
@@ -28,6 +29,9 @@ class ScriptedAssistant:
     def reply(self, session, customer_id, text, *, channel="app"):
         self.calls.append((customer_id, text, channel))
         handoff = any(t in text for t in self.handoff_texts)
+        if any(t in text for t in self.declined_texts):
+            return ScriptedReply(text="抱歉，我不能替您决定买卖哪只股票。", handoff=handoff,
+                                 sources=[{"type": "guard", "declined": ["stock_tip"]}])
         return ScriptedReply(text=f"【AI】关于“{text[:10]}”的解答", handoff=handoff)
 
     #: For tests through the HTTP API: text fragment → (intent, confidence, emotion, intensity).

@@ -245,6 +245,19 @@ def test_when_the_ai_cannot_resolve_a_ticket_is_opened_and_a_person_takes_over(s
     assert out.ticket.source == "ai_unresolved"
 
 
+def test_a_declined_request_is_answered_with_the_refusal_and_the_offer_of_a_person(session, brokerage, ai):
+    """The guard refuses a stock tip; the customer is offered a person (a licensed adviser may
+    help, and a message the guard misread still reaches someone), and no ticket is opened."""
+    ai.declined_texts.add("明天")
+    msg = from_json_message("app", "明天买哪只股票能涨停？给个代码", identities=[Identity("customer_id", str(brokerage.mass.id), True)])
+    out = send(session, msg, an("market_quote", 0.8))
+    assert out.decision.outcome == "ai_offer_human" and out.decision.rule.endswith("+declined_request")
+    assert out.reply.text.startswith("抱歉，我不能替您决定买卖哪只股票")
+    assert out.reply.text.endswith("如需人工服务，请回复“人工”，我们马上为您转接。")
+    assert out.ticket is None and out.conversation.status == "bot"
+    assert "assistant=declined_request" in out.decision.reasons
+
+
 def test_email_replies_leave_through_the_outbox_to_the_sender(session, brokerage, ai):
     out = send(session, parse_email((DATA / "email_margin.eml").read_bytes()), an("margin_ratio"))
     assert out.decision.outcome == "ai_answer"

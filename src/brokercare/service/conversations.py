@@ -530,6 +530,10 @@ def analyze(text: str) -> Analysis | None:
 #: Hand-off reasons of the assistant that are about routing (the policy already weighed mood and
 #: confidence), not about a problem the AI failed to solve: they get a person but no ticket.
 ROUTING_HANDOFF_REASONS = frozenset({"angry_customer", "low_confidence"})
+#: The assistant declined the request (a guaranteed return, a stock tip, another customer's data…):
+#: the customer is offered a person, who can say what may be said (a licensed adviser), and a
+#: message the guard took for an attempt by mistake (about 2 % of ordinary ones) still gets help.
+DECLINED = "declined_request"
 
 
 def _ai_reply(session: Session, customer_id: int | None, channel: str, text: str,
@@ -548,8 +552,10 @@ def _ai_reply(session: Session, customer_id: int | None, channel: str, text: str
     if analysis is not None and analysis.original is not None:
         kwargs["analysis"] = analysis.original
     reply = assistant.reply(session, customer_id, text, **kwargs)
-    return (getattr(reply, "text", None), bool(getattr(reply, "handoff", False)),
-            getattr(reply, "handoff_reason", None))
+    handoff = bool(getattr(reply, "handoff", False))
+    declined = any(s.get("type") == "guard" and s.get("declined") for s in getattr(reply, "sources", None) or ())
+    return (getattr(reply, "text", None), handoff,
+            DECLINED if declined and not handoff else getattr(reply, "handoff_reason", None))
 
 
 @dataclass
@@ -691,6 +697,10 @@ def process(session: Session, message_id: int, *, analysis: Analysis | None = No
     if decision.outcome in ("ai_answer", "ai_offer_human"):
         text, wants_human, why = (planned.reply if planned and planned.reply else
                                   _ai_reply(session, conv.customer_id, conv.channel, msg.text, analysis))
+        if why == DECLINED and decision.outcome == "ai_answer":
+            decision = Decision("ai_offer_human", f"{decision.rule}+{DECLINED}", decision.skill,
+                                decision.priority, decision.ticket, decision.after_hours,
+                                decision.reasons + (f"assistant={DECLINED}",))
         if text:
             if decision.outcome == "ai_offer_human" and not decision.after_hours:
                 text += "\n\n如需人工服务，请回复“人工”，我们马上为您转接。"
