@@ -119,3 +119,26 @@ def test_only_the_holder_replies_and_the_reply_meets_the_first_response_clock(se
     assert row.address["wechat_openid"] == "oMASS_zhangwei_77ab" and "陈洁" in row.body
     with pytest.raises(Conflict):
         conv_svc.take_over(session, out.conversation.id, brokerage.general_agent)
+
+
+def test_staff_with_a_skill_are_found_by_the_database_among_many(session, brokerage):
+    """A service centre of dozens of agents: the tax specialist is found by the exact skill, not by
+    a skill that merely contains the word, and an absent colleague is not offered chats."""
+    from .conftest import add_user
+
+    for i in range(40):
+        add_user(session, f"agent_{i:02d}", skills=["trading", "funds"] if i % 2 else ["account_service"])
+    planner = add_user(session, "agent_tax_planning", skills=["tax_planning"])
+    tax = add_user(session, "agent_tax", skills=["funds", "tax"], display_name="税务专席 孙琪")
+    away = add_user(session, "agent_tax_away", skills=["tax"])
+    away.active = False
+    session.commit()
+    found = queues._with_skill(session, "tax")
+    assert found == [tax]
+    assert planner not in found and away not in found
+    from brokercare.security.models import User
+
+    everyone = session.scalars(select(User)).all()
+    assert {u.id for u in queues._with_skill(session, "funds")} == {
+        u.id for u in everyone if u.active and u.role in queues.STAFF_ROLES and "funds" in (u.skills or [])}
+    assert queues._with_skill(session, None) == []

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
@@ -36,9 +37,18 @@ def load_of(session: Session, agent_ids: list[int]) -> dict[int, int]:
     return out
 
 
-def _staff(session: Session) -> list[User]:
-    return list(session.scalars(
-        select(User).where(User.active.is_(True), User.role.in_(STAFF_ROLES)).order_by(User.id)))
+def _with_skill(session: Session, skill: str | None) -> list[User]:
+    """Active service staff with ``skill``, found by the database (a brokerage's service centre
+    has hundreds of staff; a hand-off must not load them all to pick a few)."""
+    if not skill:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        has_skill = cast(User.skills, JSONB).contains([skill])
+    else:  # SQLite: the JSON array's elements as a table
+        elements = func.json_each(User.skills).table_valued("value")
+        has_skill = select(elements.c.value).where(elements.c.value == skill).exists()
+    return list(session.scalars(select(User).where(
+        User.active.is_(True), User.role.in_(STAFF_ROLES), has_skill).order_by(User.id)))
 
 
 def _lock_agent(session: Session, agent_id: int) -> User | None:
@@ -68,15 +78,14 @@ def try_assign(session: Session, conv: Conversation, *, now: datetime | None = N
         return session.get(User, conv.assigned_agent_id)
     conv.status = "waiting"
     conv.waiting_since = conv.waiting_since or now
-    staff = _staff(session)
     if conv.preferred_agent_id:
-        manager = next((u for u in staff if u.id == conv.preferred_agent_id), None)
-        if manager is not None:
+        manager = session.get(User, conv.preferred_agent_id)
+        if manager is not None and manager.active and manager.role in STAFF_ROLES:
             locked = _lock_agent(session, manager.id)
             if locked is not None and free_slots(session, locked) > 0:
                 _assign(session, conv, locked, now, "dedicated_manager")
                 return locked
-    able = [u for u in staff if conv.skill in (u.skills or [])]
+    able = _with_skill(session, conv.skill)
     loads = load_of(session, [u.id for u in able])
     # Team leads take chats only when their agents are full: they have the escalations to handle.
     ranked = sorted(able, key=lambda u: (u.role == "team_lead", loads[u.id] / max(u.max_concurrent, 1),
