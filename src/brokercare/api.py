@@ -56,7 +56,10 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status_code, exc.title, exc.detail, request.url.path, **exc.extra)
+        response = problem(exc.status_code, exc.title, exc.detail, request.url.path, **exc.extra)
+        if "retry_after_s" in exc.extra:  # a busy server tells clients when to come back (RFC 9110)
+            response.headers["Retry-After"] = str(exc.extra["retry_after_s"])
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

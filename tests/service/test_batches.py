@@ -249,3 +249,51 @@ def test_concurrent_customers_through_http_are_batched_and_each_gets_their_answe
     stored = session.scalars(select(Message.text).where(Message.id.in_(ids)).order_by(Message.id)).all()
     assert sorted(stored) == sorted(texts[i % 4] for i in range(12))
     assert session.scalar(select(func.count(RoutingDecision.id)).where(RoutingDecision.message_id.in_(ids))) == 12
+
+
+def test_a_full_intake_refuses_at_once_and_keeps_what_it_took():
+    """Beyond its limit the intake refuses new messages at once (the API answers 503 with
+    Retry-After) instead of letting every customer's wait grow; what it accepted is answered."""
+    import threading
+
+    release = threading.Event()
+
+    def handle(items):
+        release.wait(5)
+        return [f"已处理 {i}" for i in items]
+
+    async def main():
+        intake = Intake(handle, workers=1, max_batch=10, limit=3, full=lambda: RuntimeError("系统繁忙"))
+        first = asyncio.create_task(intake.submit(0))  # taken at once by the worker
+        await asyncio.sleep(0.05)
+        waiting = [asyncio.create_task(intake.submit(i)) for i in (1, 2, 3)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(RuntimeError, match="系统繁忙"):
+            await intake.submit(4)
+        release.set()
+        return await first, await asyncio.gather(*waiting)
+
+    first, rest = asyncio.run(main())
+    assert first == "已处理 0" and rest == ["已处理 1", "已处理 2", "已处理 3"]
+
+
+def test_the_api_answers_a_full_queue_with_503_and_retry_after(session, brokerage, ai, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from brokercare.api import create_app
+    from brokercare.service import views
+
+    user = add_user(session, "kehu_full", role="customer")
+    user.customer_id = brokerage.mass.id
+    session.commit()
+
+    class Full:
+        async def submit(self, item):
+            raise views.Busy("系统繁忙，请稍后重试。(message queue full: retry)", extra={"retry_after_s": 1})
+
+    monkeypatch.setattr(views, "_message_intake", lambda: Full())
+    with TestClient(create_app()) as client:
+        r = client.post("/api/v1/service/messages", json={"text": "转账几点截止？"},
+                        headers={"Authorization": f"Bearer {issue_token(user)[0]}"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert r.json()["detail"].startswith("系统繁忙")

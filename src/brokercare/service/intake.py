@@ -20,16 +20,24 @@ import anyio
 
 class Intake:
     """Queue of ``items`` served by at most ``workers`` threads, each calling ``handle(batch)``
-    with up to ``max_batch`` items and getting back one result (or exception) per item."""
+    with up to ``max_batch`` items and getting back one result (or exception) per item.
 
-    def __init__(self, handle: Callable[[list[Any]], list[Any]], *, workers: int, max_batch: int) -> None:
+    At most ``limit`` items wait: beyond that :meth:`submit` raises ``full()`` at once (a 503 with
+    Retry-After), because an overloaded server that queues without bound makes every customer
+    wait, where refusing the excess keeps the answered ones fast and lets the client retry."""
+
+    def __init__(self, handle: Callable[[list[Any]], list[Any]], *, workers: int, max_batch: int,
+                 limit: int = 10_000, full: Callable[[], Exception] = lambda: OverflowError("intake full")) -> None:
         self.handle, self.workers, self.max_batch = handle, workers, max_batch
+        self.limit, self.full = limit, full
         self._waiting: deque[tuple[Any, asyncio.Future]] = deque()
         self._running = 0
         self._tasks: set[asyncio.Task] = set()
 
     async def submit(self, item: Any) -> Any:
         """The result of ``item``'s batch for ``item``; its exception is raised here."""
+        if len(self._waiting) >= self.limit:
+            raise self.full()
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._running < self.workers:

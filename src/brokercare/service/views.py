@@ -139,8 +139,10 @@ def _message_intake() -> Intake:
         from brokercare.core.settings import get_settings
 
         settings = get_settings()
-        intake = _intakes[loop] = Intake(_post_messages, workers=settings.message_concurrency,
-                                         max_batch=settings.message_batch)
+        intake = _intakes[loop] = Intake(
+            _post_messages, workers=settings.message_concurrency, max_batch=settings.message_batch,
+            limit=settings.message_queue_limit,
+            full=lambda: Busy("系统繁忙，请稍后重试。(message queue full: retry)", extra={"retry_after_s": 1}))
     return intake
 
 
