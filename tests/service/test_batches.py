@@ -28,7 +28,7 @@ def ai(monkeypatch):
     fake.script = {
         "转账": ("transfer_status", 0.9, "calm", 0.1),
         "投诉": ("complaint", 0.93, "angry", 0.7),
-        "开户": ("open_account", 0.92, "calm", 0.1),
+        "开户": ("account_open", 0.92, "calm", 0.1),
         "担保比例": ("margin_ratio", 0.9, "anxious", 0.4),
     }
     return fake
