@@ -123,6 +123,23 @@ def _quiet_collector() -> None:
     gc.freeze()
 
 
+async def _send(make_request, client, i: int, errors: dict) -> None:  # noqa: ANN001
+    """Send request ``i``, read the answer whole, count it in ``errors`` unless it is a 200."""
+    try:
+        async with make_request(client, i) as r:
+            await r.read()
+            status = r.status
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        status = type(exc).__name__
+    if status != 200:
+        errors[status] = errors.get(status, 0) + 1
+
+
+def _p50_p99_ms(latencies: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
+    return q[49] * 1000, q[98] * 1000
+
+
 async def load(url: str, n: int, concurrency: int, max_seconds: float, make_request) -> dict:
     """``concurrency`` simulated customers, each sending its next request when the last is answered.
 
@@ -143,26 +160,18 @@ async def load(url: str, n: int, concurrency: int, max_seconds: float, make_requ
                 i = next_i
                 next_i += 1
                 t0 = time.perf_counter()
-                try:
-                    async with make_request(client, i) as r:
-                        await r.read()
-                        status = r.status
-                except (TimeoutError, aiohttp.ClientError) as exc:
-                    status = type(exc).__name__
+                await _send(make_request, client, i, errors)
                 latencies.append(time.perf_counter() - t0)
-                if status != 200:
-                    errors[status] = errors.get(status, 0) + 1
 
         start = time.perf_counter()
         cpu0 = time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
         client_cpu = time.process_time() - cpu0
-    latencies.sort()
-    q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
+    p50, p99 = _p50_p99_ms(latencies)
     return {"sent": len(latencies), "ok": len(latencies) - sum(errors.values()), "errors": errors,
-            "seconds": elapsed, "rate": len(latencies) / elapsed, "p50_ms": q[49] * 1000,
-            "p99_ms": q[98] * 1000, "client_cpu_ms": client_cpu / max(len(latencies), 1) * 1000}
+            "seconds": elapsed, "rate": len(latencies) / elapsed, "p50_ms": p50,
+            "p99_ms": p99, "client_cpu_ms": client_cpu / max(len(latencies), 1) * 1000}
 
 
 async def open_loop(url: str, rate: float, seconds: float, make_request) -> dict:
@@ -181,25 +190,17 @@ async def open_loop(url: str, rate: float, seconds: float, make_request) -> dict
         async def one(i: int) -> None:
             due = start + i / rate
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            try:
-                async with make_request(client, i) as r:
-                    await r.read()
-                    status = r.status
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                status = type(exc).__name__
+            await _send(make_request, client, i, errors)
             latencies.append(time.perf_counter() - due)
             by_second.setdefault(int(i / rate), []).append(latencies[-1])
-            if status != 200:
-                errors[status] = errors.get(status, 0) + 1
 
         by_second: dict[int, list[float]] = {}
         await asyncio.gather(*(one(i) for i in range(n)))
         elapsed = time.perf_counter() - start
-    latencies.sort()
-    q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
+    p50, p99 = _p50_p99_ms(latencies)
     worst = max(by_second, key=lambda sec: max(by_second[sec]))
     return {"offered": rate, "sent": n, "ok": n - sum(errors.values()), "errors": errors,
-            "rate": n / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
+            "rate": n / elapsed, "p50_ms": p50, "p99_ms": p99,
             "worst_second": worst, "worst_ms": max(by_second[worst]) * 1000,
             "seconds_over_200ms": sum(1 for v in by_second.values() if max(v) > 0.2)}
 

@@ -13,7 +13,7 @@ import os
 import weakref
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -157,27 +157,25 @@ async def post_message(body: MessageIn, token: str | None = Depends(oauth2_schem
 def _post_messages(requests: list[tuple[MessageIn, str | None]]) -> list[bytes | Exception]:
     """One batch of POST /service/messages: each request gets its answer or its own error."""
     session = session_factory()()
+    out: list[bytes | Exception | None] = [None] * len(requests)
     try:
-        out: list[bytes | Exception | None] = [None] * len(requests)
         try:
             users = users_from_tokens(session, [token for _, token in requests])
-        except (PoolTimeout, OperationalError) as exc:
-            session.rollback()
-            return [_busy(exc)] * len(requests)
-        inbounds, where = [], []
-        for i, ((body, _), user) in enumerate(zip(requests, users, strict=True)):
-            try:
+            inbounds, where = [], []
+            for i, ((body, _), user) in enumerate(zip(requests, users, strict=True)):
                 if isinstance(user, Exception):
-                    raise user
-                inbounds.append(_inbound(body, user))
-                where.append(i)
-            except (DomainError, HTTPException) as exc:
-                out[i] = exc
-        try:
+                    out[i] = user
+                    continue
+                try:
+                    inbounds.append(_inbound(body, user))
+                    where.append(i)
+                except DomainError as exc:
+                    out[i] = exc
             received = conv_svc.receive_many(session, inbounds)
-        except (PoolTimeout, OperationalError) as exc:
+        except (PoolTimeout, OperationalError) as exc:  # the whole batch: nobody's message was taken
             session.rollback()
-            received = [exc] * len(inbounds)
+            busy = _busy(exc)
+            return [busy if o is None else o for o in out]
         for i, got in zip(where, received, strict=True):
             if isinstance(got, (PoolTimeout, OperationalError)):
                 out[i] = _busy(got)
