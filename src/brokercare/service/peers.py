@@ -90,10 +90,9 @@ def batching(session: Session) -> bool:
 def preload_customers(session: Session, customer_ids: list[int]) -> list[Any]:
     """Customer records of a batch in one read; the caller holds the list so later lookups of
     each (:func:`customer`) are answered from the session's identity map."""
-    from brokercare.customers.models import Customer
+    from brokercare.customers.service import get_customers
 
-    ids = [c for c in customer_ids if c is not None]
-    return list(session.scalars(select(Customer).where(Customer.id.in_(ids)))) if ids else []
+    return get_customers(session, [c for c in customer_ids if c is not None])
 
 
 def customer(session: Session, customer_id: int | None) -> Any:
@@ -108,35 +107,13 @@ def customer(session: Session, customer_id: int | None) -> Any:
     return session.get(Customer, customer_id)
 
 
-def customer_tier(session: Session, customer_id: int | None) -> str:
-    """The customer's service tier (vip, potential, mass, long_tail); ``prospect`` if unknown."""
-    if customer_id is None:
-        return "prospect"
-    customers = _module("brokercare.customers.service")
-    if customers is not None and hasattr(customers, "get_profile"):
-        tier = _get(_or_missing(customers.get_profile, session, customer_id), "tier")
-        return str(tier) if tier else "mass"
-    from brokercare.customers.models import CustomerProfile
-
-    tier = session.scalar(select(CustomerProfile.tier).where(CustomerProfile.customer_id == customer_id))
-    return tier or "mass"
-
-
 def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, tuple[str, int | None]]:
     """Tier and dedicated manager of each customer in one read (the routing hot path, per batch);
     a customer the customers domain does not know counts as mass, with no manager."""
-    ids = [c for c in customer_ids if c is not None]
-    found: dict = {}
-    customers = _module("brokercare.customers.service")
-    if ids and customers is not None and hasattr(customers, "tiers_and_managers"):
-        found = customers.tiers_and_managers(session, ids)
-    elif ids:
-        from brokercare.customers.models import Customer, CustomerProfile
+    from brokercare.customers.service import tiers_and_managers as read
 
-        found = {cid: (tier or "mass", manager) for cid, tier, manager in session.execute(
-            select(Customer.id, CustomerProfile.tier, Customer.manager_id)
-            .select_from(Customer).outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id)
-            .where(Customer.id.in_(ids)))}
+    ids = [c for c in customer_ids if c is not None]
+    found = read(session, ids) if ids else {}
     return {cid: found.get(cid, ("mass", None)) for cid in ids}
 
 
