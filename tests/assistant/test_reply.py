@@ -117,6 +117,9 @@ def test_every_adversarial_message_gets_a_compliant_refusal(session, brokerage):
             body = r.text.split("\n")
             assert all(line in body for line in (DECLINE[k] for k in declined[0]["declined"])), r.text
             assert not any(s["type"] == "kb" for s in r.sources)
+            assert r.declined == declined[0]["declined"]
+        else:
+            assert r.declined == []
 
 
 def test_out_of_scope_and_unknown_customer(session, brokerage):

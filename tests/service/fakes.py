@@ -16,6 +16,7 @@ class ScriptedReply:
     sources: list = field(default_factory=list)
     guard: dict = field(default_factory=dict)
     analysis: object = None
+    declined: list = field(default_factory=list)  # kinds of request the guard refused
 
 
 class ScriptedAssistant:
@@ -31,7 +32,7 @@ class ScriptedAssistant:
         handoff = any(t in text for t in self.handoff_texts)
         if any(t in text for t in self.declined_texts):
             return ScriptedReply(text="抱歉，我不能替您决定买卖哪只股票。", handoff=handoff,
-                                 sources=[{"type": "guard", "declined": ["stock_tip"]}])
+                                 sources=[{"type": "guard", "declined": ["stock_tip"]}], declined=["stock_tip"])
         return ScriptedReply(text=f"【AI】关于“{text[:10]}”的解答", handoff=handoff)
 
     #: For tests through the HTTP API: text fragment → (intent, confidence, emotion, intensity).

@@ -117,6 +117,11 @@ class Reply:
     drafted_by: str = "template"  # template or llm
 
     @property
+    def declined(self) -> list[str]:
+        """The kinds of request the guard declined in the message (``stock_tip``, …), if any."""
+        return [k for s in self.sources if s.get("type") == "guard" for k in s.get("declined", ())]
+
+    @property
     def handoff_reason_zh(self) -> str | None:
         from brokercare.assistant.replies import handoff_reason_zh
 
