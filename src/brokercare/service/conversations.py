@@ -553,9 +553,8 @@ def _ai_reply(session: Session, customer_id: int | None, channel: str, text: str
         kwargs["analysis"] = analysis.original
     reply = assistant.reply(session, customer_id, text, **kwargs)
     handoff = bool(getattr(reply, "handoff", False))
-    declined = any(s.get("type") == "guard" and s.get("declined") for s in getattr(reply, "sources", None) or ())
     return (getattr(reply, "text", None), handoff,
-            DECLINED if declined and not handoff else getattr(reply, "handoff_reason", None))
+            DECLINED if getattr(reply, "declined", None) and not handoff else getattr(reply, "handoff_reason", None))
 
 
 @dataclass
@@ -592,13 +591,25 @@ def plan(session: Session, inbound: Inbound, analysis: Analysis, now: datetime) 
     customer_id = plannable(inbound)
     if customer_id is None:
         return None
-    contact = session.scalar(select(Contact).where(Contact.customer_id == customer_id))
+    contacts, threads = contacts_and_threads(session, [customer_id])
+    contact = contacts.get(customer_id)
     if contact is None:
         return None
-    conv = session.scalar(select(Conversation).where(
-        Conversation.contact_id == contact.id, Conversation.status != "closed")
-        .order_by(Conversation.id.desc()).limit(1))
-    return plan_for(session, inbound, analysis, now, contact, conv)
+    return plan_for(session, inbound, analysis, now, contact, threads.get(contact.id))
+
+
+def contacts_and_threads(session: Session, customer_ids: list[int]) -> tuple[dict[int, Contact],
+                                                                             dict[int, Conversation]]:
+    """The contacts of these customers (by customer id) and each contact's open thread (by
+    contact id; the newest if a merge left two), in two reads however many."""
+    contacts = {c.customer_id: c for c in session.scalars(
+        select(Contact).where(Contact.customer_id.in_(customer_ids)))}
+    threads: dict[int, Conversation] = {}
+    for conv in session.scalars(select(Conversation).where(
+            Conversation.contact_id.in_([c.id for c in contacts.values()]),
+            Conversation.status != "closed").order_by(Conversation.id)):
+        threads[conv.contact_id] = conv  # ascending: the newest open one wins
+    return contacts, threads
 
 
 def plan_for(session: Session, inbound: Inbound, analysis: Analysis, now: datetime,
@@ -1144,13 +1155,7 @@ def _receive_together(session: Session, inbounds: list[Inbound], now: datetime) 
         return out
     if analyses is None:
         return out
-    by_customer = {c.customer_id: c for c in session.scalars(
-        select(Contact).where(Contact.customer_id.in_([plannable(i) for i in inbounds])))}
-    threads: dict[int, Conversation] = {}
-    for conv in session.scalars(select(Conversation).where(
-            Conversation.contact_id.in_([c.id for c in by_customer.values()]),
-            Conversation.status != "closed").order_by(Conversation.id)):
-        threads[conv.contact_id] = conv  # the newest open one wins
+    by_customer, threads = contacts_and_threads(session, [plannable(i) for i in inbounds])
     _records = peers.preload_customers(session, list(by_customer))  # held while the plans read them
     facts = contact_facts(session, [(c.id, c.customer_id) for c in by_customer.values()], now)
     plans: dict[int, Plan] = {}
