@@ -18,8 +18,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from brokercare.accounts import service as accounts
 from brokercare.accounts.models import Account, CashMovement, Position, Trade
-from brokercare.accounts.service import margin_status
+from brokercare.accounts.service import accounts_of_customers, margin_status
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.errors import NotFound
 from brokercare.customers.models import Customer
@@ -109,32 +110,29 @@ def prefetched(session: Session, customer_ids: list[int]) -> Iterator[None]:
     answered from one read each for all of them (the service hub answers a batch of messages at
     once); outside it, and for anyone else, every call reads afresh."""
     ids = sorted({c for c in customer_ids if c is not None})
-    many_accounts = _service("brokercare.accounts.service", "accounts_of_customers")
-    many_assessments = _service("brokercare.advisory.suitability", "current_assessments")
-    known = {
-        "accounts": many_accounts(session, ids) if many_accounts and ids else {},
-        "assessments": many_assessments(session, ids) if many_assessments and ids else None,
-        "ids": frozenset(ids),
+    try:
+        from brokercare.advisory.suitability import current_assessments
+    except ImportError:
+        current_assessments = None
+    session.info[_PREFETCHED] = {
+        "accounts": accounts_of_customers(session, ids),  # every id a key
+        "assessments": current_assessments(session, ids) if current_assessments else None,
     }
-    session.info[_PREFETCHED] = known
     try:
         yield
     finally:
         session.info.pop(_PREFETCHED, None)
 
 
-def _known(session: Session, customer_id: int) -> dict | None:
+def _prefetched(session: Session, customer_id: int) -> dict | None:
     known = session.info.get(_PREFETCHED)
-    return known if known is not None and customer_id in known["ids"] else None
+    return known if known is not None and customer_id in known["accounts"] else None
 
 
 def accounts_of(session: Session, customer_id: int) -> list[Account]:
-    if (known := _known(session, customer_id)) is not None and customer_id in known["accounts"]:
+    if (known := _prefetched(session, customer_id)) is not None:
         return list(known["accounts"][customer_id])
-    svc = _service("brokercare.accounts.service", "accounts_of")
-    if svc is not None:
-        return list(svc(session, customer_id))
-    return list(session.scalars(select(Account).where(Account.customer_id == customer_id).order_by(Account.id)))
+    return list(accounts.accounts_of(session, customer_id))
 
 
 def portfolio(session: Session, customer_id: int, *, today: date | None = None) -> Portfolio:
@@ -248,7 +246,7 @@ def risk_level(session: Session, customer_id: int) -> str | None:
     except ImportError:
         customer = customer_of(session, customer_id)
         return customer.risk_level if customer else None
-    known = _known(session, customer_id)
+    known = _prefetched(session, customer_id)
     if known is not None and known["assessments"] is not None:
         assessment = known["assessments"].get(customer_id)
     else:
