@@ -145,30 +145,34 @@ def _checked_user(user: User | None, claims: dict) -> User:
     return user
 
 
-def user_from_token(session: Session, token: str) -> User:
+def _verified(token: str | None) -> tuple[int, dict]:
+    """The user id and claims of a valid access token; a 401 for a missing or invalid one."""
+    if not token:
+        raise _unauthorized("请先登录。(not authenticated: send Authorization: Bearer <token>)")
     claims = _claims(token)
-    return _checked_user(session.get(User, _subject(claims)), claims)
+    return _subject(claims), claims
+
+
+def user_from_token(session: Session, token: str | None) -> User:
+    user_id, claims = _verified(token)
+    return _checked_user(session.get(User, user_id), claims)
 
 
 def users_from_tokens(session: Session, tokens: list[str | None]) -> list[User | HTTPException]:
     """:func:`user_from_token` for a batch of requests with one read of the users table; each
     request gets its user or the 401 it earned, independently of the others."""
-    claims: list[dict | HTTPException] = []
+    verified: list[tuple[int, dict] | HTTPException] = []
     for token in tokens:
         try:
-            if not token:
-                raise _unauthorized("请先登录。(not authenticated: send Authorization: Bearer <token>)")
-            c = _claims(token)
-            _subject(c)
-            claims.append(c)
+            verified.append(_verified(token))
         except HTTPException as exc:
-            claims.append(exc)
-    ids = {_subject(c) for c in claims if isinstance(c, dict)}
+            verified.append(exc)
+    ids = {v[0] for v in verified if not isinstance(v, HTTPException)}
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
     out: list[User | HTTPException] = []
-    for c in claims:
+    for v in verified:
         try:
-            out.append(c if isinstance(c, HTTPException) else _checked_user(users.get(_subject(c)), c))
+            out.append(v if isinstance(v, HTTPException) else _checked_user(users.get(v[0]), v[1]))
         except HTTPException as exc:
             out.append(exc)
     return out
@@ -179,8 +183,6 @@ def current_user(
     session: Session = Depends(get_session),
 ) -> User:
     """FastAPI dependency: the logged-in user, from an ``Authorization: Bearer`` JWT."""
-    if not token:
-        raise _unauthorized("请先登录。(not authenticated: send Authorization: Bearer <token>)")
     return user_from_token(session, token)
 
 
