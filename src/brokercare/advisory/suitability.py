@@ -236,14 +236,8 @@ def require_customer(session: Session, customer_id: int):
 
 
 def current_assessment(session: Session, customer_id: int):
-    from brokercare.customers.models import RiskAssessment
-
-    return session.scalars(
-        select(RiskAssessment)
-        .where(RiskAssessment.customer_id == customer_id)
-        .order_by(RiskAssessment.assessed_on.desc(), RiskAssessment.id.desc())
-        .limit(1)
-    ).first()
+    """The customer's latest risk assessment, or None if never assessed."""
+    return current_assessments(session, [customer_id]).get(customer_id)
 
 
 def current_assessments(session: Session, customer_ids: list[int]) -> dict:
