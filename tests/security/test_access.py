@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from brokercare.core.errors import PermissionDenied, ValidationFailed
 from brokercare.ledger.models import LedgerEntry
-from brokercare.security.access import cleared, customer_pii, data_class_of, may_reveal
 from brokercare.security.crypto import blind_index
+from brokercare.security.policy import cleared, customer_pii, data_class_of, may_reveal
 
 from .conftest import login
 

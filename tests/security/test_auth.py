@@ -8,7 +8,8 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
-from brokercare.security.auth import _signing_key, current_user, issue_token, require_roles
+from brokercare.security.auth import _signing_key, issue_token
+from brokercare.security.policy import current_user, require_roles
 from brokercare.security.service import authenticate, create_user
 
 from .conftest import PASSWORD, login

@@ -13,8 +13,8 @@ from brokercare.accounts.models import Account, Position
 from brokercare.ledger import service as ledger
 from brokercare.market.models import Instrument
 from brokercare.security import demo
-from brokercare.security.access import ROLES
 from brokercare.security.models import User
+from brokercare.security.policy import ROLES
 from brokercare.security.service import authenticate
 
 from .conftest import add_customer

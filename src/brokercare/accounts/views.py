@@ -12,10 +12,9 @@ from brokercare.accounts.schemas import AccountOut, MarginStatusOut, PositionOut
 from brokercare.core.database import get_session
 from brokercare.customers.access import ensure_may_see, readable, require_readable
 from brokercare.customers.service import get_customer
-from brokercare.security.access import data_class_of
-from brokercare.security.auth import current_user
 from brokercare.security.masking import mask_bank_card
 from brokercare.security.models import User
+from brokercare.security.policy import current_user, data_class_of
 
 router = APIRouter(tags=["accounts"])
 

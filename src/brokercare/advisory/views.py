@@ -26,8 +26,8 @@ from brokercare.advisory.schemas import (
 )
 from brokercare.core.database import get_session
 from brokercare.core.errors import NotFound, PermissionDenied
-from brokercare.security.auth import current_user
 from brokercare.security.models import User
+from brokercare.security.policy import current_user
 
 router = APIRouter(prefix="/advisory", tags=["advisory"])
 

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 from brokercare.assistant import schemas, service
 from brokercare.core.database import get_session
 from brokercare.core.errors import PermissionDenied, ValidationFailed
-from brokercare.security.auth import current_user
 from brokercare.security.models import User
+from brokercare.security.policy import current_user
 
 router = APIRouter(prefix="/assistant", tags=["assistant"])
 

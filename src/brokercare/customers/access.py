@@ -1,14 +1,14 @@
 """Who may read which customer's data, on top of the security domain's clearance matrix.
 
 Staff read any customer, each value subject to their role's clearance for its data class
-(:func:`brokercare.security.access.visibility`); a customer user reads only themself, whole.
+(:func:`brokercare.security.policy.visibility`); a customer user reads only themself, whole.
 """
 
 from __future__ import annotations
 
 from brokercare.core.errors import PermissionDenied
-from brokercare.security.access import visibility
 from brokercare.security.models import User
+from brokercare.security.policy import visibility
 
 
 def ensure_may_see(user: User, customer_id: int) -> None:

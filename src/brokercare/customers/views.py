@@ -1,6 +1,6 @@
 """Customer and profile endpoints under ``/api/v1``: staff search and read customers; a customer
 user reads only their own record. Every value is shown whole only to roles cleared for its data
-class; personal data goes through :func:`brokercare.security.access.customer_pii` (masking and the
+class; personal data goes through :func:`brokercare.security.policy.customer_pii` (masking and the
 audit ledger)."""
 
 from __future__ import annotations
@@ -21,10 +21,15 @@ from brokercare.customers.schemas import (
     TagOut,
     TierChangeOut,
 )
-from brokercare.security.access import STAFF_ROLES, customer_pii, data_class_of
-from brokercare.security.auth import current_user, require_roles
 from brokercare.security.masking import mask_name
 from brokercare.security.models import User
+from brokercare.security.policy import (
+    STAFF_ROLES,
+    current_user,
+    customer_pii,
+    data_class_of,
+    require_roles,
+)
 
 
 def startup() -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
-from brokercare.security.auth import require_roles
+from brokercare.security.policy import require_roles
 
 router = APIRouter(tags=["data"])
 

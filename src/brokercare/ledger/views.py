@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import get_session
 from brokercare.core.errors import NotFound
 from brokercare.ledger import service
-from brokercare.security.auth import require_roles
 from brokercare.security.models import User
+from brokercare.security.policy import require_roles
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 auditor = require_roles("compliance", "admin")

@@ -25,8 +25,8 @@ from brokercare.monitoring.schemas import (
     ReceiptIn,
 )
 from brokercare.monitoring.temperature import BOARD_NAMES
-from brokercare.security.auth import current_user, require_roles
 from brokercare.security.models import User
+from brokercare.security.policy import current_user, require_roles
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 

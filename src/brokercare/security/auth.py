@@ -1,10 +1,10 @@
 """Passwords (argon2id), JWT access tokens, and the FastAPI dependencies that authorise requests.
 
-``current_user`` turns an OAuth2 bearer token into the :class:`User` it was issued to (and refuses
-tokens of users since deactivated or whose role changed); ``require_roles`` narrows that to a set of
-roles. Both answer RFC 9457 problem+json: 401 with ``WWW-Authenticate: Bearer`` when the caller is not
-logged in, 403 when the role is not allowed. Messages are Chinese first (customers log in here too)
-with the English reason in brackets for operators.
+``user_from_token`` turns an OAuth2 bearer token into the :class:`User` it was issued to (and
+refuses tokens of users since deactivated or whose role changed) with a 401 carrying
+``WWW-Authenticate: Bearer`` otherwise. The FastAPI dependencies built on it live in
+:mod:`brokercare.security.policy`. Messages are Chinese first (customers log in here too) with the
+English reason in brackets for operators.
 """
 
 from __future__ import annotations
@@ -13,20 +13,18 @@ import hashlib
 import os
 import secrets
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, HTTPException
+from fastapi import HTTPException
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from brokercare.core.database import get_session, utcnow
+from brokercare.core.database import utcnow
 from brokercare.core.settings import get_settings
-from brokercare.security.access import ROLE_LABELS, ROLES
 from brokercare.security.models import User
 
 ALGORITHM = "HS256"
@@ -176,32 +174,3 @@ def users_from_tokens(session: Session, tokens: list[str | None]) -> list[User |
         except HTTPException as exc:
             out.append(exc)
     return out
-
-
-def current_user(
-    token: str | None = Depends(oauth2_scheme),
-    session: Session = Depends(get_session),
-) -> User:
-    """FastAPI dependency: the logged-in user, from an ``Authorization: Bearer`` JWT."""
-    return user_from_token(session, token)
-
-
-def require_roles(*roles: str) -> Callable[..., User]:
-    """Dependency factory: the current user, if their role is one of ``roles``; else 403."""
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown or not roles:
-        raise ValueError(f"require_roles needs known roles, got {roles!r}")
-    allowed = frozenset(roles)
-    labels = "、".join(ROLE_LABELS[r] for r in roles)
-
-    def dependency(user: User = Depends(current_user)) -> User:
-        if user.role not in allowed:
-            raise HTTPException(
-                status_code=403,
-                detail=f"您的角色（{ROLE_LABELS.get(user.role, user.role)}）无权执行此操作，仅限{labels}。"
-                f"(role {user.role!r} not in {sorted(allowed)})",
-            )
-        return user
-
-    dependency.__name__ = f"require_roles_{'_'.join(roles)}"
-    return dependency

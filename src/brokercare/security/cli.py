@@ -66,7 +66,7 @@ def users_list(
 ) -> None:
     """List logins."""
     from brokercare.core.database import session_scope
-    from brokercare.security.access import ROLE_LABELS
+    from brokercare.security.policy import ROLE_LABELS
     from brokercare.security.service import list_users
 
     _models()

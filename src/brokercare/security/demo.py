@@ -71,7 +71,7 @@ def pick_customers(session: Session) -> dict[str, int]:
 def generate(engine: Engine, rng, summary) -> None:  # noqa: ANN001
     """Create the demo logins and record a few compliance reads in the ledger."""
     from brokercare.customers.models import Customer
-    from brokercare.security.access import customer_pii
+    from brokercare.security.policy import customer_pii
 
     staff_pw = os.environ.get("BROKERCARE_DEMO_PASSWORD", STAFF_PASSWORD)
     customer_pw = os.environ.get("BROKERCARE_DEMO_CUSTOMER_PASSWORD", CUSTOMER_PASSWORD)

@@ -1,4 +1,6 @@
-"""Users: creation with validated roles, authentication, listing."""
+"""Users: creation with validated roles, authentication, listing; and the security primitives
+other domains apply to their own personal-data columns (field encryption, blind index, masking),
+published here so they never import the security domain's internals."""
 
 from __future__ import annotations
 
@@ -9,9 +11,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from brokercare.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
-from brokercare.security.access import ROLES, STAFF_ROLES
 from brokercare.security.auth import decoy_verify, hash_password, needs_rehash, verify_password
+from brokercare.security.crypto import FieldCipher as FieldCipher
+from brokercare.security.crypto import blind_index as blind_index
+from brokercare.security.crypto import get_cipher as get_cipher
+from brokercare.security.crypto import load_master_key as load_master_key
+from brokercare.security.masking import MASKERS as MASKERS
+from brokercare.security.masking import mask_address as mask_address
+from brokercare.security.masking import mask_bank_card as mask_bank_card
+from brokercare.security.masking import mask_id_number as mask_id_number
+from brokercare.security.masking import mask_name as mask_name
+from brokercare.security.masking import mask_phone as mask_phone
 from brokercare.security.models import User
+from brokercare.security.policy import ROLES, STAFF_ROLES
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
 MIN_PASSWORD = 8

@@ -10,9 +10,16 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import get_session
 from brokercare.core.errors import NotFound
 from brokercare.security import service
-from brokercare.security.access import ROLE_LABELS, STAFF_ROLES, clearance_matrix, customer_pii
-from brokercare.security.auth import current_user, issue_token, require_roles
+from brokercare.security.auth import issue_token
 from brokercare.security.models import User
+from brokercare.security.policy import (
+    ROLE_LABELS,
+    STAFF_ROLES,
+    clearance_matrix,
+    current_user,
+    customer_pii,
+    require_roles,
+)
 from brokercare.security.schemas import ClearanceRow, CustomerPII, KeyStatus, Token, UserOut
 
 router = APIRouter(tags=["security"])

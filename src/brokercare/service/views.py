@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, session_factory, utcnow
 from brokercare.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from brokercare.security.auth import current_user, oauth2_scheme, require_roles, users_from_tokens
+from brokercare.security.auth import oauth2_scheme, users_from_tokens
 from brokercare.security.models import User
+from brokercare.security.policy import current_user, require_roles
 from brokercare.service import conversations as conv_svc
 from brokercare.service import csat, feedback, queues, sla, tickets
 from brokercare.service.channels import (

@@ -21,8 +21,8 @@ from brokercare.core.database import get_session
 from brokercare.core.errors import AuthenticationFailed
 from brokercare.security import auth
 from brokercare.security import service as security_service
-from brokercare.security.access import ROLE_LABELS
 from brokercare.security.models import User
+from brokercare.security.policy import ROLE_LABELS
 from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, page_user
 
 _root = resources.files("brokercare.web")

@@ -11,9 +11,9 @@ from fastapi.exceptions import HTTPException
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
-from brokercare.security.access import STAFF_ROLES
 from brokercare.security.auth import user_from_token
 from brokercare.security.models import User
+from brokercare.security.policy import STAFF_ROLES
 
 COOKIE = "brokercare_session"
 

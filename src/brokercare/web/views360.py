@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from brokercare.security.access import customer_pii, may_reveal
 from brokercare.security.models import User
+from brokercare.security.policy import customer_pii, may_reveal
 
 
 @dataclass

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import DomainError
-from brokercare.security.access import may_reveal
 from brokercare.security.models import User
+from brokercare.security.policy import may_reveal
 from brokercare.web.sessions import staff_user
 from brokercare.web.views360 import customer_360
 

@@ -1,4 +1,9 @@
-"""Data classes (JR/T 0158-2018 style levels 1–4), the role clearance matrix, and masked PII reads.
+"""Who may see and do what: roles, data classes (JR/T 0158-2018 style levels 1–4), the clearance
+matrix, masked PII reads, and the FastAPI dependencies every domain's routes authorise with.
+
+This is the security domain's public face for access decisions: other domains import their
+dependencies (:func:`current_user`, :func:`require_roles`, :data:`CurrentUser`) and role sets from
+here, never the ``users`` table.
 
 JR/T 0158 grades securities and futures data from level 1 (public) to level 4 (whose leak would
 seriously harm customers or the firm). BrokerCare uses four classes:
@@ -17,17 +22,34 @@ a keyed hash of each value, never the value) is appended to the tamper-evident l
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Annotated, Literal, Protocol
 
+from fastapi import Depends, HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from brokercare.core.database import get_session
 from brokercare.core.errors import PermissionDenied, ValidationFailed
+from brokercare.security.auth import oauth2_scheme, user_from_token
 
 Visibility = Literal["full", "reveal", "masked"]
 
 STAFF_ROLES = ("agent", "advisor", "customer_manager", "risk", "compliance", "admin", "team_lead")
+# Staff who take conversations from the service hub's queues.
+SERVING_ROLES = ("agent", "advisor", "customer_manager", "team_lead")
 ROLES = (*STAFF_ROLES, "customer")
+
+
+class Principal(Protocol):
+    """The authenticated caller as other domains see it (a login of the ``users`` table)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    customer_id: int | None
+    active: bool
 
 ROLE_LABELS = {
     "agent": "客服坐席",
@@ -243,3 +265,35 @@ def customer_pii(
         if commit:
             session.commit()
     return out
+
+
+def current_user(
+    token: str | None = Depends(oauth2_scheme),
+    session: Session = Depends(get_session),
+) -> Principal:
+    """FastAPI dependency: the logged-in user, from an ``Authorization: Bearer`` JWT."""
+    return user_from_token(session, token)
+
+
+def require_roles(*roles: str) -> Callable[..., Principal]:
+    """Dependency factory: the current user, if their role is one of ``roles``; else 403."""
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown or not roles:
+        raise ValueError(f"require_roles needs known roles, got {roles!r}")
+    allowed = frozenset(roles)
+    labels = "、".join(ROLE_LABELS[r] for r in roles)
+
+    def dependency(user: Principal = Depends(current_user)) -> Principal:
+        if user.role not in allowed:
+            raise HTTPException(
+                status_code=403,
+                detail=f"您的角色（{ROLE_LABELS.get(user.role, user.role)}）无权执行此操作，仅限{labels}。"
+                f"(role {user.role!r} not in {sorted(allowed)})",
+            )
+        return user
+
+    dependency.__name__ = f"require_roles_{'_'.join(roles)}"
+    return dependency
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
