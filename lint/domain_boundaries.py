@@ -93,13 +93,13 @@ class DomainBoundariesContract(Contract):
         cycles = _cycles(edges)
         for cycle in cycles:
             first = edges[(cycle[0], cycle[1])][0]
-            problems.append(("cycle", first, " -> ".join(cycle + [cycle[0]]), "domain cycle"))
+            problems.append(("cycle", first, " -> ".join(cycle + [cycle[0]]), "domains in a loop"))
         output.verbose_print(verbose, f"{len(problems)} boundary problems")
         return ContractCheck(kept=not problems, metadata={"problems": problems})
 
     def render_broken_contract(self, check: ContractCheck) -> None:
         for rule, where, imported, why in check.metadata["problems"]:
-            output.print_error(f"[{rule}] {where} -> {imported} ({why})", bold=False)
+            output.print_error(f"{rule}: {where} -> {imported} ({why})", bold=False)
         output.new_line()
 
 
