@@ -59,6 +59,7 @@ def run_cmd(
                                "while another run of the job is going on."),
 ) -> None:
     """Run a job now, in this process, for a day; the run is recorded like a scheduled one."""
+    # the job's warnings (and its domain's) appear as log lines
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     try:
         when = date.fromisoformat(day) if day else None
@@ -70,8 +71,6 @@ def run_cmd(
     except DomainError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
-    for w in outcome.warnings:
-        console.print(f"[yellow]{w}[/yellow]")
     if outcome.status != "succeeded":
         console.print(f"[red]{name} for {outcome.claim.day} failed[/red] after {outcome.seconds:.1f} s: "
                       f"{(outcome.error or '').splitlines()[0]}")

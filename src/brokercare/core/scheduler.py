@@ -52,6 +52,18 @@ class DueTimeExecutor(ThreadPoolExecutor):
         future.add_done_callback(done)
 
 
+def noting_provisional(function: JobFunction) -> JobFunction:
+    """The job, warning on its run when its day lies in a year no holiday notice covers."""
+
+    def run(ctx: runs.RunContext):  # noqa: ANN202
+        if calendar.is_provisional(ctx.day):
+            ctx.warn(f"{ctx.day.year} has no exchange holiday notice loaded: this run's trading "
+                     f"days are provisional (every weekday counts)")
+        return function(ctx)
+
+    return run
+
+
 def registered_jobs(settings: Settings | None = None) -> dict[str, JobFunction]:
     return domain_jobs((settings or get_settings()).job_modules)
 
@@ -120,16 +132,8 @@ class JobScheduler:
         return self.run_claimed(claim)
 
     def run_claimed(self, claim: Claim) -> Outcome:
-        function = self.jobs[claim.job]
-        provisional = calendar.is_provisional(claim.day)
-
-        def with_note(ctx: runs.RunContext):  # noqa: ANN202
-            if provisional:
-                ctx.warn(f"{claim.day.year} has no exchange holiday notice loaded: this run's "
-                         f"trading days are provisional (every weekday counts)")
-            return function(ctx)
-
-        return runs.execute(self.engine, with_note, claim, self.heartbeat, self.sessions)
+        return runs.execute(self.engine, noting_provisional(self.jobs[claim.job]), claim,
+                            self.heartbeat, self.sessions)
 
     # -- missed runs and dead processes ---------------------------------------------------------
     def catch_up(self, now: datetime | None = None) -> list[tuple[str, datetime]]:
@@ -198,6 +202,12 @@ def start_embedded() -> JobScheduler | None:
     global _embedded
     if get_settings().scheduler != "embedded" or _embedded is not None:
         return _embedded
+    if not logging.getLogger().handlers and not log.handlers:
+        # uvicorn configures only its own loggers: give the runs' log lines a place to go
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
     _embedded = JobScheduler()
     _embedded.start()
     return _embedded
@@ -252,7 +262,7 @@ def run_now(job: str, day: date | None = None, *, force: bool = False) -> Outcom
     assert claim is not None  # due "now" is unique to this call
     heartbeat = runs.Heartbeat(engine, owner, max(settings.job_lease_s / 4, 0.2))
     try:
-        return runs.execute(engine, jobs[job], claim, heartbeat,
+        return runs.execute(engine, noting_provisional(jobs[job]), claim, heartbeat,
                             sessionmaker(engine, expire_on_commit=False))
     finally:
         heartbeat.stop()
