@@ -44,16 +44,21 @@ def test_post_close_runs_on_trading_days_only_across_mid_autumn_and_national_day
         == at(date(2026, 10, 8), 15, 30)
 
 
-def test_intraday_sla_checks_every_minute_of_desk_hours_on_trading_days_only(engine):
-    got = dues("service.sla_check", date(2026, 10, 1), date(2026, 10, 11))
-    days = sorted({d.date() for d in got})
-    assert days == [date(2026, 10, 8), date(2026, 10, 9)]
+def test_an_intraday_job_runs_every_minute_of_its_window_on_trading_days_only(engine):
+    sessions = parse("intraday:\n  - {job: market.temperature, every: 1, from: '09:30', "
+                     "until: '15:00'}\n", "test").entries[0].trigger
+    got = list(sessions.due_times(at(date(2026, 10, 1), 0), at(date(2026, 10, 11), 23, 59)))
+    assert sorted({d.date() for d in got}) == [date(2026, 10, 8), date(2026, 10, 9)]
     first_day = [d for d in got if d.date() == date(2026, 10, 8)]
-    assert len(first_day) == 9 * 60 + 1 and first_day[0] == at(date(2026, 10, 8), 8, 30)
-    assert first_day[-1] == at(date(2026, 10, 8), 17, 30)
-    # customers write during the holiday too: stranded messages are routed every day
-    assert dues("service.route_stranded", date(2026, 10, 3), date(2026, 10, 3))[0] == \
-        at(date(2026, 10, 3), 0, 0)
+    assert len(first_day) == 5 * 60 + 30 + 1
+    assert (first_day[0], first_day[-1]) == (at(date(2026, 10, 8), 9, 30), at(date(2026, 10, 8), 15))
+
+
+def test_sla_checks_and_routing_run_all_day_every_day(engine):
+    # an emergency ticket's 15 minutes run on the wall clock, holiday or not
+    got = dues("service.sla_check", date(2026, 10, 3), date(2026, 10, 3))
+    assert len(got) == 24 * 60 and got[0] == at(date(2026, 10, 3), 0, 0)
+    assert len(dues("service.close_idle_conversations", date(2026, 10, 1), date(2026, 10, 1))) == 288
 
 
 def test_weekly_and_monthly_jobs_take_the_first_trading_day(engine):

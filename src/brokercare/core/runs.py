@@ -27,6 +27,8 @@ from numbers import Number
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -108,33 +110,39 @@ class Outcome:
 
 # --- claiming --------------------------------------------------------------------------------
 
+def _insert_new(engine: Engine, values: dict) -> int | None:
+    """Insert a run row unless its (job, due time) exists; its id, or None. ``ON CONFLICT DO
+    NOTHING`` rather than catching the error: several schedulers race for every due time, and
+    PostgreSQL would log each lost race as an error."""
+    dialect = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(engine.dialect.name)
+    with engine.begin() as conn:
+        if dialect is None:
+            try:
+                with conn.begin_nested():
+                    return conn.execute(insert(RUNS).values(**values)).inserted_primary_key[0]
+            except IntegrityError:
+                return None
+        return conn.scalar(dialect(RUNS).values(**values)
+                           .on_conflict_do_nothing(index_elements=["job", "due_at"])
+                           .returning(RUNS.c.id))
+
+
 def claim(engine: Engine, job: str, due: datetime, *, day: date, trigger: str, owner: str) -> Claim | None:
     """Insert the run row for (job, due); None when another process already has it."""
     now = utcnow()
-    try:
-        with engine.begin() as conn:
-            run_id = conn.execute(insert(RUNS).values(
-                job=job, due_at=due, day=day, trigger=trigger, status="running", attempt=1,
-                owner=owner, started_at=now, heartbeat_at=now)).inserted_primary_key[0]
-    except IntegrityError:
-        return None
-    return Claim(run_id, job, due, day, trigger, 1, owner)
+    run_id = _insert_new(engine, {"job": job, "due_at": due, "day": day, "trigger": trigger,
+                                  "status": "running", "attempt": 1, "owner": owner,
+                                  "started_at": now, "heartbeat_at": now})
+    return None if run_id is None else Claim(run_id, job, due, day, trigger, 1, owner)
 
 
 def mark_missed(engine: Engine, job: str, dues: list[datetime]) -> int:
     """Record due times that passed while the platform was down and were not caught up."""
-    marked = 0
-    for due in dues:
-        try:
-            with engine.begin() as conn:
-                conn.execute(insert(RUNS).values(
-                    job=job, due_at=due, day=due.astimezone(SHANGHAI).date(), trigger="schedule",
-                    status="missed", attempt=0, error="the platform was not running at the due "
-                    "time; a later due time was caught up instead"))
-            marked += 1
-        except IntegrityError:
-            continue
-    return marked
+    return sum(_insert_new(engine, {
+        "job": job, "due_at": due, "day": due.astimezone(SHANGHAI).date(), "trigger": "schedule",
+        "status": "missed", "attempt": 0,
+        "error": "the platform was not running at the due time; a later due time was caught up instead",
+    }) is not None for due in dues)
 
 
 def _alive_here(owner: str) -> bool:

@@ -65,6 +65,7 @@ def noting_provisional(function: JobFunction) -> JobFunction:
 
 
 def registered_jobs(settings: Settings | None = None) -> dict[str, JobFunction]:
+    """Every job the domains' ``jobs.py`` declare, and the broker's own (``job_modules``)."""
     return domain_jobs((settings or get_settings()).job_modules)
 
 
@@ -151,7 +152,7 @@ class JobScheduler:
             last = runs.latest_due(self.engine, entry.job)
             if last is None:
                 continue
-            missed = [d for d in entry.trigger.due_times(max(since, last + timedelta(seconds=1)), now)]
+            missed = list(entry.trigger.due_times(max(since, last + timedelta(seconds=1)), now))
             if not missed:
                 continue
             runs.mark_missed(self.engine, entry.job, missed[:-1])
