@@ -11,14 +11,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brokercare import __version__
+from brokercare.core import calendar, runs, scheduler
+from brokercare.core.database import get_engine
 from brokercare.core.domains import domain_modules, load_all_models
 from brokercare.core.errors import DomainError
+from brokercare.core.settings import get_settings
+from brokercare.security.policy import Principal, require_roles
 
 PROBLEM = "application/problem+json"
 
@@ -42,7 +47,43 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # them and its pauses shrink to the short-lived objects of requests.
     gc.collect()
     gc.freeze()
-    yield
+    # The day's jobs, when this process runs them (BROKERCARE_SCHEDULER=embedded; docs/jobs.md).
+    await anyio.to_thread.run_sync(scheduler.start_embedded)
+    try:
+        yield
+    finally:
+        await anyio.to_thread.run_sync(scheduler.stop_embedded)
+
+
+def _health() -> dict:
+    """What is stale or about to be: the exchange calendar's end, failed or stalled jobs."""
+    cover = calendar.coverage()
+    body: dict = {"calendar": cover.as_dict(),
+                  "scheduler": "embedded" if scheduler.embedded_running() else "off"}
+    warnings = [cover.warning] if cover.warning else []
+    try:
+        warnings += runs.problems(get_engine(), lease_s=get_settings().job_lease_s)
+    except SQLAlchemyError as exc:
+        warnings.append(f"job runs unreadable: {type(exc).__name__}")
+    body["warnings"] = warnings
+    return body
+
+
+def _jobs_router() -> APIRouter:
+    """The schedule and its runs, for admins (the workbench shows them)."""
+    router = APIRouter(prefix="/jobs", tags=["jobs"])
+    admin = require_roles("admin")
+
+    @router.get("", summary="The schedule: each job, when it runs, its next due time, its last run")
+    def jobs(_: Principal = Depends(admin)) -> dict:
+        return {"jobs": scheduler.schedule_overview(), "calendar": calendar.coverage().as_dict()}
+
+    @router.get("/runs", summary="The latest runs, newest first")
+    def job_runs(job: str | None = None, status: str | None = None,
+                 limit: int = Query(50, ge=1, le=1000), _: Principal = Depends(admin)) -> list[dict]:
+        return runs.history(get_engine(), job=job, status=status, limit=limit)
+
+    return router
 
 
 def create_app() -> FastAPI:
@@ -83,7 +124,10 @@ def create_app() -> FastAPI:
 
     @app.get("/health", tags=["ops"])
     def health() -> dict:
-        return {"status": "ok", "version": __version__}
+        body = _health()
+        return {"status": "warn" if body["warnings"] else "ok", "version": __version__, **body}
+
+    app.include_router(_jobs_router(), prefix="/api/v1")
 
     for module in domain_modules("views"):
         app.include_router(module.router, prefix="/api/v1")

@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 
 from brokercare.core.domains import domain_modules
+from brokercare.core.settings import reset_settings
 
 app = typer.Typer(
     name="brokercare",
@@ -46,8 +47,15 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, help="Worker processes (PostgreSQL deployments)."),
 ) -> None:
-    """Run the API and the web pages."""
+    """Run the API and the web pages, and the day's jobs unless BROKERCARE_SCHEDULER=off."""
+    import os
+
     import uvicorn
+
+    # The schedule runs in-process unless the environment says otherwise (docs/jobs.md); worker
+    # processes inherit the setting.
+    os.environ.setdefault("BROKERCARE_SCHEDULER", "embedded")
+    reset_settings()
 
     uvicorn.run("brokercare.api:create_app", factory=True, host=host, port=port, workers=workers)
 

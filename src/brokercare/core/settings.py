@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,23 @@ class Settings(BaseSettings):
     # Messages a process lets wait; more are refused with 503 + Retry-After rather than queued
     # (about 10 s of work at the measured 150 messages/s per process).
     message_queue_limit: int = Field(1500, ge=1, le=1_000_000)
+    # The day's jobs (docs/jobs.md). ``embedded``: the API process runs the schedule; ``off``: it
+    # does not (a ``brokercare scheduler`` process does). Unset: ``brokercare serve`` runs it, an
+    # app built any other way (tests, ``uvicorn brokercare.api:create_app``) does not.
+    scheduler: Literal["embedded", "off"] | None = None
+    # Another schedule than the shipped ``core/data/schedule.yaml``.
+    schedule_file: Path | None = None
+    # Further modules with a ``JOBS`` mapping (a broker's own jobs), comma-separated.
+    job_modules: str = ""
+    # A run whose process stopped beating its heartbeat this long ago is taken over (once).
+    job_lease_s: float = Field(60.0, ge=1.0, le=3600.0)
+    # Jobs a scheduler process runs at the same time.
+    job_workers: int = Field(4, ge=1, le=64)
+    # How far back a starting scheduler looks for runs missed while the platform was down (a
+    # Spring Festival or National Day closure with its weekends is up to 10 days).
+    job_catch_up_days: int = Field(14, ge=0, le=60)
+    # Finished runs are kept this long (the weekly core.prune_job_history job deletes older ones).
+    job_history_days: int = Field(90, ge=7, le=3650)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

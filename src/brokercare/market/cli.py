@@ -40,5 +40,35 @@ def build_reference_cmd(
     console.print(f"[green]wrote {out}[/green]: {counts}")
 
 
+@market_app.command("load-calendar")
+def load_calendar_cmd(
+    file: Path = typer.Argument(..., help="The exchanges' holiday notice as rows: date,exchanges,name "
+                                "(CSV, UTF-8 or GBK, or Parquet; see docs/jobs.md)."),
+) -> None:
+    """Load the exchanges' yearly holiday notice: all or nothing, row-numbered errors, idempotent."""
+    from brokercare.core import calendar
+    from brokercare.core.bulkimport import ImportRejected
+    from brokercare.core.database import get_engine
+    from brokercare.core.errors import DomainError
+
+    try:
+        report = calendar.load_notice(get_engine(), file)
+    except ImportRejected as exc:
+        for e in exc.report.errors[:20]:
+            console.print(f"  row {e.row}: {e.reason}")
+        console.print(f"[red]Nothing loaded[/red]: {exc.report.rejected} of {exc.report.rows} rows "
+                      f"are invalid.")
+        raise typer.Exit(1) from None
+    except DomainError as exc:
+        console.print(f"[red]Nothing loaded[/red]: {exc.detail}")
+        raise typer.Exit(1) from None
+    cover = calendar.coverage()
+    console.print(f"[green]{file.name}[/green]: {report.inserted} closed days added, {report.updated} "
+                  f"updated, {report.unchanged} unchanged; the calendar covers "
+                  f"{', '.join(map(str, sorted(calendar.covered_years())))} (until {cover.covered_until})")
+    if cover.warning:
+        console.print(f"[yellow]{cover.warning}[/yellow]")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(market_app, name="market")
