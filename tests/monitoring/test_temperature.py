@@ -90,13 +90,13 @@ def test_temperatures_are_stored_per_board_and_minute_with_a_short_history(sessi
     from datetime import UTC, datetime, timedelta
 
     from brokercare.monitoring.models import MarketTemperature
-    from brokercare.monitoring.service import (
+    from brokercare.monitoring.temperature import (
         TEMPERATURE_HISTORY_DAYS,
+        Temperature,
         latest_temperatures,
         record_temperatures,
         temperature_history,
     )
-    from brokercare.monitoring.temperature import Temperature
 
     recorded = _stored_world(session)
     latest = latest_temperatures(session)

@@ -57,6 +57,11 @@ def get_customers(session: Session, customer_ids: list[int]) -> list[Customer]:
     return list(session.scalars(select(Customer).where(Customer.id.in_(list(customer_ids))))) if customer_ids else []
 
 
+def all_customer_ids(session: Session) -> list[int]:
+    """Every customer's id, ascending (demo history and jobs that walk the whole customer base)."""
+    return list(session.scalars(select(Customer.id).order_by(Customer.id)))
+
+
 def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, tuple[str, int | None]]:
     """The stored service tier and dedicated manager of each customer, in one indexed read for
     a batch: the service hub routes every message on them, and the full profile (144 decoded

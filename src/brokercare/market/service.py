@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from sqlalchemy import Engine, case, func, literal_column, or_, select
+from sqlalchemy import Engine, Subquery, case, func, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from brokercare.core.errors import NotFound
+from brokercare.market.limits import limit_arrays as limit_arrays
 from brokercare.market.models import Instrument
+from brokercare.market.quotes import POSITION_EVENT as POSITION_EVENT
+from brokercare.market.quotes import SNAPSHOT_EVENT as SNAPSHOT_EVENT
+from brokercare.market.quotes import QuoteRow as QuoteRow
+from brokercare.market.quotes import group_snapshots as group_snapshots
+from brokercare.market.quotes import payload_arrays as payload_arrays
+from brokercare.market.quotes import read_rows as read_rows
 from brokercare.market.reference import shipped_instruments
 
 #: Price sources written by the reference loader; any other source (a live feed) is kept on reload.
@@ -50,6 +57,35 @@ def get_instrument(session: Session, symbol: str) -> Instrument:
     if inst is None:
         raise NotFound(f"instrument {symbol!r} not found")
     return inst
+
+
+def instruments_by_symbol(session: Session, symbols: Iterable[str]) -> dict[str, Instrument]:
+    """The instruments of many full symbols in one read (unknown symbols are left out)."""
+    wanted = sorted(set(symbols))
+    found: dict[str, Instrument] = {}
+    for start in range(0, len(wanted), 900):
+        chunk = wanted[start:start + 900]
+        found.update((i.symbol, i) for i in session.scalars(select(Instrument).where(Instrument.symbol.in_(chunk))))
+    return found
+
+
+def instruments_of_kinds(session: Session, kinds: Iterable[str]) -> list[Instrument]:
+    """Every instrument of the given kinds (``stock``, ``etf``, ...), by symbol."""
+    return list(session.scalars(
+        select(Instrument).where(Instrument.kind.in_(list(kinds))).order_by(Instrument.symbol)
+    ))
+
+
+def reference_prices() -> Subquery:
+    """Symbol, exchange, kind and reference price of every instrument, as a SQL subquery.
+
+    For a domain that values its own rows in one bulk statement (a whole book's net assets, its
+    securities-lending debt, market values per exchange): it joins this on ``symbol`` instead of
+    the instruments table, whose shape stays the market domain's business.
+    """
+    return select(
+        Instrument.symbol, Instrument.exchange, Instrument.kind, Instrument.last_price
+    ).subquery("reference_prices")
 
 
 def find_instruments(session: Session, query: str, *, kind: str | None = None,
