@@ -21,10 +21,14 @@ import numpy as np
 from sqlalchemy import ColumnElement, Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
+from brokercare.accounts import loading
 from brokercare.accounts.models import Account, MarginContract, MarginShort, Position
+from brokercare.core.bulkimport import ImportSpec
 from brokercare.core.database import money
-from brokercare.core.errors import Conflict, NotFound
-from brokercare.market.service import instruments_by_symbol, reference_prices
+from brokercare.core.errors import Conflict, NotFound, ValidationFailed
+from brokercare.ledger.service import append
+from brokercare.market.service import instruments_by_symbol, instruments_sql
+from brokercare.security.policy import Principal, data_class_of, readable, require_readable
 
 _RATIO = Decimal("0.0001")
 
@@ -50,6 +54,24 @@ def accounts_of_customers(session: Session, customer_ids: list[int]) -> dict[int
                                    .order_by(Account.kind, Account.id)):
         out[account.customer_id].append(account)
     return out
+
+
+IMPORT_KINDS = ("accounts", "positions", "trades")
+
+
+def import_spec(kind: str, *, customer_ids: loading.CustomerIds | None = None) -> ImportSpec:
+    """How ``brokercare import KIND FILE`` reads, checks and writes a broker's accounts, positions
+    or trades. Accounts name their customer by number: the command passes ``customer_ids``
+    (``customers.service.ids_by_customer_no``) to resolve them, as accounts do not read customers."""
+    if kind == "accounts":
+        if customer_ids is None:
+            raise ValueError("importing accounts needs customer_ids to resolve customer numbers")
+        return loading.accounts_spec(customer_ids)
+    if kind == "positions":
+        return loading.positions_spec()
+    if kind == "trades":
+        return loading.trades_spec()
+    raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
 
 
 @dataclass(frozen=True)
@@ -144,12 +166,12 @@ def lending_debt_sql() -> ColumnElement[Decimal]:
 
     Shares owed × reference price when every short is priced, else the marked ``lending_debt``.
     """
-    prices = reference_prices()
+    inst = instruments_sql()
     owed = (
-        select(case((func.count() == func.count(prices.c.last_price),
-                     func.sum(MarginShort.quantity * prices.c.last_price))))
+        select(case((func.count() == func.count(inst.c.last_price),
+                     func.sum(MarginShort.quantity * inst.c.last_price))))
         .select_from(MarginShort)
-        .join(prices, prices.c.symbol == MarginShort.symbol)
+        .join(inst, inst.c.symbol == MarginShort.symbol)
         .where(MarginShort.contract_id == MarginContract.id, MarginShort.quantity > 0)
         .correlate(MarginContract)
         .scalar_subquery()
@@ -266,6 +288,41 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
     )
 
 
+def _ledger_reveal(session: Session, reader: Principal, customer_id: int, what: str) -> None:
+    """A class-3 resource read whole on request by a role that must ask goes to the ledger,
+    committed before the values leave."""
+    if reader.role == "customer" or readable(reader, customer_id, 3):
+        return
+    append(session, "pii.read", f"customer:{customer_id}",
+           {"user_id": reader.id, "role": reader.role, "customer_id": customer_id, "fields": [what],
+            "revealed_on_request": True, "reason": "revealed on request"})
+    session.commit()
+
+
+def positions_read_by(session: Session, reader: Principal, account_id: int, *,
+                      reveal: bool = False) -> list[ValuedPosition]:
+    """:func:`account_positions` as ``reader`` may see them: 403 unless cleared for holdings (or
+    asking with ``reveal`` where the role may, which is ledgered)."""
+    account = get_account(session, account_id)
+    require_readable(reader, account.customer_id, data_class_of("positions"), "持仓明细", reveal=reveal)
+    positions = account_positions(session, account_id)
+    if reveal:
+        _ledger_reveal(session, reader, account.customer_id, f"positions:{account_id}")
+    return positions
+
+
+def margin_status_read_by(session: Session, reader: Principal, account_id: int, *,
+                          reveal: bool = False) -> MarginStatus:
+    """:func:`margin_status` as ``reader`` may see it (see :func:`positions_read_by`)."""
+    account = get_account(session, account_id)
+    require_readable(reader, account.customer_id, data_class_of("maintenance_ratio"), "两融负债与担保比例",
+                     reveal=reveal)
+    status = margin_status(session, account_id)
+    if reveal:
+        _ledger_reveal(session, reader, account.customer_id, f"margin:{account_id}")
+    return status
+
+
 @dataclass(frozen=True)
 class NetAssets:
     """A customer's assets and margin liabilities, as the CDP's tiers (net assets, AUM) count them."""
@@ -287,13 +344,13 @@ def net_assets_by_customer(session: Session) -> list[NetAssets]:
         select(Account.customer_id, func.sum(Account.cash_balance))
         .where(Account.status != "closed").group_by(Account.customer_id)
     ).all())
-    prices = reference_prices()
+    inst = instruments_sql()
     held = {cid: (mv, n) for cid, mv, n in session.execute(
         select(Account.customer_id,
-               func.sum(Position.quantity * func.coalesce(prices.c.last_price, Position.cost_price)),
+               func.sum(Position.quantity * func.coalesce(inst.c.last_price, Position.cost_price)),
                func.count(Position.id))
         .join(Position, Position.account_id == Account.id)
-        .join(prices, prices.c.symbol == Position.symbol)
+        .join(inst, inst.c.symbol == Position.symbol)
         .where(Position.quantity > 0)
         .group_by(Account.customer_id)
     )}
@@ -433,12 +490,12 @@ def available_cash(session: Session, customer_ids: Iterable[int]) -> dict[int, D
 def stock_value_by_exchange(session: Session, exchanges: Iterable[str] = ("SH", "SZ")) -> list[tuple[int, str, Decimal]]:
     """Each customer's stock holdings at the reference price per exchange (open accounts; the SH
     figure includes STAR shares): ``(customer_id, exchange, value)``, what IPO quotas count."""
-    prices = reference_prices()
+    inst = instruments_sql()
     rows = session.execute(
-        select(Account.customer_id, prices.c.exchange, func.sum(Position.quantity * prices.c.last_price))
+        select(Account.customer_id, inst.c.exchange, func.sum(Position.quantity * inst.c.last_price))
         .join(Position, Position.account_id == Account.id)
-        .join(prices, prices.c.symbol == Position.symbol)
-        .where(prices.c.kind == "stock", prices.c.exchange.in_(list(exchanges)), Account.status != "closed")
-        .group_by(Account.customer_id, prices.c.exchange)
+        .join(inst, inst.c.symbol == Position.symbol)
+        .where(inst.c.kind == "stock", inst.c.exchange.in_(list(exchanges)), Account.status != "closed")
+        .group_by(Account.customer_id, inst.c.exchange)
     ).all()
     return [(cid, exchange, value) for cid, exchange, value in rows if value is not None]

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.orm import Session
 
+from brokercare.core.bulkimport import lookup
 from brokercare.core.bus import Event, get_bus, register_event_type
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.config import Compiled, load_config
@@ -74,6 +76,11 @@ def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, t
             .where(Customer.id.in_(list(customer_ids)))):
         out[cid] = (tier or get_profile(session, cid).tier, manager_id)
     return out
+
+
+def ids_by_customer_no(conn: Connection, customer_nos: Iterable[str]) -> dict[str, int]:
+    """Customer number → id for the numbers that exist (imports resolve a file's owners in bulk)."""
+    return lookup(conn, Customer.customer_no, Customer.id, customer_nos)
 
 
 def get_customer_by_no(session: Session, customer_no: str) -> Customer:

@@ -34,7 +34,7 @@ from brokercare.core.domains import load_all_models
 from brokercare.core.models import ProcessedEvent
 from brokercare.core.service import mark_processed
 from brokercare.core.settings import get_settings
-from brokercare.market.service import POSITION_EVENT, SNAPSHOT_EVENT, payload_arrays
+from brokercare.market.events import POSITION_EVENT, SNAPSHOT_EVENT, payload_arrays
 from brokercare.monitoring.alerts import record_snapshot
 from brokercare.monitoring.book import load_book, load_universe, market_info
 from brokercare.monitoring.engine import Evaluator, Snapshot
