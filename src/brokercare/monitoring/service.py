@@ -8,6 +8,12 @@ the columnar book and the day's reference data), ``engine`` (the vectorised eval
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
+
+from brokercare.core.calendar import SHANGHAI
+from brokercare.monitoring import ipo
 from brokercare.monitoring.alerts import Recorded as Recorded
 from brokercare.monitoring.alerts import alerts_of as alerts_of
 from brokercare.monitoring.alerts import margin_calls_of as margin_calls_of
@@ -16,7 +22,6 @@ from brokercare.monitoring.alerts import record_snapshot as record_snapshot
 from brokercare.monitoring.book import load_book as load_book
 from brokercare.monitoring.book import load_universe as load_universe
 from brokercare.monitoring.book import market_info as market_info
-from brokercare.monitoring.ipo import ipo_quota as ipo_quota
 from brokercare.monitoring.preferences import get_preferences as get_preferences
 from brokercare.monitoring.preferences import set_preferences as set_preferences
 from brokercare.monitoring.temperature import latest_temperatures as latest_temperatures
@@ -27,3 +32,10 @@ from brokercare.monitoring.temperature import temperature_sentence as temperatur
 from brokercare.monitoring.watchlists import MarginWatch as MarginWatch
 from brokercare.monitoring.watchlists import open_margin_calls as open_margin_calls
 from brokercare.monitoring.watchlists import recent_alerts as recent_alerts
+
+
+def ipo_quota(session: Session, customer_id: int, day: date | None = None) -> dict:
+    """The customer's IPO subscription quotas for subscription day ``day`` (today in Shanghai by
+    default) with the market values behind them and a plain-Chinese ``message``; see
+    :func:`brokercare.monitoring.ipo.ipo_quota`."""
+    return ipo.ipo_quota(session, customer_id, day or datetime.now(SHANGHAI).date())
