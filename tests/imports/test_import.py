@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from brokercare.accounts.models import Account, Position, Trade
 from brokercare.accounts.service import import_spec
+from brokercare.cli import app
 from brokercare.core.bulkimport import ImportRejected, run_import
 from brokercare.core.errors import ValidationFailed
 from brokercare.customers.loading import spec as customers_spec
@@ -201,8 +202,6 @@ def test_accounts_positions_and_trades_chain_with_parquet(engine, session, tmp_p
 
 
 def test_cli_reports_rows_and_exit_code(engine, tmp_path):
-    from brokercare.cli import app
-
     bad = [list(r) for r in PEOPLE]
     bad[2][3] = "not-a-date"
     path = _write_csv(tmp_path / "bad.csv", HEADER, bad)
@@ -220,7 +219,6 @@ def test_cli_reports_rows_and_exit_code(engine, tmp_path):
 def test_cli_imports_accounts_of_customers_imported_before(engine, session, tmp_path):
     """``brokercare import accounts`` names owners by customer number: the command resolves them
     through the customers domain, and an owner not imported yet is a reason, not a crash."""
-    from brokercare.cli import app
 
     run_import(engine, customers_spec(), _write_csv(tmp_path / "c.csv", HEADER, PEOPLE))
     header = ["account_no", "customer_no", "kind", "opened_on", "branch_code", "commission_rate",
