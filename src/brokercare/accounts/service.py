@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import overload
 
 import numpy as np
+import polars as pl
 from sqlalchemy import ColumnElement, Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
@@ -183,16 +184,21 @@ def lending_debt_sql() -> ColumnElement[Decimal]:
 def maintenance_ratio(assets: Decimal, liabilities: Decimal) -> Decimal | None: ...
 @overload
 def maintenance_ratio(assets: np.ndarray, liabilities: np.ndarray) -> np.ndarray: ...
+@overload
+def maintenance_ratio(assets: pl.Expr, liabilities: pl.Expr) -> pl.Expr: ...
 def maintenance_ratio(assets, liabilities):
     """维持担保比例 = total assets ÷ total liabilities, of one margin account or of a whole book.
 
     One account in ``Decimal`` (the workbench, the assistant, statements): rounded half up to four
-    places (1.3636 = 136.36 %), ``None`` when nothing is owed. A book as arrays (the monitoring
-    evaluator, the crossing forecast, the CDP's features): ``float64`` per account, NaN where nothing
-    is owed, so an account without debt is never below a line (every comparison with NaN is false).
+    places (1.3636 = 136.36 %), ``None`` when nothing is owed. A book as NumPy arrays (the
+    monitoring evaluator, the crossing forecast): float64 per account, NaN where nothing is owed,
+    so an account without debt is never below a line (every comparison with NaN is false). A
+    Polars column expression (the CDP's features): Float64, null where nothing is owed.
     """
     if isinstance(liabilities, Decimal):
         return (assets / liabilities).quantize(_RATIO, ROUND_HALF_UP) if liabilities > 0 else None
+    if isinstance(liabilities, pl.Expr):
+        return pl.when(liabilities > 0).then(assets.cast(pl.Float64) / liabilities).otherwise(None)
     owed = np.asarray(liabilities, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(owed > 0, np.asarray(assets, dtype=np.float64) / owed, np.nan)
