@@ -9,10 +9,13 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
 from tests.monitoring.brokerage import add_account, add_customer, add_instruments, hold, margin
 
 from brokercare.accounts.models import MarginShort
 from brokercare.accounts.service import margin_status
+from brokercare.api import create_app
 from brokercare.assistant import service as assistant
 from brokercare.assistant.tools import margin_views
 from brokercare.customers import batch
@@ -20,6 +23,8 @@ from brokercare.customers.service import get_profile
 from brokercare.market.models import Instrument
 from brokercare.monitoring.engine import Evaluator, Snapshot
 from brokercare.monitoring.service import load_book, load_universe, market_info
+from brokercare.security import auth
+from brokercare.security.service import create_user
 
 DAY = date(2026, 6, 16)
 
@@ -107,13 +112,6 @@ def test_a_short_without_a_reference_price_is_not_valued_at_zero(session, shorte
 
 
 def test_margin_endpoint_shows_the_repriced_debt_and_the_shares_owed(engine, session, shorter, monkeypatch):
-    from argon2 import PasswordHasher
-    from fastapi.testclient import TestClient
-
-    from brokercare.api import create_app
-    from brokercare.security import auth
-    from brokercare.security.service import create_user
-
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     _, account = shorter
     create_user(session, username="cm01", password="Passw0rd2026", role="customer_manager", display_name="刘洋")

@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from brokercare.accounts.loading import accounts_spec, positions_spec, trades_spec
 from brokercare.accounts.models import Account, Position, Trade
+from brokercare.accounts.service import import_spec
+from brokercare.cli import app
 from brokercare.core.bulkimport import ImportRejected, run_import
 from brokercare.core.errors import ValidationFailed
 from brokercare.customers.loading import spec as customers_spec
 from brokercare.customers.models import Customer
+from brokercare.customers.service import ids_by_customer_no
 from brokercare.demo.identity import id_body, id_numbers
 from brokercare.market.service import load_instruments
 from brokercare.security.crypto import blind_index, get_cipher
@@ -146,8 +148,8 @@ def test_accounts_positions_and_trades_chain_with_parquet(engine, session, tmp_p
     ]
     path = _write_csv(tmp_path / "a.csv", acc_header, accounts)
     with pytest.raises(ImportRejected, match="row 5"):
-        run_import(engine, accounts_spec(), path)
-    report = run_import(engine, accounts_spec(), path, quarantine=tmp_path / "a_bad.csv")
+        run_import(engine, import_spec("accounts", customer_ids=ids_by_customer_no), path)
+    report = run_import(engine, import_spec("accounts", customer_ids=ids_by_customer_no), path, quarantine=tmp_path / "a_bad.csv")
     assert (report.inserted, report.rejected) == (3, 1)
     acct = session.scalar(select(Account).where(Account.account_no == "100000000101"))
     assert acct.cash_balance == Decimal("152000.50")
@@ -162,13 +164,13 @@ def test_accounts_positions_and_trades_chain_with_parquet(engine, session, tmp_p
     })
     ppath = tmp_path / "positions.parquet"
     positions.to_parquet(ppath)
-    report = run_import(engine, positions_spec(), ppath, quarantine=tmp_path / "p_bad.csv")
+    report = run_import(engine, import_spec("positions"), ppath, quarantine=tmp_path / "p_bad.csv")
     assert (report.inserted, report.rejected) == (3, 1)
     assert report.errors[0].row == 5 and "unknown instrument" in report.errors[0].reason
     held = {p.symbol: p for p in session.scalars(select(Position))}
     assert set(held) == {"600519.SH", "000001.OF", "300750.SZ"}
     assert held["000001.OF"].quantity == Decimal("10000.50")
-    again = run_import(engine, positions_spec(), ppath, quarantine=tmp_path / "p_bad2.csv")
+    again = run_import(engine, import_spec("positions"), ppath, quarantine=tmp_path / "p_bad2.csv")
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
 
     t_header = ["trade_no", "account_no", "symbol", "side", "price", "quantity", "amount",
@@ -186,22 +188,20 @@ def test_accounts_positions_and_trades_chain_with_parquet(engine, session, tmp_p
     tpath = _write_csv(tmp_path / "t.csv", t_header, trades)
     before = _snapshot(engine, "trades")
     with pytest.raises(ImportRejected) as err:
-        run_import(engine, trades_spec(), tpath)
+        run_import(engine, import_spec("trades"), tpath)
     assert [e.row for e in err.value.report.errors] == [4, 5]
     assert "not a trading day" in err.value.report.errors[0].reason
     assert _snapshot(engine, "trades") == before
-    report = run_import(engine, trades_spec(), tpath, quarantine=tmp_path / "t_bad.csv")
+    report = run_import(engine, import_spec("trades"), tpath, quarantine=tmp_path / "t_bad.csv")
     assert report.inserted == 2
     sell = session.scalar(select(Trade).where(Trade.trade_no == "T20260311000002"))
     assert sell.side == "sell" and sell.stamp_duty == Decimal("76.00")
     assert sell.traded_at.hour == 6  # 14:01 Beijing time is 06:01 UTC
-    again = run_import(engine, trades_spec(), tpath, quarantine=tmp_path / "t_bad2.csv")
+    again = run_import(engine, import_spec("trades"), tpath, quarantine=tmp_path / "t_bad2.csv")
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
 
 
 def test_cli_reports_rows_and_exit_code(engine, tmp_path):
-    from brokercare.cli import app
-
     bad = [list(r) for r in PEOPLE]
     bad[2][3] = "not-a-date"
     path = _write_csv(tmp_path / "bad.csv", HEADER, bad)
@@ -214,3 +214,23 @@ def test_cli_reports_rows_and_exit_code(engine, tmp_path):
     assert (tmp_path / "q.csv").exists()
     result = CliRunner().invoke(app, ["import", "holdings", str(path)])
     assert result.exit_code != 0
+
+
+def test_cli_imports_accounts_of_customers_imported_before(engine, session, tmp_path):
+    """``brokercare import accounts`` names owners by customer number: the command resolves them
+    through the customers domain, and an owner not imported yet is a reason, not a crash."""
+
+    run_import(engine, customers_spec(), _write_csv(tmp_path / "c.csv", HEADER, PEOPLE))
+    header = ["account_no", "customer_no", "kind", "opened_on", "branch_code", "commission_rate",
+              "cash_balance"]
+    rows = [["100000000102", "800000000102", "普通账户", "2019-07-01", "310101", "0.0001", "8800"],
+            ["100000000777", "800000000777", "普通账户", "2019-07-01", "310101", "0.0001", "10"]]
+    path = _write_csv(tmp_path / "a.csv", header, rows)
+    result = CliRunner().invoke(app, ["import", "accounts", str(path)])
+    assert result.exit_code == 1 and "customer 800000000777 not found" in result.output
+    result = CliRunner().invoke(app, ["import", "accounts", str(path), "--quarantine",
+                                      str(tmp_path / "a_bad.csv")])
+    assert result.exit_code == 0, result.output
+    li = session.scalar(select(Customer).where(Customer.customer_no == "800000000102"))
+    (account,) = session.scalars(select(Account).where(Account.customer_id == li.id)).all()
+    assert (account.account_no, account.kind, account.cash_balance) == ("100000000102", "cash", Decimal("8800.00"))

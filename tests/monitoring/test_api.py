@@ -7,14 +7,17 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from tests.monitoring.brokerage import small_brokerage
 
+from brokercare.api import create_app
 from brokercare.core.calendar import trading_days
 from brokercare.monitoring.engine import Evaluator, Snapshot
 from brokercare.monitoring.ipo import quota_window
 from brokercare.monitoring.models import MarketValueDaily
 from brokercare.monitoring.service import load_book, load_universe, market_info, record_findings
+from brokercare.security import auth
 from brokercare.security.service import create_user
 
 PASSWORD = "Passw0rd2026"
@@ -22,10 +25,6 @@ PASSWORD = "Passw0rd2026"
 
 @pytest.fixture(autouse=True)
 def _cheap_argon2(monkeypatch):
-    from argon2 import PasswordHasher
-
-    from brokercare.security import auth
-
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
@@ -60,8 +59,6 @@ def world(session):
 
 @pytest.fixture
 def client(engine):
-    from brokercare.api import create_app
-
     with TestClient(create_app()) as c:
         yield c
 

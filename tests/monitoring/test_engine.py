@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 from sqlalchemy import select
-from tests.monitoring.brokerage import small_brokerage
+from tests.monitoring.brokerage import (
+    add_account,
+    add_customer,
+    add_instruments,
+    hold,
+    margin,
+    small_brokerage,
+)
 
+from brokercare.accounts.models import MarginShort
+from brokercare.core.errors import ValidationFailed
 from brokercare.monitoring.engine import RULE_NAMES, Evaluator, Snapshot, trading_minute
 from brokercare.monitoring.forecast import session_fraction
 from brokercare.monitoring.models import Alert, MarginCall, Notification
@@ -150,7 +161,6 @@ def test_forecast_warns_before_the_line(session):
     # 10:00 is trading minute 30: the next hour's share of the session's variance, from the curve
     share = session_fraction(info.variance_curve, 30, 90)
     sigma_hour = info.model.total_vol[k] * np.sqrt(share)
-    from scipy.stats import norm
 
     expected = 2 * norm.cdf(-np.log(192_000 / 190_000) / sigma_hour)
     assert all(abs(p - expected) < 1e-9 for p in probs.values())
@@ -238,8 +248,6 @@ def test_quiet_hours_defer_and_cap_suppresses(session):
     "bad", [{"move_pct": 0.5}, {"window_min": 0}, {"channels": ["fax"]}, {"quiet_start": "22:00"}]
 )
 def test_bad_preferences_are_refused_in_chinese(session, bad):
-    from brokercare.core.errors import ValidationFailed
-
     small_brokerage(session, 2)
     cid = load_book(session).customer_ids[0]
     with pytest.raises(ValidationFailed) as err:
@@ -250,11 +258,6 @@ def test_bad_preferences_are_refused_in_chinese(session, bad):
 def test_securities_lending_debt_is_repriced_on_every_snapshot(session):
     """融券: the liability is shares owed x current price, so a rise in the shorted stock lowers
     the maintenance collateral ratio; a contract with only a marked lending debt keeps it fixed."""
-    from decimal import Decimal
-
-    from tests.monitoring.brokerage import add_account, add_customer, add_instruments, hold, margin
-
-    from brokercare.accounts.models import MarginShort
 
     add_instruments(session)
     shorter = add_account(session, add_customer(session, 1), "margin", cash="430000")

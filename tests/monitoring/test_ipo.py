@@ -116,7 +116,7 @@ def test_reminders_winning_payment_and_three_strikes(session):
     counts = daily_reminders(session, t2)
     assert counts == {"subscription": 0, "winning": 1, "payment": 1}
     pay = session.scalar(select(Notification).where(Notification.kind == "ipo_payment"))
-    assert "16:00" in pay.body and "1.90 万元" in pay.body and pay.urgent
+    assert "16:00" in pay.body and "1.90万元" in pay.body and pay.urgent
     assert settle_payments(session, t2) == {"paid": 0, "abandoned": 1}
     # two more unpaid wins within 12 months -> banned for 6 months
     day = t2

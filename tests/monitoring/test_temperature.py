@@ -1,8 +1,27 @@
 from __future__ import annotations
 
-import numpy as np
+from datetime import UTC, date, datetime, timedelta
 
-from brokercare.monitoring.temperature import band_of, temperatures
+import numpy as np
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from tests.monitoring.brokerage import small_brokerage
+
+from brokercare.api import create_app
+from brokercare.monitoring import service
+from brokercare.monitoring.engine import Evaluator, Snapshot
+from brokercare.monitoring.models import MarketTemperature
+from brokercare.monitoring.temperature import (
+    TEMPERATURE_HISTORY_DAYS,
+    Temperature,
+    band_of,
+    latest_temperatures,
+    record_temperatures,
+    temperature_history,
+    temperatures,
+)
+from brokercare.security import auth
+from brokercare.security.service import create_user
 
 
 def _market(n, change, up_share=0.0, down_share=0.0, activity=1.0):
@@ -59,12 +78,6 @@ def test_hot_chinext_and_cold_main_board():
 # stored temperature, API and alert text ------------------------------------------------------
 def _stored_world(session):
     """Evaluate two snapshots of a falling market and store the temperatures, as the worker does."""
-    from datetime import UTC, date, datetime
-
-    from tests.monitoring.brokerage import small_brokerage
-
-    from brokercare.monitoring import service
-    from brokercare.monitoring.engine import Evaluator, Snapshot
 
     small_brokerage(session, 10)
     universe = service.load_universe(session)
@@ -87,17 +100,6 @@ def _stored_world(session):
 
 
 def test_temperatures_are_stored_per_board_and_minute_with_a_short_history(session):
-    from datetime import UTC, datetime, timedelta
-
-    from brokercare.monitoring.models import MarketTemperature
-    from brokercare.monitoring.service import (
-        TEMPERATURE_HISTORY_DAYS,
-        latest_temperatures,
-        record_temperatures,
-        temperature_history,
-    )
-    from brokercare.monitoring.temperature import Temperature
-
     recorded = _stored_world(session)
     latest = latest_temperatures(session)
     assert set(latest) == {"main", "chinext", "star"}
@@ -131,13 +133,6 @@ def test_temperatures_are_stored_per_board_and_minute_with_a_short_history(sessi
 
 
 def test_temperature_api(session, engine, monkeypatch):
-    from argon2 import PasswordHasher
-    from fastapi.testclient import TestClient
-
-    from brokercare.api import create_app
-    from brokercare.security import auth
-    from brokercare.security.service import create_user
-
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     _stored_world(session)
     create_user(

@@ -1,16 +1,20 @@
 """Importing accounts, positions and trades from a broker's own files.
 
 Natural keys: ``account_no`` for accounts, ``account_no`` + ``symbol`` for positions,
-``trade_no`` for trades. Accounts refer to customers by ``customer_no``; positions and trades to
-accounts by ``account_no`` and to instruments by symbol (``600519.SH`` or the bare code).
+``trade_no`` for trades. Accounts refer to customers by ``customer_no``, which the importing
+command resolves through the customers domain (``customer_ids``, passed in: accounts sit below
+customers and do not read them); positions and trades refer to accounts by ``account_no`` and to
+instruments by symbol (``600519.SH`` or the bare code), looked up in the market's master.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
+from functools import partial
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.models import Account, Position, Trade
@@ -28,10 +32,12 @@ from brokercare.core.bulkimport import (
 )
 from brokercare.core.calendar import SHANGHAI, is_trading_day
 from brokercare.core.database import money, utcnow
-from brokercare.customers.loading import ensure_data_key
-from brokercare.customers.models import Customer
-from brokercare.demo.identity import is_valid_card
-from brokercare.market.models import Instrument
+from brokercare.core.identifiers import is_valid_card
+from brokercare.market.service import instruments_sql
+from brokercare.security.service import blind_index, get_cipher, load_master_key
+
+#: Customer number -> id for the numbers that exist (``customers.service.ids_by_customer_no``).
+CustomerIds = Callable[[Connection, Iterable[str]], dict[str, int]]
 
 KIND = {"cash": "cash", "margin": "margin", "普通": "cash", "普通账户": "cash", "信用": "margin",
         "信用账户": "margin", "credit": "margin"}
@@ -50,18 +56,26 @@ def _card(v: str) -> str:
     return c
 
 
+def _ensure_data_key(engine: Engine) -> None:
+    """Create and commit the first data key before the import transaction, never inside it."""
+    with Session(engine) as session:
+        get_cipher(session)
+        session.commit()
+
+
 def _resolve_symbols(conn: Connection, rows: dict[int, dict], errors: dict[int, str]) -> None:
     """Full symbols for bare codes (a stock before a fund with the same code); unknown → error."""
+    instrument = instruments_sql()
     wanted = {r["symbol"] for r in rows.values()}
     full = {s for s in wanted if "." in s}
-    known = set(lookup(conn, Instrument.symbol, Instrument.symbol, full))
+    known = set(lookup(conn, instrument.c.symbol, instrument.c.symbol, full))
     bare = sorted({s for s in wanted if "." not in s})
     by_code: dict[str, str] = {}
     rank = {"stock": 0, "etf": 1, "repo": 2, "convertible": 3, "bond": 4, "fund": 5}
     for start in range(0, len(bare), 500):
         batch = bare[start:start + 500]
-        for code, symbol, kind in conn.execute(select(Instrument.code, Instrument.symbol, Instrument.kind)
-                                               .where(Instrument.code.in_(batch))):
+        for code, symbol, kind in conn.execute(select(instrument.c.code, instrument.c.symbol, instrument.c.kind)
+                                               .where(instrument.c.code.in_(batch))):
             prev = by_code.get(code)
             if prev is None or rank.get(kind, 9) < prev[1]:
                 by_code[code] = (symbol, rank.get(kind, 9))
@@ -98,12 +112,9 @@ ACCOUNT_COLUMNS = [
 ]
 
 
-def _prepare_accounts(conn: Connection, parsed: dict[int, dict]) -> Prepared:
-    from brokercare.demo.identity import BlindIndexer
-    from brokercare.security.crypto import get_cipher, load_master_key
-
+def _prepare_accounts(conn: Connection, parsed: dict[int, dict], *, customer_ids: CustomerIds) -> Prepared:
     errors: dict[int, str] = {}
-    customers = lookup(conn, Customer.customer_no, Customer.id, (r["customer_no"] for r in parsed.values()))
+    customers = customer_ids(conn, (r["customer_no"] for r in parsed.values()))
     for row_no, r in parsed.items():
         if r["customer_no"] not in customers:
             errors[row_no] = f"customer {r['customer_no']} not found (import customers first)"
@@ -119,9 +130,8 @@ def _prepare_accounts(conn: Connection, parsed: dict[int, dict]) -> Prepared:
     order = list(rows)
     cards = [rows[k]["bank_card"] for k in order]
     enc = cipher.encrypt_many(cards)
-    indexer = BlindIndexer(load_master_key())
-    hashes = indexer.many([c for c in cards if c])
-    it = iter(hashes)
+    master = load_master_key()
+    it = iter([blind_index(c, master_key=master) for c in cards if c])
     out = {}
     for i, row_no in enumerate(order):
         r = rows[row_no]
@@ -137,14 +147,15 @@ def _prepare_accounts(conn: Connection, parsed: dict[int, dict]) -> Prepared:
     return Prepared(out, errors)
 
 
-def accounts_spec() -> ImportSpec:
+def accounts_spec(customer_ids: CustomerIds) -> ImportSpec:
     return ImportSpec(
         kind="accounts", table=Account.__table__, columns=ACCOUNT_COLUMNS,
-        key=("account_no",), key_columns=("account_no",), prepare=_prepare_accounts,
+        key=("account_no",), key_columns=("account_no",),
+        prepare=partial(_prepare_accounts, customer_ids=customer_ids),
         compared=("customer_id", "kind", "status", "opened_on", "branch_code", "commission_rate",
                   "cash_balance", "frozen_cash", "currency", "bank_name", "bank_card_hash",
                   "sh_holder_no", "sz_holder_no"),
-        setup=ensure_data_key,
+        setup=_ensure_data_key,
     )
 
 

@@ -1,27 +1,35 @@
 """Account read services: a customer's accounts, valued positions and margin status.
 
-Positions are valued at ``Instrument.last_price`` (the reference price until a live quote feed
-updates it; a holding without one is valued at cost and flagged). The maintenance collateral ratio
-(维持担保比例) is the margin account's total assets ÷ its total liabilities, compared with the
-contract's warning, liquidation and withdrawal lines. Securities-lending (融券) debt is the shares
-owed (``margin_shorts``) at that same price, so the workbench, the assistant and the monitoring
-evaluator (which re-prices them on every snapshot) read one ratio.
+Positions are valued at the market's reference price (the instrument's ``last_price`` until a live
+quote feed updates it; a holding without one is valued at cost and flagged). The maintenance
+collateral ratio (维持担保比例, :func:`maintenance_ratio`) is the margin account's total assets ÷
+its total liabilities, compared with the contract's warning, liquidation and withdrawal lines.
+Securities-lending (融券) debt is the shares owed (``margin_shorts``) at that same price, so the
+workbench, the assistant and the monitoring evaluator (which re-prices them on every snapshot) read
+one ratio.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import overload
 
-from sqlalchemy import case, func, select
+import numpy as np
+import polars as pl
+from sqlalchemy import ColumnElement, Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
+from brokercare.accounts import loading
 from brokercare.accounts.models import Account, MarginContract, MarginShort, Position
+from brokercare.core.bulkimport import ImportSpec
 from brokercare.core.database import money
-from brokercare.core.errors import Conflict, NotFound
-from brokercare.customers.service import get_customer
-from brokercare.market.models import Instrument
+from brokercare.core.errors import Conflict, NotFound, ValidationFailed
+from brokercare.ledger.service import append
+from brokercare.market.service import instruments_by_symbol, instruments_sql
+from brokercare.security.policy import Principal, data_class_of, readable, require_readable
 
 _RATIO = Decimal("0.0001")
 
@@ -34,8 +42,8 @@ def get_account(session: Session, account_id: int) -> Account:
 
 
 def accounts_of(session: Session, customer_id: int) -> list[Account]:
-    """The customer's accounts, cash account first."""
-    get_customer(session, customer_id)
+    """The customer's accounts, cash account first (none for a customer id accounts never saw:
+    whether the customer exists is the customers domain's question)."""
     return accounts_of_customers(session, [customer_id])[customer_id]
 
 
@@ -47,6 +55,24 @@ def accounts_of_customers(session: Session, customer_ids: list[int]) -> dict[int
                                    .order_by(Account.kind, Account.id)):
         out[account.customer_id].append(account)
     return out
+
+
+IMPORT_KINDS = ("accounts", "positions", "trades")
+
+
+def import_spec(kind: str, *, customer_ids: loading.CustomerIds | None = None) -> ImportSpec:
+    """How ``brokercare import KIND FILE`` reads, checks and writes a broker's accounts, positions
+    or trades. Accounts name their customer by number: the command passes ``customer_ids``
+    (``customers.service.ids_by_customer_no``) to resolve them, as accounts do not read customers."""
+    if kind == "accounts":
+        if customer_ids is None:
+            raise ValueError("importing accounts needs customer_ids to resolve customer numbers")
+        return loading.accounts_spec(customer_ids)
+    if kind == "positions":
+        return loading.positions_spec()
+    if kind == "trades":
+        return loading.trades_spec()
+    raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
 
 
 @dataclass(frozen=True)
@@ -69,15 +95,14 @@ class ValuedPosition:
     opened_on: date | None
 
 
-def _valued(session: Session, where) -> list[ValuedPosition]:  # noqa: ANN001
-    rows = session.execute(
-        select(Position, Instrument)
-        .join(Instrument, Instrument.symbol == Position.symbol)
-        .where(where, Position.quantity > 0)
-        .order_by(Position.account_id, Position.symbol)
-    ).all()
+def _valued(session: Session, where: ColumnElement[bool]) -> list[ValuedPosition]:
+    held = list(session.scalars(
+        select(Position).where(where, Position.quantity > 0).order_by(Position.account_id, Position.symbol)
+    ))
+    instruments = instruments_by_symbol(session, (p.symbol for p in held))
     out = []
-    for pos, inst in rows:
+    for pos in held:
+        inst = instruments[pos.symbol]
         priced_at_cost = inst.last_price is None
         price = pos.cost_price if priced_at_cost else inst.last_price
         mv = money(pos.quantity * price)
@@ -96,7 +121,6 @@ def _valued(session: Session, where) -> list[ValuedPosition]:  # noqa: ANN001
 
 def positions_of(session: Session, customer_id: int) -> list[ValuedPosition]:
     """Every holding of the customer across accounts, with market value and P&L vs cost."""
-    get_customer(session, customer_id)
     ids = select(Account.id).where(Account.customer_id == customer_id)
     return _valued(session, Position.account_id.in_(ids))
 
@@ -123,37 +147,61 @@ def _lending_debt(session: Session, contract: MarginContract) -> tuple[Decimal, 
     A contract without shares on record, or owing a share that has no reference price, keeps its
     marked ``lending_debt``: valuing an unpriced short at zero would flatter the ratio.
     """
-    rows = session.execute(
-        select(MarginShort, Instrument)
-        .join(Instrument, Instrument.symbol == MarginShort.symbol)
-        .where(MarginShort.contract_id == contract.id, MarginShort.quantity > 0)
+    owed = list(session.scalars(
+        select(MarginShort).where(MarginShort.contract_id == contract.id, MarginShort.quantity > 0)
         .order_by(MarginShort.symbol)
-    ).all()
-    shorts = tuple(
-        ShortPosition(symbol=s.symbol, name=inst.name, quantity=s.quantity, last_price=inst.last_price,
-                      market_value=None if inst.last_price is None else money(s.quantity * inst.last_price))
-        for s, inst in rows
-    )
+    ))
+    instruments = instruments_by_symbol(session, (s.symbol for s in owed))
+    shorts: list[ShortPosition] = []
+    for s in owed:
+        name, price = instruments[s.symbol].name, instruments[s.symbol].last_price
+        shorts.append(ShortPosition(symbol=s.symbol, name=name, quantity=s.quantity, last_price=price,
+                                    market_value=None if price is None else money(s.quantity * price)))
     if not shorts or any(s.market_value is None for s in shorts):
-        return money(contract.lending_debt), shorts, False
-    return sum((s.market_value for s in shorts), Decimal("0.00")), shorts, True
+        return money(contract.lending_debt), tuple(shorts), False
+    return sum((s.market_value for s in shorts), Decimal("0.00")), tuple(shorts), True
 
 
-def lending_debt_sql():  # noqa: ANN201 - a SQL column expression
+def lending_debt_sql() -> ColumnElement[Decimal]:
     """融券负债 of ``MarginContract`` rows in SQL, by the rule of :func:`_lending_debt` (for bulk reads).
 
     Shares owed × reference price when every short is priced, else the marked ``lending_debt``.
     """
+    inst = instruments_sql()
     owed = (
-        select(case((func.count() == func.count(Instrument.last_price),
-                     func.sum(MarginShort.quantity * Instrument.last_price))))
+        select(case((func.count() == func.count(inst.c.last_price),
+                     func.sum(MarginShort.quantity * inst.c.last_price))))
         .select_from(MarginShort)
-        .join(Instrument, Instrument.symbol == MarginShort.symbol)
+        .join(inst, inst.c.symbol == MarginShort.symbol)
         .where(MarginShort.contract_id == MarginContract.id, MarginShort.quantity > 0)
         .correlate(MarginContract)
         .scalar_subquery()
     )
     return func.coalesce(owed, MarginContract.lending_debt)
+
+
+@overload
+def maintenance_ratio(assets: Decimal, liabilities: Decimal) -> Decimal | None: ...
+@overload
+def maintenance_ratio(assets: np.ndarray, liabilities: np.ndarray) -> np.ndarray: ...
+@overload
+def maintenance_ratio(assets: pl.Expr, liabilities: pl.Expr) -> pl.Expr: ...
+def maintenance_ratio(assets, liabilities):
+    """维持担保比例 = total assets ÷ total liabilities, of one margin account or of a whole book.
+
+    One account in ``Decimal`` (the workbench, the assistant, statements): rounded half up to four
+    places (1.3636 = 136.36 %), ``None`` when nothing is owed. A book as NumPy arrays (the
+    monitoring evaluator, the crossing forecast): float64 per account, NaN where nothing is owed,
+    so an account without debt is never below a line (every comparison with NaN is false). A
+    Polars column expression (the CDP's features): Float64, null where nothing is owed.
+    """
+    if isinstance(liabilities, Decimal):
+        return (assets / liabilities).quantize(_RATIO, ROUND_HALF_UP) if liabilities > 0 else None
+    if isinstance(liabilities, pl.Expr):
+        return pl.when(liabilities > 0).then(assets.cast(pl.Float64) / liabilities).otherwise(None)
+    owed = np.asarray(liabilities, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(owed > 0, np.asarray(assets, dtype=np.float64) / owed, np.nan)
 
 
 @dataclass(frozen=True)
@@ -211,7 +259,7 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
     assets = money(account.cash_balance + mv)
     lending, shorts, repriced = _lending_debt(session, contract)
     liabilities = money(contract.financing_debt + lending + contract.interest_due)
-    ratio = (assets / liabilities).quantize(_RATIO, ROUND_HALF_UP) if liabilities > 0 else None
+    ratio = maintenance_ratio(assets, liabilities)
 
     def dist(line: Decimal) -> Decimal | None:
         return None if ratio is None else (ratio - line).quantize(_RATIO)
@@ -246,6 +294,41 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
     )
 
 
+def _ledger_reveal(session: Session, reader: Principal, customer_id: int, what: str) -> None:
+    """A class-3 resource read whole on request by a role that must ask goes to the ledger,
+    committed before the values leave."""
+    if reader.role == "customer" or readable(reader, customer_id, 3):
+        return
+    append(session, "pii.read", f"customer:{customer_id}",
+           {"user_id": reader.id, "role": reader.role, "customer_id": customer_id, "fields": [what],
+            "revealed_on_request": True, "reason": "revealed on request"})
+    session.commit()
+
+
+def positions_read_by(session: Session, reader: Principal, account_id: int, *,
+                      reveal: bool = False) -> list[ValuedPosition]:
+    """:func:`account_positions` as ``reader`` may see them: 403 unless cleared for holdings (or
+    asking with ``reveal`` where the role may, which is ledgered)."""
+    account = get_account(session, account_id)
+    require_readable(reader, account.customer_id, data_class_of("positions"), "持仓明细", reveal=reveal)
+    positions = account_positions(session, account_id)
+    if reveal:
+        _ledger_reveal(session, reader, account.customer_id, f"positions:{account_id}")
+    return positions
+
+
+def margin_status_read_by(session: Session, reader: Principal, account_id: int, *,
+                          reveal: bool = False) -> MarginStatus:
+    """:func:`margin_status` as ``reader`` may see it (see :func:`positions_read_by`)."""
+    account = get_account(session, account_id)
+    require_readable(reader, account.customer_id, data_class_of("maintenance_ratio"), "两融负债与担保比例",
+                     reveal=reveal)
+    status = margin_status(session, account_id)
+    if reveal:
+        _ledger_reveal(session, reader, account.customer_id, f"margin:{account_id}")
+    return status
+
+
 @dataclass(frozen=True)
 class NetAssets:
     """A customer's assets and margin liabilities, as the CDP's tiers (net assets, AUM) count them."""
@@ -267,12 +350,13 @@ def net_assets_by_customer(session: Session) -> list[NetAssets]:
         select(Account.customer_id, func.sum(Account.cash_balance))
         .where(Account.status != "closed").group_by(Account.customer_id)
     ).all())
+    inst = instruments_sql()
     held = {cid: (mv, n) for cid, mv, n in session.execute(
         select(Account.customer_id,
-               func.sum(Position.quantity * func.coalesce(Instrument.last_price, Position.cost_price)),
+               func.sum(Position.quantity * func.coalesce(inst.c.last_price, Position.cost_price)),
                func.count(Position.id))
         .join(Position, Position.account_id == Account.id)
-        .join(Instrument, Instrument.symbol == Position.symbol)
+        .join(inst, inst.c.symbol == Position.symbol)
         .where(Position.quantity > 0)
         .group_by(Account.customer_id)
     )}
@@ -295,3 +379,129 @@ def net_assets_by_customer(session: Session) -> list[NetAssets]:
         )
         for cid in customers
     ]
+
+
+# -- bulk reads for the monitoring domain --------------------------------------------------------
+@dataclass(frozen=True)
+class BookColumns:
+    """Every open account, its holdings and its active margin contracts as parallel columns: what a
+    vectorised evaluator prices a whole book with. Accounts are in id order; positions and
+    contracts point at their account's row, shorts at their contract's row. Amounts are float64
+    (ratios are compared with lines); exact amounts stay with :func:`margin_status`."""
+
+    account_ids: np.ndarray  # int64, ascending
+    customer_ids: np.ndarray  # int64
+    cash: np.ndarray  # float64 cash balance
+    position_rows: np.ndarray  # int64, the account row of each position (quantity > 0)
+    position_symbols: np.ndarray  # object
+    quantities: np.ndarray  # float64
+    cost_prices: np.ndarray  # float64
+    contract_ids: np.ndarray  # int64, ascending: active contracts of open accounts
+    contract_rows: np.ndarray  # int64, the account row of each contract
+    debt_before_shorts: np.ndarray  # float64: 融资负债 + interest, which no price moves
+    debt_as_marked: np.ndarray  # float64: the same + 融券负债 as last marked (shares not re-priced)
+    warning_line: np.ndarray  # float64
+    liquidation_line: np.ndarray  # float64
+    withdrawal_line: np.ndarray  # float64
+    topup_days: np.ndarray  # int16
+    short_contracts: np.ndarray  # int64, the contract row of each short (quantity > 0)
+    short_symbols: np.ndarray  # object
+    short_quantities: np.ndarray  # float64
+
+
+def _float(column: ColumnElement) -> ColumnElement[float]:
+    """A numeric column read as a float by the database (no Decimal per value on a hot path)."""
+    return cast(column, Float)
+
+
+def _columns(rows: list, width: int) -> list[tuple]:
+    return list(zip(*rows, strict=True)) if rows else [()] * width
+
+
+def _rows_of(ids: np.ndarray, owners: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Row in ``ids`` (ascending) of each owner id, and which owners are there at all."""
+    wanted = np.array(owners, np.int64)
+    rows = np.searchsorted(ids, wanted)
+    found = rows < len(ids)
+    found[found] = ids[rows[found]] == wanted[found]
+    return rows[found], found
+
+
+def book_columns(session: Session) -> BookColumns:
+    """The whole book in four bulk reads: accounts, positions, contracts, shares owed."""
+    acc_id, cust_id, cash = _columns(session.execute(
+        select(Account.id, Account.customer_id, _float(Account.cash_balance))
+        .where(Account.status != "closed").order_by(Account.id)
+    ).all(), 3)
+    account_ids = np.array(acc_id, np.int64)
+    owner, symbol, qty, cost = _columns(session.execute(
+        select(Position.account_id, Position.symbol, _float(Position.quantity), _float(Position.cost_price))
+        .where(Position.quantity > 0)
+    ).all(), 4)
+    position_rows, held = _rows_of(account_ids, owner)
+    # a few per cent of the accounts: their sums stay exact decimals until the last step
+    contracts = session.execute(
+        select(MarginContract.id, MarginContract.account_id, MarginContract.financing_debt,
+               MarginContract.interest_due, MarginContract.lending_debt, MarginContract.warning_line,
+               MarginContract.liquidation_line, MarginContract.withdrawal_line, MarginContract.topup_days)
+        .where(MarginContract.status == "active").order_by(MarginContract.id)
+    ).all()
+    contract_rows, open_ = _rows_of(account_ids, tuple(c[1] for c in contracts))
+    contracts = [c for c, ok in zip(contracts, open_.tolist(), strict=True) if ok]
+    contract_ids = np.array([c[0] for c in contracts], np.int64)
+    lender, owed, owed_qty = _columns(session.execute(
+        select(MarginShort.contract_id, MarginShort.symbol, _float(MarginShort.quantity))
+        .where(MarginShort.quantity > 0)
+    ).all(), 3)
+    short_contracts, owing = _rows_of(contract_ids, lender)
+    return BookColumns(
+        account_ids=account_ids, customer_ids=np.array(cust_id, np.int64), cash=np.array(cash, np.float64),
+        position_rows=position_rows, position_symbols=np.array(symbol, dtype=object)[held],
+        quantities=np.array(qty, np.float64)[held], cost_prices=np.array(cost, np.float64)[held],
+        contract_ids=contract_ids, contract_rows=contract_rows,
+        debt_before_shorts=np.array([float(c[2] + c[3]) for c in contracts], np.float64),
+        debt_as_marked=np.array([float(c[2] + c[3] + c[4]) for c in contracts], np.float64),
+        warning_line=np.array([float(c[5]) for c in contracts], np.float64),
+        liquidation_line=np.array([float(c[6]) for c in contracts], np.float64),
+        withdrawal_line=np.array([float(c[7]) for c in contracts], np.float64),
+        topup_days=np.array([c[8] for c in contracts], np.int16),
+        short_contracts=short_contracts, short_symbols=np.array(owed, dtype=object)[owing],
+        short_quantities=np.array(owed_qty, np.float64)[owing],
+    )
+
+
+def contract_numbers(session: Session, contract_ids: Iterable[int]) -> dict[int, str]:
+    """Contract id → contract number (合同编号), as alerts and margin calls quote it."""
+    ids = sorted(set(contract_ids))
+    return dict(session.execute(
+        select(MarginContract.id, MarginContract.contract_no).where(MarginContract.id.in_(ids))
+    ).all()) if ids else {}
+
+
+def available_cash(session: Session, customer_ids: Iterable[int]) -> dict[int, Decimal]:
+    """Cash a customer may pay with now: balance less frozen funds of their active cash accounts
+    (an IPO win is paid from these); every id given is a key, 0 without such an account."""
+    ids = sorted(set(customer_ids))
+    out = {cid: Decimal(0) for cid in ids}
+    for start in range(0, len(ids), 900):
+        out.update((cid, Decimal(cash)) for cid, cash in session.execute(
+            select(Account.customer_id, func.sum(Account.cash_balance - Account.frozen_cash))
+            .where(Account.customer_id.in_(ids[start:start + 900]), Account.kind == "cash",
+                   Account.status == "active")
+            .group_by(Account.customer_id)
+        ) if cash is not None)
+    return out
+
+
+def stock_value_by_exchange(session: Session, exchanges: Iterable[str] = ("SH", "SZ")) -> list[tuple[int, str, Decimal]]:
+    """Each customer's stock holdings at the reference price per exchange (open accounts; the SH
+    figure includes STAR shares): ``(customer_id, exchange, value)``, what IPO quotas count."""
+    inst = instruments_sql()
+    rows = session.execute(
+        select(Account.customer_id, inst.c.exchange, func.sum(Position.quantity * inst.c.last_price))
+        .join(Position, Position.account_id == Account.id)
+        .join(inst, inst.c.symbol == Position.symbol)
+        .where(inst.c.kind == "stock", inst.c.exchange.in_(list(exchanges)), Account.status != "closed")
+        .group_by(Account.customer_id, inst.c.exchange)
+    ).all()
+    return [(cid, exchange, value) for cid, exchange, value in rows if value is not None]

@@ -10,11 +10,15 @@ from sqlalchemy.orm import Session
 from brokercare.accounts import service
 from brokercare.accounts.schemas import AccountOut, MarginStatusOut, PositionOut
 from brokercare.core.database import get_session
-from brokercare.customers.access import ensure_may_see, readable, require_readable
 from brokercare.customers.service import get_customer
-from brokercare.security.masking import mask_bank_card
-from brokercare.security.models import User
-from brokercare.security.policy import current_user, data_class_of
+from brokercare.security.policy import (
+    Principal,
+    current_user,
+    data_class_of,
+    ensure_may_see,
+    readable,
+)
+from brokercare.security.service import mask_bank_card
 
 router = APIRouter(tags=["accounts"])
 
@@ -27,26 +31,15 @@ STATE_LABELS = {
 }
 
 
-def _audit_reveal(session: Session, user: User, customer_id: int, what: str) -> None:
-    """A class-3 resource read whole on request by a role that must ask goes to the ledger."""
-    if user.role == "customer" or readable(user, customer_id, 3):
-        return
-    from brokercare.ledger.service import append
-
-    append(session, "pii.read", f"customer:{customer_id}",
-           {"user_id": user.id, "role": user.role, "customer_id": customer_id, "fields": [what],
-            "revealed_on_request": True, "reason": "revealed on request"})
-    session.commit()
-
-
 @router.get("/customers/{customer_id}/accounts", response_model=list[AccountOut],
             summary="A customer's capital accounts")
 def customer_accounts(
     customer_id: int,
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> list[AccountOut]:
     ensure_may_see(user, customer_id)
+    get_customer(session, customer_id)
     money_ok = readable(user, customer_id, data_class_of("cash_balance"))
     no_ok = readable(user, customer_id, data_class_of("account_no"))
     return [
@@ -65,14 +58,10 @@ def customer_accounts(
 def account_positions(
     account_id: int,
     reveal: bool = Query(False, description="Roles that must ask for class-3 data set this (audited)."),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> list[PositionOut]:
-    account = service.get_account(session, account_id)
-    require_readable(user, account.customer_id, data_class_of("positions"), "持仓明细", reveal=reveal)
-    positions = service.account_positions(session, account_id)
-    if reveal:
-        _audit_reveal(session, user, account.customer_id, f"positions:{account_id}")
+    positions = service.positions_read_by(session, user, account_id, reveal=reveal)
     return [PositionOut.model_validate(p) for p in positions]
 
 
@@ -81,14 +70,8 @@ def account_positions(
 def account_margin(
     account_id: int,
     reveal: bool = Query(False, description="Roles that must ask for class-3 data set this (audited)."),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> MarginStatusOut:
-    account = service.get_account(session, account_id)
-    require_readable(user, account.customer_id, data_class_of("maintenance_ratio"), "两融负债与担保比例",
-                     reveal=reveal)
-    get_customer(session, account.customer_id)
-    status = service.margin_status(session, account_id)
-    if reveal:
-        _audit_reveal(session, user, account.customer_id, f"margin:{account_id}")
+    status = service.margin_status_read_by(session, user, account_id, reveal=reveal)
     return MarginStatusOut(**status.__dict__, state_label=STATE_LABELS[status.state])

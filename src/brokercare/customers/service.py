@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.orm import Session
 
+from brokercare.core.bulkimport import lookup
 from brokercare.core.bus import Event, get_bus, register_event_type
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.config import Compiled, load_config
@@ -57,6 +59,11 @@ def get_customers(session: Session, customer_ids: list[int]) -> list[Customer]:
     return list(session.scalars(select(Customer).where(Customer.id.in_(list(customer_ids))))) if customer_ids else []
 
 
+def all_customer_ids(session: Session) -> list[int]:
+    """Every customer's id, ascending (demo history and jobs that walk the whole customer base)."""
+    return list(session.scalars(select(Customer.id).order_by(Customer.id)))
+
+
 def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, tuple[str, int | None]]:
     """The stored service tier and dedicated manager of each customer, in one indexed read for
     a batch: the service hub routes every message on them, and the full profile (144 decoded
@@ -69,6 +76,11 @@ def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, t
             .where(Customer.id.in_(list(customer_ids)))):
         out[cid] = (tier or get_profile(session, cid).tier, manager_id)
     return out
+
+
+def ids_by_customer_no(conn: Connection, customer_nos: Iterable[str]) -> dict[str, int]:
+    """Customer number → id for the numbers that exist (imports resolve a file's owners in bulk)."""
+    return lookup(conn, Customer.customer_no, Customer.id, customer_nos)
 
 
 def get_customer_by_no(session: Session, customer_no: str) -> Customer:

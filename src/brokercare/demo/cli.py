@@ -105,10 +105,10 @@ def _import_spec(kind: str):  # noqa: ANN202
 
         return spec()
     if kind in ("accounts", "positions", "trades"):
-        from brokercare.accounts import loading
+        from brokercare.accounts import service as accounts
+        from brokercare.customers import service as customers
 
-        return {"accounts": loading.accounts_spec, "positions": loading.positions_spec,
-                "trades": loading.trades_spec}[kind]()
+        return accounts.import_spec(kind, customer_ids=customers.ids_by_customer_no)
     raise typer.BadParameter(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
 
 

@@ -1,4 +1,8 @@
-"""``brokercare monitor ...``: replay, minute bars, calibration, workers, the outbox, IPO jobs."""
+"""``brokercare monitor ...``: replay, minute bars, calibration, workers, the outbox, IPO jobs.
+
+Each command imports what it runs when it runs: the database layer, pandas and SciPy take seconds
+to load, and every ``brokercare`` command (``--help`` included) loads this module.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ def _fail(message: str) -> None:
 
 
 def _session():
-    from sqlalchemy import inspect
+    from sqlalchemy import inspect  # when the command runs (see the module docstring)
 
     from brokercare.core.database import get_engine, session_factory
 
@@ -53,7 +57,7 @@ def replay_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the triggers as a JSON list."),
 ) -> None:
     """Replay minute bars or snapshots through the engine against the loaded brokerage (dry run)."""
-    from brokercare.market.quotes import read_rows
+    from brokercare.market.service import read_rows  # when the command runs
     from brokercare.monitoring.replay import replay
 
     if move_pct is not None and not 0.1 <= move_pct <= 50:
@@ -118,7 +122,7 @@ def bars_cmd(
     out: Path = typer.Option(..., help="Output CSV (datetime,code,price,volume)."),
 ) -> None:
     """Write minute-like bars synthesised from the real daily history (see docs/monitoring.md)."""
-    from brokercare.monitoring.bars import minute_bars
+    from brokercare.monitoring.bars import minute_bars  # when the command runs
 
     try:
         d0, d1 = date.fromisoformat(start), date.fromisoformat(end)
@@ -135,7 +139,7 @@ def bars_cmd(
 def calibrate_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     """Print the margin-forecast calibration tables computed on the shipped real daily and minute
     history."""
-    from brokercare.monitoring.calibration import calibration_report
+    from brokercare.monitoring.calibration import calibration_report  # when the command runs
 
     report = calibration_report()
     if as_json:
@@ -158,7 +162,7 @@ def worker_cmd(
     prefix: str = typer.Option("brokercare:", help="Redis key prefix."),
 ) -> None:
     """Run one monitoring worker shard against BROKERCARE_BUS_URL."""
-    from brokercare.monitoring.worker import main
+    from brokercare.monitoring.worker import main  # when the command runs
 
     main(["--shard", str(shard), "--shards", str(shards), "--prefix", prefix])
 
@@ -169,7 +173,7 @@ def dispatch_cmd(
     batch: int = typer.Option(200, help="Notifications claimed per round."),
 ) -> None:
     """Send due notifications from the outbox through the channel adapters."""
-    from brokercare.monitoring.notifications import run_dispatcher
+    from brokercare.monitoring.notifications import run_dispatcher  # when the command runs
 
     sent = run_dispatcher(once=once, batch=batch)
     console.print(f"sent {sent} notification(s)")
@@ -180,7 +184,7 @@ def ipo_remind_cmd(
     day: str = typer.Option(None, help="Day (YYYY-MM-DD), default today in Beijing."),
 ) -> None:
     """Queue today's IPO reminders: subscription day, winning lots, payment before 16:00 on T+2."""
-    from brokercare.core.calendar import SHANGHAI
+    from brokercare.core.calendar import SHANGHAI  # when the command runs
     from brokercare.core.database import utcnow
     from brokercare.monitoring.ipo import daily_reminders
 

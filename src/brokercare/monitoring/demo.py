@@ -18,9 +18,17 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from brokercare.accounts.service import stock_value_by_exchange
 from brokercare.core.calendar import SHANGHAI, add_trading_days, trading_days
 from brokercare.core.database import utcnow
+from brokercare.customers.service import all_customer_ids
+from brokercare.monitoring.alerts import record_snapshot
+from brokercare.monitoring.bars import minute_bars
+from brokercare.monitoring.book import load_book, load_universe, market_info
+from brokercare.monitoring.engine import Evaluator, Snapshot
+from brokercare.monitoring.forecast import daily_history
 from brokercare.monitoring.models import AlertPreference, IpoIssue, MarketValueDaily
+from brokercare.monitoring.temperature import snapshot_temperatures
 
 BOARD_BY_PREFIX = (("688", "star"), ("300", "chinext"), ("301", "chinext"))
 
@@ -92,27 +100,10 @@ def ipo_calendar(session: Session, today: date, rng) -> int:
 
 def market_values(session: Session, today: date, rng) -> int:
     """22 trading days of closing market values per customer and exchange, from current holdings."""
-    from sqlalchemy import func
-
-    from brokercare.accounts.models import Account, Position
-    from brokercare.market.models import Instrument
-
-    rows = session.execute(
-        select(
-            Account.customer_id,
-            Instrument.exchange,
-            func.sum(Position.quantity * Instrument.last_price),
-        )
-        .join(Position, Position.account_id == Account.id)
-        .join(Instrument, Instrument.symbol == Position.symbol)
-        .where(Instrument.kind == "stock", Instrument.exchange.in_(("SH", "SZ")))
-        .group_by(Account.customer_id, Instrument.exchange)
-    ).all()
+    rows = stock_value_by_exchange(session, ("SH", "SZ"))
     days = trading_days(add_trading_days(today, -22), add_trading_days(today, -1))
     batch = []
     for cid, exchange, value in rows:
-        if value is None:
-            continue
         base = float(value)
         drift = np.exp(
             np.cumsum(
@@ -135,10 +126,8 @@ def market_values(session: Session, today: date, rng) -> int:
 
 
 def preferences(session: Session, rng, share: float = 0.05) -> int:
-    from brokercare.customers.models import Customer
-
     n = 0
-    for (cid,) in session.execute(select(Customer.id)):
+    for cid in all_customer_ids(session):
         if rng.random() >= share:
             continue
         quiet = rng.random() < 0.4
@@ -162,14 +151,9 @@ def preferences(session: Session, rng, share: float = 0.05) -> int:
 
 def alert_day(session: Session) -> tuple[int, date | None]:
     """Evaluate the last real trading day (minute-like bars) against the brokerage's holdings."""
-    from brokercare.monitoring import service
-    from brokercare.monitoring.bars import minute_bars
-    from brokercare.monitoring.engine import Evaluator, Snapshot
-    from brokercare.monitoring.forecast import daily_history
-
     hist = daily_history()
     last = hist["date"].max().date()
-    universe = service.load_universe(session)
+    universe = load_universe(session)
     if not universe:
         return 0, None
     index = {u.symbol: k for k, u in enumerate(universe)}
@@ -186,8 +170,8 @@ def alert_day(session: Session) -> tuple[int, date | None]:
     for code, symbol in codes.items():
         if code in prev.index:
             prev_close[index[symbol]] = float(prev[code])
-    book = service.load_book(session, universe=universe)
-    ev = Evaluator(book, service.market_info(universe, last, prev_close))
+    book = load_book(session, universe=universe)
+    ev = Evaluator(book, market_info(universe, last, prev_close))
 
     boards = np.array([u.board for u in universe], dtype=object)
     cum = np.zeros(len(universe))
@@ -200,10 +184,8 @@ def alert_day(session: Session) -> tuple[int, date | None]:
             cum[k] += vol
         moment = datetime.fromisoformat(t).replace(tzinfo=SHANGHAI)
         f = ev.evaluate(Snapshot(moment, prices, cum.copy()))
-        temps = service.snapshot_temperatures(ev, boards, cum, moment)
-        alerts += len(
-            service.record_snapshot(session, book, f, ev.last_price, temps, boards).alerts
-        )
+        temps = snapshot_temperatures(ev, boards, cum, moment)
+        alerts += len(record_snapshot(session, book, f, ev.last_price, temps, boards).alerts)
     return alerts, last
 
 

@@ -14,12 +14,14 @@ restarted worker reaches the same decisions as a live run.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import numpy as np
 from scipy import sparse
 
+from brokercare.accounts.service import maintenance_ratio
 from brokercare.core.calendar import SHANGHAI
 from brokercare.monitoring.forecast import (
     TRADING_MINUTES_PER_DAY,
@@ -184,7 +186,7 @@ class Findings:
     window: np.ndarray  # window minutes (moves), 0 otherwise
     reference: np.ndarray  # the window's reference price (max for falls, min for rises)
     # margin
-    ratio: np.ndarray  # (n_margin,) maintenance collateral ratio, inf without liabilities
+    ratio: np.ndarray  # (n_margin,) maintenance collateral ratio, NaN without liabilities
     liabilities: np.ndarray  # (n_margin,) at this snapshot's prices (short positions re-priced)
     crossings: np.ndarray  # margin rows whose zone worsened on this snapshot
     zones: np.ndarray  # their new zone
@@ -195,6 +197,30 @@ class Findings:
     @property
     def count(self) -> int:
         return len(self.positions) + len(self.crossings) + len(self.forecast_rows)
+
+
+class _Hits:
+    """Holding alerts of one snapshot, gathered rule by rule as parallel array parts."""
+
+    def __init__(self) -> None:
+        self.positions: list[np.ndarray] = []
+        self.rules: list[np.ndarray] = []
+        self.change: list[np.ndarray] = []
+        self.window: list[np.ndarray] = []
+        self.reference: list[np.ndarray] = []
+
+    def add(
+        self, pos: np.ndarray, rule: int, change: np.ndarray, window: int, reference: np.ndarray
+    ) -> None:
+        self.positions.append(pos)
+        self.rules.append(np.full(pos.size, rule, np.int8))
+        self.change.append(change)
+        self.window.append(np.full(pos.size, window, np.int16))
+        self.reference.append(reference)
+
+    @staticmethod
+    def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
 
 def trading_minute(moment: datetime) -> int:
@@ -263,8 +289,6 @@ class Evaluator:
         if not recent.any():
             nan = np.full(self.book.n_sym, np.nan)
             return nan, nan
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmax(self.hi[recent], axis=0), np.nanmin(self.lo[recent], axis=0)
@@ -273,22 +297,35 @@ class Evaluator:
     def evaluate(self, snap: Snapshot) -> Findings:
         self._absorb(snap)
         self.snapshots += 1
-        book, info = self.book, self.info
         now = snap.time.timestamp()
-        now_minute = int(now // 60)
-        price = self.last_price
         quoted = ~np.isnan(snap.prices)
+        hits = _Hits()
+        self._moves(hits, now, quoted)
+        self._limits(hits, quoted)
+        self._volumes(hits, snap)
+        ratio, debt, crossings, zones, f_rows, f_line, f_prob = self._margin(snap, self.last_price)
+        return Findings(
+            time=snap.time,
+            positions=hits.cat(hits.positions, np.int64),
+            rules=hits.cat(hits.rules, np.int8),
+            change=hits.cat(hits.change, np.float64),
+            window=hits.cat(hits.window, np.int16),
+            reference=hits.cat(hits.reference, np.float64),
+            ratio=ratio,
+            liabilities=debt,
+            crossings=crossings,
+            zones=zones,
+            forecast_rows=f_rows,
+            forecast_line=f_line,
+            forecast_prob=f_prob,
+        )
 
-        pos_out: list[np.ndarray] = []
-        rule_out: list[np.ndarray] = []
-        chg_out: list[np.ndarray] = []
-        win_out: list[np.ndarray] = []
-        ref_out: list[np.ndarray] = []
-
-        # 1. moves within each customer's window: symbol-level first, then only their holders
+    def _moves(self, hits: _Hits, now: float, quoted: np.ndarray) -> None:
+        """Moves within each customer's window: symbol-level first, then only their holders."""
+        book, price = self.book, self.last_price
         min_pct = float(book.move_pct.min()) if len(book.move_pct) else np.inf
         for window in self.windows:
-            hi, lo = self.window_extremes(now_minute, int(window))
+            hi, lo = self.window_extremes(int(now // 60), int(window))
             with np.errstate(divide="ignore", invalid="ignore"):
                 rise = np.where(quoted, price / lo - 1.0, 0.0)
                 fall = np.where(quoted, price / hi - 1.0, 0.0)
@@ -304,13 +341,12 @@ class Evaluator:
                 pos = pos[(self.move_until[direction, pos] <= now) & (book.qty[pos] > 0)]
                 if pos.size:
                     self.move_until[direction, pos] = now + window * 60
-                    pos_out.append(pos)
-                    rule_out.append(np.full(pos.size, RULE_MOVE_UP + direction, np.int8))
-                    chg_out.append(move[book.pos_symbol[pos]])
-                    win_out.append(np.full(pos.size, window, np.int16))
-                    ref_out.append(ref[book.pos_symbol[pos]])
+                    sym = book.pos_symbol[pos]
+                    hits.add(pos, RULE_MOVE_UP + direction, move[sym], window, ref[sym])
 
-        # 2. limit-up / limit-down touches, once a day per holding
+    def _limits(self, hits: _Hits, quoted: np.ndarray) -> None:
+        """Limit-up / limit-down touches, once a day per holding."""
+        book, info, price = self.book, self.info, self.last_price
         for k, (rule, limit, cmp) in enumerate(
             (
                 (RULE_LIMIT_UP, info.limit_up, np.greater_equal),
@@ -333,58 +369,35 @@ class Evaluator:
             if pos.size:
                 self.fired_today[k, pos] = True
                 sym = book.pos_symbol[pos]
-                pos_out.append(pos)
-                rule_out.append(np.full(pos.size, rule, np.int8))
-                chg_out.append(price[sym] / info.prev_close[sym] - 1.0)
-                win_out.append(np.zeros(pos.size, np.int16))
-                ref_out.append(info.prev_close[sym])
-
-        # 3. volume spikes: today's volume against the 20-day average scaled to the elapsed session
-        elapsed = trading_minute(snap.time)
-        if elapsed >= self.volume_min_minutes and len(book.volume_ratio):
-            expected = info.avg_volume_20d * (elapsed / TRADING_MINUTES_PER_DAY)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                vratio = np.where(expected > 0, snap.volumes / expected, np.nan)
-            cand = np.flatnonzero(np.nan_to_num(vratio) >= float(book.volume_ratio.min()))
-            if cand.size:
-                pos = _positions_of(book, cand)
-                acc = book.pos_account[pos]
-                sym = book.pos_symbol[pos]
-                ok = (
-                    (vratio[sym] >= book.volume_ratio[acc])
-                    & ~self.fired_today[2, pos]
-                    & (book.qty[pos] > 0)
+                hits.add(
+                    pos, rule, price[sym] / info.prev_close[sym] - 1.0, 0, info.prev_close[sym]
                 )
-                pos = pos[ok]
-                if pos.size:
-                    self.fired_today[2, pos] = True
-                    pos_out.append(pos)
-                    rule_out.append(np.full(pos.size, RULE_VOLUME, np.int8))
-                    chg_out.append(vratio[book.pos_symbol[pos]])
-                    win_out.append(np.zeros(pos.size, np.int16))
-                    ref_out.append(info.avg_volume_20d[book.pos_symbol[pos]])
 
-        # 4. margin: every ratio, zone changes, and the crossing forecast
-        ratio, debt, crossings, zones, f_rows, f_line, f_prob = self._margin(snap, price)
-
-        def cat(parts, dtype):
-            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
-
-        return Findings(
-            time=snap.time,
-            positions=cat(pos_out, np.int64),
-            rules=cat(rule_out, np.int8),
-            change=cat(chg_out, np.float64),
-            window=cat(win_out, np.int16),
-            reference=cat(ref_out, np.float64),
-            ratio=ratio,
-            liabilities=debt,
-            crossings=crossings,
-            zones=zones,
-            forecast_rows=f_rows,
-            forecast_line=f_line,
-            forecast_prob=f_prob,
+    def _volumes(self, hits: _Hits, snap: Snapshot) -> None:
+        """Volume spikes: today's volume against the 20-day average scaled to the elapsed session."""
+        book, info = self.book, self.info
+        elapsed = trading_minute(snap.time)
+        if elapsed < self.volume_min_minutes or not len(book.volume_ratio):
+            return
+        expected = info.avg_volume_20d * (elapsed / TRADING_MINUTES_PER_DAY)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vratio = np.where(expected > 0, snap.volumes / expected, np.nan)
+        cand = np.flatnonzero(np.nan_to_num(vratio) >= float(book.volume_ratio.min()))
+        if not cand.size:
+            return
+        pos = _positions_of(book, cand)
+        acc = book.pos_account[pos]
+        sym = book.pos_symbol[pos]
+        ok = (
+            (vratio[sym] >= book.volume_ratio[acc])
+            & ~self.fired_today[2, pos]
+            & (book.qty[pos] > 0)
         )
+        pos = pos[ok]
+        if pos.size:
+            self.fired_today[2, pos] = True
+            sym = book.pos_symbol[pos]
+            hits.add(pos, RULE_VOLUME, vratio[sym], 0, info.avg_volume_20d[sym])
 
     def _margin(self, snap: Snapshot, price: np.ndarray):
         book = self.book
@@ -404,10 +417,8 @@ class Evaluator:
         stock, vol = portfolio_vol(
             book.margin_holdings, book.margin_holdings_sq, px, self.info.model
         )
-        assets = book.margin_cash + stock
         debt = book.liabilities(px)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(debt > 0, assets / debt, np.inf)
+        ratio = maintenance_ratio(book.margin_cash + stock, debt)
         zone = np.where(
             ratio < book.liquidation_line,
             ZONE_LIQUIDATION,
@@ -491,11 +502,4 @@ def _slots_of(book: Book, symbols: np.ndarray) -> np.ndarray:
 
 def _positions_of(book: Book, symbols: np.ndarray) -> np.ndarray:
     """Indices of every position in ``symbols`` (via the by-symbol index; no scan of all positions)."""
-    starts = book.sym_ptr[symbols]
-    ends = book.sym_ptr[symbols + 1]
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    return book.by_symbol[np.arange(total) + offsets]
+    return book.by_symbol[_slots_of(book, symbols)]

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-
-def yuan(amount: float) -> str:
-    """An amount as a customer reads it: 3,560 元, 1.42 万元, 2.05 亿元."""
-    a = abs(amount)
-    if a >= 1e8:
-        return f"{a / 1e8:.2f} 亿元"
-    if a >= 1e4:
-        return f"{a / 1e4:.2f} 万元"
-    return f"{a:,.0f} 元"
+from brokercare.core.amounts import format_amount
 
 
 def shares(qty: float) -> str:
@@ -28,7 +20,7 @@ def _pnl_since_cost(qty: float, price: float, cost: float) -> str:
     if cost <= 0:
         return ""
     word = "浮盈" if pnl >= 0 else "浮亏"
-    return f"按成本价 {cost:.2f} 元计算，目前{word}约 {yuan(pnl)}。"
+    return f"按成本价 {cost:.2f} 元计算，目前{word}约 {format_amount(pnl, absolute=True)}。"
 
 
 def move(
@@ -49,7 +41,7 @@ def move(
     title = f"{name} {window} 分钟内{verb} {pct(change)}"
     body = (
         f"{name}（{code}）{window} 分钟内{verb} {pct(change)}，现价 {price:.2f} 元。"
-        f"您持有 {shares(qty)}，这 {window} 分钟{word}约 {yuan(delta)}；{_pnl_since_cost(qty, price, cost)}"
+        f"您持有 {shares(qty)}，这 {window} 分钟{word}约 {format_amount(delta, absolute=True)}；{_pnl_since_cost(qty, price, cost)}"
     )
     if temperature:
         body += f"{temperature}。"
@@ -77,7 +69,7 @@ def limit(
     )
     body = (
         f"{name}（{code}）触及{what}价 {price:.2f} 元（较昨收 {sign}{pct(change)}）。"
-        f"您持有 {shares(qty)}，市值约 {yuan(qty * price)}；{_pnl_since_cost(qty, price, cost)}{note}"
+        f"您持有 {shares(qty)}，市值约 {format_amount(qty * price)}；{_pnl_since_cost(qty, price, cost)}{note}"
     )
     if temperature:
         body += f"{temperature}。"
@@ -88,7 +80,7 @@ def volume_spike(name: str, code: str, ratio: float, qty: float, price: float) -
     title = f"{name} 成交量异常放大"
     body = (
         f"{name}（{code}）今日成交量已是近 20 日平均水平的 {ratio:.1f} 倍（按已交易时间折算），"
-        f"交投异常活跃，现价 {price:.2f} 元。您持有 {shares(qty)}，市值约 {yuan(qty * price)}。"
+        f"交投异常活跃，现价 {price:.2f} 元。您持有 {shares(qty)}，市值约 {format_amount(qty * price)}。"
     )
     return title, body
 
@@ -108,14 +100,14 @@ def margin_crossing(
         body = (
             f"您的信用账户（合同 {contract_no}）维持担保比例已降至 {ratio:.1%}，低于平仓线 "
             f"{liquidation:.0%}。请在 {deadline.month} 月 {deadline.day} 日（{days} 个交易日内）收市前"
-            f"追加担保物约 {yuan(shortfall)} 或自行减仓归还融资，否则我司将按合同约定强制平仓。"
+            f"追加担保物约 {format_amount(shortfall)} 或自行减仓归还融资，否则我司将按合同约定强制平仓。"
         )
     else:
         title = "维持担保比例低于警戒线"
         body = (
             f"您的信用账户（合同 {contract_no}）维持担保比例降至 {ratio:.1%}，低于警戒线 "
             f"{line:.0%}。请在 {deadline.month} 月 {deadline.day} 日（{days} 个交易日内）收市前"
-            f"追加担保物约 {yuan(shortfall)} 或自行减仓，使比例回到 {line:.0%} 以上；"
+            f"追加担保物约 {format_amount(shortfall)} 或自行减仓，使比例回到 {line:.0%} 以上；"
             f"若跌破平仓线 {liquidation:.0%}，账户可能被强制平仓。"
         )
     return title, body

@@ -38,6 +38,8 @@ import pandas as pd
 from scipy import sparse
 from scipy.special import ndtr
 
+from brokercare.accounts.service import maintenance_ratio
+
 TRADING_MINUTES_PER_DAY = 240
 INDEX_CODE = "000300.IDX"
 EWMA_LAMBDA = 0.94
@@ -261,10 +263,12 @@ def crossing_probability(
     *,
     first_passage: bool = True,
 ) -> np.ndarray:
-    """P(ratio touches ``line`` within the horizon); 1 where it is already at or below it.
+    """P(ratio touches ``line`` within the horizon); 1 where it is already at or below it, 0
+    where nothing is owed.
 
     ``horizon`` is in the volatility's units: trading days for a daily model, the share of the
     session's variance (:func:`session_fraction`) for the intraday one."""
+    ratio = maintenance_ratio(cash + stock_value, liabilities)
     barrier = line * liabilities - cash
     s = vol_daily * np.sqrt(horizon)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -274,5 +278,5 @@ def crossing_probability(
     if first_passage:
         p = np.minimum(2.0 * p, 1.0)
     p = np.where(barrier <= 0, 0.0, p)
-    p = np.where((barrier > 0) & (stock_value <= barrier), 1.0, p)
-    return np.where(liabilities > 0, p, 0.0)
+    p = np.where((barrier > 0) & (ratio <= line), 1.0, p)
+    return np.where(np.isnan(ratio), 0.0, p)

@@ -20,12 +20,11 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.models import Account, Position
+from brokercare.accounts.service import available_cash, stock_value_by_exchange
+from brokercare.core.amounts import format_amount
 from brokercare.core.calendar import SHANGHAI, add_trading_days, trading_days
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
-from brokercare.market.models import Instrument
-from brokercare.monitoring.explain import yuan
 from brokercare.monitoring.models import IpoApplication, IpoIssue, MarketValueDaily, Notification
 
 
@@ -181,7 +180,7 @@ def _quota_message(avg: dict, quotas: dict, ban: BanStatus, start: date, end: da
         )
     span = f"{start.month}月{start.day}日至{end.month}月{end.day}日"
     parts = [
-        f"按 {span} 20 个交易日的日均持仓市值计算：沪市 {yuan(avg['SH'])}，深市 {yuan(avg['SZ'])}。",
+        f"按 {span} 20 个交易日的日均持仓市值计算：沪市 {format_amount(avg['SH'])}，深市 {format_amount(avg['SZ'])}。",
         f"沪市主板可申购 {quotas['SH_main']:,} 股，科创板 {quotas['SH_star']:,} 股，深市（主板、创业板）{quotas['SZ']:,} 股。",
     ]
     if max(quotas.values()) == 0:
@@ -313,7 +312,7 @@ def daily_reminders(session: Session, day: date) -> dict[str, int]:
                     counts["subscription"] += 1
     for app, issue, due, cash in _wins(session, IpoIssue.results_on, day):
         body = (
-            f"恭喜！您申购的 {issue.name}（{issue.code}）中签 {app.won_shares:,} 股，应缴款 {yuan(float(due))}。"
+            f"恭喜！您申购的 {issue.name}（{issue.code}）中签 {app.won_shares:,} 股，应缴款 {format_amount(due)}。"
             f"请在今天 16:00 前确保资金账户可用余额足额，逾期视为放弃认购。"
         )
         if _notify(
@@ -329,7 +328,7 @@ def daily_reminders(session: Session, day: date) -> dict[str, int]:
         if Decimal(cash) < due:
             short = due - Decimal(cash)
             body = (
-                f"您中签的 {issue.name} 需缴款 {yuan(float(due))}，目前资金账户可用余额还差约 {yuan(float(short))}。"
+                f"您中签的 {issue.name} 需缴款 {format_amount(due)}，目前资金账户可用余额还差约 {format_amount(short)}。"
                 f"请在今天 16:00 前转入资金，否则视为放弃认购；12 个月内累计 3 次中签未缴款将 6 个月不能参与打新。"
             )
             if _notify(
@@ -357,17 +356,11 @@ def _wins(
         .join(IpoIssue, IpoIssue.id == IpoApplication.issue_id)
         .where(on == day, IpoApplication.status == "won")
     ).all()
-    out = []
-    for app, issue in rows:
-        cash = session.scalar(
-            select(func.coalesce(func.sum(Account.cash_balance - Account.frozen_cash), 0)).where(
-                Account.customer_id == app.customer_id,
-                Account.kind == "cash",
-                Account.status == "active",
-            )
-        ) or Decimal(0)
-        out.append((app, issue, Decimal(app.won_shares) * issue.price, Decimal(cash)))
-    return out
+    cash = available_cash(session, (app.customer_id for app, _ in rows))
+    return [
+        (app, issue, Decimal(app.won_shares) * issue.price, cash[app.customer_id])
+        for app, issue in rows
+    ]
 
 
 def settle_payments(session: Session, day: date) -> dict[str, int]:
@@ -412,21 +405,7 @@ def settle_payments(session: Session, day: date) -> dict[str, int]:
 
 def record_market_values(session: Session, day: date) -> int:
     """Store every customer's closing market value per exchange (stocks only, SH includes STAR)."""
-    rows = session.execute(
-        select(
-            Account.customer_id,
-            Instrument.exchange,
-            func.sum(Position.quantity * Instrument.last_price),
-        )
-        .join(Position, Position.account_id == Account.id)
-        .join(Instrument, Instrument.symbol == Position.symbol)
-        .where(
-            Instrument.kind == "stock",
-            Instrument.exchange.in_(("SH", "SZ")),
-            Account.status != "closed",
-        )
-        .group_by(Account.customer_id, Instrument.exchange)
-    ).all()
+    rows = stock_value_by_exchange(session, ("SH", "SZ"))
     existing = {
         (c, e)
         for c, e in session.execute(
@@ -437,7 +416,7 @@ def record_market_values(session: Session, day: date) -> int:
     }
     added = 0
     for cid, exchange, value in rows:
-        if (cid, exchange) in existing or value is None:
+        if (cid, exchange) in existing:
             continue
         session.add(
             MarketValueDaily(

@@ -27,13 +27,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from brokercare.core.database import utcnow
+from brokercare.core.database import session_factory, utcnow
+from brokercare.core.domains import load_all_models
 from brokercare.core.errors import NotFound, ValidationFailed
-from brokercare.customers.models import Customer
+from brokercare.core.settings import get_settings
+from brokercare.customers.service import get_customers
 from brokercare.monitoring.models import Notification
 
 log = logging.getLogger(__name__)
@@ -147,8 +150,6 @@ class SpoolTransport:
 
 class HttpTransport:
     def __init__(self, url: str, timeout: float = 5.0) -> None:
-        import httpx
-
         self.client = httpx.Client(timeout=timeout)
         self.url = url.rstrip("/")
 
@@ -164,8 +165,6 @@ def default_transport(settings: NotifySettings | None = None) -> Transport:
     settings = settings or NotifySettings()
     if settings.notify_url:
         return HttpTransport(settings.notify_url)
-    from brokercare.core.settings import get_settings
-
     return SpoolTransport(Path(get_settings().data_dir) / "outbox")
 
 
@@ -235,7 +234,7 @@ def dispatch_once(
             n = session.get(Notification, nid)
             if n is None or n.status != "pending":
                 continue
-            c = session.get(Customer, n.customer_id)
+            c = next(iter(get_customers(session, [n.customer_id])), None)
             to = Recipient(
                 n.customer_id,
                 c.customer_no if c else str(n.customer_id),
@@ -247,7 +246,7 @@ def dispatch_once(
                 ref = transport.send(n.channel, request, n.idempotency_key)
             except Undeliverable as exc:
                 n.status, n.last_error, n.lease_until = "failed", str(exc), None
-            except Exception as exc:  # noqa: BLE001 - gateway errors are retried after the lease
+            except Exception as exc:  # any gateway error: retried after the lease
                 n.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 if n.attempts >= settings.max_attempts:
                     n.status, n.lease_until = "failed", None
@@ -262,8 +261,6 @@ def dispatch_once(
 
 
 def run_dispatcher(*, once: bool = False, batch: int = 200, idle_s: float = 1.0) -> int:
-    from brokercare.core.database import session_factory
-
     settings = NotifySettings()
     transport = default_transport(settings)
     total = 0
@@ -318,8 +315,6 @@ def inbox(session: Session, customer_id: int, limit: int = 50) -> list[Notificat
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m brokercare.monitoring.notifications``: run a dispatcher until killed."""
-    from brokercare.core.domains import load_all_models
-
     load_all_models()
     logging.basicConfig(level=logging.INFO)
     run_dispatcher()

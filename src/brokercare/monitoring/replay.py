@@ -21,9 +21,17 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from brokercare.core.calendar import SHANGHAI
-from brokercare.market.quotes import QuoteRow, group_snapshots
-from brokercare.monitoring.engine import RULE_NAMES, RULE_VOLUME, Book, Evaluator, Snapshot
-from brokercare.monitoring.service import load_book, load_universe, market_info
+from brokercare.market.service import QuoteRow, group_snapshots
+from brokercare.monitoring.book import load_book, load_universe, market_info
+from brokercare.monitoring.engine import (
+    RULE_NAMES,
+    RULE_VOLUME,
+    Book,
+    Evaluator,
+    Findings,
+    Snapshot,
+)
+from brokercare.monitoring.preferences import DEFAULTS
 
 
 def board_of(symbol: str) -> str:
@@ -63,16 +71,9 @@ def _market_book(universe, move_pct: float, window: int) -> Book:
     )
 
 
-def replay(
-    session: Session,
-    rows: list[QuoteRow],
-    *,
-    move_pct: float | None = None,
-    window_min: int | None = None,
-    progress=None,
-) -> ReplayResult:
-    from brokercare.monitoring.service import DEFAULTS
-
+def _universe(session: Session, rows: list[QuoteRow]) -> list:
+    """The monitored instruments plus any code of the file the master does not know (as a stock
+    of the board its code says), by symbol."""
     universe = load_universe(session)
     known = {u.symbol for u in universe}
     for sym in sorted({r.symbol for r in rows} - known):
@@ -89,6 +90,55 @@ def replay(
             )
         )
     universe.sort(key=lambda u: u.symbol)
+    return universe
+
+
+def _holders(book: Book, findings: Findings) -> dict[tuple[int, int], list[int]]:
+    """Customers alerted per (symbol column, rule) on one snapshot."""
+    who: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for pos, rule in zip(findings.positions.tolist(), findings.rules.tolist(), strict=True):
+        acc = book.pos_account[pos]
+        who[(int(book.pos_symbol[pos]), rule)].append(int(book.customer_ids[acc]))
+    return who
+
+
+def _triggers(
+    mbook: Book, market: Findings, who: dict, prices: np.ndarray, names: dict[str, str]
+) -> list[dict]:
+    """The market-level triggers of one snapshot, each with the customers it alerted."""
+    out = []
+    for k in range(len(market.positions)):
+        rule = int(market.rules[k])
+        if rule == RULE_VOLUME:
+            continue
+        s = int(mbook.pos_symbol[market.positions[k]])
+        sym = str(mbook.symbols[s])
+        out.append(
+            {
+                "code": sym.split(".")[0],
+                "symbol": sym,
+                "name": names[sym],
+                "time": market.time.astimezone(SHANGHAI).isoformat(),
+                "rule": RULE_NAMES[rule],
+                "change_pct": round(float(market.change[k]) * 100, 2),
+                "window_min": int(market.window[k]),
+                "price": float(prices[s]) if np.isfinite(prices[s]) else None,
+                "reference": round(float(market.reference[k]), 4),
+                "customers": sorted(set(who.get((s, rule), []))),
+            }
+        )
+    return out
+
+
+def replay(
+    session: Session,
+    rows: list[QuoteRow],
+    *,
+    move_pct: float | None = None,
+    window_min: int | None = None,
+    progress=None,
+) -> ReplayResult:
+    universe = _universe(session, rows)
     index = {u.symbol: k for k, u in enumerate(universe)}
     override = {}
     if move_pct is not None:
@@ -122,35 +172,12 @@ def replay(
                 prices[k] = r.price
                 cum[k] += r.volume
             snap = Snapshot(t, prices, cum.copy())
-            mf = market_ev.evaluate(snap)
-            hf = holder_ev.evaluate(snap)
+            market = market_ev.evaluate(snap)
+            who = _holders(book, holder_ev.evaluate(snap))
             result.snapshots += 1
-            who: dict[tuple[int, int], list[int]] = defaultdict(list)
-            for pos, rule in zip(hf.positions.tolist(), hf.rules.tolist(), strict=True):
-                acc = book.pos_account[pos]
-                who[(int(book.pos_symbol[pos]), rule)].append(int(book.customer_ids[acc]))
-            for k in range(len(mf.positions)):
-                rule = int(mf.rules[k])
-                if rule == RULE_VOLUME:
-                    continue
-                s = int(mbook.pos_symbol[mf.positions[k]])
-                customers = sorted(set(who.get((s, rule), [])))
-                alerted.update(customers)
-                sym = str(mbook.symbols[s])
-                result.triggers.append(
-                    {
-                        "code": sym.split(".")[0],
-                        "symbol": sym,
-                        "name": names[sym],
-                        "time": t.astimezone(SHANGHAI).isoformat(),
-                        "rule": RULE_NAMES[rule],
-                        "change_pct": round(float(mf.change[k]) * 100, 2),
-                        "window_min": int(mf.window[k]),
-                        "price": float(prices[s]) if np.isfinite(prices[s]) else None,
-                        "reference": round(float(mf.reference[k]), 4),
-                        "customers": customers,
-                    }
-                )
+            for trigger in _triggers(mbook, market, who, prices, names):
+                alerted.update(trigger["customers"])
+                result.triggers.append(trigger)
             ok = ~np.isnan(prices)
             last_close[ok] = prices[ok]
             if progress is not None:

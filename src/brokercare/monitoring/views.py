@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from brokercare.accounts.service import accounts_of
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import PermissionDenied, ValidationFailed
-from brokercare.monitoring import ipo, notifications, service
-from brokercare.monitoring.models import MarginCall
+from brokercare.monitoring import ipo, notifications, preferences, temperature
+from brokercare.monitoring.alerts import alerts_of, margin_calls_of
 from brokercare.monitoring.schemas import (
     AlertOut,
     ApplicationIn,
@@ -24,24 +24,20 @@ from brokercare.monitoring.schemas import (
     PreferencesOut,
     ReceiptIn,
 )
-from brokercare.monitoring.temperature import BOARD_NAMES
-from brokercare.security.models import User
-from brokercare.security.policy import current_user, require_roles
+from brokercare.security.policy import STAFF_ROLES, Principal, current_user, require_roles
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 
-STAFF_READERS = {"agent", "advisor", "customer_manager", "team_lead", "risk", "compliance", "admin"}
 
-
-def _may_read(user: User, customer_id: int) -> None:
+def _may_read(user: Principal, customer_id: int) -> None:
     if user.role == "customer" and user.customer_id == customer_id:
         return
-    if user.role in STAFF_READERS:
+    if user.role in STAFF_ROLES:
         return
     raise PermissionDenied("您只能查看本人的提醒。")
 
 
-def _self(user: User, customer_id: int) -> None:
+def _self(user: Principal, customer_id: int) -> None:
     if user.role == "customer" and user.customer_id == customer_id:
         return
     if user.role == "customer_manager":
@@ -57,38 +53,42 @@ def _today() -> date:
 def list_alerts(
     customer_id: int,
     limit: int = Query(50, ge=1, le=500),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ):
     _may_read(user, customer_id)
-    return service.alerts_of(session, customer_id, limit)
+    return alerts_of(session, customer_id, limit)
 
 
 @router.get("/customers/{customer_id}/preferences", response_model=PreferencesOut)
 def get_preferences(
-    customer_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)
+    customer_id: int,
+    user: Principal = Depends(current_user),
+    session: Session = Depends(get_session),
 ):
     _may_read(user, customer_id)
-    return service.get_preferences(session, customer_id)
+    return preferences.get_preferences(session, customer_id)
 
 
 @router.put("/customers/{customer_id}/preferences", response_model=PreferencesOut)
 def put_preferences(
     customer_id: int,
     body: PreferencesIn,
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ):
     _self(user, customer_id)
     changes = body.model_dump(exclude_unset=True)
-    out = service.set_preferences(session, customer_id, **changes)
+    out = preferences.set_preferences(session, customer_id, **changes)
     session.commit()
     return out
 
 
 @router.get("/customers/{customer_id}/messages", response_model=list[NotificationOut])
 def messages(
-    customer_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)
+    customer_id: int,
+    user: Principal = Depends(current_user),
+    session: Session = Depends(get_session),
 ):
     _may_read(user, customer_id)
     return notifications.inbox(session, customer_id)
@@ -100,7 +100,7 @@ def messages(
 def read_message(
     customer_id: int,
     notification_id: int,
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ):
     if not (user.role == "customer" and user.customer_id == customer_id):
@@ -113,7 +113,7 @@ def read_message(
 @router.post("/receipts", response_model=NotificationOut)
 def delivery_receipt(
     body: ReceiptIn,
-    _user: User = Depends(require_roles("admin")),
+    _user: Principal = Depends(require_roles("admin")),
     session: Session = Depends(get_session),
 ):
     """Gateway callback: the message reached the customer's device."""
@@ -126,7 +126,7 @@ def delivery_receipt(
 def ipo_quota(
     customer_id: int,
     day: date | None = None,
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> dict:
     _may_read(user, customer_id)
@@ -137,7 +137,7 @@ def ipo_quota(
 def ipo_calendar(
     start: date | None = None,
     days: int = Query(14, ge=1, le=90),
-    _user: User = Depends(current_user),
+    _user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ):
     return ipo.upcoming(session, start or _today(), days)
@@ -147,7 +147,7 @@ def ipo_calendar(
 def ipo_apply(
     customer_id: int,
     body: ApplicationIn,
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> dict:
     if not (user.role == "customer" and user.customer_id == customer_id):
@@ -165,38 +165,31 @@ def ipo_apply(
 
 @router.get("/customers/{customer_id}/margin-calls", response_model=list[MarginCallOut])
 def margin_calls(
-    customer_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)
+    customer_id: int,
+    user: Principal = Depends(current_user),
+    session: Session = Depends(get_session),
 ):
     _may_read(user, customer_id)
-    from brokercare.accounts.models import Account
-
-    return list(
-        session.scalars(
-            select(MarginCall)
-            .join(Account, Account.id == MarginCall.account_id)
-            .where(Account.customer_id == customer_id)
-            .order_by(MarginCall.opened_at.desc())
-        )
-    )
+    return margin_calls_of(session, [a.id for a in accounts_of(session, customer_id)])
 
 
 @router.get("/temperature", response_model=MarketTemperatureOut)
 def market_temperature(
     board: str | None = Query(None, description="main, chinext, star or bse; all when omitted"),
     history_minutes: int = Query(60, ge=0, le=4320),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ):
     """The latest market temperature of each board (0-100, with its band) and a short history.
 
     Market-wide and the same for everyone, so any signed-in user may read it."""
-    if board is not None and board not in BOARD_NAMES:
+    if board is not None and board not in temperature.BOARD_NAMES:
         raise ValidationFailed(
             "板块只能是 main（主板）、chinext（创业板）、star（科创板）或 bse（北交所）。"
         )
-    latest = service.latest_temperatures(session, None if board is None else [board])
+    latest = temperature.latest_temperatures(session, None if board is None else [board])
     history = (
-        {b: service.temperature_history(session, b, history_minutes) for b in latest}
+        {b: temperature.temperature_history(session, b, history_minutes) for b in latest}
         if history_minutes
         else {}
     )

@@ -20,7 +20,7 @@ import argparse
 import logging
 import signal
 import threading
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 from sqlalchemy import select
@@ -29,18 +29,16 @@ from sqlalchemy.orm import sessionmaker
 from brokercare.core.bus import Event
 from brokercare.core.bus_redis import RedisStreamBus
 from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import session_factory
+from brokercare.core.domains import load_all_models
 from brokercare.core.models import ProcessedEvent
 from brokercare.core.service import mark_processed
-from brokercare.market.quotes import POSITION_EVENT, SNAPSHOT_EVENT, payload_arrays
+from brokercare.core.settings import get_settings
+from brokercare.market.events import POSITION_EVENT, SNAPSHOT_EVENT, payload_arrays
+from brokercare.monitoring.alerts import record_snapshot
+from brokercare.monitoring.book import load_book, load_universe, market_info
 from brokercare.monitoring.engine import Evaluator, Snapshot
-from brokercare.monitoring.service import (
-    load_book,
-    load_universe,
-    market_info,
-    notable,
-    record_snapshot,
-    snapshot_temperatures,
-)
+from brokercare.monitoring.temperature import notable, snapshot_temperatures
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +107,6 @@ class MonitorWorker:
         return fed
 
     def _day_of(self, payload: dict) -> date:
-        from datetime import datetime
-
         return datetime.fromisoformat(payload["time"]).astimezone(SHANGHAI).date()
 
     def _evaluate(self, event: Event):
@@ -179,10 +175,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--min-idle-ms", type=int, default=30_000)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from brokercare.core.database import session_factory
-    from brokercare.core.domains import load_all_models
-    from brokercare.core.settings import get_settings
-
     load_all_models()
 
     url = args.bus_url or get_settings().bus_url

@@ -149,6 +149,33 @@ def may_reveal(role: str, data_class: int) -> bool:
     return visibility(role, data_class) in ("full", "reveal")
 
 
+def ensure_may_see(user: Principal, customer_id: int) -> None:
+    """403 for a customer user asking about anyone but themself."""
+    if user.role == "customer" and user.customer_id != customer_id:
+        raise PermissionDenied("您只能查看本人的信息。")
+
+
+def readable(user: Principal, customer_id: int, data_class: int, *, reveal: bool = False) -> bool:
+    """True when ``user`` may see a value of ``data_class`` about ``customer_id`` whole."""
+    if user.role == "customer":
+        return user.customer_id == customer_id
+    vis = visibility(user.role, data_class)
+    return vis == "full" or (vis == "reveal" and reveal)
+
+
+def require_readable(user: Principal, customer_id: int, data_class: int, what: str, *,
+                     reveal: bool = False) -> None:
+    """403, with what the role may do instead, unless ``user`` may see ``what`` whole."""
+    ensure_may_see(user, customer_id)
+    if not readable(user, customer_id, data_class, reveal=reveal):
+        hint = "（可加 reveal=true 申请查看，访问将记入审计日志）" if (
+            user.role != "customer" and visibility(user.role, data_class) == "reveal") else ""
+        raise PermissionDenied(
+            f"您的角色无权查看{what}（数据级别 {data_class}）{hint}",
+            extra={"data_class": data_class},
+        )
+
+
 def clearance_matrix() -> list[dict]:
     return [
         {"role": role, "label": ROLE_LABELS[role], **{f"class_{c}": CLEARANCE[role][c] for c in DATA_CLASSES}}
