@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from brokercare.accounts.models import Account, CashMovement, MarginContract, Order, Position, Trade
 from brokercare.core.calendar import is_trading_day
 from brokercare.core.database import make_engine, money
+from brokercare.core.identifiers import is_valid_card, is_valid_id_number
 from brokercare.customers.models import BehaviourEvent, Customer, RiskAssessment
 from brokercare.demo.brokerage import generate_brokerage
-from brokercare.demo.identity import is_valid_card, is_valid_id_number
 from brokercare.demo.population import CITIES
 from brokercare.market.models import Instrument
 from brokercare.security.crypto import blind_index, get_cipher

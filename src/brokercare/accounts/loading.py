@@ -28,9 +28,9 @@ from brokercare.core.bulkimport import (
 )
 from brokercare.core.calendar import SHANGHAI, is_trading_day
 from brokercare.core.database import money, utcnow
+from brokercare.core.identifiers import is_valid_card
 from brokercare.customers.loading import ensure_data_key
 from brokercare.customers.models import Customer
-from brokercare.demo.identity import is_valid_card
 from brokercare.market.models import Instrument
 
 KIND = {"cash": "cash", "margin": "margin", "普通": "cash", "普通账户": "cash", "信用": "margin",
@@ -99,8 +99,8 @@ ACCOUNT_COLUMNS = [
 
 
 def _prepare_accounts(conn: Connection, parsed: dict[int, dict]) -> Prepared:
-    from brokercare.demo.identity import BlindIndexer
-    from brokercare.security.crypto import get_cipher, load_master_key
+    from brokercare.security.crypto import get_cipher
+    from brokercare.security.service import blind_index_many
 
     errors: dict[int, str] = {}
     customers = lookup(conn, Customer.customer_no, Customer.id, (r["customer_no"] for r in parsed.values()))
@@ -119,8 +119,7 @@ def _prepare_accounts(conn: Connection, parsed: dict[int, dict]) -> Prepared:
     order = list(rows)
     cards = [rows[k]["bank_card"] for k in order]
     enc = cipher.encrypt_many(cards)
-    indexer = BlindIndexer(load_master_key())
-    hashes = indexer.many([c for c in cards if c])
+    hashes = blind_index_many([c for c in cards if c])
     it = iter(hashes)
     out = {}
     for i, row_no in enumerate(order):

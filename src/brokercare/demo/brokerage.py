@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from brokercare.core.bulkload import fast_sqlite_load, insert_columns, max_id, reset_sequences
 from brokercare.demo import population as pop
 from brokercare.demo.generator import TIERS, Context, build_context, generate_chunk, starts_with
-from brokercare.demo.identity import BlindIndexer, id_numbers
+from brokercare.demo.identity import id_numbers
+from brokercare.security.service import blind_index_many
 
 CHUNK = 20_000
 #: Tables in the order rows must be written (parents first).
@@ -132,10 +133,10 @@ def _keys(prefix: str, ids: np.ndarray, width: int) -> np.ndarray:
 class _UniqueIds:
     """Keeps identity numbers unique across chunks (and against customers already stored)."""
 
-    def __init__(self, existing_hashes: set[str], indexer: BlindIndexer):
+    def __init__(self, existing_hashes: set[str], master_key: bytes):
         self.bodies: set[int] = set()
         self.hashes = existing_hashes
-        self.indexer = indexer
+        self.master_key = master_key
 
     def fix(self, part: dict, encrypt: Callable[[list[str]], list[str]]) -> int:
         meta, cust = part["_meta"], part["customers"]
@@ -147,7 +148,7 @@ class _UniqueIds:
                 seq = (b % 1000 + 2) % 1000  # keep the parity: it encodes the sex
                 b = b - b % 1000 + seq
                 number = id_numbers(np.array([b], dtype=np.int64))[0]
-                h = self.indexer.many([number])[0]
+                h = blind_index_many([number], master_key=self.master_key)[0]
                 cust["id_number_hash"][i] = h
                 cust["id_number_enc"][i] = encrypt([number])[0]
                 fixed += 1
@@ -195,7 +196,7 @@ def generate_brokerage(engine: Engine, *, customers: int, seed: int = 42, as_of:
                         managers_of_branch=managers, cipher_keys=dict(cipher.keys),
                         active_key_id=cipher.active_key_id, master_key=master)
     encrypt = FieldCipher(dict(cipher.keys), cipher.active_key_id).encrypt_many
-    unique = _UniqueIds(hashes, BlindIndexer(master))
+    unique = _UniqueIds(hashes, master)
 
     with engine.connect() as conn:
         base = {t: max_id(conn, t) for t in TABLES}

@@ -16,7 +16,8 @@ import numpy as np
 
 from brokercare.core.calendar import trading_days
 from brokercare.demo import population as pop
-from brokercare.demo.identity import BlindIndexer, id_body, id_numbers, luhn_complete
+from brokercare.demo.identity import id_body, id_numbers, luhn_complete
+from brokercare.security.service import blind_index_many
 
 TIERS = ("long_tail", "mass", "potential", "vip")
 # Share of customers per AUM tier and the AUM range (元) each tier is drawn from.
@@ -367,7 +368,6 @@ def generate_chunk(ctx: Context, seed: int, chunk: int, n: int, first_customer_i
     professional = (aum >= 5_000_000) & (years_open >= 2) & (rng.random(n) < 0.5)
 
     # --- encryption and blind indexes ------------------------------------------------------
-    indexer = BlindIndexer(ctx.master_key)
     id_list, phone_list, addr_list = id_nums.tolist(), phones.tolist(), addr.tolist()
 
     # --- accounts ---------------------------------------------------------------------------
@@ -808,8 +808,8 @@ def generate_chunk(ctx: Context, seed: int, chunk: int, n: int, first_customer_i
     enc = _encrypt(ctx, id_list + phone_list + addr_list + card_list)
     out["customers"] = {
         "id": cid, "name": names, "gender": np.where(male, "M", "F"), "birth_date": birth,
-        "id_number_enc": enc[:n], "id_number_hash": indexer.many(id_list),
-        "phone_enc": enc[n:2 * n], "phone_hash": indexer.many(phone_list), "phone_verified": rng.random(n) < 0.97,
+        "id_number_enc": enc[:n], "id_number_hash": blind_index_many(id_list, master_key=ctx.master_key),
+        "phone_enc": enc[n:2 * n], "phone_hash": blind_index_many(phone_list, master_key=ctx.master_key), "phone_verified": rng.random(n) < 0.97,
         "address_enc": enc[2 * n:3 * n], "email": email, "wechat_openid": openid,
         "province": provinces, "city": city_names, "occupation": occ_names, "education": education,
         "annual_income": income, "marital_status": marital, "branch_code": branch,
@@ -822,7 +822,7 @@ def generate_chunk(ctx: Context, seed: int, chunk: int, n: int, first_customer_i
         "cash_balance": acc_cash, "frozen_cash": np.zeros(n_acc), "currency": np.full(n_acc, "CNY"),
         "bank_name": bank_names[acc_cust].astype(object),
         "bank_card_enc": np.array(enc[3 * n:] + [enc[3 * n + i] for i in mcust.tolist()], dtype=object),
-        "bank_card_hash": np.array(indexer.many(card_list), dtype=object)[acc_cust],
+        "bank_card_hash": np.array(blind_index_many(card_list, master_key=ctx.master_key), dtype=object)[acc_cust],
         "sh_holder_no": hold_sh[acc_cust], "sz_holder_no": hold_sz[acc_cust],
     }
     out["positions"] = {
