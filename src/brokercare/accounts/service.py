@@ -10,16 +10,29 @@ evaluator (which re-prices them on every snapshot) read one ratio.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Connection, case, func, select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.models import Account, MarginContract, MarginShort, Position
+from brokercare.accounts import loading
+from brokercare.accounts.models import (
+    Account,
+    CashMovement,
+    MarginContract,
+    MarginShort,
+    Order,
+    Position,
+    Trade,
+)
+from brokercare.core import bulkload
+from brokercare.core.bulkimport import ImportSpec
 from brokercare.core.database import money
-from brokercare.core.errors import Conflict, NotFound
+from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.customers.service import get_customer
 from brokercare.market.models import Instrument
 
@@ -47,6 +60,27 @@ def accounts_of_customers(session: Session, customer_ids: list[int]) -> dict[int
                                    .order_by(Account.kind, Account.id)):
         out[account.customer_id].append(account)
     return out
+
+
+#: The tables a bulk load of column frames writes (the demo brokerage), parents first.
+FRAME_TABLES = (Account.__tablename__, MarginContract.__tablename__, Position.__tablename__,
+                Order.__tablename__, Trade.__tablename__, CashMovement.__tablename__)
+IMPORT_KINDS = {"accounts": loading.accounts_spec, "positions": loading.positions_spec,
+                "trades": loading.trades_spec}
+
+
+def load_frames(conn: Connection, frames: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Write column frames (``{table: {column: values}}``, ids included) into the accounts'
+    tables; bank cards arrive encrypted, with their blind indexes. Rows written per table."""
+    return bulkload.load_frames(conn, FRAME_TABLES, frames)
+
+
+def import_spec(kind: str) -> ImportSpec:
+    """How ``brokercare import KIND FILE`` reads, checks and writes a broker's accounts,
+    positions or trades."""
+    if kind not in IMPORT_KINDS:
+        raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+    return IMPORT_KINDS[kind]()
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,36 @@ def create_user(
     return user
 
 
+def add_staff_many(session: Session, *, role: str, usernames: list[str], display_names: list[str],
+                   branch_codes: list[str | None], password: str, skills: list[str] | None = None,
+                   max_concurrent: int = 5) -> dict[str, int]:
+    """Many staff logins of one role sharing one password, hashed once (argon2 costs ~50 ms a
+    hash; the demo brokerage adds hundreds of managers); flushed, not committed. Returns the new
+    logins' ids by username; a taken username or bad input writes nothing."""
+    if role not in STAFF_ROLES:
+        raise ValidationFailed(f"{role!r} is not a staff role; staff roles: {', '.join(STAFF_ROLES)}")
+    if not len(usernames) == len(display_names) == len(branch_codes):
+        raise ValidationFailed("usernames, display names and branch codes must pair up")
+    bad = [u for u in usernames if not USERNAME_RE.match(u)]
+    if bad:
+        raise ValidationFailed(f"invalid usernames: {', '.join(map(repr, bad[:5]))}")
+    validate_password(password)
+    lowered = sorted({u.lower() for u in usernames})
+    taken = [u for start in range(0, len(lowered), 500) for u in session.scalars(
+        select(User.username).where(func.lower(User.username).in_(lowered[start:start + 500])))]
+    if taken or len(lowered) != len(usernames):
+        raise Conflict(f"usernames already taken or repeated: {', '.join(sorted(taken)[:5]) or '(repeated)'}")
+    pw_hash = hash_password(password)
+    session.add_all([User(username=u, display_name=d.strip()[:32], role=role, password_hash=pw_hash,
+                          branch_code=b, skills=list(skills or []), max_concurrent=max_concurrent,
+                          active=True)
+                     for u, d, b in zip(usernames, display_names, branch_codes, strict=True)])
+    session.flush()
+    wanted = set(usernames)
+    return {u: i for u, i in session.execute(select(User.username, User.id).where(User.role == role))
+            if u in wanted}
+
+
 LOCK_AFTER = 5
 LOCK_MINUTES = 30
 
