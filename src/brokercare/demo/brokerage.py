@@ -29,8 +29,11 @@ from brokercare.core.bulkload import fast_sqlite_load, max_id, reset_sequences
 from brokercare.core.domains import domain_modules
 from brokercare.customers import service as customers_service
 from brokercare.demo import population as pop
-from brokercare.demo.generator import TIERS, Context, build_context, generate_chunk, starts_with
+from brokercare.demo.context import Context, build_context
+from brokercare.demo.generator import generate_chunk
 from brokercare.demo.identity import id_numbers
+from brokercare.demo.people import TIERS
+from brokercare.demo.sampling import starts_with
 from brokercare.market.service import instrument_count, load_instruments, shipped_instruments
 from brokercare.security.service import (
     FieldCipher,
