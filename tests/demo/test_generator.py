@@ -9,11 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from brokercare.accounts import service as accounts_service
 from brokercare.accounts.models import Account, CashMovement, MarginContract, Order, Position, Trade
 from brokercare.advisory import catalogue
 from brokercare.core.calendar import is_trading_day
 from brokercare.core.database import Base, make_engine, money
+from brokercare.core.errors import ValidationFailed
 from brokercare.core.identifiers import is_valid_card, is_valid_id_number
+from brokercare.customers import service as customers_service
 from brokercare.customers.models import BehaviourEvent, Customer, FamilyMember, RiskAssessment
 from brokercare.demo.brokerage import generate_brokerage
 from brokercare.demo.population import CITIES
@@ -219,3 +222,23 @@ def test_funds_within_the_customers_level_and_510300_as_the_shelf_prices_it(brok
     closes = [c for _, c in shipped_index_closes()["sh000300"]]
     assert min(closes) / 1000 <= float(etf.last_price) <= max(closes) * 1.05 / 1000
     assert etf.risk_rating == catalogue.get("510300.SH")["risk"]
+
+
+def test_each_domain_loads_only_its_own_tables(engine, session):
+    """The demo writes through each domain's bulk load; a frame for another domain's table is
+    refused before anything is written."""
+    frames = {"customers": {"id": [1], "name": ["王芳"]}, "accounts": {"id": [1]}}
+    with engine.connect() as conn:
+        with pytest.raises(ValueError, match="accounts"):
+            customers_service.load_frames(conn, frames)
+        with pytest.raises(ValueError, match="customers"):
+            accounts_service.load_frames(conn, frames)
+    assert session.scalar(select(func.count()).select_from(Customer)) == 0
+
+
+def test_a_weak_demo_staff_password_is_refused(engine, session, monkeypatch):
+    monkeypatch.setenv("BROKERCARE_DEMO_STAFF_PASSWORD", "12345678")
+    with pytest.raises(ValidationFailed, match="字母和数字"):
+        generate_brokerage(engine, customers=20, seed=1, as_of=AS_OF, workers=1, run_domain_hooks=False)
+    assert session.scalar(select(func.count()).select_from(User)) == 0
+    assert session.scalar(select(func.count()).select_from(Customer)) == 0
