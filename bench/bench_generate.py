@@ -15,30 +15,31 @@ import argparse
 import base64
 import os
 import random
-import sys
 import tempfile
 import time
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from sqlalchemy.orm import Session
+
+from brokercare.accounts.models import Account
+from brokercare.core import migrate
+from brokercare.core.database import make_engine
+from brokercare.customers.models import Customer
+from brokercare.demo.brokerage import generate_brokerage
+from brokercare.market.service import load_instruments
+from brokercare.security.service import blind_index, get_cipher
 
 
 def _fresh(tmp: Path, name: str):
-    from brokercare.core import migrate
-    from brokercare.core.database import make_engine
-
     engine = make_engine(f"sqlite:///{tmp / name}")
     with engine.begin() as conn:
         migrate.upgrade(conn, "heads")
     return engine
 
 
-def bulk(tmp: Path, customers: int, workers: int | None) -> tuple[float, dict]:
-    from brokercare.demo.brokerage import generate_brokerage
-    from brokercare.market.service import load_instruments
-
+def bulk(tmp: Path, customers: int, workers: int | None) -> tuple[float, float, dict]:
     engine = _fresh(tmp, "bulk.db")
     load_instruments(engine)
     t, cpu = time.perf_counter(), os.times()
@@ -52,12 +53,6 @@ def bulk(tmp: Path, customers: int, workers: int | None) -> tuple[float, dict]:
 
 def naive(tmp: Path, customers: int) -> float:
     """One customer and its account at a time through the ORM, as a first version would."""
-    from sqlalchemy.orm import Session
-
-    from brokercare.accounts.models import Account
-    from brokercare.customers.models import Customer
-    from brokercare.security.crypto import blind_index, get_cipher
-
     engine = _fresh(tmp, "naive.db")
     rng = random.Random(42)
     t, cpu = time.perf_counter(), os.times()

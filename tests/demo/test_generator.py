@@ -9,14 +9,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from brokercare.accounts import service as accounts_service
 from brokercare.accounts.models import Account, CashMovement, MarginContract, Order, Position, Trade
+from brokercare.advisory import catalogue
 from brokercare.core.calendar import is_trading_day
-from brokercare.core.database import make_engine, money
-from brokercare.customers.models import BehaviourEvent, Customer, RiskAssessment
+from brokercare.core.database import Base, make_engine, money
+from brokercare.core.errors import ValidationFailed
+from brokercare.core.identifiers import is_valid_card, is_valid_id_number
+from brokercare.customers import service as customers_service
+from brokercare.customers.models import BehaviourEvent, Customer, FamilyMember, RiskAssessment
 from brokercare.demo.brokerage import generate_brokerage
-from brokercare.demo.identity import is_valid_card, is_valid_id_number
 from brokercare.demo.population import CITIES
 from brokercare.market.models import Instrument
+from brokercare.market.reference import shipped_index_closes
 from brokercare.security.crypto import blind_index, get_cipher
 from brokercare.security.models import User
 
@@ -165,17 +170,18 @@ def test_trades_fees_and_movements_follow_the_rules(brokerage, session):
     assert set(levels) == {"C1", "C2", "C3", "C4", "C5"}
 
 
-def test_same_seed_gives_the_same_brokerage(tmp_path):
-    def build(name):
-        engine = make_engine(f"sqlite:///{tmp_path / name}")
-        from brokercare.core.database import Base
+def test_same_seed_gives_the_same_brokerage_whatever_the_workers(tmp_path, monkeypatch):
+    monkeypatch.setattr("brokercare.demo.brokerage.CHUNK", 100)  # three chunks: one process, then two workers
 
+    def build(name, workers):
+        engine = make_engine(f"sqlite:///{tmp_path / name}")
         Base.metadata.create_all(engine)
-        generate_brokerage(engine, customers=150, seed=11, as_of=AS_OF, workers=1,
+        generate_brokerage(engine, customers=250, seed=11, as_of=AS_OF, workers=workers,
                            run_domain_hooks=False)
         with engine.connect() as conn:
-            cipher_rows = conn.execute(select(Customer.name, Customer.birth_date, Customer.city,
-                                              Customer.id_number_hash)).all()
+            cipher_rows = conn.execute(select(Customer.id, Customer.name, Customer.birth_date,
+                                              Customer.city, Customer.id_number_hash,
+                                              Customer.phone_hash)).all()
             positions = conn.execute(select(Position.account_id, Position.symbol,
                                             Position.quantity)).all()
             trades = conn.execute(select(Trade.symbol, Trade.price, Trade.quantity,
@@ -183,9 +189,9 @@ def test_same_seed_gives_the_same_brokerage(tmp_path):
         engine.dispose()
         return cipher_rows, positions, trades
 
-    first, second = build("a.db"), build("b.db")
+    first, second = build("a.db", 1), build("b.db", 2)
     assert first == second
-    assert len(first[2]) > 0
+    assert len(first[0]) == 250 and len(first[2]) > 0
 
 
 def test_generating_twice_adds_a_second_cohort(engine, session):
@@ -194,8 +200,6 @@ def test_generating_twice_adds_a_second_cohort(engine, session):
     assert session.scalar(select(func.count()).select_from(Customer)) == 120
     assert session.scalar(select(func.count(func.distinct(Customer.id_number_hash)))) == 120
     # the ORM can still add rows after bulk loading with explicit ids (PostgreSQL sequences)
-    from brokercare.customers.models import FamilyMember
-
     session.add(FamilyMember(customer_id=1, relation="parent", birth_year=1950))
     session.commit()
 
@@ -203,9 +207,6 @@ def test_generating_twice_adds_a_second_cohort(engine, session):
 def test_funds_within_the_customers_level_and_510300_as_the_shelf_prices_it(brokerage, session):
     """Fund holdings respect each fund's own rating (the master's, which the suitability check
     reads); 510300 carries the advisory shelf's rating and a price from the real 沪深300 close."""
-    from brokercare.advisory import catalogue
-    from brokercare.market.reference import shipped_index_closes
-
     rows = session.execute(
         select(Customer.risk_level, Instrument.risk_rating)
         .join(Account, Account.customer_id == Customer.id)
@@ -221,3 +222,23 @@ def test_funds_within_the_customers_level_and_510300_as_the_shelf_prices_it(brok
     closes = [c for _, c in shipped_index_closes()["sh000300"]]
     assert min(closes) / 1000 <= float(etf.last_price) <= max(closes) * 1.05 / 1000
     assert etf.risk_rating == catalogue.get("510300.SH")["risk"]
+
+
+def test_each_domain_loads_only_its_own_tables(engine, session):
+    """The demo writes through each domain's bulk load; a frame for another domain's table is
+    refused before anything is written."""
+    frames = {"customers": {"id": [1], "name": ["王芳"]}, "accounts": {"id": [1]}}
+    with engine.connect() as conn:
+        with pytest.raises(ValueError, match="accounts"):
+            customers_service.load_frames(conn, frames)
+        with pytest.raises(ValueError, match="customers"):
+            accounts_service.load_frames(conn, frames)
+    assert session.scalar(select(func.count()).select_from(Customer)) == 0
+
+
+def test_a_weak_demo_staff_password_is_refused(engine, session, monkeypatch):
+    monkeypatch.setenv("BROKERCARE_DEMO_STAFF_PASSWORD", "12345678")
+    with pytest.raises(ValidationFailed, match="字母和数字"):
+        generate_brokerage(engine, customers=20, seed=1, as_of=AS_OF, workers=1, run_domain_hooks=False)
+    assert session.scalar(select(func.count()).select_from(User)) == 0
+    assert session.scalar(select(func.count()).select_from(Customer)) == 0

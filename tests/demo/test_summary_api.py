@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 
 from fastapi.testclient import TestClient
@@ -34,9 +36,6 @@ def test_data_summary_counts_the_generated_brokerage(engine, session):
 
 def test_a_fresh_api_process_knows_every_table():
     """Foreign keys such as users.customer_id resolve even before any domain imported customers."""
-    import subprocess
-    import sys
-
     code = ("from brokercare.api import create_app; create_app(); "
             "from brokercare.core.database import Base; "
             "assert {'customers', 'users', 'accounts'} <= set(Base.metadata.tables)")

@@ -34,7 +34,7 @@ from brokercare.core.calendar import SHANGHAI, is_trading_day
 from brokercare.core.database import money, utcnow
 from brokercare.core.identifiers import is_valid_card
 from brokercare.market.service import instruments_sql
-from brokercare.security.service import blind_index, get_cipher, load_master_key
+from brokercare.security.service import blind_index_many, get_cipher
 
 #: Customer number -> id for the numbers that exist (``customers.service.ids_by_customer_no``).
 CustomerIds = Callable[[Connection, Iterable[str]], dict[str, int]]
@@ -130,8 +130,8 @@ def _prepare_accounts(conn: Connection, parsed: dict[int, dict], *, customer_ids
     order = list(rows)
     cards = [rows[k]["bank_card"] for k in order]
     enc = cipher.encrypt_many(cards)
-    master = load_master_key()
-    it = iter([blind_index(c, master_key=master) for c in cards if c])
+    hashes = blind_index_many([c for c in cards if c])
+    it = iter(hashes)
     out = {}
     for i, row_no in enumerate(order):
         r = rows[row_no]

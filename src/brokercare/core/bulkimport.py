@@ -185,16 +185,18 @@ def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.exists():
         raise ValidationFailed(f"file not found: {path}")
     if path.suffix.lower() in (".parquet", ".pq"):
+        # Only Parquet needs pandas, which takes a second to import; the domains' services
+        # import this module, so every process would pay it.
         import pandas as pd
 
         try:
             df = pd.read_parquet(path)
-        except Exception as exc:  # noqa: BLE001 - any pyarrow error means an unreadable file
+        except Exception as exc:  # any pyarrow error means an unreadable file
             raise ValidationFailed(f"{path.name} is not a readable Parquet file: {exc}") from None
         header = [str(c) for c in df.columns]
         rows = []
         for rec in df.to_dict("records"):
-            rows.append({str(k): _cell_text(v) for k, v in rec.items()})
+            rows.append({str(k): "" if v is pd.NaT else _cell_text(v) for k, v in rec.items()})
         return header, rows
     raw = path.read_bytes()
     for encoding in ("utf-8-sig", "gb18030"):
@@ -228,13 +230,6 @@ def _cell_text(v: Any) -> str:
     if isinstance(v, float) and v != v:
         return ""
     if hasattr(v, "isoformat"):
-        try:
-            import pandas as pd
-
-            if v is pd.NaT:
-                return ""
-        except ImportError:  # pragma: no cover
-            pass
         if isinstance(v, datetime) and v.time() == time(0) and v.tzinfo is None:
             return v.date().isoformat()
         return v.isoformat(sep=" ") if isinstance(v, datetime) else v.isoformat()

@@ -80,6 +80,19 @@ def insert_columns(conn: Connection, table: str, columns: Mapping[str, Any],
     return n
 
 
+def load_frames(conn: Connection, tables: Sequence[str], frames: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Insert column frames (``{table: {column: values}}``) into ``tables``, in that order.
+
+    A domain's service calls this with the tables it owns and opens to bulk loads (parents
+    first); a frame for any other table is refused before anything is written. Returns the rows
+    written per table.
+    """
+    unknown = sorted(set(frames) - set(tables))
+    if unknown:
+        raise ValueError(f"no bulk load into {', '.join(unknown)} here; tables: {', '.join(tables)}")
+    return {t: insert_columns(conn, t, frames[t]) for t in tables if t in frames}
+
+
 def reset_sequences(conn: Connection, tables: Sequence[str]) -> None:
     """After inserts with explicit ids, move PostgreSQL's id sequences past the largest id."""
     if conn.dialect.name != "postgresql":

@@ -23,8 +23,8 @@ from brokercare.core.bulkimport import (
     text,
 )
 from brokercare.core.database import utcnow
+from brokercare.core.identifiers import is_valid_id_number, normalise_mobile
 from brokercare.customers.models import Customer
-from brokercare.demo.identity import is_valid_id_number
 
 GENDER = {"m": "M", "f": "F", "男": "M", "女": "F", "male": "M", "female": "F"}
 MARITAL = {"single": "single", "married": "married", "divorced": "divorced", "widowed": "widowed",
@@ -43,22 +43,13 @@ def _id_number(v: str) -> str:
     return n
 
 
-def _phone(v: str) -> str:
-    p = v.strip().replace(" ", "").replace("-", "")
-    if p.startswith("+86"):
-        p = p[3:]
-    if len(p) != 11 or not p.isdigit() or p[0] != "1" or p[1] not in "3456789":
-        raise ValueError(f"{v!r} is not a mainland mobile number")
-    return p
-
-
 COLUMNS = [
     Column("customer_no", pattern(r"[0-9A-Za-z]{4,20}", "a customer number (4-20 letters or digits)")),
     Column("name", text(32)),
     Column("gender", choice(GENDER, "gender")),
     Column("birth_date", parse_date),
     Column("id_number", _id_number),
-    Column("phone", _phone),
+    Column("phone", normalise_mobile),
     Column("address", text(200), required=False),
     Column("email", pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"), required=False),
     Column("province", text(16)),
@@ -76,12 +67,11 @@ COLUMNS = [
 
 
 def _prepare(conn: Connection, parsed: dict[int, dict]) -> Prepared:
-    from brokercare.demo.identity import BlindIndexer
-    from brokercare.security.crypto import get_cipher, load_master_key
+    from brokercare.security.crypto import get_cipher
+    from brokercare.security.service import blind_index_many
 
     with Session(bind=conn) as session:
         cipher = get_cipher(session)
-    indexer = BlindIndexer(load_master_key())
     errors: dict[int, str] = {}
     today = date.today()
     for row_no, r in parsed.items():
@@ -96,7 +86,7 @@ def _prepare(conn: Connection, parsed: dict[int, dict]) -> Prepared:
             errors[row_no] = "opened_on is before birth_date"
     rows = {k: v for k, v in parsed.items() if k not in errors}
     # one identity number belongs to one customer number, in the file and in the database
-    hashes = dict(zip(rows, indexer.many([r["id_number"] for r in rows.values()]), strict=True))
+    hashes = dict(zip(rows, blind_index_many([r["id_number"] for r in rows.values()]), strict=True))
     owner = lookup(conn, Customer.id_number_hash, Customer.customer_no, hashes.values())
     first: dict[str, int] = {}
     for row_no, h in hashes.items():
@@ -111,7 +101,7 @@ def _prepare(conn: Connection, parsed: dict[int, dict]) -> Prepared:
     order = list(rows)
     enc = cipher.encrypt_many([rows[k]["id_number"] for k in order] + [rows[k]["phone"] for k in order]
                               + [rows[k]["address"] for k in order])
-    phone_h = indexer.many([rows[k]["phone"] for k in order])
+    phone_h = blind_index_many([rows[k]["phone"] for k in order])
     n, now = len(order), utcnow()
     out = {}
     for i, row_no in enumerate(order):

@@ -10,21 +10,32 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.orm import Session
 
-from brokercare.core.bulkimport import lookup
+from brokercare.core import bulkload
+from brokercare.core.bulkimport import ImportSpec, lookup
 from brokercare.core.bus import Event, get_bus, register_event_type
 from brokercare.core.errors import NotFound, ValidationFailed
+from brokercare.customers import loading
 from brokercare.customers.config import Compiled, load_config
 from brokercare.customers.engine import AsOf, compute_partition, decode_features, encode
-from brokercare.customers.models import Customer, CustomerProfile, TierChange
+from brokercare.customers.models import (
+    BehaviourEvent,
+    Customer,
+    CustomerProfile,
+    FamilyMember,
+    LifeEvent,
+    RiskAssessment,
+    TierChange,
+)
 from brokercare.customers.store import write_profiles
 
 TIER_CHANGED = "customer.tier_changed"
@@ -88,6 +99,27 @@ def get_customer_by_no(session: Session, customer_no: str) -> Customer:
     if customer is None:
         raise NotFound(f"客户号不存在：{customer_no}", extra={"customer_no": customer_no})
     return customer
+
+
+#: The tables a bulk load of column frames writes (the demo brokerage), parents first.
+FRAME_TABLES = (Customer.__tablename__, RiskAssessment.__tablename__, FamilyMember.__tablename__,
+                LifeEvent.__tablename__, BehaviourEvent.__tablename__)
+
+
+def load_frames(conn: Connection, frames: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Write column frames (``{table: {column: values}}``, ids included) into the customers'
+    tables; personal data arrives encrypted, with its blind indexes. Rows written per table."""
+    return bulkload.load_frames(conn, FRAME_TABLES, frames)
+
+
+def id_number_hashes(session: Session) -> set[str]:
+    """The blind indexes of every stored identity number (a bulk load keeps numbers unique)."""
+    return set(session.scalars(select(Customer.id_number_hash)))
+
+
+def import_spec() -> ImportSpec:
+    """How ``brokercare import customers FILE`` reads, checks and writes a broker's file."""
+    return loading.spec()
 
 
 _PHONE = re.compile(r"^1\d{10}$")

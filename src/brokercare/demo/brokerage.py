@@ -1,8 +1,11 @@
-"""Write a seeded demo brokerage through the bulk paths, then let every domain add its history.
+"""Write a seeded demo brokerage through the domains' bulk loads, then let every domain add its history.
 
-Generation runs in worker processes chunk by chunk (both cores busy: workers generate and
-encrypt while this process writes); each chunk is deterministic in the seed, so the same seed
-and size give the same brokerage whatever the worker count.
+The demo is a client of the domains: instruments come from the market service, customer managers
+from the security service, and each chunk's rows go through ``customers.service.load_frames`` and
+``accounts.service.load_frames``, never into another domain's tables directly. Generation runs in
+worker processes chunk by chunk (both cores busy: workers generate and encrypt while this process
+writes); each chunk is deterministic in the seed, so the same seed and size give the same
+brokerage whatever the worker count.
 """
 
 from __future__ import annotations
@@ -13,22 +16,37 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import numpy as np
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from brokercare.core.bulkload import fast_sqlite_load, insert_columns, max_id, reset_sequences
+from brokercare.accounts import service as accounts_service
+from brokercare.core.bulkload import fast_sqlite_load, max_id, reset_sequences
+from brokercare.core.domains import domain_modules
+from brokercare.customers import service as customers_service
 from brokercare.demo import population as pop
-from brokercare.demo.generator import TIERS, Context, build_context, generate_chunk, starts_with
-from brokercare.demo.identity import BlindIndexer, id_numbers
+from brokercare.demo.context import Context, build_context
+from brokercare.demo.generator import generate_chunk
+from brokercare.demo.identity import id_numbers
+from brokercare.demo.people import TIERS
+from brokercare.demo.sampling import starts_with
+from brokercare.market.service import instrument_count, load_instruments, shipped_instruments
+from brokercare.security.service import (
+    FieldCipher,
+    add_staff_many,
+    blind_index_many,
+    get_cipher,
+    list_users,
+    load_master_key,
+)
 
 CHUNK = 20_000
-#: Tables in the order rows must be written (parents first).
-TABLES = ("customers", "accounts", "margin_contracts", "positions", "orders", "trades",
-          "cash_movements", "risk_assessments", "family_members", "life_events", "behaviour_events")
+#: Tables the load writes, parents first: the customers' own, then the accounts'.
+TABLES = customers_service.FRAME_TABLES + accounts_service.FRAME_TABLES
 DEMO_STAFF_PASSWORD_ENV = "BROKERCARE_DEMO_STAFF_PASSWORD"
 DEFAULT_STAFF_PASSWORD = "Demo-Manager-2026"
 
@@ -52,7 +70,94 @@ class Summary:
         self.counts[table] += rows
 
 
+def generate_brokerage(engine: Engine, *, customers: int, seed: int = 42, as_of: date | None = None,
+                       workers: int | None = None, run_domain_hooks: bool = True,
+                       progress: Callable[[int], None] | None = None) -> Summary:
+    """Generate ``customers`` customers with accounts, holdings and a year of history."""
+    started = time.perf_counter()
+    as_of = as_of or date.today()
+    summary = Summary(customers=customers, seed=seed, as_of=as_of)
+    instruments = shipped_instruments()
+    codes, city_of, need = _branches(customers)
+    with Session(engine) as session:
+        if instrument_count(session) < len(instruments):
+            load_instruments(engine, [dict(r) for r in instruments])
+        cipher = get_cipher(session)
+        session.commit()
+        managers = _staff(session, codes, need, np.random.default_rng([seed, 3]), summary)
+        hashes = customers_service.id_number_hashes(session)
+    master = load_master_key()
+    ctx = build_context(instruments, as_of=as_of, seed=seed, branch_codes=codes, branch_city=city_of,
+                        managers_of_branch=managers, cipher_keys=dict(cipher.keys),
+                        active_key_id=cipher.active_key_id, master_key=master)
+    unique = _UniqueIds(hashes, master, FieldCipher(dict(cipher.keys), cipher.active_key_id).encrypt_many)
+    _load(engine, ctx, seed, customers, workers, unique, summary, progress)
+    summary.seconds = time.perf_counter() - started
+    if run_domain_hooks:
+        hooks_started = time.perf_counter()
+        _run_domain_hooks(engine, seed, summary)
+        summary.hook_seconds = time.perf_counter() - hooks_started
+    return summary
+
+
+# --- branches and their customer managers ----------------------------------------------------
+
+def _branches(n_customers: int) -> tuple[list[str], list[int], list[int]]:
+    """Branch codes, the city of each, and how many customer managers each branch needs."""
+    codes, city_of, managers = [], [], []
+    weights = np.array([c[4] for c in pop.CITIES])
+    share = weights / weights.sum()
+    for k, (_city, _prov, tier, admin, _w) in enumerate(pop.CITIES):
+        count = {1: 3, 2: 2}.get(tier, 1)
+        for j in range(count):
+            codes.append(f"{admin[:4]}{j + 1:02d}")
+            city_of.append(k)
+            # about 2 % of customers want a manager; one manager looks after ~250 of them
+            need = n_customers * share[k] / count * 0.045
+            managers.append(max(1, math.ceil(need / 250)))
+    return codes, city_of, managers
+
+
+def _staff(session: Session, codes: list[str], need: list[int], rng: np.random.Generator,
+           summary: Summary) -> list[list[int]]:
+    """The managers every branch needs (``cm<branch><nn>``), created once; their ids by branch."""
+    password = os.environ.get(DEMO_STAFF_PASSWORD_ENV, DEFAULT_STAFF_PASSWORD)
+    existing = {u.username: u.id for u in list_users(session, role="customer_manager", include_inactive=True)}
+    wanted = [(f"cm{code}{i + 1:02d}", code) for code, c in zip(codes, need, strict=True)
+              for i in range(c)]
+    missing = [(u, b) for u, b in wanted if u not in existing]
+    if missing:
+        existing |= add_staff_many(
+            session, role="customer_manager", usernames=[u for u, _ in missing],
+            display_names=_manager_names(rng, len(missing)), branch_codes=[b for _, b in missing],
+            password=password, skills=["wealth", "vip"], max_concurrent=5)
+    session.commit()
+    summary.staff_password = password
+    by_branch: dict[str, list[int]] = {c: [] for c in codes}
+    for u, b in wanted:
+        by_branch[b].append(existing[u])
+    summary.add("users", len(wanted))
+    return [by_branch[c] for c in codes]
+
+
+def _manager_names(rng: np.random.Generator, m: int) -> list[str]:
+    """Three-character names: a surname by its census share and two given-name characters."""
+    surnames = np.array([s for s, _ in pop.SURNAMES])
+    w = np.array([x for _, x in pop.SURNAMES])
+    given = np.array(list(pop.GIVEN_MALE_OLD + pop.GIVEN_FEMALE_NEW + pop.GIVEN_MALE_NEW))
+    first = surnames[np.searchsorted(np.cumsum(w) / w.sum(), rng.random(m))]
+    return np.char.add(np.char.add(first, given[rng.integers(0, len(given), m)]),
+                       given[rng.integers(0, len(given), m)]).tolist()
+
+
+# --- generating chunks (in worker processes) -------------------------------------------------
+
 _CTX: Context | None = None
+
+
+def _set_ctx(ctx: Context) -> None:
+    global _CTX
+    _CTX = ctx
 
 
 def _work(args: tuple[int, int, int, int]) -> dict:
@@ -61,66 +166,94 @@ def _work(args: tuple[int, int, int, int]) -> dict:
     return generate_chunk(_CTX, seed, chunk, n, first_id)
 
 
-def _set_ctx(ctx: Context) -> None:
-    global _CTX
-    _CTX = ctx
+def _jobs(seed: int, customers: int, first_customer: int) -> list[tuple[int, int, int, int]]:
+    """``(seed, chunk, size, first customer id)`` for chunks of :data:`CHUNK` customers."""
+    sizes = [CHUNK] * (customers // CHUNK) + ([customers % CHUNK] if customers % CHUNK else [])
+    jobs, start = [], first_customer
+    for k, size in enumerate(sizes):
+        jobs.append((seed, k, size, start))
+        start += size
+    return jobs
 
 
-def _branches(n_customers: int) -> tuple[list[str], list[int], list[str], list[int]]:
-    """Branch codes and cities, and how many customer managers each branch needs."""
-    codes, city_of, names, managers = [], [], [], []
-    weights = np.array([c[4] for c in pop.CITIES])
-    share = weights / weights.sum()
-    for k, (city, _prov, tier, admin, _w) in enumerate(pop.CITIES):
-        count = {1: 3, 2: 2}.get(tier, 1)
-        for j in range(count):
-            codes.append(f"{admin[:4]}{j + 1:02d}")
-            city_of.append(k)
-            names.append(f"{city}{['', '第二', '第三'][j]}营业部")
-            # about 2 % of customers want a manager; one manager looks after ~250 of them
-            need = n_customers * share[k] / count * 0.045
-            managers.append(max(1, math.ceil(need / 250)))
-    return codes, city_of, names, managers
+@contextmanager
+def _chunks(ctx: Context, jobs: list[tuple[int, int, int, int]], workers: int | None) -> Iterator[Iterator[dict]]:
+    """The generated chunks in order: from a pool of forked workers, or in this process."""
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    if workers <= 1 or len(jobs) <= 1:
+        yield (generate_chunk(ctx, *job) for job in jobs)
+        return
+    _set_ctx(ctx)
+    pool = mp.get_context("fork").Pool(workers, initializer=_set_ctx, initargs=(ctx,))
+    try:
+        yield pool.imap(_work, jobs)
+    finally:
+        pool.close()
+        pool.join()
 
 
-def _create_managers(session: Session, codes: list[str], counts: list[int],
-                     rng: np.random.Generator, password: str) -> list[list[int]]:
-    """Customer managers per branch, inserted in bulk with one shared argon2 hash."""
-    from argon2 import PasswordHasher
+# --- writing them ----------------------------------------------------------------------------
 
-    from brokercare.security.models import User
+def _load(engine: Engine, ctx: Context, seed: int, customers: int, workers: int | None,
+          unique: _UniqueIds, summary: Summary, progress: Callable[[int], None] | None) -> None:
+    """Every chunk through the domains' bulk loads, committed chunk by chunk."""
+    with engine.connect() as conn:
+        base = {t: max_id(conn, t) for t in TABLES}
+    now = np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us")
+    redrawn = 0
+    if engine.dialect.name == "sqlite":
+        engine.dispose()  # idle pooled connections would keep SQLite from leaving WAL for the load
+    jobs = _jobs(seed, customers, base["customers"] + 1)
+    with _chunks(ctx, jobs, workers) as parts, engine.connect() as conn, fast_sqlite_load(conn, TABLES):
+        for part in parts:
+            redrawn += unique.fix(part)
+            _write_chunk(conn, part, base, now, summary)
+            conn.commit()
+            if progress:
+                progress(len(part["customers"]["id"]))
+        reset_sequences(conn, list(TABLES))
+        conn.commit()
+    if redrawn:
+        summary.notes.append(f"{redrawn} identity numbers drawn twice were given a new sequence number")
 
-    users = User.__table__
-    existing = dict(session.execute(select(users.c.username, users.c.id)
-                                    .where(users.c.role == "customer_manager")).all())
-    wanted = [(f"cm{code}{i + 1:02d}", code) for code, c in zip(codes, counts, strict=True)
-              for i in range(c)]
-    missing = [(u, b) for u, b in wanted if u not in existing]
-    if missing:
-        pw_hash = PasswordHasher().hash(password)
-        surnames = np.array([s for s, _ in pop.SURNAMES])
-        w = np.array([x for _, x in pop.SURNAMES])
-        given = np.array(list(pop.GIVEN_MALE_OLD + pop.GIVEN_FEMALE_NEW + pop.GIVEN_MALE_NEW))
-        m = len(missing)
-        display = np.char.add(np.char.add(surnames[np.searchsorted(np.cumsum(w) / w.sum(), rng.random(m))],
-                                          given[rng.integers(0, len(given), m)]),
-                              given[rng.integers(0, len(given), m)])
-        base = max_id(session.connection(), "users")
-        now = np.full(m, np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us"))
-        insert_columns(session.connection(), "users", {
-            "id": np.arange(base + 1, base + 1 + m), "username": [u for u, _ in missing],
-            "display_name": display, "role": ["customer_manager"] * m, "password_hash": [pw_hash] * m,
-            "customer_id": [None] * m, "branch_code": [b for _, b in missing],
-            "skills": ['["wealth", "vip"]'] * m, "max_concurrent": [5] * m, "team_lead_id": [None] * m,
-            "active": np.ones(m, dtype=bool), "created_at": now,
-        })
-        reset_sequences(session.connection(), ["users"])
-        existing = dict(session.execute(select(users.c.username, users.c.id)
-                                        .where(users.c.role == "customer_manager")).all())
-    by_branch: dict[str, list[int]] = {c: [] for c in codes}
-    for u, b in wanted:
-        by_branch[b].append(existing[u])
-    return [by_branch[c] for c in codes]
+
+class _UniqueIds:
+    """Keeps identity numbers unique across chunks (and against customers already stored)."""
+
+    def __init__(self, existing_hashes: set[str], master_key: bytes,
+                 encrypt: Callable[[list[str]], list[str]]):
+        self.bodies: set[int] = set()
+        self.hashes = existing_hashes
+        self.master_key = master_key
+        self.encrypt = encrypt
+
+    def fix(self, part: dict) -> int:
+        meta, cust = part["_meta"], part["customers"]
+        fixed = 0
+        for i, b in enumerate(meta["id_bodies"].tolist()):
+            h = cust["id_number_hash"][i]
+            while b in self.bodies or h in self.hashes:
+                seq = (b % 1000 + 2) % 1000  # keep the parity: it encodes the sex
+                b = b - b % 1000 + seq
+                number = id_numbers(np.array([b], dtype=np.int64))[0]
+                h = blind_index_many([number], master_key=self.master_key)[0]
+                cust["id_number_hash"][i] = h
+                cust["id_number_enc"][i] = self.encrypt([number])[0]
+                fixed += 1
+            self.bodies.add(b)
+        return fixed
+
+
+def _write_chunk(conn: Connection, part: dict, base: dict[str, int], now: np.datetime64,
+                 summary: Summary) -> None:
+    """One chunk's rows, its chunk-local ids shifted past each table's last id."""
+    summary.tiers.update(TIERS[t] for t in part["_meta"]["tier"].tolist())
+    written = customers_service.load_frames(conn, _customer_frames(part, base, now))
+    written |= accounts_service.load_frames(conn, _account_frames(part, base, now))
+    for table, rows in written.items():
+        base[table] += rows
+        summary.add(table, rows)
+    summary.boards.update(_boards(part["positions"]["symbol"]))
 
 
 def _keys(prefix: str, ids: np.ndarray, width: int) -> np.ndarray:
@@ -129,209 +262,69 @@ def _keys(prefix: str, ids: np.ndarray, width: int) -> np.ndarray:
     return np.char.add(prefix, np.char.zfill(ids.astype(f"U{width}"), width))
 
 
-class _UniqueIds:
-    """Keeps identity numbers unique across chunks (and against customers already stored)."""
-
-    def __init__(self, existing_hashes: set[str], indexer: BlindIndexer):
-        self.bodies: set[int] = set()
-        self.hashes = existing_hashes
-        self.indexer = indexer
-
-    def fix(self, part: dict, encrypt: Callable[[list[str]], list[str]]) -> int:
-        meta, cust = part["_meta"], part["customers"]
-        bodies = meta["id_bodies"]
-        fixed = 0
-        for i, b in enumerate(bodies.tolist()):
-            h = cust["id_number_hash"][i]
-            while b in self.bodies or h in self.hashes:
-                seq = (b % 1000 + 2) % 1000  # keep the parity: it encodes the sex
-                b = b - b % 1000 + seq
-                number = id_numbers(np.array([b], dtype=np.int64))[0]
-                h = self.indexer.many([number])[0]
-                cust["id_number_hash"][i] = h
-                cust["id_number_enc"][i] = encrypt([number])[0]
-                fixed += 1
-            self.bodies.add(b)
-        return fixed
-
-
-def _chunks(n: int) -> list[int]:
-    sizes = [CHUNK] * (n // CHUNK)
-    if n % CHUNK:
-        sizes.append(n % CHUNK)
-    return sizes
-
-
-def generate_brokerage(engine: Engine, *, customers: int, seed: int = 42, as_of: date | None = None,
-                       workers: int | None = None, run_domain_hooks: bool = True,
-                       progress: Callable[[int], None] | None = None) -> Summary:
-    """Generate ``customers`` customers with accounts, holdings and a year of history."""
-    from brokercare.market.models import Instrument
-    from brokercare.market.reference import shipped_instruments
-    from brokercare.market.service import load_instruments
-    from brokercare.security.crypto import FieldCipher, get_cipher, load_master_key
-
-    started = time.perf_counter()
-    as_of = as_of or date.today()
-    summary = Summary(customers=customers, seed=seed, as_of=as_of)
-    rng = np.random.default_rng([seed, 3])
-    instruments = shipped_instruments()
-    with Session(engine) as session:
-        if (session.scalar(select(func.count()).select_from(Instrument)) or 0) < len(instruments):
-            load_instruments(engine, [dict(r) for r in instruments])
-        cipher = get_cipher(session)
-        session.commit()
-        codes, city_of, _names, need = _branches(customers)
-        password = os.environ.get(DEMO_STAFF_PASSWORD_ENV, DEFAULT_STAFF_PASSWORD)
-        managers = _create_managers(session, codes, need, rng, password)
-        session.commit()
-        summary.staff_password = password
-        summary.add("users", sum(len(m) for m in managers))
-        existing = session.scalar(text("SELECT COUNT(*) FROM customers")) or 0
-        hashes = set(session.scalars(text("SELECT id_number_hash FROM customers"))) if existing else set()
-
-    master = load_master_key()
-    ctx = build_context(instruments, as_of=as_of, seed=seed, branch_codes=codes, branch_city=city_of,
-                        managers_of_branch=managers, cipher_keys=dict(cipher.keys),
-                        active_key_id=cipher.active_key_id, master_key=master)
-    encrypt = FieldCipher(dict(cipher.keys), cipher.active_key_id).encrypt_many
-    unique = _UniqueIds(hashes, BlindIndexer(master))
-
-    with engine.connect() as conn:
-        base = {t: max_id(conn, t) for t in TABLES}
-    first_customer = base["customers"] + 1
-    sizes = _chunks(customers)
-    jobs, start = [], first_customer
-    for k, size in enumerate(sizes):
-        jobs.append((seed, k, size, start))
-        start += size
-
-    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    results: Iterator[dict]
-    pool = None
-    if workers > 1 and len(jobs) > 1:
-        _set_ctx(ctx)
-        pool = mp.get_context("fork").Pool(workers, initializer=_set_ctx, initargs=(ctx,))
-        results = pool.imap(_work, jobs)
-    else:
-        results = (generate_chunk(ctx, *job) for job in jobs)
-
-    now = np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us")
-    redrawn = 0
-    if engine.dialect.name == "sqlite":
-        engine.dispose()  # idle pooled connections would keep SQLite from leaving WAL for the load
-    try:
-        with engine.connect() as conn, fast_sqlite_load(conn, TABLES):
-            for part in results:
-                redrawn += unique.fix(part, encrypt)
-                _write_chunk(conn, part, base, now, summary)
-                conn.commit()
-                if progress:
-                    progress(len(part["customers"]["id"]))
-            reset_sequences(conn, list(TABLES))
-            conn.commit()
-        if redrawn:
-            summary.notes.append(f"{redrawn} identity numbers drawn twice were given a new sequence number")
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
-
-    summary.seconds = time.perf_counter() - started
-    if run_domain_hooks:
-        from brokercare.core.domains import domain_modules
-
-        hooks_started = time.perf_counter()
-        for module in domain_modules("demo"):
-            hook = getattr(module, "generate", None)
-            if hook is not None:
-                hook(engine, np.random.default_rng([seed, 99]), summary)
-        summary.hook_seconds = time.perf_counter() - hooks_started
-    return summary
-
-
-def _write_chunk(conn, part: dict, base: dict[str, int], now: np.datetime64, summary: Summary) -> None:
+def _customer_frames(part: dict, base: dict[str, int], now: np.datetime64) -> dict[str, dict]:
     cust = part["customers"]
-    n = len(cust["id"])
-    meta = part["_meta"]
-    for t, c in Counter(meta["tier"].tolist()).items():
-        summary.tiers[TIERS[t]] += c
-    cust_ids = cust["id"]
-    insert_columns(conn, "customers", {
-        **cust, "customer_no": _keys("8", cust_ids, 11),
-        "created_at": np.full(n, now), "updated_at": np.full(n, now),
-    })
-    base["customers"] = max(base["customers"], int(cust_ids[-1]))
-
-    acc = part["accounts"]
-    n_acc = len(acc["kind"])
-    acc_ids = base["accounts"] + 1 + np.arange(n_acc)
-    acc_no = np.where(acc["kind"] == "margin", _keys("20", acc_ids, 10), _keys("10", acc_ids, 10))
-    insert_columns(conn, "accounts", {"id": acc_ids, "account_no": acc_no, **acc})
-    base["accounts"] += n_acc
-
-    def shift(local: np.ndarray) -> np.ndarray:
-        return acc_ids[0] + local if n_acc else local
-
-    mc = dict(part["margin_contracts"])
-    local = mc.pop("local_account")
-    m = len(local)
-    mc_ids = base["margin_contracts"] + 1 + np.arange(m)
-    insert_columns(conn, "margin_contracts", {
-        "id": mc_ids, "contract_no": _keys("RZRQ", mc_ids, 10), "account_id": shift(local), **mc})
-    base["margin_contracts"] += m
-
-    pos = dict(part["positions"])
-    local = pos.pop("local_account")
-    p = len(local)
-    insert_columns(conn, "positions", {
-        "id": base["positions"] + 1 + np.arange(p), "account_id": shift(local), **pos,
-        "updated_at": np.full(p, now)})
-    base["positions"] += p
-    syms = pos["symbol"]
-    if p:
-        board = np.select([starts_with(syms.astype("U16"), ("688", "689")),
-                           starts_with(syms.astype("U16"), ("300", "301")),
-                           np.char.endswith(syms.astype("U16"), ".BJ"),
-                           np.char.endswith(syms.astype("U16"), ".OF"),
-                           starts_with(syms.astype("U16"), ("204", "1318")),
-                           starts_with(syms.astype("U16"), ("5", "15"))],
-                          ["star", "chinext", "bse", "fund", "repo", "etf"], "main")
-        summary.boards.update(Counter(board.tolist()))
-
-    orders = dict(part["orders"])
-    local = orders.pop("local_account")
-    o = len(local)
-    o_ids = base["orders"] + 1 + np.arange(o)
-    insert_columns(conn, "orders", {"id": o_ids, "order_no": _keys("O", o_ids, 12),
-                                    "account_id": shift(local), **orders})
-    trades = dict(part["trades"])
-    local_order = trades.pop("local_order")
-    local = trades.pop("local_account")
-    t = len(local)
-    t_ids = base["trades"] + 1 + np.arange(t)
-    insert_columns(conn, "trades", {"id": t_ids, "trade_no": _keys("T", t_ids, 12),
-                                    "order_id": o_ids[local_order] if t else local_order,
-                                    "account_id": shift(local), **trades})
-    base["orders"] += o
-    base["trades"] += t
-
-    cm = dict(part["cash_movements"])
-    local = cm.pop("local_account")
-    c = len(local)
-    c_ids = base["cash_movements"] + 1 + np.arange(c)
-    insert_columns(conn, "cash_movements", {"id": c_ids, "movement_no": _keys("M", c_ids, 12),
-                                            "account_id": shift(local), **cm})
-    base["cash_movements"] += c
-
+    ids, n = cust["id"], len(cust["id"])
+    frames = {"customers": {**cust, "customer_no": _keys("8", ids, 11),
+                            "created_at": np.full(n, now), "updated_at": np.full(n, now)}}
     for table in ("risk_assessments", "family_members", "life_events", "behaviour_events"):
         cols = dict(part[table])
         local = cols.pop("local_customer")
-        k = len(local)
-        insert_columns(conn, table, {"id": base[table] + 1 + np.arange(k),
-                                     "customer_id": cust_ids[0] + local, **cols})
-        base[table] += k
-        summary.add(table, k)
-    for table, k in (("customers", n), ("accounts", n_acc), ("margin_contracts", m),
-                     ("positions", p), ("orders", o), ("trades", t), ("cash_movements", c)):
-        summary.add(table, k)
+        frames[table] = {"id": base[table] + 1 + np.arange(len(local)), "customer_id": ids[0] + local,
+                         **cols}
+    return frames
+
+
+def _account_frames(part: dict, base: dict[str, int], now: np.datetime64) -> dict[str, dict]:
+    acc = part["accounts"]
+    acc_ids = base["accounts"] + 1 + np.arange(len(acc["kind"]))
+    account_no = np.where(acc["kind"] == "margin", _keys("20", acc_ids, 10), _keys("10", acc_ids, 10))
+    positions = _of_accounts(part["positions"], base["positions"], acc_ids)
+    orders = _of_accounts(part["orders"], base["orders"], acc_ids, ("order_no", "O", 12))
+    trades = dict(part["trades"])
+    local_order = trades.pop("local_order")
+    return {
+        "accounts": {"id": acc_ids, "account_no": account_no, **acc},
+        "margin_contracts": _of_accounts(part["margin_contracts"], base["margin_contracts"], acc_ids,
+                                         ("contract_no", "RZRQ", 10)),
+        "positions": {**positions, "updated_at": np.full(len(positions["id"]), now)},
+        "orders": orders,
+        "trades": {**_of_accounts(trades, base["trades"], acc_ids, ("trade_no", "T", 12)),
+                   "order_id": orders["id"][local_order] if len(local_order) else local_order},
+        "cash_movements": _of_accounts(part["cash_movements"], base["cash_movements"], acc_ids,
+                                       ("movement_no", "M", 12)),
+    }
+
+
+def _of_accounts(frame: dict, last_id: int, acc_ids: np.ndarray,
+                 number: tuple[str, str, int] | None = None) -> dict:
+    """A frame of rows belonging to accounts: ids after ``last_id``, chunk-local account keys made
+    real, and the business number (``column``, prefix, digits) derived from the id."""
+    cols = dict(frame)
+    local = cols.pop("local_account")
+    ids = last_id + 1 + np.arange(len(local))
+    out = {"id": ids, "account_id": acc_ids[0] + local if len(acc_ids) else local}
+    if number is not None:
+        column, prefix, width = number
+        out[column] = _keys(prefix, ids, width)
+    return {**out, **cols}
+
+
+def _boards(symbols: np.ndarray) -> Counter:
+    """Positions per board, from the symbols' code prefixes and exchange suffixes."""
+    if not len(symbols):
+        return Counter()
+    s = symbols.astype("U16")
+    board = np.select([starts_with(s, ("688", "689")), starts_with(s, ("300", "301")),
+                       np.char.endswith(s, ".BJ"), np.char.endswith(s, ".OF"),
+                       starts_with(s, ("204", "1318")), starts_with(s, ("5", "15"))],
+                      ["star", "chinext", "bse", "fund", "repo", "etf"], "main")
+    return Counter(board.tolist())
+
+
+def _run_domain_hooks(engine: Engine, seed: int, summary: Summary) -> None:
+    """Every domain's ``demo.generate(engine, rng, summary)`` adds its own history."""
+    for module in domain_modules("demo"):
+        hook = getattr(module, "generate", None)
+        if hook is not None:
+            hook(engine, np.random.default_rng([seed, 99]), summary)

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from brokercare.core.errors import DomainError
+
+if TYPE_CHECKING:
+    from brokercare.core.bulkimport import ImportReport, ImportSpec
 
 console = Console()
 
@@ -25,6 +31,8 @@ def generate(
     skip_hooks: bool = typer.Option(False, help="Do not run the domains' demo hooks."),
 ) -> None:
     """Generate a demo brokerage: customers, accounts, holdings, a year of trades and events."""
+    # Imported when the command runs: `brokercare` imports this module for every command, and the
+    # database layer and the domains' services take seconds to import.
     from brokercare.core.database import get_engine
     from brokercare.demo.brokerage import generate_brokerage
 
@@ -72,9 +80,8 @@ def import_file(
                                     help="Import the good rows and write the bad ones, with the reason, here."),
 ) -> None:
     """Import a file; all or nothing unless --quarantine names a file for the bad rows."""
-    from brokercare.core.bulkimport import ImportRejected, run_import
+    from brokercare.core.bulkimport import ImportRejected, run_import  # when run (see generate)
     from brokercare.core.database import get_engine
-    from brokercare.core.errors import DomainError
 
     spec = _import_spec(kind)
     try:
@@ -99,20 +106,18 @@ def import_file(
         console.print(f"[yellow]{report.rejected} bad rows written to {report.quarantine}[/yellow]")
 
 
-def _import_spec(kind: str):  # noqa: ANN202
+def _import_spec(kind: str) -> ImportSpec:
+    from brokercare.accounts import service as accounts_service  # when run (see generate)
+    from brokercare.customers import service as customers_service
+
     if kind == "customers":
-        from brokercare.customers.loading import spec
-
-        return spec()
-    if kind in ("accounts", "positions", "trades"):
-        from brokercare.accounts import service as accounts
-        from brokercare.customers import service as customers
-
-        return accounts.import_spec(kind, customer_ids=customers.ids_by_customer_no)
+        return customers_service.import_spec()
+    if kind in accounts_service.IMPORT_KINDS:
+        return accounts_service.import_spec(kind, customer_ids=customers_service.ids_by_customer_no)
     raise typer.BadParameter(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
 
 
-def _print_errors(report, limit: int = 20) -> None:  # noqa: ANN001
+def _print_errors(report: ImportReport, limit: int = 20) -> None:
     if not report.errors:
         return
     table = Table(title=f"{report.rejected} invalid rows" + (f" (first {limit})" if report.rejected > limit else ""))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import func, select
+from sqlalchemy import func, select, table
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
@@ -18,7 +18,5 @@ _TABLES = ("customers", "accounts", "margin_contracts", "positions", "orders", "
 @router.get("/data/summary", summary="Row counts of the core tables (operators)")
 def data_summary(session: Session = Depends(get_session),
                  _user=Depends(require_roles("admin", "team_lead", "risk", "compliance"))) -> dict:
-    from sqlalchemy import table
-
     counts = {t: session.scalar(select(func.count()).select_from(table(t))) or 0 for t in _TABLES}
     return {"counts": counts}

@@ -4,7 +4,10 @@ published here so they never import the security domain's internals."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +27,15 @@ from brokercare.security.masking import mask_name as mask_name
 from brokercare.security.masking import mask_phone as mask_phone
 from brokercare.security.models import User
 from brokercare.security.policy import ROLES, STAFF_ROLES
+
+
+def blind_index_many(values: Iterable[str], *, master_key: bytes | None = None) -> list[str]:
+    """:func:`blind_index` of many values with the key derived once: the bulk path of file imports
+    and of the demo generator, which index millions of numbers."""
+    key = hashlib.sha256(b"brokercare-blind-index:" + (master_key or load_master_key())).digest()
+    digest = hmac.digest
+    return [digest(key, "".join(v.split()).upper().encode(), "sha256").hex() for v in values]
+
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
 MIN_PASSWORD = 8
@@ -98,6 +110,36 @@ def create_user(
     except IntegrityError as exc:
         raise Conflict(f"could not create user {username!r}: {exc.orig}") from exc
     return user
+
+
+def add_staff_many(session: Session, *, role: str, usernames: list[str], display_names: list[str],
+                   branch_codes: list[str | None], password: str, skills: list[str] | None = None,
+                   max_concurrent: int = 5) -> dict[str, int]:
+    """Many staff logins of one role sharing one password, hashed once (argon2 costs ~50 ms a
+    hash; the demo brokerage adds hundreds of managers); flushed, not committed. Returns the new
+    logins' ids by username; a taken username or bad input writes nothing."""
+    if role not in STAFF_ROLES:
+        raise ValidationFailed(f"{role!r} is not a staff role; staff roles: {', '.join(STAFF_ROLES)}")
+    if not len(usernames) == len(display_names) == len(branch_codes):
+        raise ValidationFailed("usernames, display names and branch codes must pair up")
+    bad = [u for u in usernames if not USERNAME_RE.match(u)]
+    if bad:
+        raise ValidationFailed(f"invalid usernames: {', '.join(map(repr, bad[:5]))}")
+    validate_password(password)
+    lowered = sorted({u.lower() for u in usernames})
+    taken = [u for start in range(0, len(lowered), 500) for u in session.scalars(
+        select(User.username).where(func.lower(User.username).in_(lowered[start:start + 500])))]
+    if taken or len(lowered) != len(usernames):
+        raise Conflict(f"usernames already taken or repeated: {', '.join(sorted(taken)[:5]) or '(repeated)'}")
+    pw_hash = hash_password(password)
+    session.add_all([User(username=u, display_name=d.strip()[:32], role=role, password_hash=pw_hash,
+                          branch_code=b, skills=list(skills or []), max_concurrent=max_concurrent,
+                          active=True)
+                     for u, d, b in zip(usernames, display_names, branch_codes, strict=True)])
+    session.flush()
+    wanted = set(usernames)
+    return {u: i for u, i in session.execute(select(User.username, User.id).where(User.role == role))
+            if u in wanted}
 
 
 LOCK_AFTER = 5
