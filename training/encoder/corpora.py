@@ -26,6 +26,7 @@ import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -149,6 +150,7 @@ def _text(name: str) -> str:
     return path.read_text("utf-8-sig")
 
 
+@cache  # read once per process: the training run and the tests ask several times
 def read_pairs(name: str) -> list[Pair]:
     """Any of the pair corpora as (a, b, label); NLI is entailment 1 / contradiction 0, STS-B ≥4 / ≤1."""
     text = _text(name)
@@ -180,6 +182,7 @@ def _label(name: str, raw: str) -> int | None:
     return int(raw) if raw in ("0", "1") else None
 
 
+@cache
 def read_reviews(name: str) -> list[tuple[str, int]]:
     """Sentiment corpora as (review, 1 positive / 0 negative)."""
     rows = list(csv.DictReader(io.StringIO(_text(name))))
@@ -213,6 +216,7 @@ def split(items: list, share: float, salt: str) -> tuple[list, list]:
     return [x for i, x in enumerate(items) if i in held], [x for i, x in enumerate(items) if i not in held]
 
 
+@cache
 def atec_splits() -> dict[str, list[Pair]]:
     """ATEC: 10 % benchmark (never trained on), 5 % calibration (thresholds), the rest training."""
     test, rest = split(read_pairs("atec"), 0.10, "atec-test")
@@ -220,6 +224,7 @@ def atec_splits() -> dict[str, list[Pair]]:
     return {"test": test, "calib": calib, "train": train}
 
 
+@cache
 def lcqmc_splits() -> dict[str, list[Pair]]:
     """LCQMC: the public test split is the benchmark; 25 % of dev calibrates, 75 % trains."""
     calib, train = split(read_pairs("lcqmc_dev"), 0.25, "lcqmc-calib")
@@ -232,6 +237,7 @@ def sentiment_splits() -> dict[str, list[tuple[str, int]]]:
     return {"train": train, "test": test}
 
 
+@cache
 def held_out_sentences() -> dict[str, list[str]]:
     """Every sentence the encoder must never have trained on, by the set it belongs to."""
     sets: dict[str, list[str]] = {}
