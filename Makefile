@@ -8,7 +8,7 @@ DEMO_SEED ?= 42
 DEMO_PORT ?= 8000
 DATA_DIR ?= ./data
 
-.PHONY: demo test bench lint install serve db clean-demo browser-deps
+.PHONY: demo test bench lint install serve db clean-demo browser-deps encoder encoder-corpora
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
@@ -46,3 +46,14 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+
+## The assistant's sentence encoder. Corpora: ATEC and LCQMC from ../shared/data/nlp_pairs, the rest
+## extracted from pinned public repository snapshots (training/encoder/README.md). Training is
+## seeded, one thread, niced (the machine is shared), and writes src/brokercare/assistant/data/encoder/.
+encoder-corpora: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m training.encoder.corpora
+
+encoder: $(STAMP) encoder-corpora
+	$(BIN)/python -c "import torch, onnx" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[train]'
+	PYTHONPATH=. nice -n 10 $(BIN)/python -m training.encoder.train
+	mkdir -p bench/out && $(BIN)/python bench/bench_encoder.py --json bench/out/encoder.json
