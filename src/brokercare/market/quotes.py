@@ -22,14 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from brokercare.core.bus import register_event_type
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.errors import ValidationFailed
 
-SNAPSHOT_EVENT = "quote.snapshot"
-POSITION_EVENT = "position.changed"
-register_event_type(SNAPSHOT_EVENT)
-register_event_type(POSITION_EVENT)
+# The snapshot event moved to ``market.events``; these names stay importable from here for the
+# readers that still use them.
+from brokercare.market.events import POSITION_EVENT as POSITION_EVENT
+from brokercare.market.events import SNAPSHOT_EVENT as SNAPSHOT_EVENT
+from brokercare.market.events import payload_arrays as payload_arrays
+from brokercare.market.events import snapshot_payload as snapshot_payload
 
 
 def to_symbol(code: str) -> str:
@@ -117,29 +118,3 @@ def group_snapshots(rows: Iterable[QuoteRow]) -> Iterator[tuple[datetime, list[Q
         by_time.setdefault(r.time, []).append(r)
     for t in sorted(by_time):
         yield t, by_time[t]
-
-
-def snapshot_payload(
-    time: datetime, symbols: list[str], prices: np.ndarray, volumes: np.ndarray
-) -> dict:
-    """The ``quote.snapshot`` event payload (prices NaN -> null: no quote)."""
-    return {
-        "time": time.isoformat(),
-        "symbols": list(symbols),
-        "prices": [None if not np.isfinite(p) else round(float(p), 4) for p in prices],
-        "volumes": [float(v) for v in volumes],
-    }
-
-
-def payload_arrays(
-    payload: dict, index: dict[str, int], n: int
-) -> tuple[datetime, np.ndarray, np.ndarray]:
-    """Align a snapshot payload to a universe (symbols missing from the payload: no quote)."""
-    prices = np.full(n, np.nan)
-    volumes = np.zeros(n)
-    for s, p, v in zip(payload["symbols"], payload["prices"], payload["volumes"], strict=True):
-        k = index.get(s)
-        if k is not None and p is not None:
-            prices[k] = p
-            volumes[k] = v
-    return datetime.fromisoformat(payload["time"]), prices, volumes

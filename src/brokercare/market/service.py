@@ -1,18 +1,48 @@
-"""Instrument look-ups and the reference-data loader other domains call."""
+"""The market domain's public face: instrument look-ups (one, a batch, a universe), reference
+prices, daily price limits, the quote replay reader, the shipped reference data and its loader.
+
+Other domains call these, never the ``instruments`` table or the modules behind this one. Set-based
+SQL that must join holdings to prices inside the database (millions of positions) joins
+:func:`instruments_sql`, a read-only view of the master.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
 
-from sqlalchemy import Engine, case, func, literal_column, or_, select
+from sqlalchemy import Engine, Subquery, case, func, inspect, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from brokercare.core.errors import NotFound
+from brokercare.market.limits import BOARDS, limit_arrays, limit_pct, limit_prices, rule_for
 from brokercare.market.models import Instrument
-from brokercare.market.reference import shipped_instruments
+from brokercare.market.quotes import QuoteRow, group_snapshots, parse_time, read_rows, to_symbol
+from brokercare.market.reference import (
+    board_of,
+    is_risk_warning,
+    lot_size_of,
+    reverse_repo_tenor,
+    shipped_index_closes,
+    shipped_instruments,
+)
+
+__all__ = [
+    # look-ups and the loader (below)
+    "REFERENCE_SOURCES", "find_instruments", "get_instrument", "instrument_count", "instrument_count_by_kind",
+    "instrument_names",
+    "instruments_by_symbol", "instruments_of_kinds", "instruments_sql", "last_prices", "load_instruments",
+    "normalise_symbol",
+    # daily price limits (limits.py)
+    "BOARDS", "limit_arrays", "limit_pct", "limit_prices", "rule_for",
+    # the quote replay reader (quotes.py)
+    "QuoteRow", "group_snapshots", "parse_time", "read_rows", "to_symbol",
+    # exchange conventions and the shipped reference data (reference.py)
+    "board_of", "is_risk_warning", "lot_size_of", "reverse_repo_tenor", "shipped_index_closes",
+    "shipped_instruments",
+]
 
 #: Price sources written by the reference loader; any other source (a live feed) is kept on reload.
 REFERENCE_SOURCES = ("history", "nav", "index", "par", "modelled")
@@ -20,8 +50,6 @@ REFERENCE_SOURCES = ("history", "nav", "index", "par", "modelled")
 
 def normalise_symbol(text: str) -> str:
     """``600519`` → ``600519.SH``, ``sz300750`` → ``300750.SZ``; full symbols are upper-cased."""
-    from brokercare.market.reference import board_of
-
     s = text.strip().upper()
     if "." in s:
         return s
@@ -50,6 +78,48 @@ def get_instrument(session: Session, symbol: str) -> Instrument:
     if inst is None:
         raise NotFound(f"instrument {symbol!r} not found")
     return inst
+
+
+def instruments_by_symbol(session: Session, symbols: Iterable[str]) -> dict[str, Instrument]:
+    """The instruments of many symbols in one read, by symbol (unknown symbols are left out)."""
+    wanted = sorted(set(symbols))
+    if not wanted:
+        return {}
+    return {i.symbol: i for i in session.scalars(select(Instrument).where(Instrument.symbol.in_(wanted)))}
+
+
+def last_prices(session: Session, symbols: Iterable[str]) -> dict[str, Decimal | None]:
+    """The reference price of each known symbol (None where the master has none yet)."""
+    wanted = sorted(set(symbols))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Instrument.symbol, Instrument.last_price).where(Instrument.symbol.in_(wanted)))
+    return dict(rows.tuples().all())
+
+
+def instruments_of_kinds(session: Session, kinds: Iterable[str] | None = None) -> list[Instrument]:
+    """Every instrument of these kinds (``stock``, ``etf`` …; all when None), by symbol: a
+    universe to evaluate or price in one pass."""
+    stmt = select(Instrument).order_by(Instrument.symbol)
+    if kinds is not None:
+        stmt = stmt.where(Instrument.kind.in_(list(kinds)))
+    return list(session.scalars(stmt))
+
+
+def instruments_sql() -> Subquery:
+    """The instrument master as a read-only subquery (the table's columns, named alike) for SQL that
+    joins holdings or trades to prices, boards and ratings inside the database: the batch paths
+    cannot afford a round trip per row, and must not write the table."""
+    return select(Instrument.__table__).subquery("instrument")
+
+
+def instrument_names(engine: Engine) -> list[tuple[str, str]] | None:
+    """``(symbol, name)`` of every instrument, or None while the database has no instrument table
+    (a data dir before its first ``brokercare db upgrade``)."""
+    if not inspect(engine).has_table(Instrument.__tablename__):
+        return None
+    with engine.connect() as conn:
+        return [(symbol, name) for symbol, name in conn.execute(select(Instrument.symbol, Instrument.name))]
 
 
 def find_instruments(session: Session, query: str, *, kind: str | None = None,
@@ -102,3 +172,7 @@ def load_instruments(engine: Engine, rows: Iterable[dict] | None = None) -> int:
 
 def instrument_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Instrument)) or 0
+
+
+def instrument_count_by_kind(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(Instrument.kind, func.count()).group_by(Instrument.kind)).tuples().all())
