@@ -23,7 +23,7 @@ from brokercare.core.calendar import SHANGHAI, add_trading_days
 from brokercare.core.errors import ValidationFailed
 from brokercare.market.limits import limit_arrays
 from brokercare.market.models import Instrument
-from brokercare.monitoring import explain
+from brokercare.monitoring import explain, ipo
 from brokercare.monitoring.engine import (
     RULE_LIMIT_DOWN,
     RULE_LIMIT_UP,
@@ -643,6 +643,13 @@ def alerts_of(session: Session, customer_id: int, limit: int = 50) -> list[Alert
             .limit(limit)
         )
     )
+
+
+def ipo_quota(session: Session, customer_id: int, day: date | None = None) -> dict:
+    """The customer's IPO subscription quotas for subscription day ``day`` (today in Shanghai by
+    default) with the market values behind them and a plain-Chinese ``message``; see
+    :func:`brokercare.monitoring.ipo.ipo_quota`."""
+    return ipo.ipo_quota(session, customer_id, day or datetime.now(SHANGHAI).date())
 
 
 # market temperature ---------------------------------------------------------------------------
