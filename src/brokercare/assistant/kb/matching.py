@@ -8,9 +8,9 @@ distributions (the intent model's, the concept model's) and unit-length sentence
 against a knowledge base (:meth:`Matcher.features_one`, the hot path) — each producing the same
 named similarities, which :func:`stack` puts in ``FEATURES`` order with their interactions.
 
-To add a sentence encoder: put its unit-length embeddings into ``dense`` under a feature name in
-:meth:`Matcher.encode` and :meth:`Matcher._query_dense`, and append that name to ``FEATURES``; the
-three paths compare every dense view by cosine, and the fusion learns its weight on retraining.
+To add a sentence encoder: return its unit-length embeddings from :meth:`Matcher._dense` under a
+new name, and add that name to ``DENSE`` and ``FEATURES``; the three paths compare every dense view
+by cosine, and the fusion learns its weight when the matcher is retrained.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ class Matcher:
         intent = np.sqrt(_softmax(intent_margins / 0.5))
         if concept is None:
             concept = (concepts or self.concepts).margins([concept_view(f) for f in feats]).astype(np.float64)
-        dense = {"lsa": lsa, "concept_cos": _unit(concept), "intent_cos": _unit(intent_margins)}
+        dense = self._dense(texts, lsa, concept, intent_margins)
         lex = get_lexicon()
         wq, wm = self.word_bm25.query_matrix(word_lists)
         cq, cm = self.char_bm25.query_matrix(chars)
@@ -279,7 +279,10 @@ class Matcher:
         q_intent = np.sqrt(_softmax((intent_margins / 0.5)[None, :]))[0]
         margins = (concepts or self.concepts).margins([concept_view(f)]).astype(np.float64)[0]
         q_concept = self._concept_probabilities(margins[None, :])[0]
-        q_dense = self._query_dense(cols, vals, margins, intent_margins)
+        lsa = vals @ self.components[cols] if cols else np.zeros(self.components.shape[1])
+        lsa = lsa / (np.linalg.norm(lsa) + 1e-9)
+        q_dense = {name: m[0] for name, m in
+                   self._dense([text], lsa[None, :], margins[None, :], intent_margins[None, :]).items()}
         lex = get_lexicon()
         topic, conflicts, contrast = index.overlaps(
             frozenset(lex.topics(f.normalised)), lex.terms_by_topic(f.normalised),
@@ -301,13 +304,11 @@ class Matcher:
         sims.update({name: c.dense[name] @ q_dense[name] for name in DENSE})
         return stack(sims)
 
-    def _query_dense(self, cols: list[int], vals: np.ndarray, concept_margins: np.ndarray,
-                     intent_margins: np.ndarray) -> dict[str, np.ndarray]:
-        """The dense views of one query, as :meth:`encode` computes them for a batch (LSA straight
-        from the query's TF-IDF columns)."""
-        lsa = vals @ self.components[cols] if cols else np.zeros(self.components.shape[1])
-        return {"lsa": lsa / (np.linalg.norm(lsa) + 1e-9), "concept_cos": _unit(concept_margins),
-                "intent_cos": _unit(intent_margins)}
+    def _dense(self, texts: list[str], lsa: np.ndarray, concept_margins: np.ndarray,
+               intent_margins: np.ndarray) -> dict[str, np.ndarray]:
+        """The unit-length sentence embeddings of ``texts`` (one row each), by their ``DENSE`` name:
+        the LSA of their TF-IDF, and the concept and intent models' centred margins."""
+        return {"lsa": lsa, "concept_cos": _unit(concept_margins), "intent_cos": _unit(intent_margins)}
 
     # -- a broker's own questions -----------------------------------------------------------------
     def with_questions(self, entries: list[tuple[str, str]]) -> TextClassifier:
