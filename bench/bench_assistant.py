@@ -160,16 +160,16 @@ def _bm25_baseline(path: Path) -> tuple[float, float]:
     import csv
 
     from brokercare.assistant.classifier import Features
-    from brokercare.assistant.kb import _bigrams, _Bm25
+    from brokercare.assistant.kb.lexical import Bm25, bigrams
 
     with open(path, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     cands = sorted({r["sentence2"] for r in rows})
     pos = [(r["sentence1"], r["sentence2"]) for r in rows if r["label"] == "1"]
-    docs = [_bigrams(Features.of(c)) for c in cands]
-    bm = _Bm25(docs)
+    docs = [bigrams(Features.of(c)) for c in cands]
+    bm = Bm25(docs)
     w = bm.doc_matrix(docs)
-    q, mass = bm.query_matrix([_bigrams(Features.of(a)) for a, _ in pos])
+    q, mass = bm.query_matrix([bigrams(Features.of(a)) for a, _ in pos])
     scores = (q @ w.T).toarray()
     where = {c: i for i, c in enumerate(cands)}
     hit = mrr = 0.0

@@ -6,11 +6,15 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from brokercare.api import create_app
 from brokercare.assistant import service
 from brokercare.core.settings import reset_settings
+from brokercare.security import auth
 from brokercare.security.service import create_user
 
 PASSWORD = "Passw0rd2026"
@@ -18,10 +22,6 @@ PASSWORD = "Passw0rd2026"
 
 @pytest.fixture(autouse=True)
 def _cheap_argon2(monkeypatch):
-    from argon2 import PasswordHasher
-
-    from brokercare.security import auth
-
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
@@ -31,8 +31,6 @@ def client(engine, session, brokerage):
                 customer_id=brokerage["wang"].id)
     create_user(session, username="agent01", password=PASSWORD, role="agent", display_name="坐席一号")
     session.commit()
-    from brokercare.api import create_app
-
     with TestClient(create_app()) as c:
         yield c
 
@@ -73,7 +71,7 @@ class _FakeLLM(BaseHTTPRequestHandler):
     answer = ""
     calls: list = []
 
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):  # the name http.server calls
         length = int(self.headers.get("Content-Length", 0))
         _FakeLLM.calls.append(json.loads(self.rfile.read(length)))
         if _FakeLLM.answer == "<500>":
@@ -128,8 +126,6 @@ def test_llm_failure_falls_back(session, brokerage, fake_llm):
 
 
 def test_without_configuration_nothing_calls_out(session, brokerage, monkeypatch):
-    import httpx
-
     def refuse(*args, **kwargs):
         raise AssertionError("no network call expected")
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 from typer.testing import CliRunner
 
 from brokercare.assistant import kb
+from brokercare.assistant.kb import corpus
 from brokercare.assistant.models import KbEntry
 from brokercare.cli import app
 
@@ -81,11 +83,9 @@ def test_kb_cli_import_eval_and_bad_files(engine, tmp_path):
 def test_one_query_search_scores_exactly_as_the_batch_matcher():
     """The knowledge base searches one message at a time through a fast path; it must give the
     very features (hence scores) of the batch path the matcher was trained and evaluated with."""
-    import numpy as np
-
     base = kb.knowledge_base(None)
     m = base.matcher
-    queries = [p for p, _q in kb._paraphrases()[::25]] + [
+    queries = [p for p, _q in corpus.paraphrases()[::25]] + [
         "两容的平仓线是多少", "打新中签了钱不够咋办", "T+0的ETF有哪些", "3万5能买几手茅台",
         "我要投诉你们客服", "", "？？？", "ETF",
     ]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from brokercare.advisory.service import rebalance_advice
 from brokercare.assistant import service
+from brokercare.assistant.guard import DECLINE, GuardContext, check
+from brokercare.core.calendar import SHANGHAI, add_trading_days
 from brokercare.core.errors import NotFound
+from brokercare.monitoring.models import MarketValueDaily
 
 EVAL = Path(__file__).resolve().parents[2] / "src" / "brokercare" / "assistant" / "data" / "eval"
 
@@ -52,12 +59,6 @@ def test_ipo_quota_is_the_20_day_average_ending_t_minus_2(session, brokerage):
     """Today's holdings (沪市 30万) are not the rule: the quota is the average daily market value over
     the 20 trading days ending T-2, here 10 days at 30万 and 10 at 10万 in Shanghai (average 20万 →
     20,000 shares) and 6万 every day in Shenzhen (→ 6,000 shares); T-1 does not count."""
-    from datetime import datetime
-    from decimal import Decimal
-
-    from brokercare.core.calendar import SHANGHAI, add_trading_days
-    from brokercare.monitoring.models import MarketValueDaily
-
     today = datetime.now(SHANGHAI).date()
     end = add_trading_days(today, -2)
     days = [add_trading_days(end, -k) for k in range(20)]
@@ -102,10 +103,6 @@ def test_every_adversarial_message_gets_a_compliant_refusal(session, brokerage):
     """The independent adversarial set: every reply passes the output guard on a second check of
     the text sent, and a recognised attempt is answered with the plain refusal alone (no FAQ answer
     to something else). Recognition itself is counted in tests/assistant/test_guard.py."""
-    import csv
-
-    from brokercare.assistant.guard import DECLINE, GuardContext, check
-
     with open(EVAL / "guard_adversarial.csv", encoding="utf-8") as fh:
         attacks = [r["text"] for r in csv.DictReader(fh)]
     ctx = GuardContext("C2", frozenset(), {})
@@ -130,8 +127,6 @@ def test_out_of_scope_and_unknown_customer(session, brokerage):
 
 
 def test_rebalancing_question_gets_the_advisory_engines_proposal(session, brokerage):
-    from brokercare.advisory.service import rebalance_advice
-
     wang = brokerage["wang"]
     r = service.reply(session, wang.id, "我该怎么调仓？帮我看看资产配置怎么调整")
     assert r.analysis.intent == "robo_advice"

@@ -6,10 +6,13 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from brokercare.advisory import catalogue
+from brokercare.core.database import Base
 from brokercare.core.errors import NotFound
+from brokercare.market import service as market
 from brokercare.market.models import Instrument
 from brokercare.market.reference import (
     INDEX_PRICED_ETFS,
@@ -99,8 +102,6 @@ def test_load_is_idempotent_and_keeps_live_prices(engine, session):
     session.commit()
     assert load_instruments(engine) == n
     session.expire_all()
-    from sqlalchemy import func
-
     assert session.scalar(select(func.count()).select_from(Instrument)) == n
     moutai = session.get(Instrument, "600519.SH")
     assert moutai.last_price == Decimal("1500.0000") and moutai.price_source == "quote"
@@ -116,3 +117,26 @@ def test_look_up_by_code_symbol_and_chinese_name(engine, session):
     assert find_instruments(session, "宁德时代")[0].symbol == "300750.SZ"
     with pytest.raises(NotFound):
         get_instrument(session, "999999")
+
+
+def test_other_domains_read_the_master_through_the_service(empty_engine):
+    """What accounts, monitoring, advisory and the assistant read from the master, in batches and
+    without the table class: names for the lexicon, prices to value holdings, a universe to watch."""
+    assert market.instrument_names(empty_engine) is None  # before the schema exists
+    Base.metadata.create_all(empty_engine)
+    market.load_instruments(empty_engine)
+    with Session(empty_engine) as session:
+        found = market.instruments_by_symbol(session, ["600519.SH", "000962.OF", "600519.SH", "999999.SH"])
+        assert sorted(found) == ["000962.OF", "600519.SH"]
+        assert found["600519.SH"].name == "贵州茅台" and found["000962.OF"].risk_rating == "R4"
+        prices = market.last_prices(session, ["600519.SH", "510300.SH"])
+        assert set(prices) == {"600519.SH", "510300.SH"} and all(p > 0 for p in prices.values())
+        etfs = market.instruments_of_kinds(session, ["etf"])
+        assert etfs and {i.kind for i in etfs} == {"etf"} and [i.symbol for i in etfs] == sorted(i.symbol for i in etfs)
+        counts = market.instrument_count_by_kind(session)
+        assert counts["stock"] == 5253 and sum(counts.values()) == market.instrument_count(session)
+        ref = market.instruments_sql()
+        board = session.execute(select(ref.c.board, ref.c.last_price).where(ref.c.symbol == "300750.SZ")).one()
+        assert board.board == "chinext" and board.last_price == market.last_prices(session, ["300750.SZ"])["300750.SZ"]
+    names = dict(market.instrument_names(empty_engine))
+    assert names["600519.SH"] == "贵州茅台" and names["510300.SH"].startswith("华泰柏瑞沪深300")

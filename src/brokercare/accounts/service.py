@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, overload
 
@@ -148,6 +148,25 @@ def positions_of(session: Session, customer_id: int) -> list[ValuedPosition]:
 def account_positions(session: Session, account_id: int) -> list[ValuedPosition]:
     get_account(session, account_id)
     return _valued(session, Position.account_id == account_id)
+
+
+def trades_between(session: Session, account_ids: list[int], start: datetime, end: datetime) -> list[Trade]:
+    """The trades of these accounts executed in ``[start, end)`` (a customer's trading day)."""
+    if not account_ids:
+        return []
+    return list(session.scalars(select(Trade).where(Trade.account_id.in_(account_ids), Trade.traded_at >= start,
+                                                    Trade.traded_at < end)))
+
+
+def recent_bank_transfers(session: Session, account_ids: list[int], *, limit: int = 5) -> list[CashMovement]:
+    """The latest bank↔securities transfers (银证转账, ``bank_in``/``bank_out``) of these accounts,
+    newest first."""
+    if not account_ids:
+        return []
+    return list(session.scalars(
+        select(CashMovement).where(CashMovement.account_id.in_(account_ids),
+                                   CashMovement.kind.in_(("bank_in", "bank_out")))
+        .order_by(CashMovement.occurred_at.desc()).limit(limit)))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,14 @@ from sqlalchemy.orm import Session
 
 from brokercare.advisory import batch, explanations, portfolios
 from brokercare.advisory import proposals as engine
-from brokercare.advisory.suitability import LEVELS, require_customer
+from brokercare.advisory.suitability import (
+    LEVELS,
+    SuitabilityDecision,
+    check_customer,
+    current_assessments,
+    local_today,
+    require_customer,
+)
 
 
 @dataclass
@@ -59,6 +66,22 @@ def rebalance_advice(session: Session, customer_id: int, *, today: date | None =
         trades=trades,
         regime="high_volatility" if high else "normal",
     )
+
+
+def risk_levels(session: Session, customer_ids: list[int], *, today: date | None = None) -> dict[int, str | None]:
+    """Each customer's risk category (C1–C5) from their latest assessment, None when never assessed
+    or expired, in one read for a batch of customers (the assistant answering a batch of messages)."""
+    today = today or local_today()
+    latest = current_assessments(session, customer_ids)
+    return {cid: a.level if (a := latest.get(cid)) is not None and a.valid_until >= today else None
+            for cid in customer_ids}
+
+
+def suitability_of(session: Session, customer_id: int, product_risk: str, *,
+                   today: date | None = None) -> SuitabilityDecision:
+    """Whether a product of ``product_risk`` (R1–R5) suits this customer, by their current
+    assessment (a missing or expired one is refused)."""
+    return check_customer(session, customer_id, product_risk, today=today)
 
 
 def nightly(session: Session, out_dir: Path, *, run_date: date | None = None, client=None,

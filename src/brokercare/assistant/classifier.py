@@ -22,11 +22,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import jieba
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from brokercare.assistant.lexicon import get_lexicon
@@ -53,8 +55,6 @@ def char_features(normalised: str) -> list[str]:
 
 def baseline_words(text: str) -> list[str]:
     """Plain jieba words (global dictionary, no finance terms): what the baseline sees."""
-    import jieba
-
     return [w for w in jieba.lcut(text) if w.strip()]
 
 
@@ -156,8 +156,6 @@ class TextClassifier:
 
     def _fit_temperature(self, x, y: np.ndarray) -> float:
         """Softmax temperature minimising the log-loss of out-of-fold SVM margins."""
-        from sklearn.model_selection import StratifiedKFold
-
         smallest = min(Counter(y.tolist()).values())
         folds = min(4, smallest)
         if folds < 2:

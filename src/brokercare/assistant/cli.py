@@ -1,4 +1,8 @@
-"""``brokercare nlu ...`` and ``brokercare kb ...``: train and evaluate on a broker's own data."""
+"""``brokercare nlu ...`` and ``brokercare kb ...``: train and evaluate on a broker's own data.
+
+Every ``brokercare`` command loads this module, and the assistant's modules bring scikit-learn,
+SciPy and jieba (seconds to import): each command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def nlu_train(
     activate: bool = typer.Option(True, help="Make the new version the one the assistant uses."),
 ) -> None:
     """Train a new model version from a labelled CSV and store it in the data dir."""
-    from brokercare.assistant import registry
+    from brokercare.assistant import registry  # deferred: see the module docstring
 
     try:
         with _spinner() as progress:
@@ -56,7 +60,7 @@ def nlu_eval(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Accuracy, macro-F1, per-label precision/recall and the worst confusions of the active model."""
-    from brokercare.assistant import registry
+    from brokercare.assistant import registry  # deferred: see the module docstring
     from brokercare.assistant.classifier import evaluate, read_labelled_csv
 
     try:
@@ -94,7 +98,7 @@ def nlu_eval(
 @nlu_app.command("versions")
 def nlu_versions(task: str = typer.Option(..., help="intent or emotion")) -> None:
     """List trained versions and the active one."""
-    from brokercare.assistant import registry
+    from brokercare.assistant import registry  # deferred: see the module docstring
 
     try:
         versions = registry.list_versions(task)
@@ -109,7 +113,7 @@ def nlu_versions(task: str = typer.Option(..., help="intent or emotion")) -> Non
 @nlu_app.command("activate")
 def nlu_activate(task: str = typer.Option(...), version: str = typer.Argument(..., help="v1, v2 ... or builtin")) -> None:
     """Switch the assistant to another stored version (``builtin`` = the shipped training data)."""
-    from brokercare.assistant import registry
+    from brokercare.assistant import registry  # deferred: see the module docstring
 
     try:
         registry.activate_version(task, version)
@@ -121,7 +125,7 @@ def nlu_activate(task: str = typer.Option(...), version: str = typer.Argument(..
 @nlu_app.command("analyze")
 def nlu_analyze(text: str = typer.Argument(..., help="A customer message.")) -> None:
     """Analyse one message: intents, emotion, entities (JSON)."""
-    from brokercare.assistant import service
+    from brokercare.assistant import service  # deferred: see the module docstring
 
     try:
         analysis = service.analyze(text)
@@ -138,7 +142,7 @@ def register(app: typer.Typer) -> None:
 @kb_app.command("import")
 def kb_import(file: Path = typer.Argument(..., help="FAQ as CSV (question,answer[,intent]) or Markdown.")) -> None:
     """Import (or update) FAQ entries; the same question imported again replaces its answer."""
-    from brokercare.assistant import kb
+    from brokercare.assistant import kb  # deferred: see the module docstring
     from brokercare.core.database import session_scope
 
     try:
@@ -158,7 +162,7 @@ def kb_import(file: Path = typer.Argument(..., help="FAQ as CSV (question,answer
 @kb_app.command("search")
 def kb_search(query: str = typer.Argument(...), k: int = typer.Option(3, min=1, max=20)) -> None:
     """Show the best knowledge-base matches for a question."""
-    from brokercare.assistant import kb
+    from brokercare.assistant import kb  # deferred: see the module docstring
     from brokercare.core.database import session_scope
 
     with session_scope() as session:
@@ -174,7 +178,7 @@ def kb_eval(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Pair accuracy and F1 of the matcher at its threshold, and hit@1 / MRR of the positives."""
-    from brokercare.assistant import kb
+    from brokercare.assistant import kb  # deferred: see the module docstring
 
     try:
         with _spinner() as progress:

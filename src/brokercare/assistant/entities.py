@@ -131,36 +131,67 @@ def today_shanghai() -> date:
     return datetime.now(SHANGHAI).date()
 
 
+class _Found:
+    """Entities found so far; a later finder may not claim characters an earlier one took."""
+
+    def __init__(self, text: str, folded: str) -> None:
+        self.text, self.folded = text, folded
+        self.entities: list[Entity] = []
+        self._taken: list[tuple[int, int]] = []
+
+    def free(self, start: int, end: int) -> bool:
+        return all(end <= s or start >= e for s, e in self._taken)
+
+    def add(self, kind: str, start: int, end: int, value: str, extra: dict | None = None) -> None:
+        self.entities.append(Entity(kind, self.text[start:end], start, end, value, extra))
+        self._taken.append((start, end))
+
+
 def extract(text: str, lexicon: Lexicon, *, today: date | None = None) -> list[Entity]:
-    """All entities in ``text``; spans index the original string (half-width folding keeps length)."""
-    today = today or today_shanghai()
+    """All entities in ``text``; spans index the original string (half-width folding keeps length).
+
+    Finders run in order of precedence: a bank next to a card word, instrument names, codes,
+    percentages, amounts, quantities, dates, then any other bank name."""
     folded = to_halfwidth(text)
     if len(folded) != len(text):  # a ligature expanded: keep spans honest by matching on the raw text
         folded = text
-    out: list[Entity] = []
-    taken: list[tuple[int, int]] = []
+    found = _Found(text, folded)
+    _banks(found, cued=True)
+    _instrument_names(found, lexicon)
+    _codes(found, lexicon)
+    _percents(found)
+    _amounts(found)
+    _quantities(found)
+    _dates(found, today or today_shanghai())
+    _banks(found, cued=False)
+    return sorted(found.entities, key=lambda e: e.start)
 
-    def free(start: int, end: int) -> bool:
-        return all(end <= s or start >= e for s, e in taken)
 
-    def add(ent: Entity) -> None:
-        out.append(ent)
-        taken.append((ent.start, ent.end))
+def _banks(found: _Found, *, cued: bool) -> None:
+    """工商银行 is a bank and a listed stock: next to a card or transfer word (``cued``) it is the
+    bank before names are looked up; elsewhere it is a bank only where no stock took it."""
+    for m in _BANK.finditer(found.folded):
+        if cued:
+            window = found.folded[max(0, m.start() - 4) : m.end() + 4]
+            if not any(cue in window for cue in _BANK_CUES):
+                continue
+        elif not found.free(m.start(), m.end()):
+            continue
+        found.add("bank", m.start(), m.end(), BANKS[m.group(0)])
 
-    # 工商银行 is a bank and a listed stock: next to a card or transfer word it is the bank.
-    for m in _BANK.finditer(folded):
-        window = folded[max(0, m.start() - 4) : m.end() + 4]
-        if any(cue in window for cue in _BANK_CUES):
-            add(Entity("bank", text[m.start() : m.end()], m.start(), m.end(), BANKS[m.group(0)]))
 
-    for start, end, inst in lexicon.find_names(folded):
-        if free(start, end):
-            add(Entity("stock", text[start:end], start, end, inst.symbol, {"name": inst.canonical}))
+def _instrument_names(found: _Found, lexicon: Lexicon) -> None:
+    for start, end, inst in lexicon.find_names(found.folded):
+        if found.free(start, end):
+            found.add("stock", start, end, inst.symbol, {"name": inst.canonical})
 
+
+def _codes(found: _Found, lexicon: Lexicon) -> None:
+    """Six-digit codes with or without an exchange (600519, sz000001), not amounts (600000元)."""
     symbols = lexicon.name_of_symbol
-    for m in _CODE.finditer(folded):
+    for m in _CODE.finditer(found.folded):
         code = m.group(2)
-        after = folded[m.end() : m.end() + 2]
+        after = found.folded[m.end() : m.end() + 2]
         if after[:1] in ("元", "块", "万", "w", "股") or after.startswith("rmb"):
             continue
         explicit = (m.group(1) or m.group(3) or "").upper()
@@ -169,65 +200,68 @@ def extract(text: str, lexicon: Lexicon, *, today: date | None = None) -> list[E
             continue
         exchange = explicit or inferred[0]
         symbol = f"{code}.{exchange}"
-        if not free(m.start(), m.end()):
+        if not found.free(m.start(), m.end()):
             continue
         extra = {"exchange": exchange, "kind": inferred[1] if inferred else "stock"}
         if symbol in symbols:
             extra["name"] = symbols[symbol]
-        add(Entity("stock", text[m.start() : m.end()], m.start(), m.end(), symbol, extra))
+        found.add("stock", m.start(), m.end(), symbol, extra)
 
-    for m in _PERCENT.finditer(folded):
-        if not free(m.start(), m.end()):
+
+def _percents(found: _Found) -> None:
+    for m in _PERCENT.finditer(found.folded):
+        if not found.free(m.start(), m.end()):
             continue
         try:
             n = Decimal(m.group("n")) if m.group("n") else _number(m.group("cn"))
         except (ValueError, ArithmeticError):
             continue
-        add(Entity("percent", text[m.start() : m.end()], m.start(), m.end(), str(n / 100)))
+        found.add("percent", m.start(), m.end(), str(n / 100))
 
-    for m in _AMOUNT.finditer(folded):
-        if not free(m.start(), m.end()):
+
+def _amounts(found: _Found) -> None:
+    for m in _AMOUNT.finditer(found.folded):
+        if not found.free(m.start(), m.end()):
             continue
         try:
-            if m.group("n3"):
-                value = _number(m.group("n3"))
-            else:
-                unit = _UNIT_VALUE[m.group("u1")]
-                value = _number(m.group("n1")) * unit
-                tail = m.group("n2")
-                if tail:
-                    # 3万5 = 3.5万, 一万二 = 1.2万: the trailing digit is one place below the unit.
-                    value += _number(tail) * unit / 10
+            value = _amount(m)
         except (ValueError, ArithmeticError, KeyError):
             continue
-        if value <= 0:
-            continue
-        add(Entity("amount", text[m.start() : m.end()], m.start(), m.end(), str(value.normalize().quantize(Decimal("0.01")))))
+        if value > 0:
+            found.add("amount", m.start(), m.end(), str(value.normalize().quantize(Decimal("0.01"))))
 
-    for m in _QUANTITY.finditer(folded):
-        if not free(m.start(), m.end()):
+
+def _amount(m: re.Match) -> Decimal:
+    if m.group("n3"):
+        return _number(m.group("n3"))
+    unit = _UNIT_VALUE[m.group("u1")]
+    value = _number(m.group("n1")) * unit
+    tail = m.group("n2")
+    if tail:
+        # 3万5 = 3.5万, 一万二 = 1.2万: the trailing digit is one place below the unit.
+        value += _number(tail) * unit / 10
+    return value
+
+
+def _quantities(found: _Found) -> None:
+    for m in _QUANTITY.finditer(found.folded):
+        if not found.free(m.start(), m.end()):
             continue
         try:
             n = _number(m.group("n"))
         except (ValueError, ArithmeticError):
             continue
-        add(Entity("quantity", text[m.start() : m.end()], m.start(), m.end(), str(n), {"unit": m.group("u")}))
+        found.add("quantity", m.start(), m.end(), str(n), {"unit": m.group("u")})
 
-    for m in _DATE.finditer(folded):
-        if not free(m.start(), m.end()):
+
+def _dates(found: _Found, today: date) -> None:
+    for m in _DATE.finditer(found.folded):
+        if not found.free(m.start(), m.end()):
             continue
         resolved = _resolve_date(m, today)
-        if resolved is None:
-            continue
-        day, how = resolved
-        add(Entity("date", text[m.start() : m.end()], m.start(), m.end(), day.isoformat(), {"relative": how}))
-
-    for m in _BANK.finditer(folded):
-        if free(m.start(), m.end()):
-            add(Entity("bank", text[m.start() : m.end()], m.start(), m.end(), BANKS[m.group(0)]))
-
-    out.sort(key=lambda e: e.start)
-    return out
+        if resolved is not None:
+            day, how = resolved
+            found.add("date", m.start(), m.end(), day.isoformat(), {"relative": how})
 
 
 def _resolve_date(m: re.Match, today: date) -> tuple[date, str] | None:

@@ -26,6 +26,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+from brokercare.assistant import registry
+from brokercare.assistant.classifier import TextClassifier, parse_labelled_csv
+from brokercare.assistant.lexicon import DATA
+
 RISK_LEVELS = ("R1", "R2", "R3", "R4", "R5")
 LEVEL_MAX = {"C1": "R1", "C2": "R2", "C3": "R3", "C4": "R4", "C5": "R5", "professional": "R5"}
 
@@ -192,10 +199,6 @@ ATTEMPT_DATA = "guard_attacks_train.csv"
 def attempt_training_data() -> tuple[list[str], list[str]]:
     """Attempt examples and look-alike ordinary questions, plus every intent training utterance as
     ``none`` (ordinary customer messages, the population false alarms would come from)."""
-    from brokercare.assistant import registry
-    from brokercare.assistant.classifier import parse_labelled_csv
-    from brokercare.assistant.lexicon import DATA
-
     texts, labels = parse_labelled_csv(DATA.joinpath(ATTEMPT_DATA).read_text("utf-8"), name=ATTEMPT_DATA)
     ordinary, _intents = registry.shipped_data("intent")
     return texts + ordinary, labels + ["none"] * len(ordinary)
@@ -205,11 +208,6 @@ def attempt_thresholds(max_false_alarm: float = 0.01) -> dict:
     """Cross-validated choice of ``MODEL_THRESHOLD`` and ``RULE_THRESHOLD`` on the training data:
     the pair recognising the most attempt examples while flagging at most ``max_false_alarm`` of
     the ordinary ones, every prediction from a model that did not see the message."""
-    import numpy as np
-    from sklearn.model_selection import StratifiedKFold
-
-    from brokercare.assistant.classifier import TextClassifier
-
     texts, labels = attempt_training_data()
     y = np.asarray(labels)
     p_none = np.zeros(len(texts))
@@ -239,10 +237,6 @@ def attempt_thresholds(max_false_alarm: float = 0.01) -> dict:
 def _attempt_model():
     global _model
     if _model is None:
-        from brokercare.assistant import registry
-        from brokercare.assistant.classifier import TextClassifier
-        from brokercare.assistant.lexicon import DATA
-
         key = DATA.joinpath(ATTEMPT_DATA).read_bytes() + DATA.joinpath("intent_train.csv").read_bytes()
         _model = registry.cached_build("guard-attempts", key,
                                        lambda: TextClassifier(c=0.5).fit(*attempt_training_data()))

@@ -25,6 +25,10 @@ import ahocorasick
 import jieba
 import yaml
 
+from brokercare.core import database
+from brokercare.core.settings import get_settings
+from brokercare.market import service as market
+
 log = logging.getLogger(__name__)
 jieba.setLogLevel(logging.WARNING)
 
@@ -243,48 +247,24 @@ def load_aliases() -> dict[str, InstrumentName]:
 
 
 def _instruments_from_shipped_file() -> dict[str, InstrumentName]:
-    """Names from the market domain's shipped instrument list (any CSV with symbol and name)."""
+    """Names from the instrument list the market domain ships (the first symbol of a name wins)."""
     out: dict[str, InstrumentName] = {}
-    try:
-        folder = resources.files("brokercare.market").joinpath("data")
-        files = [f for f in folder.iterdir() if f.name.endswith(".csv")]
-    except (FileNotFoundError, ModuleNotFoundError, NotADirectoryError):
-        return out
-    for f in sorted(files, key=lambda f: f.name):
-        text = f.read_text("utf-8-sig")
-        lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
-        reader = csv.DictReader(lines)
-        cols = set(reader.fieldnames or [])
-        sym_col = next((c for c in ("symbol", "ts_code") if c in cols), None)
-        if sym_col is None or "name" not in cols:
-            continue
-        for r in reader:
-            sym, name = (r.get(sym_col) or "").strip(), (r.get("name") or "").strip()
-            if "." in sym and len(name) >= 2:
-                out.setdefault(name, InstrumentName(name, sym, name))
+    for r in market.shipped_instruments():
+        symbol, name = r["symbol"].strip(), r["name"].strip()
+        if "." in symbol and len(name) >= 2:
+            out.setdefault(name, InstrumentName(name, symbol, name))
     return out
 
 
 def _instruments_from_database() -> dict[str, InstrumentName] | None:
-    """Names from the ``instruments`` table, or None when there is no populated database."""
-    from sqlalchemy import inspect, select
-
-    from brokercare.core import database
-    from brokercare.core.settings import get_settings
-
+    """Names from the market's instrument master, or None when there is no populated database."""
     settings = get_settings()
     no_database = not (Path(settings.data_dir) / "brokercare.db").exists()
     if database._engine is None and not settings.database_url and no_database:
         return None
     try:
-        from brokercare.market.models import Instrument
-
-        engine = database.get_engine()
-        if not inspect(engine).has_table("instruments"):
-            return None
-        with engine.connect() as conn:
-            rows = conn.execute(select(Instrument.symbol, Instrument.name)).all()
-    except Exception as exc:  # noqa: BLE001 - the lexicon must come up even without a database
+        rows = market.instrument_names(database.get_engine())
+    except Exception as exc:  # the lexicon must come up even without a reachable database
         log.warning("instrument names not read from the database: %s", exc)
         return None
     if not rows:

@@ -14,6 +14,7 @@ CSV; training takes a few seconds on one core.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -25,8 +26,9 @@ from pathlib import Path
 import joblib
 import sklearn
 
-from brokercare.assistant.classifier import fingerprint, read_labelled_csv
+from brokercare.assistant.classifier import fingerprint, parse_labelled_csv, read_labelled_csv
 from brokercare.assistant.lexicon import DATA
+from brokercare.assistant.nlu import EmotionModel, IntentModel
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.core.settings import get_settings
 
@@ -59,14 +61,10 @@ def models_dir(task: str) -> Path:
 
 
 def shipped_data(task: str) -> tuple[list[str], list[str]]:
-    from brokercare.assistant.classifier import parse_labelled_csv
-
     return parse_labelled_csv(DATA.joinpath(SHIPPED[task]).read_text("utf-8"), name=SHIPPED[task])
 
 
 def build_model(task: str, texts: list[str], labels: list[str]):
-    from brokercare.assistant.nlu import EmotionModel, IntentModel
-
     return (IntentModel if task == "intent" else EmotionModel)().fit(texts, labels)
 
 
@@ -156,7 +154,7 @@ def _builtin_model(task: str):
             meta = json.loads((folder / "meta.json").read_text("utf-8"))
             if meta.get("sklearn") == sklearn.__version__:
                 model, info = joblib.load(folder / "model.joblib"), ModelInfo(**meta)
-        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
+        except Exception:  # a damaged cache is rebuilt, never fatal
             model = None
     if model is None:
         model = build_model(task, texts, labels)
@@ -198,15 +196,13 @@ def cached_build(name: str, key: bytes, build):
     process (or worker) already built it, else built and stored there. For derived models trained
     from shipped data (the knowledge-base matcher, the guard's attempt classifier); a damaged or
     unwritable cache only costs a rebuild."""
-    import hashlib
-
     digest = hashlib.sha256(key + sklearn.__version__.encode()).hexdigest()[:16]
     folder = models_dir("intent").parent / name
     path = folder / f"{name}-{digest}.joblib"
     if path.exists():
         try:
             return joblib.load(path)
-        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
+        except Exception:  # a damaged cache is rebuilt, never fatal
             pass
     built = build()
     with contextlib.suppress(OSError):

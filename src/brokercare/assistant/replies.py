@@ -10,14 +10,16 @@ customer's suitability are mentioned.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from brokercare.advisory import service as advisory
 from brokercare.assistant import tools
+from brokercare.assistant.analysis import Analysis
 from brokercare.assistant.kb import KbHit, KnowledgeBase
-from brokercare.assistant.service import Analysis
 from brokercare.assistant.taxonomy import describe, skill_of
+from brokercare.core.amounts import format_amount
+from brokercare.core.calendar import SHANGHAI
 
 HANDOFF_INTENTS = frozenset({"human_agent", "complaint", "legal_dispute"})
 #: Intents answered from the customer's own data; an unidentified sender is asked to verify first.
@@ -69,17 +71,6 @@ class Draft:
     handoff: bool = False
     handoff_reason: str | None = None  # a HANDOFF_REASONS code
     facts: dict = field(default_factory=dict)  # what the tools returned, for an LLM to phrase
-
-
-def yuan(v: Decimal | float) -> str:
-    v = float(v)
-    sign = "-" if v < 0 else ""
-    v = abs(v)
-    if v >= 1e8:
-        return f"{sign}{v / 1e8:.2f}亿元"
-    if v >= 1e4:
-        return f"{sign}{v / 1e4:.2f}万元"
-    return f"{sign}{v:,.2f}元"
 
 
 def pct(v: float, digits: int = 1) -> str:
@@ -134,14 +125,14 @@ def _market(session: Session, analysis: Analysis, kb: KnowledgeBase) -> Draft | 
 def _position(session: Session, customer_id: int, analysis: Analysis) -> Draft:
     p = tools.portfolio(session, customer_id)
     if not p.holdings:
-        return Draft("我看了一下，您的账户目前没有持仓，可用资金" + yuan(p.cash) + "。"
+        return Draft("我看了一下，您的账户目前没有持仓，可用资金" + format_amount(p.cash, yuan_digits=2) + "。"
                      "如果想了解怎么开始投资，可以先做风险测评，我们会按您的承受能力介绍合适的品种。",
                      [{"type": "tool", "name": "portfolio"}])
-    lines = [f"您目前持有{len(p.holdings)}只证券，参考市值{yuan(p.market_value)}，"
-             f"持仓浮动盈亏{yuan(p.pnl)}，可用资金{yuan(p.cash)}。"]
+    lines = [f"您目前持有{len(p.holdings)}只证券，参考市值{format_amount(p.market_value, yuan_digits=2)}，"
+             f"持仓浮动盈亏{format_amount(p.pnl, yuan_digits=2)}，可用资金{format_amount(p.cash, yuan_digits=2)}。"]
     losers = p.losers()[:3]
     if losers:
-        detail = "、".join(f"{h.name}（{pct(h.pnl_ratio)}，{yuan(h.pnl)}）" for h in losers)
+        detail = "、".join(f"{h.name}（{pct(h.pnl_ratio)}，{format_amount(h.pnl, yuan_digits=2)}）" for h in losers)
         lines.append(f"亏损较多的是：{detail}。")
     conc = p.concentration()
     top = p.largest()
@@ -165,13 +156,12 @@ def _position(session: Session, customer_id: int, analysis: Analysis) -> Draft:
 def _rebalance(session: Session, customer_id: int) -> Draft:
     """"我该怎么调仓": the advisory engine's proposal for this customer (suitability, lots, T+1 and
     fees already applied there), with its own Chinese explanation."""
-    from brokercare.advisory.service import rebalance_advice
-
-    advice = rebalance_advice(session, customer_id)
+    advice = advisory.rebalance_advice(session, customer_id)
     lines = [advice.text]
     side = {"buy": "买入", "sell": "卖出"}
     if advice.trades:
-        shown = "；".join(f"{side[t['side']]}{t['name']}约{yuan(Decimal(str(t['amount'])))}" for t in advice.trades[:5])
+        shown = "；".join(f"{side[t['side']]}{t['name']}约{format_amount(t['amount'], yuan_digits=2)}"
+                         for t in advice.trades[:5])
         lines.append(f"参考调整：{shown}。")
     lines.append("这是按您的风险等级给出的参考，不构成收益承诺；是否调整、何时调整由您决定，"
                  "也可以预约持牌投资顾问一起看。")
@@ -195,10 +185,7 @@ def _options(session: Session, customer_id: int, level: str | None, p: tools.Por
                 "再和我们持牌的投资顾问一起看；在此之前请不要因为一时的涨跌匆忙操作。")
     allowed = []
     for risk, text in _OPTION_FAMILIES:
-        decision = tools.suitability_check(session, customer_id, risk)
-        ok = decision.decision == "allow" if decision is not None else risk <= {"C1": "R1", "C2": "R2", "C3": "R3",
-                                                                                  "C4": "R4", "C5": "R5"}.get(level, "R1")
-        if ok:
+        if tools.suitability_check(session, customer_id, risk).decision == "allow":
             allowed.append(text)
     steps = ["先想清楚这笔钱多久要用，短期要用的钱不适合放在波动大的股票里"]
     if p.concentration() >= 0.4:
@@ -211,10 +198,11 @@ def _options(session: Session, customer_id: int, level: str | None, p: tools.Por
 
 def _pnl(session: Session, customer_id: int, analysis: Analysis) -> Draft:
     p = tools.portfolio(session, customer_id)
-    text = (f"您的账户总资产约{yuan(p.total_assets)}，其中证券市值{yuan(p.market_value)}、可用资金{yuan(p.cash)}；"
-            f"按参考价计算，持仓浮动盈亏为{yuan(p.pnl)}。")
+    text = (f"您的账户总资产约{format_amount(p.total_assets, yuan_digits=2)}，"
+            f"其中证券市值{format_amount(p.market_value, yuan_digits=2)}、可用资金{format_amount(p.cash, yuan_digits=2)}；"
+            f"按参考价计算，持仓浮动盈亏为{format_amount(p.pnl, yuan_digits=2)}。")
     if p.trades_today:
-        text += f"今天共有{p.trades_today}笔成交，已实现盈亏（扣除费用后）约{yuan(p.today_realised)}。"
+        text += f"今天共有{p.trades_today}笔成交，已实现盈亏（扣除费用后）约{format_amount(p.today_realised, yuan_digits=2)}。"
     else:
         text += "今天没有成交，当日涨跌以APP“持仓”页的实时参考盈亏为准。"
     return Draft(text, [{"type": "tool", "name": "portfolio"}],
@@ -228,9 +216,9 @@ def _transfers(session: Session, customer_id: int, analysis: Analysis, kb: Knowl
         body, sources = _kb_body(kb, analysis)
         return Draft("我没有查到您近期的银证转账记录。" + (body or ""), sources + [{"type": "tool", "name": "transfers"}])
     r = rows[0]
-    when = r.occurred_at.astimezone(tools.SHANGHAI).strftime("%m月%d日 %H:%M")
+    when = r.occurred_at.astimezone(SHANGHAI).strftime("%m月%d日 %H:%M")
     direction = "银行转证券" if r.direction == "in" else "证券转银行"
-    text = f"查到您最近一笔{direction}：{when}，金额{yuan(r.amount)}，{r.bank or '存管银行'}，状态{status_zh.get(r.status, r.status)}。"
+    text = f"查到您最近一笔{direction}：{when}，金额{format_amount(r.amount, yuan_digits=2)}，{r.bank or '存管银行'}，状态{status_zh.get(r.status, r.status)}。"
     handoff = False
     if r.status == "pending":
         text += "处理中的转账一般几分钟内完成；如果超过一个交易日仍未到账，我会为您转交专人核查。"
@@ -255,12 +243,13 @@ def _margin(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
         if v.ratio is None:
             parts.append("信用账户目前没有负债，不存在平仓风险。")
             continue
-        line = (f"您的信用账户维持担保比例约为{pct(float(v.ratio))}（总资产{yuan(v.assets)} ÷ 总负债{yuan(v.liabilities)}），"
+        line = (f"您的信用账户维持担保比例约为{pct(float(v.ratio))}"
+                f"（总资产{format_amount(v.assets, yuan_digits=2)} ÷ 总负债{format_amount(v.liabilities, yuan_digits=2)}），"
                 f"合同约定警戒线{pct(float(v.warning_line), 0)}、平仓线{pct(float(v.liquidation_line), 0)}。")
         if v.ratio < v.liquidation_line:
             need = v.shortfall_to(v.warning_line)
             line += (f"目前已低于平仓线，请在{v.topup_days}个交易日内追加担保物或还款；"
-                     f"大约需要补入{yuan(need)}才能回到警戒线以上，否则可能被强制平仓。我马上为您转接两融专员。")
+                     f"大约需要补入{format_amount(need, yuan_digits=2)}才能回到警戒线以上，否则可能被强制平仓。我马上为您转接两融专员。")
             handoff = True
         elif v.ratio < v.warning_line:
             line += f"已低于警戒线，建议尽快补充担保物或偿还部分负债，离平仓线还有{pct(float(v.ratio - v.liquidation_line))}的空间。"

@@ -2,108 +2,27 @@
 
 ``analyze`` is pure (no database): the service hub calls it on every incoming message and routes on
 its intents, emotion and intensity. ``reply`` adds the knowledge base, the customer's own data via
-read-only tools, the optional LLM and the compliance guard.
+read-only tools, the optional LLM and the compliance guard. The intent taxonomy (labels, their
+Chinese names, the skill queue of each) is published here too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from brokercare.assistant import registry
-from brokercare.assistant.classifier import Features
-from brokercare.assistant.entities import Entity, extract
+from brokercare.assistant import guard, llm, replies, tools
+from brokercare.assistant.analysis import MAX_TEXT, Analysis, analyze, analyze_many, clean_text
 from brokercare.assistant.guard import GuardVerdict
-from brokercare.assistant.lexicon import get_lexicon
-from brokercare.core.errors import NotFound, ValidationFailed
+from brokercare.assistant.kb import KnowledgeBase, knowledge_base
+from brokercare.assistant.taxonomy import describe, intents, skill_of
+from brokercare.core.errors import NotFound
+from brokercare.market import service as market
 
-MAX_TEXT = 2000
-
-
-@dataclass
-class Analysis:
-    text: str
-    intents: list[tuple[str, float]]  # top-3, best first
-    emotion: str
-    intensity: float
-    entities: list[Entity]
-    emotion_scores: dict[str, float] = field(default_factory=dict)
-    emotion_cues: list[str] = field(default_factory=list)
-    model_versions: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def intent(self) -> str:
-        return self.intents[0][0]
-
-    @property
-    def confidence(self) -> float:
-        return self.intents[0][1]
-
-    def entities_of(self, kind: str) -> list[Entity]:
-        return [e for e in self.entities if e.kind == kind]
-
-    def as_dict(self) -> dict:
-        from brokercare.assistant.taxonomy import skill_of
-
-        return {
-            "text": self.text,
-            "intent": self.intent,
-            "confidence": round(self.confidence, 4),
-            "skill": skill_of(self.intent),
-            "intents": [{"label": lab, "confidence": round(c, 4)} for lab, c in self.intents],
-            "emotion": self.emotion,
-            "intensity": self.intensity,
-            "emotion_scores": self.emotion_scores,
-            "entities": [e.as_dict() for e in self.entities],
-            "model_versions": self.model_versions,
-        }
-
-
-def _clean(text: str) -> str:
-    """Strip; an empty message is an error. A very long one (a phone transcript) is analysed on its
-    first ``MAX_TEXT`` characters so entity spans still index the original; the API itself refuses
-    longer input with a 422."""
-    if not isinstance(text, str):
-        raise ValidationFailed("消息内容必须是文字")
-    text = text.strip()
-    if not text:
-        raise ValidationFailed("消息内容不能为空")
-    return text[:MAX_TEXT]
-
-
-def analyze(text: str, *, today: date | None = None) -> Analysis:
-    """Intents (top-3 with confidence), emotion and intensity, and entities of one message."""
-    return analyze_many([text], today=today)[0]
-
-
-def analyze_many(texts: list[str], *, today: date | None = None) -> list[Analysis]:
-    """Vectorised :func:`analyze` for batches (the models classify the whole batch at once)."""
-    cleaned = [_clean(t) for t in texts]
-    intent_model, intent_info = registry.load("intent")
-    emotion_model, emotion_info = registry.load("emotion")
-    lex = get_lexicon()
-    feats = [Features.of(t) for t in cleaned]
-    intents = intent_model.predict_proba(cleaned, features=feats)
-    emotions = emotion_model.analyse_many(cleaned, features=feats)
-    versions = {"intent": intent_info.version, "emotion": emotion_info.version}
-    out = []
-    for i, text in enumerate(cleaned):
-        emo = emotions[i]
-        out.append(
-            Analysis(
-                text=text,
-                intents=intents.top(i, 3),
-                emotion=emo.label,
-                intensity=emo.intensity,
-                entities=extract(text, lex, today=today),
-                emotion_scores=emo.scores,
-                emotion_cues=emo.cues,
-                model_versions=versions,
-            )
-        )
-    return out
+__all__ = ["LOW_CONFIDENCE", "MAX_TEXT", "SAFE_FALLBACK", "Analysis", "Reply", "analyze", "analyze_many",
+           "describe", "intents", "prefetched", "reply", "skill_of"]
 
 
 @dataclass
@@ -123,13 +42,9 @@ class Reply:
 
     @property
     def handoff_reason_zh(self) -> str | None:
-        from brokercare.assistant.replies import handoff_reason_zh
-
-        return handoff_reason_zh(self.handoff_reason, self.analysis.intent)
+        return replies.handoff_reason_zh(self.handoff_reason, self.analysis.intent)
 
     def as_dict(self) -> dict:
-        from brokercare.assistant.taxonomy import skill_of
-
         return {
             "text": self.text,
             "sources": self.sources,
@@ -148,11 +63,9 @@ LOW_CONFIDENCE = 0.45
 SAFE_FALLBACK = "这个问题我需要请专业的同事来回答，已经为您转接人工服务，请稍候。"
 
 
-def prefetched(session: Session, customer_ids: list[int]):  # noqa: ANN201
+def prefetched(session: Session, customer_ids: list[int]) -> AbstractContextManager[None]:
     """Context in which :func:`reply` for these customers reads their accounts and risk
     assessment from one read for all of them (a batch of messages answered together)."""
-    from brokercare.assistant import tools
-
     return tools.prefetched(session, customer_ids)
 
 
@@ -165,33 +78,43 @@ def reply(session: Session, customer_id: int | None, text: str, *, channel: str 
     a request to log in or verify, never with anyone's data. ``analysis``: the message's analysis
     when the caller already has it (the service hub routes on it first), so it is not run twice.
     """
-    from brokercare.assistant import guard, llm, replies, tools
-    from brokercare.assistant.kb import knowledge_base
-
     customer = tools.customer_of(session, customer_id) if customer_id is not None else None
     if customer_id is not None and customer is None:
         raise NotFound(f"客户 {customer_id} 不存在")
-    if analysis is None or analysis.text != _clean(text):
+    if analysis is None or analysis.text != clean_text(text):
         analysis = analyze(text)
-    kb = knowledge_base(session)
-    attempts = guard.inspect_request(analysis.text)
-    if attempts:
-        # An attempt gets a plain refusal with what can be done instead, not an answer to
-        # whatever else the message seemed to be about.
-        kinds = list(dict.fromkeys(a.kind for a in attempts))
-        draft = replies.Draft("\n".join(guard.DECLINE[k] for k in kinds), [{"type": "guard", "declined": kinds}])
-    else:
-        draft = replies.compose(session, customer_id, analysis, kb)
+    draft = _draft(session, customer_id, analysis, knowledge_base(session))
     opening = replies.opening(analysis)
     templated = "\n".join(part for part in (opening, draft.text) if part)
+    context = _guard_context(session, customer, customer_id, analysis)
+    final, drafted_by = _checked(templated, draft, analysis, context)
+    handoff, reason = _handoff(draft, final, analysis)
+    return Reply(final.text, draft.sources, final, handoff, analysis, reason, drafted_by)
 
+
+def _draft(session: Session, customer_id: int | None, analysis: Analysis, kb: KnowledgeBase) -> replies.Draft:
+    """The templated answer; an attempt (a tip, a promise, another customer's data …) gets a plain
+    refusal with what can be done instead, not an answer to whatever else the message seemed about."""
+    attempts = guard.inspect_request(analysis.text)
+    if not attempts:
+        return replies.compose(session, customer_id, analysis, kb)
+    kinds = list(dict.fromkeys(a.kind for a in attempts))
+    return replies.Draft("\n".join(guard.DECLINE[k] for k in kinds), [{"type": "guard", "declined": kinds}])
+
+
+def _guard_context(session: Session, customer, customer_id: int | None, analysis: Analysis) -> guard.GuardContext:
+    """What the guard checks a reply against: the customer's level, own accounts, named products."""
     level = tools.risk_level(session, customer_id) if customer is not None else None
     if customer is not None and customer.investor_type == "professional":
         level = "professional"
     own = {a.account_no for a in tools.accounts_of(session, customer_id)} if customer is not None else set()
-    context = guard.GuardContext(level, frozenset(own), _product_risks(session, analysis))
+    return guard.GuardContext(level, frozenset(own), _product_risks(session, analysis))
 
-    drafted_by, final = "template", None
+
+def _checked(templated: str, draft: replies.Draft, analysis: Analysis,
+             context: guard.GuardContext) -> tuple[GuardVerdict, str]:
+    """The guard's verdict on the reply to send and who drafted it: the LLM's draft when one is
+    configured and passes, else the template; a template the guard rejects is replaced, never sent."""
     if llm.configured():
         knowledge = [s.get("question", "") for s in draft.sources if s.get("type") == "kb"]
         candidate = llm.draft(analysis.text, templated, knowledge=knowledge, facts=draft.facts,
@@ -199,30 +122,25 @@ def reply(session: Session, customer_id: int | None, text: str, *, channel: str 
         if candidate:
             verdict = guard.check(candidate, context)
             if verdict.passed:
-                drafted_by, final = "llm", verdict
-    if final is None:
-        final = guard.check(templated, context)
-    if not final.passed:  # a templated reply the guard rejects is replaced, never sent
-        final = guard.GuardVerdict(False, "block", SAFE_FALLBACK, final.violations)
-
-    handoff, reason = draft.handoff, draft.handoff_reason
+                return verdict, "llm"
+    final = guard.check(templated, context)
     if not final.passed:
-        handoff, reason = True, "compliance_block"
-    elif analysis.emotion == "angry" and analysis.intensity >= 0.7:
-        handoff, reason = True, "angry_customer"
-    elif analysis.confidence < LOW_CONFIDENCE and analysis.intent not in ("chitchat", "out_of_scope"):
-        handoff, reason = True, "low_confidence"
-    return Reply(final.text, draft.sources, final, handoff, analysis, reason, drafted_by)
+        final = guard.GuardVerdict(False, "block", SAFE_FALLBACK, final.violations)
+    return final, "template"
+
+
+def _handoff(draft: replies.Draft, final: GuardVerdict, analysis: Analysis) -> tuple[bool, str | None]:
+    """Whether a person should take over, and why (a ``replies.HANDOFF_REASONS`` code)."""
+    if not final.passed:
+        return True, "compliance_block"
+    if analysis.emotion == "angry" and analysis.intensity >= 0.7:
+        return True, "angry_customer"
+    if analysis.confidence < LOW_CONFIDENCE and analysis.intent not in ("chitchat", "out_of_scope"):
+        return True, "low_confidence"
+    return draft.handoff, draft.handoff_reason
 
 
 def _product_risks(session: Session, analysis: Analysis) -> dict[str, str]:
     """Risk ratings of the products the message names, so the guard can check the reply against them."""
-    from sqlalchemy import select
-
-    from brokercare.market.models import Instrument
-
-    symbols = [e.value for e in analysis.entities_of("stock")]
-    if not symbols:
-        return {}
-    rows = session.execute(select(Instrument.name, Instrument.risk_rating).where(Instrument.symbol.in_(symbols))).all()
-    return {name: risk for name, risk in rows if risk}
+    found = market.instruments_by_symbol(session, [e.value for e in analysis.entities_of("stock")])
+    return {i.name: i.risk_rating for i in found.values() if i.risk_rating}

@@ -1,39 +1,28 @@
 """Read-only tools the assistant uses to personalise a reply with the customer's own data.
 
 Every tool takes the session and the customer id of the conversation and reads only that
-customer's rows: there is no parameter through which a message could reach another customer.
-Where the owning domain publishes a read service (``accounts.service.positions_of`` /
-``margin_status``), the tool calls it; until then it reads the shared tables directly, read-only.
+customer's data, through the owning domain's service (accounts, customers, advisory, monitoring):
+there is no parameter through which a message could reach another customer.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts import service as accounts
-from brokercare.accounts.models import Account, CashMovement, Position, Trade
-from brokercare.accounts.service import accounts_of_customers, margin_status
+from brokercare.advisory import service as advisory
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.errors import NotFound
-from brokercare.customers.models import Customer
-from brokercare.market.models import Instrument
+from brokercare.customers import service as customers
+from brokercare.monitoring import service as monitoring
 
 ZERO = Decimal("0")
-
-
-def _service(module: str, name: str):
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
 
 
 @dataclass
@@ -97,8 +86,12 @@ class Portfolio:
         return float(stocks / total) if total else 0.0
 
 
-def customer_of(session: Session, customer_id: int) -> Customer | None:
-    return session.get(Customer, customer_id)
+def customer_of(session: Session, customer_id: int):
+    """The customer's record from the customers service, or None for an unknown id."""
+    try:
+        return customers.get_customer(session, customer_id)
+    except NotFound:
+        return None
 
 
 _PREFETCHED = "assistant.tools.prefetched"
@@ -110,13 +103,9 @@ def prefetched(session: Session, customer_ids: list[int]) -> Iterator[None]:
     answered from one read each for all of them (the service hub answers a batch of messages at
     once); outside it, and for anyone else, every call reads afresh."""
     ids = sorted({c for c in customer_ids if c is not None})
-    try:
-        from brokercare.advisory.suitability import current_assessments
-    except ImportError:
-        current_assessments = None
     session.info[_PREFETCHED] = {
-        "accounts": accounts_of_customers(session, ids),  # every id a key
-        "assessments": current_assessments(session, ids) if current_assessments else None,
+        "accounts": accounts.accounts_of_customers(session, ids),  # every id a key
+        "risk_levels": advisory.risk_levels(session, ids),  # every id a key
     }
     try:
         yield
@@ -129,7 +118,8 @@ def _prefetched(session: Session, customer_id: int) -> dict | None:
     return known if known is not None and customer_id in known["accounts"] else None
 
 
-def accounts_of(session: Session, customer_id: int) -> list[Account]:
+def accounts_of(session: Session, customer_id: int) -> list:
+    """The customer's accounts (the accounts service's records), cash account first."""
     if (known := _prefetched(session, customer_id)) is not None:
         return list(known["accounts"][customer_id])
     return list(accounts.accounts_of(session, customer_id))
@@ -137,40 +127,45 @@ def accounts_of(session: Session, customer_id: int) -> list[Account]:
 
 def portfolio(session: Session, customer_id: int, *, today: date | None = None) -> Portfolio:
     """The customer's holdings valued at the reference price, cash, and today's realised trading."""
-    accounts = accounts_of(session, customer_id)
-    ids = [a.id for a in accounts]
-    cash = sum((a.cash_balance for a in accounts), ZERO)
-    if not ids:
+    own = accounts_of(session, customer_id)
+    cash = sum((a.cash_balance for a in own), ZERO)
+    if not own:
         return Portfolio([], ZERO)
-    rows = session.execute(
-        select(Position, Instrument).join(Instrument, Instrument.symbol == Position.symbol)
-        .where(Position.account_id.in_(ids), Position.quantity > 0)
-    ).all()
+    merged = _merged_holdings(accounts.positions_of(session, customer_id))
+    today = today or datetime.now(SHANGHAI).date()
+    start = datetime.combine(today, datetime.min.time(), SHANGHAI)
+    trades = accounts.trades_between(session, [a.id for a in own], start, start + timedelta(days=1))
+    return Portfolio(sorted(merged.values(), key=lambda h: -h.market_value), cash,
+                     _realised(trades, merged), len(trades))
+
+
+def _merged_holdings(positions: list[accounts.ValuedPosition]) -> dict[str, Holding]:
+    """One holding per security across the customer's accounts, at the quantity-weighted cost."""
     merged: dict[str, Holding] = {}
-    for pos, inst in rows:
-        h = merged.get(inst.symbol)
+    for pos in positions:
+        h = merged.get(pos.symbol)
         if h is None:
-            merged[inst.symbol] = Holding(inst.symbol, inst.name, inst.kind, inst.board, pos.quantity,
-                                          pos.cost_price, inst.last_price, inst.risk_rating)
+            merged[pos.symbol] = Holding(pos.symbol, pos.name, pos.kind, pos.board, pos.quantity, pos.cost_price,
+                                         None if pos.priced_at_cost else pos.last_price, pos.risk_rating)
         else:
             total = h.quantity + pos.quantity
             h.cost_price = (h.cost_price * h.quantity + pos.cost_price * pos.quantity) / total
             h.quantity = total
-    today = today or datetime.now(SHANGHAI).date()
-    start = datetime.combine(today, datetime.min.time(), SHANGHAI)
-    trades = session.scalars(
-        select(Trade).where(Trade.account_id.in_(ids), Trade.traded_at >= start, Trade.traded_at < start + timedelta(days=1))
-    ).all()
+    return merged
+
+
+def _realised(trades: list, holdings: dict[str, Holding]) -> Decimal:
+    """Today's realised result after fees: sells against the holding's cost, buys as fees only."""
     realised = ZERO
     for t in trades:
         fees = t.commission + t.stamp_duty + t.transfer_fee
         if t.side == "sell":
-            h = merged.get(t.symbol)
+            h = holdings.get(t.symbol)
             cost = h.cost_price if h else t.price
             realised += (t.price - cost) * t.quantity - fees
         else:
             realised -= fees
-    return Portfolio(sorted(merged.values(), key=lambda h: -h.market_value), cash, realised, len(trades))
+    return realised
 
 
 @dataclass
@@ -184,13 +179,7 @@ class TransferView:
 
 
 def recent_transfers(session: Session, customer_id: int, *, limit: int = 5) -> list[TransferView]:
-    ids = [a.id for a in accounts_of(session, customer_id)]
-    if not ids:
-        return []
-    rows = session.scalars(
-        select(CashMovement).where(CashMovement.account_id.in_(ids), CashMovement.kind.in_(("bank_in", "bank_out")))
-        .order_by(CashMovement.occurred_at.desc()).limit(limit)
-    ).all()
+    rows = accounts.recent_bank_transfers(session, [a.id for a in accounts_of(session, customer_id)], limit=limit)
     return [TransferView(r.movement_no, "in" if r.kind == "bank_in" else "out", abs(r.amount), r.status,
                          r.bank_name, r.occurred_at) for r in rows]
 
@@ -222,7 +211,7 @@ def margin_views(session: Session, customer_id: int) -> list[MarginView]:
         if acc.kind != "margin":
             continue
         try:
-            st = margin_status(session, acc.id)
+            st = accounts.margin_status(session, acc.id)
         except NotFound:
             continue
         out.append(MarginView(acc.account_no, st.maintenance_ratio, st.warning_line, st.liquidation_line,
@@ -234,34 +223,19 @@ def ipo_quota(session: Session, customer_id: int, day: date | None = None) -> di
     """The monitoring domain's IPO subscription quota for subscription day ``day`` (today in
     Shanghai by default): average daily market value over the 20 trading days ending T-2, per
     exchange, the resulting quotas, any abandonment ban, and a plain-Chinese ``message``."""
-    from brokercare.monitoring.ipo import ipo_quota as quota
-
-    return quota(session, customer_id, day or datetime.now(SHANGHAI).date())
+    return monitoring.ipo_quota(session, customer_id, day)
 
 
 def risk_level(session: Session, customer_id: int) -> str | None:
     """The customer's current valid risk category (C1–C5), or None when missing/expired."""
-    try:
-        from brokercare.advisory.suitability import current_assessment
-    except ImportError:
-        customer = customer_of(session, customer_id)
-        return customer.risk_level if customer else None
-    known = _prefetched(session, customer_id)
-    if known is not None and known["assessments"] is not None:
-        assessment = known["assessments"].get(customer_id)
-    else:
-        assessment = current_assessment(session, customer_id)
-    if assessment is None or assessment.valid_until < datetime.now(SHANGHAI).date():
-        return None
-    return assessment.level
+    if (known := _prefetched(session, customer_id)) is not None:
+        return known["risk_levels"][customer_id]
+    return advisory.risk_levels(session, [customer_id])[customer_id]
 
 
-def suitability_check(session: Session, customer_id: int, product_risk: str):
-    """The advisory domain's decision for this customer and a product risk (None if unavailable)."""
-    fn = _service("brokercare.advisory.suitability", "check_customer")
-    if fn is None:
-        return None
-    return fn(session, customer_id, product_risk)
+def suitability_check(session: Session, customer_id: int, product_risk: str) -> advisory.SuitabilityDecision:
+    """The advisory domain's decision for this customer and a product risk (R1–R5)."""
+    return advisory.suitability_of(session, customer_id, product_risk)
 
 
 def commission_rates(session: Session, customer_id: int) -> list[tuple[str, Decimal]]:
@@ -276,6 +250,4 @@ def market_temperature(session: Session, boards: list[str]) -> dict[str, dict]:
     """The monitoring domain's latest market temperature of ``boards`` (market-wide, no customer
     data): each with ``score``, ``band`` and ``text``, a plain-Chinese sentence. Empty until the
     monitoring workers have evaluated a snapshot."""
-    from brokercare.monitoring.service import latest_temperatures
-
-    return latest_temperatures(session, boards)
+    return monitoring.latest_temperatures(session, boards)

@@ -6,10 +6,12 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
 from brokercare.assistant import schemas, service
+from brokercare.assistant.guard import inspect_request
+from brokercare.assistant.kb import get_matcher
 from brokercare.core.database import get_session
 from brokercare.core.errors import PermissionDenied, ValidationFailed
-from brokercare.security.models import User
-from brokercare.security.policy import current_user
+from brokercare.core.settings import get_settings
+from brokercare.security.policy import STAFF_ROLES, CurrentUser
 
 router = APIRouter(prefix="/assistant", tags=["assistant"])
 
@@ -17,13 +19,8 @@ router = APIRouter(prefix="/assistant", tags=["assistant"])
 def startup() -> None:
     """Load the intent and emotion models, the lexicon, the knowledge base's matcher and the guard's
     attempt classifier before the server takes traffic, so no customer's first message waits."""
-    from brokercare.core.settings import get_settings
-
     if not get_settings().warm_up:
         return
-    from brokercare.assistant.guard import inspect_request
-    from brokercare.assistant.kb import get_matcher
-
     service.analyze("你好，银证转账几点截止？")
     get_matcher()
     inspect_request("你好，银证转账几点截止？")
@@ -31,25 +28,20 @@ def startup() -> None:
 
 @router.post("/analyze", response_model=schemas.AnalyzeResponse,
              summary="Intent (top-3 with confidence), emotion and intensity, entities of one message")
-def analyze(body: schemas.AnalyzeRequest, _: User = Depends(current_user)) -> dict:
+def analyze(body: schemas.AnalyzeRequest, _: CurrentUser) -> dict:
     return service.analyze(body.text).as_dict()
-
-
-#: Staff roles that may ask the assistant to answer on a customer's behalf.
-STAFF = frozenset({"agent", "advisor", "customer_manager", "risk", "compliance", "admin", "team_lead"})
 
 
 @router.post("/reply", response_model=schemas.ReplyResponse,
              summary="Answer a customer: reply text, sources, compliance verdict, hand-off advice")
-def reply(body: schemas.ReplyRequest, session: Session = Depends(get_session),
-          user: User = Depends(current_user)) -> dict:
+def reply(body: schemas.ReplyRequest, user: CurrentUser, session: Session = Depends(get_session)) -> dict:
     if user.role == "customer":
         if user.customer_id is None:
             raise PermissionDenied("当前登录账号没有关联客户，无法查询")
         if body.customer_id not in (None, user.customer_id):
             raise PermissionDenied("只能查询您本人的账户信息")
         customer_id = user.customer_id
-    elif user.role in STAFF:
+    elif user.role in STAFF_ROLES:
         if body.customer_id is None:
             raise ValidationFailed("customer_id is required when staff ask on a customer's behalf")
         customer_id = body.customer_id

@@ -1,4 +1,8 @@
-"""``brokercare market ...``: load and rebuild the instrument master."""
+"""``brokercare market ...``: load and rebuild the instrument master.
+
+Every ``brokercare`` command loads this module, so the commands import the database layer and the
+market's modules when they run, not here.
+"""
 
 from __future__ import annotations
 
@@ -14,18 +18,17 @@ market_app = typer.Typer(help="Instruments and reference market data.", no_args_
 @market_app.command("load-instruments")
 def load_instruments_cmd() -> None:
     """Insert or refresh the shipped instrument master (stocks, ETFs, funds, reverse repos)."""
-    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session  # deferred: see the module docstring
 
     from brokercare.core.database import get_engine
-    from brokercare.market.models import Instrument
-    from brokercare.market.service import load_instruments
+    from brokercare.market.service import instrument_count_by_kind, load_instruments
 
     engine = get_engine()
     n = load_instruments(engine)
-    with engine.connect() as conn:
-        kinds = conn.execute(select(Instrument.kind, func.count()).group_by(Instrument.kind)).all()
+    with Session(engine) as session:
+        kinds = instrument_count_by_kind(session)
     console.print(f"[green]{n:,} instruments loaded[/green]: " +
-                  ", ".join(f"{k} {c:,}" for k, c in sorted(kinds)))
+                  ", ".join(f"{k} {c:,}" for k, c in sorted(kinds.items())))
 
 
 @market_app.command("build-reference")
@@ -34,7 +37,7 @@ def build_reference_cmd(
     out: Path = typer.Option(Path(__file__).parent / "data" / "instruments.csv", help="Output CSV."),
 ) -> None:
     """Rebuild the shipped instruments.csv from the public data sets (maintainers only)."""
-    from brokercare.market.reference import build_reference
+    from brokercare.market.reference import build_reference  # deferred: see the module docstring
 
     counts = build_reference(source, out)
     console.print(f"[green]wrote {out}[/green]: {counts}")

@@ -166,20 +166,34 @@ def _last_close(path: Path, column: str = "close") -> tuple[str, float]:
 
 
 def build_reference(source: Path, out: Path, *, seed: int = 20230816) -> dict[str, int]:
-    """Build ``instruments.csv`` from the public market data folder ``source``."""
-    rng = np.random.default_rng(seed)
-    ref = source / "a_share_reference"
-    rows: list[dict] = []
+    """Build ``instruments.csv`` from the public market data folder ``source``.
 
+    One seeded generator models every missing price, drawn in a fixed order (stocks, ETFs,
+    funds), so a rebuild from the same data writes the same file byte for byte."""
+    rng = np.random.default_rng(seed)
+    etfs, funds = _fund_catalogue(source)
+    rows = _stock_rows(source, rng)
+    rows += _etf_rows(etfs, _index_closes(source / "a_share_index_daily", out.parent / INDEX_CLOSES), rng)
+    rows += _fund_rows(funds, source / "cn_fund_nav", rng)
+    rows += _repo_rows()
+    _write_rows(rows, out)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["kind"]] = counts.get(row["kind"], 0) + 1
+    return counts
+
+
+def _stock_rows(source: Path, rng: np.random.Generator) -> list[dict]:
+    """Every listed A-share: the real last close where the shipped history has one, else a
+    log-normal draw per board around the boards' typical price levels."""
     closes: dict[str, float] = {}
     for folder in ("stocks", "micro"):
         for path in sorted((source / "a_share_daily_qfq_2010_2026" / folder).glob("*.csv")):
             data = _read_csv(path)
             closes[path.stem] = float(data[-1]["close"])
-
-    # Modelled stock prices: log-normal per board around the boards' typical price levels.
     medians = {"main": 11.0, "chinext": 21.0, "star": 33.0, "bse": 13.0}
-    for r in _read_csv(ref / "stock_basic_tushare_20230816.csv"):
+    rows = []
+    for r in _read_csv(source / "a_share_reference" / "stock_basic_tushare_20230816.csv"):
         code = r["symbol"].zfill(6)
         exchange, board = board_of(code)
         st = is_risk_warning(r["name"])
@@ -198,22 +212,19 @@ def build_reference(source: Path, out: Path, *, seed: int = 20230816) -> dict[st
             "risk_rating": "R5" if st else ("R3" if board == "main" else "R4"),
             "currency": "CNY", "last_price": f"{price:.2f}", "price_source": src,
         })
+    return rows
 
-    # Funds with a NAV history: the real last NAV and the real inception date.
-    nav_dir = source / "cn_fund_nav"
-    meta = {r["基金代码"].zfill(6): r for r in _read_csv(nav_dir / "fund_universe_meta_506.csv")}
-    navs: dict[str, float] = {}
-    for path in sorted((nav_dir / "nav").glob("*.csv")):
-        navs[path.stem] = float(_read_csv(path)[-1]["单位净值"])
 
-    catalogue = _read_csv(ref / "fund_list_eastmoney_invest-lab.csv")
+def _fund_catalogue(source: Path) -> tuple[list[tuple], list[tuple]]:
+    """``(code, name, (board, rating))`` of the exchange-traded funds and of the OTC funds in the
+    Eastmoney list; where the NAV set has the fund's current type too, the more prudent of the two
+    ratings (华夏成长混合: 混合型-灵活 in the list, 混合型-偏股 now -> R4, as the advisory shelf rates it)."""
+    meta = _nav_meta(source / "cn_fund_nav")
     etfs, funds = [], []
-    for r in catalogue:
+    for r in _read_csv(source / "a_share_reference" / "fund_list_eastmoney_invest-lab.csv"):
         code, name, ftype = r["基金代码"].zfill(6), r["基金简称"], r["基金类型"]
         if "后端" in name or not ftype:
             continue
-        # where the NAV set has the fund's current type too, the more prudent of the two ratings
-        # (华夏成长混合: 混合型-灵活 in the list, 混合型-偏股 now -> R4, as the advisory shelf rates it)
         types = [c for c in (_fund_class(ftype), _fund_class(meta[code]["基金类型"]) if code in meta else None) if c]
         cls = max(types, key=lambda c: c[1]) if types else None
         if "黄金" in name and cls is not None and cls[0] in ("index", "equity", "mixed"):
@@ -224,8 +235,17 @@ def build_reference(source: Path, out: Path, *, seed: int = 20230816) -> dict[st
             etfs.append((code, name, cls))
         else:
             funds.append((code, name, cls))
+    return etfs, funds
 
-    index_closes = _index_closes(source / "a_share_index_daily", out.parent / INDEX_CLOSES)
+
+def _nav_meta(nav_dir: Path) -> dict[str, dict[str, str]]:
+    return {r["基金代码"].zfill(6): r for r in _read_csv(nav_dir / "fund_universe_meta_506.csv")}
+
+
+def _etf_rows(etfs: list[tuple], index_closes: dict[str, list[tuple[str, float]]],
+              rng: np.random.Generator) -> list[dict]:
+    """ETFs at a modelled price, those in ``INDEX_PRICED_ETFS`` at their index's real close."""
+    rows = []
     for code, name, (board, rating) in etfs:
         exchange = "SZ" if code.startswith("15") else "SH"
         src = "modelled"
@@ -242,8 +262,16 @@ def build_reference(source: Path, out: Path, *, seed: int = 20230816) -> dict[st
             "is_st": 0, "lot_size": 100, "risk_rating": product_rating(board, rating, name),
             "currency": "CNY", "last_price": f"{price:.3f}", "price_source": src,
         })
+    return rows
 
+
+def _fund_rows(funds: list[tuple], nav_dir: Path, rng: np.random.Generator) -> list[dict]:
+    """OTC funds: every fund with a NAV history (its real last NAV and inception date) first, then
+    a stable sample of the others up to each board's quota, money funds at par."""
+    meta = _nav_meta(nav_dir)
+    navs = {path.stem: float(_read_csv(path)[-1]["单位净值"]) for path in sorted((nav_dir / "nav").glob("*.csv"))}
     kept: dict[str, int] = {}
+    rows = []
     for code, name, (board, rating) in sorted(funds, key=lambda f: (f[0] not in navs, _stable_order(f[0]))):
         if code not in navs and kept.get(board, 0) >= _FUND_QUOTA[board]:
             continue
@@ -264,25 +292,25 @@ def build_reference(source: Path, out: Path, *, seed: int = 20230816) -> dict[st
             "risk_rating": product_rating(board, rating, name), "currency": "CNY",
             "last_price": f"{price:.4f}", "price_source": src,
         })
+    return rows
 
-    for code, exchange, name, days in REVERSE_REPOS:
-        rows.append({
-            "symbol": f"{code}.{exchange}", "code": code, "exchange": exchange,
-            "name": f"{days}天国债逆回购({name})", "kind": "repo", "board": "repo", "industry": None,
-            "area": None, "listed_on": None, "is_st": 0, "lot_size": 10, "risk_rating": "R1",
-            "currency": "CNY", "last_price": "100.00", "price_source": "par",
-        })
 
+def _repo_rows() -> list[dict]:
+    return [{
+        "symbol": f"{code}.{exchange}", "code": code, "exchange": exchange,
+        "name": f"{days}天国债逆回购({name})", "kind": "repo", "board": "repo", "industry": None,
+        "area": None, "listed_on": None, "is_st": 0, "lot_size": 10, "risk_rating": "R1",
+        "currency": "CNY", "last_price": "100.00", "price_source": "par",
+    } for code, exchange, name, days in REVERSE_REPOS]
+
+
+def _write_rows(rows: list[dict], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
         w.writeheader()
         for row in rows:
             w.writerow({k: ("" if row[k] is None else row[k]) for k in COLUMNS})
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["kind"]] = counts.get(row["kind"], 0) + 1
-    return counts
 
 
 def shipped_instruments() -> list[dict]:
