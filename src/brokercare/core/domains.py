@@ -17,6 +17,7 @@ DOMAINS = (
     "ledger",
     "market",
     "customers",
+    "outbox",
     "accounts",
     "assistant",
     "service",
