@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -88,12 +89,20 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def _readable(response: httpx.Response) -> str:
+    """The answer's body for an operator: JSON with its Chinese unescaped, at most 200 chars."""
+    try:
+        text = json.dumps(response.json(), ensure_ascii=False)
+    except ValueError:
+        text = response.text
+    return text[:200].replace("\n", " ")
+
+
 def _http_verdict(response: httpx.Response, what: str) -> None:
     """Raise for an answer that did not take the message; return for 2xx."""
     if response.is_success:
         return
-    text = response.text[:200].replace("\n", " ")
-    problem = f"{what} answered HTTP {response.status_code}: {text}"
+    problem = f"{what} answered HTTP {response.status_code}: {_readable(response)}"
     if response.status_code in (408, 425, 429) or response.status_code >= 500:
         raise Transient(problem, retry_after=_retry_after(response))
     raise Permanent(problem)

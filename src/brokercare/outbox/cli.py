@@ -41,7 +41,7 @@ def dispatch_cmd(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if once:
-        counts = dispatch_due(session_factory(), limit=None if batch is None else batch)
+        counts = dispatch_due(session_factory(), batch=batch)
         typer.echo(json.dumps(counts))
         return
 

@@ -355,17 +355,18 @@ class Dispatcher:
 
 
 async def dispatch_due_async(session_factory: SessionFactory, *, limit: int | None = None,
-                             now: datetime | None = None) -> dict[str, int]:
-    """Send what is due, up to ``limit`` messages in batches of ``BROKERCARE_OUTBOX_BATCH``."""
+                             batch: int | None = None, now: datetime | None = None) -> dict[str, int]:
+    """Send what is due, up to ``limit`` messages (default 20 batches), ``batch`` per pass."""
     settings = get_settings()
-    limit = limit or settings.outbox_batch * 20
+    batch = batch or settings.outbox_batch
+    limit = limit or batch * 20
     dispatcher = Dispatcher(session_factory, settings=settings)
     total = DispatchCounts()
     try:
         while total.claimed < limit:
-            counts = await dispatcher.run_once(min(settings.outbox_batch, limit - total.claimed), now=now)
+            counts = await dispatcher.run_once(min(batch, limit - total.claimed), now=now)
             total += counts
-            if counts.claimed == 0 or counts.claimed == counts.deferred:
+            if counts.claimed == counts.deferred:  # nothing (more) to send now
                 break
     finally:
         await dispatcher.aclose()
@@ -373,11 +374,11 @@ async def dispatch_due_async(session_factory: SessionFactory, *, limit: int | No
 
 
 def dispatch_due(session_factory: SessionFactory, *, limit: int | None = None,
-                 now: datetime | None = None) -> dict[str, int]:
+                 batch: int | None = None, now: datetime | None = None) -> dict[str, int]:
     """What the scheduler calls every few seconds: send what is due; return the counts
     (claimed, sent, retrying, dead, deferred). Runs its own event loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(dispatch_due_async(session_factory, limit=limit, now=now))
+        return asyncio.run(dispatch_due_async(session_factory, limit=limit, batch=batch, now=now))
     raise RuntimeError("dispatch_due was called inside an event loop: await dispatch_due_async()")
