@@ -3,6 +3,7 @@ quiet hours, unconfigured channels, expiry and rate limits."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
@@ -52,7 +53,7 @@ def test_gateway_fails_times_out_and_recovers_nothing_lost_nothing_twice(session
         sms(session, people[n % 3], n)
     session.commit()
     # The first requests get 500s; then two are delivered but answered too late (the dispatcher
-    # times out after 0.5 s and will retry them); then the gateway works again.
+    # times out after 2 s and will retry them); then the gateway works again.
     channels.script("sms", *["500"] * 8, "hang", "hang")
     totals = drain(sessions)
 
@@ -72,7 +73,7 @@ def test_gateway_fails_times_out_and_recovers_nothing_lost_nothing_twice(session
 def test_a_gateway_that_does_not_honour_keys_sees_the_duplicate(session, sessions, people, channels):
     """The counter-test: the same script against a gateway that ignores Idempotency-Key does
     deliver the timed-out message twice — which is why every request carries the key."""
-    channels.honour_keys = False
+    channels.configure(honour_keys=False)
     sms(session, people[0], 1)
     session.commit()
     channels.script("sms", "hang")
@@ -84,7 +85,7 @@ def test_a_gateway_that_does_not_honour_keys_sees_the_duplicate(session, session
 def test_dead_letter_after_max_attempts_and_event(session, sessions, people, channels):
     seen = []
     get_bus().subscribe(MESSAGE_DEAD, seen.append, group="test")
-    channels.always_fail_to.add(people[2].phone)
+    channels.configure(always_fail_to=[people[2].phone])
     sms(session, people[2], 1)
     sms(session, people[0], 2)
     session.commit()
@@ -100,7 +101,7 @@ def test_dead_letter_after_max_attempts_and_event(session, sessions, people, cha
     # Staff see it beside what it belongs to, and can send it again once the gateway recovers.
     got = service.delivery_states(session, origin="service", refs=["ticket:1", "ticket:2"])
     assert got["ticket:1"][0].delivered is False and got["ticket:2"][0].state == "sent"
-    channels.always_fail_to.clear()
+    channels.configure(always_fail_to=[])
     service.retry(session, dead.id)
     session.commit()
     drain(sessions)
@@ -108,7 +109,7 @@ def test_dead_letter_after_max_attempts_and_event(session, sessions, people, cha
 
 
 def test_refused_recipient_is_dead_at_once(session, sessions, people, channels):
-    channels.refuse_to.add(people[1].phone)
+    channels.configure(refuse_to=[people[1].phone])
     sms(session, people[1], 1)
     session.commit()
     counts = service.dispatch_due(sessions)
@@ -193,17 +194,26 @@ def test_rate_limit_per_channel(session, sessions, people, channels, monkeypatch
         service.enqueue(session, channel="app", kind="notice", customer_id=people[n % 3].id,
                         body="您关注的新股今日可申购", idempotency_key=f"push:{n}", origin="monitoring")
     session.commit()
+
+    async def two_passes():
+        d = dispatcher.Dispatcher(sessions)
+        try:
+            started = time.monotonic()
+            first = await d.run_once()
+            second = await d.run_once()
+            return first, second, time.monotonic() - started
+        finally:
+            await d.aclose()
+
+    first, second, took = asyncio.run(two_passes())
+    assert first.sent == 50 + 20  # every push; SMS: one second's worth
+    assert second.claimed <= 20 * took + 1  # then SMS only as fast as the rate refills
     drain(sessions)
     assert states(session) == {"sent": 100}
-    sms_at = [t for path, t in channels.arrivals if path == "sms"]
-    push_at = [t for path, t in channels.arrivals if path == "push"]
-    assert len(sms_at) == 50 and len(push_at) == 50
-    assert push_at[-1] - push_at[0] < 1.0  # unthrottled: all in the first pass
-    # 20 at once (one second's burst), then 20 a second: the last 30 take about 1.5 s more
-    # (unthrottled, all 50 arrive within a tenth of a second). Requests reach the gateway a
-    # little after their claim, so a one-second window may hold a few more than 20 + 20.
+    sms_at = sorted(t for path, t in channels.arrivals if path == "sms")
+    assert len(sms_at) == 50
+    # The 30 after the first second's 20 need 1.5 s of refill (arrivals lag their claims a little).
     assert sms_at[-1] - sms_at[0] >= 1.0
-    assert max(sum(1 for u in sms_at if t <= u < t + 1.0) for t in sms_at) <= 48
 
 
 def test_retry_after_is_honoured(session, sessions, people, channels):
