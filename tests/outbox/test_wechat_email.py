@@ -51,11 +51,10 @@ def test_wechat_unsubscribed_user_is_dead_at_once(session, sessions, people, cha
 
 def test_wechat_wrong_secret_retries_with_a_clear_error(session, sessions, people, channels, monkeypatch):
     monkeypatch.setenv("BROKERCARE_WECHAT_SECRET", "wrong")
-    monkeypatch.setenv("BROKERCARE_OUTBOX_BACKOFF_S", "1")  # one try in this pass
     reset_settings()
     wechat(session, people[0], 1)
     session.commit()
-    assert service.dispatch_due(sessions)["retrying"] == 1
+    assert service.dispatch_due(sessions, limit=1)["retrying"] == 1  # one pass
     view = service.list_messages(session)[0]
     assert view.state == "failed" and "40013" in view.last_error and "access token" in view.last_error
 
@@ -97,7 +96,7 @@ def test_email_relay_down_then_up(session, sessions, people, monkeypatch):
                     subject="2026年11月对账单", body="王建国您好，您 11 月的对账单已生成。",
                     idempotency_key="statement:2026-11:1", origin="accounts")
     session.commit()
-    assert service.dispatch_due(sessions)["retrying"] == 1  # connection refused
+    assert service.dispatch_due(sessions, limit=1)["retrying"] == 1  # refused; one pass
     view = service.list_messages(session)[0]
     assert view.state == "failed" and "SMTP relay unreachable" in view.last_error
 

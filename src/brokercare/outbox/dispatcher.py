@@ -196,11 +196,11 @@ def _record(session: Session, outcomes: list[Outcome], lease_until: datetime) ->
     t = M.__table__
     mine = and_(t.c.id == bindparam("b_id"), t.c.state == "sending", t.c.lease_until == lease_until)
     conn = session.connection()
-    sent = [{"b_id": o.id, "b_pid": o.provider_id, "b_hint": o.hint, "b_at": utcnow()}
+    sent = [{"b_id": o.id, "b_pid": o.provider_id, "b_hint": o.hint}
             for o in outcomes if o.state == "sent"]
     if sent:
         conn.execute(update(t).where(mine).values(
-            state="sent", lease_until=None, last_error=None, sent_at=bindparam("b_at"),
+            state="sent", lease_until=None, last_error=None, sent_at=utcnow(),
             provider_message_id=bindparam("b_pid"),
             address_hint=func.coalesce(t.c.address_hint, bindparam("b_hint"))), sent)
     failed = [{"b_id": o.id, "b_err": o.error, "b_next": o.retry_at}
@@ -236,8 +236,6 @@ class Dispatcher:
         self.sessions = sessions
         self.settings = settings or get_settings()
         self.adapters = build_adapters(self.settings) if adapters is None else adapters
-        self._in_flight: asyncio.Semaphore | None = None
-        self._per_channel: dict[str, asyncio.Semaphore] = {}
 
     def _bucket(self, channel: str) -> TokenBucket | None:
         rate = getattr(self.settings, RATE_SETTINGS[channel])
@@ -278,7 +276,7 @@ class Dispatcher:
         counts, ready, outcomes = self._claim_batch(limit, now, lease_until)
         if not counts.claimed:
             return counts
-        outcomes += await asyncio.gather(*(self._deliver(m, now) for m in ready))
+        outcomes += await self._send_all(ready, now)
         with self.sessions() as session:
             _record(session, outcomes, lease_until)
             session.commit()
@@ -290,25 +288,42 @@ class Dispatcher:
         log.info("outbox pass: %s", counts.as_dict())
         return counts
 
-    async def _deliver(self, m: Outgoing, now: datetime) -> Outcome:
-        if self._in_flight is None:
-            self._in_flight = asyncio.Semaphore(self.settings.outbox_concurrency)
-        adapter = self.adapters[m.channel]
-        lane = self._per_channel.setdefault(m.channel, asyncio.Semaphore(adapter.max_in_flight))
-        async with self._in_flight, lane:
-            try:
-                pid = await asyncio.wait_for(adapter.send(m), self.settings.outbox_timeout_s * 3)
-            except Permanent as exc:
-                problem, retry_after, final = str(exc), None, True
-            except Transient as exc:
-                problem, retry_after, final = str(exc), exc.retry_after, False
-            except TimeoutError:
-                problem, retry_after, final = f"{m.channel} send timed out", None, False
-            except Exception as exc:
-                log.exception("outbox message %s: unexpected error from the %s adapter", m.id, m.channel)
-                problem, retry_after, final = f"{type(exc).__name__}: {exc}", None, False
-            else:
-                return Outcome(m.id, "sent", provider_id=pid, hint=address_hint(m.channel, m.to))
+    async def _send_all(self, ready: list[Outgoing], now: datetime) -> list[Outcome]:
+        """Send with a fixed set of workers per channel (``BROKERCARE_OUTBOX_CONCURRENCY``, fewer
+        where the adapter allows fewer): a task per message would cost more than a webhook."""
+        by_channel: dict[str, list[Outgoing]] = {}
+        for m in ready:
+            by_channel.setdefault(m.channel, []).append(m)
+        outcomes: list[Outcome] = []
+
+        async def worker(adapter: Adapter, queue: list[Outgoing]) -> None:
+            while queue:
+                outcomes.append(await self._deliver(adapter, queue.pop(), now))
+
+        workers = []
+        for channel, queue in by_channel.items():
+            adapter = self.adapters[channel]
+            queue.reverse()  # pop() from the end sends in claim order
+            n = min(adapter.max_in_flight, self.settings.outbox_concurrency, len(queue))
+            workers += [worker(adapter, queue) for _ in range(n)]
+        await asyncio.gather(*workers)
+        return outcomes
+
+    async def _deliver(self, adapter: Adapter, m: Outgoing, now: datetime) -> Outcome:
+        try:
+            async with asyncio.timeout(self.settings.outbox_timeout_s * 3):  # token + send, at most
+                pid = await adapter.send(m)
+        except Permanent as exc:
+            problem, retry_after, final = str(exc), None, True
+        except Transient as exc:
+            problem, retry_after, final = str(exc), exc.retry_after, False
+        except TimeoutError:
+            problem, retry_after, final = f"{m.channel} send timed out", None, False
+        except Exception as exc:
+            log.exception("outbox message %s: unexpected error from the %s adapter", m.id, m.channel)
+            problem, retry_after, final = f"{type(exc).__name__}: {exc}", None, False
+        else:
+            return Outcome(m.id, "sent", provider_id=pid, hint=address_hint(m.channel, m.to))
         problem, attempt = problem[:500], m.attempt
         if final or attempt >= self.settings.outbox_max_attempts:
             log.warning("outbox message %s (%s, key %s) dead after %d tries: %s",
