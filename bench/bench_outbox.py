@@ -2,6 +2,7 @@
 webhook measured in the same run.
 
 Run: .venv/bin/python bench/bench_outbox.py [--messages 20000] [--pg URL] [--concurrency 64]
+     [--processes 2]
 
 A push gateway (aiohttp, its own process, honouring Idempotency-Key) listens on 127.0.0.1. The
 outbox is filled with app-push alerts to 2,000 customers (addresses looked up through the customers
@@ -11,7 +12,10 @@ service at send time, as monitoring's alerts are), then drained by one dispatche
   with the same concurrency (what the dispatcher's network side cannot beat);
 - the dispatcher: claim (UPDATE … RETURNING, FOR UPDATE SKIP LOCKED on PostgreSQL), address
   look-up and decryption, sends, and the executemany that records them, in messages per second;
-- the dispatcher's database side alone (the same passes with an adapter that answers at once).
+- the dispatcher's database side alone (the same passes with an adapter that answers at once);
+- with ``--processes N``, N dispatcher processes draining the same outbox side by side;
+- for reference, the same POSTs from aiohttp's client (C-accelerated HTTP; not what the outbox
+  uses), which shows how much of the cost is the HTTP client itself.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import time
 import uuid
 from datetime import date
 
+import aiohttp
 import httpx
 from aiohttp import web
 from sqlalchemy import create_engine, insert, text
@@ -79,6 +84,23 @@ async def raw_httpx(url: str, n: int, concurrency: int) -> float:
                         "priority": "normal", "data": {"kind": "move_down", "origin": "monitoring"}}
                 r = await client.post(url, json=body, headers={"Idempotency-Key": f"raw:{i}"})
                 r.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return time.perf_counter() - started
+
+
+async def raw_aiohttp(url: str, n: int, concurrency: int) -> float:
+    gate = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as client:
+        async def one(i: int) -> None:
+            async with gate:
+                body = {"id": f"aio:{i}", "to": f"C{i % 2000:08d}", "title": "持仓提醒",
+                        "body": "您持有的宁德时代 10 分钟内下跌 5.2%，现价 190.10 元。",
+                        "priority": "normal", "data": {"kind": "move_down", "origin": "monitoring"}}
+                async with client.post(url, json=body, headers={"Idempotency-Key": f"aio:{i}"}) as r:
+                    r.raise_for_status()
+                    await r.read()
 
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
@@ -148,6 +170,7 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=2_000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--processes", type=int, default=1, help="Dispatcher processes side by side.")
     ap.add_argument("--pg", help="PostgreSQL URL (a fresh schema is made and dropped)")
     args = ap.parse_args()
 
@@ -203,6 +226,37 @@ def run(args: argparse.Namespace, url: str, db_url: str) -> None:
     print(f"  dispatcher to the webhook            {n / elapsed:10,.0f} messages/s ({elapsed:.2f} s)"
           f"  = {raw / elapsed:.0%} of the raw request rate")
 
+    if args.processes > 1:
+        fill(sessions, n, "parallel")
+        elapsed, sent = side_by_side(db_url, args.processes, args.batch)
+        assert sent == n, sent
+        print(f"  {args.processes} dispatcher processes               {n / elapsed:10,.0f} messages/s "
+              f"({elapsed:.2f} s)")
+
+    aio = asyncio.run(raw_aiohttp(url, n, args.concurrency))
+    print(f"  reference: aiohttp client POSTs      {n / aio:10,.0f} requests/s ({aio:.2f} s)")
+
+
+def _dispatch_process(db_url: str, batch: int, start, results: mp.Queue) -> None:
+    sessions = sessionmaker(make_engine(db_url), expire_on_commit=False)
+    start.wait()
+    results.put(asyncio.run(drain(Dispatcher(sessions, settings=get_settings()), batch))[1])
+
+
+def side_by_side(db_url: str, processes: int, batch: int) -> tuple[float, int]:
+    start, results = mp.Event(), mp.Queue()
+    procs = [mp.Process(target=_dispatch_process, args=(db_url, batch, start, results))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    time.sleep(3)  # let each import and connect before the clock starts
+    started = time.perf_counter()
+    start.set()
+    sent = sum(results.get(timeout=3600) for _ in procs)
+    elapsed = time.perf_counter() - started
+    for p in procs:
+        p.join()
+    return elapsed, sent
 
 if __name__ == "__main__":
     main()

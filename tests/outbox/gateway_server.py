@@ -4,7 +4,8 @@ tests.outbox.gateway_server`` prints its port and serves until terminated.
 - ``POST /sms`` and ``POST /push``: JSON webhooks that honour ``Idempotency-Key`` (a key already
   delivered is answered with the first answer and not delivered again);
 - ``POST /cgi-bin/stable_token`` and ``POST /cgi-bin/message/custom/send``: the WeChat Official
-  Account API (tokens, errcode 40001 for an invalid token, 43004 for an unsubscribed user);
+  Account API (tokens, errcode 40001 for an invalid token, 43004 for an unsubscribed user, 45015
+  for a customer-service message to a user outside the 48-hour window) and template messages;
 - ``POST /_config`` scripts failures (500, 429 with Retry-After, 'hang': deliver, then answer too
   late), recipients that always fail or are refused, latency; ``GET /_state`` reports what arrived.
 """
@@ -29,6 +30,7 @@ class Gateway:
         self.always_fail_to: set[str] = set()
         self.refuse_to: set[str] = set()
         self.unsubscribed: set[str] = set()
+        self.stale: set[str] = set()  # openids that have not written within 48 hours
         self.honour_keys = True
         self.latency_s = 0.0
         self.hang_s = 5.0  # past the tests' 2 s client timeout
@@ -96,8 +98,11 @@ class Gateway:
         body = await request.json()
         if body["touser"] in self.unsubscribed:
             return web.json_response({"errcode": 43004, "errmsg": "require subscribe"})
-        self.deliver(key, {**body, "path": "wechat"})
-        return web.json_response({"errcode": 0, "errmsg": "ok"})
+        template = request.path.endswith("/template/send")
+        if body["touser"] in self.stale and not template:
+            return web.json_response({"errcode": 45015, "errmsg": "response out of time limit"})
+        self.deliver(key, {**body, "path": "wechat-template" if template else "wechat"})
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": 200228332})
 
     async def configure(self, request: web.Request) -> web.Response:
         settings = await request.json()
@@ -105,7 +110,7 @@ class Gateway:
             self.script[path].extend(answers)
         if settings.pop("expire_tokens", False):
             self.valid_tokens.clear()
-        for name in ("always_fail_to", "refuse_to", "unsubscribed"):
+        for name in ("always_fail_to", "refuse_to", "unsubscribed", "stale"):
             if name in settings:
                 setattr(self, name, set(settings.pop(name)))
         for name, value in settings.items():
@@ -125,6 +130,7 @@ async def main() -> None:
     app.router.add_post("/push", gw.webhook)
     app.router.add_post("/cgi-bin/stable_token", gw.token)
     app.router.add_post("/cgi-bin/message/custom/send", gw.wechat_send)
+    app.router.add_post("/cgi-bin/message/template/send", gw.wechat_send)
     app.router.add_post("/_config", gw.configure)
     app.router.add_get("/_state", gw.state)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=False)

@@ -38,7 +38,7 @@ class HttpGateway:
         return f"http://127.0.0.1:{self.port}"
 
     def configure(self, **settings) -> None:
-        """honour_keys, latency_s, hang_s, always_fail_to, refuse_to, unsubscribed (lists)."""
+        """honour_keys, latency_s, hang_s; always_fail_to, refuse_to, unsubscribed, stale (lists)."""
         self.control.post("/_config", json=settings).raise_for_status()
 
     def script(self, path: str, *answers: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select, text
 
@@ -77,3 +79,22 @@ def test_enqueue_many_answers_in_order_and_skips_known_keys(session, people):
     assert [q.created for q in second] == [False, False, True]
     assert [q.id for q in second[:2]] == [q.id for q in first[1:]]
     assert session.scalar(select(text("count(*)")).select_from(OutboxMessage)) == 4
+
+
+def test_recent_counts_count_each_thing_once_across_channels(session, people):
+    wang, li = people[0], people[1]
+    for alert, channels, urgent in ((1, ("app", "sms"), False), (2, ("app",), False), (3, ("sms",), True)):
+        service.enqueue_many(session, [NewMessage(
+            channel=c, kind="move_down", customer_id=wang.id, origin="monitoring",
+            origin_ref=f"alert:{alert}", idempotency_key=f"alert:{alert}:{c}", urgent=urgent,
+            body="您持有的贵州茅台下跌 7.0%") for c in channels])
+    service.enqueue(session, channel="app", kind="reply", customer_id=li.id, origin="service",
+                    origin_ref="message:9", idempotency_key="reply:9", body="您好")
+    session.commit()
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    ids = [wang.id, li.id]
+    assert service.recent_counts(session, origin="monitoring", customer_ids=ids, since=hour_ago) == {wang.id: 2}
+    assert service.recent_counts(session, origin="monitoring", customer_ids=ids, since=hour_ago,
+                                 include_urgent=True) == {wang.id: 3}
+    assert service.recent_counts(session, origin="monitoring", customer_ids=ids,
+                                 since=datetime.now(UTC) + timedelta(minutes=1)) == {}

@@ -39,6 +39,36 @@ def test_wechat_token_is_cached_and_refreshed_when_invalid(session, sessions, pe
     assert channels.tokens_issued == 2 and len(channels.deliveries) == 6
 
 
+def test_concurrent_sends_share_one_token_refresh(session, sessions, people, channels):
+    for n in range(12):
+        wechat(session, people[n % 2], n)
+    session.commit()
+    assert service.dispatch_due(sessions, limit=1)["sent"] == 1
+    channels.expire_tokens()
+    assert service.dispatch_due(sessions)["sent"] == 11
+    assert channels.tokens_issued == 2  # not one forced refresh per message
+
+
+def test_outside_48_hours_a_template_message_goes(session, sessions, people, channels, monkeypatch):
+    wang, li = people[0], people[1]
+    channels.configure(stale=[wang.openid, li.openid])
+    wechat(session, wang, 1, subject="业务办理通知")
+    session.commit()
+    service.dispatch_due(sessions)  # no template configured: WeChat's refusal is final
+    view = service.list_messages(session)[0]
+    assert view.state == "dead" and "45015" in view.last_error
+
+    monkeypatch.setenv("BROKERCARE_WECHAT_TEMPLATE_ID", "TPL-biz-notice-01")
+    reset_settings()
+    wechat(session, li, 2, subject="业务办理通知")
+    session.commit()
+    assert service.dispatch_due(sessions)["sent"] == 1
+    [sent] = channels.delivered.values()
+    assert sent["path"] == "wechat-template" and sent["template_id"] == "TPL-biz-notice-01"
+    assert sent["data"]["first"]["value"] == "业务办理通知"
+    assert "开户申请已受理" in sent["data"]["keyword1"]["value"]
+
+
 def test_wechat_unsubscribed_user_is_dead_at_once(session, sessions, people, channels):
     channels.configure(unsubscribed=[people[0].openid])
     wechat(session, people[0], 1)

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_appid: str | None = None
     wechat_secret: str | None = None
+    # A template message (first / keyword1 / keyword2) for customers outside the 48-hour window in
+    # which WeChat accepts customer-service messages; unset: such messages are dead (errcode 45015).
+    wechat_template_id: str | None = None
     # The app's push gateway: an HTTP JSON webhook (POST, Idempotency-Key header).
     push_url: str | None = None
     # Dispatcher: a message is tried at most this often before it is dead-lettered; retries wait

@@ -16,6 +16,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
@@ -24,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 import httpx
 
+from brokercare.core.calendar import SHANGHAI
 from brokercare.core.settings import Settings
 
 CHANNELS = ("app", "sms", "wechat", "email")
@@ -164,11 +166,14 @@ class WebhookAdapter:
 # WeChat errcodes (developers.weixin.qq.com, 全局返回码) the adapter treats specially.
 WECHAT_TOKEN_INVALID = {40001, 40014, 42001}
 WECHAT_TRY_LATER = {-1, 45009, 45011}
+WECHAT_OUTSIDE_WINDOW = 45015
 _tokens: dict[tuple[str, str], tuple[str, float]] = {}
 
 
 class WeChatAdapter:
-    """Customer-service text messages through the Official Account API.
+    """Customer-service text messages through the Official Account API, and a template message for
+    a customer who has not written to the account in the last 48 hours (errcode 45015: WeChat
+    takes customer-service messages only inside that window) when a template is configured.
 
     The access token comes from ``/cgi-bin/stable_token``, which hands every process the same
     token until it expires (the older ``/cgi-bin/token`` issues a new one per call, so several
@@ -179,15 +184,20 @@ class WeChatAdapter:
     channel = "wechat"
     max_in_flight = 64
 
-    def __init__(self, base: str, appid: str, secret: str, client: httpx.AsyncClient) -> None:
+    def __init__(self, base: str, appid: str, secret: str, client: httpx.AsyncClient, *,
+                 template_id: str | None = None) -> None:
         self.base, self.appid, self.secret, self.client = base.rstrip("/"), appid, secret, client
+        self.template_id = template_id
         self._lock = asyncio.Lock()
 
-    async def _token(self, *, force: bool = False) -> str:
+    async def _token(self, *, refused: str | None = None) -> str:
+        """The cached token; a new one if there is none, or if WeChat just ``refused`` the cached
+        one (forced refreshes are rationed: concurrent sends that saw the same refusal share one)."""
         key = (self.base, self.appid)
+        force = refused is not None
         async with self._lock:
             cached = _tokens.get(key)
-            if cached and not force and cached[1] > time.monotonic():
+            if cached and cached[1] > time.monotonic() and cached[0] != refused:
                 return cached[0]
             response = await _post(
                 self.client, f"{self.base}/cgi-bin/stable_token", "WeChat token API",
@@ -204,21 +214,35 @@ class WeChatAdapter:
             _tokens[key] = (data["access_token"], time.monotonic() + max(ttl - 300, ttl / 2))
             return data["access_token"]
 
-    async def send(self, message: Outgoing) -> str:
-        payload = {"touser": message.to, "msgtype": "text", "text": {"content": message.body}}
-        for force in (False, True):
-            token = await self._token(force=force)
-            response = await _post(
-                self.client, f"{self.base}/cgi-bin/message/custom/send", "WeChat API",
-                params={"access_token": token}, json=payload,
-                headers={"Idempotency-Key": message.key})
+    def template(self, m: Outgoing) -> dict:
+        sent = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        return {"touser": m.to, "template_id": self.template_id,
+                "data": {"first": {"value": m.subject or "BrokerCare证券通知"},
+                         "keyword1": {"value": m.body}, "keyword2": {"value": sent}}}
+
+    async def _call(self, path: str, payload: dict, key: str) -> dict:
+        """POST to the API with a valid token (fetched again once if WeChat refuses it)."""
+        token = None
+        for _ in range(2):
+            token = await self._token(refused=token)
+            response = await _post(self.client, f"{self.base}{path}", "WeChat API",
+                                   params={"access_token": token}, json=payload,
+                                   headers={"Idempotency-Key": key})
             _http_verdict(response, "WeChat API")
             data = response.json()
-            code = int(data.get("errcode", 0))
-            if code == 0:
-                return str(data.get("msgid") or f"wechat:{message.key}")[:128]
-            if code not in WECHAT_TOKEN_INVALID:
+            if int(data.get("errcode", 0)) not in WECHAT_TOKEN_INVALID:
                 break
+        return data
+
+    async def send(self, message: Outgoing) -> str:
+        data = await self._call("/cgi-bin/message/custom/send", {
+            "touser": message.to, "msgtype": "text", "text": {"content": message.body}}, message.key)
+        if int(data.get("errcode", 0)) == WECHAT_OUTSIDE_WINDOW and self.template_id:
+            data = await self._call("/cgi-bin/message/template/send", self.template(message),
+                                    message.key)
+        code = int(data.get("errcode", 0))
+        if code == 0:
+            return str(data.get("msgid") or f"wechat:{message.key}")[:128]
         problem = f"WeChat errcode {code}: {data.get('errmsg', '')}"
         if code in WECHAT_TRY_LATER or code in WECHAT_TOKEN_INVALID:
             raise Transient(problem)
@@ -319,7 +343,8 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
                                          sms_signature=settings.sms_signature)
     if "wechat" in ready:
         adapters["wechat"] = WeChatAdapter(settings.wechat_api_base, settings.wechat_appid,
-                                           settings.wechat_secret, client())
+                                           settings.wechat_secret, client(),
+                                           template_id=settings.wechat_template_id)
     if "email" in ready:
         adapters["email"] = EmailAdapter(settings.smtp_url, settings.smtp_from,
                                          settings.outbox_timeout_s)

@@ -182,6 +182,21 @@ def delivery_states(session: Session, *, origin: str, refs: Iterable[str]) -> di
     return out
 
 
+def recent_counts(session: Session, *, origin: str, customer_ids: list[int], since: datetime,
+                  include_urgent: bool = False) -> dict[int, int]:
+    """How many things (distinct ``origin_ref``, however many channels each went on) ``origin``
+    queued for each customer since ``since``: what a per-customer cap (alerts per hour) counts."""
+    if not customer_ids:
+        return {}
+    stmt = (select(OutboxMessage.customer_id, func.count(func.distinct(OutboxMessage.origin_ref)))
+            .where(OutboxMessage.origin == origin, OutboxMessage.customer_id.in_(list(customer_ids)),
+                   OutboxMessage.created_at >= since)
+            .group_by(OutboxMessage.customer_id))
+    if not include_urgent:
+        stmt = stmt.where(OutboxMessage.urgent.is_(False))
+    return dict(session.execute(stmt).all())
+
+
 def summary(session: Session, *, now: datetime | None = None) -> list[ChannelSummary]:
     """Depth and failures per channel (sent messages are not counted: they only grow)."""
     now = now or utcnow()
