@@ -41,7 +41,7 @@ def dispatch_cmd(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if once:
-        counts = dispatch_due(session_factory(), batch=batch)
+        counts = dispatch_due(session_factory(), batch=batch, limit=10**9)  # all that is due
         typer.echo(json.dumps(counts))
         return
 
