@@ -8,8 +8,9 @@ One pass (:meth:`Dispatcher.run_once`) is three stages:
    statement is atomic under the database's single writer. In the same transaction, messages to
    customers in their quiet hours are put back until the hours end, and customers' addresses are
    read (through the customers service) and decrypted — in memory only.
-2. **send** — concurrently (``BROKERCARE_OUTBOX_CONCURRENCY`` requests in flight), each with its
-   idempotency key; per-channel rates limit how many are claimed per second.
+2. **send** — by a fixed set of workers per channel (``BROKERCARE_OUTBOX_CONCURRENCY`` requests
+   in flight), each request with its idempotency key; per-channel rates limit how many are
+   claimed per second.
 3. **record** — sent, failed (retry after exponential backoff with jitter, or the gateway's
    ``Retry-After``) or dead (refused for good, ``BROKERCARE_OUTBOX_MAX_ATTEMPTS`` tries, expired),
    each guarded by the claim's lease, so a dispatcher that lost its lease records nothing.
@@ -50,7 +51,7 @@ from brokercare.outbox.addresses import address_hint
 from brokercare.outbox.events import MESSAGE_DEAD, MessageDead
 from brokercare.outbox.models import OutboxMessage as M
 from brokercare.outbox.quiet_hours import periods_of, quiet_until
-from brokercare.security.service import get_cipher
+from brokercare.security.service import FieldCipher, get_cipher
 
 log = logging.getLogger(__name__)
 SessionFactory = Callable[[], Session]
@@ -154,7 +155,7 @@ def _defer_quiet(session: Session, rows: list, now: datetime) -> tuple[list, int
     return [r for r in rows if r.id not in back], len(deferred)
 
 
-def _customer_address(customer, channel: str, cipher) -> str | None:  # noqa: ANN001
+def _customer_address(customer, channel: str, cipher: FieldCipher) -> str | None:
     if channel == "sms":
         return cipher.decrypt(customer.phone_enc) if customer.phone_enc else None
     if channel == "email":
