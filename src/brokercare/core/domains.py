@@ -20,6 +20,7 @@ DOMAINS = (
     "ledger",
     "market",
     "customers",
+    "outbox",
     "accounts",
     "assistant",
     "service",

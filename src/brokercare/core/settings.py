@@ -62,6 +62,42 @@ class Settings(BaseSettings):
     # Finished runs are kept this long (the weekly core.prune_job_history job deletes older ones).
     job_history_days: int = Field(90, ge=7, le=3650)
 
+    # --- the outbox's channel gateways (see docs/outbox.md); an unset channel holds its messages
+    # as pending and says so, it never pretends to send them.
+    # The broker's SMS gateway: an HTTP JSON webhook (POST, Idempotency-Key header).
+    sms_url: str | None = None
+    sms_signature: str = "BrokerCare证券"  # the 【签名】 carriers require at the start of a text
+    # smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465.
+    smtp_url: str | None = None
+    smtp_from: str = "BrokerCare证券 <service@brokercare.local>"
+    # The WeChat Official Account API (customer-service messages); the account's AppID and
+    # AppSecret enable the channel.
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_appid: str | None = None
+    wechat_secret: str | None = None
+    # A template message (first / keyword1 / keyword2) for customers outside the 48-hour window in
+    # which WeChat accepts customer-service messages; unset: such messages are dead (errcode 45015).
+    wechat_template_id: str | None = None
+    # The app's push gateway: an HTTP JSON webhook (POST, Idempotency-Key header).
+    push_url: str | None = None
+    # Dispatcher: a message is tried at most this often before it is dead-lettered; retries wait
+    # backoff_s * 2^(attempt-1) (at most backoff_max_s), half of it random (jitter).
+    outbox_max_attempts: int = Field(8, ge=1, le=100)
+    outbox_backoff_s: float = Field(5.0, gt=0)
+    outbox_backoff_max_s: float = Field(3600.0, gt=0)
+    # A claimed message not settled within the lease (a dispatcher died mid-send) is claimed again.
+    outbox_lease_s: float = Field(120.0, gt=0)
+    outbox_timeout_s: float = Field(10.0, gt=0)  # one request to a gateway
+    outbox_concurrency: int = Field(64, ge=1, le=1024)  # requests in flight per dispatcher
+    outbox_batch: int = Field(500, ge=1, le=10_000)
+    # Quiet hours ("21:00-08:00", Beijing time) for customers who set none; empty: none.
+    outbox_quiet_hours: str | None = None
+    # Messages per second each dispatcher process sends on a channel; 0: as fast as it can.
+    sms_rate_per_s: float = Field(0.0, ge=0)
+    email_rate_per_s: float = Field(0.0, ge=0)
+    wechat_rate_per_s: float = Field(0.0, ge=0)
+    push_rate_per_s: float = Field(0.0, ge=0)
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -1,0 +1,103 @@
+"""The outbox API for staff: every outbound message's state, the depth per channel, retries, and
+customers' quiet hours.
+
+Message bodies are class-3 data (holdings, replies): they are shown to roles cleared for class 3
+whole; others (agents, administrators) see states, errors and masked addresses without them.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from brokercare.core.database import get_session
+from brokercare.core.errors import PermissionDenied
+from brokercare.outbox import service
+from brokercare.outbox.schemas import ChannelSummary, MessageView, QuietHoursView
+from brokercare.security.policy import (
+    STAFF_ROLES,
+    Principal,
+    current_user,
+    require_roles,
+    visibility,
+)
+
+router = APIRouter(prefix="/outbox", tags=["outbox"])
+staff = require_roles(*STAFF_ROLES)
+operators = require_roles("admin", "team_lead")
+
+
+def _shows_body(user: Principal) -> bool:
+    return visibility(user.role, 3) == "full"
+
+
+@router.get("/messages", response_model=list[MessageView], summary="Outbound messages, newest first")
+def list_messages(
+    state: str | None = Query(None, description="pending, sending, sent, failed or dead"),
+    channel: str | None = Query(None, description="app, sms, wechat or email"),
+    origin: str | None = Query(None, description="The domain that wrote it, e.g. service"),
+    origin_ref: str | None = Query(None, description="What it belongs to, e.g. message:812"),
+    customer_id: int | None = Query(None),
+    before_id: int | None = Query(None, description="Page on: the last id of the previous page"),
+    limit: int = Query(50, ge=1, le=500),
+    session: Session = Depends(get_session),
+    user: Principal = Depends(staff),
+) -> list[MessageView]:
+    return service.list_messages(session, state=state, channel=channel, origin=origin,
+                                 origin_ref=origin_ref, customer_id=customer_id,
+                                 before_id=before_id, limit=limit, show_body=_shows_body(user))
+
+
+@router.get("/messages/{message_id}", response_model=MessageView)
+def get_message(message_id: int, session: Session = Depends(get_session),
+                user: Principal = Depends(staff)) -> MessageView:
+    return service.get_message(session, message_id, show_body=_shows_body(user))
+
+
+@router.post("/messages/{message_id}/retry", response_model=MessageView,
+             summary="Send a failed or dead message again (from its first try)")
+def retry(message_id: int, session: Session = Depends(get_session),
+          user: Principal = Depends(operators)) -> MessageView:
+    service.retry(session, message_id)
+    session.commit()
+    return service.get_message(session, message_id, show_body=_shows_body(user))
+
+
+@router.get("/summary", response_model=list[ChannelSummary],
+            summary="Per channel: configured or not, messages waiting, failing, dead")
+def summary(session: Session = Depends(get_session), _: Principal = Depends(staff)) -> list[ChannelSummary]:
+    return service.summary(session)
+
+
+class QuietHoursIn(BaseModel):
+    start: time | None = None  # Beijing time; both None removes the customer's own period
+    end: time | None = None
+
+
+def _may_set(user: Principal, customer_id: int) -> None:
+    if user.role == "customer" and user.customer_id == customer_id:
+        return
+    if user.role in ("customer_manager", "agent", "team_lead"):
+        return
+    raise PermissionDenied("只有客户本人或服务人员可以设置免打扰时段。")
+
+
+@router.get("/quiet-hours/{customer_id}", response_model=QuietHoursView)
+def get_quiet_hours(customer_id: int, session: Session = Depends(get_session),
+                    user: Principal = Depends(current_user)) -> QuietHoursView:
+    if user.role == "customer" and user.customer_id != customer_id:
+        raise PermissionDenied("您只能查看本人的免打扰时段。")
+    return service.quiet_hours_of(session, [customer_id])[customer_id]
+
+
+@router.put("/quiet-hours/{customer_id}", response_model=QuietHoursView,
+            summary="Set a customer's quiet hours (Beijing time; may wrap midnight)")
+def set_quiet_hours(customer_id: int, body: QuietHoursIn, session: Session = Depends(get_session),
+                    user: Principal = Depends(current_user)) -> QuietHoursView:
+    _may_set(user, customer_id)
+    view = service.set_quiet_hours(session, customer_id, start=body.start, end=body.end)
+    session.commit()
+    return view
