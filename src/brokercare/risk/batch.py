@@ -178,8 +178,10 @@ def _distinct_in_window(group: np.ndarray, c: Columns, mask: np.ndarray, width_m
     return accounts, failed_accounts
 
 
-def _places(c: Columns, regions: IpRegions, by_customer, f: dict[str, np.ndarray]) -> None:  # noqa: ANN001
-    login = _is(c, "login")
+def _places(c: Columns, regions: IpRegions, by_customer, f: dict[str, np.ndarray],  # noqa: ANN001
+            login: np.ndarray) -> None:
+    """Novel device, city and province, and travel since the last login (``login``: the logins
+    that count, i.e. were not flagged)."""
     placed = _is(c, "login", "password_change", "device_change")
     known = c.region >= 0
     region = np.clip(c.region, 0, None)
@@ -188,7 +190,7 @@ def _places(c: Columns, regions: IpRegions, by_customer, f: dict[str, np.ndarray
     f["new_place"] = _novel(c, by_customer, place, login, placed)
     f["new_province"] = _novel(c, by_customer, province, login, placed)
     f["foreign"] = known & ~regions.domestic[region]
-    f["new_device"] = _novel(c, by_customer, c.device, _is(c, "login", "device_change"),
+    f["new_device"] = _novel(c, by_customer, c.device, login | _is(c, "device_change"),
                              placed | _is(c, "transfer_out"))
     prev = _previous(c, by_customer, login & known)
     lat = np.where(known, regions.latitude[region], np.nan)
@@ -199,10 +201,10 @@ def _places(c: Columns, regions: IpRegions, by_customer, f: dict[str, np.ndarray
     f["travel_hours"] = np.where(has_prev, (c.t - c.t[p]) / MS_HOUR, np.nan)
 
 
-def _hours(c: Columns, by_customer, f: dict[str, np.ndarray]) -> None:  # noqa: ANN001
+def _hours(c: Columns, by_customer, f: dict[str, np.ndarray], login: np.ndarray) -> None:  # noqa: ANN001
     hour = ((c.t + BEIJING_MS) // MS_HOUR) % 24
     f["hour"] = hour.astype(np.int8)
-    login = _is(c, "login") & (c.customer >= 0)
+    login = login & (c.customer >= 0)
     asks = _is(c, "login", "password_change", "device_change") & (c.customer >= 0)
     perm, start = by_customer
     keep = (login | asks)[perm]
@@ -243,7 +245,8 @@ def _transfers(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray]) 
     out = _is(c, "transfer_out")
     f["amount"] = np.where(out, c.amount, np.nan)
     perm, _ = by_customer
-    sel = perm[(out & (c.customer >= 0) & np.isfinite(c.amount) & (c.amount > 0))[perm]]
+    moves = _is(c, "transfer_out", "transfer_in") & (c.customer >= 0) & np.isfinite(c.amount) & (c.amount > 0)
+    sel = perm[moves[perm]]
     k = int(p("amount_high", "history"))
     logs = np.log(c.amount[sel])
     cust = c.customer[sel]
@@ -253,7 +256,9 @@ def _transfers(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray]) 
         ok = back >= 0
         ok[ok] = cust[back[ok]] == cust[ok]
         window[ok, d - 1] = logs[back[ok]]
-    f["amount_z"][sel] = robust_z(logs, window, rules)
+    z = robust_z(logs, window, rules)
+    outgoing = out[sel]
+    f["amount_z"][sel[outgoing]] = z[outgoing]
     f["new_card"] = _novel(c, by_customer, c.card, _is(c, "transfer_out", "transfer_in"), out)
     change = _previous(c, by_customer, _is(c, "password_change", "device_change"))
     f["hours_since_change"] = np.where(
@@ -264,19 +269,22 @@ def _transfers(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray]) 
 def robust_z(logs: np.ndarray, window: np.ndarray, rules: Rules) -> np.ndarray:
     """Robust z of each log-amount against its window of earlier log-amounts (NaN = none).
 
-    Median and MAD (scaled by 1.4826 to a normal's sigma) of the customer's own last transfers;
-    with fewer than ``min_history`` of them, the population's median and MAD stand in.
+    Median and MAD (scaled by 1.4826 to a normal's sigma) of the customer's own last transfers.
+    With fewer than ``min_history`` of them, their median stands with the population's typical
+    spread of one customer's amounts; with none, the population's median and spread across
+    customers stand in.
     """
     p = rules.param
     count = np.isfinite(window).sum(axis=1)
-    own = count >= p("amount_high", "min_history")
     med = np.full(len(logs), rules.transfer_log_median)
     mad = np.full(len(logs), rules.transfer_log_mad)
-    if own.any():
-        w = window[own]
+    some = count > 0
+    if some.any():
+        w = window[some]
         m = np.nanmedian(w, axis=1)
-        med[own] = m
-        mad[own] = np.nanmedian(np.abs(w - m[:, None]), axis=1)
+        med[some] = m
+        own = count[some] >= p("amount_high", "min_history")
+        mad[some] = np.where(own, np.nanmedian(np.abs(w - m[:, None]), axis=1), rules.transfer_log_spread)
     scale = np.maximum(1.4826 * mad, p("amount_high", "min_scale"))
     return (logs - med) / scale
 
@@ -318,12 +326,29 @@ def features(frame: pl.DataFrame, *, rules: Rules | None = None,
     f = scoring.empty_features(len(c.t))
     f["type_code"] = c.type_code
     by_customer = _runs(c.customer)
-    _places(c, regions, by_customer, f)
-    _hours(c, by_customer, f)
+    login = _is(c, "login")
+    _places(c, regions, by_customer, f, login)
+    _hours(c, by_customer, f, login)
     _logins_across_accounts(c, rules, by_customer, f)
     _transfers(c, rules, by_customer, f)
     _orders(c, rules, by_customer, f)
+    # Online, a flagged login changes no baseline until the customer passes the second factor;
+    # history does not say who passed, so a flagged login counts as unverified: it registers no
+    # device or place, and what follows it in the same session carries its risk.
+    flagged = login & (scoring.score(f, rules).action > 0)
+    if flagged.any():
+        _places(c, regions, by_customer, f, login & ~flagged)
+        _hours(c, by_customer, f, login & ~flagged)
+        _session(c, rules, by_customer, f, login, flagged)
     return c, f
+
+
+def _session(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray],  # noqa: ANN001
+             login: np.ndarray, flagged: np.ndarray) -> None:
+    last = _previous(c, by_customer, login)
+    p = np.clip(last, 0, None)
+    recent = (c.t - c.t[p]) <= rules.param("risky_session", "hours") * MS_HOUR
+    f["session_flagged"] = (last >= 0) & flagged[p] & recent & (c.device == c.device[p]) & ~login
 
 
 def score_frame(frame: pl.DataFrame, *, rules: Rules | None = None,

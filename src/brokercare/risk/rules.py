@@ -19,7 +19,7 @@ EVENT_TYPES = ("login", "login_failed", "password_change", "device_change", "tra
 ACTIONS = ("allow", "step_up", "hold", "freeze")
 SIGNALS = ("new_device", "new_city", "new_province", "foreign_ip", "impossible_travel",
            "unusual_hour", "credential_stuffing", "password_guessing", "amount_high",
-           "amount_extreme", "new_card", "recent_credential_change", "order_burst",
+           "amount_extreme", "new_card", "recent_credential_change", "risky_session", "order_burst",
            "exchange_high_frequency")
 
 
@@ -37,6 +37,7 @@ class Rules:
     login_hour_share: np.ndarray
     transfer_log_median: float
     transfer_log_mad: float
+    transfer_log_spread: float
 
     def weight(self, signal: str) -> int:
         return int(self.params[signal]["weight"])
@@ -93,6 +94,7 @@ def parse_rules(data: dict) -> Rules:
             login_hour_share=share / share.sum(),
             transfer_log_median=float(population["transfer_log_median"]),
             transfer_log_mad=float(population["transfer_log_mad"]),
+            transfer_log_spread=float(population["transfer_log_spread"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationFailed(f"rules: malformed document ({exc!r})") from exc

@@ -36,6 +36,7 @@ FEATURES: dict[str, type] = {
     "amount_z": float,
     "new_card": bool,
     "hours_since_change": float,
+    "session_flagged": bool,
     "orders_window": np.int32,
     "orders_prior_max": np.int32,
     "orders_second": np.int32,
@@ -91,6 +92,7 @@ def signals(f: dict[str, np.ndarray], rules: Rules) -> np.ndarray:
             "amount_extreme": big & (f["amount_z"] >= p("amount_extreme", "z")),
             "new_card": f["new_card"],
             "recent_credential_change": f["hours_since_change"] <= p("recent_credential_change", "hours"),
+            "risky_session": f["session_flagged"],
             "order_burst": burst,
             "exchange_high_frequency": (f["orders_second"] >= p("exchange_high_frequency", "per_second"))
             | (f["orders_day"] >= p("exchange_high_frequency", "per_day")),
@@ -171,6 +173,7 @@ def reason_texts(raised: list[str], f: dict[str, float], context: dict[str, str]
         "new_card": "资金转往一张此前从未使用过的银行卡",
         "recent_credential_change": (
             f"{_hours_text(f.get('hours_since_change', 0.0))}前刚修改过登录密码或更换了绑定设备"),
+        "risky_session": "本次操作所在的登录会话此前已被判定为可疑，且尚未完成二次验证",
         "order_burst": (
             f"1分钟内委托{int(f.get('orders_window', 0))}笔，远超您以往的交易频率"),
         "exchange_high_frequency": "申报频率达到交易所高频交易认定标准（每秒300笔或每日20000笔）",
