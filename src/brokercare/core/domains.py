@@ -22,6 +22,7 @@ DOMAINS = (
     "service",
     "monitoring",
     "advisory",
+    "risk",
     "engagement",
     "quality",
     "web",

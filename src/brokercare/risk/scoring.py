@@ -9,6 +9,8 @@ Features are NumPy arrays of equal length (see :data:`FEATURES`); how they are c
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,6 +143,7 @@ def action_names(action: np.ndarray) -> np.ndarray:
 
 
 def _hours_text(hours: float) -> str:
+    hours = hours if math.isfinite(hours) else 0.0
     minutes = max(1, round(hours * 60))
     return f"{minutes}分钟" if minutes < 120 else f"{hours:.1f}小时"
 
@@ -152,33 +155,33 @@ def reason_texts(raised: list[str], f: dict[str, float], context: dict[str, str]
     ``median_amount`` of the baseline.
     """
     place = context.get("place") or "未知地区"
-    texts = {
-        "new_device": "使用了从未登录过的新设备",
-        "new_city": f"登录地（{place}）不在您常用的登录城市中",
-        "new_province": "该省份此前从未出现过您的登录记录",
-        "foreign_ip": f"登录IP位于境外或港澳台地区（{place}）",
-        "impossible_travel": (
+    texts: dict[str, Callable[[], str]] = {
+        "new_device": lambda: "使用了从未登录过的新设备",
+        "new_city": lambda: f"登录地（{place}）不在您常用的登录城市中",
+        "new_province": lambda: "该省份此前从未出现过您的登录记录",
+        "foreign_ip": lambda: f"登录IP位于境外或港澳台地区（{place}）",
+        "impossible_travel": lambda: (
             f"本次登录地（{place}）与{_hours_text(f.get('travel_hours', 0.0))}前的登录地"
             f"（{context.get('previous_place', '未知地区')}）相距约{f.get('travel_km', 0.0):,.0f}公里，"
             "短时间内无法到达"),
-        "unusual_hour": f"在您极少登录的时段（{int(f.get('hour', 0)):02d}时）操作",
-        "credential_stuffing": (
+        "unusual_hour": lambda: f"在您极少登录的时段（{int(f.get('hour', 0)):02d}时）操作",
+        "credential_stuffing": lambda: (
             f"同一IP或设备在短时间内尝试登录了{int(max(f.get('ip_accounts', 0), f.get('device_accounts', 0)))}"
             "个不同账户，疑似撞库攻击"),
-        "password_guessing": f"近10分钟内密码连续输错{int(f.get('recent_failures', 0))}次",
-        "amount_high": (
-            f"转出金额{format_amount(f.get('amount', 0.0))}远高于您近期转出的中位数"
-            f"{context.get('median_amount', '')}"),
-        "amount_extreme": "金额偏离您的日常习惯极为显著",
-        "new_card": "资金转往一张此前从未使用过的银行卡",
-        "recent_credential_change": (
+        "password_guessing": lambda: f"近10分钟内密码连续输错{int(f.get('recent_failures', 0))}次",
+        "amount_high": lambda: (
+            f"转出金额{format_amount(f.get('amount', 0.0))}远高于您近期单笔转账的常见水平"
+            f"（中位数{context.get('median_amount', '—')}）"),
+        "amount_extreme": lambda: "金额偏离您的日常习惯极为显著",
+        "new_card": lambda: "资金转往一张此前从未使用过的银行卡",
+        "recent_credential_change": lambda: (
             f"{_hours_text(f.get('hours_since_change', 0.0))}前刚修改过登录密码或更换了绑定设备"),
-        "risky_session": "本次操作所在的登录会话此前已被判定为可疑，且尚未完成二次验证",
-        "order_burst": (
+        "risky_session": lambda: "本次操作所在的登录会话此前已被判定为可疑，且尚未完成二次验证",
+        "order_burst": lambda: (
             f"1分钟内委托{int(f.get('orders_window', 0))}笔，远超您以往的交易频率"),
-        "exchange_high_frequency": "申报频率达到交易所高频交易认定标准（每秒300笔或每日20000笔）",
+        "exchange_high_frequency": lambda: "申报频率达到交易所高频交易认定标准（每秒300笔或每日20000笔）",
     }
-    return [{"code": code, "text": texts[code]} for code in raised]
+    return [{"code": code, "text": texts[code]()} for code in raised]
 
 
 _WHAT = {
