@@ -17,6 +17,7 @@ Functions flush; the caller commits (the login request commits its own work with
 
 from __future__ import annotations
 
+import copy
 import math
 from datetime import datetime
 from decimal import Decimal
@@ -59,7 +60,7 @@ def _baseline(session: Session, customer_id: int | None) -> tuple[RiskBaseline |
     if row is None:
         row = RiskBaseline(customer_id=customer_id, state={})
         session.add(row)
-    return row, dict(row.state or {})
+    return row, copy.deepcopy(row.state or {})  # a new object, so the update is seen
 
 
 def active_freeze(session: Session, customer_id: int) -> RiskMeasure | None:
@@ -235,7 +236,7 @@ def _event(kind: str, customer_id: int | None, at: datetime | None, event_id: st
     return RiskEventIn(**fields)
 
 
-def _measure_out(m: RiskMeasure) -> MeasureOut:
+def measure_out(m: RiskMeasure) -> MeasureOut:
     return MeasureOut(id=m.id, customer_id=m.customer_id, kind=m.kind, status=m.status, message=m.message,
                       amount=m.amount, created_at=m.created_at, resolved_at=m.resolved_at,
                       resolved_by=m.resolved_by, resolution=m.resolution, case_id=m.case_id)
@@ -256,7 +257,7 @@ def customer_status(session: Session, customer_id: int) -> RiskStatus:
     else:
         message = "您的账户状态正常。"
     return RiskStatus(customer_id=customer_id, frozen=frozen is not None, may_transfer_out=frozen is None,
-                      may_trade=frozen is None, message=message, measures=[_measure_out(m) for m in measures])
+                      may_trade=frozen is None, message=message, measures=[measure_out(m) for m in measures])
 
 
 def ensure_may_transfer_out(session: Session, customer_id: int) -> None:
