@@ -140,7 +140,8 @@ def assess(session: Session, e: RiskEventIn, *, rules: Rules | None = None) -> A
     place = locate(e.ip)
     row_state, state = _baseline(session, e.customer_id)
     frozen = active_freeze(session, e.customer_id) if e.customer_id is not None else None
-    f = baseline.features(session, e, place, state, rules)
+    with session.no_autoflush:  # the new baseline row is written with the event, not before the counts
+        f = baseline.features(session, e, place, state, rules)
     scored = scoring.score(f, rules)
     action, raised = _decide(e, scored, frozen is not None)
     values = {k: v[0].item() for k, v in f.items()}
