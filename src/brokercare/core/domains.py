@@ -26,6 +26,7 @@ DOMAINS = (
     "service",
     "monitoring",
     "advisory",
+    "risk",
     "engagement",
     "quality",
     "web",

@@ -1,8 +1,8 @@
 """Outbox: every outbound message of every domain (state, tries, lease, encrypted address,
 origin), and customers' quiet hours.
 
-Revision ID: 0011_outbox
-Revises: 0010_margin_shorts
+Revision ID: 0012_outbox
+Revises: 0011_calendar_job_runs
 Create Date: 2026-12-05 11:34:59.776331
 """
 from __future__ import annotations
