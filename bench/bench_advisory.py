@@ -184,9 +184,10 @@ def end_to_end(n: int, ctx: P.Context) -> None:
 
     from brokercare.accounts.models import Account, Position
     from brokercare.advisory import service
+    from brokercare.advisory.models import RiskAssessment
     from brokercare.core.database import Base, make_engine
     from brokercare.core.domains import load_all_models
-    from brokercare.customers.models import Customer, RiskAssessment
+    from brokercare.customers.models import Customer
     from brokercare.market.models import Instrument
 
     load_all_models()

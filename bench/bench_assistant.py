@@ -110,10 +110,11 @@ def _guard_replies(attacks: list[str]) -> tuple[int, int]:
     from sqlalchemy.orm import Session
 
     from brokercare.accounts.models import Account, Position
+    from brokercare.advisory.models import RiskAssessment
     from brokercare.assistant import guard, service
     from brokercare.core.database import Base, make_engine, set_engine
     from brokercare.core.domains import load_all_models
-    from brokercare.customers.models import Customer, RiskAssessment
+    from brokercare.customers.models import Customer
     from brokercare.market.models import Instrument
 
     load_all_models()

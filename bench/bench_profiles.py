@@ -43,9 +43,10 @@ def build(url: str, n: int, seed: int) -> None:
     from sqlalchemy import insert
 
     from brokercare.accounts.models import Account, CashMovement, Position, Trade
+    from brokercare.advisory.models import RiskAssessment
     from brokercare.core.database import Base, make_engine
     from brokercare.core.domains import load_all_models
-    from brokercare.customers.models import BehaviourEvent, Customer, RiskAssessment
+    from brokercare.customers.models import AssessedRisk, BehaviourEvent, Customer
     from brokercare.market.models import Instrument
 
     load_all_models()
@@ -124,8 +125,12 @@ def build(url: str, n: int, seed: int) -> None:
                "VALUES (?, ?, ?, ?, ?, ?)", rows_m)
             ex("INSERT INTO risk_assessments (customer_id, level, score, assessed_on, valid_until, channel) "
                "VALUES (?, ?, ?, ?, ?, ?)", rows_r)
+            # the customers domain's copy of each latest assessment (one per customer here)
+            ex("INSERT INTO assessed_risks (customer_id, assessment_id, level, score, assessed_on, valid_until, "
+               "assessments) VALUES (?, ?, ?, ?, ?, ?, 1)",
+               [(c, start + k + 1, lv, sc, on, until) for k, (c, lv, sc, on, until, _) in enumerate(rows_r)])
         print(f"  built {start + m:,} customers", flush=True)
-    _ = (Account, CashMovement, Position, Trade, BehaviourEvent, Customer, RiskAssessment, date)
+    _ = (Account, CashMovement, Position, Trade, BehaviourEvent, Customer, RiskAssessment, AssessedRisk, date)
     engine.dispose()
 
 

@@ -1,4 +1,5 @@
-"""Customers for advisory tests, written straight into the shared tables."""
+"""Customers for advisory tests, written straight into the tables (assessments into the advisory
+domain's own), and the customers domain listening on the bus as the API process does."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from brokercare.customers.models import Customer, RiskAssessment
+from brokercare.advisory.models import RiskAssessment
+from brokercare.customers.models import Customer
+from brokercare.customers.service import subscribe_handlers
 
 
 def make_customer(session, n: int = 1, *, birth: date = date(1985, 5, 1), investor_type: str = "ordinary",
@@ -31,3 +34,9 @@ def make_customer(session, n: int = 1, *, birth: date = date(1985, 5, 1), invest
 def customer_factory(session):
     counter = iter(range(1, 10_000))
     return lambda **kw: make_customer(session, next(counter), **kw)
+
+
+@pytest.fixture(autouse=True)
+def customers_listening():
+    """``risk.assessed`` reaches the customers domain (risk level, profile) once a test commits."""
+    subscribe_handlers()

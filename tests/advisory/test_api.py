@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.advisory.test_questionnaire import STEADY
 
+from brokercare.accounts.models import Account, Position
+from brokercare.advisory import catalogue
 from brokercare.advisory.models import SuitabilityConfirmation
+from brokercare.api import create_app
+from brokercare.market.models import Instrument
 from brokercare.security.service import create_user
 
 PASSWORD = "Passw0rd2026"
@@ -17,11 +23,7 @@ PASSWORD = "Passw0rd2026"
 
 @pytest.fixture(autouse=True)
 def _cheap_argon2(monkeypatch):
-    from argon2 import PasswordHasher
-
-    from brokercare.security import auth
-
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr("brokercare.security.auth._hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @pytest.fixture
@@ -37,8 +39,6 @@ def world(session, customer_factory):
 
 @pytest.fixture
 def client(engine):
-    from brokercare.api import create_app
-
     with TestClient(create_app()) as c:
         yield c
 
@@ -130,13 +130,6 @@ def test_models_products_packages_and_bad_input(client, world):
 
 
 def test_goals_professional_and_package_drift_over_the_api(client, world, session):
-    from datetime import timedelta
-    from decimal import Decimal
-
-    from brokercare.accounts.models import Account, Position
-    from brokercare.advisory import catalogue
-    from brokercare.market.models import Instrument
-
     me = login(client, "wang")
     cid = world["wang"].id
     r = client.post(f"/api/v1/advisory/customers/{cid}/risk-assessments", headers=me, json={"answers": STEADY})

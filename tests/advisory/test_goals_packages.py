@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 
 from brokercare.advisory import goals as G
 from brokercare.advisory import packages as K
-from brokercare.core.errors import NotFound, ValidationFailed
+from brokercare.advisory import service
+from brokercare.advisory.models import CustomerGoal
+from brokercare.core.errors import NotFound, PermissionDenied, ValidationFailed
 
 
 def test_glide_path_moves_to_low_risk_and_respects_the_customer_level():
@@ -101,12 +105,6 @@ def test_drift_monitoring_raises_a_suggestion_only_beyond_the_band():
 
 
 def test_goal_is_stored_and_tracked(session, customer_factory):
-    from datetime import date, timedelta
-
-    from brokercare.advisory import service
-    from brokercare.advisory.models import CustomerGoal
-    from brokercare.core.errors import PermissionDenied
-
     today = date.today()
     customer = customer_factory(level="C4")
     row, proj = service.set_goal(session, customer.id, kind="education", target_amount=400_000,
@@ -132,10 +130,6 @@ def test_goal_is_stored_and_tracked(session, customer_factory):
 
 
 def test_nightly_goal_review_counts_outcomes(session, customer_factory):
-    from datetime import date, timedelta
-
-    from brokercare.advisory import service
-
     today = date.today()
     ok = customer_factory(level="C3")
     service.set_goal(session, ok.id, kind="retirement", target_amount=500_000,

@@ -6,11 +6,17 @@ from datetime import date
 from decimal import Decimal
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import select
 
-from brokercare.advisory import batch, service
+from brokercare.accounts.models import Account, Position
+from brokercare.advisory import batch, demo, explanations, service
 from brokercare.advisory import proposals as P
+from brokercare.advisory.models import SuitabilityConfirmation
 from brokercare.advisory.portfolios import build, weight_matrix
+from brokercare.core.settings import get_settings
+from brokercare.market.models import Instrument
 
 STOCKS = [
     {"symbol": "600519.SH", "kind": "stock", "board": "main", "exchange": "SH", "name": "贵州茅台",
@@ -125,7 +131,7 @@ def test_partitioning_does_not_change_the_answer(ctx):
 
 
 def test_dask_cluster_with_two_workers_gives_the_same_proposals(ctx):
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client, LocalCluster  # a few seconds to import: this test only
 
     book = batch.synthetic_book(4000, ctx, np.random.default_rng(11))
     parts = [book.slice(i, min(i + 1000, 4000)) for i in range(0, 4000, 1000)]
@@ -143,9 +149,6 @@ def test_dask_cluster_with_two_workers_gives_the_same_proposals(ctx):
 
 
 def _seed_book(session, customer_factory):
-    from brokercare.accounts.models import Account, Position
-    from brokercare.market.models import Instrument
-
     for s in STOCKS:
         session.add(Instrument(symbol=s["symbol"], code=s["symbol"][:6], exchange=s["exchange"], name=s["name"],
                                kind=s["kind"], board=s["board"], lot_size=s["lot_size"],
@@ -184,8 +187,6 @@ def test_advice_for_one_customer_from_the_database(session, customer_factory):
 
 
 def test_nightly_batch_writes_parquet(session, customer_factory, tmp_path):
-    import pyarrow.parquet as pq
-
     _seed_book(session, customer_factory)
     summary = service.nightly(session, tmp_path, run_date=date(2026, 7, 31), partition_size=1)
     assert summary.customers == 2 and summary.rebalance == 1 and summary.reassess == 1
@@ -196,12 +197,6 @@ def test_nightly_batch_writes_parquet(session, customer_factory, tmp_path):
 
 
 def test_demo_history(engine, session, customer_factory):
-    from sqlalchemy import select
-
-    from brokercare.advisory import demo
-    from brokercare.advisory.models import SuitabilityConfirmation
-    from brokercare.core.settings import get_settings
-
     _seed_book(session, customer_factory)
 
     class Always:
@@ -222,8 +217,6 @@ def test_nightly_batch_on_an_empty_brokerage(session, tmp_path):
 
 
 def test_a_vehicle_rated_above_the_level_is_not_bought_and_the_text_says_why(weights):
-    from brokercare.advisory import explanations
-
     # the platform's master rates the 沪深300 ETF R4: a C3 customer must not be sold it
     rows = STOCKS + [{"symbol": "510300.SH", "kind": "etf", "board": "index", "exchange": "SH",
                       "name": "华泰柏瑞沪深300ETF", "lot_size": 100, "last_price": 4.68, "risk_rating": "R4"}]

@@ -6,11 +6,16 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from brokercare.advisory import questionnaire as Q
+from brokercare.advisory.models import RiskAssessment
 from brokercare.advisory.suitability import check_customer
+from brokercare.cli import app
+from brokercare.core.bus import set_bus
 from brokercare.core.errors import Conflict, ValidationFailed
-from brokercare.customers.models import Customer, RiskAssessment
+from brokercare.customers.models import AssessedRisk, Customer, LifeEvent
+from brokercare.customers.service import get_profile
 
 # A 40-year-old salaried engineer with a few years of funds and stocks.
 STEADY = dict(age="B", income="C", assets="C", share="C", stability="C", experience="D", products="C",
@@ -82,7 +87,13 @@ def test_assess_stores_the_assessment_and_the_level(session, customer_factory):
     row = session.scalars(select(RiskAssessment).where(RiskAssessment.customer_id == customer.id)).one()
     assert row.level == result.level and row.valid_until == date(2028, 7, 31)
     assert row.answers["_version"] == str(Q.config()["version"]) and row.answers["goal"] == "C"
+    # once committed, risk.assessed brought the customer's level and profile up to date
+    session.expire_all()
     assert session.get(Customer, customer.id).risk_level == result.level
+    copy = session.get(AssessedRisk, customer.id)
+    assert (copy.assessment_id, copy.level, copy.assessments) == (row.id, result.level, 1)
+    features = get_profile(session, customer.id).features
+    assert features["risk_level"] == result.level and features["risk_score"] == result.score
     assert check_customer(session, customer.id, "R3", today=today).decision == "allow"
     v = Q.validity(session, customer.id, today=date(2028, 7, 10))
     assert v.status == "expiring" and "21天后" in v.message
@@ -112,8 +123,6 @@ def test_daily_attempt_limit(session, customer_factory):
 
 
 def test_a_life_event_after_the_test_suggests_a_new_one(session, customer_factory):
-    from brokercare.customers.models import LifeEvent
-
     customer = customer_factory(birth=date(1962, 3, 1))
     Q.assess(session, customer.id, dict(STEADY, age="D"), today=date(2026, 1, 5))
     session.add(LifeEvent(customer_id=customer.id, kind="retirement", occurred_on=date(2026, 3, 1)))
@@ -122,3 +131,19 @@ def test_a_life_event_after_the_test_suggests_a_new_one(session, customer_factor
     assert v.status == "reassess_suggested" and "退休" in v.message and "仍有效" in v.message
     # still valid for suitability, so purchases are not blocked
     assert check_customer(session, customer.id, "R1", today=date(2026, 7, 31)).decision == "allow"
+
+
+def test_an_assessment_taken_at_the_branch_cli_updates_the_customer_at_once(session, customer_factory):
+    """``brokercare advise assess`` runs with nobody else on the in-process bus: the command itself
+    lets the customers domain hear ``risk.assessed``, so the level and profile follow at once."""
+    set_bus(None)  # a fresh process: no API start-up has subscribed anything
+    customer = customer_factory(birth=date(1985, 5, 1))
+    session.commit()
+    answers = ",".join(f"{k}={v}" for k, v in STEADY.items())
+    out = CliRunner().invoke(app, ["advise", "assess", "--customer", str(customer.id), "--answers", answers])
+    assert out.exit_code == 0, out.output
+    session.expire_all()
+    level = session.get(Customer, customer.id).risk_level
+    assert level in ("C3", "C4") and level in out.output
+    assert get_profile(session, customer.id).features["risk_level"] == level
+    assert session.scalars(select(RiskAssessment.channel)).one() == "branch"

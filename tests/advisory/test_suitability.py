@@ -19,6 +19,7 @@ from brokercare.advisory.suitability import (
 )
 from brokercare.cli import app
 from brokercare.core.errors import NotFound, PermissionDenied, ValidationFailed
+from brokercare.ledger import service as ledger
 
 LADDER = {"C1": 1, "C2": 2, "C3": 3, "C4": 4, "C5": 5}
 
@@ -129,31 +130,11 @@ def test_refusals_and_matches_cannot_be_confirmed(session, customer_factory):
     assert session.scalars(select(SuitabilityConfirmation)).all() == []
 
 
-def test_confirmation_goes_to_the_ledger_in_the_same_transaction(session, customer_factory, monkeypatch):
-    seen = []
-
-    class Entry:
-        id = 77
-
-    def append(sess, kind, subject, data):
-        assert sess is session
-        seen.append((kind, subject, data))
-        return Entry()
-
-    monkeypatch.setattr(suitability, "_ledger_append", lambda: append)
-    customer = customer_factory(level="C2")
-    row = record_confirmation(session, customer.id, "110088.SH", check("C2", "R3"), channel="branch")
-    assert row.ledger_entry_id == 77
-    kind, subject, data = seen[0]
-    assert kind == "suitability.confirmed" and subject == f"customer:{customer.id}"
-    assert data["message_sha256"] == row.message_sha256 and "message" not in data
-
-
 def test_ledger_failure_leaves_no_half_written_confirmation(session, customer_factory, monkeypatch):
     def broken(*_a, **_k):
         raise RuntimeError("ledger down")
 
-    monkeypatch.setattr(suitability, "_ledger_append", lambda: broken)
+    monkeypatch.setattr(suitability, "append", broken)
     customer = customer_factory(level="C2")
     with pytest.raises(RuntimeError):
         record_confirmation(session, customer.id, "110088.SH", check("C2", "R3"))
@@ -161,16 +142,12 @@ def test_ledger_failure_leaves_no_half_written_confirmation(session, customer_fa
 
 
 def test_confirmation_is_in_the_real_ledger(session, customer_factory):
-    import json as _json
-
-    from brokercare.ledger import service as ledger
-
     customer = customer_factory(level="C4")
     row = record_confirmation(session, customer.id, "SP-SNOW500", check("C4", "R5"))
     session.commit()
     entry = ledger.get_entry(session, row.ledger_entry_id)
     assert entry.kind == "suitability.confirmed" and entry.subject == f"customer:{customer.id}"
-    body = _json.loads(entry.body)
-    assert body["data"]["message_sha256"] == row.message_sha256
+    body = json.loads(entry.body)
+    assert body["data"]["message_sha256"] == row.message_sha256 and "message" not in body["data"]
     assert body["data"]["product"] == "SP-SNOW500" and body["data"]["product_risk"] == "R5"
     assert ledger.verify(session).ok

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from brokercare.accounts.models import Account, CashMovement, MarginContract, Position
-from brokercare.customers.models import Customer, RiskAssessment
+from brokercare.advisory.models import RiskAssessment
+from brokercare.customers.models import Customer
 from brokercare.market.models import Instrument
 
 D = Decimal

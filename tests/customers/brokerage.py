@@ -9,12 +9,13 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.models import Account, CashMovement, MarginContract, Order, Position, Trade
+from brokercare.advisory.models import RiskAssessment
 from brokercare.customers.models import (
+    AssessedRisk,
     BehaviourEvent,
     Customer,
     FamilyMember,
     LifeEvent,
-    RiskAssessment,
 )
 from brokercare.market.models import Instrument
 from brokercare.security.crypto import blind_index, get_cipher
@@ -80,11 +81,26 @@ class Brokerage:
         self.session.add(c)
         self.session.flush()
         if risk_level:
-            self.session.add(RiskAssessment(customer_id=c.id, level=risk_level, score=55,
-                                            assessed_on=date.today() - timedelta(days=100),
-                                            valid_until=date.today() + timedelta(days=630)))
+            self.assessment(c, risk_level, score=55, assessed_on=date.today() - timedelta(days=100))
         acct = self.account(c, cash=cash)
         return c, acct
+
+    def assessment(self, customer: Customer, level: str, *, score: int, assessed_on: date) -> None:
+        """An assessment in the advisory domain's table and, as ``risk.assessed`` would leave it,
+        in the customers domain's copy of the latest one."""
+        valid_until = assessed_on + timedelta(days=730)
+        a = RiskAssessment(customer_id=customer.id, level=level, score=score, assessed_on=assessed_on,
+                           valid_until=valid_until)
+        self.session.add(a)
+        self.session.flush()
+        copy = self.session.get(AssessedRisk, customer.id)
+        if copy is None:
+            copy = AssessedRisk(customer_id=customer.id, assessments=0)
+            self.session.add(copy)
+        copy.assessments += 1
+        copy.assessment_id, copy.level, copy.score = a.id, level, score
+        copy.assessed_on, copy.valid_until = assessed_on, valid_until
+        self.session.flush()
 
     def account(self, customer: Customer, *, kind: str = "cash", cash: str = "0") -> Account:
         n = next(self._seq)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
 from brokerage import NOW, Brokerage
 from fastapi.testclient import TestClient
 
+from brokercare.api import create_app
 from brokercare.customers import batch
 from brokercare.security.service import create_user
 
@@ -16,11 +18,7 @@ PASSWORD = "Passw0rd2026"
 
 @pytest.fixture(autouse=True)
 def _cheap_argon2(monkeypatch):
-    from argon2 import PasswordHasher
-
-    from brokercare.security import auth
-
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr("brokercare.security.auth._hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @pytest.fixture
@@ -47,8 +45,6 @@ def world(session):
 
 @pytest.fixture
 def client(engine):
-    from brokercare.api import create_app
-
     with TestClient(create_app()) as c:
         yield c
 

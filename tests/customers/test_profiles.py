@@ -7,6 +7,7 @@ import json
 import shutil
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from brokerage import NOW, Brokerage
@@ -17,7 +18,7 @@ from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.core.settings import get_settings
 from brokercare.customers import batch, handlers
 from brokercare.customers.config import PACKAGED, load_config
-from brokercare.customers.features import FEATURES
+from brokercare.customers.features import FEATURES, markdown_table
 from brokercare.customers.models import CustomerProfile, TierChange
 from brokercare.customers.service import get_profile, refresh_profile, tier_history
 
@@ -310,10 +311,6 @@ def test_stored_features_are_sparse_json_and_decode_to_the_full_registry(session
 
 
 def test_the_documented_registry_is_the_code_registry() -> None:
-    from pathlib import Path
-
-    from brokercare.customers.features import markdown_table
-
     doc = Path(__file__).parents[2] / "docs" / "customer-data-platform.md"
     assert markdown_table() in doc.read_text(encoding="utf-8"), (
         "regenerate the table: brokercare profiles features --markdown")

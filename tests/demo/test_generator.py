@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 from brokercare.accounts import service as accounts_service
 from brokercare.accounts.models import Account, CashMovement, MarginContract, Order, Position, Trade
 from brokercare.advisory import catalogue
+from brokercare.advisory.models import RiskAssessment
 from brokercare.core.calendar import is_trading_day
 from brokercare.core.database import Base, make_engine, money
 from brokercare.core.errors import ValidationFailed
 from brokercare.core.identifiers import is_valid_card, is_valid_id_number
 from brokercare.customers import service as customers_service
-from brokercare.customers.models import BehaviourEvent, Customer, FamilyMember, RiskAssessment
+from brokercare.customers.models import BehaviourEvent, Customer, FamilyMember
 from brokercare.demo.brokerage import generate_brokerage
 from brokercare.demo.population import CITIES
 from brokercare.market.models import Instrument

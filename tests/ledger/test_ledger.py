@@ -3,20 +3,23 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
 import threading
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from brokercare.cli import app
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.ledger import merkle, service
 from brokercare.ledger.models import LedgerEntry
+from brokercare.ledger.signing import get_signer, verify_signature
 
 TICKET_STATES = ["open", "in_progress", "waiting_on_customer", "resolved", "closed"]
 
@@ -147,7 +150,7 @@ def test_concurrent_appends_stay_sequential(engine):
                 with Session(engine) as s:
                     service.append(s, "routing.decision", f"conversation:{w}-{i}", {"outcome": "ai_answer"})
                     s.commit()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # any failure of a concurrent writer is recorded
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
@@ -166,7 +169,7 @@ def test_concurrent_appends_stay_sequential(engine):
 class Attacker:
     """Writes to the database directly, disabling the guards first, as an intruder would."""
 
-    def __init__(self, engine) -> None:  # noqa: ANN001
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
 
@@ -196,7 +199,7 @@ class Attacker:
             return dict(conn.execute(text("SELECT * FROM ledger_entries WHERE id = :i"), {"i": index}).mappings().one())
 
 
-def _verify(engine) -> service.VerifyReport:  # noqa: ANN001
+def _verify(engine: Engine) -> service.VerifyReport:
     """The default verification, checked against the every-signature one: same verdict, same entry."""
     with Session(engine) as s:
         fast, full = service.verify(s), service.verify(s, full=True)
@@ -287,8 +290,6 @@ def test_reordered_rows_are_named(ledger, engine):
 
 
 def test_cli_verify_json_exit_codes(ledger, engine):
-    from brokercare.cli import app
-
     runner = CliRunner()
     ok = runner.invoke(app, ["ledger", "verify", "--json"])
     assert ok.exit_code == 0, ok.output
@@ -306,11 +307,7 @@ def test_signed_checkpoint_and_unknown_entry(session):
     cp = service.checkpoint(session)
     session.commit()
     assert cp.tree_size == 6
-    from brokercare.ledger.signing import get_signer, verify_signature
-
     d = service.checkpoint_dict(cp)
-    import base64
-
     assert verify_signature(get_signer().public_raw, d["message"].encode(), d["signature"])
     assert not verify_signature(get_signer().public_raw, d["message"].replace("\n6\n", "\n7\n").encode(), d["signature"])
     with pytest.raises(NotFound):

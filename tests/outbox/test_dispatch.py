@@ -228,3 +228,17 @@ def test_retry_after_is_honoured(session, sessions, people, channels):
     assert row.next_attempt_at - before >= timedelta(seconds=1)
     drain(sessions)
     assert states(session) == {"sent": 1} and len(channels.deliveries) == 1
+
+
+def test_dispatch_from_a_thread_that_already_runs_an_event_loop(session, sessions, people, channels):
+    """The browser tests' Playwright (and a notebook) keep a loop running on the main thread; the
+    scheduler's synchronous entry point still sends, on a thread of its own."""
+    for n in range(3):
+        sms(session, people[n], n)
+    session.commit()
+
+    async def from_inside_a_loop():
+        return service.dispatch_due(sessions)
+
+    counts = asyncio.run(from_inside_a_loop())
+    assert counts["sent"] == 3 and states(session) == {"sent": 3}

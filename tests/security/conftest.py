@@ -6,10 +6,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from brokercare.accounts.models import Account
+from brokercare.api import create_app
 from brokercare.customers.models import Customer
+from brokercare.security.auth import use_password_hasher
 from brokercare.security.crypto import blind_index, get_cipher
 from brokercare.security.service import create_user
 
@@ -19,9 +22,7 @@ PASSWORD = "Passw0rd2026"
 @pytest.fixture(autouse=True)
 def _cheap_argon2():
     """Still argon2id, at a cost that keeps the suite quick (production keeps the RFC 9106 profile)."""
-    from argon2 import PasswordHasher
 
-    from brokercare.security.auth import use_password_hasher
 
     previous = use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     yield
@@ -71,8 +72,6 @@ def brokerage(session):
 
 @pytest.fixture
 def client(engine):
-    from brokercare.api import create_app
-
     with TestClient(create_app()) as c:
         yield c
 

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from brokercare.core.errors import PermissionDenied, ValidationFailed
+from brokercare.customers.service import customer_pii
 from brokercare.ledger.models import LedgerEntry
 from brokercare.security.crypto import blind_index
-from brokercare.security.policy import cleared, customer_pii, data_class_of, may_reveal
+from brokercare.security.policy import cleared, data_class_of, may_reveal
 
 from .conftest import login
 

@@ -6,11 +6,14 @@ import jwt
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from brokercare.api import create_app
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
+from brokercare.ledger.models import LedgerEntry
 from brokercare.security.auth import _signing_key, issue_token
-from brokercare.security.policy import current_user, require_roles
-from brokercare.security.service import authenticate, create_user
+from brokercare.security.policy import Principal, current_user, require_roles
+from brokercare.security.service import authenticate, create_user, list_users, unlock
 
 from .conftest import PASSWORD, login
 
@@ -65,12 +68,10 @@ def test_deactivated_user_token_stops_working(client, session, brokerage):
 
 
 def test_require_roles_gives_403_in_chinese(engine, session, brokerage):
-    from brokercare.api import create_app
-
     app: FastAPI = create_app()
 
     @app.get("/probe")
-    def probe(user=Depends(require_roles("compliance", "admin"))):  # noqa: ANN001, ANN202
+    def probe(user: Principal = Depends(require_roles("compliance", "admin"))) -> dict:
         return {"ok": user.username}
 
     with TestClient(app) as c:
@@ -92,8 +93,6 @@ def test_token_carries_role_and_customer(session, brokerage):
 
 
 def test_create_user_rejects_bad_input_and_writes_nothing(session, brokerage):
-    from brokercare.security.service import list_users
-
     before = len(list_users(session, include_inactive=True))
     with pytest.raises(ValidationFailed, match="unknown role"):
         create_user(session, username="wangfang", password=PASSWORD, role="trader", display_name="王芳")
@@ -124,10 +123,6 @@ def test_staff_routing_fields(session):
 
 
 def test_five_wrong_passwords_lock_the_login(client, session, brokerage):
-    from sqlalchemy import select
-
-    from brokercare.ledger.models import LedgerEntry
-
     for _ in range(5):
         r = client.post("/api/v1/auth/token", data={"username": "lina", "password": "Wrong-0000"})
         assert r.status_code == 401 and r.json()["detail"].startswith("用户名或密码错误")
@@ -137,7 +132,6 @@ def test_five_wrong_passwords_lock_the_login(client, session, brokerage):
     entry = session.scalar(select(LedgerEntry).where(LedgerEntry.kind == "auth.locked"))
     assert entry is not None and entry.subject == f"user:{brokerage['users']['li'].id}"
 
-    from brokercare.security.service import unlock
 
     user = brokerage["users"]["li"]
     session.refresh(user)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from brokercare.accounts.models import Account
+from brokercare.cli import app
 from brokercare.core.errors import Conflict
 from brokercare.customers.models import Customer
 from brokercare.security import crypto, keys
@@ -93,8 +94,6 @@ def test_retire_refuses_a_key_still_in_use(engine, session):
 
 
 def test_keys_cli(engine, session):
-    from brokercare.cli import app
-
     _make_customers(session, 4)
     runner = CliRunner()
     result = runner.invoke(app, ["keys", "rotate", "--batch-size", "3"])
@@ -107,8 +106,6 @@ def test_keys_cli(engine, session):
 
 
 def test_users_cli(engine):
-    from brokercare.cli import app
-
     runner = CliRunner()
     created = runner.invoke(app, ["users", "create", "--username", "wangfang", "--role", "advisor",
                                   "--display-name", "王芳", "--skills", "funds,trading", "--password-stdin"],

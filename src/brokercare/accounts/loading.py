@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from functools import partial
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.models import Account, Position, Trade
@@ -34,7 +34,7 @@ from brokercare.core.calendar import SHANGHAI, is_trading_day
 from brokercare.core.database import money, utcnow
 from brokercare.core.identifiers import is_valid_card
 from brokercare.market.service import instruments_sql
-from brokercare.security.service import blind_index_many, get_cipher
+from brokercare.security.service import blind_index_many, ensure_data_key, get_cipher
 
 #: Customer number -> id for the numbers that exist (``customers.service.ids_by_customer_no``).
 CustomerIds = Callable[[Connection, Iterable[str]], dict[str, int]]
@@ -54,13 +54,6 @@ def _card(v: str) -> str:
     if not is_valid_card(c):
         raise ValueError("not a valid bank card number (length or Luhn check digit)")
     return c
-
-
-def _ensure_data_key(engine: Engine) -> None:
-    """Create and commit the first data key before the import transaction, never inside it."""
-    with Session(engine) as session:
-        get_cipher(session)
-        session.commit()
 
 
 def _resolve_symbols(conn: Connection, rows: dict[int, dict], errors: dict[int, str]) -> None:
@@ -155,7 +148,7 @@ def accounts_spec(customer_ids: CustomerIds) -> ImportSpec:
         compared=("customer_id", "kind", "status", "opened_on", "branch_code", "commission_rate",
                   "cash_balance", "frozen_cash", "currency", "bank_name", "bank_card_hash",
                   "sh_holder_no", "sz_holder_no"),
-        setup=_ensure_data_key,
+        setup=ensure_data_key,
     )
 
 

@@ -22,7 +22,7 @@ import polars as pl
 from sqlalchemy import ColumnElement, Connection, Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts import loading
+from brokercare.accounts import loading, profile_sources
 from brokercare.accounts.models import (
     Account,
     CashMovement,
@@ -32,13 +32,23 @@ from brokercare.accounts.models import (
     Position,
     Trade,
 )
+from brokercare.accounts.profile_sources import cash_by_customer as cash_by_customer
+from brokercare.accounts.profile_sources import (
+    cash_movements_by_customer as cash_movements_by_customer,
+)
+from brokercare.accounts.profile_sources import holdings_by_customer as holdings_by_customer
+from brokercare.accounts.profile_sources import orders_by_customer as orders_by_customer
+from brokercare.accounts.profile_sources import round_trips_by_customer as round_trips_by_customer
+from brokercare.accounts.profile_sources import trading_by_customer as trading_by_customer
 from brokercare.core import bulkload
 from brokercare.core.bulkimport import ImportSpec
+from brokercare.core.bulkread import driver_rows
 from brokercare.core.database import money
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.ledger.service import append
 from brokercare.market.service import instruments_by_symbol, instruments_sql
 from brokercare.security.policy import Principal, data_class_of, readable, require_readable
+from brokercare.security.service import get_cipher
 
 _RATIO = Decimal("0.0001")
 
@@ -48,6 +58,11 @@ def get_account(session: Session, account_id: int) -> Account:
     if account is None:
         raise NotFound(f"资金账户不存在（id={account_id}）", extra={"account_id": account_id})
     return account
+
+
+def customer_of_account(session: Session, account_id: int) -> int | None:
+    """The customer an account belongs to (None for an unknown account)."""
+    return session.scalar(select(Account.customer_id).where(Account.id == account_id))
 
 
 def accounts_of(session: Session, customer_id: int) -> list[Account]:
@@ -93,6 +108,49 @@ def import_spec(kind: str, *, customer_ids: loading.CustomerIds | None = None) -
     if kind == "trades":
         return loading.trades_spec()
     raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+
+
+def active_cash_accounts(conn: Connection, *, lo: int, hi: int) -> list[tuple]:
+    """Active cash accounts of customers ``lo..hi`` as driver rows (account id, customer id, cash,
+    frozen cash, commission rate): the advisory batch reads a million customers this way."""
+    return driver_rows(conn, select(Account.id, Account.customer_id, Account.cash_balance, Account.frozen_cash,
+                                    Account.commission_rate).where(*_active_cash(lo, hi)))
+
+
+def active_cash_positions(conn: Connection, *, lo: int, hi: int) -> list[tuple]:
+    """Positions in those accounts as driver rows (account id, symbol, quantity, available)."""
+    return driver_rows(conn, select(Position.account_id, Position.symbol, Position.quantity,
+                                    Position.available_quantity)
+                       .join(Account, Account.id == Position.account_id).where(*_active_cash(lo, hi)))
+
+
+def _active_cash(lo: int, hi: int) -> tuple:
+    return Account.customer_id.between(lo, hi), Account.kind == "cash", Account.status == "active"
+
+
+@dataclass(frozen=True)
+class BankCard:
+    """The bank card linked to an account (三方存管), in clear: the caller masks and audits it."""
+
+    account_id: int
+    account_no: str
+    bank_name: str | None
+    card: str | None
+
+
+def bank_cards_of_customers(session: Session, customer_ids: list[int]) -> dict[int, list[BankCard]]:
+    """Every account's bank card for many customers in one read, accounts in id order; every id
+    given is a key (no accounts: an empty list). Decrypted here, the column's owner."""
+    out: dict[int, list[BankCard]] = {cid: [] for cid in customer_ids}
+    rows = session.execute(
+        select(Account.customer_id, Account.id, Account.account_no, Account.bank_name, Account.bank_card_enc)
+        .where(Account.customer_id.in_(list(out))).order_by(Account.id)
+    ).all()
+    cipher = get_cipher(session) if any(r.bank_card_enc for r in rows) else None
+    for r in rows:
+        card = cipher.decrypt(r.bank_card_enc) if r.bank_card_enc else None
+        out[r.customer_id].append(BankCard(r.id, r.account_no, r.bank_name, card))
+    return out
 
 
 @dataclass(frozen=True)
@@ -241,6 +299,12 @@ def maintenance_ratio(assets, liabilities):
     owed = np.asarray(liabilities, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(owed > 0, np.asarray(assets, dtype=np.float64) / owed, np.nan)
+
+
+def margin_by_customer(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
+    """Active margin contracts of customers ``lo..hi`` aggregated per customer, 融券 debt by
+    :func:`lending_debt_sql` (see :func:`brokercare.accounts.profile_sources.margin_by_customer`)."""
+    return profile_sources.margin_by_customer(conn, lo=lo, hi=hi, lending_debt=lending_debt_sql())
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,8 @@ def _pct(x: float) -> str:
 
 def write_report(out_dir: Path, result: BacktestResult | None = None) -> Path:
     """Write ``backtest.md`` with NAV and drawdown charts; returns the report path."""
+    # matplotlib (about a second to import) is loaded only by whoever draws the report, and the
+    # headless backend must be chosen before pyplot loads.
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,8 +1,9 @@
 """The nightly proposal batch: columnar partitions from the database (or a synthetic book for
 benchmarks), the pure engine over them, and the results written as Parquet.
 
-Reading is one bulk SELECT per table, not one ORM object per row: the batch is the only place the
-advisory domain reads positions and accounts in bulk, because the per-customer read services
+Reading is one bulk read per source, not one ORM object per row: the accounts service's batch
+reads (active cash accounts and their positions, as the driver's rows), the customers service's
+list of open customers, and this domain's own assessments. The per-customer read services
 (``positions_of``) would mean a million round trips.
 """
 
@@ -17,57 +18,30 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from brokercare.accounts.service import active_cash_accounts, active_cash_positions
 from brokercare.advisory import proposals as engine
+from brokercare.advisory.models import RiskAssessment
 from brokercare.advisory.suitability import LEVELS
-
-
-def _frame(session: Session, stmt, columns: list[str]) -> pd.DataFrame:
-    """Run a Core SELECT and build a DataFrame from the driver's raw tuples.
-
-    Going through ORM/Core ``Row`` objects costs more than the query itself at a million rows;
-    the statement is compiled with literal binds (ids and fixed strings only) and fetched raw.
-    """
-    conn = session.connection()
-    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    result = conn.exec_driver_sql(sql)
-    rows = result.cursor.fetchall()
-    result.close()
-    return pd.DataFrame.from_records(rows, columns=columns)
-
-
-def instruments_from_db(session: Session) -> list[dict]:
-    from brokercare.market.models import Instrument
-
-    rows = session.execute(
-        select(Instrument.symbol, Instrument.kind, Instrument.board, Instrument.exchange, Instrument.name,
-               Instrument.lot_size, Instrument.last_price, Instrument.risk_rating)
-    ).all()
-    return [
-        {"symbol": r.symbol, "kind": r.kind, "board": r.board, "exchange": r.exchange, "name": r.name,
-         "lot_size": r.lot_size, "last_price": float(r.last_price) if r.last_price is not None else None,
-         "risk_rating": r.risk_rating}
-        for r in rows
-    ]
+from brokercare.core.bulkread import driver_rows
+from brokercare.customers.service import open_customer_ids
+from brokercare.market.service import instrument_rows
 
 
 def context_from_db(session: Session, weights: np.ndarray | None = None) -> engine.Context:
-    return engine.build_context(instruments_from_db(session), weights)
+    return engine.build_context(instrument_rows(session), weights)
 
 
 def _levels(session: Session, customer_ids: np.ndarray, today: date) -> np.ndarray:
     """Level index per customer from the latest assessment, -1 when missing or expired."""
-    from brokercare.customers.models import RiskAssessment
-
     out = np.full(len(customer_ids), -1, np.int8)
     if not len(customer_ids):
         return out
-    frame = _frame(
-        session,
+    frame = pd.DataFrame.from_records(driver_rows(
+        session.connection(),
         select(RiskAssessment.customer_id, RiskAssessment.level, RiskAssessment.valid_until,
                RiskAssessment.assessed_on, RiskAssessment.id)
         .where(RiskAssessment.customer_id.between(int(customer_ids[0]), int(customer_ids[-1]))),
-        ["customer_id", "level", "valid_until", "assessed_on", "id"],
-    )
+    ), columns=["customer_id", "level", "valid_until", "assessed_on", "id"])
     if frame.empty:
         return out
     frame = frame[frame["customer_id"].isin(customer_ids)]
@@ -88,25 +62,15 @@ def partition_from_db(session: Session, ctx: engine.Context, customer_ids: list[
     Rows are selected by customer-id *range* (a join, not a list of ids: SQLite and PostgreSQL cap
     the number of bound parameters) and then narrowed to the given ids.
     """
-    from brokercare.accounts.models import Account, Position
-
     today = today or date.today()
     ids = np.asarray(sorted(set(int(c) for c in customer_ids)), dtype=np.int64)
     lo, hi = (int(ids[0]), int(ids[-1])) if len(ids) else (0, -1)
-    in_range = (Account.customer_id.between(lo, hi), Account.kind == "cash", Account.status == "active")
-    accounts = _frame(
-        session,
-        select(Account.id, Account.customer_id, Account.cash_balance, Account.frozen_cash,
-               Account.commission_rate).where(*in_range),
-        ["account_id", "customer_id", "cash", "frozen", "rate"],
-    )
+    conn = session.connection()
+    accounts = pd.DataFrame.from_records(active_cash_accounts(conn, lo=lo, hi=hi),
+                                         columns=["account_id", "customer_id", "cash", "frozen", "rate"])
     accounts = accounts[accounts["customer_id"].isin(ids)]
-    positions = _frame(
-        session,
-        select(Position.account_id, Position.symbol, Position.quantity, Position.available_quantity)
-        .join(Account, Account.id == Position.account_id).where(*in_range),
-        ["account_id", "symbol", "qty", "available"],
-    )
+    positions = pd.DataFrame.from_records(active_cash_positions(conn, lo=lo, hi=hi),
+                                          columns=["account_id", "symbol", "qty", "available"])
     index = {s: i for i, s in enumerate(ctx.symbols.tolist())}
     pos = positions.merge(accounts[["account_id", "customer_id"]], on="account_id")
     pos = pos[pos["symbol"].isin(index)]
@@ -132,10 +96,7 @@ def partition_from_db(session: Session, ctx: engine.Context, customer_ids: list[
 
 def partitions_from_db(session: Session, ctx: engine.Context, *, size: int = 50_000,
                        today: date | None = None) -> list[engine.Partition]:
-    from brokercare.customers.models import Customer
-
-    ids = _frame(session, select(Customer.id).where(Customer.status != "closed").order_by(Customer.id),
-                 ["id"])["id"].to_numpy(np.int64)
+    ids = np.asarray(open_customer_ids(session.connection()), dtype=np.int64)
     if len(ids) == 0:
         return [partition_from_db(session, ctx, ids, today=today)]
     return [partition_from_db(session, ctx, ids[i : i + size], today=today) for i in range(0, len(ids), size)]
@@ -187,6 +148,7 @@ def summarise(result: engine.Proposals, path: Path | None = None) -> BatchSummar
 
 
 def write_parquet(result: engine.Proposals, ctx: engine.Context, out_dir: Path, run_date: date) -> Path:
+    # Only the nightly batch writes Parquet: pyarrow stays out of the API process that imports this.
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
 from brokercare.core.errors import DomainError
+
+# Each command imports the services it runs when it runs: every ``brokercare`` call loads every
+# domain's CLI module, and keeping SQLAlchemy, Polars and the solvers out of them starts it at once.
 
 advise_app = typer.Typer(help="Robo-advisor: suitability, questionnaire, model portfolios.", no_args_is_help=True)
 console = Console()
@@ -48,8 +54,6 @@ def models_cmd(
     normal: bool = typer.Option(False, "--assume-normal", help="Show the models without the high-volatility cut."),
 ) -> None:
     """Print each risk level's model portfolio and the volatility regime it assumed."""
-    from rich.table import Table
-
     from brokercare.advisory import portfolios
     from brokercare.advisory.series import CLASS_NAMES
 
@@ -80,10 +84,6 @@ def backtest_cmd(
     out: str = typer.Option("", "--out", help="Report folder (default: <data dir>/reports/advisory)."),
 ) -> None:
     """Walk-forward backtest of every model; writes a Markdown report with charts."""
-    from pathlib import Path
-
-    from rich.progress import Progress
-
     from brokercare.advisory import backtest
     from brokercare.core.settings import get_settings
 
@@ -108,9 +108,18 @@ def assess_cmd(
     round_: int = typer.Option(1, "--round", help="2 when answering the clarification questions."),
     channel: str = typer.Option("branch", help="Channel recorded with the assessment."),
 ) -> None:
-    """Score a risk questionnaire for a customer and store the result (C1-C5, valid 24 months)."""
+    """Score a risk questionnaire for a customer and store the result (C1-C5, valid 24 months).
+
+    On the in-process bus this command is the only process listening, so the customers domain's
+    handlers are subscribed here: the customer's risk level and profile follow the assessment.
+    """
     from brokercare.advisory import questionnaire
+    from brokercare.core.bus import InProcessBus, get_bus
     from brokercare.core.database import session_scope
+    from brokercare.customers.service import subscribe_handlers
+
+    if isinstance(get_bus(), InProcessBus):
+        subscribe_handlers()
 
     try:
         parsed = dict(item.split("=", 1) for item in answers.split(",") if item.strip())
@@ -142,10 +151,6 @@ def rebalance_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one customer's advice as JSON."),
 ) -> None:
     """Rebalancing proposals: one customer's, or the nightly batch for every customer."""
-    from pathlib import Path
-
-    from rich.progress import Progress
-
     from brokercare.advisory import service
     from brokercare.core.database import session_scope
     from brokercare.core.settings import get_settings
@@ -162,7 +167,7 @@ def rebalance_cmd(
                 return
             client = None
             if scheduler:
-                from dask.distributed import Client
+                from dask.distributed import Client  # only for a cluster run: dask is slow to load
 
                 client = Client(scheduler)
             target = Path(out) if out else get_settings().data_dir / "reports" / "advisory"
@@ -209,8 +214,6 @@ def goal_cmd(
 @advise_app.command("goals-review")
 def goals_review_cmd() -> None:
     """Re-project every active customer goal with today's data (nightly progress check)."""
-    from rich.progress import Progress
-
     from brokercare.advisory import service
     from brokercare.core.database import session_scope
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from brokercare.advisory import backtest, catalogue, service
 from brokercare.advisory.suitability import RISKS, check_customer, record_confirmation
+from brokercare.core.settings import get_settings
+from brokercare.customers.service import customers_at_levels
 
 CONFIRMING_SHARE = 0.02
 DEMO_GOALS = 40  # each projection is a Monte Carlo run: a few dozen keep `generate` quick
@@ -24,13 +26,10 @@ def _uniform(rng) -> float:
 
 
 def generate(engine: Engine, rng, summary) -> None:
-    from brokercare.core.settings import get_settings
-    from brokercare.customers.models import Customer
-
     reports = get_settings().data_dir / "reports" / "advisory"
     confirmations = 0
     with Session(engine, expire_on_commit=False) as session:
-        rows = session.execute(select(Customer.id, Customer.risk_level).where(Customer.risk_level.in_(["C2", "C3", "C4"]))).all()
+        rows = customers_at_levels(session, ["C2", "C3", "C4"])
         for customer_id, level in rows:
             if _uniform(rng) >= CONFIRMING_SHARE:
                 continue

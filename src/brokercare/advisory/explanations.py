@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from brokercare.advisory import catalogue
 from brokercare.advisory import proposals as engine
 from brokercare.advisory.suitability import LEVELS, level_name
+from brokercare.core.amounts import format_amount
 
 CLASS_WORDS = {
     "large_cap": "A股大盘股",
@@ -21,10 +23,9 @@ CLASS_WORDS = {
 DISCLAIMER = "以上是根据您的风险等级给出的配置建议，不构成收益承诺，是否执行由您决定。"
 
 
-def _wan(amount: float) -> str:
-    if abs(amount) >= 10_000:
-        return f"约{amount / 10_000:.1f}万元"
-    return f"约{amount:,.0f}元"
+def _about(amount: float) -> str:
+    """``约3,560元``, ``约1.4万元``: plan figures, rounded."""
+    return format_amount(amount, digits=1, approx=True)
 
 
 def _pct(x: float) -> str:
@@ -44,7 +45,7 @@ def explain(result: engine.Proposals, row: int, part: engine.Partition, ctx: eng
     if status == engine.EMPTY:
         return "您的账户目前没有资产，暂时不需要调仓。入金后，我们可以按您的风险等级（" + level + "）给出配置建议。"
     if status == engine.SMALL and result.total[row] < ctx.min_total:
-        return (f"您的账户资产{_wan(float(result.total[row]))}，金额较小：场内交易要按整手买卖，每笔佣金最低5元，"
+        return (f"您的账户资产{_about(float(result.total[row]))}，金额较小：场内交易要按整手买卖，每笔佣金最低5元，"
                 "现在调仓的成本相对偏高，暂不建议调仓。可以考虑用定投的方式，逐步按"
                 f"{level}的模型组合建仓。")
     cur, tgt = result.current[row], result.target[row]
@@ -73,7 +74,7 @@ def explain(result: engine.Proposals, row: int, part: engine.Partition, ctx: eng
             qty = result.t_qty[i]
             unit = "份" if sym.endswith(".OF") else "股"
             qty_text = f"{qty:,.2f}" if sym.endswith(".OF") else f"{qty:,.0f}"
-            lines.append(f"· {label} {names.get(sym, sym)}（{sym.split('.')[0]}）{qty_text}{unit}，{_wan(float(result.t_amount[i]))}")
+            lines.append(f"· {label} {names.get(sym, sym)}（{sym.split('.')[0]}）{qty_text}{unit}，{_about(float(result.t_amount[i]))}")
     fee = float(result.t_fee[idx].sum())
     lines.append(f"预计交易费用合计约{fee:,.2f}元（含佣金、印花税和过户费）。先卖后买，卖出所得当天即可用于买入。")
 
@@ -97,8 +98,6 @@ def explain(result: engine.Proposals, row: int, part: engine.Partition, ctx: eng
 
 
 def names_of(ctx: engine.Context, instruments: list[dict]) -> dict[str, str]:
-    from brokercare.advisory import catalogue
-
     names = {i["symbol"]: i.get("name") or i["symbol"] for i in instruments}
     for sym in ctx.symbols[np.asarray(ctx.vehicles)].tolist():
         names.setdefault(sym, catalogue.get(sym)["name"])

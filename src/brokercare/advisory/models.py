@@ -1,5 +1,8 @@
 """The advisory domain's tables.
 
+``risk_assessments`` holds every risk-tolerance assessment a customer took (the questionnaire's
+answers, score and C1–C5 result); this domain is its only writer and announces each one as
+``risk.assessed``.
 ``suitability_confirmations`` keeps every confirmed suitability warning with the exact text the
 customer saw (and its hash, which is what goes into the tamper-evident ledger).
 """
@@ -9,10 +12,23 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokercare.core.database import Base, Money, UTCDateTime, utcnow
+
+
+class RiskAssessment(Base):
+    __tablename__ = "risk_assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    level: Mapped[str] = mapped_column(String(2))  # C1..C5
+    score: Mapped[int] = mapped_column(Integer)
+    assessed_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(12), default="app")
+    answers: Mapped[dict | None] = mapped_column(JSON)
 
 
 class SuitabilityConfirmation(Base):

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from brokercare.advisory import catalogue, portfolios
 from brokercare.advisory.portfolio_config import config
 from brokercare.advisory.suitability import LEVELS, RISKS, check
 
@@ -135,67 +136,92 @@ def fees(amount: np.ndarray, sell: np.ndarray, rate: np.ndarray, stamp: np.ndarr
     return np.round(commission + stamp_duty + transfer_fee, 2)
 
 
-def propose(part: Partition, ctx: Context) -> Proposals:
-    """The pure engine: one partition in, its proposals out. No I/O, no globals."""
+@dataclass
+class _Book:
+    """Where each customer of a partition stands: holdings by model class, totals, target, drift."""
+
+    owner: np.ndarray  # (h,) row of each holding's customer
+    price: np.ndarray  # (h,)
+    hclass: np.ndarray  # (h,) model class of each holding, -1 outside the models
+    slot: np.ndarray  # (h,) owner * K + class
+    in_model: np.ndarray  # (h,)
+    total: np.ndarray  # (n,)
+    investable: np.ndarray  # (n,) total less holdings outside the models
+    current: np.ndarray  # (n, K)
+    target: np.ndarray  # (n, K)
+    cls_value: np.ndarray  # (n, K)
+    level: np.ndarray  # (n,)
+    valid: np.ndarray  # (n,) a valid assessment
+    drift: np.ndarray  # (n,)
+
+
+def _book(part: Partition, ctx: Context) -> _Book:
     n, k = len(part), len(ctx.classes)
-    rules = ctx.rules
-    money = ctx.classes.index("money")
-    counts = np.diff(part.offsets)
-    owner = np.repeat(np.arange(n), counts)
+    owner = np.repeat(np.arange(n), np.diff(part.offsets))
     price = ctx.price[part.inst]
     value = part.qty * price
     hclass = ctx.asset_class[part.inst]
     in_model = hclass >= 0
-
     slot = owner * k + np.clip(hclass, 0, k - 1)
     cls_value = np.bincount(slot[in_model], weights=value[in_model], minlength=n * k).astype(np.float64).reshape(n, k)
-    cls_value[:, money] += part.cash
+    cls_value[:, ctx.classes.index("money")] += part.cash
     outside = np.bincount(owner[~in_model], weights=value[~in_model], minlength=n).astype(np.float64)
     total = cls_value.sum(axis=1) + outside
     safe_total = np.where(total > 0, total, 1.0)
-    current = cls_value / safe_total[:, None]
     level = part.level.astype(np.int64)
     valid = level >= 0
     target = np.where(valid[:, None], ctx.weights[np.clip(level, 0, 4)], 0.0)
     investable = total - outside  # holdings outside the models are neither sold nor counted
     drift = np.where(valid, np.abs(cls_value / safe_total[:, None] - target * (investable / safe_total)[:, None]).max(axis=1), 0.0)
+    return _Book(owner, price, hclass, slot, in_model, total, investable, cls_value / safe_total[:, None], target,
+                 cls_value, level, valid, drift)
 
-    status = np.full(n, OK, dtype=np.int8)
-    status[drift > ctx.band] = REBALANCE
-    status[total < ctx.min_total] = SMALL
-    status[total <= 0] = EMPTY
-    status[~valid] = REASSESS
-    act = status == REBALANCE
 
-    want = target * investable[:, None] - cls_value  # + buy, - sell, per class
-    want[~act] = 0.0
+def _status(book: _Book, ctx: Context) -> np.ndarray:
+    status = np.full(len(book.total), OK, dtype=np.int8)
+    status[book.drift > ctx.band] = REBALANCE
+    status[book.total < ctx.min_total] = SMALL
+    status[book.total <= 0] = EMPTY
+    status[~book.valid] = REASSESS
+    return status
 
-    # --- sells: spread each overweight class over its sellable holdings, pro rata -------------
+
+def _sells(part: Partition, ctx: Context, book: _Book, want: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Spread each overweight class over its sellable holdings, pro rata: quantity, amount, fee per
+    holding, and each customer's proceeds."""
+    n, k = len(part), len(ctx.classes)
+    money = ctx.classes.index("money")
     over = np.clip(-want, 0.0, None)
     over[:, money] = np.clip(over[:, money] - np.clip(part.cash - ctx.cash_reserve, 0.0, None), 0.0, None)
-    avail_value = part.available * price
-    sellable = np.bincount(slot[in_model], weights=avail_value[in_model], minlength=n * k).astype(np.float64).reshape(n, k)
+    avail_value = part.available * book.price
+    sellable = np.bincount(book.slot[book.in_model], weights=avail_value[book.in_model],
+                           minlength=n * k).astype(np.float64).reshape(n, k)
     frac = np.divide(over, sellable, out=np.zeros_like(over), where=sellable > 0)
     frac = np.clip(frac, 0.0, 1.0)
-    hfrac = np.where(in_model, frac[owner, np.clip(hclass, 0, k - 1)], 0.0)
+    hfrac = np.where(book.in_model, frac[book.owner, np.clip(book.hclass, 0, k - 1)], 0.0)
     sell_qty = _step_floor(part.available * hfrac, ctx.min_qty[part.inst], ctx.step[part.inst])
     whole = hfrac >= 0.999  # selling everything sellable may include an odd lot
     sell_qty = np.where(whole & (hfrac > 0), part.available, sell_qty)
-    sell_amount = sell_qty * price
-    rate = part.commission_rate[owner]
+    sell_amount = sell_qty * book.price
+    rate = part.commission_rate[book.owner]
     sell_fee = fees(sell_amount, np.ones_like(sell_qty, dtype=bool), rate, ctx.stamp[part.inst],
-                    ctx.transfer[part.inst], ctx.exchange_traded[part.inst], rules)
+                    ctx.transfer[part.inst], ctx.exchange_traded[part.inst], ctx.rules)
     keep_sell = (sell_qty > 0) & (sell_fee <= ctx.max_fee_ratio * sell_amount)
     sell_qty = np.where(keep_sell, sell_qty, 0.0)
     sell_amount = np.where(keep_sell, sell_amount, 0.0)
     sell_fee = np.where(keep_sell, sell_fee, 0.0)
-    proceeds = np.bincount(owner, weights=sell_amount - sell_fee, minlength=n).astype(np.float64)
+    proceeds = np.bincount(book.owner, weights=sell_amount - sell_fee, minlength=n).astype(np.float64)
+    return sell_qty, sell_amount, sell_fee, proceeds
 
-    # --- buys: whole lots of each underweight class's vehicle, within cash and suitability ----
+
+def _buys(part: Partition, ctx: Context, book: _Book, want: np.ndarray, act: np.ndarray,
+          proceeds: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Whole lots of each underweight class's vehicle, within cash and suitability: quantity,
+    amount and fee per customer and class, and the classes suitability kept from buying."""
+    n = len(part)
     veh = ctx.vehicles
     vprice = ctx.price[veh]
-    vrisk = ctx.risk[veh]
-    may_buy = ctx.allowed[np.clip(level, 0, 4)][:, vrisk] & valid[:, None]
+    may_buy = ctx.allowed[np.clip(book.level, 0, 4)][:, ctx.risk[veh]] & book.valid[:, None]
     under = np.clip(want, 0.0, None) * may_buy
     blocked = (want > 0) & ~may_buy & act[:, None]
     budget = np.clip(part.cash + proceeds - ctx.cash_reserve, 0.0, None)
@@ -205,28 +231,40 @@ def propose(part: Partition, ctx: Context) -> Proposals:
     buy_qty = _step_floor(under * scale[:, None] / vprice, ctx.min_qty[veh], ctx.step[veh])
     buy_amount = buy_qty * vprice
     buy_fee = fees(buy_amount, np.zeros_like(buy_qty, dtype=bool), part.commission_rate[:, None],
-                   ctx.stamp[veh], ctx.transfer[veh], ctx.exchange_traded[veh], rules)
+                   ctx.stamp[veh], ctx.transfer[veh], ctx.exchange_traded[veh], ctx.rules)
     keep_buy = (buy_qty > 0) & (buy_fee <= ctx.max_fee_ratio * buy_amount)
-    buy_qty = np.where(keep_buy, buy_qty, 0.0)
+    return np.where(keep_buy, buy_qty, 0.0), buy_amount, buy_fee, blocked
+
+
+def propose(part: Partition, ctx: Context) -> Proposals:
+    """The pure engine: one partition in, its proposals out. No I/O, no globals."""
+    n = len(part)
+    book = _book(part, ctx)
+    status = _status(book, ctx)
+    act = status == REBALANCE
+    want = book.target * book.investable[:, None] - book.cls_value  # + buy, - sell, per class
+    want[~act] = 0.0
+    sell_qty, sell_amount, sell_fee, proceeds = _sells(part, ctx, book, want)
+    buy_qty, buy_amount, buy_fee, blocked = _buys(part, ctx, book, want, act, proceeds)
     # a customer whose every trade was too small to be worth its fees stays as is
-    traded = (np.bincount(owner, weights=(sell_qty > 0).astype(float), minlength=n) + (buy_qty > 0).sum(axis=1)) > 0
+    traded = (np.bincount(book.owner, weights=(sell_qty > 0).astype(float), minlength=n) + (buy_qty > 0).sum(axis=1)) > 0
     status[act & ~traded] = SMALL
 
     s_idx = np.flatnonzero(sell_qty > 0)
     b_cust, b_cls = np.nonzero(buy_qty > 0)
-    t_row = np.concatenate([owner[s_idx], b_cust])
+    t_row = np.concatenate([book.owner[s_idx], b_cust])
     t_side = np.concatenate([-np.ones(len(s_idx), np.int8), np.ones(len(b_cust), np.int8)])
     order = np.lexsort((t_side, t_row))  # per customer: sells first (they fund the buys), then buys
     return Proposals(
         customer_id=part.customer_id,
         status=status,
-        total=total,
-        current=current,
-        target=target,
-        drift=drift,
+        total=book.total,
+        current=book.current,
+        target=book.target,
+        drift=book.drift,
         blocked=blocked,
         t_customer=part.customer_id[t_row][order],
-        t_inst=np.concatenate([part.inst[s_idx], veh[b_cls]]).astype(np.int32)[order],
+        t_inst=np.concatenate([part.inst[s_idx], ctx.vehicles[b_cls]]).astype(np.int32)[order],
         t_side=t_side[order],
         t_qty=np.concatenate([sell_qty[s_idx], buy_qty[b_cust, b_cls]])[order],
         t_amount=np.round(np.concatenate([sell_amount[s_idx], buy_amount[b_cust, b_cls]]), 2)[order],
@@ -305,8 +343,6 @@ def build_context(instruments: list[dict], weights: np.ndarray | None = None) ->
     The vehicle ETFs named in ``portfolio_config.yaml`` are added if missing, priced from the
     shipped catalogue, so every class can be bought.
     """
-    from brokercare.advisory import catalogue, portfolios
-
     cfg = config()
     classes = list(cfg["asset_classes"])
     rows = {i["symbol"]: i for i in instruments}

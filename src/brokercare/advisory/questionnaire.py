@@ -3,8 +3,9 @@
 ``evaluate(answers, round_=1)`` is pure: it validates the answers, looks for contradictions and
 either returns the questions to ask again in plain words (round 1) or a C1–C5 result; a
 contradiction that survives the second round is resolved with the configured conservative answer,
-and the result says so. ``assess`` stores a result as the customer's ``RiskAssessment`` (and the
-customer's current ``risk_level``) in the caller's transaction.
+and the result says so. ``assess`` stores a result as a ``RiskAssessment`` in the caller's
+transaction and, once the caller commits, announces it as ``risk.assessed`` (the customers domain
+then updates the customer's current ``risk_level`` and profile).
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from brokercare.advisory.suitability import LEVELS, level_name
+from brokercare.advisory.events import RISK_ASSESSED
+from brokercare.advisory.models import RiskAssessment
+from brokercare.advisory.suitability import (
+    LEVELS,
+    current_assessment,
+    level_name,
+    local_today,
+)
+from brokercare.core.after_commit import publish_after_commit
+from brokercare.core.bus import Event
 from brokercare.core.errors import Conflict, ValidationFailed
+from brokercare.customers.service import get_customer, latest_life_event
 
 PATH = Path(__file__).parent / "data" / "questionnaire.yaml"
 
@@ -163,9 +174,7 @@ class Validity:
 
 def validity(session: Session, customer_id: int, *, today: date | None = None) -> Validity:
     """Whether the customer's latest assessment is still valid, and what to tell them."""
-    from brokercare.advisory.suitability import current_assessment, local_today, require_customer
-
-    require_customer(session, customer_id)
+    get_customer(session, customer_id)
     today = today or local_today()
     a = current_assessment(session, customer_id)
     if a is None:
@@ -174,7 +183,7 @@ def validity(session: Session, customer_id: int, *, today: date | None = None) -
         return Validity(a.level, a.assessed_on, a.valid_until, "expired",
                         f"您的风险测评已于{a.valid_until:%Y年%m月%d日}到期，请重新测评后再购买产品。")
     days = (a.valid_until - today).days
-    event = _life_event_since(session, customer_id, a.assessed_on)
+    event = latest_life_event(session, customer_id, since=a.assessed_on, kinds=config()["reassess_on_events"])
     if event is not None:
         return Validity(a.level, a.assessed_on, a.valid_until, "reassess_suggested",
                         f"您在测评之后有了新的情况（{_EVENT_WORDS.get(event, event)}），收入、支出或投资期限可能已经变化，"
@@ -191,28 +200,15 @@ _EVENT_WORDS = {"retirement": "退休", "job_change": "工作变动", "house_pur
                 "marriage": "结婚"}
 
 
-def _life_event_since(session: Session, customer_id: int, since: date) -> str | None:
-    from brokercare.customers.models import LifeEvent
-
-    return session.scalar(
-        select(LifeEvent.kind)
-        .where(LifeEvent.customer_id == customer_id, LifeEvent.occurred_on > since,
-               LifeEvent.kind.in_(config()["reassess_on_events"]))
-        .order_by(LifeEvent.occurred_on.desc()).limit(1)
-    )
-
-
 def assess(session: Session, customer_id: int, answers: dict, *, round_: int = 1, channel: str = "app",
            today: date | None = None) -> Evaluation:
     """Evaluate and, when complete, store the assessment and the customer's current level.
 
     Nothing is written when clarification is needed or the input is invalid. The daily attempt
-    limit stops a customer retaking the test until it gives the answer they want.
+    limit stops a customer retaking the test until it gives the answer they want. The customer's
+    current level follows from the ``risk.assessed`` event published once the caller commits.
     """
-    from brokercare.advisory.suitability import local_today, require_customer
-    from brokercare.customers.models import RiskAssessment
-
-    customer = require_customer(session, customer_id)
+    customer = get_customer(session, customer_id)
     today = today or local_today()
     result = evaluate(answers, round_=round_)
     if result.status != "complete":
@@ -237,12 +233,16 @@ def assess(session: Session, customer_id: int, answers: dict, *, round_: int = 1
     stored = {**result.answers, "_version": str(config()["version"]), "_score": result.score}
     if result.notes:
         stored["_notes"] = result.notes
+    row = RiskAssessment(customer_id=customer_id, level=result.level, score=result.score, assessed_on=today,
+                         valid_until=valid_until(today), channel=channel[:12], answers=stored)
     with session.begin_nested():
-        session.add(RiskAssessment(customer_id=customer_id, level=result.level, score=result.score,
-                                   assessed_on=today, valid_until=valid_until(today), channel=channel[:12],
-                                   answers=stored))
-        customer.risk_level = result.level
+        session.add(row)
         session.flush()
+    publish_after_commit(session, Event(type=RISK_ASSESSED, customer_id=customer_id, payload={
+        "customer_id": customer_id, "assessment_id": row.id, "level": row.level, "score": row.score,
+        "assessed_on": row.assessed_on.isoformat(), "valid_until": row.valid_until.isoformat(),
+        "channel": row.channel,
+    }))
     return result
 
 

@@ -1,23 +1,51 @@
-"""Advisory services other domains call: "我该怎么调仓" for one customer, and the nightly batch."""
+"""Advisory services other domains call: "我该怎么调仓" for one customer, the nightly batch, goals
+and packages, and the risk assessments and suitability checks this domain owns.
+
+Other domains read assessments only through :func:`current_assessment` / :func:`current_assessments`
+(or the ``risk.assessed`` event); a bulk load of assessments goes through :func:`load_frames`,
+which hands the customers domain the latest of each customer loaded.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
-from brokercare.advisory import batch, explanations, portfolios
-from brokercare.advisory import proposals as engine
-from brokercare.advisory.suitability import (
-    LEVELS,
-    SuitabilityDecision,
-    check_customer,
-    current_assessments,
-    local_today,
-    require_customer,
+from brokercare.accounts.service import positions_of
+from brokercare.advisory import (
+    batch,
+    catalogue,
+    explanations,
+    goals,
+    packages,
+    portfolios,
+    questionnaire,
 )
+from brokercare.advisory import proposals as engine
+from brokercare.advisory.models import CustomerGoal, RiskAssessment
+from brokercare.advisory.questionnaire import assess as assess
+from brokercare.advisory.questionnaire import questions as questions
+from brokercare.advisory.questionnaire import validity as validity
+from brokercare.advisory.suitability import LEVELS, local_today
+from brokercare.advisory.suitability import SuitabilityDecision as SuitabilityDecision
+from brokercare.advisory.suitability import check as check
+from brokercare.advisory.suitability import check_customer as check_customer
+from brokercare.advisory.suitability import current_assessment as current_assessment
+from brokercare.advisory.suitability import current_assessments as current_assessments
+from brokercare.advisory.suitability import record_confirmation as record_confirmation
+from brokercare.core.bulkload import insert_columns
+from brokercare.core.database import utcnow
+from brokercare.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from brokercare.customers.service import Assessed, get_customer, replace_assessed_risks
+from brokercare.market.service import instrument_rows
 
 
 @dataclass
@@ -38,8 +66,8 @@ class RebalanceAdvice:
 
 def rebalance_advice(session: Session, customer_id: int, *, today: date | None = None) -> RebalanceAdvice:
     """The proposal and its explanation for one customer, computed by the same engine as the batch."""
-    require_customer(session, customer_id)
-    instruments = batch.instruments_from_db(session)
+    get_customer(session, customer_id)
+    instruments = instrument_rows(session)
     models = portfolios.current_models()
     ctx = engine.build_context(instruments, portfolios.weight_matrix(models))
     part = batch.partition_from_db(session, ctx, [customer_id], today=today)
@@ -100,10 +128,7 @@ def nightly(session: Session, out_dir: Path, *, run_date: date | None = None, cl
 
 def customer_level(session: Session, customer_id: int, *, today: date | None = None) -> str:
     """The level advice may use: professional, or the latest valid assessment (else refused)."""
-    from brokercare.advisory import questionnaire
-    from brokercare.core.errors import PermissionDenied
-
-    customer = require_customer(session, customer_id)
+    customer = get_customer(session, customer_id)
     if customer.investor_type == "professional":
         return "C5"
     v = questionnaire.validity(session, customer_id, today=today)
@@ -120,12 +145,6 @@ def set_goal(session: Session, customer_id: int, *, kind: str, target_amount: fl
              current_value: float = 0.0, monthly: float = 0.0, name: str | None = None,
              today: date | None = None):
     """Create a goal and project it at once; nothing is stored when the goal is invalid."""
-    from decimal import Decimal
-
-    from brokercare.advisory import goals
-    from brokercare.advisory.models import CustomerGoal
-    from brokercare.advisory.suitability import local_today
-
     today = today or local_today()
     level = customer_level(session, customer_id, today=today)
     years = _years_between(today, target_date)
@@ -134,7 +153,7 @@ def set_goal(session: Session, customer_id: int, *, kind: str, target_amount: fl
         customer_id=customer_id, kind=kind, name=(name or goals.config()["kinds"][kind]["name"])[:40],
         target_amount=Decimal(str(round(target_amount, 2))), target_date=target_date,
         current_value=Decimal(str(round(current_value, 2))), monthly_contribution=Decimal(str(round(monthly, 2))),
-        probability=projection.probability, on_track=projection.on_track, reviewed_at=_now(),
+        probability=projection.probability, on_track=projection.on_track, reviewed_at=utcnow(),
     )
     session.add(row)
     session.flush()
@@ -144,16 +163,7 @@ def set_goal(session: Session, customer_id: int, *, kind: str, target_amount: fl
 def review_goal(session: Session, goal_id: int, *, current_value: float | None = None,
                 monthly: float | None = None, today: date | None = None):
     """Re-project a goal with today's savings (progress tracking) and store the new probability."""
-    from decimal import Decimal
-
-    from brokercare.advisory import goals
-    from brokercare.advisory.models import CustomerGoal
-    from brokercare.advisory.suitability import local_today
-    from brokercare.core.errors import NotFound, ValidationFailed
-
-    row = session.get(CustomerGoal, goal_id)
-    if row is None:
-        raise NotFound(f"目标 {goal_id} 不存在。")
+    row = get_goal(session, goal_id)
     today = today or local_today()
     if current_value is not None:
         if current_value < 0:
@@ -164,7 +174,7 @@ def review_goal(session: Session, goal_id: int, *, current_value: float | None =
             raise ValidationFailed("每月投入不能为负数。")
         row.monthly_contribution = Decimal(str(round(monthly, 2)))
     if row.current_value >= row.target_amount:
-        row.status, row.probability, row.on_track, row.reviewed_at = "achieved", 1.0, True, _now()
+        row.status, row.probability, row.on_track, row.reviewed_at = "achieved", 1.0, True, utcnow()
         session.flush()
         return row, None
     years = _years_between(today, row.target_date)
@@ -173,47 +183,35 @@ def review_goal(session: Session, goal_id: int, *, current_value: float | None =
     level = customer_level(session, row.customer_id, today=today)
     projection = goals.project(goals.Goal(row.kind, float(row.target_amount), years, float(row.current_value),
                                           float(row.monthly_contribution), level))
-    row.probability, row.on_track, row.reviewed_at = projection.probability, projection.on_track, _now()
+    row.probability, row.on_track, row.reviewed_at = projection.probability, projection.on_track, utcnow()
     session.flush()
     return row, projection
 
 
-def goals_of(session: Session, customer_id: int) -> list:
-    from sqlalchemy import select
+def get_goal(session: Session, goal_id: int) -> CustomerGoal:
+    row = session.get(CustomerGoal, goal_id)
+    if row is None:
+        raise NotFound(f"目标 {goal_id} 不存在。")
+    return row
 
-    from brokercare.advisory.models import CustomerGoal
 
-    require_customer(session, customer_id)
+def goals_of(session: Session, customer_id: int) -> list[CustomerGoal]:
+    get_customer(session, customer_id)
     return list(session.scalars(select(CustomerGoal).where(CustomerGoal.customer_id == customer_id)
                                 .order_by(CustomerGoal.target_date)))
 
 
-def _now():
-    from brokercare.core.database import utcnow
-
-    return utcnow()
-
-
 def package_drift(session: Session, customer_id: int, key: str, *, years_left: float | None = None):
-    """Monitor a customer's package from their actual positions in the package's products."""
-    from sqlalchemy import select
-
-    from brokercare.accounts.models import Account, Position
-    from brokercare.advisory import catalogue, packages
-    from brokercare.market.models import Instrument
-
+    """Monitor a customer's package from their actual positions in the package's products (at the
+    reference price; the catalogue's price for a product the market has none for)."""
     level = customer_level(session, customer_id)
     plan = packages.plan(key, level, years_left=years_left)
-    rows = session.execute(
-        select(Position.symbol, Position.quantity, Instrument.last_price)
-        .join(Account, Account.id == Position.account_id)
-        .join(Instrument, Instrument.symbol == Position.symbol)
-        .where(Account.customer_id == customer_id, Position.symbol.in_(list(plan.allocation)))
-    ).all()
     holdings: dict[str, float] = {}
-    for symbol, qty, price in rows:
-        px = float(price) if price is not None else float(catalogue.get(symbol).get("last_price") or 0)
-        holdings[symbol] = holdings.get(symbol, 0.0) + float(qty) * px
+    for p in positions_of(session, customer_id):
+        if p.symbol not in plan.allocation:
+            continue
+        px = float(catalogue.get(p.symbol).get("last_price") or 0) if p.priced_at_cost else float(p.last_price)
+        holdings[p.symbol] = holdings.get(p.symbol, 0.0) + float(p.quantity) * px
     return plan, packages.monitor(plan, holdings)
 
 
@@ -223,11 +221,6 @@ def review_goals(session: Session, *, today: date | None = None, progress=None) 
     A goal whose customer has no valid assessment is skipped (and counted), not failed: the
     customer is already being asked to re-test.
     """
-    from sqlalchemy import select
-
-    from brokercare.advisory.models import CustomerGoal
-    from brokercare.core.errors import DomainError
-
     counts = {"on_track": 0, "off_track": 0, "achieved": 0, "skipped": 0}
     ids = list(session.scalars(select(CustomerGoal.id).where(CustomerGoal.status == "active")))
     for goal_id in ids:
@@ -244,3 +237,45 @@ def review_goals(session: Session, *, today: date | None = None, progress=None) 
         if progress is not None:
             progress()
     return counts
+
+
+# --- the customers domain's copy of the latest assessments ------------------------------------
+
+
+#: The tables a bulk load of column frames writes (the demo brokerage).
+FRAME_TABLES = (RiskAssessment.__tablename__,)
+
+
+def load_frames(conn: Connection, frames: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Write column frames of assessments (``{"risk_assessments": {column: values}}``, ids
+    included) and hand the customers domain the latest assessment of every customer loaded, as
+    ``risk.assessed`` would one by one. A frame for another table is refused before anything is
+    written. Rows written per table."""
+    unknown = sorted(set(frames) - set(FRAME_TABLES))
+    if unknown:
+        raise ValueError(f"no bulk load into {', '.join(unknown)} here; tables: {', '.join(FRAME_TABLES)}")
+    columns = frames.get(RiskAssessment.__tablename__)
+    written = insert_columns(conn, RiskAssessment.__tablename__, columns) if columns else 0
+    if written:
+        owners = np.asarray(columns["customer_id"])
+        share_latest_assessments(conn, lo=int(owners.min()), hi=int(owners.max()))
+    return {RiskAssessment.__tablename__: written}
+
+
+def share_latest_assessments(db: Session | Connection, *, lo: int | None = None, hi: int | None = None) -> int:
+    """Hand the latest assessment (and how many were taken) of every customer ``lo..hi`` (all
+    without a range) to the customers domain, replacing its copy of them: after a bulk load, which
+    publishes no ``risk.assessed`` per row. Returns the number of customers; the caller commits."""
+    ra = RiskAssessment
+    ranked = select(
+        ra.customer_id, ra.id, ra.level, ra.score, ra.assessed_on, ra.valid_until,
+        func.row_number().over(partition_by=ra.customer_id, order_by=(ra.assessed_on.desc(), ra.id.desc())).label("rn"),
+        func.count().over(partition_by=ra.customer_id).label("taken"),
+    )
+    if lo is not None and hi is not None:
+        ranked = ranked.where(ra.customer_id.between(lo, hi))
+    latest = ranked.subquery()
+    rows = db.execute(select(latest).where(latest.c.rn == 1).order_by(latest.c.customer_id))
+    return replace_assessed_risks(db, (
+        Assessed(r.customer_id, r.id, r.level, r.score, r.assessed_on, r.valid_until, r.taken) for r in rows),
+        lo=lo, hi=hi)

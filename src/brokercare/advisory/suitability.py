@@ -7,26 +7,29 @@ ladder, the professional-investor thresholds and the "lowest category is refused
 
 ``record_confirmation`` stores a customer's explicit confirmation of a warned mismatch in this
 domain's ``suitability_confirmations`` table and, in the same transaction, in the tamper-evident
-ledger (kind ``suitability.confirmed``) when the ledger service is installed.
+ledger (kind ``suitability.confirmed``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from brokercare.core.errors import NotFound, PermissionDenied, ValidationFailed
+from brokercare.advisory.models import RiskAssessment, SuitabilityConfirmation
+from brokercare.core.errors import PermissionDenied, ValidationFailed
+from brokercare.core.settings import get_settings
+from brokercare.customers.service import get_customer
+from brokercare.ledger.service import append
 
 DATA = Path(__file__).parent / "data"
 Decision = Literal["allow", "warn_confirm", "refuse"]
@@ -226,26 +229,15 @@ def assess_professional(
 # --- the customer-level check and the recorded confirmation --------------------------------
 
 
-def require_customer(session: Session, customer_id: int):
-    from brokercare.customers.models import Customer
-
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        raise NotFound(f"客户 {customer_id} 不存在。")
-    return customer
-
-
-def current_assessment(session: Session, customer_id: int):
+def current_assessment(session: Session, customer_id: int) -> RiskAssessment | None:
     """The customer's latest risk assessment, or None if never assessed."""
     return current_assessments(session, [customer_id]).get(customer_id)
 
 
-def current_assessments(session: Session, customer_ids: list[int]) -> dict:
+def current_assessments(session: Session, customer_ids: list[int]) -> dict[int, RiskAssessment]:
     """:func:`current_assessment` of many customers in one read: customer id → latest
     assessment (customers never assessed are absent)."""
-    from brokercare.customers.models import RiskAssessment
-
-    out: dict = {}
+    out: dict[int, RiskAssessment] = {}
     for a in session.scalars(select(RiskAssessment).where(RiskAssessment.customer_id.in_(list(customer_ids)))
                              .order_by(RiskAssessment.assessed_on, RiskAssessment.id)):
         out[a.customer_id] = a  # ascending: the latest wins
@@ -257,7 +249,7 @@ def check_customer(
 ) -> SuitabilityDecision:
     """``check`` for a stored customer: their category, with a missing or expired test refused."""
     risk = normalise_risk(product_risk)
-    customer = require_customer(session, customer_id)
+    customer = get_customer(session, customer_id)
     if customer.investor_type == PROFESSIONAL:
         return check(PROFESSIONAL, risk)
     assessment = current_assessment(session, customer_id)
@@ -270,19 +262,7 @@ def check_customer(
 
 
 def local_today() -> date:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    from brokercare.core.settings import get_settings
-
     return datetime.now(ZoneInfo(get_settings().timezone)).date()
-
-
-def _ledger_append():
-    if importlib.util.find_spec("brokercare.ledger.service") is None:
-        return None
-    module = importlib.import_module("brokercare.ledger.service")
-    return getattr(module, "append", None)
 
 
 def record_confirmation(
@@ -299,8 +279,6 @@ def record_confirmation(
     cannot be overridden. ``product`` is the product's symbol or catalogue code. Nothing is
     written when the call fails; the caller commits.
     """
-    from brokercare.advisory.models import SuitabilityConfirmation
-
     if not isinstance(decision, SuitabilityDecision):
         raise ValidationFailed("decision must be the SuitabilityDecision returned by check().")
     if decision.decision == "refuse":
@@ -313,7 +291,7 @@ def record_confirmation(
     product = (product or "").strip()
     if not product or len(product) > 32:
         raise ValidationFailed("请提供产品代码（例如 000051.OF）。", extra={"field": "product"})
-    require_customer(session, customer_id)
+    get_customer(session, customer_id)
 
     message_hash = hashlib.sha256(decision.message.encode("utf-8")).hexdigest()
     row = SuitabilityConfirmation(
@@ -329,23 +307,21 @@ def record_confirmation(
     with session.begin_nested():
         session.add(row)
         session.flush()
-        append = _ledger_append()
-        if append is not None:
-            entry = append(
-                session,
-                "suitability.confirmed",
-                f"customer:{customer_id}",
-                {
-                    "customer_id": customer_id,
-                    "product": product,
-                    "product_risk": decision.product_risk,
-                    "investor_level": decision.investor,
-                    "decision": decision.decision,
-                    "message_sha256": message_hash,
-                    "confirmation_id": row.id,
-                    "channel": row.channel,
-                },
-            )
-            row.ledger_entry_id = getattr(entry, "id", None)
-            session.flush()
+        entry = append(
+            session,
+            "suitability.confirmed",
+            f"customer:{customer_id}",
+            {
+                "customer_id": customer_id,
+                "product": product,
+                "product_risk": decision.product_risk,
+                "investor_level": decision.investor,
+                "decision": decision.decision,
+                "message_sha256": message_hash,
+                "confirmation_id": row.id,
+                "channel": row.channel,
+            },
+        )
+        row.ledger_entry_id = entry.id
+        session.flush()
     return row

@@ -26,8 +26,8 @@ from brokercare.advisory.schemas import (
 )
 from brokercare.core.database import get_session
 from brokercare.core.errors import NotFound, PermissionDenied
-from brokercare.security.models import User
-from brokercare.security.policy import current_user
+from brokercare.market.service import get_instrument
+from brokercare.security.policy import Principal, current_user
 
 router = APIRouter(prefix="/advisory", tags=["advisory"])
 
@@ -35,7 +35,7 @@ READERS = {"agent", "advisor", "customer_manager", "team_lead", "compliance", "r
 ON_BEHALF = {"advisor", "customer_manager"}
 
 
-def _may_read(user: User, customer_id: int) -> None:
+def _may_read(user: Principal, customer_id: int) -> None:
     if user.role == "customer" and user.customer_id == customer_id:
         return
     if user.role in READERS:
@@ -43,7 +43,7 @@ def _may_read(user: User, customer_id: int) -> None:
     raise PermissionDenied("您只能查看本人的信息。")
 
 
-def _may_act(user: User, customer_id: int) -> str:
+def _may_act(user: Principal, customer_id: int) -> str:
     """Who may answer the questionnaire or confirm a warning for this customer; returns the channel."""
     if user.role == "customer" and user.customer_id == customer_id:
         return "app"
@@ -57,7 +57,7 @@ def _level(session: Session, customer_id: int) -> str:
 
 
 @router.get("/questionnaire")
-def get_questionnaire(user: User = Depends(current_user)) -> dict:
+def get_questionnaire(user: Principal = Depends(current_user)) -> dict:
     cfg = questionnaire.config()
     return {"version": cfg["version"], "validity_months": cfg["validity_months"],
             "questions": [{"id": q["id"], "text": q["text"],
@@ -66,7 +66,7 @@ def get_questionnaire(user: User = Depends(current_user)) -> dict:
 
 
 @router.post("/customers/{customer_id}/risk-assessments")
-def submit_assessment(customer_id: int, body: AssessmentIn, user: User = Depends(current_user),
+def submit_assessment(customer_id: int, body: AssessmentIn, user: Principal = Depends(current_user),
                       session: Session = Depends(get_session)) -> dict:
     channel = _may_act(user, customer_id)
     result = questionnaire.assess(session, customer_id, body.answers, round_=body.round, channel=channel)
@@ -78,7 +78,7 @@ def submit_assessment(customer_id: int, body: AssessmentIn, user: User = Depends
 
 
 @router.get("/customers/{customer_id}/risk-assessment")
-def assessment_status(customer_id: int, user: User = Depends(current_user),
+def assessment_status(customer_id: int, user: Principal = Depends(current_user),
                       session: Session = Depends(get_session)) -> dict:
     _may_read(user, customer_id)
     v = questionnaire.validity(session, customer_id)
@@ -88,7 +88,7 @@ def assessment_status(customer_id: int, user: User = Depends(current_user),
 
 
 @router.post("/suitability/check")
-def suitability_check(body: CheckIn, user: User = Depends(current_user)) -> dict:
+def suitability_check(body: CheckIn, user: Principal = Depends(current_user)) -> dict:
     return suitability.check(body.investor, body.product_risk).to_dict()
 
 
@@ -98,9 +98,10 @@ def _product_risk(session: Session, product: str) -> tuple[str, str]:
         item = catalogue.get(product)
         return item["symbol"], item["risk"]
     except NotFound:
-        from brokercare.market.models import Instrument
-
-        inst = session.get(Instrument, product)
+        try:
+            inst = get_instrument(session, product)
+        except NotFound:
+            inst = None
         if inst is None or not inst.risk_rating:
             raise NotFound(f"找不到产品 {product} 或它的风险等级。") from None
         return inst.symbol, inst.risk_rating
@@ -108,14 +109,14 @@ def _product_risk(session: Session, product: str) -> tuple[str, str]:
 
 @router.get("/customers/{customer_id}/suitability")
 def customer_suitability(customer_id: int, product: str = Query(..., max_length=32),
-                         user: User = Depends(current_user), session: Session = Depends(get_session)) -> dict:
+                         user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> dict:
     _may_read(user, customer_id)
     symbol, risk = _product_risk(session, product)
     return {"product": symbol, **suitability.check_customer(session, customer_id, risk).to_dict()}
 
 
 @router.post("/customers/{customer_id}/suitability/confirmations", status_code=201)
-def confirm(customer_id: int, body: ConfirmationIn, user: User = Depends(current_user),
+def confirm(customer_id: int, body: ConfirmationIn, user: Principal = Depends(current_user),
             session: Session = Depends(get_session)) -> dict:
     channel = _may_act(user, customer_id)
     symbol, risk = _product_risk(session, body.product)
@@ -127,7 +128,7 @@ def confirm(customer_id: int, body: ConfirmationIn, user: User = Depends(current
 
 
 @router.get("/models")
-def models(user: User = Depends(current_user)) -> dict:
+def models(user: Principal = Depends(current_user)) -> dict:
     current = portfolios.current_models()
     out: dict = {lv: {k: round(v, 4) for k, v in m.weights.items()} for lv, m in current.items()}
     out["regime"] = next(iter(current.values())).regime.to_dict()
@@ -135,18 +136,18 @@ def models(user: User = Depends(current_user)) -> dict:
 
 
 @router.get("/products")
-def products(investor: str = Query(..., examples=["C3"]), user: User = Depends(current_user)) -> list[dict]:
+def products(investor: str = Query(..., examples=["C3"]), user: Principal = Depends(current_user)) -> list[dict]:
     return catalogue.shelf_for(investor)
 
 
 @router.get("/customers/{customer_id}/rebalance")
-def rebalance(customer_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)) -> dict:
+def rebalance(customer_id: int, user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> dict:
     _may_read(user, customer_id)
     return service.rebalance_advice(session, customer_id).to_dict()
 
 
 @router.post("/goals/projection")
-def goal_projection(body: GoalIn, user: User = Depends(current_user), session: Session = Depends(get_session)) -> dict:
+def goal_projection(body: GoalIn, user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> dict:
     _may_read(user, body.customer_id)
     level = _level(session, body.customer_id)
     goal = goals.Goal(body.kind, body.target_amount, body.years, body.initial, body.monthly, level)
@@ -154,7 +155,7 @@ def goal_projection(body: GoalIn, user: User = Depends(current_user), session: S
 
 
 @router.post("/customers/{customer_id}/goals", status_code=201)
-def create_goal(customer_id: int, body: GoalCreate, user: User = Depends(current_user),
+def create_goal(customer_id: int, body: GoalCreate, user: Principal = Depends(current_user),
                 session: Session = Depends(get_session)) -> dict:
     _may_act(user, customer_id)
     row, projection = service.set_goal(session, customer_id, kind=body.kind, target_amount=body.target_amount,
@@ -165,7 +166,7 @@ def create_goal(customer_id: int, body: GoalCreate, user: User = Depends(current
 
 
 @router.get("/customers/{customer_id}/goals")
-def list_goals(customer_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)) -> list[dict]:
+def list_goals(customer_id: int, user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> list[dict]:
     _may_read(user, customer_id)
     return [{"id": g.id, "kind": g.kind, "name": g.name, "target_amount": str(g.target_amount),
              "target_date": g.target_date.isoformat(), "current_value": str(g.current_value),
@@ -176,14 +177,9 @@ def list_goals(customer_id: int, user: User = Depends(current_user), session: Se
 
 
 @router.post("/goals/{goal_id}/review")
-def review_goal(goal_id: int, body: GoalReview, user: User = Depends(current_user),
+def review_goal(goal_id: int, body: GoalReview, user: Principal = Depends(current_user),
                 session: Session = Depends(get_session)) -> dict:
-    from brokercare.advisory.models import CustomerGoal
-
-    row = session.get(CustomerGoal, goal_id)
-    if row is None:
-        raise NotFound(f"目标 {goal_id} 不存在。")
-    _may_act(user, row.customer_id)
+    _may_act(user, service.get_goal(session, goal_id).customer_id)
     row, projection = service.review_goal(session, goal_id, current_value=body.current_value, monthly=body.monthly)
     session.commit()
     return {"id": row.id, "status": row.status, "probability": row.probability, "on_track": row.on_track,
@@ -191,7 +187,7 @@ def review_goal(goal_id: int, body: GoalReview, user: User = Depends(current_use
 
 
 @router.post("/professional-assessment")
-def professional(body: ProfessionalIn, user: User = Depends(current_user)) -> dict:
+def professional(body: ProfessionalIn, user: Principal = Depends(current_user)) -> dict:
     result = suitability.assess_professional(financial_assets=body.financial_assets,
                                              avg_income_3y=body.avg_income_3y,
                                              experience_years=body.experience_years)
@@ -199,19 +195,19 @@ def professional(body: ProfessionalIn, user: User = Depends(current_user)) -> di
 
 
 @router.get("/packages")
-def list_packages(user: User = Depends(current_user)) -> list[dict]:
+def list_packages(user: Principal = Depends(current_user)) -> list[dict]:
     return [{"key": k, "name": p["name"], "kind": p["kind"]} for k, p in packages.config().items()]
 
 
 @router.get("/packages/{key}/plan")
 def package_plan(key: str, customer_id: int, years_left: float | None = Query(None, gt=0, le=40),
-                 user: User = Depends(current_user), session: Session = Depends(get_session)) -> dict:
+                 user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> dict:
     _may_read(user, customer_id)
     return packages.plan(key, _level(session, customer_id), years_left=years_left).to_dict()
 
 
 @router.post("/packages/{key}/drift")
-def package_drift(key: str, body: DriftIn, user: User = Depends(current_user),
+def package_drift(key: str, body: DriftIn, user: Principal = Depends(current_user),
                   session: Session = Depends(get_session)) -> dict:
     _may_read(user, body.customer_id)
     plan = packages.plan(key, _level(session, body.customer_id), years_left=body.years_left)
@@ -220,7 +216,7 @@ def package_drift(key: str, body: DriftIn, user: User = Depends(current_user),
 
 @router.get("/customers/{customer_id}/packages/{key}/drift")
 def package_drift_from_positions(customer_id: int, key: str, years_left: float | None = Query(None, gt=0, le=40),
-                                 user: User = Depends(current_user), session: Session = Depends(get_session)) -> dict:
+                                 user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> dict:
     _may_read(user, customer_id)
     _plan, report = service.package_drift(session, customer_id, key, years_left=years_left)
     return report.to_dict()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from brokercare.core.database import make_engine
 from brokercare.customers.config import Compiled, load_config
 from brokercare.customers.engine import AsOf, compute_partition, encode
 from brokercare.customers.models import Customer
-from brokercare.customers.service import TIER_CHANGED  # noqa: E402
+from brokercare.customers.service import TIER_CHANGED
 from brokercare.customers.store import write_profiles
 
 
@@ -66,8 +67,6 @@ def partition_task(url: str, lo: int, hi: int, as_of_iso: str, config_file: str 
 
     The result carries the encoded profile rows plus the columns the summary needs.
     """
-    from datetime import datetime
-
     compiled = load_config(Path(config_file)) if config_file else load_config()
     engine = _worker_engine(url)
     with engine.connect() as conn:

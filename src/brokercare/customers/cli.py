@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+# Each command imports the services it runs when it runs: every ``brokercare`` call loads every
+# domain's CLI module, and keeping SQLAlchemy, Polars and the solvers out of them starts it at once.
+
 console = Console()
 profiles_app = typer.Typer(help="Customer profiles: features, tags, tiers and life stages.",
                            no_args_is_help=True)
@@ -140,8 +143,7 @@ def customer_show(customer_no: str) -> None:
     from brokercare.core.database import session_scope
     from brokercare.core.errors import DomainError
     from brokercare.customers.service import get_customer_by_no
-    from brokercare.security.crypto import get_cipher
-    from brokercare.security.masking import mask_id_number, mask_name, mask_phone
+    from brokercare.security.service import get_cipher, mask_id_number, mask_name, mask_phone
 
     try:
         with session_scope() as session:

@@ -101,7 +101,7 @@ class Compiled:
 def _check_expr(where: str, text: str) -> pl.Expr:
     try:
         expr = pl.sql_expr(text)
-    except Exception as exc:  # noqa: BLE001 - polars raises several parser error types
+    except Exception as exc:  # polars raises several parser error types
         raise ValidationFailed(f"{where}: cannot parse rule {text!r}: {exc}") from exc
     unknown = [n for n in expr.meta.root_names() if n not in BY_NAME]
     if unknown:
@@ -111,7 +111,7 @@ def _check_expr(where: str, text: str) -> pl.Expr:
     probe = pl.DataFrame({f.name: pl.Series([None], dtype=_POLARS[f.type]) for f in FEATURES})
     try:
         probe.select(expr.alias("r"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # likewise for type errors at evaluation
         raise ValidationFailed(f"{where}: rule {text!r} does not evaluate: {exc}") from exc
     return expr
 

@@ -31,7 +31,8 @@ class Feature:
     description: str
 
 
-def _f(name, type_, source, cadence, data_class, group, label, description) -> Feature:  # noqa: ANN001
+def _f(name: str, type_: FeatureType, source: str, cadence: Cadence, data_class: int, group: str, label: str,
+       description: str) -> Feature:
     return Feature(name, type_, source, cadence, data_class, group, label, description)
 
 
@@ -42,7 +43,7 @@ CM = "cash_movements"
 TR = "trades"
 ORD = "orders"
 MC = "margin_contracts"
-RA = "risk_assessments"
+RA = "assessed_risks"
 BE = "behaviour_events"
 
 PAGE_TOPICS = ("market", "trading", "funds", "margin", "ipo", "wealth", "education", "retirement",
@@ -276,7 +277,7 @@ BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 assert len(BY_NAME) == len(FEATURES), "duplicate feature name"
 
 #: Value a feature takes when the sparse profile encoding omitted it (0 / false / null).
-def default_of(feature: Feature):  # noqa: ANN201
+def default_of(feature: Feature) -> int | float | bool | None:
     return {"int": 0, "float": 0.0, "bool": False, "str": None}[feature.type]
 
 

@@ -1,5 +1,9 @@
 """Incremental profile updates: events about one customer recompute that customer's profile.
 
+A ``risk.assessed`` event (published by the advisory domain after the assessment commits) first
+updates the customer's risk level and the CDP's copy of the latest assessment, then the profile,
+in one transaction: an assessment taken in BrokerCare shows in the profile at once.
+
 The handler is idempotent (the event id is recorded with :func:`mark_processed` in the same
 transaction as the profile), so the Redis Streams backend's at-least-once delivery never counts
 an event twice. Tier changes are announced only after the transaction commits.
@@ -9,12 +13,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from brokercare.accounts.models import Account
+from brokercare.accounts.service import customer_of_account
 from brokercare.core.bus import Event, EventBus, get_bus
 from brokercare.core.database import session_scope
 from brokercare.core.service import mark_processed
+from brokercare.customers.risk import RISK_ASSESSED, record_assessed_risk
 from brokercare.customers.service import TierMove, publish_tier_move, refresh_profile
 
 log = logging.getLogger(__name__)
@@ -27,7 +32,7 @@ TRIGGERS = (
     "order.placed",
     "login.succeeded",
     "transfer.completed",
-    "risk.assessed",
+    RISK_ASSESSED,
     "position.changed",
     "customer.updated",
     "behaviour.recorded",
@@ -35,14 +40,14 @@ TRIGGERS = (
 )
 
 
-def _customer_of(session, event: Event) -> int | None:  # noqa: ANN001
+def _customer_of(session: Session, event: Event) -> int | None:
     if event.customer_id is not None:
         return int(event.customer_id)
     payload = event.payload or {}
     if payload.get("customer_id") is not None:
         return int(payload["customer_id"])
     if payload.get("account_id") is not None:
-        return session.scalar(select(Account.customer_id).where(Account.id == int(payload["account_id"])))
+        return customer_of_account(session, int(payload["account_id"]))
     return None
 
 
@@ -56,6 +61,8 @@ def on_event(event: Event) -> TierMove | None:
             return None
         if not mark_processed(session, CONSUMER, event.id):
             return None
+        if event.type == RISK_ASSESSED:
+            record_assessed_risk(session, event.payload)
         _, move = refresh_profile(session, customer_id)
     if move is not None:
         publish_tier_move(move)

@@ -25,6 +25,7 @@ from brokercare.core.bulkimport import (
 from brokercare.core.database import utcnow
 from brokercare.core.identifiers import is_valid_id_number, normalise_mobile
 from brokercare.customers.models import Customer
+from brokercare.security.service import blind_index_many, ensure_data_key, get_cipher
 
 GENDER = {"m": "M", "f": "F", "男": "M", "女": "F", "male": "M", "female": "F"}
 MARITAL = {"single": "single", "married": "married", "divorced": "divorced", "widowed": "widowed",
@@ -67,9 +68,6 @@ COLUMNS = [
 
 
 def _prepare(conn: Connection, parsed: dict[int, dict]) -> Prepared:
-    from brokercare.security.crypto import get_cipher
-    from brokercare.security.service import blind_index_many
-
     with Session(bind=conn) as session:
         cipher = get_cipher(session)
     errors: dict[int, str] = {}
@@ -123,8 +121,6 @@ def _prepare(conn: Connection, parsed: dict[int, dict]) -> Prepared:
 
 def _differs(conn: Connection, old, new: dict) -> bool:
     """Encrypted columns compare by blind index (id, phone) or by decrypting (address)."""
-    from brokercare.security.crypto import get_cipher
-
     if old["id_number_hash"] != new["id_number_hash"] or old["phone_hash"] != new["phone_hash"]:
         return True
     with Session(bind=conn) as session:
@@ -143,11 +139,3 @@ def spec() -> ImportSpec:
         differs=_differs, fetched=("address_enc",), setup=ensure_data_key,
     )
 
-
-def ensure_data_key(engine) -> None:  # noqa: ANN001
-    """Create and commit the first data key before the import transaction, never inside it."""
-    from brokercare.security.crypto import get_cipher
-
-    with Session(engine) as session:
-        get_cipher(session)
-        session.commit()

@@ -1,5 +1,6 @@
-"""The customer data platform's tables: identity, family and life events, risk assessments,
-behaviour events, computed profiles and tier history.
+"""The customer data platform's tables: identity, family and life events, the latest assessed
+risk (a copy of the advisory domain's assessment), behaviour events, computed profiles and tier
+history.
 
 Personal data of class 3 and 4 (ID number, phone, address) is stored only encrypted
 (``*_enc``, see :mod:`brokercare.security.crypto`), with a keyed hash (``*_hash``) where the
@@ -69,17 +70,24 @@ class LifeEvent(Base):
     note: Mapped[str | None] = mapped_column(String(200))
 
 
-class RiskAssessment(Base):
-    __tablename__ = "risk_assessments"
+class AssessedRisk(Base):
+    """The customer's latest risk assessment as the advisory domain announced it (``risk.assessed``).
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    The advisory domain owns the assessments; this copy is what the CDP's risk features read, kept
+    current by the event handler (one row per assessed customer).
+    """
+
+    __tablename__ = "assessed_risks"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    assessment_id: Mapped[int] = mapped_column(Integer)  # the advisory domain's id of the latest
     level: Mapped[str] = mapped_column(String(2))  # C1..C5
     score: Mapped[int] = mapped_column(Integer)
     assessed_on: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date] = mapped_column(Date)
-    channel: Mapped[str] = mapped_column(String(12), default="app")
-    answers: Mapped[dict | None] = mapped_column(JSON)
+    assessments: Mapped[int] = mapped_column(Integer, default=1)  # how many the customer has taken
 
 
 class BehaviourEvent(Base):

@@ -38,8 +38,27 @@ class CustomerDetail(CustomerSummary):
     annual_income: Decimal | None = None
     marital_status: str | None = None
     pii: dict[str, Any] = Field(description="Name, ID number, phone, address and bank cards as the "
-                                            "caller's role may see them (security.access).")
+                                            "caller's role may see them (customers.service.customer_pii).")
     withheld: list[str] = Field(default_factory=list)
+
+
+class BankCard(BaseModel):
+    account_id: int
+    account_no: str
+    bank_name: str | None = None
+    card: str | None = None
+
+
+class CustomerPII(BaseModel):
+    customer_id: int
+    customer_no: str
+    name: str | None
+    id_number: str | None
+    phone: str | None
+    address: str | None
+    bank_cards: list[BankCard]
+    masked_fields: list[str]
+    data_classes: dict[str, int]
 
 
 class TagOut(BaseModel):

@@ -1,9 +1,13 @@
-"""Customer read services and the one-customer profile refresh.
+"""The customers domain's public face: customer reads, personal data as a caller may see it, the
+profile and its one-customer refresh, and the assessed risk the advisory domain announces.
 
-Other domains call these (never the tables): :func:`get_customer`, :func:`get_profile`,
-:func:`search_customers`, :func:`tier_history`, :func:`tier_for`. :func:`refresh_profile` recomputes one customer's
-profile with exactly the code of the nightly batch (a one-customer partition) and is what the
-event handlers in :mod:`brokercare.customers.handlers` run.
+Other domains call these (never the tables): :func:`get_customer`, :func:`get_customers`,
+:func:`get_profile`, :func:`search_customers`, :func:`tier_history`, :func:`tier_for`,
+:func:`customer_pii`, batch reads for engines (:func:`open_customer_ids`,
+:func:`customers_at_levels`, :func:`ids_by_customer_no`) and :func:`replace_assessed_risks` for a
+bulk load of assessments. :func:`refresh_profile` recomputes one customer's profile with exactly
+the code of the nightly batch (a one-customer partition) and is what the event handlers in
+:mod:`brokercare.customers.handlers` run.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from brokercare.core import bulkload
 from brokercare.core.bulkimport import ImportSpec, lookup
-from brokercare.core.bus import Event, get_bus, register_event_type
+from brokercare.core.bulkread import driver_rows
+from brokercare.core.bus import Event, EventBus, get_bus, register_event_type
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers import loading
 from brokercare.customers.config import Compiled, load_config
@@ -33,10 +38,13 @@ from brokercare.customers.models import (
     CustomerProfile,
     FamilyMember,
     LifeEvent,
-    RiskAssessment,
     TierChange,
 )
+from brokercare.customers.pii import customer_pii as customer_pii
+from brokercare.customers.risk import Assessed as Assessed
+from brokercare.customers.risk import replace_assessed_risks as replace_assessed_risks
 from brokercare.customers.store import write_profiles
+from brokercare.security.service import blind_index
 
 TIER_CHANGED = "customer.tier_changed"
 
@@ -58,6 +66,15 @@ def get_customer(session: Session, customer_id: int) -> Customer:
     if customer is None:
         raise NotFound(f"客户不存在（id={customer_id}）", extra={"customer_id": customer_id})
     return customer
+
+
+def latest_life_event(session: Session, customer_id: int, *, since: date, kinds: Iterable[str]) -> str | None:
+    """The kind of the customer's most recent life event of ``kinds`` after ``since`` (None: none)."""
+    return session.scalar(
+        select(LifeEvent.kind)
+        .where(LifeEvent.customer_id == customer_id, LifeEvent.occurred_on > since, LifeEvent.kind.in_(list(kinds)))
+        .order_by(LifeEvent.occurred_on.desc()).limit(1)
+    )
 
 
 def tier_for(aum: Decimal) -> str:
@@ -89,6 +106,18 @@ def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, t
     return out
 
 
+def open_customer_ids(conn: Connection) -> list[int]:
+    """Ids of every customer whose account is not closed, ascending (batch engines partition them)."""
+    return [r[0] for r in driver_rows(conn, select(Customer.id).where(Customer.status != "closed")
+                                      .order_by(Customer.id))]
+
+
+def customers_at_levels(session: Session, levels: Iterable[str]) -> list[tuple[int, str]]:
+    """``(id, risk level)`` of the customers whose current risk level is one of ``levels``, by id."""
+    return [(r.id, r.risk_level) for r in session.execute(
+        select(Customer.id, Customer.risk_level).where(Customer.risk_level.in_(list(levels))).order_by(Customer.id))]
+
+
 def ids_by_customer_no(conn: Connection, customer_nos: Iterable[str]) -> dict[str, int]:
     """Customer number → id for the numbers that exist (imports resolve a file's owners in bulk)."""
     return lookup(conn, Customer.customer_no, Customer.id, customer_nos)
@@ -102,8 +131,8 @@ def get_customer_by_no(session: Session, customer_no: str) -> Customer:
 
 
 #: The tables a bulk load of column frames writes (the demo brokerage), parents first.
-FRAME_TABLES = (Customer.__tablename__, RiskAssessment.__tablename__, FamilyMember.__tablename__,
-                LifeEvent.__tablename__, BehaviourEvent.__tablename__)
+FRAME_TABLES = (Customer.__tablename__, FamilyMember.__tablename__, LifeEvent.__tablename__,
+                BehaviourEvent.__tablename__)
 
 
 def load_frames(conn: Connection, frames: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
@@ -141,8 +170,6 @@ def search_customers(
     q = "".join(query.split())
     stmt = select(Customer)
     if q:
-        from brokercare.security.crypto import blind_index
-
         if _PHONE.match(q):
             stmt = stmt.where(Customer.phone_hash == blind_index(q))
         elif _ID_NUMBER.match(q):
@@ -251,6 +278,15 @@ def publish_tier_move(move: TierMove) -> None:
         payload={"customer_id": move.customer_id, "from_tier": move.from_tier,
                  "to_tier": move.to_tier, "aum": move.aum},
     ))
+
+
+def subscribe_handlers(bus: EventBus | None = None) -> None:
+    """Subscribe this domain's event handlers (profile refresh, assessed risk) to ``bus``: the API
+    does it at start-up, and a command that publishes on the in-process bus does it first."""
+    # The handlers call this module: imported when subscribing, they cannot close a load-time cycle.
+    from brokercare.customers import handlers
+
+    handlers.subscribe(bus)
 
 
 def tier_history(session: Session, customer_id: int) -> list[TierChange]:

@@ -1,6 +1,6 @@
 """Customer and profile endpoints under ``/api/v1``: staff search and read customers; a customer
 user reads only their own record. Every value is shown whole only to roles cleared for its data
-class; personal data goes through :func:`brokercare.security.policy.customer_pii` (masking and the
+class; personal data goes through :func:`brokercare.customers.pii.customer_pii` (masking and the
 audit ledger)."""
 
 from __future__ import annotations
@@ -9,40 +9,42 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
-from brokercare.customers import service
-from brokercare.customers.access import ensure_may_see, readable
+from brokercare.core.errors import NotFound, PermissionDenied
+from brokercare.customers import handlers, service
 from brokercare.customers.features import BY_NAME, FEATURES
+from brokercare.customers.models import Customer
+from brokercare.customers.pii import customer_pii
 from brokercare.customers.schemas import (
     CustomerDetail,
     CustomerPage,
+    CustomerPII,
     CustomerSummary,
     FeatureOut,
     ProfileOut,
     TagOut,
     TierChangeOut,
 )
-from brokercare.security.masking import mask_name
-from brokercare.security.models import User
 from brokercare.security.policy import (
     STAFF_ROLES,
+    Principal,
     current_user,
-    customer_pii,
     data_class_of,
+    ensure_may_see,
+    readable,
     require_roles,
 )
+from brokercare.security.service import mask_name
 
 
 def startup() -> None:
     """Keep profiles fresh: subscribe the incremental refresh to the bus's events."""
-    from brokercare.customers import handlers
-
     handlers.subscribe()
 
 
 router = APIRouter(tags=["customers"])
 
 
-def _summary(user: User, c) -> CustomerSummary:  # noqa: ANN001
+def _summary(user: Principal, c: Customer) -> CustomerSummary:
     name = c.name if readable(user, c.id, data_class_of("name")) else mask_name(c.name)
     return CustomerSummary(id=c.id, customer_no=c.customer_no, name=name, gender=c.gender, city=c.city,
                            branch_code=c.branch_code, status=c.status, risk_level=c.risk_level,
@@ -54,7 +56,7 @@ def search_customers(
     q: str = Query("", max_length=40, description="Customer number, name, mobile or ID number."),
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0),
-    user: User = Depends(require_roles(*STAFF_ROLES)),
+    user: Principal = Depends(require_roles(*STAFF_ROLES)),
     session: Session = Depends(get_session),
 ) -> CustomerPage:
     items, total = service.search_customers(session, q, limit=limit, offset=offset)
@@ -65,14 +67,14 @@ def search_customers(
 def get_customer(
     customer_id: int,
     reveal: bool = Query(False, description="Ask to see class-3/4 values whole (audited)."),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> CustomerDetail:
     ensure_may_see(user, customer_id)
     c = service.get_customer(session, customer_id)
     withheld: list[str] = []
 
-    def shown(field: str, value):  # noqa: ANN001, ANN202
+    def shown(field: str, value: object) -> object:
         if readable(user, customer_id, data_class_of(field), reveal=reveal):
             return value
         withheld.append(field)
@@ -94,7 +96,7 @@ def get_customer(
 def get_profile(
     customer_id: int,
     reveal: bool = Query(False, description="Ask to see class-3 features and PII whole (audited)."),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> ProfileOut:
     ensure_may_see(user, customer_id)
@@ -122,7 +124,7 @@ def get_profile(
             summary="Tier changes, oldest first")
 def tier_history(
     customer_id: int,
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> list[TierChangeOut]:
     ensure_may_see(user, customer_id)
@@ -133,5 +135,23 @@ def tier_history(
 
 
 @router.get("/profiles/features", response_model=list[FeatureOut], summary="The feature registry")
-def feature_registry(_: User = Depends(require_roles(*STAFF_ROLES))) -> list[FeatureOut]:
+def feature_registry(_: Principal = Depends(require_roles(*STAFF_ROLES))) -> list[FeatureOut]:
     return [FeatureOut(**f.__dict__) for f in FEATURES]
+
+
+@router.get("/security/customers/{customer_id}/pii", response_model=CustomerPII,
+            summary="A customer's personal data, masked unless the caller's role is cleared")
+def pii(
+    customer_id: int,
+    reveal: bool = Query(False, description="Ask for class 3/4 values whole (logged to the ledger)."),
+    reason: str | None = Query(None, max_length=200, description="Why the values are needed."),
+    session: Session = Depends(get_session),
+    user: Principal = Depends(current_user),
+) -> dict:
+    if user.role == "customer" and user.customer_id != customer_id:
+        # A customer probing other ids learns nothing about which exist.
+        raise PermissionDenied("您只能查看本人的信息。")
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"customer {customer_id} does not exist")
+    return customer_pii(session, user, customer, reveal=reveal, reason=reason)

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from brokercare.accounts import service as accounts_service
+from brokercare.advisory import service as advisory_service
 from brokercare.core.bulkload import fast_sqlite_load, max_id, reset_sequences
 from brokercare.core.domains import domain_modules
 from brokercare.customers import service as customers_service
@@ -45,8 +46,9 @@ from brokercare.security.service import (
 )
 
 CHUNK = 20_000
-#: Tables the load writes, parents first: the customers' own, then the accounts'.
-TABLES = customers_service.FRAME_TABLES + accounts_service.FRAME_TABLES
+#: Tables the load writes, parents first: the customers' own, then the accounts', then the
+#: assessments (advisory's; loading them also tells the CDP each customer's latest).
+TABLES = customers_service.FRAME_TABLES + accounts_service.FRAME_TABLES + advisory_service.FRAME_TABLES
 DEMO_STAFF_PASSWORD_ENV = "BROKERCARE_DEMO_STAFF_PASSWORD"
 DEFAULT_STAFF_PASSWORD = "Demo-Manager-2026"
 
@@ -248,8 +250,11 @@ def _write_chunk(conn: Connection, part: dict, base: dict[str, int], now: np.dat
                  summary: Summary) -> None:
     """One chunk's rows, its chunk-local ids shifted past each table's last id."""
     summary.tiers.update(TIERS[t] for t in part["_meta"]["tier"].tolist())
-    written = customers_service.load_frames(conn, _customer_frames(part, base, now))
+    people = _customer_frames(part, base, now)
+    assessments = {t: people.pop(t) for t in advisory_service.FRAME_TABLES}
+    written = customers_service.load_frames(conn, people)
     written |= accounts_service.load_frames(conn, _account_frames(part, base, now))
+    written |= advisory_service.load_frames(conn, assessments)
     for table, rows in written.items():
         base[table] += rows
         summary.add(table, rows)

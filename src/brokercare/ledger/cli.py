@@ -6,6 +6,10 @@ import json
 
 import typer
 from rich.console import Console
+from rich.table import Table
+
+# Each command imports the services it runs when it runs: every ``brokercare`` call loads every
+# domain's CLI module, and keeping SQLAlchemy, Polars and the solvers out of them starts it at once.
 
 console = Console()
 ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True)
@@ -73,7 +77,6 @@ def show_cmd(
     kind: str = typer.Option(None, help="Only entries of this kind, e.g. pii.read."),
 ) -> None:
     """List the latest entries."""
-    from rich.table import Table
     from sqlalchemy import select
 
     from brokercare.core.database import session_scope

@@ -10,9 +10,10 @@ it, which serialises them so indexes are gap-free; ``verify`` never trusts it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import DDL, Integer, String, Text, event
+from sqlalchemy import DDL, Connection, Integer, String, Table, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokercare.core.database import Base, UTCDateTime, utcnow
@@ -102,8 +103,8 @@ def guard_ddl(dialect: str, table: str) -> list[str]:
 HEAD_ROW = "INSERT INTO ledger_head (id, size, compact_range, updated_at) VALUES (1, 0, '', CURRENT_TIMESTAMP)"
 
 
-def _install_guards(table):  # noqa: ANN001, ANN202
-    def listener(target, connection, **_kw) -> None:  # noqa: ANN001
+def _install_guards(table: str) -> Callable[..., None]:
+    def listener(target: Table, connection: Connection, **_kw: object) -> None:
         for statement in guard_ddl(connection.dialect.name, table):
             connection.exec_driver_sql(statement)
 

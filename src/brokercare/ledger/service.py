@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
@@ -114,7 +114,7 @@ class AppendedEntry:
         return self.id
 
 
-def _lock_head(conn) -> tuple[int, str]:  # noqa: ANN001
+def _lock_head(conn: Connection) -> tuple[int, str]:
     """Take the append lock (the head row) and return the head's size and compact range.
 
     The UPDATE comes first: on PostgreSQL it row-locks the head until commit; on SQLite it takes the
@@ -427,75 +427,13 @@ def verify(session: Session, *, public_key: bytes | None = None, full: bool = Fa
     trusted = public_key or get_signer().public_raw
     trusted_id = key_id_of(trusted)
     issues: list[str] = []
-    anchors: dict[int, str] = {}
-    for cp in session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)):
-        message = tree_head_message(cp.tree_size, cp.root_hash, _timestamp(cp.signed_at))
-        if cp.key_id == trusted_id and verify_signature(trusted, message, cp.signature):
-            anchors[cp.tree_size] = cp.root_hash
-        else:
-            issues.append(f"checkpoint at size {cp.tree_size} fails its signature (ignored as an anchor)")
-    last_anchor = max(anchors, default=0)
-
-    tree = merkle.CompactRange()
-    bad: tuple[int, str, str] | None = None
-    expected = 0
-    interval_start = 0
-    verified_cps = 0
-    cols = _ENTRIES.c
-    stmt = (select(cols.id, cols.kind, cols.subject, cols.body, cols.leaf_hash, cols.tree_root, cols.key_id,
-                   cols.signature).order_by(cols.id).execution_options(yield_per=batch))
-    for row in session.execute(stmt):
-        if row.id != expected:
-            bad = (expected, "deleted", f"entry {expected} is missing: the next entry present is {row.id}")
-            break
-        try:
-            body = json.loads(row.body)
-            body_index = body["index"]
-        except (ValueError, KeyError, TypeError):
-            bad = (expected, "edited", f"entry {expected} has an unreadable body")
-            break
-        if body_index != row.id:
-            bad = (expected, "misplaced", "")
-            break
-        leaf = merkle.leaf_hash(row.body.encode("utf-8"))
-        if leaf.hex() != row.leaf_hash or body.get("kind") != row.kind or body.get("subject") != row.subject:
-            bad = (expected, "edited", f"entry {expected} was changed after it was written (its hash no longer matches)")
-            break
-        tree.append(leaf)
-        root_hex = tree.root().hex()
-        if root_hex != row.tree_root or ((full or expected >= last_anchor) and (
-                row.key_id != trusted_id
-                or not verify_signature(trusted, tree_head_message(expected + 1, root_hex), row.signature))):
-            # Self-consistent but not what the ledger key signed: rewritten with recomputed hashes,
-            # or inserted; _classify looks at the rows around it to tell which.
-            bad = (expected, "forged", f"entry {expected} is not the entry the ledger signed")
-            break
-        expected += 1
-        if expected in anchors:
-            if anchors[expected] != root_hex:
-                first = _first_unsigned(session, interval_start, expected, trusted, trusted_id)
-                if first is None:
-                    issues.append(f"checkpoint at size {expected} disagrees with entries that are all signed")
-                    first = interval_start
-                bad = (first, "forged", f"entry {first} is not the entry the ledger signed")
-                break
-            verified_cps += 1
-            interval_start = expected
-
+    anchors = _trusted_checkpoints(session, trusted, trusted_id, issues)
+    walk = _walk(session, anchors, trusted, trusted_id, issues, full=full, batch=batch)
+    bad, expected, tree, verified_cps = walk.bad, walk.size, walk.tree, walk.checkpoints
     if bad is not None and bad[1] in ("misplaced", "forged", "edited"):
         bad = _classify(session, bad[0], bad[1], bad[2])
-
     if bad is None:
-        beyond = [n for n in anchors if n > expected]
-        head = session.get(LedgerHead, 1)
-        if beyond:
-            bad = (expected, "truncated",
-                   f"a checkpoint signed at size {max(beyond)} but only {expected} entries remain: "
-                   f"entries {expected}..{max(beyond) - 1} were deleted")
-        elif head is not None and head.size > expected:
-            bad = (expected, "truncated", f"the ledger head counts {head.size} entries but only {expected} remain")
-        elif head is not None and head.size < expected:
-            issues.append(f"the ledger head counts {head.size} entries, fewer than the {expected} present")
+        bad = _truncation(session, anchors, expected, issues)
 
     report = VerifyReport(
         ok=bad is None and not issues, size=expected if bad is None else bad[0], checkpoints=verified_cps,
@@ -504,3 +442,93 @@ def verify(session: Session, *, public_key: bytes | None = None, full: bool = Fa
     if bad is not None:
         report.first_bad_index, report.problem, report.detail = bad
     return report
+
+
+def _trusted_checkpoints(session: Session, trusted: bytes, trusted_id: str, issues: list[str]) -> dict[int, str]:
+    """Tree size → root of every checkpoint the trusted key signed (the others become issues)."""
+    anchors: dict[int, str] = {}
+    for cp in session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)):
+        message = tree_head_message(cp.tree_size, cp.root_hash, _timestamp(cp.signed_at))
+        if cp.key_id == trusted_id and verify_signature(trusted, message, cp.signature):
+            anchors[cp.tree_size] = cp.root_hash
+        else:
+            issues.append(f"checkpoint at size {cp.tree_size} fails its signature (ignored as an anchor)")
+    return anchors
+
+
+@dataclass
+class _Walked:
+    tree: merkle.CompactRange
+    size: int = 0  # entries that passed
+    checkpoints: int = 0  # anchors the entries matched
+    bad: tuple[int, str, str] | None = None  # (index, problem, detail) of the first bad entry
+
+
+def _content_problem(row: Row, expected: int) -> tuple[tuple[int, str, str] | None, bytes | None]:
+    """The first problem of one row by itself (gap, unreadable or moved body, changed content), or
+    its leaf hash when it reads true."""
+    if row.id != expected:
+        return (expected, "deleted", f"entry {expected} is missing: the next entry present is {row.id}"), None
+    try:
+        body = json.loads(row.body)
+        body_index = body["index"]
+    except (ValueError, KeyError, TypeError):
+        return (expected, "edited", f"entry {expected} has an unreadable body"), None
+    if body_index != row.id:
+        return (expected, "misplaced", ""), None
+    leaf = merkle.leaf_hash(row.body.encode("utf-8"))
+    if leaf.hex() != row.leaf_hash or body.get("kind") != row.kind or body.get("subject") != row.subject:
+        return (expected, "edited", f"entry {expected} was changed after it was written (its hash no longer matches)"), None
+    return None, leaf
+
+
+def _walk(session: Session, anchors: dict[int, str], trusted: bytes, trusted_id: str, issues: list[str], *,
+          full: bool, batch: int) -> _Walked:
+    """Recompute the tree entry by entry, checking signatures past the last anchor (or all with
+    ``full``) and each anchor on the way; stop at the first bad entry."""
+    walked = _Walked(merkle.CompactRange())
+    last_anchor = max(anchors, default=0)
+    interval_start = 0
+    cols = _ENTRIES.c
+    stmt = (select(cols.id, cols.kind, cols.subject, cols.body, cols.leaf_hash, cols.tree_root, cols.key_id,
+                   cols.signature).order_by(cols.id).execution_options(yield_per=batch))
+    for row in session.execute(stmt):
+        expected = walked.size
+        walked.bad, leaf = _content_problem(row, expected)
+        if walked.bad is not None:
+            break
+        walked.tree.append(leaf)
+        root_hex = walked.tree.root().hex()
+        if root_hex != row.tree_root or ((full or expected >= last_anchor) and (
+                row.key_id != trusted_id
+                or not verify_signature(trusted, tree_head_message(expected + 1, root_hex), row.signature))):
+            # Self-consistent but not what the ledger key signed: rewritten with recomputed hashes,
+            # or inserted; _classify looks at the rows around it to tell which.
+            walked.bad = (expected, "forged", f"entry {expected} is not the entry the ledger signed")
+            break
+        walked.size = expected = expected + 1
+        if expected in anchors:
+            if anchors[expected] != root_hex:
+                first = _first_unsigned(session, interval_start, expected, trusted, trusted_id)
+                if first is None:
+                    issues.append(f"checkpoint at size {expected} disagrees with entries that are all signed")
+                    first = interval_start
+                walked.bad = (first, "forged", f"entry {first} is not the entry the ledger signed")
+                break
+            walked.checkpoints += 1
+            interval_start = expected
+    return walked
+
+
+def _truncation(session: Session, anchors: dict[int, str], size: int, issues: list[str]) -> tuple[int, str, str] | None:
+    """Entries missing at the end: below a signed checkpoint, or below the head's count."""
+    beyond = [n for n in anchors if n > size]
+    head = session.get(LedgerHead, 1)
+    if beyond:
+        return (size, "truncated", f"a checkpoint signed at size {max(beyond)} but only {size} entries remain: "
+                                   f"entries {size}..{max(beyond) - 1} were deleted")
+    if head is not None and head.size > size:
+        return size, "truncated", f"the ledger head counts {head.size} entries but only {size} remain"
+    if head is not None and head.size < size:
+        issues.append(f"the ledger head counts {head.size} entries, fewer than the {size} present")
+    return None

@@ -10,15 +10,14 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import get_session
 from brokercare.core.errors import NotFound
 from brokercare.ledger import service
-from brokercare.security.models import User
-from brokercare.security.policy import require_roles
+from brokercare.security.policy import Principal, require_roles
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 auditor = require_roles("compliance", "admin")
 
 
 @router.get("/checkpoint", summary="The latest signed tree head (signed now if the ledger grew)")
-def checkpoint(session: Session = Depends(get_session), _: User = Depends(auditor)) -> dict:
+def checkpoint(session: Session = Depends(get_session), _: Principal = Depends(auditor)) -> dict:
     cp = service.checkpoint(session, create=True)
     session.commit()
     if cp is None:
@@ -27,7 +26,7 @@ def checkpoint(session: Session = Depends(get_session), _: User = Depends(audito
 
 
 @router.get("/entries/{index}", summary="One ledger entry, with its body, hashes and signature")
-def entry(index: int, session: Session = Depends(get_session), _: User = Depends(auditor)) -> dict:
+def entry(index: int, session: Session = Depends(get_session), _: Principal = Depends(auditor)) -> dict:
     e = service.get_entry(session, index)
     return {
         "index": e.id, "kind": e.kind, "subject": e.subject, "created_at": e.created_at.isoformat(),
@@ -41,7 +40,7 @@ def proof(
     index: int,
     tree_size: int | None = Query(None, ge=1, description="Tree size to prove against (default: current)."),
     session: Session = Depends(get_session),
-    _: User = Depends(auditor),
+    _: Principal = Depends(auditor),
 ) -> dict:
     return service.inclusion(session, index, tree_size)
 
@@ -51,11 +50,11 @@ def consistency(
     first: int = Query(..., ge=1),
     second: int = Query(..., ge=1),
     session: Session = Depends(get_session),
-    _: User = Depends(auditor),
+    _: Principal = Depends(auditor),
 ) -> dict:
     return service.consistency(session, first, second)
 
 
 @router.post("/verify", summary="Recompute the whole ledger and check every signature")
-def verify(session: Session = Depends(get_session), _: User = Depends(auditor)) -> dict:
+def verify(session: Session = Depends(get_session), _: Principal = Depends(auditor)) -> dict:
     return service.verify(session).as_dict()

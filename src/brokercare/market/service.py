@@ -143,6 +143,21 @@ def find_instruments(session: Session, query: str, *, kind: str | None = None,
     return list(session.scalars(stmt))
 
 
+def instrument_rows(session: Session) -> list[dict]:
+    """Every instrument's reference facts in one read, for batch engines: symbol, kind, board,
+    exchange, name, lot size, risk rating and the reference price (a float, None without one)."""
+    rows = session.execute(
+        select(Instrument.symbol, Instrument.kind, Instrument.board, Instrument.exchange, Instrument.name,
+               Instrument.lot_size, Instrument.last_price, Instrument.risk_rating)
+    ).all()
+    return [
+        {"symbol": r.symbol, "kind": r.kind, "board": r.board, "exchange": r.exchange, "name": r.name,
+         "lot_size": r.lot_size, "last_price": float(r.last_price) if r.last_price is not None else None,
+         "risk_rating": r.risk_rating}
+        for r in rows
+    ]
+
+
 def load_instruments(engine: Engine, rows: Iterable[dict] | None = None) -> int:
     """Insert or refresh the instrument master (the shipped list by default); returns the count.
 

@@ -28,6 +28,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
@@ -392,9 +393,14 @@ async def dispatch_due_async(session_factory: SessionFactory, *, limit: int | No
 def dispatch_due(session_factory: SessionFactory, *, limit: int | None = None,
                  batch: int | None = None, now: datetime | None = None) -> dict[str, int]:
     """What the scheduler calls every few seconds: send what is due; return the counts
-    (claimed, sent, retrying, dead, deferred). Runs its own event loop."""
+    (claimed, sent, retrying, dead, deferred). Runs its own event loop — on a thread of its own
+    when this thread already runs one (a caller inside Playwright's sync API or a notebook)."""
+    def run() -> dict[str, int]:
+        return asyncio.run(dispatch_due_async(session_factory, limit=limit, batch=batch, now=now))
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(dispatch_due_async(session_factory, limit=limit, batch=batch, now=now))
-    raise RuntimeError("dispatch_due was called inside an event loop: await dispatch_due_async()")
+        return run()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-dispatch") as pool:
+        return pool.submit(run).result()

@@ -10,6 +10,9 @@ from rich.table import Table
 
 from brokercare.core.errors import DomainError
 
+# Each command imports the services it runs when it runs: every ``brokercare`` call loads every
+# domain's CLI module, and keeping SQLAlchemy, Polars and the solvers out of them starts it at once.
+
 console = Console()
 users_app = typer.Typer(help="Staff and customer logins.", no_args_is_help=True)
 keys_app = typer.Typer(help="Field-encryption data keys: status, rotation, retirement.", no_args_is_help=True)
@@ -86,4 +89,5 @@ def users_list(
 def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
     app.add_typer(keys_app, name="keys")
-    from brokercare.security import keys_cli  # noqa: F401 - adds the keys commands
+    # keys_cli adds its commands to keys_app and imports this module: loaded once this one is.
+    from brokercare.security import keys_cli  # noqa: F401

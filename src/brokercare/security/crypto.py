@@ -160,5 +160,12 @@ def get_cipher(session: Session, *, refresh: bool = False) -> FieldCipher:
         return cipher
 
 
+def ensure_data_key(engine: Engine) -> None:
+    """Create and commit the first data key before an import's transaction, never inside it."""
+    with Session(engine) as session:
+        get_cipher(session)
+        session.commit()
+
+
 def forget_ciphers() -> None:
     _cache.clear()

@@ -14,12 +14,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Table, and_, func, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from brokercare.core.database import Base
 from brokercare.core.domains import load_all_models
 from brokercare.core.errors import Conflict
+from brokercare.ledger.service import append
 from brokercare.security.crypto import create_data_key, get_cipher
 from brokercare.security.models import DataKey
 
@@ -47,7 +49,7 @@ def encrypted_columns() -> list[EncryptedColumn]:
     return found
 
 
-def _key_prefix(column, dialect: str):  # noqa: ANN001
+def _key_prefix(column: ColumnElement, dialect: str) -> ColumnElement:
     if dialect == "postgresql":
         return func.split_part(column, "$", 1)
     return func.substr(column, 1, func.instr(column, "$") - 1)
@@ -120,8 +122,6 @@ def reseal_column(
             params = []
             for key, old in rows:
                 params.append({"_pk": key, "_old": old, "_new": cipher.encrypt(cipher.decrypt(old))})
-            from sqlalchemy import bindparam
-
             result = conn.execute(
                 update(table)
                 .where(and_(pk == bindparam("_pk"), col == bindparam("_old")))
@@ -144,8 +144,6 @@ def rotate(engine: Engine, *, batch_size: int = 2000, progress: ProgressFn | Non
         get_cipher(s)  # make sure a first key exists before adding the next
         s.commit()
         new_key = create_data_key(s)
-        from brokercare.ledger.service import append
-
         append(s, "keys.rotated", f"data_key:{new_key}", {"new_key_id": new_key})
         s.commit()
     resealed: Counter = Counter()
@@ -167,13 +165,16 @@ def rotate(engine: Engine, *, batch_size: int = 2000, progress: ProgressFn | Non
 
 
 def retire(session: Session) -> list[str]:
-    """Delete retired keys that seal no value any more; refuses nothing silently."""
+    """Delete retired keys that seal no value any more (each deletion on the ledger); refuses
+    nothing silently."""
     counts = value_counts(session)
     dropped = []
     for key in session.scalars(select(DataKey).where(DataKey.status == "retired")).all():
         if counts.get(key.key_id, 0) == 0:
             session.delete(key)
             dropped.append(key.key_id)
+    for key_id in dropped:
+        append(session, "keys.retired", f"data_key:{key_id}", {"key_id": key_id})
     session.flush()
     return dropped
 

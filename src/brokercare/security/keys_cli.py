@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from brokercare.security.cli import console, keys_app
+
+# Each command imports the services it runs when it runs: every ``brokercare`` call loads every
+# domain's CLI module, and keeping SQLAlchemy, Polars and the solvers out of them starts it at once.
 
 
 @keys_app.command("status")
 def keys_status() -> None:
     """How many encrypted values each data key seals."""
-    from rich.table import Table
-
     from brokercare.core.database import session_scope
     from brokercare.security.keys import key_status
 
@@ -28,8 +31,6 @@ def keys_rotate(
     batch_size: int = typer.Option(2000, min=1, max=100_000, help="Values re-sealed per transaction."),
 ) -> None:
     """Create a new data key and re-encrypt every encrypted column under it, online."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from brokercare.core.database import get_engine
     from brokercare.security.keys import rotate
 
@@ -56,14 +57,11 @@ def keys_retire() -> None:
     """Delete retired data keys that no stored value uses any more."""
     from brokercare.core.database import session_scope
     from brokercare.core.domains import load_all_models
-    from brokercare.ledger.service import append
     from brokercare.security.keys import retire
 
     load_all_models()
     with session_scope() as session:
         dropped = retire(session)
-        for key_id in dropped:
-            append(session, "keys.retired", f"data_key:{key_id}", {"key_id": key_id})
     if dropped:
         console.print(f"[green]Dropped {len(dropped)} key(s)[/green]: {', '.join(dropped)}")
     else:

@@ -15,9 +15,9 @@ seriously harm customers or the firm). BrokerCare uses four classes:
 * **4 highly sensitive** — ID number, bank card number, credentials and key material.
 
 Each role sees a class ``full`` (whole by default), ``reveal`` (masked by default, shown whole only
-on an explicit ``reveal=True`` request) or ``masked`` (never whole). Every time a class-3/4 value
-leaves :func:`customer_pii` whole, a ``pii.read`` entry (who, which customer, which fields, why, and
-a keyed hash of each value, never the value) is appended to the tamper-evident ledger.
+on an explicit ``reveal=True`` request) or ``masked`` (never whole). The domain that owns a personal
+value applies the matrix when it hands the value out (a customer's identity and bank cards:
+``brokercare.customers.service.customer_pii``, which also records every whole read in the ledger).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Annotated, Literal, Protocol
 
 from fastapi import Depends, HTTPException
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
@@ -79,7 +78,7 @@ CLEARANCE: dict[str, dict[int, Visibility]] = {
     "compliance": {1: "full", 2: "full", 3: "full", 4: "full"},
     # Segregation of duties: whoever runs the system does not read customers' personal data.
     "admin": {1: "full", 2: "full", 3: "masked", 4: "masked"},
-    # A customer sees all of their own data and nothing of anyone else's (see customer_pii).
+    # A customer sees all of their own data and nothing of anyone else's.
     "customer": {1: "full", 2: "masked", 3: "masked", 4: "masked"},
 }
 
@@ -181,117 +180,6 @@ def clearance_matrix() -> list[dict]:
         {"role": role, "label": ROLE_LABELS[role], **{f"class_{c}": CLEARANCE[role][c] for c in DATA_CLASSES}}
         for role in ROLES
     ]
-
-
-def _bank_cards(session: Session, customer_id: int) -> list[tuple[int, str, str | None, str | None]]:
-    from brokercare.accounts.models import Account
-
-    rows = session.execute(
-        select(Account.id, Account.account_no, Account.bank_name, Account.bank_card_enc)
-        .where(Account.customer_id == customer_id)
-        .order_by(Account.id)
-    ).all()
-    return [(r.id, r.account_no, r.bank_name, r.bank_card_enc) for r in rows]
-
-
-def customer_pii(
-    session,  # noqa: ANN001 - a SQLAlchemy Session
-    user,  # noqa: ANN001 - a security.models.User
-    customer,  # noqa: ANN001 - a customers.models.Customer
-    *,
-    reveal: bool = False,
-    reason: str | None = None,
-    commit: bool = True,
-) -> dict:
-    """A customer's name, ID number, phone, address and bank cards as ``user`` may see them.
-
-    Values of a class the role is cleared for (``full``) are whole; classes the role may reveal are
-    whole only with ``reveal=True``; others are masked. ``reveal=True`` from a role that may not see
-    a class-4 value raises :class:`PermissionDenied`. A customer sees their own data whole and may
-    not read another customer's. Whole class-3/4 values read by staff are appended to the ledger;
-    with ``commit=True`` (the default) the session is committed so the audit entry is durable before
-    the values leave; callers composing a larger write pass ``commit=False`` and commit themselves.
-    """
-    from brokercare.security.crypto import blind_index, get_cipher
-    from brokercare.security.masking import MASKERS
-
-    role = user.role
-    own = role == "customer" and user.customer_id == customer.id
-    if role == "customer" and not own:
-        raise PermissionDenied("您只能查看本人的信息。")
-    if reveal and not own and not may_reveal(role, 4) and not may_reveal(role, 3):
-        raise PermissionDenied(
-            f"role {role!r} is not cleared to reveal class 3/4 personal data; ask a compliance officer"
-        )
-
-    cipher = get_cipher(session)
-    clear = {
-        "name": customer.name,
-        "id_number": cipher.decrypt(customer.id_number_enc) if customer.id_number_enc else None,
-        "phone": cipher.decrypt(customer.phone_enc) if customer.phone_enc else None,
-        "address": cipher.decrypt(customer.address_enc) if customer.address_enc else None,
-    }
-    cards = [
-        {"account_id": aid, "account_no": no, "bank_name": bank,
-         "card": cipher.decrypt(enc) if enc else None}
-        for aid, no, bank, enc in _bank_cards(session, customer.id)
-    ]
-
-    def whole(field: str) -> bool:
-        if own:
-            return True
-        vis = visibility(role, data_class_of(field))
-        return vis == "full" or (vis == "reveal" and reveal)
-
-    out: dict = {"customer_id": customer.id, "customer_no": customer.customer_no}
-    shown: list[str] = []
-    masked: list[str] = []
-    digests: dict[str, str] = {}
-    for field in ("name", "id_number", "phone", "address"):
-        value = clear[field]
-        if value is None:
-            out[field] = None
-        elif whole(field):
-            out[field] = value
-            shown.append(field)
-            digests[field] = blind_index(value)
-        else:
-            out[field] = MASKERS[field](value)
-            masked.append(field)
-    card_whole = whole("bank_card")
-    for card in cards:
-        if card["card"] is not None:
-            if card_whole:
-                digests[f"bank_card:{card['account_id']}"] = blind_index(card["card"])
-            else:
-                card["card"] = MASKERS["bank_card"](card["card"])
-    if cards and any(c["card"] for c in cards):
-        (shown if card_whole else masked).append("bank_cards")
-    out["bank_cards"] = cards
-    out["masked_fields"] = masked
-    out["data_classes"] = {f: data_class_of(f) for f in PII_FIELDS}
-
-    sensitive = [f for f in shown if data_class_of(f) >= 3]
-    if sensitive and not own:
-        from brokercare.ledger.service import append
-
-        append(
-            session,
-            "pii.read",
-            f"customer:{customer.id}",
-            {
-                "user_id": user.id,
-                "role": role,
-                "customer_id": customer.id,
-                "fields": sensitive,
-                "revealed_on_request": bool(reveal),
-                "reason": reason or ("routine view" if not reveal else "revealed on request"),
-                "value_hmacs": digests,
-            },
-        )
-        if commit:
-            session.commit()
-    return out
 
 
 def current_user(

@@ -35,25 +35,6 @@ class ClearanceRow(BaseModel):
     class_4: str
 
 
-class BankCard(BaseModel):
-    account_id: int
-    account_no: str
-    bank_name: str | None = None
-    card: str | None = None
-
-
-class CustomerPII(BaseModel):
-    customer_id: int
-    customer_no: str
-    name: str | None
-    id_number: str | None
-    phone: str | None
-    address: str | None
-    bank_cards: list[BankCard]
-    masked_fields: list[str]
-    data_classes: dict[str, int]
-
-
 class KeyStatus(BaseModel):
     key_id: str
     status: str

@@ -8,15 +8,21 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from brokercare.core.database import utcnow
 from brokercare.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
+from brokercare.core.settings import get_settings
+from brokercare.ledger.service import append
 from brokercare.security.auth import decoy_verify, hash_password, needs_rehash, verify_password
 from brokercare.security.crypto import FieldCipher as FieldCipher
 from brokercare.security.crypto import blind_index as blind_index
+from brokercare.security.crypto import ensure_data_key as ensure_data_key
 from brokercare.security.crypto import get_cipher as get_cipher
 from brokercare.security.crypto import load_master_key as load_master_key
 from brokercare.security.masking import MASKERS as MASKERS
@@ -65,7 +71,9 @@ def create_user(
     """Add a login (flushed, not committed: the caller owns the transaction).
 
     Staff roles may not carry a customer id; a ``customer`` user must, and only one login per
-    customer exists. Bad input raises :class:`ValidationFailed` / :class:`Conflict` and writes nothing.
+    customer exists. Bad input raises :class:`ValidationFailed` / :class:`Conflict` and writes nothing;
+    a customer id that does not exist raises :class:`NotFound` (the foreign key answers: this domain
+    does not read the customers' table).
     """
     username = username.strip()
     if not USERNAME_RE.match(username):
@@ -83,13 +91,8 @@ def create_user(
     validate_password(password)
     if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())) is not None:
         raise Conflict(f"username {username!r} is already taken")
-    if customer_id is not None:
-        if session.scalar(select(User.id).where(User.customer_id == customer_id)) is not None:
-            raise Conflict(f"customer {customer_id} already has a login")
-        from brokercare.customers.models import Customer
-
-        if session.get(Customer, customer_id) is None:
-            raise NotFound(f"customer {customer_id} does not exist")
+    if customer_id is not None and session.scalar(select(User.id).where(User.customer_id == customer_id)) is not None:
+        raise Conflict(f"customer {customer_id} already has a login")
     user = User(
         username=username,
         display_name=display_name.strip()[:32],
@@ -108,6 +111,8 @@ def create_user(
             session.add(user)
             session.flush()
     except IntegrityError as exc:
+        if customer_id is not None and _foreign_key_violation(exc):
+            raise NotFound(f"customer {customer_id} does not exist") from exc
         raise Conflict(f"could not create user {username!r}: {exc.orig}") from exc
     return user
 
@@ -142,6 +147,17 @@ def add_staff_many(session: Session, *, role: str, usernames: list[str], display
             if u in wanted}
 
 
+def _foreign_key_violation(exc: IntegrityError) -> bool:
+    """PostgreSQL's SQLSTATE 23503, or SQLite's message (it has no SQLSTATE)."""
+    return getattr(exc.orig, "sqlstate", None) == "23503" or "FOREIGN KEY constraint failed" in str(exc.orig)
+
+
+def record_created(session: Session, user: User, *, by_user_id: int) -> None:
+    """Append the creation of a login by an administrator to the ledger (the caller commits)."""
+    append(session, "auth.user_created", f"user:{user.id}",
+           {"user_id": user.id, "role": user.role, "by_user_id": by_user_id})
+
+
 LOCK_AFTER = 5
 LOCK_MINUTES = 30
 
@@ -153,8 +169,6 @@ def authenticate(session: Session, username: str, password: str) -> User:
     :data:`LOCK_AFTER` consecutive wrong passwords the login is locked for :data:`LOCK_MINUTES`
     minutes (the lock is recorded in the ledger); the outcome is committed before answering.
     """
-    from brokercare.core.database import utcnow
-
     user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
     if user is None or not user.active:
         decoy_verify(password)
@@ -170,10 +184,6 @@ def authenticate(session: Session, username: str, password: str) -> User:
     if not verify_password(user.password_hash, password):
         user.failed_logins = (user.failed_logins or 0) + 1
         if user.failed_logins >= LOCK_AFTER:
-            from datetime import timedelta
-
-            from brokercare.ledger.service import append
-
             user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
             user.failed_logins = 0
             append(session, "auth.locked", f"user:{user.id}",
@@ -190,18 +200,17 @@ def authenticate(session: Session, username: str, password: str) -> User:
     return user
 
 
-def unlock(session: Session, user: User) -> None:
-    """Lift a lockout (a team lead or admin after verifying the caller's identity)."""
+def unlock(session: Session, user: User, *, by_user_id: int | None = None) -> None:
+    """Lift a lockout (a team lead or admin after verifying the caller's identity); with
+    ``by_user_id`` the unlock is appended to the ledger."""
     user.failed_logins = 0
     user.locked_until = None
+    if by_user_id is not None:
+        append(session, "auth.unlocked", f"user:{user.id}", {"user_id": user.id, "by_user_id": by_user_id})
     session.flush()
 
 
-def _tz():  # noqa: ANN202
-    from zoneinfo import ZoneInfo
-
-    from brokercare.core.settings import get_settings
-
+def _tz() -> ZoneInfo:
     return ZoneInfo(get_settings().timezone)
 
 
@@ -233,7 +242,12 @@ def set_password(session: Session, user: User, password: str) -> None:
     session.flush()
 
 
-def deactivate(session: Session, user: User) -> None:
-    """Stop a login; its tokens stop working at once (``current_user`` checks ``active``)."""
+def deactivate(session: Session, user: User, *, by_user_id: int | None = None) -> None:
+    """Stop a login; its tokens stop working at once (``current_user`` checks ``active``). With
+    ``by_user_id`` (an administrator) the change is appended to the ledger; nobody stops their own."""
+    if by_user_id == user.id:
+        raise Conflict("an administrator cannot deactivate their own login")
     user.active = False
+    if by_user_id is not None:
+        append(session, "auth.user_deactivated", f"user:{user.id}", {"user_id": user.id, "by_user_id": by_user_id})
     session.flush()

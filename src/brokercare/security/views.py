@@ -1,26 +1,26 @@
-"""Login, the caller's identity, the clearance matrix, and masked personal data by role."""
+"""Login, the caller's identity, the clearance matrix, logins and data keys (a customer's personal
+data, masked by role, is served by the customers domain)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
-from brokercare.core.errors import NotFound
 from brokercare.security import service
 from brokercare.security.auth import issue_token
+from brokercare.security.keys import key_status
 from brokercare.security.models import User
 from brokercare.security.policy import (
     ROLE_LABELS,
     STAFF_ROLES,
     clearance_matrix,
     current_user,
-    customer_pii,
     require_roles,
 )
-from brokercare.security.schemas import ClearanceRow, CustomerPII, KeyStatus, Token, UserOut
+from brokercare.security.schemas import ClearanceRow, KeyStatus, Token, UserOut
 
 router = APIRouter(tags=["security"])
 
@@ -60,35 +60,11 @@ def users(
     return [user_out(u) for u in service.list_users(session, role=role)]
 
 
-@router.get("/security/customers/{customer_id}/pii", response_model=CustomerPII,
-            summary="A customer's personal data, masked unless the caller's role is cleared")
-def pii(
-    customer_id: int,
-    reveal: bool = Query(False, description="Ask for class 3/4 values whole (logged to the ledger)."),
-    reason: str | None = Query(None, max_length=200, description="Why the values are needed."),
-    session: Session = Depends(get_session),
-    user: User = Depends(current_user),
-) -> dict:
-    from brokercare.customers.models import Customer
-
-    customer = session.get(Customer, customer_id)
-    if customer is None or (user.role == "customer" and user.customer_id != customer_id):
-        # A customer probing other ids learns nothing about which exist.
-        if user.role == "customer":
-            from brokercare.core.errors import PermissionDenied
-
-            raise PermissionDenied("您只能查看本人的信息。")
-        raise NotFound(f"customer {customer_id} does not exist")
-    return customer_pii(session, user, customer, reveal=reveal, reason=reason)
-
-
 @router.get("/security/keys", response_model=list[KeyStatus], summary="Data keys and how many values each seals")
 def keys(
     session: Session = Depends(get_session),
     _: User = Depends(require_roles("admin", "compliance")),
 ) -> list[dict]:
-    from brokercare.security.keys import key_status
-
     return key_status(session)
 
 
@@ -109,15 +85,12 @@ def add_user(
     session: Session = Depends(get_session),
     admin: User = Depends(require_roles("admin")),
 ) -> UserOut:
-    from brokercare.ledger.service import append
-
     user = service.create_user(
         session, username=body.username, password=body.password, role=body.role,
         display_name=body.display_name, customer_id=body.customer_id, skills=body.skills,
         branch_code=body.branch_code, max_concurrent=body.max_concurrent,
     )
-    append(session, "auth.user_created", f"user:{user.id}",
-           {"user_id": user.id, "role": user.role, "by_user_id": admin.id})
+    service.record_created(session, user, by_user_id=admin.id)
     session.commit()
     return user_out(user)
 
@@ -129,11 +102,8 @@ def unlock_user(
     session: Session = Depends(get_session),
     actor: User = Depends(require_roles("admin", "team_lead")),
 ) -> UserOut:
-    from brokercare.ledger.service import append
-
     user = service.get_user(session, user_id)
-    service.unlock(session, user)
-    append(session, "auth.unlocked", f"user:{user.id}", {"user_id": user.id, "by_user_id": actor.id})
+    service.unlock(session, user, by_user_id=actor.id)
     session.commit()
     return user_out(user)
 
@@ -145,13 +115,7 @@ def deactivate_user(
     session: Session = Depends(get_session),
     admin: User = Depends(require_roles("admin")),
 ) -> UserOut:
-    from brokercare.core.errors import Conflict
-    from brokercare.ledger.service import append
-
     user = service.get_user(session, user_id)
-    if user.id == admin.id:
-        raise Conflict("an administrator cannot deactivate their own login")
-    service.deactivate(session, user)
-    append(session, "auth.user_deactivated", f"user:{user.id}", {"user_id": user.id, "by_user_id": admin.id})
+    service.deactivate(session, user, by_user_id=admin.id)
     session.commit()
     return user_out(user)

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from brokercare.customers.service import customer_pii
 from brokercare.security.models import User
-from brokercare.security.policy import customer_pii, may_reveal
+from brokercare.security.policy import may_reveal
 
 
 @dataclass
