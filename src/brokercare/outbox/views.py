@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
 from brokercare.core.errors import PermissionDenied
-from brokercare.outbox import service
+from brokercare.outbox import embedded, service
 from brokercare.outbox.schemas import ChannelSummary, MessageView, QuietHoursView
 from brokercare.security.policy import (
     STAFF_ROLES,
@@ -101,3 +101,12 @@ def set_quiet_hours(customer_id: int, body: QuietHoursIn, session: Session = Dep
     view = service.set_quiet_hours(session, customer_id, start=body.start, end=body.end)
     session.commit()
     return view
+
+
+def startup() -> None:
+    """The embedded dispatcher, when this process is to send (``BROKERCARE_DISPATCHER``)."""
+    embedded.start_if_configured()
+
+
+def shutdown() -> None:
+    embedded.stop()
