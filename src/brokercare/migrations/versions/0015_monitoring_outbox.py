@@ -6,7 +6,7 @@ written move over with their keys, so nothing pending is lost and nothing sent i
 pending → pending, sent/delivered/read → sent (with their times), failed → dead. Rows the hourly
 cap suppressed were never to be sent and are not copied.
 
-Revision ID: 0015_monitoring_messages_in_outbox
+Revision ID: 0015_monitoring_outbox
 Revises: 0014_assessed_risks
 Create Date: 2026-12-05 15:20:00
 """
@@ -20,7 +20,7 @@ from alembic import op
 
 import brokercare.core.database
 
-revision: str = "0015_monitoring_messages_in_outbox"
+revision: str = "0015_monitoring_outbox"
 down_revision: str | Sequence[str] | None = "0014_assessed_risks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
