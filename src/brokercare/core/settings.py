@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     wechat_template_id: str | None = None
     # The app's push gateway: an HTTP JSON webhook (POST, Idempotency-Key header).
     push_url: str | None = None
+    # The custody banks' transfer gateway (银证转账; docs/transfers.md): an HTTP JSON API the broker's
+    # bank front-end exposes. Unset: the sandbox bank inside the platform confirms every transfer
+    # (the demo, a pilot without a bank link).
+    bank_url: str | None = None
+    bank_timeout_s: float = Field(8.0, gt=0)
     # Dispatcher: a message is tried at most this often before it is dead-lettered; retries wait
     # backoff_s * 2^(attempt-1) (at most backoff_max_s), half of it random (jitter).
     outbox_max_attempts: int = Field(8, ge=1, le=100)
