@@ -73,11 +73,11 @@ def balance(session, account_id) -> tuple[Decimal, Decimal]:
 def test_a_retried_transfer_moves_money_once(session, bank, wang):
     cid, acc = wang
     first = request(session, cid, "in", "30000", "app-7f3a")
-    sent = transfers.send(session, first.transfer_no)
+    sent = transfers.send_transfer(session, first.transfer_no)
     session.commit()
     again = request(session, cid, "in", "30000", "app-7f3a")  # the app retried after a timeout
     assert sent.state == "confirmed" and again.replayed and again.transfer_no == first.transfer_no
-    assert transfers.send(session, again.transfer_no).state == "confirmed"  # nothing to send
+    assert transfers.send_transfer(session, again.transfer_no).state == "confirmed"  # nothing to send
     assert balance(session, acc) == (Decimal("80000.00"), Decimal("0.00"))
     assert bank.requests[first.transfer_no] == 1
     assert session.scalar(select(func.count()).select_from(CashMovement)) == 1
@@ -90,7 +90,7 @@ def test_a_bank_timeout_then_late_success_is_reconciled_not_doubled(session, ban
     bank.script = ["late"]
     t = request(session, cid, "out", "20000", "app-91c0")
     assert balance(session, acc) == (Decimal("50000.00"), Decimal("20000.00"))  # frozen, not spent
-    answer = transfers.send(session, t.transfer_no, bank=HttpBank(bank.url, timeout=1))
+    answer = transfers.send_transfer(session, t.transfer_no, bank=HttpBank(bank.url, timeout=1))
     session.commit()
     assert answer.state == "sent" and "未及时应答" in answer.reason
     assert balance(session, acc) == (Decimal("50000.00"), Decimal("20000.00"))
@@ -123,7 +123,7 @@ def test_a_bank_that_refuses_unfreezes_the_money(session, bank, wang):
     cid, acc = wang
     bank.script = ["reject"]
     t = request(session, cid, "out", "10000", "app-0001")
-    out = transfers.send(session, t.transfer_no)
+    out = transfers.send_transfer(session, t.transfer_no)
     session.commit()
     assert out.state == "failed" and out.reason == "银行卡余额不足"
     assert balance(session, acc) == (Decimal("50000.00"), Decimal("0.00"))

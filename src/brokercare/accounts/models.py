@@ -146,7 +146,8 @@ class CashMovement(Base):
 class BankTransfer(Base):
     """A 银证转账 between an account and its linked bank card, through its state machine:
     requested → sent (the bank has it) → confirmed | failed; held (waiting for the risk desk) →
-    requested | rejected; confirmed → reversed (the bank took it back on its statement).
+    requested | rejected; proposed (offered in a chat) → requested on the customer's confirmation,
+    else expired.
 
     An outgoing transfer's amount is frozen on the account from request to outcome, so it cannot
     be spent twice; the balance moves only on ``confirmed``.

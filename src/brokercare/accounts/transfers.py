@@ -36,7 +36,7 @@ from brokercare.security.service import get_cipher
 
 TRANSFER_COMPLETED = "transfer.completed"
 STATE_LABELS = {
-    "requested": "已受理", "held": "风控复核中", "sent": "银行处理中", "confirmed": "已到账",
+    "proposed": "待您确认", "expired": "已过期", "requested": "已受理", "held": "风控复核中", "sent": "银行处理中", "confirmed": "已到账",
     "failed": "未成功", "rejected": "未受理", "reversed": "已冲正",
 }
 OPEN_STATES = ("requested", "held", "sent")
@@ -170,36 +170,96 @@ def request_transfer(session: Session, *, customer_id: int, direction: str,
                      ip: str | None = None, device_id: str | None = None,
                      now: datetime | None = None) -> TransferOut:
     """Check and record a transfer in the caller's transaction (it is sent after the commit: see
-    :func:`send`). The same key again returns the first transfer, whatever its state."""
-    if direction not in ("in", "out"):
-        raise ValidationFailed("转账方向只能是转入（银行→证券）或转出（证券→银行）")
-    key = f"{customer_id}:{idempotency_key.strip()}"
-    if not idempotency_key.strip() or len(key) > 160:
-        raise ValidationFailed("请求编号不能为空，且不超过 120 个字符")
-    amount = _amount(amount, direction)
+    :func:`send_transfer`). The same key again returns the first transfer, whatever its state."""
+    key, amount = _key_and_amount(customer_id, idempotency_key, direction, amount)
     existing = session.scalar(select(BankTransfer).where(BankTransfer.idempotency_key == key))
     if existing is not None:
         return _replay(existing, direction, amount)
     now = now or utcnow()
     account = _linked_account(session, customer_id)
-    _in_service_hours(account.bank_name, now)
-    day = now.astimezone(SHANGHAI).date()
+    t = _new(session, account, key, direction, amount, channel, now)
+    _admit(session, t, account, ip=ip, device_id=device_id, now=now)
+    return view(t)
+
+
+def _key_and_amount(customer_id: int, idempotency_key: str, direction: str,
+                    amount: Decimal | str | float) -> tuple[str, Decimal]:
+    if direction not in ("in", "out"):
+        raise ValidationFailed("转账方向只能是转入（银行→证券）或转出（证券→银行）")
+    key = f"{customer_id}:{idempotency_key.strip()}"
+    if not idempotency_key.strip() or len(key) > 160:
+        raise ValidationFailed("请求编号不能为空，且不超过 120 个字符")
+    return key, _amount(amount, direction)
+
+
+def _new(session: Session, account: Account, key: str, direction: str, amount: Decimal,
+         channel: str, now: datetime, state: str = "requested") -> BankTransfer:
     card = get_cipher(session).decrypt(account.bank_card_enc)
-    t = BankTransfer(transfer_no=_transfer_no(now), idempotency_key=key, customer_id=customer_id,
-                     account_id=account.id, direction=direction, amount=amount,
-                     bank_name=account.bank_name, card_tail=card[-4:], state="requested",
-                     business_day=day, channel=channel, requested_at=now)
-    if direction == "out":
-        risk.ensure_may_transfer_out(session, customer_id)
-        _check_out(session, account, amount, day)
+    return BankTransfer(transfer_no=_transfer_no(now), idempotency_key=key,
+                        customer_id=account.customer_id, account_id=account.id, direction=direction,
+                        amount=amount, bank_name=account.bank_name, card_tail=card[-4:], state=state,
+                        business_day=now.astimezone(SHANGHAI).date(), channel=channel,
+                        requested_at=now)
+
+
+def _admit(session: Session, t: BankTransfer, account: Account, *, ip: str | None,
+           device_id: str | None, now: datetime) -> None:
+    """The checks every transfer passes before the bank hears of it; an outgoing amount that
+    passes is frozen. Records the transfer (``requested``, ``held`` or ``rejected``) and ledgers it."""
+    _in_service_hours(account.bank_name, now)
+    t.state, t.requested_at = "requested", now
+    t.business_day = now.astimezone(SHANGHAI).date()
+    if t.direction == "out":
+        risk.ensure_may_transfer_out(session, t.customer_id)
+        _check_out(session, account, t.amount, t.business_day)
         _decide_risk(session, t, account, ip=ip, device_id=device_id, now=now)
         if t.state in ("requested", "held"):
-            account.frozen_cash += amount
+            account.frozen_cash += t.amount
     session.add(t)
     session.flush()
     ledger_append(session, "transfer.requested", f"transfer:{t.transfer_no}", {
-        "customer_id": customer_id, "direction": direction, "amount": str(amount),
-        "state": t.state, "channel": channel})
+        "customer_id": t.customer_id, "direction": t.direction, "amount": str(t.amount),
+        "state": t.state, "channel": t.channel})
+
+
+# --- proposed in a chat, done on the customer's explicit confirmation ----------------------------
+
+PROPOSAL_TTL = timedelta(minutes=10)
+
+
+def propose_transfer(session: Session, *, customer_id: int, direction: str,
+                     amount: Decimal | str | float, now: datetime | None = None) -> TransferOut:
+    """What the assistant offers to do: checked as far as it can be without the customer's word
+    (amount, card, the bank's hours, the cash that may leave), recorded as ``proposed``; nothing
+    is frozen and nothing is sent until :func:`confirm_transfer_proposal`. Expires after ten minutes."""
+    now = now or utcnow()
+    key, amount = _key_and_amount(customer_id, f"chat-proposal:{now.timestamp():.6f}", direction,
+                                  amount)
+    account = _linked_account(session, customer_id)
+    _in_service_hours(account.bank_name, now)
+    if direction == "out":
+        risk.ensure_may_transfer_out(session, customer_id)
+        _check_out(session, account, amount, now.astimezone(SHANGHAI).date())
+    t = _new(session, account, key, direction, amount, "chat", now, state="proposed")
+    session.add(t)
+    session.flush()
+    return view(t)
+
+
+def confirm_transfer_proposal(session: Session, *, customer_id: int, ip: str | None = None,
+                     device_id: str | None = None, now: datetime | None = None) -> TransferOut | None:
+    """The customer said yes: the latest proposal of the last ten minutes becomes a transfer
+    (after every check a request passes). None when there is none to confirm. Confirming twice
+    (a message processed again) returns the same transfer."""
+    now = now or utcnow()
+    t = session.scalar(select(BankTransfer).where(
+        BankTransfer.customer_id == customer_id, BankTransfer.channel == "chat",
+        BankTransfer.requested_at >= now - PROPOSAL_TTL).order_by(BankTransfer.id.desc()).limit(1))
+    if t is None:
+        return None
+    if t.state != "proposed":
+        return view(t, replayed=True) if t.requested_at >= now - timedelta(minutes=1) else None
+    _admit(session, t, _linked_account(session, customer_id), ip=ip, device_id=device_id, now=now)
     return view(t)
 
 
@@ -230,7 +290,7 @@ def _bank_request(session: Session, t: BankTransfer) -> BankRequest:
     return BankRequest(t.transfer_no, t.direction, t.amount, account.account_no, t.bank_name, card)
 
 
-def send(session: Session, transfer_no: str, *, bank: BankGateway | None = None) -> TransferOut:
+def send_transfer(session: Session, transfer_no: str, *, bank: BankGateway | None = None) -> TransferOut:
     """Hand a ``requested`` transfer to the bank and record its answer (caller commits)."""
     t = _get(session, transfer_no)
     if t.state != "requested":
@@ -327,10 +387,15 @@ def follow_up(session: Session, *, bank: BankGateway | None = None, now: datetim
     transfers whose answer never came. Runs every minute (schedule.yaml)."""
     bank = bank or bank_gateway()
     before = (now or utcnow()) - timedelta(seconds=after_s)
-    counts = {"sent": 0, "asked": 0, "settled": 0}
+    counts = {"sent": 0, "asked": 0, "settled": 0, "expired": 0}
+    for t in session.scalars(select(BankTransfer).where(
+            BankTransfer.state == "proposed",
+            BankTransfer.requested_at <= (now or utcnow()) - PROPOSAL_TTL)).all():
+        t.state = "expired"
+        counts["expired"] += 1
     for t in session.scalars(select(BankTransfer).where(
             BankTransfer.state == "requested", BankTransfer.requested_at <= before)).all():
-        send(session, t.transfer_no, bank=bank)
+        send_transfer(session, t.transfer_no, bank=bank)
         counts["sent"] += 1
     for t in session.scalars(select(BankTransfer).where(
             BankTransfer.state == "sent", BankTransfer.sent_at <= before)).all():

@@ -116,7 +116,7 @@ def start_transfer(
     if out.replayed:
         response.status_code = 200
     elif out.state == "requested":
-        out = transfers.send(session, out.transfer_no)
+        out = transfers.send_transfer(session, out.transfer_no)
         session.commit()
     return out
 
@@ -174,7 +174,7 @@ def _on_hold_decided(event: Event) -> None:
                                          released=released)
         session.commit()
         if out is not None and out.state == "requested":
-            transfers.send(session, out.transfer_no)
+            transfers.send_transfer(session, out.transfer_no)
             session.commit()
 
 
