@@ -1,0 +1,166 @@
+"""The engagement domain's public face: daily post-close reports (read, build, store, push).
+
+Reports are computed a partition of customer ids at a time from the other domains' batch reads
+(:func:`read_inputs`) by the pure :func:`engagement.daily.compute`; the nightly job, the CLI and
+the customer's page all go through :func:`build`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import polars as pl
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from brokercare.accounts.service import (
+    cash_by_customer,
+    holdings_frame,
+    margin_by_customer,
+    trades_frame,
+)
+from brokercare.core.calendar import SHANGHAI, is_trading_day, next_trading_day
+from brokercare.core.database import utcnow
+from brokercare.core.errors import NotFound, ValidationFailed
+from brokercare.customers.service import get_customer_by_no, open_customer_ids, report_recipients
+from brokercare.engagement.daily import DailyFrames, DailyInputs, compute
+from brokercare.engagement.models import DailyReport
+from brokercare.engagement.wording import document
+from brokercare.market.service import day_facts
+from brokercare.monitoring.service import daily_report_subscribers, next_day_notes
+from brokercare.outbox.schemas import NewMessage
+from brokercare.outbox.service import enqueue_many
+
+#: Customers per partition of the nightly run (one set of batch reads each).
+PARTITION = 50_000
+
+
+def check_day(day: date) -> None:
+    if not is_trading_day(day):
+        raise ValidationFailed(f"{day:%Y年%m月%d日}不是交易日，没有收盘报告")
+
+
+def _window(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), tzinfo=SHANGHAI)
+    return start, start + timedelta(days=1)
+
+
+def read_inputs(conn: Connection, day: date, *, lo: int, hi: int, facts: pl.DataFrame | None = None,
+                only: list[int] | None = None) -> DailyInputs:
+    """The partition's columns from the customers, accounts, market and monitoring services
+    (``facts``: the day's market facts when the caller already read them; ``only``: these
+    customers of the range)."""
+    start, end = _window(day)
+    recipients = report_recipients(conn, lo=lo, hi=hi)
+    if only is not None:
+        recipients = recipients.filter(pl.col("customer_id").is_in(only))
+    return DailyInputs(
+        recipients=recipients, holdings=holdings_frame(conn, lo=lo, hi=hi),
+        trades=trades_frame(conn, lo=lo, hi=hi, start=start, end=end),
+        facts=facts if facts is not None else day_facts(conn, day),
+        cash=cash_by_customer(conn, lo=lo, hi=hi), margin=margin_by_customer(conn, lo=lo, hi=hi),
+        notes=next_day_notes(conn, day, lo=lo, hi=hi),
+    )
+
+
+def build(conn: Connection, day: date, *, lo: int, hi: int, facts: pl.DataFrame | None = None,
+          only: list[int] | None = None) -> DailyFrames:
+    return compute(read_inputs(conn, day, lo=lo, hi=hi, facts=facts, only=only))
+
+
+def documents(frames: DailyFrames, day: date) -> Iterator[tuple[int, dict]]:
+    nxt = next_trading_day(day)
+    for cid in frames.summary["customer_id"].to_list():
+        yield cid, document(frames, cid, day, nxt)
+
+
+def live_report(session: Session, customer_id: int, day: date) -> dict:
+    """The report computed now from the current holdings (the day's own when not stored)."""
+    check_day(day)
+    frames = build(session.connection(), day, lo=customer_id, hi=customer_id)
+    if frames.summary.is_empty():
+        raise NotFound("没有找到该客户的收盘报告")
+    return document(frames, customer_id, day, next_trading_day(day))
+
+
+def report_for(session: Session, customer_id: int, day: date) -> dict:
+    """The customer's report of ``day``: as written that evening, else (the latest day only)
+    computed now; an older day never written is a clear 404."""
+    check_day(day)
+    stored = session.scalar(select(DailyReport.data).where(DailyReport.customer_id == customer_id,
+                                                           DailyReport.day == day))
+    if stored is not None:
+        return stored
+    today = datetime.now(SHANGHAI).date()
+    if day > today:
+        raise NotFound(f"{day:%Y年%m月%d日}还没有收盘，报告尚未生成")
+    if next_trading_day(day) <= today:  # today's holdings are no longer that day's
+        raise NotFound(f"没有保存{day:%Y年%m月%d日}的收盘报告（订阅每日收盘报告后，每天的报告都会保存）")
+    return live_report(session, customer_id, day)
+
+
+def report_by_customer_no(session: Session, customer_no: str, day: date) -> tuple[int, dict]:
+    customer = get_customer_by_no(session, customer_no)
+    return customer.id, report_for(session, customer.id, day)
+
+
+def report_link(day: date) -> str:
+    return f"/me/reports/daily/{day.isoformat()}"
+
+
+def _store(conn: Connection, day: date, docs: list[tuple[int, dict]]) -> None:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(DailyReport.__table__)
+    stmt = stmt.on_conflict_do_update(index_elements=["customer_id", "day"], set_={"data": stmt.excluded.data})
+    now = utcnow()
+    conn.execute(stmt, [{"customer_id": cid, "day": day, "data": doc, "created_at": now} for cid, doc in docs])
+
+
+def _push(day: date, cid: int, doc: dict) -> NewMessage:
+    body = doc["headline"]
+    if doc["high_risk"]:
+        body += f"另有 {len(doc['high_risk'])} 条高风险持仓提示。"
+    return NewMessage(channel="app", kind="daily_report", subject=f"{day.month}月{day.day}日收盘报告",
+                      body=f"{body}查看完整报告：{report_link(day)}", customer_id=cid,
+                      idempotency_key=f"engagement:daily:{cid}:{day.isoformat()}",
+                      origin="engagement", origin_ref=f"daily:{day.isoformat()}",
+                      urgent=False)
+
+
+@dataclass(frozen=True)
+class NightSummary:
+    reports: int
+    pushes: int
+    partitions: int
+
+
+def publish_daily_reports(engine: Engine, day: date, *, partition: int = PARTITION,
+                          progress: Callable[[int, int], None] | None = None) -> NightSummary:
+    """Each opted-in customer's report of ``day`` stored, and one app push with its link queued
+    (idempotent: a second run rewrites the reports and queues nothing new). One transaction per
+    partition of customer ids."""
+    check_day(day)
+    with engine.connect() as conn:
+        ids = open_customer_ids(conn)
+        facts = day_facts(conn, day)
+    reports = pushes = parts = 0
+    top = ids[-1] if ids else 0
+    for lo in range(1, top + 1, partition):
+        hi = lo + partition - 1
+        with Session(engine) as session, session.begin():
+            conn = session.connection()
+            wanted = daily_report_subscribers(conn, lo=lo, hi=hi)
+            if wanted:
+                docs = list(documents(build(conn, day, lo=lo, hi=hi, facts=facts, only=wanted), day))
+                _store(conn, day, docs)
+                queued = enqueue_many(session, [_push(day, cid, doc) for cid, doc in docs])
+                reports += len(docs)
+                pushes += sum(q.created for q in queued)
+        parts += 1
+        if progress:
+            progress(min(hi, top), top)
+    return NightSummary(reports=reports, pushes=pushes, partitions=parts)
