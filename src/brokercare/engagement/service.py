@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Connection, Engine, select
@@ -138,29 +139,79 @@ class NightSummary:
     partitions: int
 
 
-def publish_daily_reports(engine: Engine, day: date, *, partition: int = PARTITION,
-                          progress: Callable[[int, int], None] | None = None) -> NightSummary:
-    """Each opted-in customer's report of ``day`` stored, and one app push with its link queued
-    (idempotent: a second run rewrites the reports and queues nothing new). One transaction per
-    partition of customer ids."""
+Picker = Callable[[Connection, int, int], list[int] | None]
+
+
+def _subscribers(conn: Connection, lo: int, hi: int) -> list[int]:
+    return daily_report_subscribers(conn, lo=lo, hi=hi)
+
+
+def _everyone(conn: Connection, lo: int, hi: int) -> None:
+    return None
+
+
+def _partitions(engine: Engine, day: date, pick: Picker, *, partition: int,
+                progress: Callable[[int, int], None] | None) -> Iterator[tuple[Session, list[tuple[int, dict]]]]:
+    """Each partition's reports in its own transaction (committed when the caller moves on).
+    ``pick`` names the customers of ``lo..hi`` wanted (None: all of them)."""
     check_day(day)
     with engine.connect() as conn:
         ids = open_customer_ids(conn)
         facts = day_facts(conn, day)
-    reports = pushes = parts = 0
     top = ids[-1] if ids else 0
     for lo in range(1, top + 1, partition):
         hi = lo + partition - 1
         with Session(engine) as session, session.begin():
             conn = session.connection()
-            wanted = daily_report_subscribers(conn, lo=lo, hi=hi)
-            if wanted:
-                docs = list(documents(build(conn, day, lo=lo, hi=hi, facts=facts, only=wanted), day))
-                _store(conn, day, docs)
-                queued = enqueue_many(session, [_push(day, cid, doc) for cid, doc in docs])
-                reports += len(docs)
-                pushes += sum(q.created for q in queued)
-        parts += 1
+            wanted = pick(conn, lo, hi)
+            if wanted is None or wanted:
+                yield session, list(documents(build(conn, day, lo=lo, hi=hi, facts=facts, only=wanted), day))
         if progress:
             progress(min(hi, top), top)
+
+
+def publish_daily_reports(engine: Engine, day: date, *, partition: int = PARTITION,
+                          progress: Callable[[int, int], None] | None = None) -> NightSummary:
+    """Each opted-in customer's report of ``day`` stored, and one app push with its link queued
+    (idempotent: a second run rewrites the reports and queues nothing new). One transaction per
+    partition of customer ids."""
+    reports = pushes = parts = 0
+    for session, docs in _partitions(engine, day, _subscribers, partition=partition, progress=progress):
+        _store(session.connection(), day, docs)
+        queued = enqueue_many(session, [_push(day, cid, doc) for cid, doc in docs])
+        reports += len(docs)
+        pushes += sum(q.created for q in queued)
+        parts += 1
     return NightSummary(reports=reports, pushes=pushes, partitions=parts)
+
+
+def _write(doc: dict, out_dir: Path, fmt: str) -> Path:
+    from brokercare.engagement import render
+
+    path = out_dir / f"{doc['customer_no']}.{fmt}"
+    if fmt == "pdf":
+        path.write_bytes(render.pdf(doc))
+    else:
+        path.write_text(render.html_page(doc), encoding="utf-8")
+    return path
+
+
+def write_reports(engine: Engine, day: date, out_dir: Path, *, fmt: str = "html", customer_no: str | None = None,
+                  everyone: bool = False, progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Write reports of ``day`` as files in ``out_dir/<day>/``: one customer's (the stored report,
+    else computed now), or every opted-in customer's (``everyone``: every open customer's) — the
+    scheduled job's code path."""
+    if fmt not in ("html", "pdf"):
+        raise ValidationFailed(f"unknown format {fmt!r}: expected html or pdf")
+    check_day(day)
+    folder = out_dir / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    if customer_no is not None:
+        with Session(engine) as session:
+            customer = get_customer_by_no(session, customer_no)
+            stored = session.scalar(select(DailyReport.data).where(DailyReport.customer_id == customer.id,
+                                                                   DailyReport.day == day))
+            return [_write(stored or live_report(session, customer.id, day), folder, fmt)]
+    pick = _everyone if everyone else _subscribers
+    return [_write(doc, folder, fmt) for _, docs in _partitions(engine, day, pick, partition=PARTITION,
+                                                                progress=progress) for _, doc in docs]

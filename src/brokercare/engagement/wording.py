@@ -56,7 +56,7 @@ def _drivers(lines: list[dict], total: float) -> list[str]:
     for x in movers[:TOP_CONTRIBUTORS]:
         change = f"（当日涨跌 {_pct(x['day_change'])}）" if x["day_change"] is not None else ""
         share = ""
-        if abs(total) >= 0.005 and (x["day_pnl"] > 0) == (total > 0):
+        if abs(total) >= 0.005 and (x["day_pnl"] > 0) == (total > 0) and abs(x["day_pnl"]) <= abs(total):
             share = f"，占今日盈亏的 {abs(x['day_pnl'] / total) * 100:.0f}%"
         traded = "，今日有买卖" if x["bought"] or x["sold"] else ""
         out.append(f"{x['name']}{change}{_gain(x['day_pnl'])}{share}{traded}。")

@@ -1,0 +1,16 @@
+"""Engagement's scheduled job: the post-close daily report of every customer who asked for it."""
+
+from __future__ import annotations
+
+from brokercare.core.runs import RunContext
+from brokercare.engagement import service
+
+
+def daily_reports(ctx: RunContext) -> dict:
+    """Each opted-in customer's report of the day stored, and an app push with its link queued
+    (one per customer and day, however often the job runs)."""
+    night = service.publish_daily_reports(ctx.engine, ctx.day)
+    return {"reports": night.reports, "pushes": night.pushes, "partitions": night.partitions}
+
+
+JOBS = {"daily_reports": daily_reports}

@@ -1,0 +1,144 @@
+"""The daily post-close report: figures a wealth team can check by hand, the Chinese sentences,
+the customer's page (their own report only), the PDF's embedded font, the nightly job's pushes."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from pypdf import PdfReader
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from tests.engagement.world import CLOSES, DAY, build_world
+from typer.testing import CliRunner
+
+from brokercare.accounts.models import Account, Position, Trade
+from brokercare.api import create_app
+from brokercare.cli import app as cli_app
+from brokercare.engagement import render, service
+from brokercare.engagement.models import DailyReport
+from brokercare.outbox.models import OutboxMessage
+from brokercare.security import auth
+from brokercare.security.service import create_user
+
+PASSWORD = "Passw0rd2026"
+
+
+@pytest.fixture
+def world(session):
+    return build_world(session)
+
+
+def independent_pnl(session: Session, customer_id: int) -> Decimal:
+    """The day's P&L from the trade rows and the two closes, in exact decimals: what the
+    holdings were worth at the close, less what the morning's holdings were worth at the previous
+    close, less the cash the day's trades took (fees included)."""
+    accounts = [a.id for a in session.scalars(select(Account).where(Account.customer_id == customer_id))]
+    now = {p.symbol: p.quantity for p in session.scalars(select(Position).where(Position.account_id.in_(accounts)))}
+    morning, cash_out = dict(now), Decimal(0)
+    for t in session.scalars(select(Trade).where(Trade.account_id.in_(accounts))):
+        sign = 1 if t.side == "buy" else -1
+        morning[t.symbol] = morning.get(t.symbol, Decimal(0)) - sign * t.quantity
+        cash_out += sign * t.amount + t.commission + t.stamp_duty + t.transfer_fee
+    close = {s: Decimal(c[3]) for s, c in CLOSES.items()}
+    prev = {s: Decimal(c[2]) for s, c in CLOSES.items()}
+    return (sum(q * close[s] for s, q in now.items()) - sum(q * prev[s] for s, q in morning.items())
+            - cash_out)
+
+
+def test_report_figures_match_trades_and_prices_and_read_as_chinese(session, world):
+    frames = service.build(session.connection(), DAY, lo=1, hi=10)
+    docs = dict(service.documents(frames, DAY))
+    lixia = docs[world["lixia"]]
+    assert lixia["summary"]["day_pnl"] == pytest.approx(float(independent_pnl(session, world["lixia"])), abs=0.005)
+    assert lixia["summary"]["day_pnl"] == pytest.approx(734.65, abs=0.005)
+    assert lixia["headline"].startswith("今日您的持仓合计盈利 734.65元，收益率 +0.33%。")
+    assert lixia["drivers"][0] == "贵州茅台（当日涨跌 +2.00%）盈利 3,000.00元。"
+    assert lixia["drivers"][1] == "宁德时代（当日涨跌 -1.00%）亏损 1,410.25元，今日有买卖。"
+    byname = {h["name"]: h for h in lixia["holdings"]}
+    assert byname["平安银行"]["day_pnl"] == pytest.approx(144.90)  # sold half at 10.20 before closing at 10.10
+    assert "高于您的风险承受能力（稳健型）" in "".join(byname["宁德时代"]["health"])
+    assert "较成本已下跌 24.0%" in byname["ST浪莎"]["health"][0]
+    assert "持仓较集中" in "".join(byname["贵州茅台"]["health"])  # 153,000 of 216,650
+    assert any("ST浪莎已连续 3 个交易日跌停" in t for t in lixia["high_risk"])
+    assert lixia["notes"][0] == "6月17日可申购新股华宏科技（申购代码 732999），发行价 18.88 元，按您的额度最多可申购 5,000 股。"
+    assert "星辰电子将于6月17日公布中签结果" in lixia["notes"][1]
+    wang = docs[world["wang"]]
+    assert wang["margin"]["sentence"].startswith("信用账户维持担保比例 133.33%，已低于警戒线")
+    assert lixia["margin"] is None
+
+
+def test_nightly_job_pushes_once_per_opted_in_customer_even_when_run_twice(engine, session, world):
+    first = service.publish_daily_reports(engine, DAY)
+    second = service.publish_daily_reports(engine, DAY)
+    assert (first.reports, first.pushes) == (1, 1)
+    assert (second.reports, second.pushes) == (1, 0)
+    pushes = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "daily_report")).all()
+    assert [(p.customer_id, p.channel) for p in pushes] == [(world["lixia"], "app")]
+    assert "/me/reports/daily/2026-06-16" in pushes[0].body and "盈利 734.65元" in pushes[0].body
+    assert session.scalar(select(func.count()).select_from(DailyReport)) == 1
+
+
+@pytest.mark.parametrize("renderer", ["reportlab", "weasyprint"])
+def test_pdf_embeds_the_chinese_font(session, world, renderer):
+    doc = service.live_report(session, world["lixia"], DAY)
+    reader = PdfReader(io.BytesIO(render.pdf(doc, renderer)))
+    fonts = []
+    for page in reader.pages:
+        for f in page["/Resources"]["/Font"].values():
+            font = f.get_object()
+            descendants = font.get("/DescendantFonts")
+            desc = (descendants[0].get_object() if descendants else font).get("/FontDescriptor")
+            embedded = desc is not None and any(k in desc.get_object() for k in ("/FontFile2", "/FontFile3"))
+            fonts.append((str(font["/BaseFont"]), embedded))
+    cjk = [(name, embedded) for name, embedded in fonts if "WenQuanYi" in name or "ReportCJK" in name]
+    assert cjk and all(embedded for _, embedded in cjk), fonts
+    text = "".join(p.extract_text() for p in reader.pages)
+    assert "李霞的收盘报告" in text and "华宏科技" in text
+
+
+@pytest.fixture
+def client(engine, monkeypatch):
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def _page_login(client, username):
+    client.cookies.clear()
+    r = client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+def test_customer_sees_only_their_own_report(engine, session, world, client):
+    service.publish_daily_reports(engine, DAY)
+    create_user(session, username="lixia", password=PASSWORD, role="customer", display_name="李霞",
+                customer_id=world["lixia"])
+    create_user(session, username="wangjg", password=PASSWORD, role="customer", display_name="王建国",
+                customer_id=world["wang"])
+    session.commit()
+    assert client.get("/me/reports/daily/2026-06-16", follow_redirects=False).status_code == 303  # to /login
+    _page_login(client, "lixia")
+    page = client.get("/me/reports/daily/2026-06-16")
+    assert page.status_code == 200 and "李霞的收盘报告" in page.text and "<svg" in page.text
+    assert "<script" not in page.text.split("<main>")[1]
+    pdf = client.get("/me/reports/daily/2026-06-16.pdf")
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    assert "不是交易日" in client.get("/me/reports/daily/2026-06-20").text  # a Saturday
+    _page_login(client, "wangjg")  # not opted in: no stored report, and never 李霞's
+    other = client.get("/me/reports/daily/2026-06-16")
+    assert other.status_code == 404 and "李霞" not in other.text and "734.65" not in other.text
+
+
+def test_cli_writes_one_customers_report(engine, session, world, tmp_path):
+    result = CliRunner().invoke(cli_app, ["report", "daily", "--date", "2026-06-16", "--customer", "C00000001",
+                                          "--format", "html", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "2026-06-16" / "C00000001.html").read_text(encoding="utf-8")
+    assert "今日您的持仓合计盈利 734.65元" in html and 'name="viewport"' in html
+    bad = CliRunner().invoke(cli_app, ["report", "daily", "--date", "2026-06-16", "--customer", "C404",
+                                       "--out", str(tmp_path)])
+    assert bad.exit_code == 1 and "客户号不存在" in bad.output
