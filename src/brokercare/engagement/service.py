@@ -28,9 +28,9 @@ from brokercare.core.calendar import SHANGHAI, is_trading_day, next_trading_day
 from brokercare.core.database import utcnow
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.service import get_customer_by_no, open_customer_ids, report_recipients
+from brokercare.engagement import wording
 from brokercare.engagement.daily import DailyFrames, DailyInputs, compute
 from brokercare.engagement.models import DailyReport
-from brokercare.engagement.wording import document
 from brokercare.market.service import day_facts
 from brokercare.monitoring.service import daily_report_subscribers, next_day_notes
 from brokercare.outbox.schemas import NewMessage
@@ -74,9 +74,8 @@ def build(conn: Connection, day: date, *, lo: int, hi: int, facts: pl.DataFrame 
 
 
 def documents(frames: DailyFrames, day: date) -> Iterator[tuple[int, dict]]:
-    nxt = next_trading_day(day)
-    for cid in frames.summary["customer_id"].to_list():
-        yield cid, document(frames, cid, day, nxt)
+    """Each customer's report document of the partition."""
+    return wording.documents(frames, day, next_trading_day(day))
 
 
 def live_report(session: Session, customer_id: int, day: date) -> dict:
@@ -85,7 +84,7 @@ def live_report(session: Session, customer_id: int, day: date) -> dict:
     frames = build(session.connection(), day, lo=customer_id, hi=customer_id)
     if frames.summary.is_empty():
         raise NotFound("没有找到该客户的收盘报告")
-    return document(frames, customer_id, day, next_trading_day(day))
+    return next(documents(frames, day))[1]
 
 
 def report_for(session: Session, customer_id: int, day: date) -> dict:
@@ -102,6 +101,20 @@ def report_for(session: Session, customer_id: int, day: date) -> dict:
     if next_trading_day(day) <= today:  # today's holdings are no longer that day's
         raise NotFound(f"没有保存{day:%Y年%m月%d日}的收盘报告（订阅每日收盘报告后，每天的报告都会保存）")
     return live_report(session, customer_id, day)
+
+
+def report_html(doc: dict) -> tuple[str, str]:
+    """The report's HTML body (inline SVG charts, no script) and the CSS it needs, for a page."""
+    from brokercare.engagement import render
+
+    return render.html_fragment(doc), render.REPORT_CSS
+
+
+def report_pdf(doc: dict, renderer: str | None = None) -> bytes:
+    """The report as a PDF with its CJK font embedded (see :mod:`engagement.render`)."""
+    from brokercare.engagement import render
+
+    return render.pdf(doc, renderer)
 
 
 def report_by_customer_no(session: Session, customer_no: str, day: date) -> tuple[int, dict]:

@@ -6,6 +6,7 @@ from the partition's frames (:mod:`engagement.daily`) for one customer.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 
 import polars as pl
@@ -120,13 +121,9 @@ def _notes(notes: list[dict], next_day: date) -> list[str]:
     return out
 
 
-def document(frames: DailyFrames, customer_id: int, day: date, next_day: date) -> dict:
-    """The report of one customer of the partition (KeyError when not in it)."""
-    rows = frames.summary.filter(pl.col("customer_id") == customer_id).to_dicts()
-    if not rows:
-        raise KeyError(customer_id)
-    s = rows[0]
-    lines = frames.lines.filter(pl.col("customer_id") == customer_id).to_dicts()
+def document(summary: dict, lines: list[dict], notes: list[dict], day: date, next_day: date) -> dict:
+    """One customer's report from their summary row, lines and notes (rows of the frames)."""
+    s = summary
     held = [x for x in lines if x["quantity"] > 0]
     holdings = [{
         "symbol": x["symbol"], "name": x["name"], "quantity": x["quantity"], "close": x["close"],
@@ -147,5 +144,18 @@ def document(frames: DailyFrames, customer_id: int, day: date, next_day: date) -
         "holdings": holdings,
         "high_risk": [t for x in held for t in _high_risk(x)],
         "margin": _margin(s),
-        "notes": _notes(frames.notes.filter(pl.col("customer_id") == customer_id).to_dicts(), next_day),
+        "notes": _notes(notes, next_day),
     }
+
+
+def documents(frames: DailyFrames, day: date, next_day: date) -> Iterator[tuple[int, dict]]:
+    """Every customer's report of the partition (the frames are split once, not per customer)."""
+    lines = _by_customer(frames.lines)
+    notes = _by_customer(frames.notes)
+    for s in frames.summary.iter_rows(named=True):
+        cid = s["customer_id"]
+        yield cid, document(s, lines.get(cid, []), notes.get(cid, []), day, next_day)
+
+
+def _by_customer(frame: pl.DataFrame) -> dict[int, list[dict]]:
+    return {key[0]: part.to_dicts() for key, part in frame.partition_by("customer_id", as_dict=True).items()}

@@ -165,26 +165,26 @@ def _daily_report(session: Session, user: User, day: str) -> dict:
 @router.get("/reports/daily/{day}.pdf")
 def daily_report_pdf(request: Request, day: str, user: User = Depends(customer_user),
                      session: Session = Depends(get_session)) -> Response:
-    from brokercare.engagement import render as report_render
+    from brokercare.engagement import service as engagement
 
     try:
         doc = _daily_report(session, user, day)
     except DomainError as exc:
         return render(request, "me/daily_report.html", user, error=exc.detail, day=day, css="",
                       status_code=exc.status_code)
-    return Response(report_render.pdf(doc), media_type="application/pdf",
+    return Response(engagement.report_pdf(doc), media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="daily-report-{doc["day"]}.pdf"'})
 
 
 @router.get("/reports/daily/{day}", response_class=HTMLResponse)
 def daily_report_page(request: Request, day: str, user: User = Depends(customer_user),
                       session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.engagement import render as report_render
+    from brokercare.engagement import service as engagement
 
     try:
         doc = _daily_report(session, user, day)
     except DomainError as exc:
         return render(request, "me/daily_report.html", user, error=exc.detail, day=day, css="",
                       status_code=exc.status_code)
-    return render(request, "me/daily_report.html", user, body=report_render.html_fragment(doc), day=doc["day"],
-                  css=report_render.REPORT_CSS)
+    body, css = engagement.report_html(doc)
+    return render(request, "me/daily_report.html", user, body=body, day=doc["day"], css=css)
