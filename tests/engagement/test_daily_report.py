@@ -67,6 +67,8 @@ def test_report_figures_match_trades_and_prices_and_read_as_chinese(session, wor
     assert lixia["notes"][0] == "6月17日可申购新股华宏科技（申购代码 732999），发行价 18.88 元，按您的额度最多可申购 5,000 股。"
     assert "星辰电子将于6月17日公布中签结果" in lixia["notes"][1]
     wang = docs[world["wang"]]
+    assert [(h["name"], h["quantity"]) for h in wang["holdings"]] == [("中国平安", 1200.0)]
+    # only the margin account's cash and shares are its collateral: (10,000 + 1,000 × 50) / 45,000
     assert wang["margin"]["sentence"].startswith("信用账户维持担保比例 133.33%，已低于警戒线")
     assert lixia["margin"] is None
 

@@ -58,7 +58,8 @@ def build_world(session: Session) -> dict:
     _trade(session, cash, "T2", "300750.SZ", "buy", 200, "205.00", FEE_BUY)
     wang = add_customer(session, 2)
     wang.name, wang.risk_level = "王建国", "C4"
-    add_account(session, wang, cash="1000")
+    wang_cash = add_account(session, wang, cash="1000")
+    hold(session, wang_cash, "601318.SH", 200, "52.00")  # the same share in both accounts: one line
     credit = add_account(session, wang, "margin", cash="10000")
     hold(session, credit, "601318.SH", 1000, "48.00")
     margin(session, credit, "45000")  # (10,000 + 50,000) / 45,000 = 133.33 %: below the 140 % line

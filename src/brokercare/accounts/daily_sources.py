@@ -18,16 +18,29 @@ from brokercare.core.bulkread import read_frame, sum_if
 
 def holdings_frame(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
     """Positions of open accounts of customers ``lo..hi`` (quantity > 0): customer, account kind,
-    symbol, quantity and cost price (quantity-weighted across accounts of one kind)."""
-    qty = func.sum(Position.quantity)
-    return read_frame(conn, select(
-        Account.customer_id, Account.kind, Position.symbol, cast(qty, Float),
-        cast(func.sum(Position.quantity * Position.cost_price) / qty, Float),
+    symbol, quantity and cost price, one row per customer, kind and symbol (two accounts of one
+    kind holding the same share are added up, cost weighted by quantity).
+
+    Read as plain rows in key order and combined in Polars only where a key repeats: a GROUP BY
+    over every position costs SQLite more than the read itself.
+    """
+    keys = ["customer_id", "account_kind", "symbol"]
+    frame = read_frame(conn, select(
+        Account.customer_id, Account.kind, Position.symbol, cast(Position.quantity, Float),
+        cast(Position.cost_price, Float),
     ).join(Account, Account.id == Position.account_id).where(
         Account.customer_id.between(lo, hi), Account.status != "closed", Position.quantity > 0,
-    ).group_by(Account.customer_id, Account.kind, Position.symbol),
+    ).order_by(Account.customer_id, Account.kind, Position.symbol),
         {"customer_id": pl.Int64, "account_kind": pl.String, "symbol": pl.String,
          "quantity": pl.Float64, "cost_price": pl.Float64})
+    same = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys])
+    repeated = frame.with_columns(r=same.fill_null(False) | same.shift(-1).fill_null(False))["r"]
+    if not repeated.any():
+        return frame
+    merged = frame.filter(repeated).group_by(keys).agg(
+        quantity=pl.col("quantity").sum(),
+        cost_price=(pl.col("quantity") * pl.col("cost_price")).sum() / pl.col("quantity").sum())
+    return pl.concat([frame.filter(~repeated), merged.select(frame.columns)]).sort(keys)
 
 
 def trades_frame(conn: Connection, *, lo: int, hi: int, start: datetime, end: datetime) -> pl.DataFrame:

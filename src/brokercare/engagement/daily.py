@@ -77,17 +77,27 @@ def _positions(inp: DailyInputs) -> pl.LazyFrame:
     )
 
 
-def _lines(positions: pl.LazyFrame, inp: DailyInputs) -> pl.LazyFrame:
-    """One line per customer and instrument (account kinds added up), with its health."""
-    facts = inp.facts.lazy().drop("prev_close", "close")
-    risk = inp.recipients.lazy().select("customer_id", "risk_level")
-    summed = positions.group_by("customer_id", "symbol").agg(
-        pl.col("quantity", "market_value", "start_value", "cost_value", "day_pnl", "bought", "sold",
-               "bought_amount").sum(),
-        pl.col("close", "prev_close").first(), pl.col("no_prev_close").any(),
-    )
-    lines = (
-        summed.join(facts, on="symbol", how="left").join(risk, on="customer_id", how="left")
+_SUMMED = ("quantity", "market_value", "start_value", "cost_value", "day_pnl", "bought", "sold", "bought_amount")
+
+
+def _per_instrument(positions: pl.DataFrame) -> pl.DataFrame:
+    """Positions per customer and instrument: a customer holding one share in both a cash and a
+    margin account gets one line. Only customers with a second account kind are grouped (a few
+    per cent): grouping every row costs more than the rest of the report."""
+    cols = ["customer_id", "symbol", *_SUMMED, "close", "prev_close", "no_prev_close"]
+    several = positions.filter(pl.col("account_kind") != "cash")["customer_id"].unique()
+    mixed = pl.col("customer_id").is_in(several.implode())
+    grouped = positions.filter(mixed).group_by("customer_id", "symbol").agg(
+        pl.col(*_SUMMED).sum(), pl.col("close", "prev_close").first(), pl.col("no_prev_close").any())
+    return pl.concat([positions.filter(~mixed).select(cols), grouped.select(cols)])
+
+
+def _lines(positions: pl.DataFrame, inp: DailyInputs) -> pl.DataFrame:
+    """One line per customer and instrument, with its health (in no particular order)."""
+    facts = inp.facts.drop("prev_close", "close")
+    risk = inp.recipients.select("customer_id", "risk_level")
+    return (
+        _per_instrument(positions).join(facts, on="symbol", how="left").join(risk, on="customer_id", how="left")
         .with_columns(
             weight=pl.col("market_value") / pl.col("market_value").sum().over("customer_id"),
             drawdown=pl.when(pl.col("cost_value") > 0)
@@ -104,10 +114,8 @@ def _lines(positions: pl.LazyFrame, inp: DailyInputs) -> pl.LazyFrame:
             high_risk=(pl.col("quantity") > 0) & (pl.col("is_st").fill_null(False)
                                                   | pl.col("near_delisting").fill_null(False)
                                                   | pl.col("limit_down_streak")),
-            contribution_rank=pl.col("day_pnl").abs().rank("ordinal", descending=True).over("customer_id"),
         )
     )
-    return lines.sort("customer_id", "market_value", descending=[False, True])
 
 
 def _cash(inp: DailyInputs) -> pl.LazyFrame:
@@ -117,9 +125,9 @@ def _cash(inp: DailyInputs) -> pl.LazyFrame:
     )
 
 
-def _margin(positions: pl.LazyFrame, inp: DailyInputs) -> pl.LazyFrame:
+def _margin(positions: pl.DataFrame, inp: DailyInputs) -> pl.LazyFrame:
     """维持担保比例 at the close: the margin account's cash and holdings ÷ its liabilities."""
-    margin_mv = positions.filter(pl.col("account_kind") == "margin").group_by("customer_id").agg(
+    margin_mv = positions.lazy().filter(pl.col("account_kind") == "margin").group_by("customer_id").agg(
         margin_market_value=pl.col("market_value").sum())
     debt = inp.margin.lazy().select(
         "customer_id", "warning_line", "liquidation_line",
@@ -136,8 +144,8 @@ def _margin(positions: pl.LazyFrame, inp: DailyInputs) -> pl.LazyFrame:
 
 def compute(inp: DailyInputs) -> DailyFrames:
     """The partition's report frames (customers without holdings, trades or cash still get a row)."""
-    positions = _positions(inp).cache()
-    lines = _lines(positions, inp).collect()
+    positions = _positions(inp).collect()
+    lines = _lines(positions, inp)
     per = lines.lazy().group_by("customer_id").agg(
         day_pnl=pl.col("day_pnl").sum(), start_value=(pl.col("start_value") + pl.col("bought_amount")).sum(),
         market_value=pl.col("market_value").sum(), holdings=(pl.col("quantity") > 0).sum(),

@@ -124,7 +124,7 @@ def _notes(notes: list[dict], next_day: date) -> list[str]:
 def document(summary: dict, lines: list[dict], notes: list[dict], day: date, next_day: date) -> dict:
     """One customer's report from their summary row, lines and notes (rows of the frames)."""
     s = summary
-    held = [x for x in lines if x["quantity"] > 0]
+    held = sorted((x for x in lines if x["quantity"] > 0), key=lambda x: -x["market_value"])
     holdings = [{
         "symbol": x["symbol"], "name": x["name"], "quantity": x["quantity"], "close": x["close"],
         "day_change": x["day_change"], "market_value": x["market_value"], "weight": x["weight"],
