@@ -144,3 +144,24 @@ def test_cli_writes_one_customers_report(engine, session, world, tmp_path):
     bad = CliRunner().invoke(cli_app, ["report", "daily", "--date", "2026-06-16", "--customer", "C404",
                                        "--out", str(tmp_path)])
     assert bad.exit_code == 1 and "客户号不存在" in bad.output
+
+
+def test_a_dask_cluster_writes_the_same_reports_as_one_process(engine, session, world):
+    from dask.distributed import Client, LocalCluster  # a few seconds to import: this test only
+
+    from brokercare.engagement import nightly
+
+    local = [d for docs in nightly.night(engine, DAY, subscribers_only=False, partition=1) for d in docs]
+    seen: list[tuple[int, int]] = []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        remote = [d for docs in nightly.night(engine, DAY, subscribers_only=False, partition=1, client=client,
+                                              progress=lambda done, total: seen.append((done, total)))
+                  for d in docs]
+        night = service.publish_daily_reports(engine, DAY, partition=1, client=client)
+    assert sorted(remote, key=lambda d: d[0]) == local and len(local) == 2
+    assert seen == [(1, 2), (2, 2)]
+    assert (night.reports, night.pushes) == (1, 1)
+    stored = session.scalar(select(DailyReport.data))
+    assert stored == dict(local)[world["lixia"]]
+    assert service.publish_daily_reports(engine, DAY).pushes == 0  # one process after the cluster: no second push

@@ -1,81 +1,40 @@
 """The engagement domain's public face: daily post-close reports (read, build, store, push).
 
 Reports are computed a partition of customer ids at a time from the other domains' batch reads
-(:func:`read_inputs`) by the pure :func:`engagement.daily.compute`; the nightly job, the CLI and
-the customer's page all go through :func:`build`.
+(:mod:`engagement.nightly`) by the pure :func:`engagement.daily.compute`; the nightly job, the CLI
+and the customer's page all go through the same :func:`build`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 from sqlalchemy import Connection, Engine, select
+
+if TYPE_CHECKING:
+    from dask.distributed import Client
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.service import (
-    cash_by_customer,
-    holdings_frame,
-    margin_by_customer,
-    trades_frame,
-)
 from brokercare.core.calendar import SHANGHAI, is_trading_day, next_trading_day
 from brokercare.core.database import utcnow
 from brokercare.core.errors import NotFound, ValidationFailed
-from brokercare.customers.service import get_customer_by_no, open_customer_ids, report_recipients
-from brokercare.engagement import wording
-from brokercare.engagement.daily import DailyFrames, DailyInputs, compute
+from brokercare.customers.service import get_customer_by_no
 from brokercare.engagement.models import DailyReport
-from brokercare.market.service import day_facts
-from brokercare.monitoring.service import daily_report_subscribers, next_day_notes
+from brokercare.engagement.nightly import PARTITION, Progress, build, documents, night
+from brokercare.engagement.nightly import read_inputs as read_inputs
 from brokercare.outbox.schemas import NewMessage
 from brokercare.outbox.service import enqueue_many
-
-#: Customers per partition of the nightly run (one set of batch reads each).
-PARTITION = 50_000
 
 
 def check_day(day: date) -> None:
     if not is_trading_day(day):
         raise ValidationFailed(f"{day:%Y年%m月%d日}不是交易日，没有收盘报告")
-
-
-def _window(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=SHANGHAI)
-    return start, start + timedelta(days=1)
-
-
-def read_inputs(conn: Connection, day: date, *, lo: int, hi: int, facts: pl.DataFrame | None = None,
-                only: list[int] | None = None) -> DailyInputs:
-    """The partition's columns from the customers, accounts, market and monitoring services
-    (``facts``: the day's market facts when the caller already read them; ``only``: these
-    customers of the range)."""
-    start, end = _window(day)
-    recipients = report_recipients(conn, lo=lo, hi=hi)
-    if only is not None:
-        recipients = recipients.filter(pl.col("customer_id").is_in(only))
-    return DailyInputs(
-        recipients=recipients, holdings=holdings_frame(conn, lo=lo, hi=hi),
-        trades=trades_frame(conn, lo=lo, hi=hi, start=start, end=end),
-        facts=facts if facts is not None else day_facts(conn, day),
-        cash=cash_by_customer(conn, lo=lo, hi=hi), margin=margin_by_customer(conn, lo=lo, hi=hi),
-        notes=next_day_notes(conn, day, lo=lo, hi=hi),
-    )
-
-
-def build(conn: Connection, day: date, *, lo: int, hi: int, facts: pl.DataFrame | None = None,
-          only: list[int] | None = None) -> DailyFrames:
-    return compute(read_inputs(conn, day, lo=lo, hi=hi, facts=facts, only=only))
-
-
-def documents(frames: DailyFrames, day: date) -> Iterator[tuple[int, dict]]:
-    """Each customer's report document of the partition."""
-    return wording.documents(frames, day, next_trading_day(day))
 
 
 def live_report(session: Session, customer_id: int, day: date) -> dict:
@@ -152,49 +111,23 @@ class NightSummary:
     partitions: int
 
 
-Picker = Callable[[Connection, int, int], list[int] | None]
-
-
-def _subscribers(conn: Connection, lo: int, hi: int) -> list[int]:
-    return daily_report_subscribers(conn, lo=lo, hi=hi)
-
-
-def _everyone(conn: Connection, lo: int, hi: int) -> None:
-    return None
-
-
-def _partitions(engine: Engine, day: date, pick: Picker, *, partition: int,
-                progress: Callable[[int, int], None] | None) -> Iterator[tuple[Session, list[tuple[int, dict]]]]:
-    """Each partition's reports in its own transaction (committed when the caller moves on).
-    ``pick`` names the customers of ``lo..hi`` wanted (None: all of them)."""
-    check_day(day)
-    with engine.connect() as conn:
-        ids = open_customer_ids(conn)
-        facts = day_facts(conn, day)
-    top = ids[-1] if ids else 0
-    for lo in range(1, top + 1, partition):
-        hi = lo + partition - 1
-        with Session(engine) as session, session.begin():
-            conn = session.connection()
-            wanted = pick(conn, lo, hi)
-            if wanted is None or wanted:
-                yield session, list(documents(build(conn, day, lo=lo, hi=hi, facts=facts, only=wanted), day))
-        if progress:
-            progress(min(hi, top), top)
-
-
 def publish_daily_reports(engine: Engine, day: date, *, partition: int = PARTITION,
-                          progress: Callable[[int, int], None] | None = None) -> NightSummary:
+                          client: Client | None = None,
+                          progress: Progress | None = None) -> NightSummary:
     """Each opted-in customer's report of ``day`` stored, and one app push with its link queued
-    (idempotent: a second run rewrites the reports and queues nothing new). One transaction per
-    partition of customer ids."""
+    (idempotent: a second run rewrites the reports and queues nothing new). Partitions are
+    computed in this process or on a Dask ``client``; each is stored in its own transaction."""
+    check_day(day)
     reports = pushes = parts = 0
-    for session, docs in _partitions(engine, day, _subscribers, partition=partition, progress=progress):
-        _store(session.connection(), day, docs)
-        queued = enqueue_many(session, [_push(day, cid, doc) for cid, doc in docs])
+    for docs in night(engine, day, partition=partition, client=client, progress=progress):
+        parts += 1
+        if not docs:
+            continue
+        with Session(engine) as session, session.begin():
+            _store(session.connection(), day, docs)
+            queued = enqueue_many(session, [_push(day, cid, doc) for cid, doc in docs])
         reports += len(docs)
         pushes += sum(q.created for q in queued)
-        parts += 1
     return NightSummary(reports=reports, pushes=pushes, partitions=parts)
 
 
@@ -225,6 +158,5 @@ def write_reports(engine: Engine, day: date, out_dir: Path, *, fmt: str = "html"
             stored = session.scalar(select(DailyReport.data).where(DailyReport.customer_id == customer.id,
                                                                    DailyReport.day == day))
             return [_write(stored or live_report(session, customer.id, day), folder, fmt)]
-    pick = _everyone if everyone else _subscribers
-    return [_write(doc, folder, fmt) for _, docs in _partitions(engine, day, pick, partition=PARTITION,
-                                                                progress=progress) for _, doc in docs]
+    return [_write(doc, folder, fmt) for docs in night(engine, day, subscribers_only=not everyone, progress=progress)
+            for _, doc in docs]

@@ -121,9 +121,20 @@ def _notes(notes: list[dict], next_day: date) -> list[str]:
     return out
 
 
+def _rounded(row: dict) -> dict:
+    """Money to the fen, ratios to six places: the figures leave the float engine here (a sum's
+    last bits depend on the order rows were added in, which threads and databases do not fix)."""
+    return {k: round(v, 2 if k in _MONEY else 6) if isinstance(v, float) else v for k, v in row.items()}
+
+
+_MONEY = {"day_pnl", "market_value", "start_value", "cost_value", "cash", "total_assets", "bought_amount",
+          "liabilities", "margin_assets", "amount"}
+
+
 def document(summary: dict, lines: list[dict], notes: list[dict], day: date, next_day: date) -> dict:
     """One customer's report from their summary row, lines and notes (rows of the frames)."""
-    s = summary
+    s = _rounded(summary)
+    lines = [_rounded(x) for x in lines]
     held = sorted((x for x in lines if x["quantity"] > 0), key=lambda x: -x["market_value"])
     holdings = [{
         "symbol": x["symbol"], "name": x["name"], "quantity": x["quantity"], "close": x["close"],
