@@ -12,14 +12,16 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from tests.engagement.world import CLOSES, DAY, build_world
+from tests.engagement.world import CLOSES, DAY, NEXT, build_world
 from typer.testing import CliRunner
 
 from brokercare.accounts.models import Account, Position, Trade
 from brokercare.api import create_app
 from brokercare.cli import app as cli_app
+from brokercare.core.scheduler import run_now
 from brokercare.engagement import render, service
 from brokercare.engagement.models import DailyReport
+from brokercare.market.service import day_facts
 from brokercare.outbox.models import OutboxMessage
 from brokercare.security import auth
 from brokercare.security.service import create_user
@@ -74,10 +76,11 @@ def test_report_figures_match_trades_and_prices_and_read_as_chinese(session, wor
 
 
 def test_nightly_job_pushes_once_per_opted_in_customer_even_when_run_twice(engine, session, world):
-    first = service.publish_daily_reports(engine, DAY)
-    second = service.publish_daily_reports(engine, DAY)
-    assert (first.reports, first.pushes) == (1, 1)
-    assert (second.reports, second.pushes) == (1, 0)
+    first = run_now("engagement.daily_reports", DAY)
+    second = run_now("engagement.daily_reports", DAY)
+    assert first.status == second.status == "succeeded", (first.error, second.error)
+    assert (first.counts["reports"], first.counts["pushes"]) == (1, 1)
+    assert (second.counts["reports"], second.counts["pushes"]) == (1, 0)
     pushes = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "daily_report")).all()
     assert [(p.customer_id, p.channel) for p in pushes] == [(world["lixia"], "app")]
     assert "/me/reports/daily/2026-06-16" in pushes[0].body and "盈利 734.65元" in pushes[0].body
@@ -165,3 +168,27 @@ def test_a_dask_cluster_writes_the_same_reports_as_one_process(engine, session, 
     stored = session.scalar(select(DailyReport.data))
     assert stored == dict(local)[world["lixia"]]
     assert service.publish_daily_reports(engine, DAY).pushes == 0  # one process after the cluster: no second push
+
+
+def test_closes_recorded_after_the_close_feed_the_next_days_report(engine, session, world):
+    outcome = run_now("market.record_closes", NEXT)  # reference prices become 06-17's closes
+    assert outcome.status == "succeeded" and outcome.counts["closes"] == 8
+    facts = {r["symbol"]: r for r in day_facts(session.connection(), NEXT).iter_rows(named=True)}
+    assert facts["600519.SH"]["prev_close"] == 1530.0 and facts["600519.SH"]["close"] == 1500.0
+    assert facts["600137.SH"]["limit_down_days"] == 0  # 19.00 -> 20.00 broke the streak
+
+
+def test_customer_opts_in_through_the_api_and_gets_the_push(engine, session, world, client):
+    create_user(session, username="wangjg", password=PASSWORD, role="customer", display_name="王建国",
+                customer_id=world["wang"])
+    session.commit()
+    token = client.post("/api/v1/auth/token", data={"username": "wangjg", "password": PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    url = f"/api/v1/monitoring/customers/{world['wang']}/preferences"
+    assert client.get(url, headers=headers).json()["daily_report"] is False
+    assert client.put(url, json={"daily_report": True}, headers=headers).json()["daily_report"] is True
+    assert client.put(url, json={"daily_report": "也许"}, headers=headers).status_code == 422
+    night = service.publish_daily_reports(engine, DAY)
+    assert (night.reports, night.pushes) == (2, 2)
+    push = session.scalar(select(OutboxMessage).where(OutboxMessage.customer_id == world["wang"]))
+    assert push.subject == "6月16日收盘报告" and "维持担保比例" not in push.body and "持平" in push.body
