@@ -21,6 +21,7 @@ from datetime import date
 
 import numpy as np
 import polars as pl
+from sqlalchemy import Engine
 
 from brokercare.engagement.daily import DailyInputs, compute
 from brokercare.engagement.render import pdf
@@ -185,7 +186,29 @@ def load_db(parts: list[DailyInputs], url: str):
     return engine
 
 
-def bench_db(n: int, partition: int, url: str | None) -> None:
+def bench_night(engine: Engine, partition: int) -> None:
+    """The whole night for every customer (reads, engine, Chinese documents): one process, then a
+    local Dask cluster of two worker processes; the documents must be the same."""
+    from dask.distributed import Client, LocalCluster
+
+    from brokercare.engagement.nightly import night
+
+    t0 = time.perf_counter()
+    one = sorted((d for docs in night(engine, DAY, subscribers_only=False, partition=partition) for d in docs),
+                 key=lambda d: d[0])
+    one_s = time.perf_counter() - t0
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        t0 = time.perf_counter()
+        two = sorted((d for docs in night(engine, DAY, subscribers_only=False, partition=partition, client=client)
+                      for d in docs), key=lambda d: d[0])
+        two_s = time.perf_counter() - t0
+    print(f"whole night, documents for all {len(one):,} customers: one process {one_s:.1f} s "
+          f"({len(one) / one_s:,.0f}/s); Dask, 2 worker processes {two_s:.1f} s ({len(two) / two_s:,.0f}/s); "
+          f"ratio {one_s / two_s:.2f}x; same documents: {one == two}")
+
+
+def bench_db(n: int, partition: int, url: str | None, with_night: bool) -> None:
     """End to end on a database: the batch reads through the services, then the engine."""
     import tempfile
 
@@ -207,6 +230,8 @@ def bench_db(n: int, partition: int, url: str | None) -> None:
     print(f"end to end on {engine.dialect.name}: {n:,} customers loaded in {load_s:.1f} s; reads + engine "
           f"{run_s:.2f} s = {rows / run_s:,.0f} customers/s -> 1,000,000 in {run_s * 1_000_000 / rows:.0f} s "
           f"(extrapolated)")
+    if with_night:
+        bench_night(engine, partition)
     engine.dispose()
 
 
@@ -250,11 +275,12 @@ def main() -> None:
     ap.add_argument("--pdfs", type=int, default=40)
     ap.add_argument("--db", type=int, default=0, help="also run end to end on a database of this many customers")
     ap.add_argument("--db-url", default=None, help="database for --db (default: a fresh SQLite file)")
+    ap.add_argument("--night", action="store_true", help="with --db: the whole night, one process and Dask")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)")
     bench_data(args.customers, args.partition, args.sample)
     if args.db:
-        bench_db(args.db, args.partition, args.db_url)
+        bench_db(args.db, args.partition, args.db_url, args.night)
     print("PDFs of one realistic report (6 holdings, 2 charts, CJK font subset embedded):")
     bench_pdf(args.pdfs)
 

@@ -51,8 +51,13 @@ def _headline(s: dict) -> str:
             f"总资产 {format_amount(s['total_assets'], yuan_digits=2)}。")
 
 
+def _by_impact(x: dict) -> tuple[float, str]:
+    """Largest P&L first, ties by symbol: rows arrive in no fixed order from a parallel engine."""
+    return -abs(x["day_pnl"]), x["symbol"]
+
+
 def _drivers(lines: list[dict], total: float) -> list[str]:
-    movers = sorted((x for x in lines if abs(x["day_pnl"]) >= 0.005), key=lambda x: -abs(x["day_pnl"]))
+    movers = sorted((x for x in lines if abs(x["day_pnl"]) >= 0.005), key=_by_impact)
     out = []
     for x in movers[:TOP_CONTRIBUTORS]:
         change = f"（当日涨跌 {_pct(x['day_change'])}）" if x["day_change"] is not None else ""
@@ -135,7 +140,7 @@ _MONEY = {"day_pnl", "market_value", "start_value", "cost_value", "cash", "total
 def document(summary: dict, lines: list[dict], notes: list[dict], day: date, next_day: date) -> dict:
     """One customer's report from their summary row, lines and notes (rows of the frames)."""
     s = summary
-    held = sorted((x for x in lines if x["quantity"] > 0), key=lambda x: -x["market_value"])
+    held = sorted((x for x in lines if x["quantity"] > 0), key=lambda x: (-x["market_value"], x["symbol"]))
     holdings = [{
         "symbol": x["symbol"], "name": x["name"], "quantity": x["quantity"], "close": x["close"],
         "day_change": x["day_change"], "market_value": x["market_value"], "weight": x["weight"],
@@ -150,12 +155,12 @@ def document(summary: dict, lines: list[dict], notes: list[dict], day: date, nex
         "headline": _headline(s),
         "drivers": _drivers(lines, s["day_pnl"]),
         "contributors": [{"name": x["name"], "symbol": x["symbol"], "day_pnl": x["day_pnl"]}
-                         for x in sorted(lines, key=lambda x: -abs(x["day_pnl"]))[:TOP_CONTRIBUTORS * 2]
+                         for x in sorted(lines, key=_by_impact)[:TOP_CONTRIBUTORS * 2]
                          if abs(x["day_pnl"]) >= 0.005],
         "holdings": holdings,
         "high_risk": [t for x in held for t in _high_risk(x)],
         "margin": _margin(s),
-        "notes": _notes(notes, next_day),
+        "notes": _notes(sorted(notes, key=lambda n: (n["kind"] != "subscribe", n["code"])), next_day),
     }
 
 
