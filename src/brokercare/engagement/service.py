@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from brokercare.core.calendar import SHANGHAI, is_trading_day, next_trading_day
+from brokercare.core.calendar import (
+    SHANGHAI,
+    is_trading_day,
+    next_trading_day,
+    previous_trading_day,
+)
 from brokercare.core.database import utcnow
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.service import get_customer_by_no
@@ -60,6 +65,14 @@ def report_for(session: Session, customer_id: int, day: date) -> dict:
     if next_trading_day(day) <= today:  # today's holdings are no longer that day's
         raise NotFound(f"没有保存{day:%Y年%m月%d日}的收盘报告（订阅每日收盘报告后，每天的报告都会保存）")
     return live_report(session, customer_id, day)
+
+
+def latest_day(now: datetime | None = None) -> date:
+    """The latest trading day whose close is in: today after 15:00 Beijing time, else the one before."""
+    local = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
+    if is_trading_day(local.date()) and local.time() >= time(15, 0):
+        return local.date()
+    return previous_trading_day(local.date())
 
 
 def report_html(doc: dict) -> tuple[str, str]:

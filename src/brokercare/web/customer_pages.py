@@ -156,7 +156,7 @@ def _daily_report(session: Session, user: User, day: str) -> dict:
     from brokercare.engagement import service as engagement
 
     try:
-        when = date.fromisoformat(day)
+        when = engagement.latest_day() if day == "latest" else date.fromisoformat(day)
     except ValueError:
         raise NotFound(f"“{day}”不是有效的日期，请使用 2026-06-16 这样的格式") from None
     return engagement.report_for(session, user.customer_id, when)
