@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from tests.engagement.world import CLOSES, DAY, NEXT, build_world
+from tests.engagement.world import CLOSES, DAY, NEXT, PREV, build_world
 from typer.testing import CliRunner
 
 from brokercare.accounts.models import Account, Position, Trade
@@ -198,3 +198,14 @@ def test_customer_opts_in_through_the_api_and_gets_the_push(engine, session, wor
     assert (night.reports, night.pushes) == (2, 2)
     push = session.scalar(select(OutboxMessage).where(OutboxMessage.customer_id == world["wang"]))
     assert push.subject == "6月16日收盘报告" and "维持担保比例" not in push.body and "持平" in push.body
+
+
+def test_the_latest_report_is_todays_only_after_the_close():
+    from datetime import datetime
+
+    from brokercare.core.calendar import SHANGHAI
+
+    assert service.latest_day(datetime(2026, 6, 16, 14, 59, tzinfo=SHANGHAI)) == PREV
+    assert service.latest_day(datetime(2026, 6, 16, 15, 0, tzinfo=SHANGHAI)) == DAY
+    # Saturday after the Dragon Boat Festival (Friday 19 June 2026, exchanges closed): Thursday's
+    assert service.latest_day(datetime(2026, 6, 20, 10, 0, tzinfo=SHANGHAI)).isoformat() == "2026-06-18"
