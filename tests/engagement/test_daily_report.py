@@ -20,6 +20,7 @@ from brokercare.accounts.models import Account, Position, Trade
 from brokercare.api import create_app
 from brokercare.cli import app as cli_app
 from brokercare.core.scheduler import run_now
+from brokercare.core.settings import reset_settings
 from brokercare.engagement import render, service
 from brokercare.engagement.models import DailyReport
 from brokercare.market.service import day_facts
@@ -153,6 +154,20 @@ def test_cli_writes_one_customers_report(engine, session, world, tmp_path):
     bad = CliRunner().invoke(cli_app, ["report", "daily", "--date", "2026-06-16", "--customer", "C404",
                                        "--out", str(tmp_path)])
     assert bad.exit_code == 1 and "客户号不存在" in bad.output
+
+
+def test_cli_writes_every_opted_in_customers_pdf_and_names_a_missing_font(engine, world, tmp_path, monkeypatch):
+    run = ["report", "daily", "--date", "2026-06-16", "--format", "pdf", "--out", str(tmp_path)]
+    result = CliRunner().invoke(cli_app, run)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "2026-06-16").iterdir()] == ["C00000001.pdf"]  # only 李霞 opted in
+    assert "李霞的收盘报告" in PdfReader(tmp_path / "2026-06-16" / "C00000001.pdf").pages[0].extract_text()
+    monkeypatch.setenv("BROKERCARE_REPORT_FONT", str(tmp_path / "simsun.ttc"))
+    reset_settings()
+    missing = CliRunner().invoke(cli_app, [*run, "--all"])
+    assert missing.exit_code == 1 and "simsun.ttc is not a font file" in missing.output
+    saturday = CliRunner().invoke(cli_app, ["report", "daily", "--date", "2026-06-20", "--out", str(tmp_path)])
+    assert saturday.exit_code == 1 and "不是交易日" in saturday.output
 
 
 def test_a_dask_cluster_writes_the_same_reports_as_one_process(engine, session, world):

@@ -10,7 +10,6 @@ it was several times faster per PDF. Both embed a subset of the installed CJK fo
 from __future__ import annotations
 
 import io
-import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +19,7 @@ from markupsafe import Markup
 
 from brokercare.core.amounts import format_amount
 from brokercare.core.errors import ValidationFailed
+from brokercare.core.settings import get_settings
 from brokercare.engagement import charts
 
 #: Where Debian's and other distributions' CJK fonts live (the first present is used).
@@ -45,10 +45,14 @@ REPORT_CSS = """
 
 
 def font_path() -> Path:
-    configured = os.environ.get("BROKERCARE_REPORT_FONT")
-    for candidate in ([configured] if configured else []) + list(FONT_CANDIDATES):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
+    configured = get_settings().report_font
+    if configured is not None:
+        if not configured.is_file():
+            raise ValidationFailed(f"BROKERCARE_REPORT_FONT={configured} is not a font file")
+        return configured
+    for candidate in map(Path, FONT_CANDIDATES):
+        if candidate.is_file():
+            return candidate
     raise ValidationFailed("no CJK font installed for PDF reports: install fonts-wqy-microhei "
                            "(`make browser-deps`) or set BROKERCARE_REPORT_FONT to a .ttf/.ttc file")
 
@@ -89,7 +93,7 @@ def html_page(doc: dict, *, embed_font: bool = False) -> str:
 
 def pdf(doc: dict, renderer: str | None = None) -> bytes:
     """The report as a PDF, by ``renderer`` (default: the setting, else ReportLab)."""
-    renderer = renderer or os.environ.get("BROKERCARE_REPORT_PDF_RENDERER", "reportlab")
+    renderer = renderer or get_settings().report_pdf_renderer
     if renderer == "weasyprint":
         import weasyprint
 
