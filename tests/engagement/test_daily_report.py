@@ -97,6 +97,7 @@ def test_pdf_embeds_the_chinese_font(session, world, renderer):
         except (ImportError, OSError) as exc:  # the optional renderer, or Pango missing
             pytest.skip(f"WeasyPrint unavailable: {exc}")
     doc = service.live_report(session, world["lixia"], DAY)
+    doc["holdings"][0]["health"].append("（提示：A&B<股份>）")  # text, not markup
     reader = PdfReader(io.BytesIO(render.pdf(doc, renderer)))
     fonts = []
     for page in reader.pages:
@@ -109,7 +110,7 @@ def test_pdf_embeds_the_chinese_font(session, world, renderer):
     cjk = [(name, embedded) for name, embedded in fonts if "WenQuanYi" in name or "ReportCJK" in name]
     assert cjk and all(embedded for _, embedded in cjk), fonts
     text = "".join(p.extract_text() for p in reader.pages)
-    assert "李霞的收盘报告" in text and "华宏科技" in text
+    assert "李霞的收盘报告" in text and "华宏科技" in text and "A&B<股份>" in text
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
+from xml.sax.saxutils import escape
 
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
@@ -43,6 +44,11 @@ def _styles() -> dict[str, ParagraphStyle]:
                                      textColor=colors.HexColor("#8a5a00"))}
 
 
+def _p(text: str, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of plain text (ReportLab reads its paragraphs as markup: 「A&B」 must not break it)."""
+    return Paragraph(escape(text), style)
+
+
 def _pct(v: float | None) -> str:
     return "—" if v is None else f"{v * 100:+.2f}%"
 
@@ -74,7 +80,7 @@ def _holdings_table(doc: dict, st: dict) -> list:
         rows.append([f"{h['name']} {h['symbol']}", f"{h['close']:.2f}", _pct(h["day_change"]),
                      format_amount(h["market_value"], yuan_digits=2), _pct(h["drawdown"])])
         if h["health"]:
-            health.append(Paragraph(f"{h['name']}：{''.join(h['health'])}", st["health"]))
+            health.append(_p(f"{h['name']}：{''.join(h['health'])}", st["health"]))
     table = Table(rows, colWidths=[60 * mm, 25 * mm, 25 * mm, 35 * mm, 25 * mm], repeatRows=1)
     table.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), FONT, 9),
                                ("LINEBELOW", (0, 0), (-1, -1), 0.3, colors.lightgrey),
@@ -87,30 +93,30 @@ def _story(doc: dict) -> list:
     d = date.fromisoformat(doc["day"])
     nxt = date.fromisoformat(doc["next_day"])
     s = doc["summary"]
-    out = [Paragraph(f"{doc['name']}的收盘报告 · {d.year}年{d.month}月{d.day}日", st["title"]),
-           Paragraph(doc["headline"], st["body"]),
-           Paragraph(f"今日盈亏 {format_amount(s['day_pnl'], signed=True, yuan_digits=2)}，收益率 "
+    out = [_p(f"{doc['name']}的收盘报告 · {d.year}年{d.month}月{d.day}日", st["title"]),
+           _p(doc["headline"], st["body"]),
+           _p(f"今日盈亏 {format_amount(s['day_pnl'], signed=True, yuan_digits=2)}，收益率 "
                      f"{_pct(s['day_return'])}；总资产 {format_amount(s['total_assets'], yuan_digits=2)}。",
                      st["body"])]
     if doc["drivers"]:
-        out.append(Paragraph("今日盈亏来源", st["h3"]))
+        out.append(_p("今日盈亏来源", st["h3"]))
         out.append(_bars([(c["name"], c["day_pnl"], format_amount(c["day_pnl"], signed=True),
                            UP if c["day_pnl"] >= 0 else DOWN) for c in doc["contributors"][:6]], centred=True))
-        out.extend(Paragraph(f"· {t}", st["body"]) for t in doc["drivers"])
+        out.extend(_p(f"· {t}", st["body"]) for t in doc["drivers"])
     if doc["holdings"]:
-        out.append(Paragraph("持仓健康度", st["h3"]))
+        out.append(_p("持仓健康度", st["h3"]))
         out.append(_bars([(h["name"], h["weight"], f"{h['weight'] * 100:.1f}%",
                            UP if h["weight"] > 0.3 else BAR) for h in doc["holdings"][:8]], centred=False))
         out.extend(_holdings_table(doc, st))
     if doc["high_risk"]:
-        out.append(Paragraph("高风险持仓提示", st["h3"]))
-        out.extend(Paragraph(f"· {t}", st["body"]) for t in doc["high_risk"])
+        out.append(_p("高风险持仓提示", st["h3"]))
+        out.extend(_p(f"· {t}", st["body"]) for t in doc["high_risk"])
     if doc["margin"]:
-        out += [Paragraph("两融账户", st["h3"]), Paragraph(doc["margin"]["sentence"], st["body"])]
-    out.append(Paragraph(f"明日提示（{nxt.year}年{nxt.month}月{nxt.day}日）", st["h3"]))
+        out += [_p("两融账户", st["h3"]), _p(doc["margin"]["sentence"], st["body"])]
+    out.append(_p(f"明日提示（{nxt.year}年{nxt.month}月{nxt.day}日）", st["h3"]))
     notes = doc["notes"] or ["明日暂无需要您特别留意的新股申购或缴款事项。"]
-    out.extend(Paragraph(f"· {t}", st["body"]) for t in notes)
-    out += [Spacer(1, 8), Paragraph("本报告根据收盘价计算，仅供参考，不构成投资建议。市场有风险，投资需谨慎。", st["small"])]
+    out.extend(_p(f"· {t}", st["body"]) for t in notes)
+    out += [Spacer(1, 8), _p("本报告根据收盘价计算，仅供参考，不构成投资建议。市场有风险，投资需谨慎。", st["small"])]
     return out
 
 
