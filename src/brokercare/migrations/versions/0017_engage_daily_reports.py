@@ -2,8 +2,8 @@
 market domain's), the customer's opt-in ``monitor_preferences.daily_report`` (monitoring's), and
 ``engagement_daily_reports`` (the report data each opted-in customer's push links to).
 
-Revision ID: 0015_engage_daily_reports
-Revises: 0014_assessed_risks
+Revision ID: 0017_engage_daily_reports
+Revises: 0016_bank_transfers
 Create Date: 2026-12-05 15:30:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_engage_daily_reports"
-down_revision: str | Sequence[str] | None = "0014_assessed_risks"
+revision: str = "0017_engage_daily_reports"
+down_revision: str | Sequence[str] | None = "0016_bank_transfers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
