@@ -23,6 +23,8 @@ from sqlalchemy import ColumnElement, Connection, Float, case, cast, func, selec
 from sqlalchemy.orm import Session
 
 from brokercare.accounts import loading, profile_sources
+from brokercare.accounts.daily_sources import holdings_frame as holdings_frame
+from brokercare.accounts.daily_sources import trades_frame as trades_frame
 from brokercare.accounts.models import (
     Account,
     CashMovement,

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     # Finished runs are kept this long (the weekly core.prune_job_history job deletes older ones).
     job_history_days: int = Field(90, ge=7, le=3650)
 
+    # --- daily post-close reports (docs/engagement.md)
+    # A .ttf/.ttc CJK font embedded in the PDFs; unset: the installed fonts-wqy-microhei (or Noto CJK).
+    report_font: Path | None = None
+    # The PDF renderer: reportlab (measured fastest) or weasyprint (prints the HTML page).
+    report_pdf_renderer: Literal["reportlab", "weasyprint"] = "reportlab"
+
     # --- the outbox's channel gateways (see docs/outbox.md); an unset channel holds its messages
     # as pending and says so, it never pretends to send them.
     # The broker's SMS gateway: an HTTP JSON webhook (POST, Idempotency-Key header).

@@ -20,13 +20,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel
 from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.orm import Session
 
 from brokercare.core import bulkload
 from brokercare.core.bulkimport import ImportSpec, lookup
-from brokercare.core.bulkread import driver_rows
+from brokercare.core.bulkread import driver_rows, read_frame
 from brokercare.core.bus import Event, EventBus, get_bus, register_event_type
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers import loading
@@ -110,6 +111,16 @@ def open_customer_ids(conn: Connection) -> list[int]:
     """Ids of every customer whose account is not closed, ascending (batch engines partition them)."""
     return [r[0] for r in driver_rows(conn, select(Customer.id).where(Customer.status != "closed")
                                       .order_by(Customer.id))]
+
+
+def report_recipients(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
+    """Customers ``lo..hi`` whose account is not closed: number, name, risk level (the latest
+    valid assessment, C1–C5, null without one) and investor type, for batch reports."""
+    return read_frame(conn, select(Customer.id, Customer.customer_no, Customer.name, Customer.risk_level,
+                                   Customer.investor_type)
+                      .where(Customer.id.between(lo, hi), Customer.status != "closed"),
+                      {"customer_id": pl.Int64, "customer_no": pl.String, "name": pl.String,
+                       "risk_level": pl.String, "investor_type": pl.String})
 
 
 def customers_at_levels(session: Session, levels: Iterable[str]) -> list[tuple[int, str]]:

@@ -17,6 +17,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from brokercare.core.errors import NotFound
+from brokercare.market.closes import (
+    STREAK_DAYS,
+    day_facts,
+    load_closes,
+    near_delisting,
+    record_closes,
+)
 from brokercare.market.limits import BOARDS, limit_arrays, limit_pct, limit_prices, rule_for
 from brokercare.market.models import Instrument
 from brokercare.market.quotes import QuoteRow, group_snapshots, parse_time, read_rows, to_symbol
@@ -37,6 +44,8 @@ __all__ = [
     "normalise_symbol",
     # daily price limits (limits.py)
     "BOARDS", "limit_arrays", "limit_pct", "limit_prices", "rule_for",
+    # daily closes and the day's price facts (closes.py)
+    "STREAK_DAYS", "day_facts", "load_closes", "near_delisting", "record_closes",
     # the quote replay reader (quotes.py)
     "QuoteRow", "group_snapshots", "parse_time", "read_rows", "to_symbol",
     # exchange conventions and the shipped reference data (reference.py)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,6 +41,8 @@ class AlertPreference(Base):
     hourly_cap: Mapped[int] = mapped_column(Integer, default=6)
     channels: Mapped[list] = mapped_column(JSON, default=lambda: ["app"])
     margin_forecast_threshold: Mapped[Decimal] = mapped_column(Ratio(), default=Decimal("0.5"))
+    # The post-close daily report (每日收盘报告) pushed to the app: the customer opts in.
+    daily_report: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

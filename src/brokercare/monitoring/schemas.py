@@ -19,6 +19,7 @@ class PreferencesIn(BaseModel):
     hourly_cap: int | None = None
     channels: list[str] | None = None
     margin_forecast_threshold: float | None = None
+    daily_report: bool | None = Field(None, description="push the post-close daily report to the app")
 
 
 class PreferencesOut(BaseModel):
@@ -31,6 +32,7 @@ class PreferencesOut(BaseModel):
     hourly_cap: int
     channels: list[str]
     margin_forecast_threshold: float
+    daily_report: bool = False
 
 
 class AlertOut(BaseModel):

@@ -1,5 +1,6 @@
 """The customer's own pages: chat with the assistant (handed to a person in real time over
-server-sent events, on the same thread), alerts inbox, risk questionnaire, goals and proposals."""
+server-sent events, on the same thread), alerts inbox, risk questionnaire, goals and proposals,
+and the daily post-close report (only ever the signed-in customer's own)."""
 
 from __future__ import annotations
 
@@ -146,3 +147,44 @@ def plans_page(request: Request, user: User = Depends(customer_user),
 
     return render(request, "me/plans.html", user, goals=advisory.goals_of(session, user.customer_id),
                   advice=advisory.rebalance_advice(session, user.customer_id))
+
+
+def _daily_report(session: Session, user: User, day: str) -> dict:
+    from datetime import date
+
+    from brokercare.core.errors import NotFound
+    from brokercare.engagement import service as engagement
+
+    try:
+        when = engagement.latest_day() if day == "latest" else date.fromisoformat(day)
+    except ValueError:
+        raise NotFound(f"“{day}”不是有效的日期，请使用 2026-06-16 这样的格式") from None
+    return engagement.report_for(session, user.customer_id, when)
+
+
+@router.get("/reports/daily/{day}.pdf")
+def daily_report_pdf(request: Request, day: str, user: User = Depends(customer_user),
+                     session: Session = Depends(get_session)) -> Response:
+    from brokercare.engagement import service as engagement
+
+    try:
+        doc = _daily_report(session, user, day)
+    except DomainError as exc:
+        return render(request, "me/daily_report.html", user, error=exc.detail, day=day, css="",
+                      status_code=exc.status_code)
+    return Response(engagement.report_pdf(doc), media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="daily-report-{doc["day"]}.pdf"'})
+
+
+@router.get("/reports/daily/{day}", response_class=HTMLResponse)
+def daily_report_page(request: Request, day: str, user: User = Depends(customer_user),
+                      session: Session = Depends(get_session)) -> HTMLResponse:
+    from brokercare.engagement import service as engagement
+
+    try:
+        doc = _daily_report(session, user, day)
+    except DomainError as exc:
+        return render(request, "me/daily_report.html", user, error=exc.detail, day=day, css="",
+                      status_code=exc.status_code)
+    body, css = engagement.report_html(doc)
+    return render(request, "me/daily_report.html", user, body=body, day=doc["day"], css=css)
