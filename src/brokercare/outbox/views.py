@@ -7,16 +7,18 @@ whole; others (agents, administrators) see states, errors and masked addresses w
 
 from __future__ import annotations
 
-from datetime import time
+import uuid
+from datetime import time, timedelta
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from brokercare.core.database import get_session
+from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import PermissionDenied
 from brokercare.outbox import embedded, service
 from brokercare.outbox.schemas import ChannelSummary, MessageView, QuietHoursView, ReceiptIn
+from brokercare.risk import service as risk_service
 from brokercare.security.policy import (
     STAFF_ROLES,
     Principal,
@@ -139,8 +141,18 @@ def delivery_receipt(body: ReceiptIn, session: Session = Depends(get_session),
     return view
 
 
+def _send_verification_code(session: Session, customer_id: int, text: str) -> None:
+    """A risk step-up's SMS code: urgent (quiet hours do not hold it), never sent after it expired."""
+    service.enqueue(session, channel="sms", kind="verification_code", body=text,
+                    customer_id=customer_id, urgent=True, origin="risk",
+                    idempotency_key=f"risk:code:{uuid.uuid4().hex}",
+                    expires_at=utcnow() + timedelta(minutes=5))
+
+
 def startup() -> None:
-    """The embedded dispatcher, when this process is to send (``BROKERCARE_DISPATCHER``)."""
+    """The embedded dispatcher, when this process is to send (``BROKERCARE_DISPATCHER``); the SMS
+    channel for the risk desk's verification codes."""
+    risk_service.set_sms_sender(_send_verification_code)
     embedded.start_if_configured()
 
 
