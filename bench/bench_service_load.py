@@ -213,7 +213,7 @@ def end_all_chats(env: dict) -> int:
     from sqlalchemy.orm import Session
 
     from brokercare.core.database import make_engine
-    from brokercare.service import conversations as conv
+    from brokercare.service import service as conv
     from brokercare.service.models import Conversation
 
     engine = make_engine(env.get("BROKERCARE_DATABASE_URL") or None)
@@ -273,7 +273,7 @@ def cpu_breakdown(env: dict, tokens: list[str], n: int = 512, batch: int = 16) -
     from brokercare.assistant.kb import KnowledgeBase
     from brokercare.core.database import set_engine
     from brokercare.ledger import service as ledger
-    from brokercare.service import conversations as conv
+    from brokercare.service import service as conv
     from brokercare.service import views
     from brokercare.service.schemas import MessageIn
 

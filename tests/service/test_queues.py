@@ -7,21 +7,20 @@ import pytest
 from sqlalchemy import select
 
 from brokercare.core.errors import Conflict, PermissionDenied
-from brokercare.service import conversations as conv_svc
 from brokercare.service import queues
+from brokercare.service import service as conv_svc
 from brokercare.service.channels import Identity, from_json_message
 from brokercare.service.models import Conversation, CsatSurvey, OutboxMessage
-from brokercare.service.routing import Analysis
 
 from .conftest import OPEN_HOURS, add_customer
-from .fakes import install
+from .fakes import install, scripted_analysis
 
 
 def margin_question(session, customer, text, minutes):
     msg = from_json_message("app", text, identities=[Identity("customer_id", str(customer.id), True)])
     got = conv_svc.ingest(session, msg, now=OPEN_HOURS + timedelta(minutes=minutes))
     out = conv_svc.process(session, got.first_customer_message.id, now=OPEN_HOURS + timedelta(minutes=minutes),
-                           analysis=Analysis((("margin_liquidation", 0.9),), "angry", 0.8))
+                           analysis=scripted_analysis((("margin_liquidation", 0.9),), "angry", 0.8))
     session.commit()
     return out
 
@@ -87,7 +86,7 @@ def test_a_freed_manager_takes_their_own_customer_before_older_chats(session, br
     vip_msg = from_json_message("app", "帮我看看组合要不要调仓", identities=[Identity("customer_id", str(brokerage.vip.id), True)])
     vip_got = conv_svc.ingest(session, vip_msg, now=OPEN_HOURS + timedelta(minutes=5))
     vip = conv_svc.process(session, vip_got.first_customer_message.id, now=OPEN_HOURS + timedelta(minutes=5),
-                           analysis=Analysis((("robo_advice", 0.9),)))
+                           analysis=scripted_analysis((("robo_advice", 0.9),)))
     session.commit()
     assert vip.conversation.status == "waiting" and vip.conversation.preferred_agent_id == mgr.id
     taken = queues.fill_free_slots(session, mgr.id, now=OPEN_HOURS + timedelta(minutes=6))
@@ -103,7 +102,7 @@ def test_only_the_holder_replies_and_the_reply_meets_the_first_response_clock(se
     msg = from_json_message("wechat", "我要投诉你们营业部乱收费！", identities=[Identity("wechat_openid", "oMASS_zhangwei_77ab", True)])
     got = conv_svc.ingest(session, msg, now=OPEN_HOURS)
     out = conv_svc.process(session, got.first_customer_message.id, now=OPEN_HOURS,
-                           analysis=Analysis((("complaint", 0.95),), "angry", 0.4))
+                           analysis=scripted_analysis((("complaint", 0.95),), "angry", 0.4))
     session.commit()
     assert out.agent.id == brokerage.complaints_agent.id
     with pytest.raises(PermissionDenied):

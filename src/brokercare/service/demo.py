@@ -14,8 +14,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from brokercare.core.calendar import SHANGHAI, is_trading_day
-from brokercare.service import conversations as conv_svc
 from brokercare.service import csat, feedback, sla, tickets
+from brokercare.service import service as conv_svc
+from brokercare.service.assistant import Analysis
 from brokercare.service.channels import (
     Identity,
     from_json_message,
@@ -23,7 +24,6 @@ from brokercare.service.channels import (
     parse_email,
 )
 from brokercare.service.models import Conversation, CsatSurvey, Feedback, Ticket
-from brokercare.service.routing import Analysis
 
 
 @dataclass(frozen=True)
@@ -260,8 +260,8 @@ def generate(engine: Engine, rng, summary, *, conversations: int | None = None) 
             inbound = _inbound(rng, who, _channel(rng), _pick(rng, script.texts), at, seq)
             got = conv_svc.ingest(session, inbound, now=at)
             analysis = None if assistant_present else Analysis(
-                ((script.intent, float(rng.uniform(0.55, 0.97))),), script.emotion,
-                min(1.0, script.intensity + float(rng.uniform(-0.1, 0.2))))
+                text="", intents=[(script.intent, float(rng.uniform(0.55, 0.97)))], emotion=script.emotion,
+                intensity=min(1.0, script.intensity + float(rng.uniform(-0.1, 0.2))), entities=[])
             conv_svc.process(session, got.first_customer_message.id, analysis=analysis, now=at)
 
         for day, count in zip(days, per_day, strict=True):

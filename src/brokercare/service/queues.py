@@ -20,8 +20,19 @@ from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.security.models import User
 from brokercare.service.models import Conversation, Message
+from brokercare.service.tickets import DEPARTMENTS
 
 STAFF_ROLES = ("agent", "advisor", "customer_manager", "team_lead")
+
+
+def agent(session: Session, agent_id: int | None) -> User | None:
+    """The staff member ``agent_id`` (``None`` for no id)."""
+    return session.get(User, agent_id) if agent_id is not None else None
+
+
+def skills_of(session: Session, agent_id: int) -> list[str]:
+    found = agent(session, agent_id)
+    return list(found.skills or []) if found is not None else []
 
 
 def load_of(session: Session, agent_ids: list[int]) -> dict[int, int]:
@@ -51,7 +62,7 @@ def _with_skill(session: Session, skill: str | None) -> list[User]:
         User.active.is_(True), User.role.in_(STAFF_ROLES), has_skill).order_by(User.id)))
 
 
-def _lock_agent(session: Session, agent_id: int) -> User | None:
+def lock_agent(session: Session, agent_id: int) -> User | None:
     return session.scalar(select(User).where(User.id == agent_id).with_for_update())
 
 
@@ -59,7 +70,7 @@ def free_slots(session: Session, agent: User) -> int:
     return agent.max_concurrent - load_of(session, [agent.id])[agent.id]
 
 
-def _assign(session: Session, conv: Conversation, agent: User, now: datetime, how: str) -> None:
+def assign(session: Session, conv: Conversation, agent: User, now: datetime, how: str) -> None:
     conv.status = "assigned"
     conv.assigned_agent_id = agent.id
     conv.assigned_at = now
@@ -81,9 +92,9 @@ def try_assign(session: Session, conv: Conversation, *, now: datetime | None = N
     if conv.preferred_agent_id:
         manager = session.get(User, conv.preferred_agent_id)
         if manager is not None and manager.active and manager.role in STAFF_ROLES:
-            locked = _lock_agent(session, manager.id)
+            locked = lock_agent(session, manager.id)
             if locked is not None and free_slots(session, locked) > 0:
-                _assign(session, conv, locked, now, "dedicated_manager")
+                assign(session, conv, locked, now, "dedicated_manager")
                 return locked
     able = _with_skill(session, conv.skill)
     loads = load_of(session, [u.id for u in able])
@@ -93,9 +104,9 @@ def try_assign(session: Session, conv: Conversation, *, now: datetime | None = N
     for agent in ranked:
         if loads[agent.id] >= agent.max_concurrent:
             continue
-        locked = _lock_agent(session, agent.id)
+        locked = lock_agent(session, agent.id)
         if locked is not None and free_slots(session, locked) > 0:
-            _assign(session, conv, locked, now, "least_loaded")
+            assign(session, conv, locked, now, "least_loaded")
             return locked
     session.flush()
     return None
@@ -104,7 +115,7 @@ def try_assign(session: Session, conv: Conversation, *, now: datetime | None = N
 def fill_free_slots(session: Session, agent_id: int, *, now: datetime | None = None) -> list[Conversation]:
     """Hand ``agent_id`` waiting conversations until their slots are full; returns those taken."""
     now = now or utcnow()
-    agent = _lock_agent(session, agent_id)
+    agent = lock_agent(session, agent_id)
     if agent is None or not agent.active or agent.role not in STAFF_ROLES:
         return []
     taken: list[Conversation] = []
@@ -126,7 +137,7 @@ def fill_free_slots(session: Session, agent_id: int, *, now: datetime | None = N
         conv = session.scalar(stmt)
         if conv is None:
             break
-        _assign(session, conv, agent, now,
+        assign(session, conv, agent, now,
                 "dedicated_manager" if conv.preferred_agent_id == agent.id else "slot_freed")
         taken.append(conv)
     return taken
@@ -144,7 +155,7 @@ def set_capacity(session: Session, agent_id: int, max_concurrent: int, *, active
     """Change an agent's slots (or availability); new room is filled from the queue at once."""
     if not 0 <= max_concurrent <= 50:
         raise ValidationFailed("max_concurrent must be between 0 and 50")
-    agent = _lock_agent(session, agent_id)
+    agent = lock_agent(session, agent_id)
     if agent is None or agent.role not in STAFF_ROLES:
         raise NotFound(f"service agent {agent_id} does not exist")
     agent.max_concurrent = max_concurrent
@@ -157,8 +168,6 @@ def set_capacity(session: Session, agent_id: int, max_concurrent: int, *, active
 def transfer(session: Session, conv: Conversation, *, skill: str, by_agent_id: int,
              now: datetime | None = None) -> User | None:
     """Move an assigned conversation to another skill queue; the freed slot is refilled."""
-    from brokercare.service.tickets import DEPARTMENTS
-
     now = now or utcnow()
     if skill not in DEPARTMENTS:
         raise ValidationFailed(f"unknown skill {skill!r}; skills are {', '.join(DEPARTMENTS)}")

@@ -198,7 +198,7 @@ def run_sla_check(session: Session, now: datetime | None = None) -> SlaCheckResu
                     session.add(TicketEvent(ticket_id=clock.subject_id, kind="escalated",
                                             actor_id=None, note=f"escalated to team lead {lead}",
                                             created_at=now))
-                from brokercare.service.peers import ledger_append
+                from brokercare.service.audit import ledger_append
 
                 ledger_append(session, "ticket.sla_breached", f"ticket:{clock.subject_id}",
                               {"metric": clock.metric, "policy": clock.policy,

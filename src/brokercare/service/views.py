@@ -24,8 +24,8 @@ from brokercare.core.errors import DomainError, NotFound, PermissionDenied, Vali
 from brokercare.security.auth import oauth2_scheme, users_from_tokens
 from brokercare.security.models import User
 from brokercare.security.policy import current_user, require_roles
-from brokercare.service import conversations as conv_svc
 from brokercare.service import csat, feedback, queues, sla, tickets
+from brokercare.service import service as conv_svc
 from brokercare.service.channels import (
     ChannelNotConfigured,
     Identity,
@@ -390,7 +390,7 @@ def create_ticket(body: TicketIn, user: User = Depends(staff_user),
 
         if session.get(Customer, body.customer_id) is None:
             raise NotFound(f"customer {body.customer_id} does not exist")
-        contact_id = conv_svc._contact_of_customer(session, body.customer_id, utcnow()).id
+        contact_id = conv_svc.contact_of_customer(session, body.customer_id, utcnow()).id
     ticket = tickets.create_ticket(
         session, contact_id=contact_id, subject=body.subject, description=body.description,
         category=body.category, department=body.department, priority=body.priority, source="staff",
@@ -455,7 +455,7 @@ def post_feedback(body: FeedbackIn, user: User = Depends(current_user),
                   session: Session = Depends(get_session)) -> FeedbackOut:
     now = utcnow()
     if user.role == "customer":
-        contact_id = conv_svc._contact_of_customer(session, user.customer_id, now).id
+        contact_id = conv_svc.contact_of_customer(session, user.customer_id, now).id
     elif user.role in STAFF:
         if body.contact_id is not None:
             contact_id = body.contact_id
@@ -464,7 +464,7 @@ def post_feedback(body: FeedbackIn, user: User = Depends(current_user),
 
             if session.get(Customer, body.customer_id) is None:
                 raise NotFound(f"customer {body.customer_id} does not exist")
-            contact_id = conv_svc._contact_of_customer(session, body.customer_id, now).id
+            contact_id = conv_svc.contact_of_customer(session, body.customer_id, now).id
         else:
             raise ValidationFailed("give the customer_id or contact_id the feedback is from")
     else:

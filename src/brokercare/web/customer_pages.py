@@ -31,7 +31,7 @@ def render(request: Request, name: str, user: User, status_code: int = 200, **ct
 def _thread(session: Session, customer_id: int, after_id: int = 0) -> list:
     """Every message of the customer's recent conversations after ``after_id``, oldest first:
     one thread even when a conversation was closed and a new one opened."""
-    from brokercare.service import conversations
+    from brokercare.service import service as conversations
 
     messages = []
     for conv in conversations.history_of_customer(session, customer_id, limit=5):
@@ -51,7 +51,7 @@ def chat_page(request: Request, user: User = Depends(customer_user),
 def send(request: Request, text: str = Form(""), user: User = Depends(customer_user),
          session: Session = Depends(get_session)) -> Response:
     """Store the customer's message and route it; the thread shows it through the event stream."""
-    from brokercare.service import conversations
+    from brokercare.service import service as conversations
     from brokercare.service.channels import Identity, from_json_message
 
     text = text.strip()

@@ -91,7 +91,7 @@ def _my_conversations(session: Session, user: User) -> list:
 @router.post("/conversations/{conversation_id}/take")
 def take(conversation_id: int, user: User = Depends(staff_user),
          session: Session = Depends(get_session)) -> Response:
-    from brokercare.service import conversations
+    from brokercare.service import service as conversations
 
     conversations.take_over(session, conversation_id, user)
     session.commit()
@@ -109,7 +109,7 @@ def _last_customer_text(messages: list) -> str | None:
 def conversation_page(request: Request, conversation_id: int, user: User = Depends(staff_user),
                       session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.assistant import service as assistant
-    from brokercare.service import conversations
+    from brokercare.service import service as conversations
 
     conv = conversations.get_conversation(session, conversation_id)
     messages = conversations.messages_of(session, conversation_id)
@@ -131,7 +131,7 @@ def conversation_page(request: Request, conversation_id: int, user: User = Depen
 @router.get("/conversations/{conversation_id}/thread", response_class=HTMLResponse)
 def conversation_thread(request: Request, conversation_id: int, user: User = Depends(staff_user),
                         session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.service import conversations
+    from brokercare.service import service as conversations
 
     messages = conversations.messages_of(session, conversation_id)
     return render(request, "_thread.html", user, messages=messages, viewer="agent")
@@ -140,7 +140,7 @@ def conversation_thread(request: Request, conversation_id: int, user: User = Dep
 @router.post("/conversations/{conversation_id}/reply")
 def reply(request: Request, conversation_id: int, text: str = Form(""), user: User = Depends(staff_user),
           session: Session = Depends(get_session)) -> Response:
-    from brokercare.service import conversations
+    from brokercare.service import service as conversations
 
     try:
         conversations.agent_reply(session, conversation_id, user, text)
@@ -157,7 +157,7 @@ def reply(request: Request, conversation_id: int, text: str = Form(""), user: Us
 @router.post("/conversations/{conversation_id}/close")
 def close(conversation_id: int, user: User = Depends(staff_user),
           session: Session = Depends(get_session)) -> Response:
-    from brokercare.service import conversations
+    from brokercare.service import service as conversations
 
     conversations.close_conversation(session, conversation_id, by_user_id=user.id, user=user)
     session.commit()
@@ -168,7 +168,8 @@ def close(conversation_id: int, user: User = Depends(staff_user),
 def create_ticket(conversation_id: int, user: User = Depends(staff_user),
                   session: Session = Depends(get_session)) -> Response:
     """One click: a ticket from the conversation, described by its hand-off summary."""
-    from brokercare.service import conversations, tickets
+    from brokercare.service import service as conversations
+    from brokercare.service import tickets
 
     conv = conversations.get_conversation(session, conversation_id)
     messages = conversations.messages_of(session, conversation_id)
