@@ -66,6 +66,7 @@ def prepare(env: dict, customers: int) -> list[str]:
     from brokercare.security.auth import hash_password, issue_token
     from brokercare.security.crypto import blind_index, forget_ciphers, get_cipher
     from brokercare.security.models import User
+    from brokercare.service.models import AgentProfile
 
     forget_ciphers()
     engine = make_engine()
@@ -77,8 +78,10 @@ def prepare(env: dict, customers: int) -> list[str]:
         pw = hash_password("Bench-2026")
         for name, skills in [("agent_a", ["trading", "account_service", "funds"]), ("agent_b", ["margin", "trading"]),
                              ("agent_c", ["complaints", "account_security", "tax", "legal"])]:
-            s.add(User(username=name, display_name=name, role="agent", password_hash=pw, skills=skills,
-                       max_concurrent=10_000))
+            agent = User(username=name, display_name=name, role="agent", password_hash=pw)
+            s.add(agent)
+            s.flush()
+            s.add(AgentProfile(user_id=agent.id, skills=skills, max_concurrent=10_000))
         tiers = ["mass"] * 6 + ["long_tail"] * 3 + ["potential"]
         for i in range(customers):
             phone = f"138{i:08d}"

@@ -16,6 +16,7 @@ from brokercare.market.models import Instrument
 from brokercare.security.crypto import blind_index, get_cipher
 from brokercare.security.models import User
 from brokercare.service import assistant as hub_assistant
+from brokercare.service.service import set_agent_profile
 
 # A trading day (Tuesday 2026-09-15) at 10:00 Beijing time: the service desk is open.
 OPEN_HOURS = datetime(2026, 9, 15, 2, 0, tzinfo=UTC)
@@ -35,10 +36,11 @@ def _real_assistant(monkeypatch):
 def add_user(session: Session, username: str, *, role: str = "agent", skills=(), slots: int = 2,
              display_name: str | None = None, team_lead_id: int | None = None) -> User:
     user = User(username=username, display_name=display_name or username, role=role,
-                password_hash="x", skills=list(skills), max_concurrent=slots,
-                team_lead_id=team_lead_id, active=True)
+                password_hash="x", active=True)
     session.add(user)
     session.flush()
+    if role != "customer":
+        set_agent_profile(session, user.id, skills=list(skills), max_concurrent=slots, team_lead_id=team_lead_id)
     return user
 
 

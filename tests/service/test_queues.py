@@ -11,6 +11,7 @@ from brokercare.service import queues
 from brokercare.service import service as conv_svc
 from brokercare.service.channels import Identity, from_json_message
 from brokercare.service.models import Conversation, CsatSurvey, OutboxMessage
+from brokercare.service.service import set_agent_profile
 
 from .conftest import OPEN_HOURS, add_customer
 from .fakes import install, scripted_analysis
@@ -28,7 +29,7 @@ def margin_question(session, customer, text, minutes):
 def test_a_waiting_chat_is_assigned_the_moment_the_agent_frees_a_slot(session, brokerage, monkeypatch):
     install(monkeypatch)
     # 王敏 is the only free margin agent, with one slot; the team lead also has the skill: fill her.
-    brokerage.lead.max_concurrent = 0
+    set_agent_profile(session, brokerage.lead.id, max_concurrent=0)
     session.commit()
     c1 = add_customer(session, 11, name="钱进", phone="13500000011", tier="mass")
     c2 = add_customer(session, 12, name="孙丽", phone="13500000012", tier="mass")
@@ -57,8 +58,8 @@ def test_a_waiting_chat_is_assigned_the_moment_the_agent_frees_a_slot(session, b
 
 def test_more_slots_or_coming_back_pulls_from_the_queue(session, brokerage, monkeypatch):
     install(monkeypatch)
-    brokerage.lead.max_concurrent = 0
-    brokerage.margin_agent.max_concurrent = 0
+    set_agent_profile(session, brokerage.lead.id, max_concurrent=0)
+    set_agent_profile(session, brokerage.margin_agent.id, max_concurrent=0)
     session.commit()
     c1 = add_customer(session, 21, name="吴敏", phone="13500000021", tier="mass")
     out = margin_question(session, c1, "强平了怎么办？", 0)
@@ -71,8 +72,8 @@ def test_more_slots_or_coming_back_pulls_from_the_queue(session, brokerage, monk
 def test_a_freed_manager_takes_their_own_customer_before_older_chats(session, brokerage, monkeypatch):
     install(monkeypatch)
     mgr = brokerage.manager
-    mgr.max_concurrent = 1
-    brokerage.general_agent.max_concurrent = 0
+    set_agent_profile(session, mgr.id, max_concurrent=1)
+    set_agent_profile(session, brokerage.general_agent.id, max_concurrent=0)
     session.commit()
     # An older stranger's funds chat waits in the queue while the manager's only slot is busy.
     stranger = add_customer(session, 31, name="郑华", phone="13500000031", tier="mass")
@@ -139,5 +140,5 @@ def test_staff_with_a_skill_are_found_by_the_database_among_many(session, broker
 
     everyone = session.scalars(select(User)).all()
     assert {u.id for u in queues._with_skill(session, "funds")} == {
-        u.id for u in everyone if u.active and u.role in queues.STAFF_ROLES and "funds" in (u.skills or [])}
+        u.id for u in everyone if u.active and u.role in queues.STAFF_ROLES and "funds" in queues.skills_of(session, u.id)}
     assert queues._with_skill(session, None) == []

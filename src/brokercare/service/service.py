@@ -25,17 +25,25 @@ from brokercare.core.service import mark_processed
 from brokercare.customers import service as customers
 from brokercare.security.policy import Principal
 from brokercare.service import queues, sla
+from brokercare.service.agents import profile as agent_profile
+from brokercare.service.agents import profiles as agent_profiles
+from brokercare.service.agents import set_profile as set_agent_profile
+from brokercare.service.agents import set_profiles_many as set_agent_profiles_many
 from brokercare.service.assistant import Analysis
 from brokercare.service.assistant import Assistant as Assistant
+from brokercare.service.assistant import wire as wire_assistant
 from brokercare.service.audit import ledger_batch
+from brokercare.service.channels import Identity as Identity
 from brokercare.service.channels import Inbound
+from brokercare.service.channels import from_json_message as from_json_message
 from brokercare.service.contacts import contact_of_customer as contact_of_customer
 from brokercare.service.contacts import normalise_phone as normalise_phone
 from brokercare.service.contacts import resolve_contact as resolve_contact
 from brokercare.service.context import assistant_prefetched, contact_facts
 from brokercare.service.intake import AlreadyDelivered as AlreadyDelivered
 from brokercare.service.intake import Ingested, batchable, delivered, ingest
-from brokercare.service.models import Conversation, Message, RoutingDecision, Ticket
+from brokercare.service.kpis import service_kpis as service_kpis
+from brokercare.service.models import Contact, Conversation, Message, RoutingDecision, Ticket
 from brokercare.service.outbound import say
 from brokercare.service.outbound import send_to_contact as send_to_contact
 from brokercare.service.planner import (
@@ -48,8 +56,22 @@ from brokercare.service.planner import (
     plannable,
 )
 from brokercare.service.planner import analyze as analyze
+from brokercare.service.queues import waiting_queue as waiting_queue
+from brokercare.service.sla import clocks_of as clocks_of
+from brokercare.service.tickets import create_ticket as create_ticket
+from brokercare.service.tickets import list_tickets as list_tickets
+from brokercare.service.tickets import transition as transition_ticket
 from brokercare.service.writer import Processed, get_conversation, may_act, process
 from brokercare.service.writer import close_conversation as close_conversation
+
+__all__ = ["AlreadyDelivered", "Assistant", "Identity", "assigned_to", "clocks_of", "create_ticket",
+           "from_json_message", "get_contact", "list_tickets", "service_kpis", "transition_ticket",
+           "waiting_queue", "MessageReceived", "Processed", "Received", "agent_profile",
+           "agent_profiles", "agent_reply", "analyze", "close_conversation", "close_idle_conversations",
+           "confirm", "contact_of_customer", "delivered", "get_conversation", "handle_message_received",
+           "history_of_customer", "ingest", "messages_of", "normalise_phone", "plan", "process", "receive",
+           "receive_many", "resolve_contact", "route_stranded", "send_to_contact", "set_agent_profile",
+           "set_agent_profiles_many", "subscribe_routing", "take_over", "wire_assistant"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +114,17 @@ def agent_reply(session: Session, conversation_id: int, user: Principal, text: s
     return msg
 
 
+def get_contact(session: Session, contact_id: int) -> Contact | None:
+    return session.get(Contact, contact_id)
+
+
+def assigned_to(session: Session, agent_id: int, *, limit: int = 20) -> list[Conversation]:
+    """The threads an agent holds now, most recently active first."""
+    return list(session.scalars(select(Conversation).where(
+        Conversation.assigned_agent_id == agent_id, Conversation.status == "assigned")
+        .order_by(Conversation.last_message_at.desc()).limit(limit)))
+
+
 def take_over(session: Session, conversation_id: int, user: Principal, *, now: datetime | None = None) -> Conversation:
     """An agent picks a conversation from the bot or the queue themselves (needs a free slot)."""
     now = now or utcnow()
@@ -100,11 +133,11 @@ def take_over(session: Session, conversation_id: int, user: Principal, *, now: d
         raise NotFound(f"conversation {conversation_id} does not exist")
     if conv.status in ("assigned", "closed"):
         raise Conflict(f"conversation {conversation_id} is {conv.status}")
-    agent = queues.lock_agent(session, user.id)
-    if queues.free_slots(session, agent) <= 0:
+    profile = queues.lock_agent(session, user.id)
+    if queues.free_slots(session, profile) <= 0:
         raise Conflict("all your chat slots are in use; close a conversation first")
     conv.waiting_since = conv.waiting_since or now
-    queues.assign(session, conv, agent, now, "taken")
+    queues.assign(session, conv, user, now, "taken")
     return conv
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
+from brokercare.security.service import users_by_id
 from brokercare.service import sla
 from brokercare.service.assistant import intent_skill
 from brokercare.service.audit import ledger_append
@@ -169,12 +170,10 @@ def respond(session: Session, ticket_id: int, *, actor_id: int, text: str, publi
 
 def assign(session: Session, ticket_id: int, assignee_id: int | None, *, actor_id: int | None,
            now: datetime | None = None) -> Ticket:
-    from brokercare.security.models import User
-
     now = now or utcnow()
     ticket = _get(session, ticket_id, lock=True)
     if assignee_id is not None:
-        user = session.get(User, assignee_id)
+        user = users_by_id(session, [assignee_id]).get(assignee_id)
         if user is None or not user.active or user.role == "customer":
             raise ValidationFailed(f"user {assignee_id} is not active service staff")
     ticket.assignee_id = assignee_id
