@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from brokercare.assistant import service as assistant_service
 from brokercare.core.domains import domain_modules
 from brokercare.core.settings import reset_settings
+from brokercare.service import service as hub
 
 app = typer.Typer(
     name="brokercare",
@@ -67,6 +69,10 @@ def serve(
 
 for module in domain_modules("cli"):
     module.register(app)
+
+# The service hub answers with the assistant in every command that routes messages (the routing
+# worker, the SLA sweep, the scheduled jobs, the demo generator).
+hub.wire_assistant(assistant_service, replace=False)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from brokercare.security import demo
 from brokercare.security.models import User
 from brokercare.security.policy import STAFF_ROLES
 from brokercare.security.service import authenticate
+from brokercare.service.demo import demo_profiles
+from brokercare.service.service import agent_profile
 
 
 def test_demo_staff_logins_for_every_staff_role(session, engine) -> None:
@@ -26,5 +28,6 @@ def test_demo_staff_logins_for_every_staff_role(session, engine) -> None:
         assert authenticate(session, username, demo.STAFF_PASSWORD).username == username
     agents = session.scalars(select(User).where(User.role == "agent")).all()
     lead = session.scalar(select(User).where(User.role == "team_lead"))
-    assert agents and all(a.team_lead_id == lead.id for a in agents)
+    demo_profiles(session)  # the service hub's demo gives the staff their routing profiles
+    assert agents and all(agent_profile(session, a.id).team_lead_id == lead.id for a in agents)
     assert "agent01" in summary.notes[0] and demo.STAFF_PASSWORD in summary.notes[0]

@@ -119,7 +119,7 @@ def test_angry_customer_is_handed_to_a_person_and_sees_the_agents_reply(browser,
     customer.locator(".msg", has_text="转").last.wait_for(timeout=15_000)
 
     from brokercare.security.models import User
-    from brokercare.service.conversations import history_of_customer
+    from brokercare.service.service import history_of_customer
 
     with Session(platform.engine) as s:
         conv = history_of_customer(s, customer_id_of(platform, "demo_longtail"), limit=1)[0]

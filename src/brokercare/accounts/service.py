@@ -71,6 +71,11 @@ def customer_of_account(session: Session, account_id: int) -> int | None:
     return session.scalar(select(Account.customer_id).where(Account.id == account_id))
 
 
+def customer_of_account_no(session: Session, account_no: str) -> int | None:
+    """The owner of the account numbered ``account_no`` (``None``: no such account)."""
+    return session.scalar(select(Account.customer_id).where(Account.account_no == account_no.strip()))
+
+
 def accounts_of(session: Session, customer_id: int) -> list[Account]:
     """The customer's accounts, cash account first (none for a customer id accounts never saw:
     whether the customer exists is the customers domain's question)."""

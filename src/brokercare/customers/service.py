@@ -107,6 +107,24 @@ def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, t
     return out
 
 
+def customer_id_by(session: Session, *, customer_id: int | None = None, wechat_openid: str | None = None,
+                   phone_hash: str | None = None, email: str | None = None) -> int | None:
+    """The customer a channel identity proves (the service hub's identity resolution): by id, by
+    WeChat openid, by the blind index of a verified phone number, or by e-mail address (case
+    does not matter); the lowest id where several match. ``None``: no such customer."""
+    if customer_id is not None:
+        where = Customer.id == customer_id
+    elif wechat_openid is not None:
+        where = Customer.wechat_openid == wechat_openid
+    elif phone_hash is not None:
+        where = (Customer.phone_hash == phone_hash) & Customer.phone_verified.is_(True)
+    elif email is not None:
+        where = func.lower(Customer.email) == email.lower()
+    else:
+        return None
+    return session.scalar(select(Customer.id).where(where).order_by(Customer.id).limit(1))
+
+
 def open_customer_ids(conn: Connection) -> list[int]:
     """Ids of every customer whose account is not closed, ascending (batch engines partition them)."""
     return [r[0] for r in driver_rows(conn, select(Customer.id).where(Customer.status != "closed")

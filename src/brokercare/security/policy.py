@@ -30,7 +30,9 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
 from brokercare.core.errors import PermissionDenied, ValidationFailed
+from brokercare.security.auth import issue_token as issue_token
 from brokercare.security.auth import oauth2_scheme, user_from_token
+from brokercare.security.auth import users_from_tokens as users_from_tokens
 
 Visibility = Literal["full", "reveal", "masked"]
 

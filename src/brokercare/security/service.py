@@ -63,10 +63,7 @@ def create_user(
     role: str,
     display_name: str,
     customer_id: int | None = None,
-    skills: list[str] | None = None,
     branch_code: str | None = None,
-    max_concurrent: int | None = None,
-    team_lead_id: int | None = None,
 ) -> User:
     """Add a login (flushed, not committed: the caller owns the transaction).
 
@@ -99,13 +96,9 @@ def create_user(
         role=role,
         password_hash=hash_password(password),
         customer_id=customer_id,
-        skills=list(skills or []),
         branch_code=branch_code,
-        team_lead_id=team_lead_id,
         active=True,
     )
-    if max_concurrent is not None:
-        user.max_concurrent = max_concurrent
     try:
         with session.begin_nested():
             session.add(user)
@@ -118,8 +111,7 @@ def create_user(
 
 
 def add_staff_many(session: Session, *, role: str, usernames: list[str], display_names: list[str],
-                   branch_codes: list[str | None], password: str, skills: list[str] | None = None,
-                   max_concurrent: int = 5) -> dict[str, int]:
+                   branch_codes: list[str | None], password: str) -> dict[str, int]:
     """Many staff logins of one role sharing one password, hashed once (argon2 costs ~50 ms a
     hash; the demo brokerage adds hundreds of managers); flushed, not committed. Returns the new
     logins' ids by username; a taken username or bad input writes nothing."""
@@ -138,8 +130,7 @@ def add_staff_many(session: Session, *, role: str, usernames: list[str], display
         raise Conflict(f"usernames already taken or repeated: {', '.join(sorted(taken)[:5]) or '(repeated)'}")
     pw_hash = hash_password(password)
     session.add_all([User(username=u, display_name=d.strip()[:32], role=role, password_hash=pw_hash,
-                          branch_code=b, skills=list(skills or []), max_concurrent=max_concurrent,
-                          active=True)
+                          branch_code=b, active=True)
                      for u, d, b in zip(usernames, display_names, branch_codes, strict=True)])
     session.flush()
     wanted = set(usernames)
@@ -219,6 +210,12 @@ def get_user(session: Session, user_id: int) -> User:
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
     return user
+
+
+def users_by_id(session: Session, user_ids: Iterable[int]) -> dict[int, User]:
+    """The logins of many ids in one read (unknown ids are left out)."""
+    ids = list(set(user_ids))
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
 
 
 def get_user_by_username(session: Session, username: str) -> User | None:

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from brokercare.core.database import get_session, session_factory
 from brokercare.core.errors import DomainError
-from brokercare.security.models import User
+from brokercare.security.policy import Principal
 from brokercare.web.sessions import customer_user
 
 router = APIRouter(prefix="/me", include_in_schema=False)
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/me", include_in_schema=False)
 POLL_SECONDS = 1.0
 
 
-def render(request: Request, name: str, user: User, status_code: int = 200, **ctx) -> HTMLResponse:
+def render(request: Request, name: str, user: Principal, status_code: int = 200, **ctx) -> HTMLResponse:
     from brokercare.web.pages import render as _render
 
     return _render(request, name, user, status_code=status_code, **ctx)
@@ -32,7 +32,7 @@ def render(request: Request, name: str, user: User, status_code: int = 200, **ct
 def _thread(session: Session, customer_id: int, after_id: int = 0) -> list:
     """Every message of the customer's recent conversations after ``after_id``, oldest first:
     one thread even when a conversation was closed and a new one opened."""
-    from brokercare.service import conversations
+    from brokercare.service import service as conversations
 
     messages = []
     for conv in conversations.history_of_customer(session, customer_id, limit=5):
@@ -41,7 +41,7 @@ def _thread(session: Session, customer_id: int, after_id: int = 0) -> list:
 
 
 @router.get("", response_class=HTMLResponse)
-def chat_page(request: Request, user: User = Depends(customer_user),
+def chat_page(request: Request, user: Principal = Depends(customer_user),
               session: Session = Depends(get_session)) -> HTMLResponse:
     messages = _thread(session, user.customer_id)
     return render(request, "me/chat.html", user, messages=messages,
@@ -49,11 +49,11 @@ def chat_page(request: Request, user: User = Depends(customer_user),
 
 
 @router.post("/messages")
-def send(request: Request, text: str = Form(""), user: User = Depends(customer_user),
+def send(request: Request, text: str = Form(""), user: Principal = Depends(customer_user),
          session: Session = Depends(get_session)) -> Response:
     """Store the customer's message and route it; the thread shows it through the event stream."""
-    from brokercare.service import conversations
-    from brokercare.service.channels import Identity, from_json_message
+    from brokercare.service import service as conversations
+    from brokercare.service.service import Identity, from_json_message
 
     text = text.strip()
     if not text:
@@ -82,7 +82,7 @@ def _new_messages_html(request: Request, customer_id: int, after_id: int) -> tup
 
 
 @router.get("/events")
-async def events(request: Request, after: int = 0, user: User = Depends(customer_user)) -> StreamingResponse:
+async def events(request: Request, after: int = 0, user: Principal = Depends(customer_user)) -> StreamingResponse:
     """Server-sent events: each new message of the thread (the AI's, a person's) as HTML."""
     customer_id = user.customer_id
 
@@ -103,7 +103,7 @@ async def events(request: Request, after: int = 0, user: User = Depends(customer
 
 
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts_page(request: Request, user: User = Depends(customer_user),
+def alerts_page(request: Request, user: Principal = Depends(customer_user),
                 session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.monitoring.service import alerts_of
 
@@ -111,18 +111,18 @@ def alerts_page(request: Request, user: User = Depends(customer_user),
 
 
 @router.get("/risk", response_class=HTMLResponse)
-def risk_page(request: Request, user: User = Depends(customer_user),
+def risk_page(request: Request, user: Principal = Depends(customer_user),
               session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.advisory import questionnaire
+    from brokercare.advisory import service as questionnaire
 
     return render(request, "me/risk.html", user, questions=questionnaire.questions(),
                   validity=questionnaire.validity(session, user.customer_id), result=None, answers={})
 
 
 @router.post("/risk", response_class=HTMLResponse)
-async def risk_submit(request: Request, user: User = Depends(customer_user),
+async def risk_submit(request: Request, user: Principal = Depends(customer_user),
                       session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.advisory import questionnaire
+    from brokercare.advisory import service as questionnaire
 
     form = await request.form()
     answers = {k[2:]: str(v) for k, v in form.items() if k.startswith("q_")}
@@ -141,7 +141,7 @@ async def risk_submit(request: Request, user: User = Depends(customer_user),
 
 
 @router.get("/plans", response_class=HTMLResponse)
-def plans_page(request: Request, user: User = Depends(customer_user),
+def plans_page(request: Request, user: Principal = Depends(customer_user),
                session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.advisory import service as advisory
 
@@ -149,7 +149,7 @@ def plans_page(request: Request, user: User = Depends(customer_user),
                   advice=advisory.rebalance_advice(session, user.customer_id))
 
 
-def _daily_report(session: Session, user: User, day: str) -> dict:
+def _daily_report(session: Session, user: Principal, day: str) -> dict:
     from datetime import date
 
     from brokercare.core.errors import NotFound
@@ -163,7 +163,7 @@ def _daily_report(session: Session, user: User, day: str) -> dict:
 
 
 @router.get("/reports/daily/{day}.pdf")
-def daily_report_pdf(request: Request, day: str, user: User = Depends(customer_user),
+def daily_report_pdf(request: Request, day: str, user: Principal = Depends(customer_user),
                      session: Session = Depends(get_session)) -> Response:
     from brokercare.engagement import service as engagement
 
@@ -177,7 +177,7 @@ def daily_report_pdf(request: Request, day: str, user: User = Depends(customer_u
 
 
 @router.get("/reports/daily/{day}", response_class=HTMLResponse)
-def daily_report_page(request: Request, day: str, user: User = Depends(customer_user),
+def daily_report_page(request: Request, day: str, user: Principal = Depends(customer_user),
                       session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.engagement import service as engagement
 

@@ -9,8 +9,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from brokercare.customers.service import customer_pii
-from brokercare.security.models import User
-from brokercare.security.policy import may_reveal
+from brokercare.security.policy import Principal, may_reveal
 
 
 @dataclass
@@ -28,12 +27,12 @@ class Customer360:
     tickets: list
 
 
-def customer_360(session: Session, user: User, customer_id: int, *, reveal: bool = False,
+def customer_360(session: Session, user: Principal, customer_id: int, *, reveal: bool = False,
                  reason: str | None = None) -> Customer360:
     from brokercare.accounts import service as accounts
     from brokercare.customers import service as customers
     from brokercare.monitoring.service import alerts_of
-    from brokercare.service.tickets import list_tickets
+    from brokercare.service.service import list_tickets
 
     customer = customers.get_customer(session, customer_id)
     pii = customer_pii(session, user, customer, reveal=reveal, reason=reason, commit=False)
