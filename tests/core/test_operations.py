@@ -97,3 +97,34 @@ def test_metrics_want_the_token_when_one_is_set(engine, monkeypatch):
         assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-2026-12"})
     assert ok.status_code == 200 and "brokercare_calendar_days_left" in ok.text
+
+
+def test_the_intake_queue_depth_is_a_metric():
+    """What waits in a process's message intake shows in /metrics while it waits."""
+    import asyncio
+    import threading
+
+    from prometheus_client import REGISTRY
+
+    from brokercare.service.intake import Intake
+
+    def depth() -> float:
+        return REGISTRY.get_sample_value("brokercare_messages_waiting")
+
+    release = threading.Event()
+
+    def slow(batch):
+        release.wait(5)
+        return batch
+
+    async def scenario():
+        intake = Intake(slow, workers=1, max_batch=1)
+        before = depth()
+        tasks = [asyncio.create_task(intake.submit(n)) for n in range(4)]
+        await asyncio.sleep(0.2)  # one in the worker, three waiting
+        waiting = depth() - before
+        release.set()
+        await asyncio.gather(*tasks)
+        return waiting, depth() - before
+
+    assert asyncio.run(scenario()) == (3, 0)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
 from brokercare.core.errors import ValidationFailed
+from brokercare.core.metrics import MESSAGES_WAITING
 from brokercare.service.assistant import Analysis, analysis_record
 from brokercare.service.channels import Inbound
 from brokercare.service.contacts import resolve_contact
@@ -58,6 +59,7 @@ class Intake:
             raise self.full()
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
+        MESSAGES_WAITING.inc()
         if self._running < self.workers:
             self._running += 1
             task = asyncio.create_task(self._drain())
@@ -69,6 +71,7 @@ class Intake:
         try:
             while self._waiting:
                 batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+                MESSAGES_WAITING.dec(len(batch))
                 try:
                     results = await anyio.to_thread.run_sync(self.handle, [item for item, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - the whole batch failed: each sender hears it
