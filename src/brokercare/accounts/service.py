@@ -98,22 +98,22 @@ def load_frames(conn: Connection, frames: Mapping[str, Mapping[str, Any]]) -> di
     return bulkload.load_frames(conn, FRAME_TABLES, frames)
 
 
-IMPORT_KINDS = ("accounts", "positions", "trades")
+IMPORT_KINDS = ("accounts", "positions", "trades", "orders", "cash_movements")
 
 
 def import_spec(kind: str, *, customer_ids: loading.CustomerIds | None = None) -> ImportSpec:
-    """How ``brokercare import KIND FILE`` reads, checks and writes a broker's accounts, positions
-    or trades. Accounts name their customer by number: the command passes ``customer_ids``
+    """How ``brokercare import KIND FILE`` reads, checks and writes one of ``IMPORT_KINDS``.
+    Accounts name their customer by number: the command passes ``customer_ids``
     (``customers.service.ids_by_customer_no``) to resolve them, as accounts do not read customers."""
     if kind == "accounts":
         if customer_ids is None:
             raise ValueError("importing accounts needs customer_ids to resolve customer numbers")
         return loading.accounts_spec(customer_ids)
-    if kind == "positions":
-        return loading.positions_spec()
-    if kind == "trades":
-        return loading.trades_spec()
-    raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+    specs = {"positions": loading.positions_spec, "trades": loading.trades_spec,
+             "orders": loading.orders_spec, "cash_movements": loading.cash_movements_spec}
+    if kind not in specs:
+        raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+    return specs[kind]()
 
 
 def active_cash_accounts(conn: Connection, *, lo: int, hi: int) -> list[tuple]:
