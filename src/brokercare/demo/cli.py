@@ -71,7 +71,7 @@ def generate(
 
 
 IMPORT_KINDS = ("customers", "accounts", "positions", "trades", "orders", "cash_movements",
-                "risk_assessments")
+                "risk_assessments", "behaviour_events", "family_members", "life_events")
 
 
 def import_file(
@@ -111,8 +111,8 @@ def _import_spec(kind: str) -> ImportSpec:
     from brokercare.accounts import service as accounts_service  # when run (see generate)
     from brokercare.customers import service as customers_service
 
-    if kind == "customers":
-        return customers_service.import_spec()
+    if kind in customers_service.IMPORT_KINDS:
+        return customers_service.import_spec(kind)
     if kind in accounts_service.IMPORT_KINDS:
         return accounts_service.import_spec(kind, customer_ids=customers_service.ids_by_customer_no)
     if kind == "risk_assessments":
