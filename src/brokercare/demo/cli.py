@@ -71,7 +71,7 @@ def generate(
 
 
 IMPORT_KINDS = ("customers", "accounts", "positions", "trades", "orders", "cash_movements",
-                "risk_assessments", "behaviour_events", "family_members", "life_events")
+                "risk_assessments", "behaviour_events", "family_members", "life_events", "ipo_issues")
 
 
 def import_file(
@@ -115,6 +115,10 @@ def _import_spec(kind: str) -> ImportSpec:
         return customers_service.import_spec(kind)
     if kind in accounts_service.IMPORT_KINDS:
         return accounts_service.import_spec(kind, customer_ids=customers_service.ids_by_customer_no)
+    if kind == "ipo_issues":
+        from brokercare.monitoring import service as monitoring_service
+
+        return monitoring_service.ipo_issues_spec()
     if kind == "risk_assessments":
         from brokercare.advisory import service as advisory_service
         from brokercare.core.bus import InProcessBus, get_bus
