@@ -1,4 +1,4 @@
-"""Importing a broker's order book and cash movements: all or nothing, row-numbered reasons,
+"""Importing a broker's order book, cash movements and margin contracts: all or nothing, row-numbered reasons,
 re-imports change nothing (both backends)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tests.imports.test_import import HEADER, PEOPLE, _snapshot, _write_csv
 from typer.testing import CliRunner
 
-from brokercare.accounts.models import CashMovement, Order
+from brokercare.accounts.models import CashMovement, MarginContract, MarginShort, Order
 from brokercare.accounts.service import import_spec
 from brokercare.cli import app
 from brokercare.core.bulkimport import ImportRejected, run_import
@@ -109,3 +109,41 @@ def test_orders_import_checks_fills_against_status_and_reimport_changes_nothing(
     again = run_import(brokerage, import_spec("orders"), path)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
     assert _snapshot(brokerage, "orders") == before
+
+
+CONTRACT_HEADER = ["contract_no", "account_no", "credit_limit", "financing_rate", "lending_rate",
+                   "warning_line", "liquidation_line", "withdrawal_line", "financing_debt",
+                   "lending_debt", "start_on", "end_on", "status"]
+CONTRACTS = [["RZRQ2016040100001", "200000000101", "500000", "0.0835", "0.1035", "1.40", "1.30",
+              "3.00", "120000.00", "36500.00", "2026-04-01", "2027-03-31", "正常"]]
+SHORT_HEADER = ["contract_no", "symbol", "quantity", "opened_on"]
+SHORTS = [["RZRQ2016040100001", "601318", "500", "2026-05-20"],
+          ["RZRQ2016040100001", "000001.SZ", "2000", "2026-06-03"]]
+
+
+def test_margin_contracts_and_shorts_need_a_margin_account_and_rising_lines(brokerage, session, tmp_path):
+    bad = [list(CONTRACTS[0]), list(CONTRACTS[0])]
+    bad[0][5], bad[0][6] = "1.30", "1.40"  # warning below liquidation
+    bad[1][0], bad[1][1] = "RZRQ2019070100002", "100000000102"  # an ordinary (cash) account
+    with pytest.raises(ImportRejected) as err:
+        run_import(brokerage, import_spec("margin_contracts"), _write_csv(tmp_path / "cb.csv", CONTRACT_HEADER, bad))
+    assert [e.row for e in err.value.report.errors] == [2, 3]
+    assert "lines must rise" in err.value.report.errors[0].reason
+    assert "not a margin account" in err.value.report.errors[1].reason
+    assert _snapshot(brokerage, "margin_contracts") == []
+
+    cpath = _write_csv(tmp_path / "c.csv", CONTRACT_HEADER, CONTRACTS)
+    assert run_import(brokerage, import_spec("margin_contracts"), cpath).inserted == 1
+    contract = session.scalar(select(MarginContract))
+    assert (contract.status, contract.warning_line, contract.topup_days) == ("active", Decimal("1.4000"), 2)
+
+    spath = _write_csv(tmp_path / "s.csv", SHORT_HEADER, SHORTS + [["RZRQ9999", "601318", "100", ""]])
+    with pytest.raises(ImportRejected, match="row 4"):
+        run_import(brokerage, import_spec("margin_shorts"), spath)
+    assert _snapshot(brokerage, "margin_shorts") == []
+    spath = _write_csv(tmp_path / "s2.csv", SHORT_HEADER, SHORTS)
+    assert run_import(brokerage, import_spec("margin_shorts"), spath).inserted == 2
+    assert {s.symbol for s in session.scalars(select(MarginShort))} == {"601318.SH", "000001.SZ"}
+    for kind, path, n in (("margin_contracts", cpath, 1), ("margin_shorts", spath, 2)):
+        again = run_import(brokerage, import_spec(kind), path)
+        assert (again.inserted, again.updated, again.unchanged) == (0, 0, n)

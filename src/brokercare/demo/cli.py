@@ -71,7 +71,7 @@ def generate(
 
 
 IMPORT_KINDS = ("customers", "accounts", "positions", "trades", "orders", "cash_movements",
-                "risk_assessments", "behaviour_events", "family_members", "life_events", "ipo_issues")
+                "margin_contracts", "margin_shorts", "risk_assessments", "behaviour_events", "family_members", "life_events", "ipo_issues")
 
 
 def import_file(
