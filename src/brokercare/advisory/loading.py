@@ -9,12 +9,11 @@ is stored but not announced again (the customers domain would count it twice).
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import Connection, Engine, select
 
 from brokercare.advisory.events import RISK_ASSESSED
 from brokercare.advisory.models import RiskAssessment
+from brokercare.advisory.suitability import local_today
 from brokercare.core.bulkimport import Column, ImportSpec, Prepared, choice, parse_date, pattern
 from brokercare.core.bus import Event, get_bus
 from brokercare.customers.service import ids_by_customer_no
@@ -37,7 +36,7 @@ COLUMNS = [
 def _prepare(conn: Connection, parsed: dict[int, dict]) -> Prepared:
     errors: dict[int, str] = {}
     customers = ids_by_customer_no(conn, (r["customer_no"] for r in parsed.values()))
-    today, out = date.today(), {}
+    today, out = local_today(), {}
     for row_no, r in parsed.items():
         if r["customer_no"] not in customers:
             errors[row_no] = f"customer {r['customer_no']} not found (import customers first)"

@@ -11,7 +11,7 @@ natural keys are what identifies a record in a back-office export: ``customer_no
 from __future__ import annotations
 
 import ipaddress
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -26,6 +26,7 @@ from brokercare.core.bulkimport import (
     pattern,
     text,
 )
+from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
 from brokercare.customers.models import BehaviourEvent, Customer, FamilyMember, LifeEvent
 
@@ -136,7 +137,7 @@ FAMILY_COLUMNS = [
 def _prepare_family(conn: Connection, parsed: dict[int, dict]) -> Prepared:
     errors: dict[int, str] = {}
     ids = _owners(conn, parsed, errors)
-    this_year, out = date.today().year, {}
+    this_year, out = datetime.now(SHANGHAI).year, {}
     for row_no, r in parsed.items():
         if row_no in errors:
             continue
@@ -168,7 +169,7 @@ def _prepare_life(conn: Connection, parsed: dict[int, dict]) -> Prepared:
     errors: dict[int, str] = {}
     ids = _owners(conn, parsed, errors)
     # a school place or a retirement is often known in advance: up to a year ahead is accepted
-    horizon, out = date.today() + timedelta(days=366), {}
+    horizon, out = datetime.now(SHANGHAI).date() + timedelta(days=366), {}
     for row_no, r in parsed.items():
         if row_no in errors:
             continue
