@@ -22,7 +22,7 @@ import polars as pl
 from sqlalchemy import ColumnElement, Connection, Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts import loading, profile_sources
+from brokercare.accounts import loading, margin_loading, profile_sources
 from brokercare.accounts.daily_sources import holdings_frame as holdings_frame
 from brokercare.accounts.daily_sources import trades_frame as trades_frame
 from brokercare.accounts.models import (
@@ -103,22 +103,22 @@ def load_frames(conn: Connection, frames: Mapping[str, Mapping[str, Any]]) -> di
     return bulkload.load_frames(conn, FRAME_TABLES, frames)
 
 
-IMPORT_KINDS = ("accounts", "positions", "trades")
+_SPECS = {"positions": loading.positions_spec, "trades": loading.trades_spec, "orders": loading.orders_spec,
+          "cash_movements": loading.cash_movements_spec,
+          "margin_contracts": margin_loading.margin_contracts_spec, "margin_shorts": margin_loading.margin_shorts_spec}
+IMPORT_KINDS = ("accounts", *_SPECS)
 
 
 def import_spec(kind: str, *, customer_ids: loading.CustomerIds | None = None) -> ImportSpec:
-    """How ``brokercare import KIND FILE`` reads, checks and writes a broker's accounts, positions
-    or trades. Accounts name their customer by number: the command passes ``customer_ids``
-    (``customers.service.ids_by_customer_no``) to resolve them, as accounts do not read customers."""
+    """How ``brokercare import KIND FILE`` reads, checks and writes one of ``IMPORT_KINDS``; accounts
+    name customers by number, resolved by ``customer_ids`` (``customers.service.ids_by_customer_no``)."""
     if kind == "accounts":
         if customer_ids is None:
             raise ValueError("importing accounts needs customer_ids to resolve customer numbers")
         return loading.accounts_spec(customer_ids)
-    if kind == "positions":
-        return loading.positions_spec()
-    if kind == "trades":
-        return loading.trades_spec()
-    raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+    if kind not in _SPECS:
+        raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+    return _SPECS[kind]()
 
 
 def active_cash_accounts(conn: Connection, *, lo: int, hi: int) -> list[tuple]:

@@ -30,7 +30,7 @@ from brokercare.core.bulkimport import ImportSpec, lookup
 from brokercare.core.bulkread import driver_rows, read_frame
 from brokercare.core.bus import Event, EventBus, get_bus, register_event_type
 from brokercare.core.errors import NotFound, ValidationFailed
-from brokercare.customers import loading
+from brokercare.customers import history_loading, loading
 from brokercare.customers.config import Compiled, load_config
 from brokercare.customers.engine import AsOf, compute_partition, decode_features, encode
 from brokercare.customers.models import (
@@ -175,9 +175,17 @@ def id_number_hashes(session: Session) -> set[str]:
     return set(session.scalars(select(Customer.id_number_hash)))
 
 
-def import_spec() -> ImportSpec:
-    """How ``brokercare import customers FILE`` reads, checks and writes a broker's file."""
-    return loading.spec()
+IMPORT_KINDS = ("customers", "behaviour_events", "family_members", "life_events")
+
+
+def import_spec(kind: str = "customers") -> ImportSpec:
+    """How ``brokercare import KIND FILE`` reads, checks and writes one of ``IMPORT_KINDS``."""
+    specs = {"customers": loading.spec, "behaviour_events": history_loading.behaviour_events_spec,
+             "family_members": history_loading.family_members_spec,
+             "life_events": history_loading.life_events_spec}
+    if kind not in specs:
+        raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+    return specs[kind]()
 
 
 _PHONE = re.compile(r"^1\d{10}$")
