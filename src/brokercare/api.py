@@ -18,14 +18,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brokercare import __version__
-from brokercare.assistant import service as assistant_service
 from brokercare.core import calendar, health, metrics, runs, scheduler
 from brokercare.core.database import get_engine
 from brokercare.core.domains import domain_modules, load_all_models
 from brokercare.core.errors import DomainError
 from brokercare.core.settings import get_settings
 from brokercare.security.policy import Principal, require_roles
-from brokercare.service import service as hub
 
 PROBLEM = "application/problem+json"
 
@@ -81,6 +79,9 @@ def _jobs_router() -> APIRouter:
 
 def create_app() -> FastAPI:
     load_all_models()  # every table in the metadata, or foreign keys to them cannot resolve
+    from brokercare.assistant import service as assistant_service
+    from brokercare.service import service as hub
+
     hub.wire_assistant(assistant_service, replace=False)  # the service hub answers with the assistant
     app = FastAPI(
         title="BrokerCare",

@@ -5,10 +5,8 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from brokercare.assistant import service as assistant_service
 from brokercare.core.domains import domain_modules
 from brokercare.core.settings import reset_settings
-from brokercare.service import service as hub
 
 app = typer.Typer(
     name="brokercare",
@@ -19,6 +17,18 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
+
+
+@app.callback()
+def _assemble() -> None:
+    # The composition root of every command: the service hub answers with the assistant (the
+    # routing worker, the SLA sweep, the scheduled jobs, the demo generator). Wired when a command
+    # runs, not on import: `serve --workers N` re-imports this module in each worker process,
+    # which must answer the supervisor's health checks within seconds.
+    from brokercare.assistant import service as assistant_service
+    from brokercare.service import service as hub
+
+    hub.wire_assistant(assistant_service, replace=False)
 
 
 @db_app.command("upgrade")
@@ -70,9 +80,6 @@ def serve(
 for module in domain_modules("cli"):
     module.register(app)
 
-# The service hub answers with the assistant in every command that routes messages (the routing
-# worker, the SLA sweep, the scheduled jobs, the demo generator).
-hub.wire_assistant(assistant_service, replace=False)
 
 
 def main() -> None:
