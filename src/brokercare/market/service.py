@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import Engine, Subquery, case, func, inspect, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from brokercare.core.bulkimport import ImportReport
 from brokercare.core.errors import NotFound
+from brokercare.market import store
+from brokercare.market.barfiles import read_bars
 from brokercare.market.limits import BOARDS, limit_arrays, limit_pct, limit_prices, rule_for
-from brokercare.market.models import Instrument
+from brokercare.market.models import DailyBar, Instrument, MinuteBar
 from brokercare.market.quotes import QuoteRow, group_snapshots, parse_time, read_rows, to_symbol
 from brokercare.market.reference import (
     board_of,
@@ -191,3 +195,35 @@ def instrument_count(session: Session) -> int:
 
 def instrument_count_by_kind(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Instrument.kind, func.count()).group_by(Instrument.kind)).tuples().all())
+
+
+# --- the quote store -------------------------------------------------------------------------
+
+def load_bars(engine: Engine, path: Path, freq: str = "daily") -> ImportReport:
+    """Load a bars file (see ``barfiles``): all or nothing, idempotent by (symbol, time).
+
+    A daily file also makes each symbol's newest close its latest quote unless a newer quote is
+    stored. ``inserted`` counts new bars, ``updated`` bars that were already stored (re-sent or
+    corrected)."""
+    bars = read_bars(path, freq)
+    table = DailyBar.__table__ if freq == "daily" else MinuteBar.__table__
+    rows = bars.frame.drop("row").to_dicts()
+    symbols = bars.frame["symbol"].unique().to_list()
+    with engine.begin() as conn:
+        before = _bar_count(conn, table, symbols)
+        if freq == "daily":
+            store.upsert_daily_bars(conn, rows)
+            store.refresh_closes(conn, symbols)
+        else:
+            store.upsert_minute_bars(conn, rows)
+        bars.report.inserted = _bar_count(conn, table, symbols) - before
+    bars.report.updated = len(rows) - bars.report.inserted
+    return bars.report
+
+
+def _bar_count(conn, table, symbols: list[str]) -> int:
+    total = 0
+    for start in range(0, len(symbols), 1000):
+        total += conn.scalar(select(func.count()).select_from(table)
+                             .where(table.c.symbol.in_(symbols[start:start + 1000]))) or 0
+    return total
