@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
@@ -35,6 +35,8 @@ class PositionOut(BaseModel):
     cost_price: Decimal
     last_price: Decimal
     priced_at_cost: bool
+    price_at: datetime | None = None  # the price's as-of time (None: a reference price)
+    price_stale: bool = False  # older than the market could have produced
     market_value: Decimal
     cost_value: Decimal
     pnl: Decimal

@@ -1,4 +1,4 @@
-"""``brokercare market ...``: load and rebuild the instrument master.
+"""``brokercare market ...``: the instrument master, price history, the live feed and the calendar.
 
 Every ``brokercare`` command loads this module, so the commands import the database layer and the
 market's modules when they run, not here.
@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 console = Console()
-market_app = typer.Typer(help="Instruments and reference market data.", no_args_is_help=True)
+market_app = typer.Typer(help="Instruments, price history, live quotes and the exchange calendar.", no_args_is_help=True)
 
 
 @market_app.command("load-instruments")
@@ -71,6 +71,32 @@ def load_calendar_cmd(
                   f"{', '.join(map(str, sorted(calendar.covered_years())))} (until {cover.covered_until})")
     if cover.warning:
         console.print(f"[yellow]{cover.warning}[/yellow]")
+
+
+@market_app.command("load-bars")
+def load_bars_cmd(
+    file: Path = typer.Argument(..., help="Bars as CSV (UTF-8 or GBK) or Parquet: date|datetime, code, open, high, "
+                                "low, close, volume[, amount] (see docs/market-data.md)."),
+    freq: str = typer.Option("daily", "--freq", help="daily, 1min or 5min."),
+) -> None:
+    """Load a broker's price history: all or nothing, row-numbered errors, idempotent by (code, time)."""
+    from brokercare.core.bulkimport import ImportRejected
+    from brokercare.core.database import get_engine
+    from brokercare.core.errors import DomainError
+    from brokercare.market.service import load_bars
+
+    try:
+        report = load_bars(get_engine(), file, freq)
+    except ImportRejected as exc:
+        for e in exc.report.errors[:20]:
+            console.print(f"  row {e.row}: {e.reason}")
+        console.print(f"[red]Nothing loaded[/red]: {exc.report.rejected} of {exc.report.rows} rows are invalid.")
+        raise typer.Exit(1) from None
+    except DomainError as exc:
+        console.print(f"[red]Nothing loaded[/red]: {exc.detail}")
+        raise typer.Exit(1) from None
+    console.print(f"[green]{file.name}[/green]: {report.rows:,} {freq} bars, {report.inserted:,} new, "
+                  f"{report.updated:,} already stored (kept or corrected)")
 
 
 def register(app: typer.Typer) -> None:

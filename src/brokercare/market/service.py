@@ -32,6 +32,13 @@ from brokercare.market.reference import (
     shipped_index_closes,
     shipped_instruments,
 )
+from brokercare.market.valuation import (
+    Valuation,
+    expected_since,
+    is_stale,
+    priced_instruments,
+    valuations,
+)
 
 __all__ = [
     # look-ups and the loader (below)
@@ -39,6 +46,8 @@ __all__ = [
     "instrument_names",
     "instruments_by_symbol", "instruments_of_kinds", "instruments_sql", "last_prices", "load_instruments",
     "normalise_symbol",
+    # the one valuation price (valuation.py) and the quote store
+    "Valuation", "expected_since", "is_stale", "load_bars", "valuations",
     # daily price limits (limits.py)
     "BOARDS", "limit_arrays", "limit_pct", "limit_prices", "rule_for",
     # the quote replay reader (quotes.py)
@@ -93,11 +102,12 @@ def instruments_by_symbol(session: Session, symbols: Iterable[str]) -> dict[str,
 
 
 def last_prices(session: Session, symbols: Iterable[str]) -> dict[str, Decimal | None]:
-    """The reference price of each known symbol (None where the master has none yet)."""
+    """The valuation price of each known symbol (None where there is none yet)."""
     wanted = sorted(set(symbols))
     if not wanted:
         return {}
-    rows = session.execute(select(Instrument.symbol, Instrument.last_price).where(Instrument.symbol.in_(wanted)))
+    inst = priced_instruments()
+    rows = session.execute(select(inst.c.symbol, inst.c.last_price).where(inst.c.symbol.in_(wanted)))
     return dict(rows.tuples().all())
 
 
@@ -113,8 +123,10 @@ def instruments_of_kinds(session: Session, kinds: Iterable[str] | None = None) -
 def instruments_sql() -> Subquery:
     """The instrument master as a read-only subquery (the table's columns, named alike) for SQL that
     joins holdings or trades to prices, boards and ratings inside the database: the batch paths
-    cannot afford a round trip per row, and must not write the table."""
-    return select(Instrument.__table__).subquery("instrument")
+    cannot afford a round trip per row, and must not write the table. ``last_price`` is the
+    valuation price (latest quote, else last close, else reference; see ``valuation``) and
+    ``price_at`` its time (None for a reference price)."""
+    return priced_instruments()
 
 
 def instrument_names(engine: Engine) -> list[tuple[str, str]] | None:
@@ -149,15 +161,16 @@ def find_instruments(session: Session, query: str, *, kind: str | None = None,
 
 def instrument_rows(session: Session) -> list[dict]:
     """Every instrument's reference facts in one read, for batch engines: symbol, kind, board,
-    exchange, name, lot size, risk rating and the reference price (a float, None without one)."""
+    exchange, name, lot size, risk rating, the valuation price (a float, None without one) and its
+    time (``price_at``, None for a reference price)."""
+    i = priced_instruments().c
     rows = session.execute(
-        select(Instrument.symbol, Instrument.kind, Instrument.board, Instrument.exchange, Instrument.name,
-               Instrument.lot_size, Instrument.last_price, Instrument.risk_rating)
+        select(i.symbol, i.kind, i.board, i.exchange, i.name, i.lot_size, i.last_price, i.price_at, i.risk_rating)
     ).all()
     return [
         {"symbol": r.symbol, "kind": r.kind, "board": r.board, "exchange": r.exchange, "name": r.name,
          "lot_size": r.lot_size, "last_price": float(r.last_price) if r.last_price is not None else None,
-         "risk_rating": r.risk_rating}
+         "price_at": r.price_at, "risk_rating": r.risk_rating}
         for r in rows
     ]
 
