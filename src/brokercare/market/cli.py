@@ -99,5 +99,45 @@ def load_bars_cmd(
                   f"{report.updated:,} already stored (kept or corrected)")
 
 
+@market_app.command("feed")
+def feed_cmd(
+    file: Path = typer.Argument(..., help="A bars file with the load-bars columns (datetime for minute bars)."),
+    speed: float = typer.Option(0.0, "--speed", help="Times real time (60: a minute per second); 0 = as fast as possible."),
+    url: str = typer.Option("http://127.0.0.1:8000", "--url", help="The running platform."),
+    token: str = typer.Option(None, "--token", envvar="BROKERCARE_FEED_TOKEN",
+                              help="A market_feed bearer token; on the platform's own host it is taken from the data dir."),
+) -> None:
+    """Replay a bars file into a running platform through POST /api/v1/market/quotes."""
+    from brokercare.core.errors import DomainError
+    from brokercare.market.feed import replay
+
+    try:
+        report = replay(file, url, token or _local_feed_token(), speed=speed)
+    except DomainError as exc:
+        console.print(f"[red]Feed stopped[/red]: {exc.detail}")
+        raise typer.Exit(1) from None
+    except OSError as exc:  # connection refused, DNS: the platform is not there
+        console.print(f"[red]Feed stopped[/red]: cannot reach {url}: {exc}")
+        raise typer.Exit(1) from None
+    rate = report.quotes / report.seconds if report.seconds else 0.0
+    console.print(f"[green]{file.name}[/green]: {report.batches:,} snapshots, {report.quotes:,} quotes "
+                  f"({report.accepted:,} new, {report.ignored:,} already there) in {report.seconds:.1f} s, "
+                  f"{rate:,.0f} quotes/s")
+
+
+def _local_feed_token() -> str:
+    """A market_feed token signed with this installation's secret (the data dir's, or
+    BROKERCARE_SECRET_KEY): only a process on the platform's host can mint one."""
+    from sqlalchemy.orm import Session
+
+    from brokercare.core.database import get_engine
+    from brokercare.core.domains import load_all_models
+    from brokercare.security.service import service_token
+
+    load_all_models()
+    with Session(get_engine()) as session:
+        return service_token(session, "market_feed")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(market_app, name="market")

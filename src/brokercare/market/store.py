@@ -61,6 +61,11 @@ def _execute_chunks(conn: Connection, stmt, rows: Sequence[dict]) -> None:
         conn.execute(stmt, list(rows[start:start + CHUNK]))
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A timestamp read through a plain select (SQLite returns it naive, in UTC) as aware UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def bar_end(moment: datetime) -> datetime:
     """The end of the one-minute bar a moment falls in (a moment on the minute closes that bar)."""
     t = moment.astimezone(UTC)

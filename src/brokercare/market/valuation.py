@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Subquery, case, func, literal, select
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.calendar import SHANGHAI, is_trading_day, previous_trading_day
 from brokercare.core.database import utcnow
 from brokercare.market.models import Instrument, Quote
+from brokercare.market.store import as_utc
 
 #: A live quote older than this during the session is stale (the feed has stopped).
 FEED_LIMIT = timedelta(minutes=5)
@@ -113,6 +114,6 @@ def valuations(session: Session, symbols: Iterable[str], *, now: datetime | None
         for symbol, p, t, src in rows:
             if p is None:
                 continue
-            t = t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
+            t = as_utc(t) if t is not None else None
             out[symbol] = Valuation(Decimal(p), t, src, t is None or t < horizon)
     return out
