@@ -108,6 +108,8 @@ def feed_cmd(
                               help="A market_feed bearer token; on the platform's own host it is taken from the data dir."),
 ) -> None:
     """Replay a bars file into a running platform through POST /api/v1/market/quotes."""
+    import httpx
+
     from brokercare.core.errors import DomainError
     from brokercare.market.feed import replay
 
@@ -116,7 +118,7 @@ def feed_cmd(
     except DomainError as exc:
         console.print(f"[red]Feed stopped[/red]: {exc.detail}")
         raise typer.Exit(1) from None
-    except OSError as exc:  # connection refused, DNS: the platform is not there
+    except (httpx.TransportError, OSError) as exc:  # refused, timed out, no such host
         console.print(f"[red]Feed stopped[/red]: cannot reach {url}: {exc}")
         raise typer.Exit(1) from None
     rate = report.quotes / report.seconds if report.seconds else 0.0
