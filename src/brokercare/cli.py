@@ -47,17 +47,22 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, help="Worker processes (PostgreSQL deployments)."),
 ) -> None:
-    """Run the API and the web pages, and the day's jobs unless BROKERCARE_SCHEDULER=off."""
+    """Run the API and the web pages; the day's jobs and the outbox dispatcher too, unless
+    BROKERCARE_SCHEDULER=off / BROKERCARE_DISPATCHER=off."""
     import os
 
     import uvicorn
 
-    # The schedule runs in-process unless the environment says otherwise (docs/jobs.md); worker
-    # processes inherit the setting.
+    from brokercare.core import logs
+
+    # The schedule and the outbox dispatcher run in-process unless the environment says otherwise
+    # (docs/jobs.md, docs/deployment.md); worker processes inherit the settings.
     os.environ.setdefault("BROKERCARE_SCHEDULER", "embedded")
+    os.environ.setdefault("BROKERCARE_DISPATCHER", "embedded")
     reset_settings()
 
-    uvicorn.run("brokercare.api:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("brokercare.api:create_app", factory=True, host=host, port=port, workers=workers,
+                log_config=logs.dict_config())
 
 
 for module in domain_modules("cli"):

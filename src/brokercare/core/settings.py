@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     # does not (a ``brokercare scheduler`` process does). Unset: ``brokercare serve`` runs it, an
     # app built any other way (tests, ``uvicorn brokercare.api:create_app``) does not.
     scheduler: Literal["embedded", "off"] | None = None
+    # The outbox dispatcher (docs/outbox.md). ``embedded``: the API process sends; ``off``: it does
+    # not (``brokercare outbox dispatch`` processes do). Unset: as for ``scheduler``.
+    dispatcher: Literal["embedded", "off"] | None = None
+    # ``json``: one JSON object per log line, with the job run or event it belongs to (for a log
+    # shipper); ``text``: for a person at a terminal.
+    log_format: Literal["text", "json"] = "text"
+    # When set, ``GET /metrics`` wants ``Authorization: Bearer <token>`` (Prometheus'
+    # ``authorization`` scrape setting); unset, it is open to whoever reaches the port.
+    metrics_token: str | None = None
     # Another schedule than the shipped ``core/data/schedule.yaml``.
     schedule_file: Path | None = None
     # Further modules with a ``JOBS`` mapping (a broker's own jobs), comma-separated.

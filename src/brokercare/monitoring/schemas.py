@@ -48,25 +48,6 @@ class AlertOut(BaseModel):
     fired_at: datetime
 
 
-class NotificationOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    channel: str
-    kind: str
-    title: str
-    body: str
-    status: str
-    urgent: bool
-    created_at: datetime
-    sent_at: datetime | None
-    read_at: datetime | None
-
-
-class ReceiptIn(BaseModel):
-    provider_ref: str
-
-
 class ApplicationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -24,6 +24,7 @@ import threading
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from brokercare.core import logs
 from brokercare.core.bus import Event
 from brokercare.core.bus_redis import RedisStreamBus
 from brokercare.core.database import session_factory
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prefix", default="brokercare:")
     ap.add_argument("--min-idle-ms", type=int, default=30_000)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(logging.INFO)
     load_all_models()
 
     url = args.bus_url or get_settings().bus_url
