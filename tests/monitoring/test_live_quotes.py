@@ -39,9 +39,9 @@ from brokercare.monitoring.models import (
     AlertPreference,
     MarginCall,
     MarketTemperature,
-    Notification,
 )
 from brokercare.monitoring.worker import MonitorWorker
+from brokercare.outbox.models import OutboxMessage
 from brokercare.security.service import service_token
 
 SHARED = Path("/work/shared/data/market/a_share_daily_qfq_2010_2026/stocks")
@@ -84,7 +84,7 @@ def outcome(engine) -> dict:
     with Session(engine) as s:
         return {
             "alerts": sorted(s.execute(select(Alert.dedup_key, Alert.rule, Alert.customer_id, Alert.fired_at))),
-            "notifications": sorted(s.scalars(select(Notification.idempotency_key))),
+            "notifications": sorted(s.scalars(select(OutboxMessage.idempotency_key))),
             "margin_calls": sorted(s.execute(select(MarginCall.dedup_key, MarginCall.line, MarginCall.deadline))),
             "temperatures": sorted(s.execute(select(MarketTemperature.board, MarketTemperature.minute,
                                                     MarketTemperature.score))),
@@ -94,7 +94,7 @@ def outcome(engine) -> dict:
 def reset_live_state(engine) -> None:
     """Back to the morning of the 8th: the day's quotes and everything evaluated are gone."""
     with Session(engine) as s:
-        for model in (Notification, Alert, MarginCall, MarketTemperature, ProcessedEvent, MinuteBar, Quote):
+        for model in (OutboxMessage, Alert, MarginCall, MarketTemperature, ProcessedEvent, MinuteBar, Quote):
             s.execute(delete(model))
         s.commit()
 

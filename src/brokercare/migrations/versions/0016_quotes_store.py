@@ -4,8 +4,8 @@ The latest price of each instrument with its time, the day's minute bars and the
 broker loads with ``brokercare market load-bars``; valuations, volatilities, 20-day volumes, limit
 prices and the market temperature read them instead of the shipped reference prices.
 
-Revision ID: 0015_quotes_store
-Revises: 0014_assessed_risks
+Revision ID: 0016_quotes_store
+Revises: 0015_monitoring_outbox
 Create Date: 2026-12-05 15:00:00
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 from brokercare.core.database import UTCDateTime
 
-revision: str = "0015_quotes_store"
-down_revision: str | Sequence[str] | None = "0014_assessed_risks"
+revision: str = "0016_quotes_store"
+down_revision: str | Sequence[str] | None = "0015_monitoring_outbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
