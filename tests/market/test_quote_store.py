@@ -121,3 +121,16 @@ def test_live_ticks_are_idempotent_and_an_older_one_is_ignored(engine, tmp_path)
     assert [b.time for b in bars] == [at("2026-06-17 09:31:00"), at("2026-06-17 09:32:00")]
     assert float(bars[0].high) == pytest.approx(prev * 1.02, abs=1e-4)
     assert (bars[0].volume, bars[1].volume) == (30_000, 11_000)
+
+
+def test_health_names_a_feed_that_stopped_posting_during_the_session(engine, session):
+    from brokercare.market import health
+
+    with engine.begin() as conn:
+        store.ingest(conn, [store.Tick("600519.SH", at("2026-06-15 09:58:00"), 1420.0, 3_000_000)])
+    assert health.warnings(session, at("2026-06-15 10:01:00")) == []  # three minutes: still live
+    (stale,) = health.warnings(session, at("2026-06-15 10:20:00"))
+    assert "2026-06-15 09:58" in stale and "gateway" in stale
+    assert health.warnings(session, at("2026-06-15 12:00:00")) != []  # lunch: the 11:30 quotes are due
+    (lag,) = list(health.metrics(session, at("2026-06-15 10:20:00")))
+    assert [(s.labels["source"], s.value) for s in lag.samples] == [("feed", 22 * 60.0)]
