@@ -25,7 +25,7 @@ from brokercare.core.database import utcnow
 from brokercare.market import service as market
 from brokercare.market.models import MinuteBar, Quote
 from brokercare.security import auth
-from brokercare.security.service import create_user, service_token
+from brokercare.security.service import create_user, get_cipher, service_token
 
 SHARED = Path("/work/shared/data/market/a_share_daily_qfq_2010_2026/stocks")
 MINUTES = Path(__file__).parents[2] / "src/brokercare/monitoring/data/600519_1min_2026-03.csv"
@@ -49,7 +49,10 @@ def platform(engine, tmp_path):
     market.load_bars(engine, daily, "daily")
     with Session(engine) as s:
         create_user(s, username="agent01", password=PASSWORD, role="agent", display_name="陈晓明")
+        cipher = get_cipher(s)
         customer = add_customer(s, 1)
+        customer.id_number_enc = cipher.encrypt("110101199003074512")
+        customer.phone_enc = cipher.encrypt("13812345678")
         hold(s, add_account(s, customer), "600519.SH", 300, "1500.00")
         s.commit()
         token = service_token(s, "market_feed")
@@ -134,3 +137,16 @@ def test_feed_to_a_platform_that_is_not_there_says_so(tmp_path):
     path.write_text("datetime,code,open,high,low,close,volume\n2026-03-23 09:31:00,600519,1433,1435,1429,1431,74100\n")
     result = CliRunner().invoke(cli, ["market", "feed", str(path), "--url", "http://127.0.0.1:9", "--token", "x"])
     assert result.exit_code == 1 and "cannot reach" in result.output
+
+
+def test_the_workbench_says_when_a_customers_prices_are_not_live(platform):
+    http = platform["http"]
+    http.post("/login", data={"username": "agent01", "password": PASSWORD})
+    page = http.get(f"/workbench/customers/{platform['customer']}").text
+    assert "价格截至 03-20 15:00，非实时" in page  # the last loaded close, not today's market
+    now = utcnow().replace(microsecond=0)
+    http.post("/api/v1/market/quotes", headers=platform["feed"],
+              json={"quotes": [{"code": "600519", "time": now.isoformat(), "price": 1401.2}]})
+    page = http.get(f"/workbench/customers/{platform['customer']}").text
+    assert f"价格截至 {now.astimezone(SHANGHAI):%H:%M}" in page and "非实时" not in page
+    assert "420,360.00" in page
