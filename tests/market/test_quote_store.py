@@ -134,3 +134,25 @@ def test_health_names_a_feed_that_stopped_posting_during_the_session(engine, ses
     assert health.warnings(session, at("2026-06-15 12:00:00")) != []  # lunch: the 11:30 quotes are due
     (lag,) = list(health.metrics(session, at("2026-06-15 10:20:00")))
     assert [(s.labels["source"], s.value) for s in lag.samples] == [("feed", 22 * 60.0)]
+
+
+def test_after_the_close_the_days_minute_bars_become_its_daily_bar(engine, tmp_path):
+    path, df = real_daily(tmp_path, since="2026-06-01")
+    market.load_bars(engine, path, "daily")
+    prev = float(df.filter(pl.col("code") == "600519")["close"][-1])
+    prices = [prev * 1.004, prev * 1.021, prev * 0.987, prev * 1.003]
+    times = ["2026-06-17 09:30:40", "2026-06-17 10:12:05", "2026-06-17 13:45:30", "2026-06-17 15:00:00"]
+    with engine.begin() as conn:
+        store.ingest(conn, [store.Tick("600519.SH", at(t), p, v)
+                            for t, p, v in zip(times, prices, (8_000, 900_000, 1_700_000, 2_400_000), strict=True)])
+    with engine.begin() as conn:
+        first = store.close_day(conn, date(2026, 6, 17))
+    with engine.begin() as conn:
+        assert store.close_day(conn, date(2026, 6, 17))["daily_bars"] == first["daily_bars"] == 1
+    with Session(engine) as s:
+        bar = s.get(DailyBar, ("600519.SH", date(2026, 6, 17)))
+        history = market.daily_history(s, ["600519.SH"], before=date(2026, 6, 18), days=5)
+    assert [float(v) for v in (bar.open, bar.high, bar.low, bar.close)] == pytest.approx(
+        [prices[0], prices[1], prices[2], prices[3]], abs=1e-4)
+    assert bar.volume == 2_400_000
+    assert history["date"].iloc[-1].date() == date(2026, 6, 17) and len(history) == 5

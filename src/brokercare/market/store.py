@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from brokercare.core.calendar import SHANGHAI
+from brokercare.core.calendar import SHANGHAI, add_trading_days
 from brokercare.core.database import utcnow
 from brokercare.market.models import DailyBar, MinuteBar, Quote
 
@@ -303,3 +303,27 @@ def refresh_closes(conn: Connection, symbols: Iterable[str]) -> int:
     )
     _execute_chunks(conn, stmt, rows)
     return len(rows)
+
+
+def close_day(conn: Connection, day: date, *, keep_days: int = 5) -> dict:
+    """Roll a trading day's minute bars into its daily bar (open of the first bar, close of the
+    last, high, low, volume and amount over the day) and drop minute bars older than
+    ``keep_days`` trading days. Re-running it rewrites the same bars."""
+    start = datetime.combine(day, time(0), tzinfo=SHANGHAI)
+    end = start + timedelta(days=1)
+    b = MinuteBar.__table__.c
+    agg = (select(b.symbol, func.min(b.time).label("first"), func.max(b.time).label("last"),
+                  func.max(b.high).label("high"), func.min(b.low).label("low"),
+                  func.sum(b.volume).label("volume"), func.sum(b.amount).label("amount"))
+           .where(b.time >= start, b.time < end).group_by(b.symbol).subquery())
+    first, last = MinuteBar.__table__.alias("f"), MinuteBar.__table__.alias("l")
+    rows = [{"symbol": r.symbol, "day": day, "open": r.open, "high": r.high, "low": r.low, "close": r.close,
+             "volume": float(r.volume or 0), "amount": float(r.amount) if r.amount is not None else None}
+            for r in conn.execute(
+                select(agg.c.symbol, first.c.open, agg.c.high, agg.c.low, last.c.close, agg.c.volume, agg.c.amount)
+                .join(first, (first.c.symbol == agg.c.symbol) & (first.c.time == agg.c.first))
+                .join(last, (last.c.symbol == agg.c.symbol) & (last.c.time == agg.c.last)))]
+    upsert_daily_bars(conn, rows)
+    horizon = datetime.combine(add_trading_days(day, -keep_days), time(0), tzinfo=SHANGHAI)
+    dropped = conn.execute(MinuteBar.__table__.delete().where(b.time < horizon)).rowcount
+    return {"daily_bars": len(rows), "minute_bars_dropped": dropped}
