@@ -2,6 +2,7 @@
 in the same run, on SQLite and PostgreSQL; and through ``POST /api/v1/market/quotes`` over HTTP.
 
 Run: nice -n 10 .venv/bin/python bench/bench_quotes.py [--symbols 5400] [--snapshots 20] [--pg URL]
+     [--api-snapshots 10]
 Each snapshot quotes every symbol (prices a random walk from lognormal levels, cumulative volumes
 rising), 3 s apart, as a Level-1 gateway sends them. ``store.ingest`` is timed per snapshot in its
 own transaction (read the stored quotes, upsert the latest quotes, upsert the minute bars); the
@@ -112,12 +113,67 @@ def run(label: str, url: str | None, snaps, naive_snaps: int, folder: Path) -> N
     slow.dispose()
 
 
+def run_api(symbols_n: int, count: int, folder: Path) -> None:
+    """POST /api/v1/market/quotes over HTTP to uvicorn on SQLite with the shipped instrument master:
+    parse, store, publish, and the in-process evaluation of each snapshot (no accounts: the
+    universe's windows, limits and temperature)."""
+    import os
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from brokercare.api import create_app
+    from brokercare.core.database import set_engine
+    from brokercare.market.service import load_instruments
+    from brokercare.security.service import service_token
+
+    url = f"sqlite:///{folder / 'api.db'}"
+    os.environ["BROKERCARE_DATABASE_URL"] = url
+    os.environ.setdefault("BROKERCARE_SECRET_KEY", "bench-quotes-secret-" + "x" * 32)
+    os.environ["BROKERCARE_DATA_DIR"] = str(folder / "data")
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    set_engine(engine)
+    load_instruments(engine)
+    with Session(engine) as s:
+        token = service_token(s, "market_feed")
+        listed = [sym for (sym,) in s.execute(text(
+            "SELECT symbol FROM instruments WHERE kind = 'stock' ORDER BY symbol"))][:symbols_n]
+    snaps = snapshots(listed, count + 1, seed=11)
+    bodies = [{"quotes": [{"code": t.symbol, "time": t.time.isoformat(), "price": t.price, "volume": t.volume}
+                          for t in ticks]} for ticks in snaps]
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
+                      headers={"Authorization": f"Bearer {token}"}) as http:
+        http.post("/api/v1/market/quotes", json=bodies[0]).raise_for_status()  # loads the book
+        started = time.perf_counter()
+        for body in bodies[1:]:
+            answer = http.post("/api/v1/market/quotes", json=body)
+            answer.raise_for_status()
+            assert answer.json()["evaluated"]
+        elapsed = time.perf_counter() - started
+    server.should_exit = True
+    thread.join(10)
+    n = sum(len(b["quotes"]) for b in bodies[1:])
+    print(f"\nPOST /api/v1/market/quotes over HTTP, SQLite, evaluated in process: {len(listed):,} stocks a "
+          f"snapshot, {count} snapshots: {n / elapsed:,.0f} quotes/s, {elapsed / count * 1000:,.0f} ms a snapshot")
+    engine.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--symbols", type=int, default=5400)
     ap.add_argument("--snapshots", type=int, default=20)
     ap.add_argument("--naive-snapshots", type=int, default=3)
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--api-snapshots", type=int, default=10, help="0: skip the HTTP run")
     args = ap.parse_args()
     load_all_models()
     snaps = snapshots(universe(args.symbols), args.snapshots)
@@ -128,6 +184,8 @@ def main() -> None:
         run("SQLite (file)", None, snaps, args.naive_snapshots, Path(folder))
         if args.pg:
             run("PostgreSQL 127.0.0.1", args.pg, snaps, args.naive_snapshots, Path(folder))
+        if args.api_snapshots:
+            run_api(args.symbols, args.api_snapshots, Path(folder))
 
 
 if __name__ == "__main__":
