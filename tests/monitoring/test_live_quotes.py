@@ -11,7 +11,6 @@ close and volume (``monitoring.bars``).
 from __future__ import annotations
 
 import threading
-import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from tests.monitoring.brokerage import add_account, add_customer, hold, margin, small_brokerage
+from tests.monitoring.test_scale_out import wait_for
 from tests.web.conftest import LiveServer
 
 from brokercare.api import create_app
@@ -97,15 +97,6 @@ def reset_live_state(engine) -> None:
         for model in (OutboxMessage, Alert, MarginCall, MarketTemperature, ProcessedEvent, MinuteBar, Quote):
             s.execute(delete(model))
         s.commit()
-
-
-def wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def feed_through_api(engine, minutes: Path) -> int:

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import polars as pl
 
-from brokercare.core.bulkimport import MAX_REPORTED, ImportRejected, ImportReport, RowError
+from brokercare.core.bulkimport import (
+    MAX_REPORTED,
+    ImportRejected,
+    ImportReport,
+    RowError,
+    decode_text,
+)
 from brokercare.core.errors import ValidationFailed
 from brokercare.market.quotes import to_symbol
 
@@ -53,16 +59,7 @@ def _read(path: Path) -> pl.DataFrame:
         if path.suffix.lower() in (".parquet", ".pq"):
             df = pl.read_parquet(path)
             return df.with_columns(pl.all().cast(pl.String))
-        raw = path.read_bytes()
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise ValidationFailed(f"{path.name}: neither UTF-8 nor GBK text")
-        return pl.read_csv(text.encode(), infer_schema=False, truncate_ragged_lines=False)
+        return pl.read_csv(decode_text(path).encode(), infer_schema=False, truncate_ragged_lines=False)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ValidationFailed(f"{path.name} is not a readable bars file: {exc}") from None
 

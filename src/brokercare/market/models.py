@@ -60,7 +60,18 @@ class Quote(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class MinuteBar(Base):
+class OHLCV:
+    """The prices and volume of a bar (yuan; shares; yuan traded when the source gives it)."""
+
+    open: Mapped[Decimal] = mapped_column(Price())
+    high: Mapped[Decimal] = mapped_column(Price())
+    low: Mapped[Decimal] = mapped_column(Price())
+    close: Mapped[Decimal] = mapped_column(Price())
+    volume: Mapped[float] = mapped_column(Float, default=0.0)
+    amount: Mapped[float | None] = mapped_column(Float)
+
+
+class MinuteBar(OHLCV, Base):
     """An intraday bar keyed by its end time (09:31 is the bar 09:30-09:31), of 1 or 5 minutes."""
 
     __tablename__ = "minute_bars"
@@ -68,24 +79,12 @@ class MinuteBar(Base):
     symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
     time: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     minutes: Mapped[int] = mapped_column(Integer, default=1)
-    open: Mapped[Decimal] = mapped_column(Price())
-    high: Mapped[Decimal] = mapped_column(Price())
-    low: Mapped[Decimal] = mapped_column(Price())
-    close: Mapped[Decimal] = mapped_column(Price())
-    volume: Mapped[float] = mapped_column(Float, default=0.0)
-    amount: Mapped[float | None] = mapped_column(Float)
 
 
-class DailyBar(Base):
+class DailyBar(OHLCV, Base):
     """One trading day of an instrument, as the broker's market data gives it."""
 
     __tablename__ = "daily_bars"
 
     symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
-    open: Mapped[Decimal] = mapped_column(Price())
-    high: Mapped[Decimal] = mapped_column(Price())
-    low: Mapped[Decimal] = mapped_column(Price())
-    close: Mapped[Decimal] = mapped_column(Price())
-    volume: Mapped[float] = mapped_column(Float, default=0.0)
-    amount: Mapped[float | None] = mapped_column(Float)
