@@ -36,6 +36,8 @@ class PositionOut(BaseModel):
     cost_price: Decimal
     last_price: Decimal
     priced_at_cost: bool
+    price_at: datetime | None = None  # the price's as-of time (None: a reference price)
+    price_stale: bool = False  # older than the market could have produced
     market_value: Decimal
     cost_value: Decimal
     pnl: Decimal

@@ -1,7 +1,8 @@
 """Account read services: a customer's accounts, valued positions and margin status.
 
-Positions are valued at the market's reference price (the instrument's ``last_price`` until a live
-quote feed updates it; a holding without one is valued at cost and flagged). The maintenance
+Positions are valued at the market's valuation price (``market.service.valuations``: the latest
+quote, else the last close, else the reference price; a holding without any is valued at cost and
+flagged), each with its as-of time and whether it is stale. The maintenance
 collateral ratio (维持担保比例, :func:`maintenance_ratio`) is the margin account's total assets ÷
 its total liabilities, compared with the contract's warning, liquidation and withdrawal lines.
 Securities-lending (融券) debt is the shares owed (``margin_shorts``) at that same price, so the
@@ -52,7 +53,7 @@ from brokercare.core.bulkread import driver_rows
 from brokercare.core.database import money
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.ledger.service import append
-from brokercare.market.service import instruments_by_symbol, instruments_sql
+from brokercare.market.service import instruments_by_symbol, instruments_sql, valuations
 from brokercare.security.policy import Principal, data_class_of, readable, require_readable
 from brokercare.security.service import get_cipher
 
@@ -177,6 +178,8 @@ class ValuedPosition:
     cost_price: Decimal
     last_price: Decimal
     priced_at_cost: bool
+    price_at: datetime | None
+    price_stale: bool
     market_value: Decimal
     cost_value: Decimal
     pnl: Decimal
@@ -189,11 +192,13 @@ def _valued(session: Session, where: ColumnElement[bool]) -> list[ValuedPosition
         select(Position).where(where, Position.quantity > 0).order_by(Position.account_id, Position.symbol)
     ))
     instruments = instruments_by_symbol(session, (p.symbol for p in held))
+    prices = valuations(session, instruments)
     out = []
     for pos in held:
         inst = instruments[pos.symbol]
-        priced_at_cost = inst.last_price is None
-        price = pos.cost_price if priced_at_cost else inst.last_price
+        value = prices.get(pos.symbol)
+        priced_at_cost = value is None
+        price = pos.cost_price if priced_at_cost else value.price
         mv = money(pos.quantity * price)
         cost = money(pos.quantity * pos.cost_price)
         pnl = mv - cost
@@ -201,7 +206,8 @@ def _valued(session: Session, where: ColumnElement[bool]) -> list[ValuedPosition
             account_id=pos.account_id, symbol=pos.symbol, name=inst.name, kind=inst.kind,
             board=inst.board, risk_rating=inst.risk_rating, quantity=pos.quantity,
             available_quantity=pos.available_quantity, cost_price=pos.cost_price, last_price=price,
-            priced_at_cost=priced_at_cost, market_value=mv, cost_value=cost, pnl=pnl,
+            priced_at_cost=priced_at_cost, price_at=value.as_of if value else None,
+            price_stale=value.stale if value else True, market_value=mv, cost_value=cost, pnl=pnl,
             pnl_pct=(pnl / cost).quantize(_RATIO, ROUND_HALF_UP) if cost else None,
             opened_on=pos.opened_on,
         ))
@@ -260,9 +266,10 @@ def _lending_debt(session: Session, contract: MarginContract) -> tuple[Decimal, 
         .order_by(MarginShort.symbol)
     ))
     instruments = instruments_by_symbol(session, (s.symbol for s in owed))
+    prices = valuations(session, instruments)
     shorts: list[ShortPosition] = []
     for s in owed:
-        name, price = instruments[s.symbol].name, instruments[s.symbol].last_price
+        name, price = instruments[s.symbol].name, getattr(prices.get(s.symbol), "price", None)
         shorts.append(ShortPosition(symbol=s.symbol, name=name, quantity=s.quantity, last_price=price,
                                     market_value=None if price is None else money(s.quantity * price)))
     if not shorts or any(s.market_value is None for s in shorts):

@@ -109,7 +109,8 @@ def _temperature(session: Session, boards: list[str]) -> tuple[str, dict]:
     temps = tools.market_temperature(session, boards)
     if not temps:
         return "", {}
-    text = "".join(t["text"] + BAND_NOTES.get(t["band"], "") for t in temps.values())
+    # what a band means is said of today's market only; an old reading is given as what it is
+    text = "".join(t["text"] + ("" if t.get("stale") else BAND_NOTES.get(t["band"], "")) for t in temps.values())
     return text, {b: {"score": t["score"], "band": t["band"]} for b, t in temps.items()}
 
 
@@ -131,7 +132,7 @@ def _position(session: Session, customer_id: int, analysis: Analysis) -> Draft:
         return Draft("我看了一下，您的账户目前没有持仓，可用资金" + format_amount(p.cash, yuan_digits=2) + "。"
                      "如果想了解怎么开始投资，可以先做风险测评，我们会按您的承受能力介绍合适的品种。",
                      [{"type": "tool", "name": "portfolio"}])
-    lines = [f"您目前持有{len(p.holdings)}只证券，参考市值{format_amount(p.market_value, yuan_digits=2)}，"
+    lines = [f"您目前持有{len(p.holdings)}只证券，参考市值{format_amount(p.market_value, yuan_digits=2)}{p.price_note()}，"
              f"持仓浮动盈亏{format_amount(p.pnl, yuan_digits=2)}，可用资金{format_amount(p.cash, yuan_digits=2)}。"]
     losers = p.losers()[:3]
     if losers:

@@ -37,6 +37,8 @@ class Holding:
     cost_price: Decimal
     price: Decimal | None
     risk_rating: str | None
+    price_at: datetime | None = None  # the price's as-of time (None: reference price or cost)
+    price_stale: bool = False
 
     @property
     def market_value(self) -> Decimal:
@@ -73,6 +75,17 @@ class Portfolio:
 
     def losers(self) -> list[Holding]:
         return sorted((h for h in self.holdings if h.pnl < 0), key=lambda h: h.pnl)
+
+    def price_note(self) -> str:
+        """Said after the market value when its prices are not live, so an old close is never
+        presented as today's market (empty when every price is current)."""
+        stale = [h for h in self.holdings if h.price_stale]
+        if not stale:
+            return ""
+        dated = [h.price_at for h in stale if h.price_at is not None]
+        if not dated:
+            return "（按参考价估算，不是实时行情）"
+        return f"（按 {min(dated).astimezone(SHANGHAI):%m 月 %d 日}的价格计算，不是实时行情）"
 
     def largest(self) -> Holding | None:
         return max(self.holdings, key=lambda h: h.market_value, default=None)
@@ -148,7 +161,8 @@ def _merged_holdings(positions: list[accounts.ValuedPosition]) -> dict[str, Hold
         h = merged.get(pos.symbol)
         if h is None:
             merged[pos.symbol] = Holding(pos.symbol, pos.name, pos.kind, pos.board, pos.quantity, pos.cost_price,
-                                         None if pos.priced_at_cost else pos.last_price, pos.risk_rating)
+                                         None if pos.priced_at_cost else pos.last_price, pos.risk_rating,
+                                         pos.price_at, pos.price_stale)
         else:
             total = h.quantity + pos.quantity
             h.cost_price = (h.cost_price * h.quantity + pos.cost_price * pos.quantity) / total

@@ -182,6 +182,17 @@ def parse_bool(v: str) -> bool:
 
 # --- reading ---------------------------------------------------------------------------------
 
+def decode_text(path: Path) -> str:
+    """A broker's text file as UTF-8 (with or without BOM) or GBK/GB18030, as back-office systems export."""
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationFailed(f"{path.name}: neither UTF-8 nor GBK text")
+
+
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Header and rows (all values as stripped text) of a CSV or Parquet file."""
     if not path.exists():
@@ -200,15 +211,7 @@ def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         for rec in df.to_dict("records"):
             rows.append({str(k): "" if v is pd.NaT else _cell_text(v) for k, v in rec.items()})
         return header, rows
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            content = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ValidationFailed(f"{path.name}: neither UTF-8 nor GBK text")
+    content = decode_text(path)
     reader = csv.reader(content.splitlines())
     try:
         header = [h.strip() for h in next(reader)]

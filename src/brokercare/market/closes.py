@@ -1,7 +1,7 @@
 """Daily closes and the day's price facts per instrument: what a post-close report measures with.
 
 The closes table holds one price per instrument and trading day. ``record_closes`` snapshots the
-reference price after the close (the scheduled ``market.record_closes``); a broker with a
+valuation price (the latest quote, else the reference price) after the close (the scheduled ``market.record_closes``); a broker with a
 market-data warehouse loads its official closes with ``load_closes`` instead. ``day_facts`` turns
 them into one row per instrument: the previous close, the close, the limit-down streak (by the
 exchanges' price-limit rules) and the risk-warning flags.
@@ -15,14 +15,14 @@ from decimal import Decimal
 
 import numpy as np
 import polars as pl
-from sqlalchemy import Connection, Float, cast, select
+from sqlalchemy import Connection, Float, cast, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from brokercare.core.bulkread import date_text, read_frame
 from brokercare.core.calendar import add_trading_days
 from brokercare.market.limits import limit_arrays
-from brokercare.market.models import DailyClose, Instrument
+from brokercare.market.models import DailyClose, Instrument, Quote
 
 #: Trading days looked back for a limit-down streak (a longer streak shows as this many).
 STREAK_DAYS = 5
@@ -40,9 +40,12 @@ def load_closes(conn: Connection, rows: Iterable[tuple[str, date, Decimal | floa
 
 
 def record_closes(conn: Connection, day: date) -> int:
-    """Store every priced instrument's reference price as its close on ``day`` (idempotent)."""
-    rows = conn.execute(select(Instrument.symbol, Instrument.last_price)
-                        .where(Instrument.last_price.is_not(None), Instrument.kind != "index")).all()
+    """Store every priced instrument's close on ``day`` (idempotent): its latest quote after the
+    close, else its reference price — the valuation price (valuation.py) at the end of the day."""
+    price = func.coalesce(Quote.price, Instrument.last_price)
+    rows = conn.execute(select(Instrument.symbol, price)
+                        .outerjoin(Quote, Quote.symbol == Instrument.symbol)
+                        .where(price.is_not(None), Instrument.kind != "index")).all()
     return load_closes(conn, ((s, day, p) for s, p in rows))
 
 

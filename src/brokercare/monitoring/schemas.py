@@ -101,6 +101,7 @@ class TemperatureOut(BaseModel):
     activity: float = Field(description="volume so far / 20-day average volume for this time")
     quoted: int
     at: datetime = Field(description="the snapshot the reading comes from")
+    stale: bool = Field(False, description="older than the market's last trading minute: not today's reading")
 
 
 class TemperaturePoint(BaseModel):

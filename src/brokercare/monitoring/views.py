@@ -14,6 +14,7 @@ from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import PermissionDenied, ValidationFailed
 from brokercare.monitoring import ipo, preferences, temperature
 from brokercare.monitoring.alerts import alerts_of, margin_calls_of
+from brokercare.monitoring.live import subscribe_in_process
 from brokercare.monitoring.schemas import (
     AlertOut,
     ApplicationIn,
@@ -26,6 +27,12 @@ from brokercare.monitoring.schemas import (
 from brokercare.security.policy import STAFF_ROLES, Principal, current_user
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
+
+
+def startup() -> None:
+    """On the embedded default (no Redis bus) evaluate each accepted quote snapshot here; with
+    ``BROKERCARE_BUS_URL=redis://...`` the sharded workers do and this process does not."""
+    subscribe_in_process()
 
 
 def _may_read(user: Principal, customer_id: int) -> None:

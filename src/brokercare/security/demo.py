@@ -11,7 +11,8 @@ import os
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from brokercare.security.service import create_user, get_user_by_username
+from brokercare.security.policy import SERVICE_ROLES
+from brokercare.security.service import create_user, get_user_by_username, service_login
 
 STAFF_PASSWORD = "BrokerCare-2026"
 
@@ -41,6 +42,8 @@ def generate(engine: Engine, rng, summary) -> None:
             if get_user_by_username(session, username) is None:
                 create_user(session, username=username, password=staff_pw, role=role, display_name=name)
                 created += 1
+        for role in SERVICE_ROLES:  # the platform's own service logins (token only, no password)
+            service_login(session, role)
         session.commit()
 
     summary.add("users", created)

@@ -39,7 +39,9 @@ Visibility = Literal["full", "reveal", "masked"]
 STAFF_ROLES = ("agent", "advisor", "customer_manager", "risk", "compliance", "admin", "team_lead")
 # Staff who take conversations from the service hub's queues.
 SERVING_ROLES = ("agent", "advisor", "customer_manager", "team_lead")
-ROLES = (*STAFF_ROLES, "customer")
+# Machine logins of the platform's own processes and gateways: no person, no personal data.
+SERVICE_ROLES = ("market_feed",)
+ROLES = (*STAFF_ROLES, "customer", *SERVICE_ROLES)
 
 
 class Principal(Protocol):
@@ -61,6 +63,7 @@ ROLE_LABELS = {
     "admin": "系统管理员",
     "team_lead": "客服组长",
     "customer": "客户",
+    "market_feed": "行情网关（服务账号）",
 }
 
 DATA_CLASSES = {
@@ -82,6 +85,8 @@ CLEARANCE: dict[str, dict[int, Visibility]] = {
     "admin": {1: "full", 2: "full", 3: "masked", 4: "masked"},
     # A customer sees all of their own data and nothing of anyone else's.
     "customer": {1: "full", 2: "masked", 3: "masked", 4: "masked"},
+    # A market-data gateway posts quotes and reads prices: public data only.
+    "market_feed": {1: "full", 2: "masked", 3: "masked", 4: "masked"},
 }
 
 # Field → data class. Names follow the columns and the feature registry; prefixes cover families.

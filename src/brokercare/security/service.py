@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -19,7 +20,13 @@ from brokercare.core.database import utcnow
 from brokercare.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
 from brokercare.core.settings import get_settings
 from brokercare.ledger.service import append
-from brokercare.security.auth import decoy_verify, hash_password, needs_rehash, verify_password
+from brokercare.security.auth import (
+    decoy_verify,
+    hash_password,
+    issue_token,
+    needs_rehash,
+    verify_password,
+)
 from brokercare.security.crypto import FieldCipher as FieldCipher
 from brokercare.security.crypto import blind_index as blind_index
 from brokercare.security.crypto import ensure_data_key as ensure_data_key
@@ -32,7 +39,7 @@ from brokercare.security.masking import mask_id_number as mask_id_number
 from brokercare.security.masking import mask_name as mask_name
 from brokercare.security.masking import mask_phone as mask_phone
 from brokercare.security.models import User
-from brokercare.security.policy import ROLES, STAFF_ROLES
+from brokercare.security.policy import ROLE_LABELS, ROLES, SERVICE_ROLES, STAFF_ROLES
 
 
 def blind_index_many(values: Iterable[str], *, master_key: bytes | None = None) -> list[str]:
@@ -248,3 +255,26 @@ def deactivate(session: Session, user: User, *, by_user_id: int | None = None) -
     if by_user_id is not None:
         append(session, "auth.user_deactivated", f"user:{user.id}", {"user_id": user.id, "by_user_id": by_user_id})
     session.flush()
+
+
+def service_login(session: Session, role: str) -> User:
+    """The platform's own login for a service role (e.g. ``market_feed``), created on first use
+    with a random password nobody knows: it authenticates only with tokens minted on the host that
+    holds the signing secret (:func:`service_token`). Flushed, not committed."""
+    if role not in SERVICE_ROLES:
+        raise ValidationFailed(f"{role!r} is not a service role; service roles: {', '.join(SERVICE_ROLES)}")
+    username = f"svc.{role.replace('_', '-')}"
+    user = get_user_by_username(session, username)
+    if user is None:
+        user = create_user(session, username=username, password=secrets.token_urlsafe(24) + "aA1!",
+                           role=role, display_name=ROLE_LABELS[role])
+    return user
+
+
+def service_token(session: Session, role: str, *, minutes: int = 24 * 60) -> str:
+    """A bearer token for the service login of ``role``, signed with this installation's secret
+    (``BROKERCARE_SECRET_KEY`` or ``<data_dir>/jwt.secret``): what a command on the platform's own
+    host uses instead of a token it would have to be given. Commits the login if it was created."""
+    user = service_login(session, role)
+    session.commit()
+    return issue_token(user, minutes=minutes)[0]
