@@ -139,7 +139,7 @@ def main() -> None:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"PostgreSQL skipped: {exc.__class__.__name__}", file=sys.stderr)
     else:
         try:

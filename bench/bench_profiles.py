@@ -134,7 +134,7 @@ def build(url: str, n: int, seed: int) -> None:
     engine.dispose()
 
 
-def naive_profile(session, customer_id: int, now: datetime) -> dict:  # noqa: ANN001
+def naive_profile(session, customer_id: int, now: datetime) -> dict:
     """The per-customer ORM loop a first version would write (a subset of the features)."""
     from sqlalchemy import select
 

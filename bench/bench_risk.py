@@ -118,7 +118,7 @@ def _pg_url(base: str) -> tuple[str, str] | None:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         admin.dispose()
-    except Exception as exc:  # noqa: BLE001 - no server: skip that backend
+    except Exception as exc:  # no server: skip that backend
         print(f"PostgreSQL skipped: {exc}", file=sys.stderr)
         return None
     sep = "&" if "?" in base else "?"

@@ -126,7 +126,7 @@ def _quiet_collector() -> None:
     gc.freeze()
 
 
-async def _send(make_request, client, i: int, errors: dict) -> None:  # noqa: ANN001
+async def _send(make_request, client, i: int, errors: dict) -> None:
     """Send request ``i``, read the answer whole, count it in ``errors`` unless it is a 200."""
     try:
         async with make_request(client, i) as r:
@@ -418,7 +418,7 @@ def pg_env() -> dict | None:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         admin.dispose()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"PostgreSQL not reachable ({exc}); skipping that backend")
         return None
     sep = "&" if "?" in PG_URL else "?"

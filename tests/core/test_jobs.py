@@ -171,7 +171,7 @@ def test_an_ipo_day_runs_through_the_scheduled_jobs(engine, session):
         "post_close:\n  - {job: monitoring.ipo_market_values, at: '15:30'}\n"
         "  - {job: monitoring.ipo_settlement, at: '16:05'}\n", "test"))
 
-    def fire(job: str, day: date, hh: int, mm: int):  # noqa: ANN202
+    def fire(job: str, day: date, hh: int, mm: int):
         return scheduler.fire(job=job, scheduled=at(day, hh, mm))
 
     for d in trading_days(*quota_window(T)):

@@ -41,7 +41,7 @@ def _start(engine, schedule: Path, name: str, logs: Path) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT)
 
 
-def _wait(what: str, ready, timeout: float, procs=()) -> None:  # noqa: ANN001
+def _wait(what: str, ready, timeout: float, procs=()) -> None:
     deadline = clock.monotonic() + timeout
     while clock.monotonic() < deadline:
         if ready():

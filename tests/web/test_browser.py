@@ -59,7 +59,7 @@ def _isolated_settings():
     yield
 
 
-def login(browser, platform, username: str, password: str, *, viewport=None):  # noqa: ANN001
+def login(browser, platform, username: str, password: str, *, viewport=None):
     context = browser.new_context(viewport=viewport or {"width": 1366, "height": 900}, locale="zh-CN")
     page = context.new_page()
     page.goto(f"{platform.url}/login")

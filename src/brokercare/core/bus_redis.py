@@ -357,7 +357,7 @@ class RedisStreamBus:
         raw = fields.get(EVENT_FIELD)
         try:
             event = Event.from_json(raw)
-        except Exception as exc:  # noqa: BLE001 - a malformed entry can never succeed
+        except Exception as exc:  # a malformed entry can never succeed
             self._dead_letter(stream, group, entry_id, raw, deliveries, f"malformed event: {exc}")
             return
         if deliveries > self.max_deliveries:
@@ -368,7 +368,7 @@ class RedisStreamBus:
         try:
             with log_context(event_id=event.id, event_type=event.type, group=group):
                 sub.handler(event)
-        except Exception as exc:  # noqa: BLE001 - leave the entry pending for a retry
+        except Exception as exc:  # leave the entry pending for a retry
             error = f"{type(exc).__name__}: {exc}"
             self.stats.failed += 1
             self.stats.failures.append((group, event.id, error))

@@ -289,7 +289,7 @@ def _execute(engine: Engine, function: JobFunction, c: Claim, heartbeat: Heartbe
     status, counts, error = "succeeded", {}, None
     try:
         counts = _counts(function(ctx))
-    except Exception as exc:  # noqa: BLE001 - any failure of a job is recorded on its run
+    except Exception as exc:  # any failure of a job is recorded on its run
         status = "failed"
         error = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exc(limit=-6))[-3000:]
         log.error("%s due %s failed: %s", c.job, ctx.due, exc, exc_info=True)

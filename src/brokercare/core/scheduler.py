@@ -40,8 +40,8 @@ class DueTimeExecutor(ThreadPoolExecutor):
     """APScheduler's thread pool, handing each job the time it was due (APScheduler's own
     ``run_job`` calls the function without it). With ``coalesce`` only the latest is passed."""
 
-    def _do_submit_job(self, job, run_times):  # noqa: ANN001 - APScheduler's executor interface
-        def done(f):  # noqa: ANN001
+    def _do_submit_job(self, job, run_times):  # APScheduler's executor interface
+        def done(f):
             exc = f.exception()
             if exc is not None:
                 self._run_job_error(job.id, exc, exc.__traceback__)
@@ -55,7 +55,7 @@ class DueTimeExecutor(ThreadPoolExecutor):
 def noting_provisional(function: JobFunction) -> JobFunction:
     """The job, warning on its run when its day lies in a year no holiday notice covers."""
 
-    def run(ctx: runs.RunContext):  # noqa: ANN202
+    def run(ctx: runs.RunContext):
         if calendar.is_provisional(ctx.day):
             ctx.warn(f"{ctx.day.year} has no exchange holiday notice loaded: this run's trading "
                      f"days are provisional (every weekday counts)")

@@ -178,7 +178,7 @@ def _distinct_in_window(group: np.ndarray, c: Columns, mask: np.ndarray, width_m
     return accounts, failed_accounts
 
 
-def _places(c: Columns, regions: IpRegions, by_customer, f: dict[str, np.ndarray],  # noqa: ANN001
+def _places(c: Columns, regions: IpRegions, by_customer, f: dict[str, np.ndarray],
             login: np.ndarray) -> None:
     """Novel device, city and province, and travel since the last login (``login``: the logins
     that count, i.e. were not flagged)."""
@@ -201,7 +201,7 @@ def _places(c: Columns, regions: IpRegions, by_customer, f: dict[str, np.ndarray
     f["travel_hours"] = np.where(has_prev, (c.t - c.t[p]) / MS_HOUR, np.nan)
 
 
-def _hours(c: Columns, by_customer, f: dict[str, np.ndarray], login: np.ndarray) -> None:  # noqa: ANN001
+def _hours(c: Columns, by_customer, f: dict[str, np.ndarray], login: np.ndarray) -> None:
     hour = ((c.t + BEIJING_MS) // MS_HOUR) % 24
     f["hour"] = hour.astype(np.int8)
     login = login & (c.customer >= 0)
@@ -222,7 +222,7 @@ def _hours(c: Columns, by_customer, f: dict[str, np.ndarray], login: np.ndarray)
     f["hour_share_own"][perm] = share
 
 
-def _logins_across_accounts(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray]) -> None:  # noqa: ANN001
+def _logins_across_accounts(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray]) -> None:
     p = rules.param
     attempts = _is(c, "login", "login_failed")
     failed = _is(c, "login_failed")
@@ -240,7 +240,7 @@ def _logins_across_accounts(c: Columns, rules: Rules, by_customer, f: dict[str, 
     f["recent_failures"] = np.where(attempts & (c.customer >= 0), recent, 0).astype(np.int32)
 
 
-def _transfers(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray]) -> None:  # noqa: ANN001
+def _transfers(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray]) -> None:
     p = rules.param
     out = _is(c, "transfer_out")
     f["amount"] = np.where(out, c.amount, np.nan)
@@ -289,7 +289,7 @@ def robust_z(logs: np.ndarray, window: np.ndarray, rules: Rules) -> np.ndarray:
     return (logs - med) / scale
 
 
-def _orders(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray]) -> None:  # noqa: ANN001
+def _orders(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray]) -> None:
     p = rules.param
     perm, _ = by_customer
     sel = perm[(_is(c, "order") & (c.customer >= 0))[perm]]
@@ -343,7 +343,7 @@ def features(frame: pl.DataFrame, *, rules: Rules | None = None,
     return c, f
 
 
-def _session(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray],  # noqa: ANN001
+def _session(c: Columns, rules: Rules, by_customer, f: dict[str, np.ndarray],
              login: np.ndarray, flagged: np.ndarray) -> None:
     last = _previous(c, by_customer, login)
     p = np.clip(last, 0, None)

@@ -225,7 +225,7 @@ def locate(ip: str | None) -> Place:
     return ip_regions().lookup(ip)
 
 
-def distance_km(lat1, lon1, lat2, lon2):  # noqa: ANN001, ANN201 - floats or NumPy arrays alike
+def distance_km(lat1, lon1, lat2, lon2):  # floats or NumPy arrays alike
     """Great-circle (haversine) distance in kilometres."""
     lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype=float)) for v in (lat1, lon1, lat2, lon2))
     a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2

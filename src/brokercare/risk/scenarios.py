@@ -73,7 +73,7 @@ _HOURS = {
 class _Columns:
     rows: dict[str, list] = field(default_factory=lambda: {c: [] for c in _COLUMNS})
 
-    def add(self, n: int, **values) -> None:  # noqa: ANN003 - columns by name
+    def add(self, n: int, **values) -> None:  # columns by name
         for name in _COLUMNS:
             v = values.get(name)
             if isinstance(v, np.ndarray | list):
@@ -111,7 +111,7 @@ class _Places:
         return [f"{a}.{b}.{c}.{d}" for a, b, c, d in zip(
             (v >> 24).tolist(), (v >> 16 & 255).tolist(), (v >> 8 & 255).tolist(), (v & 255).tolist(), strict=True)]
 
-    def km(self, a, b):  # noqa: ANN001, ANN201 - city indexes, scalars or arrays
+    def km(self, a, b):  # city indexes, scalars or arrays
         return self.distances[a, b]
 
 

@@ -231,7 +231,7 @@ def assess_order(session: Session, *, customer_id: int, symbol: str, side: str, 
                                   symbol=symbol, side=side, quantity=quantity))
 
 
-def _event(kind: str, customer_id: int | None, at: datetime | None, event_id: str | None, **values) -> RiskEventIn:  # noqa: ANN003
+def _event(kind: str, customer_id: int | None, at: datetime | None, event_id: str | None, **values) -> RiskEventIn:
     fields = {"type": kind, "customer_id": customer_id, "occurred_at": at or utcnow(), **values}
     if event_id:
         fields["event_id"] = event_id

@@ -64,7 +64,7 @@ def close(case_id: int, body: CaseClosing, session: Session = Depends(get_sessio
     return cases.case_out(closed)
 
 
-def _decided(session: Session, measure, event: str) -> MeasureOut:  # noqa: ANN001 - a RiskMeasure
+def _decided(session: Session, measure, event: str) -> MeasureOut:  # a RiskMeasure
     session.commit()
     cases.publish(event, measure)
     return service.measure_out(measure)

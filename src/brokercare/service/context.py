@@ -95,7 +95,7 @@ class ContactFacts:
         return max(1, len(seen))
 
 
-def _beijing_date(session: Session, column):  # noqa: ANN001, ANN202
+def _beijing_date(session: Session, column):
     """SQL for the Beijing calendar date of a UTC timestamp column (China keeps no summer time)."""
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(func.timezone("Asia/Shanghai", column), "YYYY-MM-DD")

@@ -83,11 +83,11 @@ AGENT_REPLY = {
 DETAILS = ("款项已在清算中，预计今日到账。", "相关记录已核对无误。", "已为您提交加急处理。", "系统显示一切正常。")
 
 
-def _pick(rng, items):  # noqa: ANN001
+def _pick(rng, items):
     return items[int(rng.integers(len(items)))]
 
 
-def _channel(rng) -> str:  # noqa: ANN001
+def _channel(rng) -> str:
     r, acc = float(rng.random()), 0.0
     for name, share in CHANNEL_MIX:
         acc += share
@@ -121,7 +121,7 @@ def demo_profiles(session: Session) -> None:
     session.commit()
 
 
-def _customers(session: Session, rng, n: int) -> list[dict]:  # noqa: ANN001
+def _customers(session: Session, rng, n: int) -> list[dict]:
     ids = customers.all_customer_ids(session)
     if not ids:
         return []
@@ -137,7 +137,7 @@ def _customers(session: Session, rng, n: int) -> list[dict]:  # noqa: ANN001
     return out
 
 
-def _inbound(rng, who: dict | None, channel: str, text: str, at: datetime, seq: int):  # noqa: ANN001
+def _inbound(rng, who: dict | None, channel: str, text: str, at: datetime, seq: int):
     if channel == "phone":
         phone = who["phone"] if who else f"1{int(rng.integers(3, 9))}{int(rng.integers(10**8, 10**9))}"
         transcript = {
@@ -179,7 +179,7 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _work_human_queue(session: Session, rng, now: datetime) -> None:  # noqa: ANN001
+def _work_human_queue(session: Session, rng, now: datetime) -> None:
     """Agents answer and close what they hold (closing pulls the next waiting chat in)."""
     for _ in range(3):
         held = session.scalars(select(Conversation).where(Conversation.status == "assigned")).all()
@@ -194,7 +194,7 @@ def _work_human_queue(session: Session, rng, now: datetime) -> None:  # noqa: AN
                                         now=at + timedelta(minutes=int(rng.integers(5, 30))))
 
 
-def _work_tickets(session: Session, rng, now: datetime, fresh_days: int) -> None:  # noqa: ANN001
+def _work_tickets(session: Session, rng, now: datetime, fresh_days: int) -> None:
     staff = {u.id: u for role in ("agent", "team_lead") for u in list_users(session, role=role)}
     if not staff:
         return
@@ -221,7 +221,7 @@ def _work_tickets(session: Session, rng, now: datetime, fresh_days: int) -> None
             tickets.transition(session, t.id, "open", actor_id=actor, note="客户反馈问题仍未解决", now=done + timedelta(days=2))
 
 
-def _answer_surveys(session: Session, rng, now: datetime) -> int:  # noqa: ANN001
+def _answer_surveys(session: Session, rng, now: datetime) -> int:
     n = 0
     for s in session.scalars(select(CsatSurvey).where(CsatSurvey.responded_at.is_(None))).all():
         if rng.random() > 0.62 or s.sent_at > now:
@@ -236,7 +236,7 @@ def _answer_surveys(session: Session, rng, now: datetime) -> int:  # noqa: ANN00
     return n
 
 
-def _work_feedback(session: Session, rng, now: datetime) -> None:  # noqa: ANN001
+def _work_feedback(session: Session, rng, now: datetime) -> None:
     leads = list_users(session, role="team_lead")
     if not leads:
         return
@@ -254,7 +254,7 @@ def _work_feedback(session: Session, rng, now: datetime) -> None:  # noqa: ANN00
                                                shipped_in=_pick(rng, ("APP v8.1", "APP v8.2", "网上营业厅 2026.10")))
 
 
-def generate(engine: Engine, rng, summary, *, conversations: int | None = None) -> None:  # noqa: ANN001
+def generate(engine: Engine, rng, summary, *, conversations: int | None = None) -> None:
     """Run ~5 months of service history through the hub (bounded: at most 900 conversations)."""
     as_of = getattr(summary, "as_of", None) or date.today()
     end = datetime.combine(as_of, time(17, 0), SHANGHAI).astimezone(UTC)

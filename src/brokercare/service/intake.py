@@ -74,7 +74,7 @@ class Intake:
                 MESSAGES_WAITING.dec(len(batch))
                 try:
                     results = await anyio.to_thread.run_sync(self.handle, [item for item, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - the whole batch failed: each sender hears it
+                except Exception as exc:  # the whole batch failed: each sender hears it
                     results = [exc] * len(batch)
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():  # the client went away

@@ -220,7 +220,7 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
     if pre is not None:
         try:
             planned = plan(session, inbound, pre, now)
-        except Exception:  # noqa: BLE001 - only a shortcut: the write path below decides afresh
+        except Exception:  # only a shortcut: the write path below decides afresh
             log.exception("planning message of %s failed; routing it after the write", inbound.channel)
             planned = None
     with write_gate(session):
@@ -239,7 +239,7 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
                 with session.begin_nested():
                     processed = process(session, first.id, analysis=pre, now=now, fresh=True,
                                         planned=planned)
-            except Exception:  # noqa: BLE001 - stored now, routed later by the stranded-message sweep
+            except Exception:  # stored now, routed later by the stranded-message sweep
                 log.exception("routing message %s failed; it stays stored for the sweep", first.id)
                 processed = None
         session.commit()
@@ -270,7 +270,7 @@ def receive_many(session: Session, inbounds: list[Inbound], *,
         if results[i] is None:
             try:
                 results[i] = receive(session, inbound, now=now)
-            except Exception as exc:  # noqa: BLE001 - answered to its own sender, the rest go on
+            except Exception as exc:  # answered to its own sender, the rest go on
                 session.rollback()
                 results[i] = exc
     return results
@@ -281,7 +281,7 @@ def _receive_together(session: Session, inbounds: list[Inbound], now: datetime) 
     out: list[Received | None] = [None] * len(inbounds)
     try:
         analyses = analyze_many([i.customer_text for i in inbounds])
-    except Exception:  # noqa: BLE001 - one bad text fails the batch call; each is analysed alone then
+    except Exception:  # one bad text fails the batch call; each is analysed alone then
         log.exception("batch analysis failed; the messages are received one by one")
         return out
     if analyses is None:
@@ -298,7 +298,7 @@ def _receive_together(session: Session, inbounds: list[Inbound], now: datetime) 
             try:
                 plans[k] = plan_for(session, inbound, analyses[k], now, contact, threads.get(contact.id),
                                     facts[contact.id])
-            except Exception:  # noqa: BLE001 - only a shortcut: receive() routes it from scratch
+            except Exception:  # only a shortcut: receive() routes it from scratch
                 log.exception("planning message of customer %s failed; received alone", contact.customer_id)
     if not plans:
         return out
@@ -310,7 +310,7 @@ def _receive_together(session: Session, inbounds: list[Inbound], now: datetime) 
             return out
         try:
             stored = _store_and_route(session, [(inbounds[k], analyses[k], plans[k]) for k in keep], now)
-        except Exception:  # noqa: BLE001 - nothing of the batch was written; each message goes alone
+        except Exception:  # nothing of the batch was written; each message goes alone
             log.exception("storing a batch of %d messages failed; they are received one by one", len(keep))
             session.rollback()
             session.expire_all()
@@ -375,6 +375,6 @@ def route_stranded(session: Session, *, older_than_s: int = 60, now: datetime | 
     return done
 
 
-def subscribe_routing(bus) -> None:  # noqa: ANN001
+def subscribe_routing(bus) -> None:
     """Register the routing consumer on a bus (the Redis worker calls this)."""
     bus.subscribe(MESSAGE_RECEIVED, handle_message_received, group=ROUTING_CONSUMER)
