@@ -16,16 +16,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
-import polars as pl
-from sqlalchemy import ColumnElement, Connection, Float, case, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Float, cast, func, select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts import loading, margin_loading, profile_sources
+from brokercare.accounts import loading, margin_loading
 from brokercare.accounts.daily_sources import holdings_frame as holdings_frame
 from brokercare.accounts.daily_sources import trades_frame as trades_frame
+from brokercare.accounts.margin import RATIO_STEP, lending_debt
+from brokercare.accounts.margin import ShortPosition as ShortPosition
+from brokercare.accounts.margin import lending_debt_sql as lending_debt_sql
+from brokercare.accounts.margin import maintenance_ratio as maintenance_ratio
+from brokercare.accounts.margin import margin_by_customer as margin_by_customer
 from brokercare.accounts.models import (
     Account,
     CashMovement,
@@ -57,7 +61,7 @@ from brokercare.market.service import instruments_by_symbol, instruments_sql, va
 from brokercare.security.policy import Principal, data_class_of, readable, require_readable
 from brokercare.security.service import get_cipher
 
-_RATIO = Decimal("0.0001")
+_RATIO = RATIO_STEP
 
 
 def get_account(session: Session, account_id: int) -> Account:
@@ -245,87 +249,6 @@ def recent_bank_transfers(session: Session, account_ids: list[int], *, limit: in
 
 
 @dataclass(frozen=True)
-class ShortPosition:
-    """Shares a margin contract owes (融券), valued at the reference price (None without one)."""
-
-    symbol: str
-    name: str
-    quantity: Decimal
-    last_price: Decimal | None
-    market_value: Decimal | None
-
-
-def _lending_debt(session: Session, contract: MarginContract) -> tuple[Decimal, tuple[ShortPosition, ...], bool]:
-    """融券负债 at the reference price, the shares behind it, and whether it was re-priced.
-
-    A contract without shares on record, or owing a share that has no reference price, keeps its
-    marked ``lending_debt``: valuing an unpriced short at zero would flatter the ratio.
-    """
-    owed = list(session.scalars(
-        select(MarginShort).where(MarginShort.contract_id == contract.id, MarginShort.quantity > 0)
-        .order_by(MarginShort.symbol)
-    ))
-    instruments = instruments_by_symbol(session, (s.symbol for s in owed))
-    prices = valuations(session, instruments)
-    shorts: list[ShortPosition] = []
-    for s in owed:
-        name, price = instruments[s.symbol].name, getattr(prices.get(s.symbol), "price", None)
-        shorts.append(ShortPosition(symbol=s.symbol, name=name, quantity=s.quantity, last_price=price,
-                                    market_value=None if price is None else money(s.quantity * price)))
-    if not shorts or any(s.market_value is None for s in shorts):
-        return money(contract.lending_debt), tuple(shorts), False
-    return sum((s.market_value for s in shorts), Decimal("0.00")), tuple(shorts), True
-
-
-def lending_debt_sql() -> ColumnElement[Decimal]:
-    """融券负债 of ``MarginContract`` rows in SQL, by the rule of :func:`_lending_debt` (for bulk reads).
-
-    Shares owed × reference price when every short is priced, else the marked ``lending_debt``.
-    """
-    inst = instruments_sql()
-    owed = (
-        select(case((func.count() == func.count(inst.c.last_price),
-                     func.sum(MarginShort.quantity * inst.c.last_price))))
-        .select_from(MarginShort)
-        .join(inst, inst.c.symbol == MarginShort.symbol)
-        .where(MarginShort.contract_id == MarginContract.id, MarginShort.quantity > 0)
-        .correlate(MarginContract)
-        .scalar_subquery()
-    )
-    return func.coalesce(owed, MarginContract.lending_debt)
-
-
-@overload
-def maintenance_ratio(assets: Decimal, liabilities: Decimal) -> Decimal | None: ...
-@overload
-def maintenance_ratio(assets: np.ndarray, liabilities: np.ndarray) -> np.ndarray: ...
-@overload
-def maintenance_ratio(assets: pl.Expr, liabilities: pl.Expr) -> pl.Expr: ...
-def maintenance_ratio(assets, liabilities):
-    """维持担保比例 = total assets ÷ total liabilities, of one margin account or of a whole book.
-
-    One account in ``Decimal`` (the workbench, the assistant, statements): rounded half up to four
-    places (1.3636 = 136.36 %), ``None`` when nothing is owed. A book as NumPy arrays (the
-    monitoring evaluator, the crossing forecast): float64 per account, NaN where nothing is owed,
-    so an account without debt is never below a line (every comparison with NaN is false). A
-    Polars column expression (the CDP's features): Float64, null where nothing is owed.
-    """
-    if isinstance(liabilities, Decimal):
-        return (assets / liabilities).quantize(_RATIO, ROUND_HALF_UP) if liabilities > 0 else None
-    if isinstance(liabilities, pl.Expr):
-        return pl.when(liabilities > 0).then(assets.cast(pl.Float64) / liabilities).otherwise(None)
-    owed = np.asarray(liabilities, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(owed > 0, np.asarray(assets, dtype=np.float64) / owed, np.nan)
-
-
-def margin_by_customer(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
-    """Active margin contracts of customers ``lo..hi`` aggregated per customer, 融券 debt by
-    :func:`lending_debt_sql` (see :func:`brokercare.accounts.profile_sources.margin_by_customer`)."""
-    return profile_sources.margin_by_customer(conn, lo=lo, hi=hi, lending_debt=lending_debt_sql())
-
-
-@dataclass(frozen=True)
 class MarginStatus:
     account_id: int
     contract_no: str
@@ -364,7 +287,7 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
     Distances are in ratio points (0.12 = 12 个百分点 above the line; negative below it).
     ``top_up_to_warning`` is the collateral needed to get back to the warning line;
     ``withdrawable`` is what may leave while staying at the withdrawal line. Liabilities are
-    financing debt + interest + shares owed × reference price (see :func:`_lending_debt`).
+    financing debt + interest + shares owed × reference price (see :func:`brokercare.accounts.margin.lending_debt`).
     """
     account = get_account(session, account_id)
     if account.kind != "margin":
@@ -378,7 +301,7 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
         raise NotFound(f"信用账户 {account.account_no} 没有融资融券合同", extra={"account_id": account_id})
     mv = sum((p.market_value for p in account_positions(session, account_id)), Decimal("0"))
     assets = money(account.cash_balance + mv)
-    lending, shorts, repriced = _lending_debt(session, contract)
+    lending, shorts, repriced = lending_debt(session, contract)
     liabilities = money(contract.financing_debt + lending + contract.interest_due)
     ratio = maintenance_ratio(assets, liabilities)
 
