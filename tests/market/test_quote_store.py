@@ -1,4 +1,4 @@
-"""The quote store and ``load-bars``, on real A-share bars (see /work/shared/data/market/SOURCE.md)."""
+"""The quote store and ``load-bars``, on real A-share bars (the shipped file, see tests/market/real_bars.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from tests.market import real_bars
 
 from brokercare.core.bulkimport import ImportRejected
 from brokercare.core.calendar import SHANGHAI
@@ -18,14 +19,13 @@ from brokercare.market import service as market
 from brokercare.market import store
 from brokercare.market.models import DailyBar, MinuteBar, Quote
 
-SHARED = Path("/work/shared/data/market/a_share_daily_qfq_2010_2026")
 MINUTES = Path(__file__).parents[2] / "src/brokercare/monitoring/data/600519_1min_2026-03.csv"
 CODES = ("600519", "000858", "300750", "601318")
 
 
 def real_daily(tmp_path: Path, since: str = "2026-04-01", codes=CODES) -> tuple[Path, pl.DataFrame]:
     """The real forward-adjusted daily bars of a few large caps, as a broker's export would be."""
-    frames = [pl.read_csv(SHARED / "stocks" / f"{c}.csv", infer_schema=False)
+    frames = [real_bars.daily(c)
               .with_columns(pl.lit(c).alias("code")) for c in codes]
     df = pl.concat(frames).filter(pl.col("date") >= since).select(
         "date", "code", "open", "high", "low", "close", "volume", "amount")

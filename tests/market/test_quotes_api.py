@@ -13,6 +13,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from tests.market import real_bars
 from tests.monitoring.brokerage import add_account, add_customer, hold
 from tests.web.conftest import LiveServer
 from typer.testing import CliRunner
@@ -27,7 +28,6 @@ from brokercare.market.models import MinuteBar, Quote
 from brokercare.security import auth
 from brokercare.security.service import create_user, get_cipher, service_token
 
-SHARED = Path("/work/shared/data/market/a_share_daily_qfq_2010_2026/stocks")
 MINUTES = Path(__file__).parents[2] / "src/brokercare/monitoring/data/600519_1min_2026-03.csv"
 PASSWORD = "Passw0rd2026"
 
@@ -43,7 +43,7 @@ def platform(engine, tmp_path):
     holding 300 shares, and the platform served on a loopback port."""
     market.load_instruments(engine)
     daily = tmp_path / "moutai.csv"
-    (pl.read_csv(SHARED / "600519.csv", infer_schema=False)
+    (real_bars.daily("600519")
      .filter(pl.col("date").is_between(pl.lit("2026-01-01"), pl.lit("2026-03-20")))
      .with_columns(pl.lit("600519").alias("code")).write_csv(daily))
     market.load_bars(engine, daily, "daily")

@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
+from tests.market import real_bars
 from tests.monitoring.brokerage import add_account, add_customer, hold, margin, small_brokerage
 from tests.monitoring.test_scale_out import wait_for
 from tests.web.conftest import LiveServer
@@ -44,12 +45,11 @@ from brokercare.monitoring.worker import MonitorWorker
 from brokercare.outbox.models import OutboxMessage
 from brokercare.security.service import service_token
 
-SHARED = Path("/work/shared/data/market/a_share_daily_qfq_2010_2026/stocks")
 CODES = ["600519", "300750", "000001", "600036", "000651", "601318"]
 
 
 def daily_file(tmp_path: Path) -> Path:
-    frames = [pl.read_csv(SHARED / f"{c}.csv", infer_schema=False).with_columns(pl.lit(c).alias("code"))
+    frames = [real_bars.daily(c).with_columns(pl.lit(c).alias("code"))
               for c in CODES]
     path = tmp_path / "daily.csv"
     (pl.concat(frames).filter((pl.col("date") >= "2024-03-01") & (pl.col("date") <= "2024-09-30"))
