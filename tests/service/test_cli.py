@@ -3,6 +3,7 @@
 from typer.testing import CliRunner
 
 from brokercare.cli import app
+from brokercare.core.settings import get_settings
 
 
 def test_routing_check_shows_the_policy_and_refuses_a_broken_one(tmp_path):
@@ -26,3 +27,7 @@ def test_sla_check_and_feedback_report(engine, brokerage, tmp_path):
     assert rep.exit_code == 0, rep.output
     assert (tmp_path / "feedback-2026Q3.md").read_text("utf-8").startswith("# 客户意见季度报告 2026Q3")
     assert runner.invoke(app, ["report", "feedback", "--quarter", "Q3"]).exit_code == 1
+    # without --out the report goes to the data dir, never into whatever directory the shell is in
+    default = runner.invoke(app, ["report", "feedback", "--quarter", "2026Q3"])
+    assert default.exit_code == 0, default.output
+    assert (get_settings().data_dir / "reports" / "feedback-2026Q3.html").exists()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,14 +33,18 @@ def generate(
     """Generate a demo brokerage: customers, accounts, holdings, a year of trades and events."""
     # Imported when the command runs: `brokercare` imports this module for every command, and the
     # database layer and the domains' services take seconds to import.
+    from brokercare.core import migrate
+    from brokercare.core.calendar import SHANGHAI
     from brokercare.core.database import get_engine
     from brokercare.demo.brokerage import generate_brokerage
 
     try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
+        day = date.fromisoformat(as_of) if as_of else datetime.now(SHANGHAI).date()
     except ValueError:
         raise typer.BadParameter(f"not a date: {as_of!r} (expected YYYY-MM-DD)") from None
     engine = get_engine()
+    with console.status("bringing the database schema up to date ..."), engine.begin() as conn:
+        migrate.upgrade(conn)  # a fresh data dir needs no separate `db upgrade`
     with Progress(TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("customers"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("customers", total=customers)

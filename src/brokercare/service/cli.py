@@ -106,11 +106,15 @@ def routing_check(policy: Path = typer.Option(None, help="Policy YAML to validat
 
 def feedback_report(
     quarter: str = typer.Option(..., help="Quarter, e.g. 2026Q3."),
-    out: Path = typer.Option(Path("reports"), help="Directory for the Markdown and HTML files."),
+    out: Path = typer.Option(None, help="Directory for the Markdown and HTML files "
+                                        "(default: reports/ in the data dir)."),
 ) -> None:
     """Write the quarterly customer-feedback report (Markdown and HTML)."""
     from brokercare.core.database import session_scope
+    from brokercare.core.settings import get_settings
     from brokercare.service.reports import write_feedback_report
+
+    out = out or get_settings().data_dir / "reports"
 
     try:
         with console.status(f"Building the {quarter} feedback report…"), session_scope() as session:
