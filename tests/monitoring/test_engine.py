@@ -291,3 +291,23 @@ def test_securities_lending_debt_is_repriced_on_every_snapshot(session):
     assert alert.account_id == shorter.id
     assert alert.data["shortfall"] == pytest.approx(1.4 * 462000 - 630000)  # 16,800 at 140 %
     assert "136.4%" in alert.body
+
+
+def test_a_window_includes_its_start_on_five_minute_bars(session):
+    """"3 % within 10 minutes" on 5-minute bars: 47.03 at 09:35, 45.60 at 09:45 is −3.04 % and fires
+    (the window used to start just after 09:35 and compared with the 09:40 bar only)."""
+    small_brokerage(session)
+    universe = load_universe(session)
+    cid = int(load_book(session, universe=universe).customer_ids[0])
+    set_preferences(session, cid, move_pct=0.03, window_min=10)
+    book = load_book(session, universe=universe)
+    held = sorted({universe[s].symbol for a, s in zip(book.pos_account, book.pos_symbol, strict=True)
+                   if int(book.customer_ids[a]) == cid})[0].replace(".", "_")
+    ev = Evaluator(book, market_info(universe, DAY))
+    vol = np.zeros(len(universe))
+    ev.evaluate(Snapshot(at(9, 35), prices_of(universe, **{held: 1.0}), vol))
+    ev.evaluate(Snapshot(at(9, 40), prices_of(universe, **{held: 46.20 / 47.03}), vol))
+    f = ev.evaluate(Snapshot(at(9, 45), prices_of(universe, **{held: 45.60 / 47.03}), vol))
+    mine = [p for p, r in zip(f.positions, f.rules, strict=True)
+            if RULE_NAMES[r] == "move_down" and int(book.customer_ids[book.pos_account[p]]) == cid]
+    assert mine, "the 09:35 price is inside the 10-minute window that ends at 09:45"

@@ -37,7 +37,7 @@ def independent_triggers(bars: pd.DataFrame, x: float, y: int) -> set[tuple]:
             m = e // 60
             last = {"move_up": -np.inf, "move_down": -np.inf}
             for i in range(len(p)):
-                win = (m > m[i] - y) & (m <= m[i])
+                win = (m >= m[i] - y) & (m <= m[i])  # the price exactly y minutes ago counts
                 rise, fall = p[i] / p[win].min() - 1, p[i] / p[win].max() - 1
                 for rule, ch in (("move_up", rise), ("move_down", fall)):
                     if abs(ch) >= x and e[i] - last[rule] >= y * 60:

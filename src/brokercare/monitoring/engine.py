@@ -6,9 +6,9 @@ matrices of the margin accounts' holdings (so every collateral ratio is one spar
 Nothing loops over accounts in Python; Python only touches the handful of positions that fired.
 
 Per symbol, the market state keeps one-minute buckets of the high and low price over the longest
-alert window, so "moved X % within Y minutes" is a max/min over the last Y buckets:
-a rise is ``price / min - 1`` and a fall ``price / max - 1`` over the window (current minute
-included). The state advances only with snapshot times, never the wall clock, so a replay or a
+alert window, so "moved X % within Y minutes" is a max/min over the buckets from Y minutes ago
+to now, both included (on 5-minute bars, 09:35 → 09:45 is within 10 minutes): a rise is
+``price / min - 1`` and a fall ``price / max - 1`` over the window. The state advances only with snapshot times, never the wall clock, so a replay or a
 restarted worker reaches the same decisions as a live run.
 """
 
@@ -41,6 +41,7 @@ RULE_NAMES = ("move_up", "move_down", "limit_up", "limit_down", "volume_spike")
 
 ZONE_SAFE, ZONE_WARNING, ZONE_LIQUIDATION = 0, 1, 2
 MAX_WINDOW_MIN = 60
+RING_MINUTES = MAX_WINDOW_MIN + 1
 
 
 @dataclass
@@ -255,9 +256,11 @@ class Evaluator:
         self.forecast_horizon_min = forecast_horizon_min
         self.volume_min_minutes = volume_min_minutes
         n = book.n_sym
-        self.hi = np.full((MAX_WINDOW_MIN, n), np.nan)  # ring of per-minute highs
-        self.lo = np.full((MAX_WINDOW_MIN, n), np.nan)
-        self.minute_of_slot = np.full(MAX_WINDOW_MIN, -1, np.int64)
+        # A ring of per-minute highs and lows one longer than the longest window: a window of Y
+        # minutes includes its start, the minute Y minutes before the current one.
+        self.hi = np.full((RING_MINUTES, n), np.nan)
+        self.lo = np.full((RING_MINUTES, n), np.nan)
+        self.minute_of_slot = np.full(RING_MINUTES, -1, np.int64)
         self.last_price = info.prev_close.copy()
         self.windows = np.unique(book.window_min).astype(np.int64)
         if self.windows.size and (self.windows.max() > MAX_WINDOW_MIN or self.windows.min() < 1):
@@ -273,7 +276,7 @@ class Evaluator:
     # market state -----------------------------------------------------------------------------
     def _absorb(self, snap: Snapshot) -> None:
         minute = int(snap.time.timestamp() // 60)
-        slot = minute % MAX_WINDOW_MIN
+        slot = minute % RING_MINUTES
         p = snap.prices
         if self.minute_of_slot[slot] != minute:
             self.minute_of_slot[slot] = minute
@@ -286,7 +289,7 @@ class Evaluator:
         self.last_price[ok] = p[ok]
 
     def window_extremes(self, now_minute: int, window: int) -> tuple[np.ndarray, np.ndarray]:
-        recent = (self.minute_of_slot > now_minute - window) & (self.minute_of_slot <= now_minute)
+        recent = (self.minute_of_slot >= now_minute - window) & (self.minute_of_slot <= now_minute)
         if not recent.any():
             nan = np.full(self.book.n_sym, np.nan)
             return nan, nan
