@@ -32,6 +32,7 @@ from brokercare.security.policy import (
     ensure_may_see,
     readable,
     require_roles,
+    step_up_reveal,
 )
 from brokercare.security.service import mask_name
 
@@ -66,7 +67,7 @@ def search_customers(
 @router.get("/customers/{customer_id}", response_model=CustomerDetail, summary="One customer")
 def get_customer(
     customer_id: int,
-    reveal: bool = Query(False, description="Ask to see class-3/4 values whole (audited)."),
+    reveal: bool = Depends(step_up_reveal),
     user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> CustomerDetail:
@@ -95,7 +96,7 @@ def get_customer(
             summary="Profile: features, tags, tier, life stage and masked personal data")
 def get_profile(
     customer_id: int,
-    reveal: bool = Query(False, description="Ask to see class-3 features and PII whole (audited)."),
+    reveal: bool = Depends(step_up_reveal),
     user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> ProfileOut:
@@ -143,7 +144,7 @@ def feature_registry(_: Principal = Depends(require_roles(*STAFF_ROLES))) -> lis
             summary="A customer's personal data, masked unless the caller's role is cleared")
 def pii(
     customer_id: int,
-    reveal: bool = Query(False, description="Ask for class 3/4 values whole (logged to the ledger)."),
+    reveal: bool = Depends(step_up_reveal),
     reason: str | None = Query(None, max_length=200, description="Why the values are needed."),
     session: Session = Depends(get_session),
     user: Principal = Depends(current_user),

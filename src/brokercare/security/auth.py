@@ -1,7 +1,8 @@
 """Passwords (argon2id), JWT access tokens, and the FastAPI dependencies that authorise requests.
 
 ``user_from_token`` turns an OAuth2 bearer token into the :class:`User` it was issued to (and
-refuses tokens of users since deactivated or whose role changed) with a 401 carrying
+refuses tokens of users since deactivated, logged out, or whose password or role changed: the
+token's ``ver`` must equal the user's ``token_version``) with a 401 carrying
 ``WWW-Authenticate: Bearer`` otherwise. The FastAPI dependencies built on it live in
 :mod:`brokercare.security.policy`. Messages are Chinese first (customers log in here too) with the
 English reason in brackets for operators.
@@ -106,6 +107,7 @@ def issue_token(user: User, *, minutes: int | None = None) -> tuple[str, int]:
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=lifetime)).timestamp()),
         "jti": uuid.uuid4().hex,
+        "ver": user.token_version or 0,
     }
     if user.customer_id is not None:
         claims["cid"] = user.customer_id
@@ -140,6 +142,8 @@ def _checked_user(user: User | None, claims: dict) -> User:
         raise _unauthorized("该账号已停用或不存在。(user inactive or unknown)")
     if user.role != claims.get("role"):
         raise _unauthorized("账号权限已变更，请重新登录。(role changed since the token was issued)")
+    if claims.get("ver", 0) != (user.token_version or 0):
+        raise _unauthorized("登录已失效（已退出或修改过密码），请重新登录。(token revoked)")
     return user
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Literal, Protocol
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, Header, HTTPException, Query
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
@@ -209,6 +209,22 @@ def require_roles(*roles: str) -> Callable[..., Principal]:
 
     dependency.__name__ = f"require_roles_{'_'.join(roles)}"
     return dependency
+
+
+def step_up_reveal(
+    reveal: bool = Query(False, description="Ask to see class-3/4 values whole (audited; staff send "
+                                            "a current TOTP code in the X-OTP header)."),
+    otp: str | None = Header(None, alias="X-OTP", max_length=6),
+    user: Principal = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> bool:
+    """FastAPI dependency for a ``reveal`` flag: a member of staff asking to see personal data
+    whole must prove presence with a fresh TOTP code (step-up); customers reading themselves don't."""
+    if reveal and user.role != "customer":
+        from brokercare.security.stepup import require_code
+
+        require_code(session, user, otp)  # type: ignore[arg-type]
+    return reveal
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

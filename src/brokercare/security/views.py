@@ -3,14 +3,15 @@ data, masked by role, is served by the customers domain)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Form, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
-from brokercare.security import service
-from brokercare.security.auth import issue_token
+from brokercare.core.errors import AuthenticationFailed
+from brokercare.security import service, stepup
+from brokercare.security.auth import issue_token, verify_password
 from brokercare.security.keys import key_status
 from brokercare.security.models import User
 from brokercare.security.policy import (
@@ -33,11 +34,52 @@ def user_out(user: User) -> UserOut:
     )
 
 
-@router.post("/auth/token", response_model=Token, summary="OAuth2 password flow: log in")
-def login(form: OAuth2PasswordRequestForm = Depends(), session: Session = Depends(get_session)) -> Token:
-    user = service.authenticate(session, form.username, form.password)
+@router.post("/auth/token", response_model=Token, summary="OAuth2 password flow: log in",
+             responses={401: {"description": "Wrong credentials, locked, or TOTP code missing"}})
+def login(form: OAuth2PasswordRequestForm = Depends(), otp: str | None = Form(None, max_length=6),
+          session: Session = Depends(get_session)) -> Token:
+    user = service.authenticate(session, form.username, form.password, otp=otp)
     token, lifetime = issue_token(user)
     return Token(access_token=token, expires_in=lifetime, role=user.role)
+
+
+@router.post("/auth/logout", status_code=204, summary="Log out: every token of the caller stops working")
+def logout(user: User = Depends(current_user), session: Session = Depends(get_session)) -> Response:
+    service.revoke_tokens(session, session.merge(user), why="logout")
+    session.commit()
+    return Response(status_code=204)
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(..., max_length=128)
+    new_password: str = Field(..., min_length=8, max_length=128)
+
+
+@router.post("/auth/password", status_code=204,
+             summary="Change one's own password; every token issued before stops working")
+def change_password(body: PasswordChange, user: User = Depends(current_user),
+                    session: Session = Depends(get_session)) -> Response:
+    if not verify_password(user.password_hash, body.current_password):
+        raise AuthenticationFailed("当前密码不正确。(current password wrong)")
+    service.set_password(session, session.merge(user), body.new_password)
+    session.commit()
+    return Response(status_code=204)
+
+
+class TotpEnrolment(BaseModel):
+    otpauth_uri: str
+
+
+@router.post("/auth/totp", response_model=TotpEnrolment, status_code=201,
+             summary="Bind an authenticator (TOTP, RFC 6238) to one's own login; show the URI as a QR code once")
+def enrol_totp(otp: str | None = Form(None, max_length=6), user: User = Depends(current_user),
+               session: Session = Depends(get_session)) -> TotpEnrolment:
+    user = session.merge(user)
+    if user.totp_secret_enc and not stepup.check_code(session, user, otp):
+        raise AuthenticationFailed("更换验证器需先输入当前验证器上的动态口令。(current TOTP code required)")
+    uri = stepup.enroll(session, user)
+    session.commit()
+    return TotpEnrolment(otpauth_uri=uri)
 
 
 @router.get("/auth/me", response_model=UserOut, summary="Who am I")
@@ -104,6 +146,23 @@ def unlock_user(
 ) -> UserOut:
     user = service.get_user(session, user_id)
     service.unlock(session, user, by_user_id=actor.id)
+    session.commit()
+    return user_out(user)
+
+
+class RoleChange(BaseModel):
+    role: str = Field(..., examples=["team_lead"])
+
+
+@router.put("/security/users/{user_id}/role", response_model=UserOut,
+            summary="Give a staff login another role; its tokens stop working (admin)")
+def change_role(
+    user_id: int, body: RoleChange,
+    session: Session = Depends(get_session),
+    admin: User = Depends(require_roles("admin")),
+) -> UserOut:
+    user = service.get_user(session, user_id)
+    service.change_role(session, user, body.role, by_user_id=admin.id)
     session.commit()
     return user_out(user)
 

@@ -8,7 +8,6 @@ personal data is masked unless the role is cleared, and a reveal is ledgered by
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -19,6 +18,7 @@ from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import DomainError
 from brokercare.security.models import User
 from brokercare.security.policy import may_reveal
+from brokercare.web.errors import domain_error_response
 from brokercare.web.sessions import staff_user
 from brokercare.web.views360 import customer_360
 
@@ -146,7 +146,7 @@ def reply(request: Request, conversation_id: int, text: str = Form(""), user: Us
         conversations.agent_reply(session, conversation_id, user, text)
     except DomainError as exc:
         session.rollback()
-        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=exc.status_code)
+        return domain_error_response(request, exc)
     session.commit()
     if request.headers.get("HX-Request"):
         messages = conversations.messages_of(session, conversation_id)
@@ -203,11 +203,19 @@ def customer_page(request: Request, customer_id: int, user: User = Depends(staff
 
 @router.post("/customers/{customer_id}/reveal", response_class=HTMLResponse)
 def reveal(request: Request, customer_id: int, reason: str = Form("客户服务核实身份"),
-           user: User = Depends(staff_user), session: Session = Depends(get_session)) -> HTMLResponse:
-    """Show the personal data whole, for a role cleared to ask; the read is ledgered."""
+           otp: str = Form(""), user: User = Depends(staff_user),
+           session: Session = Depends(get_session)) -> HTMLResponse:
+    """Show the personal data whole, for a role cleared to ask, after a fresh TOTP code (step-up);
+    the read is ledgered."""
+    from brokercare.security.stepup import require_code
+
     if not (may_reveal(user.role, 4) or may_reveal(user.role, 3)):
         return HTMLResponse('<p class="error" role="alert">您的角色无权查看完整个人信息，请联系合规岗。</p>',
                             status_code=403)
+    try:
+        require_code(session, user, otp)
+    except DomainError as exc:
+        return domain_error_response(request, exc)
     c360 = customer_360(session, user, customer_id, reveal=True, reason=reason)
     session.commit()
     return render(request, "workbench/_pii.html", user, c360=c360)
@@ -233,7 +241,7 @@ def tickets_page(request: Request, user: User = Depends(staff_user),
 
 
 @router.post("/tickets/{ticket_id}/transition")
-def ticket_transition(ticket_id: int, to_status: str = Form(...), user: User = Depends(staff_user),
+def ticket_transition(request: Request, ticket_id: int, to_status: str = Form(...), user: User = Depends(staff_user),
                       session: Session = Depends(get_session)) -> Response:
     from brokercare.service import tickets
 
@@ -241,7 +249,7 @@ def ticket_transition(ticket_id: int, to_status: str = Form(...), user: User = D
         tickets.transition(session, ticket_id, to_status, actor_id=user.id)
     except DomainError as exc:
         session.rollback()
-        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=exc.status_code)
+        return domain_error_response(request, exc)
     session.commit()
     return RedirectResponse(f"/workbench/tickets#ticket-{ticket_id}", status_code=303)
 
@@ -263,4 +271,4 @@ def kpi_page(request: Request, days: int = 14, user: User = Depends(staff_user),
 
     kpis = service_kpis(session, days=max(1, min(days, 90)))
     return render(request, "workbench/kpi.html", user, kpis=kpis,
-                  chart_data=json.dumps({"days": kpis.days, **kpis.series}, ensure_ascii=False))
+                  chart_data={"days": kpis.days, **kpis.series})

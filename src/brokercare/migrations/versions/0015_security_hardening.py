@@ -1,0 +1,33 @@
+"""Security hardening: token versions (revocation on logout, password or role change) and the
+TOTP secret of step-up authentication on ``users``.
+
+Revision ID: 0015_security_hardening
+Revises: 0014_assessed_risks
+Create Date: 2026-12-05 15:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0015_security_hardening"
+down_revision: str | Sequence[str] | None = "0014_assessed_risks"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("token_version", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("totp_secret_enc", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("totp_last_step")
+        batch.drop_column("totp_secret_enc")
+        batch.drop_column("token_version")
