@@ -24,6 +24,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from brokercare.core import keys
 from brokercare.core.database import utcnow
 from brokercare.core.settings import get_settings
 from brokercare.security.models import User
@@ -73,20 +74,8 @@ def decoy_verify(password: str) -> None:
 
 
 def secret_key() -> str:
-    """``BROKERCARE_SECRET_KEY``, or a random secret generated once into ``<data_dir>/jwt.secret``."""
-    settings = get_settings()
-    if settings.secret_key:
-        return settings.secret_key
-    path = settings.data_dir / "jwt.secret"
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    """``BROKERCARE_SECRET_KEY``, or a random secret generated once into the key directory."""
+    return keys.secret("jwt", lambda: secrets.token_urlsafe(48).encode()).decode("utf-8").strip()
 
 
 def _signing_key() -> bytes:
