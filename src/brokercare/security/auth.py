@@ -11,7 +11,6 @@ English reason in brackets for operators.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import uuid
 from datetime import timedelta
