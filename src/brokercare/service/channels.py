@@ -53,6 +53,8 @@ class Part:
     speaker: str  # customer, agent
     text: str
     at: datetime
+    # The text as typed, sealed by the field cipher, when personal numbers in it were masked.
+    original_enc: str | None = None
 
 
 @dataclass

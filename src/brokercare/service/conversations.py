@@ -29,6 +29,7 @@ from brokercare.core.database import session_factory, utcnow, write_gate
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from brokercare.core.service import mark_processed
 from brokercare.security.crypto import blind_index, get_cipher
+from brokercare.security.service import redact_typed_pii
 from brokercare.security.models import User
 from brokercare.service import peers, queues, sla
 from brokercare.service.channels import Identity, Inbound
@@ -309,7 +310,7 @@ def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
         stored.append(Message(
             conversation_id=conv.id, contact_id=contact.id, direction="in" if is_customer else "out",
             sender="customer" if is_customer else "agent", channel=inbound.channel, external_id=ext,
-            text=part.text, meta=meta or None, sent_at=part.at, created_at=now,
+            text=part.text, text_enc=part.original_enc, meta=meta or None, sent_at=part.at, created_at=now,
             analysis=analysis.to_dict() if analysis is not None and i == first_customer else None,
         ))
     session.add_all(stored)
@@ -1037,6 +1038,18 @@ def _received_event(ingested: Ingested, channel: str) -> Event:
                  customer_id=ingested.conversation.customer_id)
 
 
+def seal_typed_pii(session: Session, inbound: Inbound) -> None:
+    """Mask the ID, bank-card and mobile numbers typed into the message before anyone (staff, the
+    assistant, a log) sees it; the text as typed is kept sealed by the field cipher."""
+    cipher = None
+    for part in inbound.parts:
+        redacted = redact_typed_pii(part.text)
+        if redacted.changed:
+            cipher = cipher or get_cipher(session)
+            part.original_enc = part.original_enc or cipher.encrypt(part.text)
+            part.text = redacted.text
+
+
 def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) -> Received:
     """Store an inbound message and route it.
 
@@ -1050,6 +1063,7 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
     bus = get_bus()
     in_process = isinstance(bus, InProcessBus)
     now = now or utcnow()
+    seal_typed_pii(session, inbound)
     if (seen := delivered(session, inbound)) is not None:  # a channel's retry: answered as stored
         session.commit()
         return Received(seen, None)
@@ -1100,6 +1114,8 @@ def receive_many(session: Session, inbounds: list[Inbound], *,
     leave it. Returns, per message, its :class:`Received` or the error it met.
     """
     results: list[Received | Exception | None] = [None] * len(inbounds)
+    for inbound in inbounds:
+        seal_typed_pii(session, inbound)
     if isinstance(get_bus(), InProcessBus) and len(inbounds) > 1:
         together = _batchable(session, inbounds)
         if len(together) > 1:

@@ -1,5 +1,6 @@
 """Security hardening: token versions (revocation on logout, password or role change) and the
-TOTP secret of step-up authentication on ``users``.
+TOTP secret of step-up authentication on ``users``; ``service_messages.text_enc``, the sealed text
+as typed of a message whose personal numbers were masked.
 
 Revision ID: 0015_security_hardening
 Revises: 0014_assessed_risks
@@ -20,6 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column("service_messages", sa.Column("text_enc", sa.Text(), nullable=True))
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("token_version", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("totp_secret_enc", sa.Text(), nullable=True))
@@ -27,6 +29,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("service_messages") as batch:
+        batch.drop_column("text_enc")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("totp_last_step")
         batch.drop_column("totp_secret_enc")
