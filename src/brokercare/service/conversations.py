@@ -29,8 +29,8 @@ from brokercare.core.database import session_factory, utcnow, write_gate
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from brokercare.core.service import mark_processed
 from brokercare.security.crypto import blind_index, get_cipher
-from brokercare.security.service import redact_typed_pii
 from brokercare.security.models import User
+from brokercare.security.service import redact_typed_pii
 from brokercare.service import peers, queues, sla
 from brokercare.service.channels import Identity, Inbound
 from brokercare.service.models import (
