@@ -8,7 +8,8 @@ import logging
 from sqlalchemy import select
 
 from brokercare.security.crypto import get_cipher
-from brokercare.security.pii_in_text import id_number_ok, luhn_ok, redact
+from brokercare.security.pii_in_text import id_number_ok, luhn_ok
+from brokercare.security.service import redact_typed_pii as redact
 from brokercare.service.models import Message
 
 from .conftest import login

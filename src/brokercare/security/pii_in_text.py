@@ -61,7 +61,7 @@ class Redacted:
         return bool(self.found)
 
 
-def redact(text: str) -> Redacted:
+def redact_typed_pii(text: str) -> Redacted:
     """``text`` with every checksum-valid ID number, bank card and mobile number masked."""
     spans: list[tuple[int, int, str, str]] = []
 

@@ -36,6 +36,7 @@ from brokercare.security.masking import mask_name as mask_name
 from brokercare.security.masking import mask_phone as mask_phone
 from brokercare.security.models import User
 from brokercare.security.passwords import validate_password as validate_password
+from brokercare.security.pii_in_text import redact_typed_pii as redact_typed_pii
 from brokercare.security.policy import ROLES, STAFF_ROLES
 
 

@@ -30,7 +30,6 @@ from brokercare.core.errors import Conflict, NotFound, PermissionDenied, Validat
 from brokercare.core.service import mark_processed
 from brokercare.security.crypto import blind_index, get_cipher
 from brokercare.security.models import User
-from brokercare.security.service import redact_typed_pii
 from brokercare.service import peers, queues, sla
 from brokercare.service.channels import Identity, Inbound
 from brokercare.service.models import (
@@ -1041,6 +1040,8 @@ def _received_event(ingested: Ingested, channel: str) -> Event:
 def seal_typed_pii(session: Session, inbound: Inbound) -> None:
     """Mask the ID, bank-card and mobile numbers typed into the message before anyone (staff, the
     assistant, a log) sees it; the text as typed is kept sealed by the field cipher."""
+    from brokercare.security.service import redact_typed_pii  # security.service loads late
+
     cipher = None
     for part in inbound.parts:
         redacted = redact_typed_pii(part.text)
