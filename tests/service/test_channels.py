@@ -98,3 +98,7 @@ def test_email_with_an_unknown_charset_is_read_not_refused():
     raw = (b"From: a@b.cn\r\nSubject: hi\r\nContent-Type: text/plain; charset=x-unknown-9\r\n"
            b"Content-Transfer-Encoding: 8bit\r\n\r\n") + "开户要带身份证吗".encode("gb18030")
     assert "开户要带身份证吗" in parse_email(raw).customer_text
+
+
+def test_a_non_ascii_wechat_signature_is_simply_wrong():
+    assert not wechat_signature_ok("wx-token-2026", "签名", "1764900000", "nonce")

@@ -87,7 +87,7 @@ def _clean(text: str) -> str:
 def wechat_signature_ok(token: str, signature: str, timestamp: str, nonce: str) -> bool:
     """WeChat signs each push with sha1 of the sorted (token, timestamp, nonce)."""
     digest = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    return hmac.compare_digest(digest, signature or "")
+    return hmac.compare_digest(digest.encode(), (signature or "").encode("utf-8", "replace"))
 
 
 def parse_wechat(xml: bytes | str) -> Inbound | None:
