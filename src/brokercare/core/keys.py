@@ -27,6 +27,7 @@ KEYS = {
     "master": ("BROKERCARE_MASTER_KEY", "master.key"),
     "ledger_signing": ("BROKERCARE_LEDGER_SIGNING_KEY", "ledger_ed25519.key"),
     "jwt": ("BROKERCARE_SECRET_KEY", "jwt.secret"),
+    "csrf": ("BROKERCARE_CSRF_SECRET", "csrf.secret"),
 }
 
 

@@ -227,4 +227,11 @@ def step_up_reveal(
     return reveal
 
 
+def require_step_up(session: Session, user: Principal, otp: str | None) -> None:
+    """Step-up for an act outside a route's dependencies (a page's form): a fresh TOTP code."""
+    from brokercare.security.stepup import require_code
+
+    require_code(session, user, otp)  # type: ignore[arg-type]
+
+
 CurrentUser = Annotated[Principal, Depends(current_user)]

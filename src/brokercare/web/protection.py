@@ -16,15 +16,15 @@
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 from html import escape
 
 from asgi_csrf import asgi_csrf
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from brokercare.core import keys
 from brokercare.core.settings import get_settings
-from brokercare.security.auth import secret_key
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
@@ -94,7 +94,7 @@ async def _refused(scope: Scope, send: Send, _why: object) -> None:
 
 
 def csrf_middleware(app: ASGIApp) -> ASGIApp:
-    secret = hashlib.sha256(b"brokercare-csrf-v1:" + secret_key().encode("utf-8")).hexdigest()
+    secret = keys.secret("csrf", lambda: secrets.token_urlsafe(48).encode()).decode("utf-8").strip()
     return asgi_csrf(app, signing_secret=secret, skip_if_scope=_exempt, cookie_samesite="Strict",
                      send_csrf_failed=_refused)
 

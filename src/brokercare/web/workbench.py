@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import DomainError
 from brokercare.security.models import User
-from brokercare.security.policy import may_reveal
+from brokercare.security.policy import may_reveal, require_step_up
 from brokercare.web.errors import domain_error_response
 from brokercare.web.sessions import staff_user
 from brokercare.web.views360 import customer_360
@@ -207,13 +207,11 @@ def reveal(request: Request, customer_id: int, reason: str = Form("客户服务�
            session: Session = Depends(get_session)) -> HTMLResponse:
     """Show the personal data whole, for a role cleared to ask, after a fresh TOTP code (step-up);
     the read is ledgered."""
-    from brokercare.security.stepup import require_code
-
     if not (may_reveal(user.role, 4) or may_reveal(user.role, 3)):
         return HTMLResponse('<p class="error" role="alert">您的角色无权查看完整个人信息，请联系合规岗。</p>',
                             status_code=403)
     try:
-        require_code(session, user, otp)
+        require_step_up(session, user, otp)
     except DomainError as exc:
         return domain_error_response(request, exc)
     c360 = customer_360(session, user, customer_id, reveal=True, reason=reason)
