@@ -11,6 +11,8 @@ import os
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from brokercare.core.settings import get_settings
+from brokercare.security import stepup
 from brokercare.security.service import create_user, get_user_by_username
 
 STAFF_PASSWORD = "BrokerCare-2026"
@@ -35,6 +37,7 @@ def generate(engine: Engine, rng, summary) -> None:
     """Create the staff logins (the team lead first: agents name their lead)."""
     staff_pw = os.environ.get("BROKERCARE_DEMO_PASSWORD", STAFF_PASSWORD)
     created = 0
+    authenticators: dict[str, str] = {}
     with Session(engine) as session:
         lead_id = None
         for username, role, name, skills, slots in STAFF:
@@ -45,7 +48,11 @@ def generate(engine: Engine, rng, summary) -> None:
                 created += 1
             if role == "team_lead":
                 lead_id = user.id
+            if role in get_settings().step_up_roles_set() and not user.totp_secret_enc:
+                authenticators[username] = stepup.enroll(session, user)
         session.commit()
 
     summary.add("users", created)
     summary.notes.append(f"demo staff logins: {', '.join(u for u, *_ in STAFF)} (password {staff_pw})")
+    for username, uri in authenticators.items():  # step-up logins: add these to an authenticator app
+        summary.notes.append(f"demo authenticator for {username}: {uri}")
