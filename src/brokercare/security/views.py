@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
-from brokercare.core.errors import AuthenticationFailed
+from brokercare.core.errors import AuthenticationFailed, PermissionDenied
 from brokercare.security import service, stepup
 from brokercare.security.auth import issue_token, verify_password
 from brokercare.security.keys import key_status
@@ -121,12 +121,17 @@ class NewUser(BaseModel):
     max_concurrent: int | None = Field(None, ge=1, le=20)
 
 
-@router.post("/security/users", response_model=UserOut, status_code=201, summary="Create a login (admin)")
+@router.post("/security/users", response_model=UserOut, status_code=201,
+             summary="Create a staff login (admin); customer logins come from account opening only")
 def add_user(
     body: NewUser,
     session: Session = Depends(get_session),
     admin: User = Depends(require_roles("admin")),
 ) -> UserOut:
+    if body.role == "customer" or body.customer_id is not None:
+        # A customer's login comes from account opening, bound to their verified identity; one an
+        # administrator made would let them sign in as the customer and read everything.
+        raise PermissionDenied("管理员不能创建客户登录账号，客户账号由开户流程生成。(admins cannot create customer logins)")
     user = service.create_user(
         session, username=body.username, password=body.password, role=body.role,
         display_name=body.display_name, customer_id=body.customer_id, skills=body.skills,
