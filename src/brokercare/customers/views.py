@@ -54,13 +54,15 @@ def _summary(user: Principal, c: Customer) -> CustomerSummary:
 
 @router.get("/customers", response_model=CustomerPage, summary="Search customers (staff)")
 def search_customers(
-    q: str = Query("", max_length=40, description="Customer number, name, mobile or ID number."),
+    q: str = Query("", max_length=40, description="Exact customer number, full name, mobile or ID number "
+                                                 "(searches are rate limited and ledgered)."),
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0),
     user: Principal = Depends(require_roles(*STAFF_ROLES)),
     session: Session = Depends(get_session),
 ) -> CustomerPage:
-    items, total = service.search_customers(session, q, limit=limit, offset=offset)
+    items, total = service.search_customers(session, q, limit=limit, offset=offset, searcher=user)
+    session.commit()  # the search is ledgered before its answer leaves
     return CustomerPage(items=[_summary(user, c) for c in items], total=total, limit=limit, offset=offset)
 
 

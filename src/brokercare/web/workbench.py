@@ -189,7 +189,9 @@ def customers_page(request: Request, q: str = "", user: User = Depends(staff_use
                    session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.customers import service as customers
 
-    results, total = customers.search_customers(session, q.strip(), limit=30) if q.strip() else ([], 0)
+    results, total = (customers.search_customers(session, q.strip(), limit=30, searcher=user)
+                      if q.strip() else ([], 0))
+    session.commit()
     return render(request, "workbench/customers.html", user, q=q, results=results, total=total)
 
 
