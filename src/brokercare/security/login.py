@@ -16,7 +16,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
-from brokercare.core.errors import AuthenticationFailed, ValidationFailed
+from brokercare.core.errors import AuthenticationFailed, Conflict, ValidationFailed
 from brokercare.ledger.service import append
 from brokercare.security import stepup
 from brokercare.security.auth import decoy_verify, hash_password, needs_rehash, verify_password
@@ -118,6 +118,9 @@ def change_role(session: Session, user: User, role: str, *, by_user_id: int) -> 
 
     if role not in ROLES or role not in STAFF_ROLES or user.role not in STAFF_ROLES:
         raise ValidationFailed(f"a staff login can only take a staff role; roles: {', '.join(STAFF_ROLES)}")
+    if role in ("compliance", "admin"):
+        raise Conflict("合规、管理员权限须经第二位管理员审批，请提交授权申请（POST /api/v1/security/grants）。"
+                       "(privileged roles need a second administrator's approval)")
     before = user.role
     user.role = role
     append(session, "auth.role_changed", f"user:{user.id}",

@@ -51,3 +51,19 @@ class DataKey(Base):
     wrapped_key: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10))  # active, retired
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RoleGrant(Base):
+    """A request to give a login a privileged role (compliance, admin): it takes effect only when a
+    second administrator approves it (segregation of duties)."""
+
+    __tablename__ = "security_role_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, approved, rejected
+    decided_by: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -3,17 +3,17 @@ data, masked by role, is served by the customers domain)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Response
+from fastapi import APIRouter, Depends, Form, Path, Query, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
 from brokercare.core.errors import AuthenticationFailed, PermissionDenied
-from brokercare.security import service, stepup
+from brokercare.security import grants, service, stepup
 from brokercare.security.auth import issue_token, verify_password
 from brokercare.security.keys import key_status
-from brokercare.security.models import User
+from brokercare.security.models import RoleGrant, User
 from brokercare.security.policy import (
     ROLE_LABELS,
     STAFF_ROLES,
@@ -138,8 +138,59 @@ def add_user(
         branch_code=body.branch_code, max_concurrent=body.max_concurrent,
     )
     service.record_created(session, user, by_user_id=admin.id)
+    if body.role in grants.PRIVILEGED:  # inactive until a second administrator approves
+        user.active = False
+        grants.request_grant(session, user, body.role, by_user_id=admin.id)
     session.commit()
     return user_out(user)
+
+
+class GrantIn(BaseModel):
+    user_id: int = Field(..., ge=1, le=2**31 - 1)
+    role: str = Field(..., examples=["compliance"])
+
+
+class GrantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    user_id: int
+    role: str
+    status: str
+    requested_by: int
+    decided_by: int | None = None
+
+
+@router.post("/security/grants", response_model=GrantOut, status_code=201,
+             summary="Ask for a compliance or admin role for a login; a second admin must approve")
+def request_grant(body: GrantIn, session: Session = Depends(get_session),
+                  admin: User = Depends(require_roles("admin"))) -> RoleGrant:
+    grant = grants.request_grant(session, service.get_user(session, body.user_id), body.role, by_user_id=admin.id)
+    session.commit()
+    return grant
+
+
+@router.get("/security/grants", response_model=list[GrantOut], summary="Privileged role grants")
+def list_grants(status: str | None = Query("pending", max_length=10), session: Session = Depends(get_session),
+                _: User = Depends(require_roles("admin", "compliance"))) -> list[RoleGrant]:
+    return grants.grants(session, status=status)
+
+
+@router.post("/security/grants/{grant_id}/approve", response_model=GrantOut,
+             summary="Approve a grant (a second admin: neither the requester nor the login itself)")
+def approve_grant(grant_id: int = Path(..., ge=1, le=2**31 - 1), session: Session = Depends(get_session),
+                  admin: User = Depends(require_roles("admin"))) -> RoleGrant:
+    grant = grants.decide(session, grant_id, by_user_id=admin.id, approve=True)
+    session.commit()
+    return grant
+
+
+@router.post("/security/grants/{grant_id}/reject", response_model=GrantOut, summary="Reject a grant")
+def reject_grant(grant_id: int = Path(..., ge=1, le=2**31 - 1), session: Session = Depends(get_session),
+                 admin: User = Depends(require_roles("admin"))) -> RoleGrant:
+    grant = grants.decide(session, grant_id, by_user_id=admin.id, approve=False)
+    session.commit()
+    return grant
 
 
 @router.post("/security/users/{user_id}/unlock", response_model=UserOut,

@@ -1,6 +1,7 @@
 """Security hardening: token versions (revocation on logout, password or role change) and the
 TOTP secret of step-up authentication on ``users``; ``service_messages.text_enc``, the sealed text
-as typed of a message whose personal numbers were masked.
+as typed of a message whose personal numbers were masked; ``security_role_grants``, privileged
+roles waiting for a second administrator's approval.
 
 Revision ID: 0015_security_hardening
 Revises: 0014_assessed_risks
@@ -21,6 +22,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "security_role_grants",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("requested_by", sa.Integer(), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("decided_by", sa.Integer(), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_security_role_grants_user_id_users"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_security_role_grants")),
+    )
+    op.create_index(op.f("ix_security_role_grants_user_id"), "security_role_grants", ["user_id"])
     op.add_column("service_messages", sa.Column("text_enc", sa.Text(), nullable=True))
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("token_version", sa.Integer(), nullable=False, server_default="0"))
@@ -29,6 +45,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_security_role_grants_user_id"), table_name="security_role_grants")
+    op.drop_table("security_role_grants")
     with op.batch_alter_table("service_messages") as batch:
         batch.drop_column("text_enc")
     with op.batch_alter_table("users") as batch:
