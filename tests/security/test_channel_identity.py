@@ -71,3 +71,11 @@ def test_an_edited_signed_mail_or_another_domain_s_signature_proves_nothing():
     assert not parse_email(edited).identities[0].verified
     spoof = MAIL.replace(b"zhang.wei@qq.example.cn", b"ceo@broker.example.cn")
     assert not parse_email(_sign(spoof)).identities[0].verified  # signed by qq.example.cn, From another
+
+
+@pytest.mark.parametrize("sent_at", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2020-01-01T08:00:00"])
+def test_a_customer_cannot_date_a_message_outside_the_last_week(client, session, brokerage, sent_at):
+    r = client.post("/api/v1/service/messages", headers=login(client, "zhangwei"),
+                    json={"channel": "app", "text": "我的委托为什么没成交？", "sent_at": sent_at})
+    assert r.status_code == 422 and "消息时间不合理" in r.json()["detail"]
+    assert session.scalar(select(func.count()).select_from(Message)) == 0

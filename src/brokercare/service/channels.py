@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from email.utils import parseaddr, parsedate_to_datetime
@@ -319,6 +319,24 @@ def _seconds(value: float):
 
 
 # --- App, web, branch ----------------------------------------------------------------------------
+
+# A client's clock may lag (a message queued offline) but not by more than this, nor run ahead.
+SENT_AT_PAST = timedelta(days=7)
+SENT_AT_FUTURE = timedelta(minutes=5)
+
+
+def plausible_sent_at(sent_at: datetime | None) -> datetime | None:
+    """A send time a client claims (the JSON API), if believable (naive times are Beijing time),
+    else refused: a message dated 0001 or 9999 would reorder threads and cheat SLA clocks."""
+    now = datetime.now(UTC)
+    if sent_at is None:
+        return None
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=SHANGHAI)
+    if not now - SENT_AT_PAST <= sent_at <= now + SENT_AT_FUTURE:
+        raise ValidationFailed("消息时间不合理：只能是最近 7 天内、且不晚于当前时间。(sent_at out of range)")
+    return sent_at.astimezone(UTC)
+
 
 def from_json_message(channel: str, text: str, *, sent_at: datetime | None = None,
                       client_msg_id: str | None = None, identities: list[Identity],

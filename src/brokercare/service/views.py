@@ -33,6 +33,7 @@ from brokercare.service.channels import (
     parse_call_transcript,
     parse_email,
     parse_wechat,
+    plausible_sent_at,
     wechat_reply_xml,
     wechat_signature_ok,
 )
@@ -225,7 +226,7 @@ def _inbound(body: MessageIn, user: User):  # noqa: ANN202
             raise ValidationFailed("give at least one identity of the sender (customer_id, account_no, phone, wechat_openid or email)")
     else:
         raise PermissionDenied("您的角色无权代客户发送消息")
-    return from_json_message(body.channel, body.text, sent_at=body.sent_at,
+    return from_json_message(body.channel, body.text, sent_at=plausible_sent_at(body.sent_at),
                              client_msg_id=body.client_msg_id, identities=identities,
                              display_name=body.display_name)
 
