@@ -42,3 +42,17 @@ def test_a_login_form_without_the_csrf_token_is_refused_in_chinese(engine, broke
         r = client.post("/login", data={"username": "agent01", "password": PASSWORD}, follow_redirects=False)
     assert r.status_code == 403 and "请求来源不可信" in r.text
     assert r.headers["content-type"].startswith("text/html")
+
+
+def test_the_access_log_keeps_no_searched_identifiers(engine, brokerage, caplog):
+    import logging
+
+    from brokercare.web.protection import AccessLogPrivacy
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5050", "GET", "/workbench/customers?q=13812345678", "1.1", 200), None)
+    assert AccessLogPrivacy().filter(record)
+    assert "13812345678" not in record.getMessage() and "q=***" in record.getMessage()
+    record.args = ("127.0.0.1:5050", "GET", "/api/v1/customers/by-id/110105199003071239", "1.1", 404)
+    AccessLogPrivacy().filter(record)
+    assert "110105199003071239" not in record.getMessage()

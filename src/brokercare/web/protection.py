@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from html import escape
+from urllib.parse import parse_qsl, unquote
 
 from asgi_csrf import asgi_csrf
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +27,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from brokercare.core import keys
 from brokercare.core.settings import get_settings
+from brokercare.security.service import redact_typed_pii
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
@@ -104,8 +107,26 @@ def proxy_headers(app: ASGIApp) -> ASGIApp:
     return ProxyHeadersMiddleware(app, trusted_hosts=trusted or "127.0.0.1")
 
 
+class AccessLogPrivacy(logging.Filter):
+    """The access log keeps no searched identifiers: query strings lose their values (a search is
+    ledgered instead), and personal numbers in a path are masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path, _, query = args[2].partition("?")
+            if query:
+                query = "&".join(f"{k}=***" for k, _ in parse_qsl(query, keep_blank_values=True))
+            path = redact_typed_pii(unquote(path)).text
+            record.args = (*args[:2], f"{path}?{query}" if query else path, *args[3:])
+        return True
+
+
 def install(app) -> None:  # noqa: ANN001 - a FastAPI app
     """Outermost first: the proxy's scheme, then the headers (which read it), then CSRF."""
     app.add_middleware(csrf_middleware)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(proxy_headers)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogPrivacy) for f in access.filters):
+        access.addFilter(AccessLogPrivacy())
