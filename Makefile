@@ -38,6 +38,7 @@ browser-deps:
 
 ## Run the whole test suite (SQLite and PostgreSQL paths, Redis, browser)
 test: $(STAMP) browser-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 ## Run every benchmark in bench/ and print its figures and ratios

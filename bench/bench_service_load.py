@@ -66,6 +66,7 @@ def prepare(env: dict, customers: int) -> list[str]:
     from brokercare.security.auth import hash_password, issue_token
     from brokercare.security.crypto import blind_index, forget_ciphers, get_cipher
     from brokercare.security.models import User
+    from brokercare.service.models import AgentProfile
 
     forget_ciphers()
     engine = make_engine()
@@ -77,8 +78,10 @@ def prepare(env: dict, customers: int) -> list[str]:
         pw = hash_password("Bench-2026")
         for name, skills in [("agent_a", ["trading", "account_service", "funds"]), ("agent_b", ["margin", "trading"]),
                              ("agent_c", ["complaints", "account_security", "tax", "legal"])]:
-            s.add(User(username=name, display_name=name, role="agent", password_hash=pw, skills=skills,
-                       max_concurrent=10_000))
+            agent = User(username=name, display_name=name, role="agent", password_hash=pw)
+            s.add(agent)
+            s.flush()
+            s.add(AgentProfile(user_id=agent.id, skills=skills, max_concurrent=10_000))
         tiers = ["mass"] * 6 + ["long_tail"] * 3 + ["potential"]
         for i in range(customers):
             phone = f"138{i:08d}"
@@ -213,7 +216,7 @@ def end_all_chats(env: dict) -> int:
     from sqlalchemy.orm import Session
 
     from brokercare.core.database import make_engine
-    from brokercare.service import conversations as conv
+    from brokercare.service import service as conv
     from brokercare.service.models import Conversation
 
     engine = make_engine(env.get("BROKERCARE_DATABASE_URL") or None)
@@ -273,7 +276,7 @@ def cpu_breakdown(env: dict, tokens: list[str], n: int = 512, batch: int = 16) -
     from brokercare.assistant.kb import KnowledgeBase
     from brokercare.core.database import set_engine
     from brokercare.ledger import service as ledger
-    from brokercare.service import conversations as conv
+    from brokercare.service import service as conv
     from brokercare.service import views
     from brokercare.service.schemas import MessageIn
 

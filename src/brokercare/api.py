@@ -7,18 +7,19 @@ caller should read (Chinese on customer-facing endpoints).
 from __future__ import annotations
 
 import gc
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brokercare import __version__
-from brokercare.core import calendar, runs, scheduler
+from brokercare.core import calendar, health, metrics, runs, scheduler
 from brokercare.core.database import get_engine
 from brokercare.core.domains import domain_modules, load_all_models
 from brokercare.core.errors import DomainError
@@ -36,7 +37,8 @@ def problem(status: int, title: str, detail: str, instance: str, **extra) -> JSO
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run each domain's ``views.startup()`` (bus subscriptions, model warm-up) before serving."""
+    """Run each domain's ``views.startup()`` (bus subscriptions, model warm-up, the embedded
+    dispatcher) before serving, and its ``views.shutdown()`` after."""
     for module in domain_modules("views"):
         startup = getattr(module, "startup", None)
         if startup is not None:
@@ -53,20 +55,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await anyio.to_thread.run_sync(scheduler.stop_embedded)
-
-
-def _health() -> dict:
-    """What is stale or about to be: the exchange calendar's end, failed or stalled jobs."""
-    cover = calendar.coverage()
-    body: dict = {"calendar": cover.as_dict(),
-                  "scheduler": "embedded" if scheduler.embedded_running() else "off"}
-    warnings = [cover.warning] if cover.warning else []
-    try:
-        warnings += runs.problems(get_engine(), lease_s=get_settings().job_lease_s)
-    except SQLAlchemyError as exc:
-        warnings.append(f"job runs unreadable: {type(exc).__name__}")
-    body["warnings"] = warnings
-    return body
+        for module in domain_modules("views"):
+            shutdown = getattr(module, "shutdown", None)
+            if shutdown is not None:
+                await anyio.to_thread.run_sync(shutdown)
 
 
 def _jobs_router() -> APIRouter:
@@ -88,6 +80,10 @@ def _jobs_router() -> APIRouter:
 
 def create_app() -> FastAPI:
     load_all_models()  # every table in the metadata, or foreign keys to them cannot resolve
+    from brokercare.assistant import service as assistant_service
+    from brokercare.service import service as hub
+
+    hub.wire_assistant(assistant_service, replace=False)  # the service hub answers with the assistant
     app = FastAPI(
         title="BrokerCare",
         version=__version__,
@@ -133,10 +129,18 @@ def create_app() -> FastAPI:
             response.headers.update(exc.headers)
         return response
 
-    @app.get("/health", tags=["ops"])
-    def health() -> dict:
-        body = _health()
-        return {"status": "warn" if body["warnings"] else "ok", "version": __version__, **body}
+    @app.get("/health", tags=["ops"], summary="What is stale or failing (quotes, jobs, dispatcher)")
+    def health_status() -> dict:
+        body = health.status()
+        return {"status": "ok" if body["ok"] else "warn", "version": __version__, **body}
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def metrics_exposition(request: Request) -> Response:
+        token = get_settings().metrics_token
+        if token and not hmac.compare_digest(request.headers.get("authorization", ""),
+                                             f"Bearer {token}"):
+            return problem(401, "Unauthorized", "metrics token required", request.url.path)
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
     app.include_router(_jobs_router(), prefix="/api/v1")
 

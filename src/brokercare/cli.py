@@ -19,6 +19,18 @@ app.add_typer(db_app, name="db")
 console = Console()
 
 
+@app.callback()
+def _assemble() -> None:
+    # The composition root of every command: the service hub answers with the assistant (the
+    # routing worker, the SLA sweep, the scheduled jobs, the demo generator). Wired when a command
+    # runs, not on import: `serve --workers N` re-imports this module in each worker process,
+    # which must answer the supervisor's health checks within seconds.
+    from brokercare.assistant import service as assistant_service
+    from brokercare.service import service as hub
+
+    hub.wire_assistant(assistant_service, replace=False)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("heads", help="Target revision (default: latest).")) -> None:
     """Create or migrate the schema to the latest revision."""
@@ -47,21 +59,27 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, help="Worker processes (PostgreSQL deployments)."),
 ) -> None:
-    """Run the API and the web pages, and the day's jobs unless BROKERCARE_SCHEDULER=off."""
+    """Run the API and the web pages; the day's jobs and the outbox dispatcher too, unless
+    BROKERCARE_SCHEDULER=off / BROKERCARE_DISPATCHER=off."""
     import os
 
     import uvicorn
 
-    # The schedule runs in-process unless the environment says otherwise (docs/jobs.md); worker
-    # processes inherit the setting.
+    from brokercare.core import logs
+
+    # The schedule and the outbox dispatcher run in-process unless the environment says otherwise
+    # (docs/jobs.md, docs/deployment.md); worker processes inherit the settings.
     os.environ.setdefault("BROKERCARE_SCHEDULER", "embedded")
+    os.environ.setdefault("BROKERCARE_DISPATCHER", "embedded")
     reset_settings()
 
-    uvicorn.run("brokercare.api:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("brokercare.api:create_app", factory=True, host=host, port=port, workers=workers,
+                log_config=logs.dict_config())
 
 
 for module in domain_modules("cli"):
     module.register(app)
+
 
 
 def main() -> None:

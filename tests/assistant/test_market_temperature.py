@@ -2,30 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from brokercare.assistant import service
+from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import utcnow
 from brokercare.monitoring.service import record_temperatures
 from brokercare.monitoring.temperature import Temperature
 
-AT = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)  # 14:30 in Beijing
+# A reading of a minute ago is current whenever the test runs (in a session, after the close, on a
+# holiday); one of a June afternoon is not.
+PAST = datetime(2026, 6, 16, 6, 30, tzinfo=UTC)  # 14:30 in Beijing
 
 
-def _store(session, **boards):
+def _store(session, at: datetime | None = None, **boards):
     temps = {b: Temperature(b, score, band, breadth, lu, ld, act, 2000) for b, (
         score, band, breadth, lu, ld, act) in boards.items()}
-    record_temperatures(session, temps, AT)
+    at = at or utcnow().replace(second=0, microsecond=0) - timedelta(minutes=1)
+    record_temperatures(session, temps, at)
     session.commit()
+    return at.astimezone(SHANGHAI)
 
 
 def test_market_question_mentions_the_main_board_temperature(session, brokerage):
-    _store(session, main=(86.0, "过热", 0.72, 95, 1, 1.6), chinext=(45.0, "正常", -0.1, 3, 4, 0.9))
+    at = _store(session, main=(86.0, "过热", 0.72, 95, 1, 1.6), chinext=(45.0, "正常", -0.1, 3, 4, 0.9))
     r = service.reply(session, brokerage["sun"].id, "今天大盘怎么样")
     assert r.analysis.intent == "market_quote"
-    assert "主板市场温度 86（过热）" in r.text and "截至 11 月 27 日 14:30" in r.text
+    assert "主板市场温度 86（过热）" in r.text and f"截至 {at:%m 月 %d 日 %H:%M}" in r.text
     assert "涨停 95 家" in r.text and "成交比近 20 日同一时段多 60%" in r.text
     assert "追高的风险" in r.text and "创业板市场温度" not in r.text
     assert {"type": "tool", "name": "market_temperature"} in r.sources
+    assert r.guard.passed
+
+
+def test_a_past_days_reading_is_never_given_as_todays_market(session, brokerage):
+    _store(session, PAST, main=(86.0, "过热", 0.72, 95, 1, 1.6))
+    r = service.reply(session, brokerage["sun"].id, "今天大盘怎么样")
+    assert "最近一次记录是 06 月 16 日 14:30（不是当前的市场情况）" in r.text
+    assert "截至" not in r.text and "追高的风险" not in r.text  # no advice about a market that is gone
     assert r.guard.passed
 
 

@@ -30,7 +30,8 @@ from brokercare.core.schedule import parse
 from brokercare.core.scheduler import JobScheduler, registered_jobs
 from brokercare.core.settings import get_settings, reset_settings
 from brokercare.monitoring.ipo import apply, quota_window
-from brokercare.monitoring.models import IpoApplication, IpoIssue, MarketValueDaily, Notification
+from brokercare.monitoring.models import IpoApplication, IpoIssue, MarketValueDaily
+from brokercare.outbox.models import OutboxMessage
 from brokercare.security.service import create_user
 
 POST_CLOSE = parse("post_close:\n  - {job: monitoring.ipo_market_values, at: '15:30'}\n", "test")
@@ -176,7 +177,7 @@ def test_an_ipo_day_runs_through_the_scheduled_jobs(engine, session):
     for d in trading_days(*quota_window(T)):
         assert fire("monitoring.ipo_market_values", d, 15, 30).counts == {"recorded": 1}
     assert fire("monitoring.ipo_reminders", T, 8, 30).counts["subscription"] == 1
-    note = session.scalar(select(Notification).where(Notification.kind == "ipo_subscription"))
+    note = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "ipo_subscription"))
     assert "最多可申购 3,000 股" in note.body
     apply(session, c.id, "780001", 3000, T)
     session.commit()

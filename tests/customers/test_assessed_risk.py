@@ -4,13 +4,14 @@ existing database starts from (migration 0014) picks the same latest assessment.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from brokerage import Brokerage
 from sqlalchemy import text
 
 from brokercare.core import migrate
 from brokercare.core.bus import Event
+from brokercare.core.calendar import SHANGHAI
 from brokercare.customers import handlers
 from brokercare.customers.models import AssessedRisk, Customer
 from brokercare.customers.service import get_profile
@@ -25,7 +26,7 @@ def _assessed(customer_id: int, assessment_id: int, level: str, score: int, on: 
 def test_the_latest_assessment_wins_and_a_redelivered_event_counts_once(session):
     customer, _ = Brokerage(session).customer(name="王芳", risk_level=None)
     session.commit()
-    today = date.today()
+    today = datetime.now(SHANGHAI).date()  # the profile counts days in Beijing
     newer = _assessed(customer.id, 12, "C4", 68, today - timedelta(days=3))
     handlers.on_event(newer)
     handlers.on_event(newer)  # at-least-once delivery: the same event again

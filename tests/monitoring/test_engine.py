@@ -22,7 +22,7 @@ from brokercare.accounts.models import MarginShort
 from brokercare.core.errors import ValidationFailed
 from brokercare.monitoring.engine import RULE_NAMES, Evaluator, Snapshot, trading_minute
 from brokercare.monitoring.forecast import session_fraction
-from brokercare.monitoring.models import Alert, MarginCall, Notification
+from brokercare.monitoring.models import Alert, MarginCall
 from brokercare.monitoring.service import (
     load_book,
     load_universe,
@@ -30,6 +30,7 @@ from brokercare.monitoring.service import (
     record_findings,
     set_preferences,
 )
+from brokercare.outbox.models import OutboxMessage
 
 DAY = date(2026, 6, 16)  # a Tuesday, a trading day
 
@@ -137,9 +138,9 @@ def test_limit_down_and_margin_crossing_are_recorded_with_outbox(session):
     assert {c.deadline for c in calls} == {date(2026, 6, 18)}
     limit_alert = session.scalars(select(Alert).where(Alert.rule == "limit_down")).first()
     assert "宁德时代（300750）触及跌停价 160.00 元" in limit_alert.body
-    notes = session.scalars(select(Notification)).all()
+    notes = session.scalars(select(OutboxMessage).where(OutboxMessage.origin == "monitoring")).all()
     assert rec.notifications == len(notes) > 0
-    assert all(n.status == "pending" for n in notes)
+    assert all(n.state == "pending" for n in notes)
     # urgent margin notices are separate, every other alert of a customer is one digest
     urgent = [n for n in notes if n.urgent]
     assert len(urgent) == len(book.margin_rows)
@@ -234,14 +235,14 @@ def test_quiet_hours_defer_and_cap_suppresses(session):
     )
     record_findings(session, book, f, ev.last_price)
     mine = session.scalars(
-        select(Notification).where(Notification.customer_id == cid).order_by(Notification.id)
+        select(OutboxMessage).where(OutboxMessage.customer_id == cid).order_by(OutboxMessage.id)
     ).all()
     assert {n.channel for n in mine} == {"app", "sms"}
-    first = [n for n in mine if n.status == "pending"]
-    assert first and all(
-        n.not_before == at(11, 30) for n in first
-    )  # deferred to the end of quiet hours
-    assert any(n.status == "suppressed" for n in mine)  # the second within the hour is over the cap
+    assert len({n.origin_ref for n in mine}) == 1  # the second within the hour is over the cap
+    assert all(n.next_attempt_at == at(11, 30) for n in mine)  # deferred to the end of quiet hours
+    over_cap = session.scalars(select(Alert).where(Alert.customer_id == cid,
+                                                   Alert.fired_at == at(10, 30))).all()
+    assert over_cap and all(a.data.get("notice") == "over_hourly_cap" for a in over_cap)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,8 @@ from brokercare.monitoring.ipo import (
     record_market_values,
     settle_payments,
 )
-from brokercare.monitoring.models import IpoIssue, MarketValueDaily, Notification
+from brokercare.monitoring.models import IpoIssue, MarketValueDaily
+from brokercare.outbox.models import OutboxMessage
 
 T = date(2026, 6, 16)  # a Tuesday
 
@@ -115,7 +116,7 @@ def test_reminders_winning_payment_and_three_strikes(session):
     t2 = add_trading_days(T, 2)
     counts = daily_reminders(session, t2)
     assert counts == {"subscription": 0, "winning": 1, "payment": 1}
-    pay = session.scalar(select(Notification).where(Notification.kind == "ipo_payment"))
+    pay = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "ipo_payment"))
     assert "16:00" in pay.body and "1.90万元" in pay.body and pay.urgent
     assert settle_payments(session, t2) == {"paid": 0, "abandoned": 1}
     # two more unpaid wins within 12 months -> banned for 6 months
@@ -130,10 +131,10 @@ def test_reminders_winning_payment_and_three_strikes(session):
         settle_payments(session, add_trading_days(day, 2))
     last = add_trading_days(day, 2)
     notes = session.scalars(
-        select(Notification).where(Notification.kind == "ipo_abandoned").order_by(Notification.id)
+        select(OutboxMessage).where(OutboxMessage.kind == "ipo_abandoned").order_by(OutboxMessage.id)
     ).all()
     assert "再有 2 次" in notes[0].body and "再有 1 次" in notes[1].body
-    assert "打新资格受限" in notes[2].title
+    assert "打新资格受限" in notes[2].subject
     q = ipo_quota(session, c.id, add_trading_days(last, 5))
     assert q["banned_until"] is not None and q["quota"]["SH_main"] == 0
     assert "不能参与新股" in q["message"]

@@ -22,8 +22,9 @@ from brokercare.core.database import Base, make_engine
 from brokercare.core.models import ProcessedEvent
 from brokercare.market.quotes import SNAPSHOT_EVENT, snapshot_payload
 from brokercare.monitoring.engine import Evaluator, Snapshot
-from brokercare.monitoring.models import Alert, Notification
+from brokercare.monitoring.models import Alert
 from brokercare.monitoring.service import load_book, load_universe, market_info, record_findings
+from brokercare.outbox.models import OutboxMessage
 
 pytestmark = pytest.mark.redis
 
@@ -79,7 +80,7 @@ def reference_keys(path: Path) -> tuple[set[str], set[str]]:
             record_findings(s, book, f, ev.last_price)
         s.commit()
         alerts = set(s.scalars(select(Alert.dedup_key)))
-        notes = set(s.scalars(select(Notification.idempotency_key)))
+        notes = set(s.scalars(select(OutboxMessage.idempotency_key)))
     engine.dispose()
     return alerts, notes
 
@@ -170,7 +171,7 @@ def test_two_workers_every_alert_once_across_a_kill(tmp_path, redis_url, redis_p
                 w.kill()
     with Session(engine) as s:
         got = list(s.scalars(select(Alert.dedup_key)))
-        notes = set(s.scalars(select(Notification.idempotency_key)))
+        notes = set(s.scalars(select(OutboxMessage.idempotency_key)))
     assert len(got) == len(set(got))  # exactly once
     assert set(got) == expected_alerts, (log.read_text()[-3000:], set(got) ^ expected_alerts)
     assert notes == expected_notes  # and each alert's outbox rows, written in the same transaction

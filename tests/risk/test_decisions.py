@@ -110,7 +110,7 @@ def test_a_frozen_customer_can_still_log_in_and_read_why_but_cannot_transfer(ses
 
 def test_the_second_factor_by_sms_lets_the_customer_in_and_teaches_the_baseline(session, desk):
     cid, sent = desk.customer.id, []
-    stepup.set_sms_sender(lambda customer_id, text: sent.append((customer_id, text)))
+    stepup.set_sms_sender(lambda _session, customer_id, text: sent.append((customer_id, text)))
     try:
         new_phone = "HUAWEI-Mate60-41be"
         first = service.assess_login(session, customer_id=cid, ip=SHANGHAI_IPS[1], device_id=new_phone, at=desk.now)
@@ -136,3 +136,25 @@ def test_a_replayed_event_is_decided_once(session, desk):
     again = service.assess_login(session, customer_id=cid, ip=GUANGZHOU_IPS[1], device_id="PC-Win11-x",
                                  at=desk.now, event_id="login-7781")
     assert again.duplicate and again.action == first.action and again.measure_id == first.measure_id
+
+
+def test_the_sms_code_leaves_through_the_outbox_with_the_challenge(session, desk):
+    """The API's start-up registers the outbox's SMS channel; the code is queued in the challenge's
+    transaction, urgent (quiet hours do not hold it) and expiring with the code."""
+    from brokercare.outbox import views as outbox_views
+    from brokercare.outbox.models import OutboxMessage
+
+    cid = desk.customer.id
+    outbox_views.startup()
+    try:
+        first = service.assess_login(session, customer_id=cid, ip=SHANGHAI_IPS[1],
+                                     device_id="OPPO-FindX7-9c2e", at=desk.now)
+        assert first.action == "step_up"
+        stepup.start(session, measure_id=first.measure_id, customer_id=cid, method="sms")
+        session.commit()
+        sms = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "verification_code"))
+        assert sms.channel == "sms" and sms.urgent and sms.customer_id == cid and sms.origin == "risk"
+        assert re.search(r"您的验证码为\d{6}，5分钟内有效", sms.body)
+        assert 0 < (sms.expires_at - sms.created_at).total_seconds() <= 300
+    finally:
+        stepup.set_sms_sender(None)

@@ -14,6 +14,7 @@ from brokercare.ledger.models import LedgerEntry
 from brokercare.security.auth import _signing_key, issue_token
 from brokercare.security.policy import Principal, current_user, require_roles
 from brokercare.security.service import authenticate, create_user, list_users, unlock
+from brokercare.service.service import agent_profile, set_agent_profile
 
 from .conftest import PASSWORD, login
 
@@ -117,9 +118,11 @@ def test_create_user_rejects_bad_input_and_writes_nothing(session, brokerage):
 
 def test_staff_routing_fields(session):
     u = create_user(session, username="agent_margin", password=PASSWORD, role="agent", display_name="赵敏",
-                    skills=["margin", "trading"], branch_code="B001")
+                    branch_code="B001")
+    set_agent_profile(session, u.id, skills=["margin", "trading"])  # the hub keeps the routing fields
     session.commit()
-    assert u.skills == ["margin", "trading"] and u.branch_code == "B001" and u.max_concurrent == 5
+    p = agent_profile(session, u.id)
+    assert p.skills == ["margin", "trading"] and u.branch_code == "B001" and p.max_concurrent == 5
 
 
 def test_five_wrong_passwords_lock_the_login(client, session, brokerage):

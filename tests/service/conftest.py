@@ -18,6 +18,8 @@ from brokercare.customers.models import Customer, CustomerProfile
 from brokercare.market.models import Instrument
 from brokercare.security.crypto import blind_index, get_cipher
 from brokercare.security.models import User
+from brokercare.service import assistant as hub_assistant
+from brokercare.service.service import set_agent_profile
 
 # DKIM for the test mail domain: BrokerCare verifies signatures itself (the Authentication-Results
 # header a sender writes proves nothing), so the sample mails are signed with this key and its
@@ -51,13 +53,23 @@ OPEN_HOURS = datetime(2026, 9, 15, 2, 0, tzinfo=UTC)
 CLOSED_HOURS = datetime(2026, 10, 3, 14, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _real_assistant(monkeypatch):
+    """The hub answers with the real assistant, as the composition root wires it; tests about
+    routing put their scripted one in its place (``fakes.install``)."""
+    from brokercare.assistant import service as assistant_service
+
+    monkeypatch.setattr(hub_assistant, "_wired", [assistant_service])
+
+
 def add_user(session: Session, username: str, *, role: str = "agent", skills=(), slots: int = 2,
              display_name: str | None = None, team_lead_id: int | None = None) -> User:
     user = User(username=username, display_name=display_name or username, role=role,
-                password_hash="x", skills=list(skills), max_concurrent=slots,
-                team_lead_id=team_lead_id, active=True)
+                password_hash="x", active=True)
     session.add(user)
     session.flush()
+    if role != "customer":
+        set_agent_profile(session, user.id, skills=list(skills), max_concurrent=slots, team_lead_id=team_lead_id)
     return user
 
 

@@ -6,7 +6,11 @@ assert what the hub does with the assistant's answer; the real assistant is test
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+
+from brokercare.assistant.entities import Entity
+from brokercare.assistant.service import Analysis
 
 
 @dataclass
@@ -17,6 +21,7 @@ class ScriptedReply:
     guard: dict = field(default_factory=dict)
     analysis: object = None
     declined: list = field(default_factory=list)  # kinds of request the guard refused
+    handoff_reason: str | None = None
 
 
 class ScriptedAssistant:
@@ -27,7 +32,7 @@ class ScriptedAssistant:
         self.batches: list[int] = []  # sizes of the batches analysed together
         self.script = {}
 
-    def reply(self, session, customer_id, text, *, channel="app"):
+    def reply(self, session, customer_id, text, *, channel="app", analysis=None):
         self.calls.append((customer_id, text, channel))
         handoff = any(t in text for t in self.handoff_texts)
         if any(t in text for t in self.declined_texts):
@@ -39,21 +44,29 @@ class ScriptedAssistant:
     script: dict[str, tuple] = {}
 
     def analyze(self, text):
-        from brokercare.service.routing import Analysis
-
         for fragment, (intent, conf, emotion, intensity) in self.script.items():
             if fragment in text:
-                return Analysis(((intent, conf),), emotion, intensity)
-        return Analysis((("out_of_scope", 0.2),))
+                return scripted_analysis(((intent, conf),), emotion, intensity, text=text)
+        return scripted_analysis((("out_of_scope", 0.2),), text=text)
 
     def analyze_many(self, texts):
         self.batches.append(len(texts))
         return [self.analyze(t) for t in texts]
 
+    def prefetched(self, session, customer_ids):
+        return nullcontext()
+
+
+def scripted_analysis(intents, emotion="calm", intensity=0.0, *, text="", entities=()) -> Analysis:
+    """The assistant's :class:`Analysis` of a message, as a test scripts it."""
+    return Analysis(text=text, intents=list(intents), emotion=emotion, intensity=intensity,
+                    entities=[Entity(e["kind"], e.get("text", ""), 0, 0, e.get("symbol") or e.get("value"))
+                              for e in entities])
+
 
 def install(monkeypatch) -> ScriptedAssistant:
-    from brokercare.service import peers
+    from brokercare.service import assistant
 
     fake = ScriptedAssistant()
-    monkeypatch.setattr(peers, "assistant", lambda: fake)
+    monkeypatch.setattr(assistant, "_wired", [fake])
     return fake

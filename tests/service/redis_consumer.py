@@ -13,7 +13,7 @@ def main() -> None:
     db_url, search_path, redis_url, prefix, name, crash_after = sys.argv[1:7]
     from brokercare.core.bus_redis import RedisStreamBus
     from brokercare.core.database import make_engine, set_engine
-    from brokercare.service.conversations import (
+    from brokercare.service.service import (
         MESSAGE_RECEIVED,
         ROUTING_CONSUMER,
         handle_message_received,
@@ -23,10 +23,9 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from tests.service.fakes import ScriptedAssistant
 
-    from brokercare.service import peers
+    from brokercare.service import assistant
 
-    fake = ScriptedAssistant()
-    peers.assistant = lambda: fake
+    assistant.wire(ScriptedAssistant())
     kwargs = {"connect_args": {"options": f"-csearch_path={search_path}"}} if search_path != "-" else {}
     set_engine(make_engine(db_url, **kwargs))
     handled = 0

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from brokercare.security.auth import issue_token
 from brokercare.security.service import create_user
 from brokercare.service.models import Message, OutboxMessage
+from brokercare.service.service import set_agent_profile
 
 from .conftest import add_user, dkim_signed
 from .fakes import install
@@ -32,12 +33,13 @@ def hub(session, brokerage, engine, monkeypatch):
     # issued directly, which keeps these tests quick.
     users = {
         "agent": create_user(session, username="cs_chen", password=PASSWORD, role="agent",
-                             display_name="陈静", skills=["complaints"], max_concurrent=2),
+                             display_name="陈静"),
         "lead": add_user(session, "lead_sun", role="team_lead", display_name="孙组长"),
         "customer": add_user(session, "zhangwei", role="customer", display_name="张伟"),
         "risk": add_user(session, "risk_he", role="risk", display_name="何风控"),
         "mailgw": add_user(session, "mail_gateway", role="admin", display_name="邮件网关"),
     }
+    set_agent_profile(session, users["agent"].id, skills=["complaints"], max_concurrent=2)
     users["customer"].customer_id = brokerage.mass.id
     session.commit()
     monkeypatch.setenv("BROKERCARE_WECHAT_TOKEN", "wx-token-2026")

@@ -12,8 +12,8 @@ from sqlalchemy import event, func, select
 from brokercare.ledger import service as ledger
 from brokercare.ledger.models import LedgerEntry
 from brokercare.security.auth import issue_token
-from brokercare.service import conversations as conv_svc
-from brokercare.service import peers
+from brokercare.service import audit
+from brokercare.service import service as conv_svc
 from brokercare.service.channels import Identity, from_json_message
 from brokercare.service.intake import Intake
 from brokercare.service.models import Conversation, Message, RoutingDecision, Ticket
@@ -120,7 +120,7 @@ def test_when_the_shared_write_fails_each_message_is_received_alone_and_none_is_
         session, brokerage, ai, monkeypatch):
     b = brokerage
     known(session, b.mass, b.potential, b.long_tail)
-    real = peers.ledger_append_many
+    real = audit.ledger_append_many
     calls = []
 
     def failing_once(s, entries):
@@ -129,7 +129,7 @@ def test_when_the_shared_write_fails_each_message_is_received_alone_and_none_is_
             raise RuntimeError("disk full")
         return real(s, entries)
 
-    monkeypatch.setattr(peers, "ledger_append_many", failing_once)
+    monkeypatch.setattr(audit, "ledger_append_many", failing_once)
     out = conv_svc.receive_many(session, [app_msg(b.mass, "转账几点截止？", "m-1"),
                                           app_msg(b.potential, "开户要多久？", "p-1"),
                                           app_msg(b.long_tail, "开户要带什么？", "l-1")], now=OPEN_HOURS)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from brokercare.service import conversations as conv_svc
+from brokercare.service import service as conv_svc
 from brokercare.service.channels import (
     Identity,
     from_json_message,
@@ -23,16 +23,15 @@ from brokercare.service.models import (
     RoutingDecision,
     Ticket,
 )
-from brokercare.service.routing import Analysis
 
 from .conftest import CLOSED_HOURS, OPEN_HOURS, dkim_signed
-from .fakes import install
+from .fakes import install, scripted_analysis
 
 DATA = Path(__file__).parent / "data"
 
 
 def an(intent, conf=0.9, emotion="calm", intensity=0.2, entities=()):
-    return Analysis(((intent, conf),), emotion, intensity, tuple(entities))
+    return scripted_analysis(((intent, conf),), emotion, intensity, entities=entities)
 
 
 def send(session, inbound, analysis, now=OPEN_HOURS):

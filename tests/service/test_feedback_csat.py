@@ -6,14 +6,13 @@ import pytest
 from sqlalchemy import select
 
 from brokercare.core.errors import Conflict, ValidationFailed
-from brokercare.service import conversations as conv_svc
 from brokercare.service import csat, feedback, reports, sla
+from brokercare.service import service as conv_svc
 from brokercare.service.channels import Identity, from_json_message
 from brokercare.service.models import CsatSurvey, Feedback, OutboxMessage
-from brokercare.service.routing import Analysis
 
 from .conftest import OPEN_HOURS
-from .fakes import install
+from .fakes import install, scripted_analysis
 
 
 def say(session, customer, text, analysis, channel="app", now=OPEN_HOURS):
@@ -29,7 +28,7 @@ def say(session, customer, text, analysis, channel="app", now=OPEN_HOURS):
 def test_a_suggestion_from_wechat_is_tracked_to_shipped(session, brokerage, monkeypatch):
     install(monkeypatch)
     say(session, brokerage.mass, "建议APP增加条件单功能，比如跌破某个价格自动卖出。",
-        Analysis((("feedback", 0.88),), "calm", 0.1), channel="wechat")
+        scripted_analysis((("feedback", 0.88),), "calm", 0.1), channel="wechat")
     fb = session.scalar(select(Feedback))
     assert (fb.kind, fb.channel, fb.suggestion_status) == ("suggestion", "wechat", "under_review")
     clock = sla.clocks_of(session, "feedback", fb.id)[0]
@@ -56,14 +55,14 @@ def test_unanswered_feedback_breaches_after_24_hours(session, brokerage):
     session.add(c)
     session.flush()
     feedback.record_feedback(session, contact_id=c.id, channel="branch", text="营业部周六能不能开门？",
-                             analysis=Analysis((("branch_service", 0.8),)), now=OPEN_HOURS)
+                             analysis=scripted_analysis((("branch_service", 0.8),)), now=OPEN_HOURS)
     result = sla.run_sla_check(session, OPEN_HOURS + timedelta(hours=25))
     assert result.breached == 1 and result.escalated == 1  # to the complaints team lead
 
 
 def test_csat_answered_by_typing_a_digit_on_wechat(session, brokerage, monkeypatch):
     install(monkeypatch)
-    out = say(session, brokerage.mass, "我要投诉，转账的钱一直没到！", Analysis((("complaint", 0.9),), "angry", 0.6),
+    out = say(session, brokerage.mass, "我要投诉，转账的钱一直没到！", scripted_analysis((("complaint", 0.9),), "angry", 0.6),
               channel="wechat")
     conv_svc.agent_reply(session, out.conversation.id, brokerage.complaints_agent, "已为您加急处理。",
                          now=OPEN_HOURS + timedelta(minutes=5))
@@ -85,8 +84,8 @@ def test_csat_answered_by_typing_a_digit_on_wechat(session, brokerage, monkeypat
 
 def test_quarterly_feedback_report(session, brokerage, monkeypatch, tmp_path):
     install(monkeypatch)
-    say(session, brokerage.mass, "建议增加港股通的盘前提醒。", Analysis((("feedback", 0.9),)))
-    say(session, brokerage.long_tail, "客服小王很耐心，给个好评！", Analysis((("feedback", 0.8),), "satisfied", 0.7))
+    say(session, brokerage.mass, "建议增加港股通的盘前提醒。", scripted_analysis((("feedback", 0.9),)))
+    say(session, brokerage.long_tail, "客服小王很耐心，给个好评！", scripted_analysis((("feedback", 0.8),), "satisfied", 0.7))
     fb = session.scalars(select(Feedback).order_by(Feedback.id)).all()
     feedback.answer_feedback(session, fb[0].id, user_id=1, answer="已转产品团队评估。",
                              now=OPEN_HOURS + timedelta(hours=2))

@@ -7,21 +7,21 @@ import pytest
 from sqlalchemy import select
 
 from brokercare.core.errors import Conflict, PermissionDenied
-from brokercare.service import conversations as conv_svc
 from brokercare.service import queues
+from brokercare.service import service as conv_svc
 from brokercare.service.channels import Identity, from_json_message
 from brokercare.service.models import Conversation, CsatSurvey, OutboxMessage
-from brokercare.service.routing import Analysis
+from brokercare.service.service import set_agent_profile
 
 from .conftest import OPEN_HOURS, add_customer
-from .fakes import install
+from .fakes import install, scripted_analysis
 
 
 def margin_question(session, customer, text, minutes):
     msg = from_json_message("app", text, identities=[Identity("customer_id", str(customer.id), True)])
     got = conv_svc.ingest(session, msg, now=OPEN_HOURS + timedelta(minutes=minutes))
     out = conv_svc.process(session, got.first_customer_message.id, now=OPEN_HOURS + timedelta(minutes=minutes),
-                           analysis=Analysis((("margin_liquidation", 0.9),), "angry", 0.8))
+                           analysis=scripted_analysis((("margin_liquidation", 0.9),), "angry", 0.8))
     session.commit()
     return out
 
@@ -29,7 +29,7 @@ def margin_question(session, customer, text, minutes):
 def test_a_waiting_chat_is_assigned_the_moment_the_agent_frees_a_slot(session, brokerage, monkeypatch):
     install(monkeypatch)
     # 王敏 is the only free margin agent, with one slot; the team lead also has the skill: fill her.
-    brokerage.lead.max_concurrent = 0
+    set_agent_profile(session, brokerage.lead.id, max_concurrent=0)
     session.commit()
     c1 = add_customer(session, 11, name="钱进", phone="13500000011", tier="mass")
     c2 = add_customer(session, 12, name="孙丽", phone="13500000012", tier="mass")
@@ -58,8 +58,8 @@ def test_a_waiting_chat_is_assigned_the_moment_the_agent_frees_a_slot(session, b
 
 def test_more_slots_or_coming_back_pulls_from_the_queue(session, brokerage, monkeypatch):
     install(monkeypatch)
-    brokerage.lead.max_concurrent = 0
-    brokerage.margin_agent.max_concurrent = 0
+    set_agent_profile(session, brokerage.lead.id, max_concurrent=0)
+    set_agent_profile(session, brokerage.margin_agent.id, max_concurrent=0)
     session.commit()
     c1 = add_customer(session, 21, name="吴敏", phone="13500000021", tier="mass")
     out = margin_question(session, c1, "强平了怎么办？", 0)
@@ -72,8 +72,8 @@ def test_more_slots_or_coming_back_pulls_from_the_queue(session, brokerage, monk
 def test_a_freed_manager_takes_their_own_customer_before_older_chats(session, brokerage, monkeypatch):
     install(monkeypatch)
     mgr = brokerage.manager
-    mgr.max_concurrent = 1
-    brokerage.general_agent.max_concurrent = 0
+    set_agent_profile(session, mgr.id, max_concurrent=1)
+    set_agent_profile(session, brokerage.general_agent.id, max_concurrent=0)
     session.commit()
     # An older stranger's funds chat waits in the queue while the manager's only slot is busy.
     stranger = add_customer(session, 31, name="郑华", phone="13500000031", tier="mass")
@@ -87,7 +87,7 @@ def test_a_freed_manager_takes_their_own_customer_before_older_chats(session, br
     vip_msg = from_json_message("app", "帮我看看组合要不要调仓", identities=[Identity("customer_id", str(brokerage.vip.id), True)])
     vip_got = conv_svc.ingest(session, vip_msg, now=OPEN_HOURS + timedelta(minutes=5))
     vip = conv_svc.process(session, vip_got.first_customer_message.id, now=OPEN_HOURS + timedelta(minutes=5),
-                           analysis=Analysis((("robo_advice", 0.9),)))
+                           analysis=scripted_analysis((("robo_advice", 0.9),)))
     session.commit()
     assert vip.conversation.status == "waiting" and vip.conversation.preferred_agent_id == mgr.id
     taken = queues.fill_free_slots(session, mgr.id, now=OPEN_HOURS + timedelta(minutes=6))
@@ -103,7 +103,7 @@ def test_only_the_holder_replies_and_the_reply_meets_the_first_response_clock(se
     msg = from_json_message("wechat", "我要投诉你们营业部乱收费！", identities=[Identity("wechat_openid", "oMASS_zhangwei_77ab", True)])
     got = conv_svc.ingest(session, msg, now=OPEN_HOURS)
     out = conv_svc.process(session, got.first_customer_message.id, now=OPEN_HOURS,
-                           analysis=Analysis((("complaint", 0.95),), "angry", 0.4))
+                           analysis=scripted_analysis((("complaint", 0.95),), "angry", 0.4))
     session.commit()
     assert out.agent.id == brokerage.complaints_agent.id
     with pytest.raises(PermissionDenied):
@@ -140,5 +140,5 @@ def test_staff_with_a_skill_are_found_by_the_database_among_many(session, broker
 
     everyone = session.scalars(select(User)).all()
     assert {u.id for u in queues._with_skill(session, "funds")} == {
-        u.id for u in everyone if u.active and u.role in queues.STAFF_ROLES and "funds" in (u.skills or [])}
+        u.id for u in everyone if u.active and u.role in queues.STAFF_ROLES and "funds" in queues.skills_of(session, u.id)}
     assert queues._with_skill(session, None) == []

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 
 from brokercare.core.bus import Event
 from brokercare.core.models import ProcessedEvent
-from brokercare.service import conversations as conv_svc
+from brokercare.service import service as conv_svc
 from brokercare.service.channels import Identity, from_json_message
 from brokercare.service.models import Message, RoutingDecision
 

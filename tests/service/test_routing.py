@@ -3,11 +3,13 @@
 import pytest
 
 from brokercare.core.errors import ValidationFailed
-from brokercare.service.routing import Analysis, RoutingContext, decide, load_policy, parse_policy
+from brokercare.service.routing import RoutingContext, decide, load_policy, parse_policy
+
+from .fakes import scripted_analysis
 
 
 def a(intent, conf=0.9, emotion="calm", intensity=0.2):
-    return Analysis(((intent, conf), ("out_of_scope", 0.05)), emotion, intensity)
+    return scripted_analysis(((intent, conf), ("out_of_scope", 0.05)), emotion, intensity)
 
 
 def test_a_plain_question_from_a_mass_customer_is_answered_by_the_ai():

@@ -119,7 +119,7 @@ def test_angry_customer_is_handed_to_a_person_and_sees_the_agents_reply(browser,
     customer.locator(".msg", has_text="转").last.wait_for(timeout=15_000)
 
     from brokercare.security.models import User
-    from brokercare.service.conversations import history_of_customer
+    from brokercare.service.service import history_of_customer
 
     with Session(platform.engine) as s:
         conv = history_of_customer(s, customer_id_of(platform, "demo_longtail"), limit=1)[0]
@@ -194,4 +194,35 @@ def test_customer_page_is_usable_at_phone_width(browser, platform):
     page.goto(f"{platform.url}/me/risk")
     assert page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
     shot(page, "customer-risk-questionnaire-phone")
+    context.close()
+
+
+def test_customer_reads_the_daily_report_on_a_phone(browser, platform):
+    """The closes of the last two trading days are in (the previous one 2 % lower), so every
+    holding gained 2 %: the report says so in words, draws its charts without script, fits a
+    phone's width, and the PDF link gives a PDF."""
+    from brokercare.accounts.service import positions_of
+    from brokercare.core.calendar import previous_trading_day
+    from brokercare.engagement.service import latest_day
+    from brokercare.market.service import instrument_rows, load_closes
+
+    day = latest_day()
+    with platform.engine.begin() as conn:
+        rows = [r for r in instrument_rows(Session(bind=conn)) if r["last_price"]]
+        load_closes(conn, [(r["symbol"], day, r["last_price"]) for r in rows])
+        load_closes(conn, [(r["symbol"], previous_trading_day(day), round(r["last_price"] / 1.02, 4)) for r in rows])
+    with Session(platform.engine) as s:
+        held = [p for p in positions_of(s, customer_id_of(platform, "demo_vip")) if p.kind in ("stock", "etf")]
+    assert held, "the VIP demo customer holds shares"
+    context, page = login(browser, platform, "demo_vip", CUSTOMER_PASSWORD, viewport={"width": 375, "height": 740})
+    page.click("nav >> text=收盘报告")
+    page.wait_for_load_state("networkidle")
+    assert f"{day.month}月{day.day}日" in page.locator("article.daily-report h2").inner_text()
+    assert "今日您的持仓合计盈利" in page.locator(".headline").inner_text()
+    assert page.locator("article.daily-report svg rect").count() >= 2
+    assert page.locator("article.daily-report script").count() == 0
+    assert page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
+    shot(page, "customer-daily-report-phone")
+    pdf = page.request.get(f"{platform.url}/me/reports/daily/{day.isoformat()}.pdf")
+    assert pdf.ok and pdf.headers["content-type"] == "application/pdf" and pdf.body()[:4] == b"%PDF"
     context.close()

@@ -1,7 +1,7 @@
-"""Importing accounts, positions and trades from a broker's own files.
+"""Importing accounts, positions, trades, orders and cash movements from a broker's own files.
 
 Natural keys: ``account_no`` for accounts, ``account_no`` + ``symbol`` for positions,
-``trade_no`` for trades. Accounts refer to customers by ``customer_no``, which the importing
+``trade_no`` for trades, ``order_no`` for orders, ``movement_no`` for cash movements. Accounts refer to customers by ``customer_no``, which the importing
 command resolves through the customers domain (``customer_ids``, passed in: accounts sit below
 customers and do not read them); positions and trades refer to accounts by ``account_no`` and to
 instruments by symbol (``600519.SH`` or the bare code), looked up in the market's master.
@@ -17,7 +17,7 @@ from functools import partial
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.models import Account, Position, Trade
+from brokercare.accounts.models import Account, CashMovement, Order, Position, Trade
 from brokercare.core.bulkimport import (
     Column,
     ImportSpec,
@@ -258,4 +258,137 @@ def trades_spec() -> ImportSpec:
         key=("trade_no",), key_columns=("trade_no",), prepare=_prepare_trades,
         compared=("account_id", "symbol", "side", "price", "quantity", "amount", "commission",
                   "stamp_duty", "transfer_fee", "traded_at"),
+    )
+
+
+# --- cash movements -----------------------------------------------------------------------------
+
+MOVEMENT_KIND = {"bank_in": "bank_in", "bank_out": "bank_out", "dividend": "dividend",
+                 "interest": "interest", "fee": "fee", "margin_interest": "margin_interest",
+                 "银行转证券": "bank_in", "银证转入": "bank_in", "转入": "bank_in",
+                 "证券转银行": "bank_out", "银证转出": "bank_out", "转出": "bank_out",
+                 "红利": "dividend", "分红": "dividend", "股息红利": "dividend", "利息": "interest",
+                 "利息归本": "interest", "费用": "fee", "融资利息": "margin_interest"}
+#: Kinds that take money out of the account: their amount is negative.
+OUTGOING = frozenset({"bank_out", "fee", "margin_interest"})
+MOVEMENT_STATUS = {"pending": "pending", "done": "done", "failed": "failed", "处理中": "pending",
+                   "成功": "done", "已完成": "done", "失败": "failed"}
+
+MOVEMENT_COLUMNS = [
+    Column("movement_no", pattern(r"[0-9A-Za-z_-]{4,24}", "a movement number (4-24 characters)")),
+    Column("account_no", ACCOUNT_NO),
+    Column("kind", choice(MOVEMENT_KIND, "movement kind")),
+    Column("amount", decimal()),
+    Column("status", choice(MOVEMENT_STATUS, "movement status"), required=False, default="done"),
+    Column("bank_name", text(32), required=False),
+    Column("occurred_at", parse_datetime),
+]
+
+
+def _prepare_movements(conn: Connection, parsed: dict[int, dict]) -> Prepared:
+    errors: dict[int, str] = {}
+    accounts = lookup(conn, Account.account_no, Account.id, (r["account_no"] for r in parsed.values()))
+    now, out = utcnow(), {}
+    for row_no, r in parsed.items():
+        outgoing = r["kind"] in OUTGOING
+        if r["account_no"] not in accounts:
+            errors[row_no] = f"account {r['account_no']} not found (import accounts first)"
+        elif r["amount"] == 0:
+            errors[row_no] = "amount cannot be 0"
+        elif (r["amount"] < 0) != outgoing:
+            errors[row_no] = (f"amount {r['amount']} of a {r['kind']} must be "
+                              f"{'negative (money out)' if outgoing else 'positive (money in)'}")
+        elif r["occurred_at"] > now:
+            errors[row_no] = "occurred_at is in the future"
+        elif r["kind"] in ("bank_in", "bank_out") and not r["bank_name"]:
+            errors[row_no] = "bank_name is required for a bank transfer"
+        else:
+            out[row_no] = {
+                "movement_no": r["movement_no"], "account_id": accounts[r["account_no"]],
+                "kind": r["kind"], "amount": r["amount"], "status": r["status"],
+                "bank_name": r["bank_name"] or None, "occurred_at": r["occurred_at"],
+            }
+    return Prepared(out, errors)
+
+
+def cash_movements_spec() -> ImportSpec:
+    return ImportSpec(
+        kind="cash_movements", table=CashMovement.__table__, columns=MOVEMENT_COLUMNS,
+        key=("movement_no",), key_columns=("movement_no",), prepare=_prepare_movements,
+        compared=("account_id", "kind", "amount", "status", "bank_name", "occurred_at"),
+    )
+
+
+# --- orders -------------------------------------------------------------------------------------
+
+ORDER_STATUS = {"filled": "filled", "partial": "partial", "cancelled": "cancelled",
+                "rejected": "rejected", "已成": "filled", "全部成交": "filled", "部成": "partial",
+                "部分成交": "partial", "已撤": "cancelled", "撤单": "cancelled", "废单": "rejected",
+                "拒绝": "rejected"}
+ORDER_CHANNEL = {"app": "app", "web": "web", "pc": "pc", "phone": "phone", "branch": "branch",
+                 "api": "api", "手机": "app", "网上": "web", "电脑": "pc", "电话": "phone",
+                 "柜台": "branch", "程序化": "api"}
+
+ORDER_COLUMNS = [
+    Column("order_no", pattern(r"[0-9A-Za-z_-]{4,24}", "an order number (4-24 characters)")),
+    Column("account_no", ACCOUNT_NO),
+    Column("symbol", SYMBOL),
+    Column("side", choice(SIDE, "side")),
+    Column("price", decimal(positive=True, places=4)),
+    Column("quantity", decimal(positive=True)),
+    Column("filled_quantity", decimal(min_value=Decimal(0)), required=False, default=Decimal("0.00")),
+    Column("status", choice(ORDER_STATUS, "order status")),
+    Column("channel", choice(ORDER_CHANNEL, "channel"), required=False, default="app"),
+    Column("placed_at", parse_datetime),
+]
+
+
+def _order_problem(r: dict, now) -> str | None:
+    """Why an order's fill does not agree with its status or time, if it does not."""
+    filled, qty, status = r["filled_quantity"], r["quantity"], r["status"]
+    if filled > qty:
+        return "filled_quantity exceeds quantity"
+    if status == "filled" and filled != qty:
+        return "a filled order has filled_quantity equal to quantity"
+    if status == "partial" and not 0 < filled < qty:
+        return "a partial order has filled_quantity between 0 and quantity"
+    if status == "rejected" and filled:
+        return "a rejected order has filled_quantity 0"
+    if r["placed_at"] > now:
+        return "placed_at is in the future"
+    local = r["placed_at"].astimezone(SHANGHAI).date()
+    if not is_trading_day(local):
+        return f"placed_at {local} is not a trading day"
+    return None
+
+
+def _prepare_orders(conn: Connection, parsed: dict[int, dict]) -> Prepared:
+    errors: dict[int, str] = {}
+    accounts = lookup(conn, Account.account_no, Account.id, (r["account_no"] for r in parsed.values()))
+    now = utcnow()
+    for row_no, r in parsed.items():
+        if r["account_no"] not in accounts:
+            errors[row_no] = f"account {r['account_no']} not found (import accounts first)"
+        elif problem := _order_problem(r, now):
+            errors[row_no] = problem
+    rows = {k: v for k, v in parsed.items() if k not in errors}
+    _resolve_symbols(conn, rows, errors)
+    out = {}
+    for row_no, r in rows.items():
+        if row_no not in errors:
+            out[row_no] = {
+                "order_no": r["order_no"], "account_id": accounts[r["account_no"]], "symbol": r["symbol"],
+                "side": r["side"], "price": r["price"], "quantity": r["quantity"],
+                "filled_quantity": r["filled_quantity"], "status": r["status"],
+                "channel": r["channel"], "placed_at": r["placed_at"],
+            }
+    return Prepared(out, errors)
+
+
+def orders_spec() -> ImportSpec:
+    return ImportSpec(
+        kind="orders", table=Order.__table__, columns=ORDER_COLUMNS,
+        key=("order_no",), key_columns=("order_no",), prepare=_prepare_orders,
+        compared=("account_id", "symbol", "side", "price", "quantity", "filled_quantity", "status",
+                  "channel", "placed_at"),
     )

@@ -1,4 +1,5 @@
-"""Cash and margin accounts, margin contracts, positions, orders, trades and cash movements."""
+"""Cash and margin accounts, margin contracts, positions, orders, trades, cash movements, and the
+bank–securities transfers with their reconciliation against the banks' statements."""
 
 from __future__ import annotations
 
@@ -140,3 +141,63 @@ class CashMovement(Base):
     status: Mapped[str] = mapped_column(String(12), default="done")  # pending, done, failed
     bank_name: Mapped[str | None] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BankTransfer(Base):
+    """A 银证转账 between an account and its linked bank card, through its state machine:
+    requested → sent (the bank has it) → confirmed | failed; held (waiting for the risk desk) →
+    requested | rejected; proposed (offered in a chat) → requested on the customer's confirmation,
+    else expired.
+
+    An outgoing transfer's amount is frozen on the account from request to outcome, so it cannot
+    be spent twice; the balance moves only on ``confirmed``.
+    """
+
+    __tablename__ = "bank_transfers"
+    __table_args__ = (Index("ix_bank_transfers_state", "state", "requested_at"),
+                      Index("ix_bank_transfers_account_day", "account_id", "business_day"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transfer_no: Mapped[str] = mapped_column(String(24), unique=True)
+    # The caller's key, scoped to the customer: a retried request finds the first one.
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(4))  # in, out
+    amount: Mapped[Decimal] = mapped_column(Money())
+    bank_name: Mapped[str | None] = mapped_column(String(32))
+    card_tail: Mapped[str | None] = mapped_column(String(4))
+    state: Mapped[str] = mapped_column(String(12), default="requested")
+    business_day: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(12), default="app")
+    risk_measure_id: Mapped[int | None] = mapped_column(Integer)
+    bank_ref: Mapped[str | None] = mapped_column(String(40))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it failed or waits, in Chinese
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ReconciliationItem(Base):
+    """One difference between the transfers and a bank's statement of a day, as a task for
+    operations: ``missing_at_bank``, ``missing_here``, ``amount_mismatch``; ``settled`` notes the
+    statement confirming or failing a transfer whose answer never came (a bank timeout)."""
+
+    __tablename__ = "reconciliation_items"
+    __table_args__ = (UniqueConstraint("bank_name", "business_day", "reference", "kind",
+                                       name="uq_reconciliation_items_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_name: Mapped[str] = mapped_column(String(32))
+    business_day: Mapped[date] = mapped_column(Date, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(40))  # our transfer_no, else the bank's ref
+    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("bank_transfers.id", ondelete="SET NULL"))
+    ours: Mapped[Decimal | None] = mapped_column(Money())
+    bank: Mapped[Decimal | None] = mapped_column(Money())
+    detail: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open, done
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolved_by: Mapped[int | None] = mapped_column(Integer)
+    resolution: Mapped[str | None] = mapped_column(Text)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AccountOut(BaseModel):
@@ -35,6 +36,8 @@ class PositionOut(BaseModel):
     cost_price: Decimal
     last_price: Decimal
     priced_at_cost: bool
+    price_at: datetime | None = None  # the price's as-of time (None: a reference price)
+    price_stale: bool = False  # older than the market could have produced
     market_value: Decimal
     cost_value: Decimal
     pnl: Decimal
@@ -80,3 +83,48 @@ class MarginStatusOut(BaseModel):
     topup_days: int
     credit_limit: Decimal
     credit_available: Decimal
+
+
+class TransferIn(BaseModel):
+    """A 银证转账 the customer asks for: ``in`` bank → securities account, ``out`` the reverse."""
+
+    direction: Literal["in", "out"]
+    amount: Decimal = Field(gt=0, max_digits=16, decimal_places=2)
+
+
+class TransferOut(BaseModel):
+    transfer_no: str
+    direction: str
+    amount: Decimal
+    state: str  # requested, held, sent, confirmed, failed, rejected, reversed
+    state_label: str
+    bank_name: str | None
+    card_tail: str | None
+    business_day: date
+    reason: str | None  # why it waits or did not succeed, in Chinese
+    requested_at: datetime
+    settled_at: datetime | None
+    replayed: bool = False  # the same request key again: this is the first request's transfer
+
+
+class ReconciliationItemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    bank_name: str
+    business_day: date
+    kind: str
+    reference: str
+    ours: Decimal | None
+    bank: Decimal | None
+    detail: str
+    status: str
+
+
+class ReconciliationOut(BaseModel):
+    bank_name: str
+    business_day: date
+    statement_rows: int
+    matched: int
+    settled: int  # transfers whose answer never came, settled by the statement
+    differences: list[ReconciliationItemOut]

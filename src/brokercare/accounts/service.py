@@ -1,7 +1,8 @@
 """Account read services: a customer's accounts, valued positions and margin status.
 
-Positions are valued at the market's reference price (the instrument's ``last_price`` until a live
-quote feed updates it; a holding without one is valued at cost and flagged). The maintenance
+Positions are valued at the market's valuation price (``market.service.valuations``: the latest
+quote, else the last close, else the reference price; a holding without any is valued at cost and
+flagged), each with its as-of time and whether it is stale. The maintenance
 collateral ratio (维持担保比例, :func:`maintenance_ratio`) is the margin account's total assets ÷
 its total liabilities, compared with the contract's warning, liquidation and withdrawal lines.
 Securities-lending (融券) debt is the shares owed (``margin_shorts``) at that same price, so the
@@ -22,7 +23,9 @@ import polars as pl
 from sqlalchemy import ColumnElement, Connection, Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts import loading, profile_sources
+from brokercare.accounts import loading, margin_loading, profile_sources
+from brokercare.accounts.daily_sources import holdings_frame as holdings_frame
+from brokercare.accounts.daily_sources import trades_frame as trades_frame
 from brokercare.accounts.models import (
     Account,
     CashMovement,
@@ -40,13 +43,17 @@ from brokercare.accounts.profile_sources import holdings_by_customer as holdings
 from brokercare.accounts.profile_sources import orders_by_customer as orders_by_customer
 from brokercare.accounts.profile_sources import round_trips_by_customer as round_trips_by_customer
 from brokercare.accounts.profile_sources import trading_by_customer as trading_by_customer
+from brokercare.accounts.transfers import confirm_transfer_proposal as confirm_transfer_proposal
+from brokercare.accounts.transfers import propose_transfer as propose_transfer
+from brokercare.accounts.transfers import send_transfer as send_transfer
+from brokercare.accounts.transfers import transfers_of as transfers_of
 from brokercare.core import bulkload
 from brokercare.core.bulkimport import ImportSpec
 from brokercare.core.bulkread import driver_rows
 from brokercare.core.database import money
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.ledger.service import append
-from brokercare.market.service import instruments_by_symbol, instruments_sql
+from brokercare.market.service import instruments_by_symbol, instruments_sql, valuations
 from brokercare.security.policy import Principal, data_class_of, readable, require_readable
 from brokercare.security.service import get_cipher
 
@@ -63,6 +70,11 @@ def get_account(session: Session, account_id: int) -> Account:
 def customer_of_account(session: Session, account_id: int) -> int | None:
     """The customer an account belongs to (None for an unknown account)."""
     return session.scalar(select(Account.customer_id).where(Account.id == account_id))
+
+
+def customer_of_account_no(session: Session, account_no: str) -> int | None:
+    """The owner of the account numbered ``account_no`` (``None``: no such account)."""
+    return session.scalar(select(Account.customer_id).where(Account.account_no == account_no.strip()))
 
 
 def accounts_of(session: Session, customer_id: int) -> list[Account]:
@@ -92,22 +104,22 @@ def load_frames(conn: Connection, frames: Mapping[str, Mapping[str, Any]]) -> di
     return bulkload.load_frames(conn, FRAME_TABLES, frames)
 
 
-IMPORT_KINDS = ("accounts", "positions", "trades")
+_SPECS = {"positions": loading.positions_spec, "trades": loading.trades_spec, "orders": loading.orders_spec,
+          "cash_movements": loading.cash_movements_spec,
+          "margin_contracts": margin_loading.margin_contracts_spec, "margin_shorts": margin_loading.margin_shorts_spec}
+IMPORT_KINDS = ("accounts", *_SPECS)
 
 
 def import_spec(kind: str, *, customer_ids: loading.CustomerIds | None = None) -> ImportSpec:
-    """How ``brokercare import KIND FILE`` reads, checks and writes a broker's accounts, positions
-    or trades. Accounts name their customer by number: the command passes ``customer_ids``
-    (``customers.service.ids_by_customer_no``) to resolve them, as accounts do not read customers."""
+    """How ``brokercare import KIND FILE`` reads, checks and writes one of ``IMPORT_KINDS``; accounts
+    name customers by number, resolved by ``customer_ids`` (``customers.service.ids_by_customer_no``)."""
     if kind == "accounts":
         if customer_ids is None:
             raise ValueError("importing accounts needs customer_ids to resolve customer numbers")
         return loading.accounts_spec(customer_ids)
-    if kind == "positions":
-        return loading.positions_spec()
-    if kind == "trades":
-        return loading.trades_spec()
-    raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+    if kind not in _SPECS:
+        raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+    return _SPECS[kind]()
 
 
 def active_cash_accounts(conn: Connection, *, lo: int, hi: int) -> list[tuple]:
@@ -166,6 +178,8 @@ class ValuedPosition:
     cost_price: Decimal
     last_price: Decimal
     priced_at_cost: bool
+    price_at: datetime | None
+    price_stale: bool
     market_value: Decimal
     cost_value: Decimal
     pnl: Decimal
@@ -178,11 +192,13 @@ def _valued(session: Session, where: ColumnElement[bool]) -> list[ValuedPosition
         select(Position).where(where, Position.quantity > 0).order_by(Position.account_id, Position.symbol)
     ))
     instruments = instruments_by_symbol(session, (p.symbol for p in held))
+    prices = valuations(session, instruments)
     out = []
     for pos in held:
         inst = instruments[pos.symbol]
-        priced_at_cost = inst.last_price is None
-        price = pos.cost_price if priced_at_cost else inst.last_price
+        value = prices.get(pos.symbol)
+        priced_at_cost = value is None
+        price = pos.cost_price if priced_at_cost else value.price
         mv = money(pos.quantity * price)
         cost = money(pos.quantity * pos.cost_price)
         pnl = mv - cost
@@ -190,7 +206,8 @@ def _valued(session: Session, where: ColumnElement[bool]) -> list[ValuedPosition
             account_id=pos.account_id, symbol=pos.symbol, name=inst.name, kind=inst.kind,
             board=inst.board, risk_rating=inst.risk_rating, quantity=pos.quantity,
             available_quantity=pos.available_quantity, cost_price=pos.cost_price, last_price=price,
-            priced_at_cost=priced_at_cost, market_value=mv, cost_value=cost, pnl=pnl,
+            priced_at_cost=priced_at_cost, price_at=value.as_of if value else None,
+            price_stale=value.stale if value else True, market_value=mv, cost_value=cost, pnl=pnl,
             pnl_pct=(pnl / cost).quantize(_RATIO, ROUND_HALF_UP) if cost else None,
             opened_on=pos.opened_on,
         ))
@@ -249,9 +266,10 @@ def _lending_debt(session: Session, contract: MarginContract) -> tuple[Decimal, 
         .order_by(MarginShort.symbol)
     ))
     instruments = instruments_by_symbol(session, (s.symbol for s in owed))
+    prices = valuations(session, instruments)
     shorts: list[ShortPosition] = []
     for s in owed:
-        name, price = instruments[s.symbol].name, instruments[s.symbol].last_price
+        name, price = instruments[s.symbol].name, getattr(prices.get(s.symbol), "price", None)
         shorts.append(ShortPosition(symbol=s.symbol, name=name, quantity=s.quantity, last_price=price,
                                     market_value=None if price is None else money(s.quantity * price)))
     if not shorts or any(s.market_value is None for s in shorts):

@@ -1,15 +1,26 @@
-"""Account endpoints under ``/api/v1``: a customer's accounts, an account's valued positions and
-its margin status. Holdings and balances are class-3 data: roles not cleared for it get 403 (or
+"""Account endpoints under ``/api/v1``: a customer's accounts, an account's valued positions, its
+margin status, and bank–securities transfers with their reconciliation. Holdings and balances are class-3 data: roles not cleared for it get 403 (or
 must ask with ``reveal=true`` where their role allows, which is audited)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from brokercare.accounts import service
-from brokercare.accounts.schemas import AccountOut, MarginStatusOut, PositionOut
-from brokercare.core.database import get_session
+from brokercare.accounts import reconciliation, service, transfers
+from brokercare.accounts.schemas import (
+    AccountOut,
+    MarginStatusOut,
+    PositionOut,
+    ReconciliationItemOut,
+    TransferIn,
+    TransferOut,
+)
+from brokercare.core.bus import Event, get_bus
+from brokercare.core.database import get_session, session_scope
+from brokercare.core.errors import PermissionDenied
+from brokercare.core.service import mark_processed
 from brokercare.customers.service import get_customer
 from brokercare.security.policy import (
     Principal,
@@ -17,6 +28,7 @@ from brokercare.security.policy import (
     data_class_of,
     ensure_may_see,
     readable,
+    require_roles,
 )
 from brokercare.security.service import mask_bank_card
 
@@ -75,3 +87,98 @@ def account_margin(
 ) -> MarginStatusOut:
     status = service.margin_status_read_by(session, user, account_id, reveal=reveal)
     return MarginStatusOut(**status.__dict__, state_label=STATE_LABELS[status.state])
+
+
+# --- bank–securities transfers (docs/transfers.md) ------------------------------------------------
+
+back_office = require_roles("admin", "risk")
+
+
+@router.post("/customers/{customer_id}/transfers", response_model=TransferOut, status_code=201,
+             summary="Start a 银证转账 (the customer only); the same Idempotency-Key returns the first")
+def start_transfer(
+    customer_id: int,
+    body: TransferIn,
+    request: Request,
+    response: Response,
+    idempotency_key: str = Header(..., alias="Idempotency-Key", min_length=1, max_length=120),
+    user: Principal = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> TransferOut:
+    if user.role != "customer" or user.customer_id != customer_id:
+        raise PermissionDenied("只有客户本人可以办理银证转账。")
+    out = transfers.request_transfer(
+        session, customer_id=customer_id, direction=body.direction, amount=body.amount,
+        idempotency_key=idempotency_key, channel="app",
+        ip=request.client.host if request.client else None,
+        device_id=request.headers.get("x-device-id"))
+    session.commit()
+    if out.replayed:
+        response.status_code = 200
+    elif out.state == "requested":
+        out = transfers.send_transfer(session, out.transfer_no)
+        session.commit()
+    return out
+
+
+@router.get("/customers/{customer_id}/transfers", response_model=list[TransferOut],
+            summary="A customer's transfers, newest first")
+def customer_transfers(customer_id: int, limit: int = Query(20, ge=1, le=200),
+                       user: Principal = Depends(current_user),
+                       session: Session = Depends(get_session)) -> list[TransferOut]:
+    _may_read_money(user, customer_id)
+    return transfers.transfers_of(session, customer_id, limit=limit)
+
+
+@router.get("/customers/{customer_id}/transfers/{transfer_no}", response_model=TransferOut)
+def customer_transfer(customer_id: int, transfer_no: str = Path(..., max_length=24),
+                      user: Principal = Depends(current_user),
+                      session: Session = Depends(get_session)) -> TransferOut:
+    _may_read_money(user, customer_id)
+    return transfers.transfer_of(session, customer_id=customer_id, transfer_no=transfer_no)
+
+
+def _may_read_money(user: Principal, customer_id: int) -> None:
+    ensure_may_see(user, customer_id)
+    if not readable(user, customer_id, data_class_of("cash_balance")):
+        raise PermissionDenied("Your role may not read this customer's transfers.")
+
+
+@router.get("/transfers/differences", response_model=list[ReconciliationItemOut],
+            summary="Open differences between the transfers and the banks' statements")
+def reconciliation_differences(limit: int = Query(100, ge=1, le=1000),
+                               _: Principal = Depends(back_office),
+                               session: Session = Depends(get_session)) -> list[ReconciliationItemOut]:
+    return reconciliation.open_items(session, limit=limit)
+
+
+class Resolution(BaseModel):
+    resolution: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/transfers/differences/{item_id}/resolve", response_model=ReconciliationItemOut)
+def resolve_difference(item_id: int, body: Resolution, user: Principal = Depends(back_office),
+                       session: Session = Depends(get_session)) -> ReconciliationItemOut:
+    out = reconciliation.resolve_item(session, item_id, actor_id=user.id, resolution=body.resolution)
+    session.commit()
+    return out
+
+
+def _on_hold_decided(event: Event) -> None:
+    """The risk desk released or rejected a held transfer out: send it now, or unfreeze it."""
+    released = event.type == "risk.hold_released"
+    with session_scope() as session:
+        if not mark_processed(session, "accounts.transfers", event.id):
+            return
+        out = transfers.on_risk_decision(session, measure_id=int(event.payload["measure_id"]),
+                                         released=released)
+        session.commit()
+        if out is not None and out.state == "requested":
+            transfers.send_transfer(session, out.transfer_no)
+            session.commit()
+
+
+def startup() -> None:
+    bus = get_bus()
+    for name in ("risk.hold_released", "risk.hold_rejected"):
+        bus.subscribe(name, _on_hold_decided, group="accounts.transfers")

@@ -30,6 +30,7 @@ from brokercare.advisory import (
     questionnaire,
 )
 from brokercare.advisory import proposals as engine
+from brokercare.advisory.loading import risk_assessments_spec as risk_assessments_spec
 from brokercare.advisory.models import CustomerGoal, RiskAssessment
 from brokercare.advisory.questionnaire import assess as assess
 from brokercare.advisory.questionnaire import questions as questions

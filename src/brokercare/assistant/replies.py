@@ -9,7 +9,9 @@ customer's suitability are mentioned.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +22,7 @@ from brokercare.assistant.kb import KbHit, KnowledgeBase
 from brokercare.assistant.taxonomy import describe, skill_of
 from brokercare.core.amounts import format_amount
 from brokercare.core.calendar import SHANGHAI
+from brokercare.core.errors import DomainError
 
 HANDOFF_INTENTS = frozenset({"human_agent", "complaint", "legal_dispute"})
 #: Intents answered from the customer's own data; an unidentified sender is asked to verify first.
@@ -106,7 +109,8 @@ def _temperature(session: Session, boards: list[str]) -> tuple[str, dict]:
     temps = tools.market_temperature(session, boards)
     if not temps:
         return "", {}
-    text = "".join(t["text"] + BAND_NOTES.get(t["band"], "") for t in temps.values())
+    # what a band means is said of today's market only; an old reading is given as what it is
+    text = "".join(t["text"] + ("" if t.get("stale") else BAND_NOTES.get(t["band"], "")) for t in temps.values())
     return text, {b: {"score": t["score"], "band": t["band"]} for b, t in temps.items()}
 
 
@@ -128,7 +132,7 @@ def _position(session: Session, customer_id: int, analysis: Analysis) -> Draft:
         return Draft("我看了一下，您的账户目前没有持仓，可用资金" + format_amount(p.cash, yuan_digits=2) + "。"
                      "如果想了解怎么开始投资，可以先做风险测评，我们会按您的承受能力介绍合适的品种。",
                      [{"type": "tool", "name": "portfolio"}])
-    lines = [f"您目前持有{len(p.holdings)}只证券，参考市值{format_amount(p.market_value, yuan_digits=2)}，"
+    lines = [f"您目前持有{len(p.holdings)}只证券，参考市值{format_amount(p.market_value, yuan_digits=2)}{p.price_note()}，"
              f"持仓浮动盈亏{format_amount(p.pnl, yuan_digits=2)}，可用资金{format_amount(p.cash, yuan_digits=2)}。"]
     losers = p.losers()[:3]
     if losers:
@@ -233,6 +237,64 @@ def _transfers(session: Session, customer_id: int, analysis: Analysis, kb: Knowl
                  facts={"last_transfer": {"direction": r.direction, "amount": str(r.amount), "status": r.status}})
 
 
+# Which way the money goes, from how customers say it: "转5万到银行卡", "取出3000", "从工行转2万进来".
+_OUT_CUES = re.compile(r"(转|取|提|汇|划|打)(回|到|至|出|现|给)?[^，。！？]{0,6}(银行|卡)|转出|取出|提现|出金|取钱|转走")
+_IN_CUES = re.compile(r"(从|由)[^，。！？]{0,8}(银行|行|卡)[^，。！？]{0,4}(转|存|划)|转入|存入|入金|转进|"
+                      r"转到[^，。！？]{0,4}(证券|股票|资金)账户|到证券账户|银转证|转[^，。！？]{0,6}进(来|去)")
+# "昨天转出的3万块怎么还没到银行卡？" asks about a transfer made, not for a new one.
+_ASKS_STATUS = re.compile(r"没到|到账了?吗|怎么还|为什么|昨天|前天|了吗|了没|转了|转的|转出的|转入的|进度|失败")
+_CONFIRM = re.compile(r"^\s*(好的?|是的?|对|确认|确定|没问题)?[，,]?\s*(确认|确定)(转账|转出|转入|办理)?"
+                      r"\s*[。！!.]*\s*$")
+TRANSFER_STATES_ZH = {"confirmed": "已经办理成功，资金已到账", "sent": "已提交银行，银行正在处理",
+                      "requested": "已受理，正在提交银行", "held": "已受理，为保障资金安全需风控复核，复核后自动办理"}
+
+
+def transfer_direction(text: str) -> str | None:
+    """``in``, ``out``, or None when the message does not say (then the assistant asks)."""
+    inbound = bool(_IN_CUES.search(text))
+    outbound = bool(_OUT_CUES.search(text))
+    if inbound == outbound:
+        return None
+    return "in" if inbound else "out"
+
+
+def _card(t) -> str:
+    return f"{t.bank_name or '存管银行'}（尾号{t.card_tail}）的银行卡"
+
+
+def _propose_transfer(customer_id: int, analysis: Analysis) -> Draft:
+    amount = Decimal(analysis.entities_of("amount")[0].value)
+    direction = transfer_direction(analysis.text)
+    if direction is None:
+        return Draft(f"好的，{format_amount(amount, yuan_digits=2)}。请问是从银行卡转入证券账户，"
+                     "还是从证券账户转出到银行卡？")
+    try:
+        t = tools.propose_transfer(customer_id, direction, amount)
+    except DomainError as exc:
+        return Draft(f"这笔转账现在办理不了：{exc.detail}", [{"type": "tool", "name": "transfers"}])
+    way = f"从证券账户转出到{_card(t)}" if direction == "out" else f"从{_card(t)}转入证券账户"
+    return Draft(f"请确认：{way}，金额 {format_amount(t.amount, yuan_digits=2)}。确认办理请回复“确认转账”，"
+                 "10 分钟内有效；不需要的话忽略即可。", [{"type": "tool", "name": "transfers"}],
+                 facts={"proposed_transfer": {"direction": direction, "amount": str(t.amount)}})
+
+
+def _confirmed_transfer(customer_id: int, analysis: Analysis) -> Draft | None:
+    """"确认转账" after a proposal: do it. None when nothing waits for a confirmation."""
+    if not _CONFIRM.match(analysis.text):
+        return None
+    try:
+        t = tools.confirm_transfer(customer_id)
+    except DomainError as exc:
+        return Draft(f"这笔转账没有办理：{exc.detail}", [{"type": "tool", "name": "transfers"}])
+    if t is None:
+        return None
+    way = "证券转银行" if t.direction == "out" else "银行转证券"
+    said = TRANSFER_STATES_ZH.get(t.state, f"没有办理成功：{t.reason or '请稍后再试'}")
+    return Draft(f"您的{way} {format_amount(t.amount, yuan_digits=2)}（流水号尾号 {t.transfer_no[-6:]}）{said}。",
+                 [{"type": "tool", "name": "transfers"}],
+                 facts={"transfer": {"transfer_no": t.transfer_no, "state": t.state}})
+
+
 def _margin(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
     views = tools.margin_views(session, customer_id)
     if not views:
@@ -328,6 +390,11 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
         return _position(session, customer_id, analysis)
     if intent == "pnl_query":
         return _pnl(session, customer_id, analysis)
+    if customer_id is not None and (done := _confirmed_transfer(customer_id, analysis)) is not None:
+        return done
+    if (customer_id is not None and intent == "bank_transfer" and analysis.entities_of("amount")
+            and not _ASKS_STATUS.search(analysis.text)):
+        return _propose_transfer(customer_id, analysis)
     if customer_id is not None and intent in ("transfer_status", "bank_transfer") and (
             intent == "transfer_status" or analysis.entities_of("amount")):
         return _transfers(session, customer_id, analysis, kb)

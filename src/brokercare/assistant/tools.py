@@ -16,8 +16,10 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from brokercare.accounts import service as accounts
+from brokercare.accounts.schemas import TransferOut
 from brokercare.advisory import service as advisory
 from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import session_scope
 from brokercare.core.errors import NotFound
 from brokercare.customers import service as customers
 from brokercare.monitoring import service as monitoring
@@ -35,6 +37,8 @@ class Holding:
     cost_price: Decimal
     price: Decimal | None
     risk_rating: str | None
+    price_at: datetime | None = None  # the price's as-of time (None: reference price or cost)
+    price_stale: bool = False
 
     @property
     def market_value(self) -> Decimal:
@@ -71,6 +75,17 @@ class Portfolio:
 
     def losers(self) -> list[Holding]:
         return sorted((h for h in self.holdings if h.pnl < 0), key=lambda h: h.pnl)
+
+    def price_note(self) -> str:
+        """Said after the market value when its prices are not live, so an old close is never
+        presented as today's market (empty when every price is current)."""
+        stale = [h for h in self.holdings if h.price_stale]
+        if not stale:
+            return ""
+        dated = [h.price_at for h in stale if h.price_at is not None]
+        if not dated:
+            return "（按参考价估算，不是实时行情）"
+        return f"（按 {min(dated).astimezone(SHANGHAI):%m 月 %d 日}的价格计算，不是实时行情）"
 
     def largest(self) -> Holding | None:
         return max(self.holdings, key=lambda h: h.market_value, default=None)
@@ -146,7 +161,8 @@ def _merged_holdings(positions: list[accounts.ValuedPosition]) -> dict[str, Hold
         h = merged.get(pos.symbol)
         if h is None:
             merged[pos.symbol] = Holding(pos.symbol, pos.name, pos.kind, pos.board, pos.quantity, pos.cost_price,
-                                         None if pos.priced_at_cost else pos.last_price, pos.risk_rating)
+                                         None if pos.priced_at_cost else pos.last_price, pos.risk_rating,
+                                         pos.price_at, pos.price_stale)
         else:
             total = h.quantity + pos.quantity
             h.cost_price = (h.cost_price * h.quantity + pos.cost_price * pos.quantity) / total
@@ -179,9 +195,36 @@ class TransferView:
 
 
 def recent_transfers(session: Session, customer_id: int, *, limit: int = 5) -> list[TransferView]:
+    """The latest 银证转账: the platform's own transfers (with those still in progress) and the
+    history imported as cash movements, newest first."""
+    own = [t for t in accounts.transfers_of(session, customer_id, limit=limit)
+           if t.state not in ("proposed", "expired")]
+    status = {"confirmed": "done", "failed": "failed", "rejected": "failed", "reversed": "failed"}
+    views = [TransferView(t.transfer_no, t.direction, t.amount, status.get(t.state, "pending"),
+                          t.bank_name, t.requested_at) for t in own]
+    seen = {v.movement_no for v in views}
     rows = accounts.recent_bank_transfers(session, [a.id for a in accounts_of(session, customer_id)], limit=limit)
-    return [TransferView(r.movement_no, "in" if r.kind == "bank_in" else "out", abs(r.amount), r.status,
-                         r.bank_name, r.occurred_at) for r in rows]
+    views += [TransferView(r.movement_no, "in" if r.kind == "bank_in" else "out", abs(r.amount), r.status,
+                           r.bank_name, r.occurred_at) for r in rows if r.movement_no not in seen]
+    return sorted(views, key=lambda v: v.occurred_at, reverse=True)[:limit]
+
+
+def propose_transfer(customer_id: int, direction: str, amount: Decimal) -> TransferOut:
+    """Record the transfer the customer asked for, to be done on their explicit confirmation.
+    Its own transaction: the proposal stands whatever becomes of the conversation's write."""
+    with session_scope() as session:
+        return accounts.propose_transfer(session, customer_id=customer_id, direction=direction,
+                                         amount=amount)
+
+
+def confirm_transfer(customer_id: int) -> TransferOut | None:
+    """The customer confirmed: the proposal becomes a transfer (committed), then goes to the bank."""
+    with session_scope() as session:
+        out = accounts.confirm_transfer_proposal(session, customer_id=customer_id)
+    if out is not None and out.state == "requested" and not out.replayed:
+        with session_scope() as session:
+            out = accounts.send_transfer(session, out.transfer_no)
+    return out
 
 
 @dataclass

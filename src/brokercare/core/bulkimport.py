@@ -92,6 +92,8 @@ class ImportSpec:
     fetched: tuple[str, ...] = ()
     # run before the import transaction (e.g. make sure a data key exists and is committed)
     setup: Callable[[Engine], None] | None = None
+    # (engine, table rows inserted or updated) after the transaction commits: announce them
+    after_commit: Callable[[Engine, list[dict]], None] | None = None
 
 
 # --- parsers shared by the specs -------------------------------------------------------------
@@ -180,6 +182,17 @@ def parse_bool(v: str) -> bool:
 
 # --- reading ---------------------------------------------------------------------------------
 
+def decode_text(path: Path) -> str:
+    """A broker's text file as UTF-8 (with or without BOM) or GBK/GB18030, as back-office systems export."""
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationFailed(f"{path.name}: neither UTF-8 nor GBK text")
+
+
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Header and rows (all values as stripped text) of a CSV or Parquet file."""
     if not path.exists():
@@ -198,15 +211,7 @@ def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         for rec in df.to_dict("records"):
             rows.append({str(k): "" if v is pd.NaT else _cell_text(v) for k, v in rec.items()})
         return header, rows
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            content = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ValidationFailed(f"{path.name}: neither UTF-8 nor GBK text")
+    content = decode_text(path)
     reader = csv.reader(content.splitlines())
     try:
         header = [h.strip() for h in next(reader)]
@@ -285,7 +290,8 @@ def _normalise(v: Any) -> Any:
     return v
 
 
-def _write(conn: Connection, spec: ImportSpec, rows: dict[int, dict], report: ImportReport) -> None:
+def _write(conn: Connection, spec: ImportSpec, rows: dict[int, dict], report: ImportReport) -> list[dict]:
+    """Insert new keys, update changed ones; returns the rows written."""
     table = spec.table
     key_cols = [table.c[k] for k in spec.key_columns]
     keys = [tuple(r[k] for k in spec.key_columns) for r in rows.values()]
@@ -321,6 +327,7 @@ def _write(conn: Connection, spec: ImportSpec, rows: dict[int, dict], report: Im
             {c: bindparam(c) for c in columns})
         conn.execute(stmt, [{**{c: r[c] for c in columns}, "_id": r["_id"]} for r in updates])
         report.updated = len(updates)
+    return inserts + updates
 
 
 def _write_quarantine(path: Path, header: list[str], rows: list, errors: dict[int, str]) -> None:
@@ -354,11 +361,13 @@ def run_import(engine: Engine, spec: ImportSpec, path: Path, *,
         report.errors = [RowError(r, errors[r]) for r in sorted(errors)]
         if errors and quarantine is None:
             raise ImportRejected(report)
-        _write(conn, spec, good, report)
+        written = _write(conn, spec, good, report)
         if quarantine is not None and errors:
             # written before the commit: if the file cannot be written, nothing is imported
             _write_quarantine(quarantine, header, rows, errors)
             report.quarantine = str(quarantine)
+    if spec.after_commit is not None and written:
+        spec.after_commit(engine, written)
     return report
 
 

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from brokercare.core.logs import log_context
+
 log = logging.getLogger(__name__)
 
 
@@ -88,7 +90,8 @@ class InProcessBus:
             self._handlers.get("*", ())
         ):
             try:
-                handler(event)
+                with log_context(event_id=event.id, event_type=event.type, group=group):
+                    handler(event)
             except Exception as exc:  # one consumer's bug must not stop the others
                 log.exception("handler %s failed on %s %s", group, event.type, event.id)
                 self.failures.append((group, event, exc))

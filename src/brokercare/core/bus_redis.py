@@ -34,6 +34,7 @@ from redis.exceptions import ResponseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from brokercare.core.bus import Event, Handler, validate_event
+from brokercare.core.logs import log_context
 from brokercare.core.service import mark_processed
 
 log = logging.getLogger(__name__)
@@ -365,7 +366,8 @@ class RedisStreamBus:
             )
             return
         try:
-            sub.handler(event)
+            with log_context(event_id=event.id, event_type=event.type, group=group):
+                sub.handler(event)
         except Exception as exc:  # noqa: BLE001 - leave the entry pending for a retry
             error = f"{type(exc).__name__}: {exc}"
             self.stats.failed += 1

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from brokercare.core import calendar, runs, scheduler
+from brokercare.core import calendar, logs, runs, scheduler
 from brokercare.core.database import get_engine
 from brokercare.core.errors import DomainError
 from brokercare.core.schedule import ScheduleError
@@ -107,8 +107,7 @@ def history_cmd(
 
 def scheduler_cmd() -> None:
     """Run the schedule as its own process (any number of them run each job once per due time)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logs.configure(logging.INFO)
     try:
         scheduler.run_forever()
     except ScheduleError as exc:

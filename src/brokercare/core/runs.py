@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
+from brokercare.core.logs import log_context
+from brokercare.core.metrics import JOB_DURATION
 from brokercare.core.models import JobRun
 
 log = logging.getLogger("brokercare.jobs")
@@ -274,6 +276,12 @@ def finish(engine: Engine, c: Claim, status: str, *, counts: dict | None = None,
 def execute(engine: Engine, function: JobFunction, c: Claim, heartbeat: Heartbeat,
             session_factory: sessionmaker[Session]) -> Outcome:
     """Run a claimed job and record how it went (a job's failure is recorded, not raised)."""
+    with log_context(job=c.job, run_id=c.id):
+        return _execute(engine, function, c, heartbeat, session_factory)
+
+
+def _execute(engine: Engine, function: JobFunction, c: Claim, heartbeat: Heartbeat,
+             session_factory: sessionmaker[Session]) -> Outcome:
     ctx = RunContext(c.job, c.due.astimezone(SHANGHAI), c.day, utcnow(), c.trigger, c.attempt,
                      engine, session_factory)
     heartbeat.add(c.id)
@@ -292,6 +300,7 @@ def execute(engine: Engine, function: JobFunction, c: Claim, heartbeat: Heartbea
     heartbeat.discard(c.id)
     finish(engine, c, status, counts=counts, warnings=ctx.warnings, error=error)
     seconds = (utcnow() - ctx.now).total_seconds()
+    JOB_DURATION.labels(c.job, status).observe(seconds)
     log.info("%s due %s: %s in %.1f s %s", c.job, ctx.due, status, seconds, counts)
     return Outcome(c, status, counts, ctx.warnings, error, seconds)
 
@@ -363,3 +372,13 @@ def problems(engine: Engine, *, lease_s: float) -> list[str]:
     out += [f"job {job}: the run due {due.astimezone(SHANGHAI):%Y-%m-%d %H:%M} has had no heartbeat "
             f"from {owner} for over {lease_s:.0f} s" for job, due, owner in stalled]
     return out
+
+
+def last_successes(engine: Engine) -> dict[str, Mapping]:
+    """Per job, its latest successful run's end and duration (the operators' 'last success')."""
+    last = (select(RUNS.c.job, func.max(RUNS.c.finished_at).label("at"))
+            .where(RUNS.c.status == "succeeded").group_by(RUNS.c.job).subquery())
+    stmt = (select(RUNS.c.job, RUNS.c.started_at, RUNS.c.finished_at)
+            .join(last, and_(RUNS.c.job == last.c.job, RUNS.c.finished_at == last.c.at)))
+    with engine.connect() as conn:
+        return {r["job"]: r for r in conn.execute(stmt).mappings()}

@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     # does not (a ``brokercare scheduler`` process does). Unset: ``brokercare serve`` runs it, an
     # app built any other way (tests, ``uvicorn brokercare.api:create_app``) does not.
     scheduler: Literal["embedded", "off"] | None = None
+    # The outbox dispatcher (docs/outbox.md). ``embedded``: the API process sends; ``off``: it does
+    # not (``brokercare outbox dispatch`` processes do). Unset: as for ``scheduler``.
+    dispatcher: Literal["embedded", "off"] | None = None
+    # ``json``: one JSON object per log line, with the job run or event it belongs to (for a log
+    # shipper); ``text``: for a person at a terminal.
+    log_format: Literal["text", "json"] = "text"
+    # When set, ``GET /metrics`` wants ``Authorization: Bearer <token>`` (Prometheus'
+    # ``authorization`` scrape setting); unset, it is open to whoever reaches the port.
+    metrics_token: str | None = None
     # Another schedule than the shipped ``core/data/schedule.yaml``.
     schedule_file: Path | None = None
     # Further modules with a ``JOBS`` mapping (a broker's own jobs), comma-separated.
@@ -73,6 +82,12 @@ class Settings(BaseSettings):
     job_catch_up_days: int = Field(14, ge=0, le=60)
     # Finished runs are kept this long (the weekly core.prune_job_history job deletes older ones).
     job_history_days: int = Field(90, ge=7, le=3650)
+
+    # --- daily post-close reports (docs/engagement.md)
+    # A .ttf/.ttc CJK font embedded in the PDFs; unset: the installed fonts-wqy-microhei (or Noto CJK).
+    report_font: Path | None = None
+    # The PDF renderer: reportlab (measured fastest) or weasyprint (prints the HTML page).
+    report_pdf_renderer: Literal["reportlab", "weasyprint"] = "reportlab"
 
     # --- the outbox's channel gateways (see docs/outbox.md); an unset channel holds its messages
     # as pending and says so, it never pretends to send them.
@@ -92,6 +107,11 @@ class Settings(BaseSettings):
     wechat_template_id: str | None = None
     # The app's push gateway: an HTTP JSON webhook (POST, Idempotency-Key header).
     push_url: str | None = None
+    # The custody banks' transfer gateway (银证转账; docs/transfers.md): an HTTP JSON API the broker's
+    # bank front-end exposes. Unset: the sandbox bank inside the platform confirms every transfer
+    # (the demo, a pilot without a bank link).
+    bank_url: str | None = None
+    bank_timeout_s: float = Field(8.0, gt=0)
     # Dispatcher: a message is tried at most this often before it is dead-lettered; retries wait
     # backoff_s * 2^(attempt-1) (at most backoff_max_s), half of it random (jitter).
     outbox_max_attempts: int = Field(8, ge=1, le=100)

@@ -19,16 +19,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from brokercare.core import bulkload
 from brokercare.core.bulkimport import ImportSpec, lookup
-from brokercare.core.bulkread import driver_rows
+from brokercare.core.bulkread import driver_rows, read_frame
 from brokercare.core.bus import Event, EventBus, get_bus, register_event_type
-from brokercare.core.errors import NotFound
-from brokercare.customers import loading
+from brokercare.core.errors import NotFound, ValidationFailed
+from brokercare.customers import history_loading, loading
 from brokercare.customers.config import Compiled, load_config
 from brokercare.customers.engine import AsOf, compute_partition, decode_features, encode
 from brokercare.customers.models import (
@@ -106,10 +107,38 @@ def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, t
     return out
 
 
+def customer_id_by(session: Session, *, customer_id: int | None = None, wechat_openid: str | None = None,
+                   phone_hash: str | None = None, email: str | None = None) -> int | None:
+    """The customer a channel identity proves (the service hub's identity resolution): by id, by
+    WeChat openid, by the blind index of a verified phone number, or by e-mail address (case
+    does not matter); the lowest id where several match. ``None``: no such customer."""
+    if customer_id is not None:
+        where = Customer.id == customer_id
+    elif wechat_openid is not None:
+        where = Customer.wechat_openid == wechat_openid
+    elif phone_hash is not None:
+        where = (Customer.phone_hash == phone_hash) & Customer.phone_verified.is_(True)
+    elif email is not None:
+        where = func.lower(Customer.email) == email.lower()
+    else:
+        return None
+    return session.scalar(select(Customer.id).where(where).order_by(Customer.id).limit(1))
+
+
 def open_customer_ids(conn: Connection) -> list[int]:
     """Ids of every customer whose account is not closed, ascending (batch engines partition them)."""
     return [r[0] for r in driver_rows(conn, select(Customer.id).where(Customer.status != "closed")
                                       .order_by(Customer.id))]
+
+
+def report_recipients(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
+    """Customers ``lo..hi`` whose account is not closed: number, name, risk level (the latest
+    valid assessment, C1–C5, null without one) and investor type, for batch reports."""
+    return read_frame(conn, select(Customer.id, Customer.customer_no, Customer.name, Customer.risk_level,
+                                   Customer.investor_type)
+                      .where(Customer.id.between(lo, hi), Customer.status != "closed"),
+                      {"customer_id": pl.Int64, "customer_no": pl.String, "name": pl.String,
+                       "risk_level": pl.String, "investor_type": pl.String})
 
 
 def customers_at_levels(session: Session, levels: Iterable[str]) -> list[tuple[int, str]]:
@@ -146,9 +175,17 @@ def id_number_hashes(session: Session) -> set[str]:
     return set(session.scalars(select(Customer.id_number_hash)))
 
 
-def import_spec() -> ImportSpec:
-    """How ``brokercare import customers FILE`` reads, checks and writes a broker's file."""
-    return loading.spec()
+IMPORT_KINDS = ("customers", "behaviour_events", "family_members", "life_events")
+
+
+def import_spec(kind: str = "customers") -> ImportSpec:
+    """How ``brokercare import KIND FILE`` reads, checks and writes one of ``IMPORT_KINDS``."""
+    specs = {"customers": loading.spec, "behaviour_events": history_loading.behaviour_events_spec,
+             "family_members": history_loading.family_members_spec,
+             "life_events": history_loading.life_events_spec}
+    if kind not in specs:
+        raise ValidationFailed(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
+    return specs[kind]()
 
 
 

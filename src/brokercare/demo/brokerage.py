@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.accounts import service as accounts_service
 from brokercare.advisory import service as advisory_service
+from brokercare.assistant import service as assistant_service
 from brokercare.core.bulkload import fast_sqlite_load, max_id, reset_sequences
 from brokercare.core.domains import domain_modules
 from brokercare.customers import service as customers_service
@@ -44,6 +45,7 @@ from brokercare.security.service import (
     list_users,
     load_master_key,
 )
+from brokercare.service import service as hub
 
 CHUNK = 20_000
 #: Tables the load writes, parents first: the customers' own, then the accounts', then the
@@ -129,10 +131,12 @@ def _staff(session: Session, codes: list[str], need: list[int], rng: np.random.G
               for i in range(c)]
     missing = [(u, b) for u, b in wanted if u not in existing]
     if missing:
-        existing |= add_staff_many(
+        added = add_staff_many(
             session, role="customer_manager", usernames=[u for u, _ in missing],
             display_names=_manager_names(rng, len(missing)), branch_codes=[b for _, b in missing],
-            password=password, skills=["wealth", "vip"], max_concurrent=5)
+            password=password)
+        hub.set_agent_profiles_many(session, list(added.values()), skills=["wealth", "vip"], max_concurrent=5)
+        existing |= added
     session.commit()
     summary.staff_password = password
     by_branch: dict[str, list[int]] = {c: [] for c in codes}
@@ -328,7 +332,9 @@ def _boards(symbols: np.ndarray) -> Counter:
 
 
 def _run_domain_hooks(engine: Engine, seed: int, summary: Summary) -> None:
-    """Every domain's ``demo.generate(engine, rng, summary)`` adds its own history."""
+    """Every domain's ``demo.generate(engine, rng, summary)`` adds its own history (the service
+    hub's conversations answered by the assistant, as in production)."""
+    hub.wire_assistant(assistant_service, replace=False)
     for module in domain_modules("demo"):
         hook = getattr(module, "generate", None)
         if hook is not None:

@@ -70,11 +70,12 @@ def generate(
                   f"(BROKERCARE_DEMO_STAFF_PASSWORD, default {summary.staff_password!r}).")
 
 
-IMPORT_KINDS = ("customers", "accounts", "positions", "trades")
+IMPORT_KINDS = ("customers", "accounts", "positions", "trades", "orders", "cash_movements",
+                "margin_contracts", "margin_shorts", "risk_assessments", "behaviour_events", "family_members", "life_events", "ipo_issues")
 
 
 def import_file(
-    kind: str = typer.Argument(..., help="What the file holds: customers, accounts, positions or trades."),
+    kind: str = typer.Argument(..., help="What the file holds: " + ", ".join(IMPORT_KINDS) + "."),
     file: Path = typer.Argument(..., help="CSV (UTF-8 or GBK) or Parquet file; see docs/import.md."),
     quarantine: Path = typer.Option(None, "--quarantine", "-q",
                                     help="Import the good rows and write the bad ones, with the reason, here."),
@@ -110,10 +111,23 @@ def _import_spec(kind: str) -> ImportSpec:
     from brokercare.accounts import service as accounts_service  # when run (see generate)
     from brokercare.customers import service as customers_service
 
-    if kind == "customers":
-        return customers_service.import_spec()
+    if kind in customers_service.IMPORT_KINDS:
+        return customers_service.import_spec(kind)
     if kind in accounts_service.IMPORT_KINDS:
         return accounts_service.import_spec(kind, customer_ids=customers_service.ids_by_customer_no)
+    if kind == "ipo_issues":
+        from brokercare.monitoring import service as monitoring_service
+
+        return monitoring_service.ipo_issues_spec()
+    if kind == "risk_assessments":
+        from brokercare.advisory import service as advisory_service
+        from brokercare.core.bus import InProcessBus, get_bus
+
+        # On the in-process bus this command is the only listener: the customers domain's
+        # handlers bring each customer's risk level and profile up to the imported assessment.
+        if isinstance(get_bus(), InProcessBus):
+            customers_service.subscribe_handlers()
+        return advisory_service.risk_assessments_spec()
     raise typer.BadParameter(f"{kind!r}: expected one of {', '.join(IMPORT_KINDS)}")
 
 

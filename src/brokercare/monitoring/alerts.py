@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.service import contract_numbers
@@ -32,10 +32,14 @@ from brokercare.monitoring.engine import (
     Book,
     Findings,
 )
-from brokercare.monitoring.models import Alert, MarginCall, Notification
+from brokercare.monitoring.models import Alert, MarginCall
 from brokercare.monitoring.preferences import DEFAULTS, preferences_of, quiet_until
 from brokercare.monitoring.temperature import Temperature, notable, record_temperatures
+from brokercare.outbox.schemas import NewMessage
+from brokercare.outbox.service import enqueue_many, recent_counts
 
+#: How the outbox knows monitoring's messages (alerts, margin calls, IPO reminders).
+ORIGIN = "monitoring"
 #: Keys per ``IN`` list when looking up which alerts are stored already.
 _KEY_CHUNK = 900
 #: Above this many customers in one snapshot the hourly cap is not counted (a market-wide event).
@@ -334,24 +338,12 @@ def record_snapshot(
 
 # notifications --------------------------------------------------------------------------------
 def _sent_last_hour(session: Session, customers: list[int], when: datetime) -> dict[int, int]:
-    """Distinct non-urgent messages each customer got in the hour before ``when`` (the cap's count)."""
+    """Distinct non-urgent messages each customer was sent in the hour before ``when`` (the cap's
+    count; the outbox counts each alert or digest once, however many channels it went on)."""
     if len(customers) >= _CAP_COUNTED_BELOW:
         return {}
-    return dict(
-        session.execute(
-            select(
-                Notification.customer_id,
-                func.count(func.distinct(Notification.kind + Notification.title)),
-            )
-            .where(
-                Notification.customer_id.in_(customers),
-                Notification.created_at >= when - timedelta(hours=1),
-                Notification.status != "suppressed",
-                Notification.urgent.is_(False),
-            )
-            .group_by(Notification.customer_id)
-        ).all()
-    )
+    return recent_counts(session, origin=ORIGIN, customer_ids=customers,
+                         since=when - timedelta(hours=1))
 
 
 def _groups(items: list[Alert]) -> list[list[Alert]]:
@@ -376,50 +368,40 @@ def _message(group: list[Alert]) -> tuple[str, str, str, Alert]:
 
 
 def fan_out(session: Session, alerts: list[Alert], when: datetime) -> tuple[int, int]:
-    """Notifications for new alerts: one per customer and channel (a digest when several fired
-    at once), deferred in quiet hours, suppressed over the hourly cap (urgent ones never are)."""
+    """Messages for new alerts, queued in the outbox in the alerts' transaction: one per customer
+    and channel (a digest when several fired at once), deferred in quiet hours; over the hourly cap
+    (urgent ones never are) the alerts stay in the customer's list, marked, and nothing is sent."""
     by_customer: dict[int, list[Alert]] = defaultdict(list)
     for a in alerts:
         by_customer[a.customer_id].append(a)
     customers = list(by_customer)
     prefs = preferences_of(session, customers)
     recent = _sent_last_hour(session, customers, when)
-    created = suppressed = 0
+    messages: list[NewMessage] = []
+    suppressed = 0
     for cid, items in by_customer.items():
         p = prefs.get(cid)
         channels = list(p.channels) if p is not None and p.channels else ["app"]
         cap = p.hourly_cap if p is not None else DEFAULTS["hourly_cap"]
         for group in _groups(items):
             is_urgent = group[0].severity == "urgent"
-            title, body, kind, anchor = _message(group)
-            quiet = (
-                None if is_urgent or p is None else quiet_until(when, p.quiet_start, p.quiet_end)
-            )
-            status = "pending"
             if not is_urgent:
                 if recent.get(cid, 0) >= cap:
-                    status = "suppressed"
                     suppressed += 1
+                    for a in group:
+                        a.data = {**(a.data or {}), "notice": "over_hourly_cap"}
+                    continue
                 recent[cid] = recent.get(cid, 0) + 1
-            for channel in channels:
-                session.add(
-                    Notification(
-                        idempotency_key=f"{anchor.dedup_key}:{len(group)}:{channel}",
-                        customer_id=cid,
-                        alert_id=anchor.id,
-                        channel=channel,
-                        kind=kind,
-                        title=title,
-                        body=body,
-                        urgent=is_urgent,
-                        status=status,
-                        not_before=quiet if quiet is not None else when,
-                        created_at=when,
-                    )
-                )
-                created += 1
+            title, body, kind, anchor = _message(group)
+            quiet = None if is_urgent or p is None else quiet_until(when, p.quiet_start, p.quiet_end)
+            messages += [NewMessage(
+                channel=channel, kind=kind, subject=title, body=body, urgent=is_urgent,
+                customer_id=cid, origin=ORIGIN, origin_ref=f"alert:{anchor.id}",
+                idempotency_key=f"{anchor.dedup_key}:{len(group)}:{channel}", not_before=quiet)
+                for channel in channels]
+    enqueue_many(session, messages)
     session.flush()
-    return created, suppressed
+    return len(messages), suppressed
 
 
 # reads ----------------------------------------------------------------------------------------

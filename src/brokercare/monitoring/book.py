@@ -17,9 +17,19 @@ from sqlalchemy.orm import Session
 
 from brokercare.accounts.service import BookColumns, book_columns
 from brokercare.core.bus_redis import partition_for
-from brokercare.market.service import instruments_of_kinds, limit_arrays
+from brokercare.market.service import (
+    daily_history,
+    instruments_of_kinds,
+    limit_arrays,
+    previous_closes,
+)
 from brokercare.monitoring.engine import Book, MarketInfo
-from brokercare.monitoring.forecast import daily_history, risk_model_for, session_variance_curve
+from brokercare.monitoring.forecast import daily_history as shipped_history
+from brokercare.monitoring.forecast import (
+    model_from_history,
+    risk_model_for,
+    session_variance_curve,
+)
 from brokercare.monitoring.preferences import DEFAULTS, preferences_of
 
 UNIVERSE_KINDS = ("stock", "etf")
@@ -138,7 +148,7 @@ def load_book(
 
 @lru_cache(maxsize=32)
 def _avg_volume(day: date) -> dict[str, float]:
-    hist = daily_history()
+    hist = shipped_history()
     recent = hist[hist["date"] < np.datetime64(day)]
     return recent.groupby("code").tail(20).groupby("code")["volume"].mean().to_dict()
 
@@ -154,25 +164,29 @@ def average_volume_20d(symbols: np.ndarray, day: date) -> np.ndarray:
     return np.array([avg.get(c, np.nan) for c in codes], dtype=np.float64)
 
 
-def market_info(universe: list, day: date, prev_close: np.ndarray | None = None) -> MarketInfo:
+def market_info(
+    universe: list, day: date, prev_close: np.ndarray | None = None, *, session: Session | None = None
+) -> MarketInfo:
     """Reference data of the day: previous closes, limit prices, 20-day volumes, the intraday risk
-    model (open-to-close volatilities) and the time-of-day variance curve."""
-    if prev_close is None:
-        prev_close = np.array(
-            [float(i.last_price) if i.last_price is not None else np.nan for i in universe]
-        )
+    model (open-to-close volatilities) and the time-of-day variance curve.
+
+    With ``session`` (the live paths) everything comes from the broker's stored quotes and daily
+    bars (``market.service``); without, from the reference prices and the shipped research history
+    (replays of the shipped data, the calibration)."""
+    symbols = np.array([i.symbol for i in universe], dtype=object)
     boards = [i.board if i.kind == "stock" else "main" for i in universe]
+    if prev_close is None:
+        prev_close = (previous_closes(session, list(symbols), day) if session is not None else np.array(
+            [float(i.last_price) if i.last_price is not None else np.nan for i in universe]))
     up, down = limit_arrays(
         boards, [i.is_st for i in universe], [i.listed_on for i in universe], prev_close, day
     )
-    symbols = np.array([i.symbol for i in universe], dtype=object)
-    model = risk_model_for([i.code for i in universe], boards, intraday=True)
-    return MarketInfo(
-        day,
-        prev_close,
-        up,
-        down,
-        average_volume_20d(symbols, day),
-        model,
-        variance_curve=session_variance_curve(),
-    )
+    if session is not None:
+        history = daily_history(session, before=day, days=260)
+        avg = history.groupby("symbol").tail(20).groupby("symbol")["volume"].mean()
+        volume = avg.reindex(symbols).to_numpy(np.float64)
+        model = model_from_history(list(symbols), boards, history)
+    else:
+        volume = average_volume_20d(symbols, day)
+        model = risk_model_for([i.code for i in universe], boards, intraday=True)
+    return MarketInfo(day, prev_close, up, down, volume, model, variance_curve=session_variance_curve())

@@ -19,7 +19,7 @@ from rich.table import Table
 from brokercare.core.errors import DomainError
 
 monitor_app = typer.Typer(
-    help="Real-time monitoring: alerts, margin watch, IPO calendar, notifications.",
+    help="Real-time monitoring: alerts, margin watch, IPO calendar (messages leave through `brokercare outbox`).",
     no_args_is_help=True,
 )
 console = Console()
@@ -165,18 +165,6 @@ def worker_cmd(
     from brokercare.monitoring.worker import main  # when the command runs
 
     main(["--shard", str(shard), "--shards", str(shards), "--prefix", prefix])
-
-
-@monitor_app.command("dispatch")
-def dispatch_cmd(
-    once: bool = typer.Option(False, help="Send what is due and exit."),
-    batch: int = typer.Option(200, help="Notifications claimed per round."),
-) -> None:
-    """Send due notifications from the outbox through the channel adapters."""
-    from brokercare.monitoring.notifications import run_dispatcher  # when the command runs
-
-    sent = run_dispatcher(once=once, batch=batch)
-    console.print(f"sent {sent} notification(s)")
 
 
 @monitor_app.command("ipo-remind")

@@ -1,4 +1,5 @@
-"""Demo history for monitoring: customers' alert rules, 22 trading days of market values (for IPO
+"""Demo history for monitoring: the shipped daily bars loaded into the market's quote store (the
+demo's price history: 47 large caps and the CSI 300), customers' alert rules, 22 trading days of market values (for IPO
 quotas), an IPO calendar modelled on real 2023 listings, and a trading day of real alerts.
 
 The alert day replays minute-like bars built from the last real trading day in the shipped history
@@ -9,9 +10,11 @@ and notifications a new user sees were produced by the engine itself.
 from __future__ import annotations
 
 import csv
+import tempfile
 from datetime import date, datetime, time
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import insert, select
@@ -22,6 +25,7 @@ from brokercare.accounts.service import stock_value_by_exchange
 from brokercare.core.calendar import SHANGHAI, add_trading_days, trading_days
 from brokercare.core.database import utcnow
 from brokercare.customers.service import all_customer_ids
+from brokercare.market.service import load_bars
 from brokercare.monitoring.alerts import record_snapshot
 from brokercare.monitoring.bars import minute_bars
 from brokercare.monitoring.book import load_book, load_universe, market_info
@@ -171,7 +175,7 @@ def alert_day(session: Session) -> tuple[int, date | None]:
         if code in prev.index:
             prev_close[index[symbol]] = float(prev[code])
     book = load_book(session, universe=universe)
-    ev = Evaluator(book, market_info(universe, last, prev_close))
+    ev = Evaluator(book, market_info(universe, last, prev_close, session=session))
 
     boards = np.array([u.board for u in universe], dtype=object)
     cum = np.zeros(len(universe))
@@ -189,8 +193,24 @@ def alert_day(session: Session) -> tuple[int, date | None]:
     return alerts, last
 
 
+#: Trading days of shipped history the demo loads: a year for the volatility model, with margin.
+DEMO_HISTORY_DAYS = 400
+
+
+def market_history(engine: Engine, folder: Path) -> int:
+    """Load the last ``DEMO_HISTORY_DAYS`` days of the shipped daily bars with ``load-bars``, as a
+    broker would load its own (the bars are the demo's data, not the platform's)."""
+    hist = daily_history()
+    days = np.sort(hist["date"].unique())[-DEMO_HISTORY_DAYS:]
+    path = folder / "demo_daily_bars.parquet"
+    hist[hist["date"] >= days[0]].assign(date=lambda d: d["date"].dt.date).to_parquet(path, index=False)
+    return load_bars(engine, path, "daily").rows
+
+
 def generate(engine: Engine, rng, summary) -> None:
     today = utcnow().astimezone(SHANGHAI).date()
+    with tempfile.TemporaryDirectory() as folder:
+        bars = market_history(engine, Path(folder))
     with Session(engine, expire_on_commit=False) as session:
         prefs = preferences(session, rng)
         values = market_values(session, today, rng)
@@ -200,6 +220,6 @@ def generate(engine: Engine, rng, summary) -> None:
         session.commit()
     _report(
         summary,
-        f"monitoring: {prefs:,} customers with their own alert rules, {values:,} daily market values, "
+        f"monitoring: {bars:,} daily bars of the shipped history in the quote store, {prefs:,} customers with their own alert rules, {values:,} daily market values, "
         f"{issues} IPO issues on the calendar, {alerts:,} alerts from {day} replayed",
     )

@@ -23,6 +23,7 @@ from scipy import sparse
 
 from brokercare.accounts.service import maintenance_ratio
 from brokercare.core.calendar import SHANGHAI
+from brokercare.core.metrics import SNAPSHOT_EVALUATION
 from brokercare.monitoring.forecast import (
     TRADING_MINUTES_PER_DAY,
     RiskModel,
@@ -295,6 +296,10 @@ class Evaluator:
 
     # evaluation -------------------------------------------------------------------------------
     def evaluate(self, snap: Snapshot) -> Findings:
+        with SNAPSHOT_EVALUATION.time():
+            return self._evaluate(snap)
+
+    def _evaluate(self, snap: Snapshot) -> Findings:
         self._absorb(snap)
         self.snapshots += 1
         now = snap.time.timestamp()

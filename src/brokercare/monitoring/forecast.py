@@ -192,8 +192,38 @@ def risk_model_for(
     return daily.rescaled(np.array([ratio.get(c, typical) for c in codes]))
 
 
+#: The CSI 300 in a broker's bars (``000300.IDX`` in a bars file is stored as ``000300.SH``).
+INDEX_SYMBOL = "000300.SH"
+#: The factor's daily volatility when no index history is loaded (the CSI 300's long-run typical).
+DEFAULT_FACTOR_VOL = 0.013
+
+
+def model_from_history(symbols: list[str], boards: list[str], history: pd.DataFrame) -> RiskModel:
+    """The intraday risk model of ``symbols`` from a broker's stored daily bars (``symbol, date,
+    open, high, low, close``): the same estimates as :func:`risk_model_for`, board defaults for
+    symbols without enough history, and every symbol at its board's default without the index."""
+    wide = {c: history.pivot(index="date", columns="symbol", values=c).sort_index()
+            for c in ("open", "high", "low", "close")} if len(history) else {}
+    closes = wide.get("close")
+    if closes is None or INDEX_SYMBOL not in closes.columns or closes[INDEX_SYMBOL].count() <= EWMA_MIN_PERIODS:
+        none = pd.Series(dtype=float)
+        return _model(symbols, boards, (DEFAULT_FACTOR_VOL, none, none))
+    factor_vol, beta, idio = estimate(closes.rename(columns={INDEX_SYMBOL: INDEX_CODE}))
+    daily = _model(symbols, boards, (factor_vol, beta, idio))
+    rs = np.sqrt(ewma_variance(rogers_satchell_variance(*(wide[c].astype(np.float64) for c in
+                                                          ("open", "high", "low", "close"))))).iloc[-1]
+    ratio = rs.reindex(beta.index) / np.sqrt(beta**2 * factor_vol**2 + idio**2)
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    typical = float(ratio.median()) if len(ratio) else 1.0
+    return daily.rescaled(np.array([ratio.get(s, typical) for s in symbols]))
+
+
 def _daily_model(codes: list[str], boards: list[str], asof: pd.Timestamp | None) -> RiskModel:
-    factor_vol, beta, idio = _estimate_asof(asof)
+    return _model(codes, boards, _estimate_asof(asof))
+
+
+def _model(codes: list[str], boards: list[str], estimates: tuple[float, pd.Series, pd.Series]) -> RiskModel:
+    factor_vol, beta, idio = estimates
     b = np.empty(len(codes))
     e = np.empty(len(codes))
     for i, (code, board) in enumerate(zip(codes, boards, strict=True)):

@@ -25,7 +25,9 @@ from brokercare.core.amounts import format_amount
 from brokercare.core.calendar import SHANGHAI, add_trading_days, trading_days
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
-from brokercare.monitoring.models import IpoApplication, IpoIssue, MarketValueDaily, Notification
+from brokercare.monitoring.alerts import ORIGIN
+from brokercare.monitoring.models import IpoApplication, IpoIssue, MarketValueDaily
+from brokercare.outbox.service import enqueue
 
 
 @lru_cache
@@ -250,22 +252,10 @@ def _notify(
     at: datetime,
     urgent: bool = False,
 ) -> bool:
-    if session.scalar(select(Notification.id).where(Notification.idempotency_key == key)):
-        return False
-    session.add(
-        Notification(
-            idempotency_key=key,
-            customer_id=customer_id,
-            channel="app",
-            kind=kind,
-            title=title,
-            body=body,
-            urgent=urgent,
-            not_before=at,
-            created_at=at,
-        )
-    )
-    return True
+    """Queue an app message (not before ``at``); False when this key was queued before."""
+    return enqueue(session, channel="app", kind=kind, subject=title, body=body, urgent=urgent,
+                   customer_id=customer_id, origin=ORIGIN, origin_ref=key, idempotency_key=key,
+                   not_before=at).created
 
 
 def _at(day: date, hh: int, mm: int = 0) -> datetime:

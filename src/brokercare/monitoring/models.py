@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,6 +41,8 @@ class AlertPreference(Base):
     hourly_cap: Mapped[int] = mapped_column(Integer, default=6)
     channels: Mapped[list] = mapped_column(JSON, default=lambda: ["app"])
     margin_forecast_threshold: Mapped[Decimal] = mapped_column(Ratio(), default=Decimal("0.5"))
+    # The post-close daily report (每日收盘报告) pushed to the app: the customer opts in.
+    daily_report: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
@@ -64,42 +67,6 @@ class Alert(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class Notification(Base):
-    """The outbox: written in the alert's transaction, sent later by the dispatcher.
-
-    States: pending -> sent -> delivered -> read; or suppressed (cap), failed (gave up).
-    ``lease_until`` lets several dispatchers share the outbox: a row claimed by a dispatcher that
-    died becomes claimable again when the lease runs out, so nothing written here is lost.
-    """
-
-    __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_due", "status", "not_before"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(140), unique=True)
-    customer_id: Mapped[int] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True
-    )
-    alert_id: Mapped[int | None] = mapped_column(
-        ForeignKey("monitor_alerts.id", ondelete="SET NULL")
-    )
-    channel: Mapped[str] = mapped_column(String(12))  # app, sms, wechat
-    kind: Mapped[str] = mapped_column(String(32))
-    title: Mapped[str] = mapped_column(String(80))
-    body: Mapped[str] = mapped_column(Text)
-    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
-    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    provider_ref: Mapped[str | None] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MarginCall(Base):

@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from brokercare.core.bulkread import driver_rows
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.errors import ValidationFailed
 from brokercare.monitoring.models import AlertPreference
@@ -25,6 +26,7 @@ DEFAULTS = {
     "hourly_cap": 6,
     "channels": ["app"],
     "margin_forecast_threshold": 0.5,
+    "daily_report": False,
 }
 CHANNELS = ("app", "sms", "wechat")
 #: Above this many customers one read of every rule is cheaper than an ``IN`` list.
@@ -45,6 +47,7 @@ def get_preferences(session: Session, customer_id: int) -> dict:
         "hourly_cap": row.hourly_cap,
         "channels": list(row.channels or ["app"]),
         "margin_forecast_threshold": float(row.margin_forecast_threshold),
+        "daily_report": bool(row.daily_report),
     }
 
 
@@ -70,6 +73,8 @@ def _check(changes: dict) -> None:
         and not 0.1 <= float(changes["margin_forecast_threshold"]) <= 0.95
     ):
         raise ValidationFailed("两融预警概率阈值需在 10% 到 95% 之间")
+    if "daily_report" in changes and not isinstance(changes["daily_report"], bool):
+        raise ValidationFailed("每日收盘报告订阅只能是开启或关闭")
     if ("quiet_start" in changes) != ("quiet_end" in changes):
         raise ValidationFailed("免打扰时段需要同时设置开始和结束时间")
 
@@ -98,6 +103,13 @@ def preferences_of(session: Session, customer_ids: Iterable[int]) -> dict[int, A
     if len(wanted) < _READ_ALL_FROM:
         stmt = stmt.where(AlertPreference.customer_id.in_(wanted))
     return {p.customer_id: p for p in session.scalars(stmt) if p.customer_id in wanted}
+
+
+def daily_report_subscribers(conn: Connection, *, lo: int, hi: int) -> list[int]:
+    """Customers ``lo..hi`` who asked for the post-close daily report, ascending."""
+    return [r[0] for r in driver_rows(conn, select(AlertPreference.customer_id).where(
+        AlertPreference.customer_id.between(lo, hi), AlertPreference.daily_report.is_(True))
+        .order_by(AlertPreference.customer_id))]
 
 
 def quiet_until(moment: datetime, start: time | None, end: time | None) -> datetime | None:

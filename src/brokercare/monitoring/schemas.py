@@ -19,6 +19,7 @@ class PreferencesIn(BaseModel):
     hourly_cap: int | None = None
     channels: list[str] | None = None
     margin_forecast_threshold: float | None = None
+    daily_report: bool | None = Field(None, description="push the post-close daily report to the app")
 
 
 class PreferencesOut(BaseModel):
@@ -31,6 +32,7 @@ class PreferencesOut(BaseModel):
     hourly_cap: int
     channels: list[str]
     margin_forecast_threshold: float
+    daily_report: bool = False
 
 
 class AlertOut(BaseModel):
@@ -46,25 +48,6 @@ class AlertOut(BaseModel):
     change_pct: float | None
     data: dict
     fired_at: datetime
-
-
-class NotificationOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    channel: str
-    kind: str
-    title: str
-    body: str
-    status: str
-    urgent: bool
-    created_at: datetime
-    sent_at: datetime | None
-    read_at: datetime | None
-
-
-class ReceiptIn(BaseModel):
-    provider_ref: str
 
 
 class ApplicationIn(BaseModel):
@@ -118,6 +101,7 @@ class TemperatureOut(BaseModel):
     activity: float = Field(description="volume so far / 20-day average volume for this time")
     quoted: int
     at: datetime = Field(description="the snapshot the reading comes from")
+    stale: bool = Field(False, description="older than the market's last trading minute: not today's reading")
 
 
 class TemperaturePoint(BaseModel):

@@ -22,6 +22,9 @@ from brokercare.monitoring.alerts import record_snapshot as record_snapshot
 from brokercare.monitoring.book import load_book as load_book
 from brokercare.monitoring.book import load_universe as load_universe
 from brokercare.monitoring.book import market_info as market_info
+from brokercare.monitoring.ipo_loading import ipo_issues_spec as ipo_issues_spec
+from brokercare.monitoring.ipo_notes import next_day_notes as next_day_notes
+from brokercare.monitoring.preferences import daily_report_subscribers as daily_report_subscribers
 from brokercare.monitoring.preferences import get_preferences as get_preferences
 from brokercare.monitoring.preferences import set_preferences as set_preferences
 from brokercare.monitoring.temperature import latest_temperatures as latest_temperatures

@@ -21,6 +21,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import utcnow
+from brokercare.market.service import is_stale
 from brokercare.monitoring.engine import Evaluator, trading_minute
 from brokercare.monitoring.forecast import TRADING_MINUTES_PER_DAY
 from brokercare.monitoring.models import MarketTemperature
@@ -165,7 +167,7 @@ def record_temperatures(session: Session, temps: dict[str, Temperature], at: dat
     session.flush()
 
 
-def _temperature_dict(row: MarketTemperature) -> dict:
+def _temperature_dict(row: MarketTemperature, now: datetime | None = None) -> dict:
     return {
         **Temperature(
             row.board,
@@ -178,12 +180,14 @@ def _temperature_dict(row: MarketTemperature) -> dict:
             row.quoted,
         ).as_dict(),
         "at": row.at,
-        "text": temperature_sentence(row),
+        "stale": is_stale(row.at, now),
+        "text": temperature_sentence(row, now),
     }
 
 
-def temperature_sentence(row: MarketTemperature) -> str:
-    """The temperature in plain words, e.g. for the assistant or an alert."""
+def temperature_sentence(row: MarketTemperature, now: datetime | None = None) -> str:
+    """The temperature in plain words, e.g. for the assistant or an alert. A reading older than the
+    market's last trading minute says so and names its day: it is never given as today's."""
     name = BOARD_NAMES.get(row.board, row.board)
     moves = (
         "上涨的股票多于下跌的"
@@ -200,14 +204,22 @@ def temperature_sentence(row: MarketTemperature) -> str:
         )
     )
     local = row.at.astimezone(SHANGHAI)
+    today = (now or utcnow()).astimezone(SHANGHAI).date()
+    if is_stale(row.at, now):
+        when = f"{local:%m 月 %d 日 %H:%M}" if local.date() != today else f"今天 {local:%H:%M}"
+        head = f"目前没有最新行情，最近一次记录是 {when}（不是当前的市场情况）：{name}市场温度"
+    else:
+        head = f"截至 {local:%m 月 %d 日 %H:%M}，{name}市场温度"
     return (
-        f"截至 {local:%m 月 %d 日 %H:%M}，{name}市场温度 {row.score:.0f}（{row.band}）："
+        f"{head} {row.score:.0f}（{row.band}）："
         f"{moves}，涨停 {row.limit_up} 家、跌停 {row.limit_down} 家，{volume}。"
     )
 
 
-def latest_temperatures(session: Session, boards: list[str] | None = None) -> dict[str, dict]:
-    """The newest stored temperature of each board (all boards when ``boards`` is None)."""
+def latest_temperatures(session: Session, boards: list[str] | None = None, *,
+                        now: datetime | None = None) -> dict[str, dict]:
+    """The newest stored temperature of each board (all boards when ``boards`` is None), with
+    ``stale`` when it is older than the market's last trading minute at ``now``."""
     newest = select(
         MarketTemperature.board, func.max(MarketTemperature.minute).label("minute")
     ).group_by(MarketTemperature.board)
@@ -223,7 +235,7 @@ def latest_temperatures(session: Session, boards: list[str] | None = None) -> di
         )
         .order_by(MarketTemperature.board)
     )
-    return {r.board: _temperature_dict(r) for r in rows}
+    return {r.board: _temperature_dict(r, now) for r in rows}
 
 
 def temperature_history(session: Session, board: str, minutes: int = 60) -> list[dict]:

@@ -1,4 +1,5 @@
-"""The monitoring API: alerts, alert rules, the message centre, IPO quota and calendar, margin calls."""
+"""The monitoring API: alerts, alert rules, IPO quota and calendar, margin calls (the message
+centre is the outbox's)."""
 
 from __future__ import annotations
 
@@ -11,22 +12,27 @@ from brokercare.accounts.service import accounts_of
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import PermissionDenied, ValidationFailed
-from brokercare.monitoring import ipo, notifications, preferences, temperature
+from brokercare.monitoring import ipo, preferences, temperature
 from brokercare.monitoring.alerts import alerts_of, margin_calls_of
+from brokercare.monitoring.live import subscribe_in_process
 from brokercare.monitoring.schemas import (
     AlertOut,
     ApplicationIn,
     IpoIssueOut,
     MarginCallOut,
     MarketTemperatureOut,
-    NotificationOut,
     PreferencesIn,
     PreferencesOut,
-    ReceiptIn,
 )
-from brokercare.security.policy import STAFF_ROLES, Principal, current_user, require_roles
+from brokercare.security.policy import STAFF_ROLES, Principal, current_user
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
+
+
+def startup() -> None:
+    """On the embedded default (no Redis bus) evaluate each accepted quote snapshot here; with
+    ``BROKERCARE_BUS_URL=redis://...`` the sharded workers do and this process does not."""
+    subscribe_in_process()
 
 
 def _may_read(user: Principal, customer_id: int) -> None:
@@ -82,44 +88,6 @@ def put_preferences(
     out = preferences.set_preferences(session, customer_id, **changes)
     session.commit()
     return out
-
-
-@router.get("/customers/{customer_id}/messages", response_model=list[NotificationOut])
-def messages(
-    customer_id: int,
-    user: Principal = Depends(current_user),
-    session: Session = Depends(get_session),
-):
-    _may_read(user, customer_id)
-    return notifications.inbox(session, customer_id)
-
-
-@router.post(
-    "/customers/{customer_id}/messages/{notification_id}/read", response_model=NotificationOut
-)
-def read_message(
-    customer_id: int,
-    notification_id: int,
-    user: Principal = Depends(current_user),
-    session: Session = Depends(get_session),
-):
-    if not (user.role == "customer" and user.customer_id == customer_id):
-        raise PermissionDenied("只有客户本人可以标记消息已读。")
-    n = notifications.mark_read(session, notification_id, customer_id)
-    session.commit()
-    return n
-
-
-@router.post("/receipts", response_model=NotificationOut)
-def delivery_receipt(
-    body: ReceiptIn,
-    _user: Principal = Depends(require_roles("admin")),
-    session: Session = Depends(get_session),
-):
-    """Gateway callback: the message reached the customer's device."""
-    n = notifications.mark_delivered(session, body.provider_ref)
-    session.commit()
-    return n
 
 
 @router.get("/customers/{customer_id}/ipo-quota")

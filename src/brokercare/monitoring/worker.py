@@ -20,52 +20,31 @@ import argparse
 import logging
 import signal
 import threading
-from datetime import date, datetime
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from brokercare.core import logs
 from brokercare.core.bus import Event
 from brokercare.core.bus_redis import RedisStreamBus
-from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import session_factory
 from brokercare.core.domains import load_all_models
 from brokercare.core.models import ProcessedEvent
-from brokercare.core.service import mark_processed
 from brokercare.core.settings import get_settings
-from brokercare.market.events import POSITION_EVENT, SNAPSHOT_EVENT, payload_arrays
-from brokercare.monitoring.alerts import record_snapshot
-from brokercare.monitoring.book import load_book, load_universe, market_info
-from brokercare.monitoring.engine import Evaluator, Snapshot
-from brokercare.monitoring.temperature import notable, snapshot_temperatures
+from brokercare.market.events import POSITION_EVENT, SNAPSHOT_EVENT
+from brokercare.monitoring.live import ShardEvaluator
 
 log = logging.getLogger(__name__)
 
 
-class MonitorWorker:
+class MonitorWorker(ShardEvaluator):
     def __init__(
         self, bus: RedisStreamBus, shard: int, shards: int, sessions: sessionmaker
     ) -> None:
-        if not 0 <= shard < shards:
-            raise ValueError(f"shard must be in 0..{shards - 1}")
-        self.bus, self.shard, self.shards, self.sessions = bus, shard, shards, sessions
-        self.consumer = f"monitor-{shard}"
-        self.day: date | None = None
+        super().__init__(sessions, shard=shard, shards=shards, consumer=f"monitor-{shard}")
+        self.bus = bus
         self._unwritten: dict[str, tuple] = {}
         self._warmed: set[str] = set()
-        self.snapshots = 0
-        self.alerts = 0
-        with sessions() as s:
-            self.universe = load_universe(s)
-            self.book = load_book(s, shard=shard, shards=shards, universe=self.universe)
-        self.index = {u.symbol: k for k, u in enumerate(self.universe)}
-        self.boards = np.array([u.board for u in self.universe], dtype=object)
-        self.ev: Evaluator | None = None
-        self.temperature: dict[str, str] = {}
-        self._last_close = np.array(
-            [float(u.last_price) if u.last_price is not None else np.nan for u in self.universe]
-        )
 
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -106,23 +85,6 @@ class MonitorWorker:
             last = entries[-1][0]
         return fed
 
-    def _day_of(self, payload: dict) -> date:
-        return datetime.fromisoformat(payload["time"]).astimezone(SHANGHAI).date()
-
-    def _evaluate(self, event: Event):
-        day = self._day_of(event.payload)
-        if self.ev is None or day != self.day:
-            if self.ev is not None:
-                self._last_close = self.ev.last_price.copy()
-            self.day = day
-            self.ev = Evaluator(self.book, market_info(self.universe, day, self._last_close.copy()))
-        t, prices, volumes = payload_arrays(event.payload, self.index, len(self.universe))
-        findings = self.ev.evaluate(Snapshot(t, prices, volumes))
-        self.snapshots += 1
-        temps = snapshot_temperatures(self.ev, self.boards, volumes, t)
-        self.temperature = notable(temps)
-        return findings, self.ev.last_price.copy(), temps
-
     # handlers ---------------------------------------------------------------------------------
     def on_snapshot(self, event: Event) -> None:
         if event.id in self._warmed:  # committed before the restart, only the ack was missing
@@ -132,38 +94,8 @@ class MonitorWorker:
         else:
             findings, prices, temps = self._evaluate(event)
             self._unwritten[event.id] = (findings, prices, temps)
-        session = self.sessions()
-        try:
-            with session.begin():
-                if mark_processed(session, self.consumer, event.id):
-                    recorded = record_snapshot(
-                        session,
-                        self.book,
-                        findings,
-                        prices,
-                        temps,
-                        self.boards,
-                        # the market is the same for every shard: one writer of its temperature
-                        store_temperature=self.shard == 0,
-                    )
-                    self.alerts += len(recorded.alerts)
-        finally:
-            session.close()
+        self.record(event, (findings, prices, temps))
         del self._unwritten[event.id]
-
-    def on_position(self, event: Event) -> None:
-        p = event.payload
-        row = self.book.row_of_account(int(p["account_id"]))
-        col = self.index.get(p["symbol"])
-        if row is None or col is None:
-            return
-        appended = self.book.set_position(
-            row, col, float(p["quantity"]), float(p.get("cost_price") or 0)
-        )
-        if appended and self.ev is not None:
-            self.ev.grow()
-        if "cash" in p:
-            self.book.set_cash(row, float(p["cash"]))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prefix", default="brokercare:")
     ap.add_argument("--min-idle-ms", type=int, default=30_000)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(logging.INFO)
     load_all_models()
 
     url = args.bus_url or get_settings().bus_url

@@ -36,10 +36,11 @@ def dispatch_cmd(
     idle: float = typer.Option(0.5, "--idle", min=0.01, help="Seconds to wait when nothing is due."),
 ) -> None:
     """Send due messages through the configured channels; runs until SIGTERM/Ctrl-C unless --once."""
+    from brokercare.core import logs
     from brokercare.core.database import session_factory
     from brokercare.outbox.dispatcher import Dispatcher, dispatch_due
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(logging.INFO)
     if once:
         counts = dispatch_due(session_factory(), batch=batch, limit=10**9)  # all that is due
         typer.echo(json.dumps(counts))

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.bus import Event, get_bus
 from brokercare.core.database import utcnow
+from brokercare.core.metrics import OUTBOX_SENDS
 from brokercare.core.settings import Settings, get_settings
 from brokercare.customers.service import get_customers
 from brokercare.outbox.adapters import (
@@ -264,10 +265,11 @@ class Dispatcher:
                     bucket.take(len(claimed))
                 rows += claimed
             counts.claimed = len(rows)
+            channel_of = {r.id: r.channel for r in rows}
             rows, counts.deferred = _defer_quiet(session, rows, now)
             ready, unsendable = _addressed(session, rows, now)
             session.commit()
-        return counts, ready, unsendable
+        return counts, ready, unsendable, channel_of
 
     async def run_once(self, limit: int | None = None, *, now: datetime | None = None) -> DispatchCounts:
         """Claim, send and record one batch of at most ``limit`` due messages."""
@@ -275,10 +277,12 @@ class Dispatcher:
         now = now or utcnow()
         lease_until = now + timedelta(seconds=self.settings.outbox_lease_s)
         self._warn_held()
-        counts, ready, outcomes = self._claim_batch(limit, now, lease_until)
+        counts, ready, outcomes, channel_of = self._claim_batch(limit, now, lease_until)
         if not counts.claimed:
             return counts
         outcomes += await self._send_all(ready, now)
+        for o in outcomes:
+            OUTBOX_SENDS.labels(channel_of[o.id], o.state).inc()
         with self.sessions() as session:
             _record(session, outcomes, lease_until)
             session.commit()

@@ -105,6 +105,12 @@ class ChannelSummary(BaseModel):
     oldest_due_s: float | None  # how long the oldest due message has waited
 
 
+class ReceiptIn(BaseModel):
+    """A gateway's delivery receipt: the provider's id of the message it delivered."""
+
+    provider_message_id: str = Field(min_length=1, max_length=128)
+
+
 class QuietHoursView(BaseModel):
     customer_id: int
     period: str | None  # "21:00-08:00"; None: none set

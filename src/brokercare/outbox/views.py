@@ -7,16 +7,18 @@ whole; others (agents, administrators) see states, errors and masked addresses w
 
 from __future__ import annotations
 
-from datetime import time
+import uuid
+from datetime import time, timedelta
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from brokercare.core.database import get_session
+from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import PermissionDenied
-from brokercare.outbox import service
-from brokercare.outbox.schemas import ChannelSummary, MessageView, QuietHoursView
+from brokercare.outbox import embedded, service
+from brokercare.outbox.schemas import ChannelSummary, MessageView, QuietHoursView, ReceiptIn
+from brokercare.risk import service as risk_service
 from brokercare.security.policy import (
     STAFF_ROLES,
     Principal,
@@ -101,3 +103,58 @@ def set_quiet_hours(customer_id: int, body: QuietHoursIn, session: Session = Dep
     view = service.set_quiet_hours(session, customer_id, start=body.start, end=body.end)
     session.commit()
     return view
+
+
+# --- the customer's message centre (app messages of every domain) -------------------------------
+
+@router.get("/customers/{customer_id}/messages", response_model=list[MessageView],
+            summary="A customer's app messages that were delivered, newest first")
+def customer_messages(customer_id: int, session: Session = Depends(get_session),
+                      user: Principal = Depends(current_user)) -> list[MessageView]:
+    if user.role == "customer" and user.customer_id != customer_id:
+        raise PermissionDenied("您只能查看本人的消息。")
+    if user.role != "customer" and user.role not in STAFF_ROLES:
+        raise PermissionDenied("您没有查看客户消息的权限。")
+    views = service.inbox(session, customer_id)
+    if user.role == "customer" or _shows_body(user):
+        return views
+    return [v.model_copy(update={"body": None}) for v in views]
+
+
+@router.post("/customers/{customer_id}/messages/{message_id}/read", response_model=MessageView,
+             summary="The customer opened an app message")
+def read_message(customer_id: int, message_id: int, session: Session = Depends(get_session),
+                 user: Principal = Depends(current_user)) -> MessageView:
+    if not (user.role == "customer" and user.customer_id == customer_id):
+        raise PermissionDenied("只有客户本人可以标记消息已读。")
+    view = service.mark_read(session, message_id, customer_id)
+    session.commit()
+    return view
+
+
+@router.post("/receipts", response_model=MessageView,
+             summary="A gateway's delivery receipt: the message reached the customer's device")
+def delivery_receipt(body: ReceiptIn, session: Session = Depends(get_session),
+                     _: Principal = Depends(require_roles("admin"))) -> MessageView:
+    view = service.mark_delivered(session, body.provider_message_id)
+    session.commit()
+    return view
+
+
+def _send_verification_code(session: Session, customer_id: int, text: str) -> None:
+    """A risk step-up's SMS code: urgent (quiet hours do not hold it), never sent after it expired."""
+    service.enqueue(session, channel="sms", kind="verification_code", body=text,
+                    customer_id=customer_id, urgent=True, origin="risk",
+                    idempotency_key=f"risk:code:{uuid.uuid4().hex}",
+                    expires_at=utcnow() + timedelta(minutes=5))
+
+
+def startup() -> None:
+    """The embedded dispatcher, when this process is to send (``BROKERCARE_DISPATCHER``); the SMS
+    channel for the risk desk's verification codes."""
+    risk_service.set_sms_sender(_send_verification_code)
+    embedded.start_if_configured()
+
+
+def shutdown() -> None:
+    embedded.stop()

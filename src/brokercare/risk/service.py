@@ -37,6 +37,7 @@ from brokercare.risk.models import RiskBaseline, RiskCase, RiskEvent, RiskMeasur
 from brokercare.risk.places import Place, locate
 from brokercare.risk.rules import ACTIONS, SIGNALS, Rules, default_rules
 from brokercare.risk.schemas import Assessment, MeasureOut, Reason, RiskEventIn, RiskStatus
+from brokercare.risk.stepup import set_sms_sender as set_sms_sender
 from brokercare.security.service import blind_index
 
 #: Signals that put the event in front of the risk desk even when a second factor suffices.

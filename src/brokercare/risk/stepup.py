@@ -1,8 +1,9 @@
 """The second factor asked by a ``step_up`` decision: a six-digit SMS code or an authenticator
 app's time-based code (TOTP, RFC 6238, through ``pyotp``).
 
-SMS codes leave through whatever sender is registered with :func:`set_sms_sender` — the outbox's
-SMS channel at start-up (phase 2); without one, SMS is refused and TOTP remains. The code is
+SMS codes leave through whatever sender is registered with :func:`set_sms_sender` — the outbox
+registers its SMS channel at start-up, queueing the code in the challenge's own transaction (risk
+sits below the outbox, so it cannot call it); without one, SMS is refused and TOTP remains. The code is
 stored only as a keyed hash; five wrong answers or five minutes end the challenge. Passing it
 lifts the step-up and, for a login, lets the login into the customer's baseline (its device and
 place become known).
@@ -37,7 +38,7 @@ from brokercare.security.service import blind_index, get_cipher
 CODE_MINUTES = 5
 MAX_ATTEMPTS = 5
 ISSUER = "BrokerCare"
-SmsSender = Callable[[int, str], None]  # (customer id, text)
+SmsSender = Callable[[Session, int, str], None]  # (the challenge's session, customer id, text)
 _sms_sender: SmsSender | None = None
 
 
@@ -86,7 +87,7 @@ def start(session: Session, *, measure_id: int, customer_id: int, method: str = 
         session.add(challenge)
         session.flush()
         challenge.code_hash = blind_index(f"step-up:{challenge.id}:{code}")
-        _sms_sender(customer_id, f"您的验证码为{code}，{CODE_MINUTES}分钟内有效，仅用于本次安全验证。"
+        _sms_sender(session, customer_id, f"您的验证码为{code}，{CODE_MINUTES}分钟内有效，仅用于本次安全验证。"
                                  "如非本人操作，请勿告知他人并立即修改密码。")
         message = "验证码已发送到您预留的手机号，请在5分钟内输入。"
     session.add(challenge)

@@ -43,6 +43,7 @@ def users_create(
     """Create a login. Without --password-stdin the password is prompted for twice."""
     from brokercare.core.database import session_scope
     from brokercare.security.service import create_user
+    from brokercare.service import service as hub
 
     _models()
     if password_stdin:
@@ -53,9 +54,10 @@ def users_create(
         with session_scope() as session:
             user = create_user(
                 session, username=username, password=password, role=role,
-                display_name=display_name or username, customer_id=customer_id,
-                skills=[s.strip() for s in skills.split(",") if s.strip()], branch_code=branch_code,
+                display_name=display_name or username, customer_id=customer_id, branch_code=branch_code,
             )
+            if role != "customer":
+                hub.set_agent_profile(session, user.id, skills=[s.strip() for s in (skills or "").split(",")])
             uid = user.id
     except DomainError as exc:
         _fail(exc)
@@ -71,15 +73,18 @@ def users_list(
     from brokercare.core.database import session_scope
     from brokercare.security.policy import ROLE_LABELS
     from brokercare.security.service import list_users
+    from brokercare.service import service as hub
 
     _models()
     try:
         with session_scope() as session:
             rows = list_users(session, role=role, include_inactive=all_)
+            profiles = hub.agent_profiles(session, [u.id for u in rows])
             table = Table("id", "username", "name", "role", "customer", "skills", "active")
             for u in rows:
                 table.add_row(str(u.id), u.username, u.display_name, f"{u.role} ({ROLE_LABELS[u.role]})",
-                              str(u.customer_id or ""), ",".join(u.skills or []), "yes" if u.active else "no")
+                              str(u.customer_id or ""), ",".join(profiles[u.id].skills or []),
+                              "yes" if u.active else "no")
     except DomainError as exc:
         _fail(exc)
     console.print(table)

@@ -13,43 +13,44 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.settings import get_settings
 from brokercare.security import stepup
-from brokercare.security.service import create_user, get_user_by_username
+from brokercare.security.policy import SERVICE_ROLES
+from brokercare.security.service import create_user, get_user_by_username, service_login
 
 STAFF_PASSWORD = "BrokerCare-2026"
 
-# username, role, display name, routing skills, max concurrent chats
+# username, role, display name (the service hub's demo gives the service staff their skills and
+# chat slots)
 STAFF = [
-    ("lead01", "team_lead", "周海燕", ["trading", "margin", "complaints"], 3),
-    ("agent01", "agent", "陈晓明", ["trading", "account_service"], 5),
-    ("agent02", "agent", "林雪", ["margin", "trading"], 5),
-    ("agent03", "agent", "黄建国", ["funds", "account_service"], 5),
-    ("agent04", "agent", "吴婷", ["complaints", "account_security"], 4),
-    ("agent05", "agent", "郑磊", ["tax", "legal", "account_service"], 4),
-    ("advisor01", "advisor", "王芳", ["funds", "wealth"], 5),
-    ("manager01", "customer_manager", "刘洋", ["wealth", "vip"], 5),
-    ("risk01", "risk", "孙立", [], 5),
-    ("compliance01", "compliance", "赵敏", [], 5),
-    ("admin01", "admin", "系统管理员", [], 5),
+    ("lead01", "team_lead", "周海燕"),
+    ("agent01", "agent", "陈晓明"),
+    ("agent02", "agent", "林雪"),
+    ("agent03", "agent", "黄建国"),
+    ("agent04", "agent", "吴婷"),
+    ("agent05", "agent", "郑磊"),
+    ("advisor01", "advisor", "王芳"),
+    ("manager01", "customer_manager", "刘洋"),
+    ("risk01", "risk", "孙立"),
+    ("compliance01", "compliance", "赵敏"),
+    ("admin01", "admin", "系统管理员"),
 ]
 
 
 def generate(engine: Engine, rng, summary) -> None:
-    """Create the staff logins (the team lead first: agents name their lead)."""
+    """Create the staff logins."""
     staff_pw = os.environ.get("BROKERCARE_DEMO_PASSWORD", STAFF_PASSWORD)
     created = 0
     authenticators: dict[str, str] = {}
     with Session(engine) as session:
-        lead_id = None
-        for username, role, name, skills, slots in STAFF:
+        for username, role, name in STAFF:
             user = get_user_by_username(session, username)
             if user is None:
-                user = create_user(session, username=username, password=staff_pw, role=role, display_name=name,
-                                   skills=skills, max_concurrent=slots, team_lead_id=lead_id)
+                user = create_user(session, username=username, password=staff_pw, role=role,
+                                   display_name=name)
                 created += 1
-            if role == "team_lead":
-                lead_id = user.id
             if role in get_settings().step_up_roles_set() and not user.totp_secret_enc:
                 authenticators[username] = stepup.enroll(session, user)
+        for role in SERVICE_ROLES:  # the platform's own service logins (token only, no password)
+            service_login(session, role)
         session.commit()
 
     summary.add("users", created)

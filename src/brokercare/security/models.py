@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokercare.core.database import Base, UTCDateTime, utcnow
 
 
 class User(Base):
-    """A login. Staff have a role; a customer user has ``role='customer'`` and a customer id."""
+    """A login. Staff have a role; a customer user has ``role='customer'`` and a customer id. How
+    the service hub routes to staff (skills, chat slots, team lead) is the hub's agent profile."""
 
     __tablename__ = "users"
 
@@ -25,9 +26,6 @@ class User(Base):
         ForeignKey("customers.id", ondelete="CASCADE"), unique=True
     )
     branch_code: Mapped[str | None] = mapped_column(String(8))
-    skills: Mapped[list] = mapped_column(JSON, default=list)  # routing skills of service staff
-    max_concurrent: Mapped[int] = mapped_column(Integer, default=5)  # chat slots
-    team_lead_id: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Consecutive wrong passwords; at LOCK_AFTER the login is locked until ``locked_until``.

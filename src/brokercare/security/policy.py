@@ -30,14 +30,18 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
 from brokercare.core.errors import PermissionDenied, ValidationFailed
+from brokercare.security.auth import issue_token as issue_token
 from brokercare.security.auth import oauth2_scheme, user_from_token
+from brokercare.security.auth import users_from_tokens as users_from_tokens
 
 Visibility = Literal["full", "reveal", "masked"]
 
 STAFF_ROLES = ("agent", "advisor", "customer_manager", "risk", "compliance", "admin", "team_lead")
 # Staff who take conversations from the service hub's queues.
 SERVING_ROLES = ("agent", "advisor", "customer_manager", "team_lead")
-ROLES = (*STAFF_ROLES, "customer")
+# Machine logins of the platform's own processes and gateways: no person, no personal data.
+SERVICE_ROLES = ("market_feed",)
+ROLES = (*STAFF_ROLES, "customer", *SERVICE_ROLES)
 
 
 class Principal(Protocol):
@@ -50,6 +54,7 @@ class Principal(Protocol):
     customer_id: int | None
     active: bool
 
+
 ROLE_LABELS = {
     "agent": "客服坐席",
     "advisor": "投资顾问",
@@ -59,6 +64,7 @@ ROLE_LABELS = {
     "admin": "系统管理员",
     "team_lead": "客服组长",
     "customer": "客户",
+    "market_feed": "行情网关（服务账号）",
 }
 
 DATA_CLASSES = {
@@ -80,6 +86,8 @@ CLEARANCE: dict[str, dict[int, Visibility]] = {
     "admin": {1: "full", 2: "full", 3: "masked", 4: "masked"},
     # A customer sees all of their own data and nothing of anyone else's.
     "customer": {1: "full", 2: "masked", 3: "masked", 4: "masked"},
+    # A market-data gateway posts quotes and reads prices: public data only.
+    "market_feed": {1: "full", 2: "masked", 3: "masked", 4: "masked"},
 }
 
 # Field → data class. Names follow the columns and the feature registry; prefixes cover families.

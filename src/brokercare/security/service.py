@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.ledger.service import append
-from brokercare.security.auth import hash_password
+from brokercare.security.auth import hash_password, issue_token
 from brokercare.security.crypto import FieldCipher as FieldCipher
 from brokercare.security.crypto import blind_index as blind_index
 from brokercare.security.crypto import ensure_data_key as ensure_data_key
@@ -37,7 +38,7 @@ from brokercare.security.masking import mask_phone as mask_phone
 from brokercare.security.models import User
 from brokercare.security.passwords import validate_password as validate_password
 from brokercare.security.pii_in_text import redact_typed_pii as redact_typed_pii
-from brokercare.security.policy import ROLES, STAFF_ROLES
+from brokercare.security.policy import ROLE_LABELS, ROLES, SERVICE_ROLES, STAFF_ROLES
 
 
 def blind_index_many(values: Iterable[str], *, master_key: bytes | None = None) -> list[str]:
@@ -59,10 +60,7 @@ def create_user(
     role: str,
     display_name: str,
     customer_id: int | None = None,
-    skills: list[str] | None = None,
     branch_code: str | None = None,
-    max_concurrent: int | None = None,
-    team_lead_id: int | None = None,
 ) -> User:
     """Add a login (flushed, not committed: the caller owns the transaction).
 
@@ -95,13 +93,9 @@ def create_user(
         role=role,
         password_hash=hash_password(password),
         customer_id=customer_id,
-        skills=list(skills or []),
         branch_code=branch_code,
-        team_lead_id=team_lead_id,
         active=True,
     )
-    if max_concurrent is not None:
-        user.max_concurrent = max_concurrent
     try:
         with session.begin_nested():
             session.add(user)
@@ -114,8 +108,7 @@ def create_user(
 
 
 def add_staff_many(session: Session, *, role: str, usernames: list[str], display_names: list[str],
-                   branch_codes: list[str | None], password: str, skills: list[str] | None = None,
-                   max_concurrent: int = 5) -> dict[str, int]:
+                   branch_codes: list[str | None], password: str) -> dict[str, int]:
     """Many staff logins of one role sharing one password, hashed once (argon2 costs ~50 ms a
     hash; the demo brokerage adds hundreds of managers); flushed, not committed. Returns the new
     logins' ids by username; a taken username or bad input writes nothing."""
@@ -134,8 +127,7 @@ def add_staff_many(session: Session, *, role: str, usernames: list[str], display
         raise Conflict(f"usernames already taken or repeated: {', '.join(sorted(taken)[:5]) or '(repeated)'}")
     pw_hash = hash_password(password)
     session.add_all([User(username=u, display_name=d.strip()[:32], role=role, password_hash=pw_hash,
-                          branch_code=b, skills=list(skills or []), max_concurrent=max_concurrent,
-                          active=True)
+                          branch_code=b, active=True)
                      for u, d, b in zip(usernames, display_names, branch_codes, strict=True)])
     session.flush()
     wanted = set(usernames)
@@ -159,6 +151,12 @@ def get_user(session: Session, user_id: int) -> User:
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
     return user
+
+
+def users_by_id(session: Session, user_ids: Iterable[int]) -> dict[int, User]:
+    """The logins of many ids in one read (unknown ids are left out)."""
+    ids = list(set(user_ids))
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
 
 
 def get_user_by_username(session: Session, username: str) -> User | None:
@@ -185,3 +183,26 @@ def deactivate(session: Session, user: User, *, by_user_id: int | None = None) -
     if by_user_id is not None:
         append(session, "auth.user_deactivated", f"user:{user.id}", {"user_id": user.id, "by_user_id": by_user_id})
     session.flush()
+
+
+def service_login(session: Session, role: str) -> User:
+    """The platform's own login for a service role (e.g. ``market_feed``), created on first use
+    with a random password nobody knows: it authenticates only with tokens minted on the host that
+    holds the signing secret (:func:`service_token`). Flushed, not committed."""
+    if role not in SERVICE_ROLES:
+        raise ValidationFailed(f"{role!r} is not a service role; service roles: {', '.join(SERVICE_ROLES)}")
+    username = f"svc.{role.replace('_', '-')}"
+    user = get_user_by_username(session, username)
+    if user is None:
+        user = create_user(session, username=username, password=secrets.token_urlsafe(24) + "aA1!",
+                           role=role, display_name=ROLE_LABELS[role])
+    return user
+
+
+def service_token(session: Session, role: str, *, minutes: int = 24 * 60) -> str:
+    """A bearer token for the service login of ``role``, signed with this installation's secret
+    (``BROKERCARE_SECRET_KEY`` or ``<data_dir>/jwt.secret``): what a command on the platform's own
+    host uses instead of a token it would have to be given. Commits the login if it was created."""
+    user = service_login(session, role)
+    session.commit()
+    return issue_token(user, minutes=minutes)[0]

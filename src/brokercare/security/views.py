@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Path, Query, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from brokercare.core.database import get_session
 from brokercare.core.errors import AuthenticationFailed, PermissionDenied
@@ -22,15 +22,21 @@ from brokercare.security.policy import (
     require_roles,
 )
 from brokercare.security.schemas import ClearanceRow, KeyStatus, Token, UserOut
+from brokercare.service import service as hub
 
 router = APIRouter(tags=["security"])
 
 
-def user_out(user: User) -> UserOut:
+def user_out(user: User, skills: list[str] | None = None) -> UserOut:
+    """``skills``: the routing skills the service hub keeps for the user (read when not given)."""
+    if skills is None:
+        session = object_session(user)
+        skills = list(hub.agent_profile(session, user.id).skills or []) \
+            if session is not None and user.role != "customer" else []
     return UserOut(
         id=user.id, username=user.username, display_name=user.display_name, role=user.role,
         role_label=ROLE_LABELS.get(user.role, user.role), customer_id=user.customer_id,
-        branch_code=user.branch_code, skills=list(user.skills or []), active=user.active,
+        branch_code=user.branch_code, skills=skills, active=user.active,
     )
 
 
@@ -99,7 +105,9 @@ def users(
     session: Session = Depends(get_session),
     _: User = Depends(require_roles("admin", "compliance", "team_lead")),
 ) -> list[UserOut]:
-    return [user_out(u) for u in service.list_users(session, role=role)]
+    found = service.list_users(session, role=role)
+    profiles = hub.agent_profiles(session, [u.id for u in found])
+    return [user_out(u, [] if u.role == "customer" else list(profiles[u.id].skills or [])) for u in found]
 
 
 @router.get("/security/keys", response_model=list[KeyStatus], summary="Data keys and how many values each seals")
@@ -134,9 +142,10 @@ def add_user(
         raise PermissionDenied("管理员不能创建客户登录账号，客户账号由开户流程生成。(admins cannot create customer logins)")
     user = service.create_user(
         session, username=body.username, password=body.password, role=body.role,
-        display_name=body.display_name, customer_id=body.customer_id, skills=body.skills,
-        branch_code=body.branch_code, max_concurrent=body.max_concurrent,
+        display_name=body.display_name, customer_id=body.customer_id, branch_code=body.branch_code,
     )
+    if user.role != "customer":
+        hub.set_agent_profile(session, user.id, skills=body.skills, max_concurrent=body.max_concurrent)
     service.record_created(session, user, by_user_id=admin.id)
     if body.role in grants.PRIVILEGED:  # inactive until a second administrator approves
         user.active = False

@@ -9,7 +9,7 @@
 - app, web and branch messages (JSON).
 
 An adapter only translates; who the sender is, which conversation it belongs to and what happens
-next is decided in :mod:`brokercare.service.conversations`.
+next is decided in :mod:`brokercare.service.service`.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ def sla_check(
 ) -> None:
     """Warn owners before SLA deadlines, escalate breaches to team leads, close idle AI chats."""
     from brokercare.core.database import session_scope
-    from brokercare.service import conversations, sla
+    from brokercare.service import service as conversations
+    from brokercare.service import sla
 
     at = None
     if now:
@@ -67,7 +68,7 @@ def worker(
                       "routes messages itself and no worker is needed.[/red]")
         raise typer.Exit(code=2)
     from brokercare.core.bus_redis import RedisStreamBus
-    from brokercare.service.conversations import subscribe_routing
+    from brokercare.service.service import subscribe_routing
 
     bus = RedisStreamBus(url, consumer=consumer, min_idle_ms=min_idle_ms)
     subscribe_routing(bus)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.service.models import Conversation, CsatSurvey, Message, Ticket
+from brokercare.service.outbound import send_to_contact
 
 _PROMPT = {
     "conversation": "您好，本次服务已结束。请为本次服务打分：直接回复 1–5（5 分非常满意，1 分非常不满意），"
@@ -26,8 +27,6 @@ _PROMPT = {
 def request_csat(session: Session, subject_kind: str, subject_id: int, *,
                  now: datetime | None = None) -> CsatSurvey | None:
     """Create the survey and its delivery on the subject's channel; once per subject."""
-    from brokercare.service.conversations import send_to_contact
-
     now = now or utcnow()
     if subject_kind == "conversation":
         conv = session.get(Conversation, subject_id)

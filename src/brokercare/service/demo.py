@@ -13,17 +13,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from brokercare.accounts import service as accounts
 from brokercare.core.calendar import SHANGHAI, is_trading_day
-from brokercare.service import conversations as conv_svc
-from brokercare.service import csat, feedback, sla, tickets
+from brokercare.customers import service as customers
+from brokercare.security.service import get_cipher, get_user_by_username, list_users
+from brokercare.service import agents, csat, feedback, queues, sla, tickets
+from brokercare.service import service as conv_svc
+from brokercare.service.assistant import Analysis
 from brokercare.service.channels import (
     Identity,
     from_json_message,
     parse_call_transcript,
     parse_email,
 )
-from brokercare.service.models import Conversation, CsatSurvey, Feedback, Ticket
-from brokercare.service.routing import Analysis
+from brokercare.service.models import AgentProfile, Conversation, CsatSurvey, Feedback, Ticket
 
 
 @dataclass(frozen=True)
@@ -93,23 +96,44 @@ def _channel(rng) -> str:  # noqa: ANN001
     return "app"
 
 
-def _customers(session: Session, rng, n: int) -> list[dict]:  # noqa: ANN001
-    from brokercare.accounts.models import Account
-    from brokercare.customers.models import Customer
-    from brokercare.security.crypto import get_cipher
+#: Routing skills and chat slots of the demo staff logins (the security domain's demo creates them).
+STAFF_PROFILES = {
+    "lead01": (["trading", "margin", "complaints"], 3),
+    "agent01": (["trading", "account_service"], 5),
+    "agent02": (["margin", "trading"], 5),
+    "agent03": (["funds", "account_service"], 5),
+    "agent04": (["complaints", "account_security"], 4),
+    "agent05": (["tax", "legal", "account_service"], 4),
+    "advisor01": (["funds", "wealth"], 5),
+    "manager01": (["wealth", "vip"], 5),
+}
 
-    rows = session.execute(select(Customer.id, Customer.phone_enc, Customer.email, Customer.wechat_openid,
-                                  Customer.name).order_by(Customer.id)).all()
-    if not rows:
+
+def demo_profiles(session: Session) -> None:
+    """The demo staff's agent profiles; agents are under the team lead (``lead01``)."""
+    lead = get_user_by_username(session, "lead01")
+    for username, (skills, slots) in STAFF_PROFILES.items():
+        user = get_user_by_username(session, username)
+        if user is None or session.get(AgentProfile, user.id) is not None:
+            continue
+        agents.set_profile(session, user.id, skills=skills, max_concurrent=slots,
+                           team_lead_id=lead.id if lead is not None and user.id != lead.id else None)
+    session.commit()
+
+
+def _customers(session: Session, rng, n: int) -> list[dict]:  # noqa: ANN001
+    ids = customers.all_customer_ids(session)
+    if not ids:
         return []
-    idx = rng.choice(len(rows), size=min(n, len(rows)), replace=False)
+    idx = rng.choice(len(ids), size=min(n, len(ids)), replace=False)
+    picked = {c.id: c for c in customers.get_customers(session, [ids[int(k)] for k in idx])}
     cipher = get_cipher(session)
     out = []
-    for i in sorted(int(k) for k in idx):
-        cid, phone_enc, email, openid, name = rows[i]
-        account_no = session.scalar(select(Account.account_no).where(Account.customer_id == cid).limit(1))
-        out.append({"id": cid, "phone": cipher.decrypt(phone_enc), "email": email, "openid": openid,
-                    "name": name, "account_no": account_no})
+    for cid in sorted(picked):
+        c = picked[cid]
+        held = accounts.accounts_of(session, cid)
+        out.append({"id": cid, "phone": cipher.decrypt(c.phone_enc), "email": c.email, "openid": c.wechat_openid,
+                    "name": c.name, "account_no": held[0].account_no if held else None})
     return out
 
 
@@ -157,14 +181,12 @@ def _b64(text: str) -> str:
 
 def _work_human_queue(session: Session, rng, now: datetime) -> None:  # noqa: ANN001
     """Agents answer and close what they hold (closing pulls the next waiting chat in)."""
-    from brokercare.security.models import User
-
     for _ in range(3):
         held = session.scalars(select(Conversation).where(Conversation.status == "assigned")).all()
         if not held:
             return
         for conv in held:
-            agent = session.get(User, conv.assigned_agent_id)
+            agent = queues.agent(session, conv.assigned_agent_id)
             at = max(now, conv.assigned_at or now) + timedelta(minutes=int(rng.integers(1, 6)))
             template = AGENT_REPLY.get(conv.skill or "", AGENT_REPLY["account_service"])
             conv_svc.agent_reply(session, conv.id, agent, template.format(detail=_pick(rng, DETAILS)), now=at)
@@ -173,15 +195,13 @@ def _work_human_queue(session: Session, rng, now: datetime) -> None:  # noqa: AN
 
 
 def _work_tickets(session: Session, rng, now: datetime, fresh_days: int) -> None:  # noqa: ANN001
-    from brokercare.security.models import User
-
-    staff = {u.id: u for u in session.scalars(select(User).where(User.role.in_(("agent", "team_lead"))))}
+    staff = {u.id: u for role in ("agent", "team_lead") for u in list_users(session, role=role)}
     if not staff:
         return
     by_skill: dict[str, list[int]] = {}
-    for u in staff.values():
-        for s in u.skills or []:
-            by_skill.setdefault(s, []).append(u.id)
+    for uid, profile in sorted(agents.profiles(session, staff).items()):
+        for s in profile.skills or []:
+            by_skill.setdefault(s, []).append(uid)
     for t in session.scalars(select(Ticket).where(Ticket.status.in_(tickets.OPEN_STATES))).all():
         if (now - t.created_at) < timedelta(days=fresh_days) and rng.random() < 0.6:
             continue  # recent tickets stay open: the hub has live work
@@ -217,11 +237,10 @@ def _answer_surveys(session: Session, rng, now: datetime) -> int:  # noqa: ANN00
 
 
 def _work_feedback(session: Session, rng, now: datetime) -> None:  # noqa: ANN001
-    from brokercare.security.models import User
-
-    lead = session.scalar(select(User.id).where(User.role == "team_lead").limit(1))
-    if lead is None:
+    leads = list_users(session, role="team_lead")
+    if not leads:
         return
+    lead = leads[0].id
     for fb in session.scalars(select(Feedback).where(Feedback.status == "new")).all():
         if rng.random() < 0.1:
             continue  # a few stay unanswered (and breach their 24 h answer SLA)
@@ -241,6 +260,7 @@ def generate(engine: Engine, rng, summary, *, conversations: int | None = None) 
     end = datetime.combine(as_of, time(17, 0), SHANGHAI).astimezone(UTC)
     start = end - timedelta(days=150)
     with Session(engine, expire_on_commit=False) as session:
+        demo_profiles(session)
         n_customers = getattr(summary, "customers", 0) or 2000
         people = _customers(session, rng, min(600, max(60, n_customers // 30)))
         if not people:
@@ -260,8 +280,8 @@ def generate(engine: Engine, rng, summary, *, conversations: int | None = None) 
             inbound = _inbound(rng, who, _channel(rng), _pick(rng, script.texts), at, seq)
             got = conv_svc.ingest(session, inbound, now=at)
             analysis = None if assistant_present else Analysis(
-                ((script.intent, float(rng.uniform(0.55, 0.97))),), script.emotion,
-                min(1.0, script.intensity + float(rng.uniform(-0.1, 0.2))))
+                text="", intents=[(script.intent, float(rng.uniform(0.55, 0.97)))], emotion=script.emotion,
+                intensity=min(1.0, script.intensity + float(rng.uniform(-0.1, 0.2))), entities=[])
             conv_svc.process(session, got.first_customer_message.id, analysis=analysis, now=at)
 
         for day, count in zip(days, per_day, strict=True):

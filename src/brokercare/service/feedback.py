@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.service import sla
+from brokercare.service.assistant import Analysis, placeholder
 from brokercare.service.models import Contact, Feedback
-from brokercare.service.routing import Analysis
+from brokercare.service.outbound import send_to_contact
+from brokercare.service.planner import analyze
 
 KINDS = ("suggestion", "complaint", "praise", "question")
 SUGGESTION_FLOW: dict[str | None, tuple[str, ...]] = {
@@ -46,9 +48,7 @@ def record_feedback(session: Session, *, contact_id: int, channel: str, text: st
     if contact is None:
         raise NotFound(f"contact {contact_id} does not exist")
     if analysis is None:
-        from brokercare.service.conversations import analyze
-
-        analysis = analyze(text) or Analysis((("feedback", 0.0),))
+        analysis = analyze(text) or placeholder("feedback")
     kind = kind or classify(analysis)
     if kind not in KINDS:
         raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}")
@@ -64,8 +64,6 @@ def record_feedback(session: Session, *, contact_id: int, channel: str, text: st
 
 def answer_feedback(session: Session, feedback_id: int, *, user_id: int, answer: str,
                     now: datetime | None = None) -> Feedback:
-    from brokercare.service.conversations import send_to_contact
-
     now = now or utcnow()
     answer = (answer or "").strip()
     if not answer:
@@ -101,8 +99,6 @@ def set_suggestion_status(session: Session, feedback_id: int, status: str, *, us
     fb.shipped_in = shipped_in.strip() if status == "shipped" and shipped_in else fb.shipped_in
     fb.updated_at = now
     if status == "shipped":
-        from brokercare.service.conversations import send_to_contact
-
         send_to_contact(session, fb.contact_id, fb.channel,
                         f"您之前提出的建议已在 {fb.shipped_in} 中上线，感谢您帮助我们做得更好！",
                         kind="suggestion_shipped", dedupe_key=f"suggestion_shipped:{fb.id}", now=now)

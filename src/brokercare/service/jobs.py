@@ -6,7 +6,8 @@ from datetime import date
 
 from brokercare.core.runs import RunContext
 from brokercare.core.settings import get_settings
-from brokercare.service import conversations, sla
+from brokercare.service import service as conversations
+from brokercare.service import sla
 from brokercare.service.reports import write_feedback_report
 
 #: An AI-only conversation with no message for this long is closed (and the customer asked for CSAT).

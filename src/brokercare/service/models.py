@@ -12,10 +12,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokercare.core.database import Base, UTCDateTime, utcnow
+
+
+class AgentProfile(Base):
+    """How the hub routes to a member of staff: skills, chat slots, team lead, presence. The login
+    itself (role, name, whether it may sign in) is the security domain's ``users`` row."""
+
+    __tablename__ = "agent_profiles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    skills: Mapped[list] = mapped_column(JSON, default=list)  # routing skills
+    max_concurrent: Mapped[int] = mapped_column(Integer, default=5)  # chat slots
+    team_lead_id: Mapped[int | None] = mapped_column(Integer)
+    present: Mapped[bool] = mapped_column(Boolean, default=True)  # takes chats now
 
 
 class Contact(Base):

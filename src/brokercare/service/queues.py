@@ -12,16 +12,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, cast, func, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
-from brokercare.security.models import User
-from brokercare.service.models import Conversation, Message
+from brokercare.security.policy import Principal
+from brokercare.security.service import users_by_id
+from brokercare.service import agents
+from brokercare.service.models import AgentProfile, Conversation, Message
+from brokercare.service.tickets import DEPARTMENTS
 
 STAFF_ROLES = ("agent", "advisor", "customer_manager", "team_lead")
+
+
+def agent(session: Session, agent_id: int | None) -> Principal | None:
+    """The member of staff ``agent_id`` (``None`` for no id or an unknown one)."""
+    if agent_id is None:
+        return None
+    return users_by_id(session, [agent_id]).get(agent_id)
+
+
+def skills_of(session: Session, agent_id: int) -> list[str]:
+    return list(agents.profile(session, agent_id).skills or [])
 
 
 def load_of(session: Session, agent_ids: list[int]) -> dict[int, int]:
@@ -37,29 +50,26 @@ def load_of(session: Session, agent_ids: list[int]) -> dict[int, int]:
     return out
 
 
-def _with_skill(session: Session, skill: str | None) -> list[User]:
-    """Active service staff with ``skill``, found by the database (a brokerage's service centre
-    has hundreds of staff; a hand-off must not load them all to pick a few)."""
-    if not skill:
-        return []
-    if session.get_bind().dialect.name == "postgresql":
-        has_skill = cast(User.skills, JSONB).contains([skill])
-    else:  # SQLite: the JSON array's elements as a table
-        elements = func.json_each(User.skills).table_valued("value")
-        has_skill = select(elements.c.value).where(elements.c.value == skill).exists()
-    return list(session.scalars(select(User).where(
-        User.active.is_(True), User.role.in_(STAFF_ROLES), has_skill).order_by(User.id)))
+def _routable(user: Principal | None) -> bool:
+    return user is not None and user.active and user.role in STAFF_ROLES
 
 
-def _lock_agent(session: Session, agent_id: int) -> User | None:
-    return session.scalar(select(User).where(User.id == agent_id).with_for_update())
+def _with_skill(session: Session, skill: str | None) -> list[Principal]:
+    """Active, present service staff with ``skill``, by id."""
+    staff = users_by_id(session, agents.with_skill(session, skill))
+    return sorted((u for u in staff.values() if _routable(u)), key=lambda u: u.id)
 
 
-def free_slots(session: Session, agent: User) -> int:
-    return agent.max_concurrent - load_of(session, [agent.id])[agent.id]
+def lock_agent(session: Session, agent_id: int) -> AgentProfile:
+    """The agent's profile, locked while their slots are counted."""
+    return agents.lock(session, agent_id)
 
 
-def _assign(session: Session, conv: Conversation, agent: User, now: datetime, how: str) -> None:
+def free_slots(session: Session, profile: AgentProfile) -> int:
+    return profile.max_concurrent - load_of(session, [profile.user_id])[profile.user_id]
+
+
+def assign(session: Session, conv: Conversation, agent: Principal, now: datetime, how: str) -> None:
     conv.status = "assigned"
     conv.assigned_agent_id = agent.id
     conv.assigned_at = now
@@ -71,32 +81,37 @@ def _assign(session: Session, conv: Conversation, agent: User, now: datetime, ho
     session.flush()
 
 
-def try_assign(session: Session, conv: Conversation, *, now: datetime | None = None) -> User | None:
+def _take(session: Session, conv: Conversation, agent: Principal, now: datetime, how: str) -> bool:
+    """Assign ``conv`` to ``agent`` if a slot is free under the lock of their profile."""
+    locked = lock_agent(session, agent.id)
+    if locked is None or not locked.present or free_slots(session, locked) <= 0:
+        return False
+    assign(session, conv, agent, now, how)
+    return True
+
+
+def try_assign(session: Session, conv: Conversation, *, now: datetime | None = None) -> Principal | None:
     """Assign a conversation that needs a human; leave it waiting if nobody able is free."""
     now = now or utcnow()
     if conv.status == "assigned":
-        return session.get(User, conv.assigned_agent_id)
+        return agent(session, conv.assigned_agent_id)
     conv.status = "waiting"
     conv.waiting_since = conv.waiting_since or now
     if conv.preferred_agent_id:
-        manager = session.get(User, conv.preferred_agent_id)
-        if manager is not None and manager.active and manager.role in STAFF_ROLES:
-            locked = _lock_agent(session, manager.id)
-            if locked is not None and free_slots(session, locked) > 0:
-                _assign(session, conv, locked, now, "dedicated_manager")
-                return locked
+        manager = agent(session, conv.preferred_agent_id)
+        if _routable(manager) and _take(session, conv, manager, now, "dedicated_manager"):
+            return manager
     able = _with_skill(session, conv.skill)
     loads = load_of(session, [u.id for u in able])
+    slots = {i: p.max_concurrent for i, p in agents.profiles(session, [u.id for u in able]).items()}
     # Team leads take chats only when their agents are full: they have the escalations to handle.
-    ranked = sorted(able, key=lambda u: (u.role == "team_lead", loads[u.id] / max(u.max_concurrent, 1),
+    ranked = sorted(able, key=lambda u: (u.role == "team_lead", loads[u.id] / max(slots[u.id], 1),
                                          loads[u.id], u.id))
-    for agent in ranked:
-        if loads[agent.id] >= agent.max_concurrent:
+    for candidate in ranked:
+        if loads[candidate.id] >= slots[candidate.id]:
             continue
-        locked = _lock_agent(session, agent.id)
-        if locked is not None and free_slots(session, locked) > 0:
-            _assign(session, conv, locked, now, "least_loaded")
-            return locked
+        if _take(session, conv, candidate, now, "least_loaded"):
+            return candidate
     session.flush()
     return None
 
@@ -104,20 +119,23 @@ def try_assign(session: Session, conv: Conversation, *, now: datetime | None = N
 def fill_free_slots(session: Session, agent_id: int, *, now: datetime | None = None) -> list[Conversation]:
     """Hand ``agent_id`` waiting conversations until their slots are full; returns those taken."""
     now = now or utcnow()
-    agent = _lock_agent(session, agent_id)
-    if agent is None or not agent.active or agent.role not in STAFF_ROLES:
+    user = agent(session, agent_id)
+    if not _routable(user):
+        return []
+    profile = lock_agent(session, agent_id)
+    if not profile.present:
         return []
     taken: list[Conversation] = []
-    skills = list(agent.skills or [])
-    while free_slots(session, agent) > 0:
-        conds = [Conversation.preferred_agent_id == agent.id]
+    skills = list(profile.skills or [])
+    while free_slots(session, profile) > 0:
+        conds = [Conversation.preferred_agent_id == agent_id]
         if skills:
             conds.append(Conversation.skill.in_(skills))
         stmt = (
             select(Conversation)
             .where(Conversation.status == "waiting", or_(*conds))
             .order_by(
-                case((Conversation.preferred_agent_id == agent.id, 0), else_=1),
+                case((Conversation.preferred_agent_id == agent_id, 0), else_=1),
                 Conversation.priority, Conversation.waiting_since, Conversation.id,
             )
             .limit(1)
@@ -126,8 +144,8 @@ def fill_free_slots(session: Session, agent_id: int, *, now: datetime | None = N
         conv = session.scalar(stmt)
         if conv is None:
             break
-        _assign(session, conv, agent, now,
-                "dedicated_manager" if conv.preferred_agent_id == agent.id else "slot_freed")
+        assign(session, conv, user, now,
+               "dedicated_manager" if conv.preferred_agent_id == agent_id else "slot_freed")
         taken.append(conv)
     return taken
 
@@ -144,21 +162,17 @@ def set_capacity(session: Session, agent_id: int, max_concurrent: int, *, active
     """Change an agent's slots (or availability); new room is filled from the queue at once."""
     if not 0 <= max_concurrent <= 50:
         raise ValidationFailed("max_concurrent must be between 0 and 50")
-    agent = _lock_agent(session, agent_id)
-    if agent is None or agent.role not in STAFF_ROLES:
+    user = agent(session, agent_id)
+    if user is None or user.role not in STAFF_ROLES:
         raise NotFound(f"service agent {agent_id} does not exist")
-    agent.max_concurrent = max_concurrent
-    if active is not None:
-        agent.active = active
-    session.flush()
-    return fill_free_slots(session, agent_id, now=now) if agent.active else []
+    lock_agent(session, agent_id)
+    profile = agents.set_profile(session, agent_id, max_concurrent=max_concurrent, present=active)
+    return fill_free_slots(session, agent_id, now=now) if profile.present else []
 
 
 def transfer(session: Session, conv: Conversation, *, skill: str, by_agent_id: int,
-             now: datetime | None = None) -> User | None:
+             now: datetime | None = None) -> Principal | None:
     """Move an assigned conversation to another skill queue; the freed slot is refilled."""
-    from brokercare.service.tickets import DEPARTMENTS
-
     now = now or utcnow()
     if skill not in DEPARTMENTS:
         raise ValidationFailed(f"unknown skill {skill!r}; skills are {', '.join(DEPARTMENTS)}")

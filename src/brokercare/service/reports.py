@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
 from brokercare.core.errors import ValidationFailed
+from brokercare.service.assistant import intent_name
 from brokercare.service.models import CsatSurvey, Feedback, SlaClock, Ticket
-from brokercare.service.routing import intent_names
 
 CHANNEL_ZH = {"app": "APP", "web": "网页", "wechat": "微信", "phone": "电话", "branch": "营业部", "email": "邮件"}
 KIND_ZH = {"suggestion": "建议", "complaint": "投诉", "praise": "表扬", "question": "咨询"}
@@ -75,8 +75,7 @@ def build_feedback_report(session: Session, quarter: str, *, now: datetime | Non
     answer_hours = [(f.answered_at - f.created_at).total_seconds() / 3600 for f in fbs if f.answered_at]
     within = sum(1 for h in answer_hours if h <= 24)
     overdue_open = sum(1 for f in fbs if f.answered_at is None and (now - f.created_at).total_seconds() > 86400)
-    names = intent_names()
-    by_topic = Counter(names.get(f.category, f.category) for f in fbs).most_common(10)
+    by_topic = Counter(intent_name(f.category) for f in fbs).most_common(10)
     responded = [s for s in surveys if s.score is not None]
 
     def csat_of(rows: list[CsatSurvey]) -> dict:

@@ -14,7 +14,7 @@ from datetime import datetime, time
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -22,93 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from brokercare.core.calendar import is_trading_day
 from brokercare.core.errors import ValidationFailed
+from brokercare.service.assistant import Analysis, intent_skill
 
 OUTCOMES = ("ai_answer", "ai_offer_human", "human")
 TIERS = ("vip", "potential", "mass", "long_tail", "prospect")
 EMOTIONS = ("calm", "anxious", "angry", "disappointed", "satisfied")
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """What the assistant understood of a message: the routing input, as plain data."""
-
-    intents: tuple[tuple[str, float], ...]
-    emotion: str = "calm"
-    intensity: float = 0.0
-    entities: tuple[dict, ...] = ()
-    #: The assistant's own analysis object, handed back to it for the reply so it is not re-run.
-    original: Any = field(default=None, compare=False, repr=False)
-
-    @property
-    def intent(self) -> str:
-        return self.intents[0][0] if self.intents else "out_of_scope"
-
-    @property
-    def confidence(self) -> float:
-        return float(self.intents[0][1]) if self.intents else 0.0
-
-    def symbols(self) -> list[str]:
-        """Stock or fund symbols the message names (``600519.SH``)."""
-        out = []
-        for e in self.entities:
-            sym = e.get("symbol") or (e.get("value") if e.get("kind") in ("stock", "fund", "symbol") else None)
-            if sym and sym not in out:
-                out.append(str(sym))
-        return out
-
-    def to_dict(self) -> dict:
-        return {
-            "intents": [[label, round(float(c), 4)] for label, c in self.intents],
-            "emotion": self.emotion,
-            "intensity": round(float(self.intensity), 4),
-            "entities": [dict(e) for e in self.entities],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Analysis:
-        return cls(
-            intents=tuple((str(label), float(c)) for label, c in data.get("intents", [])),
-            emotion=data.get("emotion", "calm"),
-            intensity=float(data.get("intensity", 0.0)),
-            entities=tuple(dict(e) for e in data.get("entities", [])),
-        )
-
-    @classmethod
-    def of(cls, obj: Any) -> Analysis:
-        """Adopt the assistant's ``Analysis`` (any object or dict with the contract's fields)."""
-        if isinstance(obj, Analysis):
-            return obj
-        get = obj.get if isinstance(obj, dict) else lambda k, d=None: getattr(obj, k, d)
-        entities = get("entities", ()) or ()
-        if isinstance(entities, dict):  # {"stocks": [...], "amounts": [...]} style
-            flat = []
-            for kind, values in entities.items():
-                for v in values if isinstance(values, list | tuple) else [values]:
-                    flat.append(_entity_dict(v, kind))
-            entities = flat
-        else:
-            entities = [_entity_dict(e, None) for e in entities]
-        return cls(
-            intents=tuple((str(i[0]), float(i[1])) for i in (get("intents", ()) or ())),
-            emotion=str(get("emotion", "calm") or "calm"),
-            intensity=float(get("intensity", 0.0) or 0.0),
-            entities=tuple(entities),
-            original=None if isinstance(obj, dict) else obj,
-        )
-
-
-def _entity_dict(value: Any, kind: str | None) -> dict:
-    if isinstance(value, dict):
-        d = dict(value)
-    elif hasattr(value, "__dataclass_fields__"):
-        d = asdict(value)
-    elif hasattr(value, "model_dump"):
-        d = value.model_dump()
-    else:
-        d = {"value": value}
-    if kind and "kind" not in d:
-        d["kind"] = kind.rstrip("s")
-    return {k: (v if isinstance(v, str | int | float | bool | type(None)) else str(v)) for k, v in d.items()}
 
 
 @dataclass(frozen=True)
@@ -268,23 +186,6 @@ def load_policy(path: str | None = None) -> RoutingPolicy:
     return _load(path or os.environ.get("BROKERCARE_SERVICE_ROUTING_POLICY") or None)
 
 
-@lru_cache
-def intent_skills() -> dict[str, str | None]:
-    """Intent label → human skill queue, from the assistant's taxonomy."""
-    text = resources.files("brokercare.assistant").joinpath("data/intents.yaml").read_text("utf-8")
-    return {label: spec.get("skill") for label, spec in yaml.safe_load(text)["intents"].items()}
-
-
-@lru_cache
-def intent_names() -> dict[str, str]:
-    """Intent label → short Chinese name (the text before the colon of its description)."""
-    text = resources.files("brokercare.assistant").joinpath("data/intents.yaml").read_text("utf-8")
-    out = {}
-    for label, spec in yaml.safe_load(text)["intents"].items():
-        out[label] = str(spec.get("zh", label)).split("：")[0]
-    return out
-
-
 # --- deciding -----------------------------------------------------------------------------------
 
 def _holds(c: Conditions, a: Analysis, ctx: RoutingContext, skill: str | None) -> bool:
@@ -311,7 +212,7 @@ def _holds(c: Conditions, a: Analysis, ctx: RoutingContext, skill: str | None) -
 
 def decide(analysis: Analysis, ctx: RoutingContext, policy: RoutingPolicy | None = None) -> Decision:
     policy = policy or load_policy()
-    skill = intent_skills().get(analysis.intent)
+    skill = intent_skill(analysis.intent)
     decision = None
     for rule in policy.rules:
         if _holds(rule.when, analysis, ctx, skill):

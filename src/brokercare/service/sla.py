@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.calendar import add_working_hours
 from brokercare.core.database import utcnow
-from brokercare.security.models import User
+from brokercare.security.service import list_users
+from brokercare.service import agents
 from brokercare.service.models import OutboxMessage, SlaClock, Ticket, TicketEvent
 
 PRIORITIES = ("emergency", "urgent", "general")
@@ -145,9 +146,9 @@ def _owner_and_lead(session: Session, subject_kind: str, subject_id: int) -> tup
         ticket = session.get(Ticket, subject_id)
         if ticket is None:
             return None, None, f"ticket {subject_id}"
-        owner = session.get(User, ticket.assignee_id) if ticket.assignee_id else None
+        owner = agents.profile(session, ticket.assignee_id) if ticket.assignee_id else None
         lead = owner.team_lead_id if owner and owner.team_lead_id else _any_team_lead(session, ticket.department)
-        return (owner.id if owner else None), lead, f"工单 {ticket.ticket_no}（{ticket.subject}）"
+        return (ticket.assignee_id if owner else None), lead, f"工单 {ticket.ticket_no}（{ticket.subject}）"
     if subject_kind == "feedback":
         from brokercare.service.models import Feedback
 
@@ -158,13 +159,12 @@ def _owner_and_lead(session: Session, subject_kind: str, subject_id: int) -> tup
 
 
 def _any_team_lead(session: Session, skill: str | None) -> int | None:
-    leads = session.scalars(
-        select(User).where(User.role == "team_lead", User.active.is_(True)).order_by(User.id)
-    ).all()
+    leads = sorted(u.id for u in list_users(session, role="team_lead"))
+    profiles = agents.profiles(session, leads)
     for lead in leads:
-        if skill and skill in (lead.skills or []):
-            return lead.id
-    return leads[0].id if leads else None
+        if skill and skill in (profiles[lead].skills or []):
+            return lead
+    return leads[0] if leads else None
 
 
 def run_sla_check(session: Session, now: datetime | None = None) -> SlaCheckResult:
@@ -198,7 +198,7 @@ def run_sla_check(session: Session, now: datetime | None = None) -> SlaCheckResu
                     session.add(TicketEvent(ticket_id=clock.subject_id, kind="escalated",
                                             actor_id=None, note=f"escalated to team lead {lead}",
                                             created_at=now))
-                from brokercare.service.peers import ledger_append
+                from brokercare.service.audit import ledger_append
 
                 ledger_append(session, "ticket.sla_breached", f"ticket:{clock.subject_id}",
                               {"metric": clock.metric, "policy": clock.policy,

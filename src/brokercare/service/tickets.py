@@ -15,9 +15,13 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
+from brokercare.security.service import users_by_id
 from brokercare.service import sla
+from brokercare.service.assistant import intent_skill
+from brokercare.service.audit import ledger_append
+from brokercare.service.csat import request_csat
 from brokercare.service.models import Contact, Ticket, TicketEvent
-from brokercare.service.peers import ledger_append
+from brokercare.service.outbound import send_to_contact
 
 STATES = ("open", "in_progress", "waiting_on_customer", "resolved", "closed")
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -52,8 +56,6 @@ def create_ticket(session: Session, *, contact_id: int, subject: str, descriptio
                   source: str = "staff", channel: str = "app", conversation_id: int | None = None,
                   assignee_id: int | None = None, created_by_id: int | None = None,
                   now: datetime | None = None) -> Ticket:
-    from brokercare.service.routing import intent_skills
-
     now = now or utcnow()
     contact = session.get(Contact, contact_id)
     if contact is None:
@@ -62,7 +64,7 @@ def create_ticket(session: Session, *, contact_id: int, subject: str, descriptio
         raise ValidationFailed(f"priority must be one of {', '.join(sla.PRIORITIES)}")
     if source not in SOURCES:
         raise ValidationFailed(f"source must be one of {', '.join(SOURCES)}")
-    department = department or intent_skills().get(category) or "account_service"
+    department = department or intent_skill(category) or "account_service"
     if department not in DEPARTMENTS:
         raise ValidationFailed(f"department must be one of {', '.join(DEPARTMENTS)}")
     subject = (subject or "").strip()[:120]
@@ -137,8 +139,6 @@ def transition(session: Session, ticket_id: int, to_status: str, *, actor_id: in
     })
     session.flush()
     if to_status == "closed":
-        from brokercare.service.csat import request_csat
-
         request_csat(session, "ticket", ticket.id, now=now)
     return ticket
 
@@ -160,8 +160,6 @@ def respond(session: Session, ticket_id: int, *, actor_id: int, text: str, publi
         if ticket.first_responded_at is None:
             ticket.first_responded_at = now
             sla.meet(session, "ticket", ticket.id, "first_response", now)
-        from brokercare.service.conversations import send_to_contact
-
         send_to_contact(session, ticket.contact_id, ticket.channel,
                         f"【工单 {ticket.ticket_no}】{text}", kind="ticket_reply",
                         conversation_id=ticket.conversation_id, agent_id=actor_id, now=now)
@@ -172,12 +170,10 @@ def respond(session: Session, ticket_id: int, *, actor_id: int, text: str, publi
 
 def assign(session: Session, ticket_id: int, assignee_id: int | None, *, actor_id: int | None,
            now: datetime | None = None) -> Ticket:
-    from brokercare.security.models import User
-
     now = now or utcnow()
     ticket = _get(session, ticket_id, lock=True)
     if assignee_id is not None:
-        user = session.get(User, assignee_id)
+        user = users_by_id(session, [assignee_id]).get(assignee_id)
         if user is None or not user.active or user.role == "customer":
             raise ValidationFailed(f"user {assignee_id} is not active service staff")
     ticket.assignee_id = assignee_id

@@ -21,11 +21,16 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, session_factory, utcnow
 from brokercare.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from brokercare.security.auth import oauth2_scheme, users_from_tokens
-from brokercare.security.models import User
-from brokercare.security.policy import current_user, require_roles
-from brokercare.service import conversations as conv_svc
+from brokercare.customers import service as customers
+from brokercare.security.policy import (
+    Principal,
+    current_user,
+    oauth2_scheme,
+    require_roles,
+    users_from_tokens,
+)
 from brokercare.service import csat, feedback, queues, sla, tickets
+from brokercare.service import service as conv_svc
 from brokercare.service.channels import (
     ChannelNotConfigured,
     Identity,
@@ -116,7 +121,7 @@ def _received_out(session: Session, received: conv_svc.Received) -> ReceiveOut:
         replies = session.scalars(select(Message).where(
             Message.conversation_id == conv.id, Message.id > max(m.id for m in got.messages),
             Message.direction == "out").order_by(Message.id)).all()
-        agent = session.get(User, conv.assigned_agent_id) if conv.assigned_agent_id else None
+        agent = queues.agent(session, conv.assigned_agent_id)
         ticket = session.get(Ticket, row.ticket_id) if row and row.ticket_id else None
         routing = RoutingOut(outcome=row.outcome, rule=row.rule, skill=row.skill,
                              priority=row.priority) if row else None
@@ -203,7 +208,7 @@ def _busy(exc: Exception) -> Exception:
     return exc
 
 
-def _inbound(body: MessageIn, user: User):  # noqa: ANN202
+def _inbound(body: MessageIn, user: Principal):  # noqa: ANN202
     if user.role == "customer":
         if body.channel not in ("app", "web"):
             raise PermissionDenied("客户只能通过 APP 或网页发送消息")
@@ -263,20 +268,20 @@ async def wechat_push(request: Request, signature: str = "", timestamp: str = ""
 
 
 @router.post("/channels/email", response_model=ReceiveOut, summary="An inbound email (message/rfc822 body)")
-async def email_in(request: Request, user: User = Depends(require_roles(*GATEWAYS)),
+async def email_in(request: Request, user: Principal = Depends(require_roles(*GATEWAYS)),
                    session: Session = Depends(get_session)) -> ReceiveOut:
     return _received_out(session, _receive(session, parse_email(await request.body())))
 
 
 @router.post("/channels/phone", response_model=ReceiveOut, summary="A finished call's transcript (JSON)")
-def phone_in(body: dict, user: User = Depends(require_roles(*GATEWAYS)),
+def phone_in(body: dict, user: Principal = Depends(require_roles(*GATEWAYS)),
              session: Session = Depends(get_session)) -> ReceiveOut:
     return _received_out(session, _receive(session, parse_call_transcript(body)))
 
 
 # --- customers' own view ------------------------------------------------------------------------
 
-def _own_contact(session: Session, user: User) -> Contact:
+def _own_contact(session: Session, user: Principal) -> Contact:
     contact = session.scalar(select(Contact).where(Contact.customer_id == user.customer_id))
     if contact is None:
         raise NotFound("您还没有服务记录")
@@ -284,7 +289,7 @@ def _own_contact(session: Session, user: User) -> Contact:
 
 
 @router.get("/my/messages", response_model=list[MessageOut], summary="A customer's thread, newest conversation")
-def my_messages(after_id: int = 0, user: User = Depends(require_roles("customer")),
+def my_messages(after_id: int = 0, user: Principal = Depends(require_roles("customer")),
                 session: Session = Depends(get_session)) -> list[MessageOut]:
     contact = _own_contact(session, user)
     conv = session.scalar(select(Conversation).where(Conversation.contact_id == contact.id)
@@ -294,7 +299,7 @@ def my_messages(after_id: int = 0, user: User = Depends(require_roles("customer"
 
 
 @router.get("/my/tickets", response_model=list[TicketOut], summary="A customer's tickets")
-def my_tickets(user: User = Depends(require_roles("customer")),
+def my_tickets(user: Principal = Depends(require_roles("customer")),
                session: Session = Depends(get_session)) -> list[TicketOut]:
     return [TicketOut.model_validate(t) for t in tickets.list_tickets(session, customer_id=user.customer_id)]
 
@@ -303,7 +308,7 @@ def my_tickets(user: User = Depends(require_roles("customer")),
 
 @router.get("/conversations", response_model=list[ConversationOut])
 def list_conversations(status: str | None = None, skill: str | None = None, mine: bool = False,
-                       limit: int = Query(50, le=200), user: User = Depends(staff_user),
+                       limit: int = Query(50, le=200), user: Principal = Depends(staff_user),
                        session: Session = Depends(get_session)) -> list[ConversationOut]:
     stmt = select(Conversation)
     if status:
@@ -317,26 +322,26 @@ def list_conversations(status: str | None = None, skill: str | None = None, mine
 
 
 @router.get("/queue", response_model=list[ConversationOut], summary="Conversations waiting for a person")
-def queue(skill: str | None = None, user: User = Depends(staff_user),
+def queue(skill: str | None = None, user: Principal = Depends(staff_user),
           session: Session = Depends(get_session)) -> list[ConversationOut]:
     return [ConversationOut.model_validate(c) for c in queues.waiting_queue(session, skill)]
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
-def get_conversation(conversation_id: int, user: User = Depends(staff_user),
+def get_conversation(conversation_id: int, user: Principal = Depends(staff_user),
                      session: Session = Depends(get_session)) -> ConversationOut:
     return ConversationOut.model_validate(conv_svc.get_conversation(session, conversation_id))
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
-def conversation_messages(conversation_id: int, after_id: int = 0, user: User = Depends(staff_user),
+def conversation_messages(conversation_id: int, after_id: int = 0, user: Principal = Depends(staff_user),
                           session: Session = Depends(get_session)) -> list[MessageOut]:
     conv_svc.get_conversation(session, conversation_id)
     return [MessageOut.model_validate(m) for m in conv_svc.messages_of(session, conversation_id, after_id=after_id)]
 
 
 @router.post("/conversations/{conversation_id}/reply", response_model=MessageOut)
-def reply(conversation_id: int, body: ReplyIn, user: User = Depends(staff_user),
+def reply(conversation_id: int, body: ReplyIn, user: Principal = Depends(staff_user),
           session: Session = Depends(get_session)) -> MessageOut:
     msg = conv_svc.agent_reply(session, conversation_id, user, body.text)
     session.commit()
@@ -344,7 +349,7 @@ def reply(conversation_id: int, body: ReplyIn, user: User = Depends(staff_user),
 
 
 @router.post("/conversations/{conversation_id}/take", response_model=ConversationOut)
-def take(conversation_id: int, user: User = Depends(staff_user),
+def take(conversation_id: int, user: Principal = Depends(staff_user),
          session: Session = Depends(get_session)) -> ConversationOut:
     conv = conv_svc.take_over(session, conversation_id, user)
     session.commit()
@@ -352,7 +357,7 @@ def take(conversation_id: int, user: User = Depends(staff_user),
 
 
 @router.post("/conversations/{conversation_id}/transfer", response_model=ConversationOut)
-def transfer(conversation_id: int, body: TransferIn, user: User = Depends(staff_user),
+def transfer(conversation_id: int, body: TransferIn, user: Principal = Depends(staff_user),
              session: Session = Depends(get_session)) -> ConversationOut:
     conv = conv_svc.get_conversation(session, conversation_id)
     queues.transfer(session, conv, skill=body.skill, by_agent_id=user.id)
@@ -361,7 +366,7 @@ def transfer(conversation_id: int, body: TransferIn, user: User = Depends(staff_
 
 
 @router.post("/conversations/{conversation_id}/close", response_model=ConversationOut)
-def close(conversation_id: int, user: User = Depends(staff_user),
+def close(conversation_id: int, user: Principal = Depends(staff_user),
           session: Session = Depends(get_session)) -> ConversationOut:
     conv = conv_svc.close_conversation(session, conversation_id, by_user_id=user.id, user=user)
     session.commit()
@@ -370,7 +375,7 @@ def close(conversation_id: int, user: User = Depends(staff_user),
 
 @router.put("/agents/{agent_id}/capacity", response_model=list[ConversationOut],
             summary="Set an agent's chat slots / availability; returns the chats it pulled from the queue")
-def capacity(agent_id: int, body: CapacityIn, user: User = Depends(staff_user),
+def capacity(agent_id: int, body: CapacityIn, user: Principal = Depends(staff_user),
              session: Session = Depends(get_session)) -> list[ConversationOut]:
     if agent_id != user.id and user.role not in SUPERVISORS:
         raise PermissionDenied("only team leads and admins change another agent's capacity")
@@ -389,15 +394,12 @@ def _detail(session: Session, ticket: Ticket) -> TicketDetailOut:
 
 
 @router.post("/tickets", response_model=TicketDetailOut, status_code=201)
-def create_ticket(body: TicketIn, user: User = Depends(staff_user),
+def create_ticket(body: TicketIn, user: Principal = Depends(staff_user),
                   session: Session = Depends(get_session)) -> TicketDetailOut:
     contact_id = body.contact_id
     if contact_id is None:
-        from brokercare.customers.models import Customer
-
-        if session.get(Customer, body.customer_id) is None:
-            raise NotFound(f"customer {body.customer_id} does not exist")
-        contact_id = conv_svc._contact_of_customer(session, body.customer_id, utcnow()).id
+        customers.get_customer(session, body.customer_id)  # NotFound for an unknown customer
+        contact_id = conv_svc.contact_of_customer(session, body.customer_id, utcnow()).id
     ticket = tickets.create_ticket(
         session, contact_id=contact_id, subject=body.subject, description=body.description,
         category=body.category, department=body.department, priority=body.priority, source="staff",
@@ -410,14 +412,14 @@ def create_ticket(body: TicketIn, user: User = Depends(staff_user),
 @router.get("/tickets", response_model=list[TicketOut])
 def list_tickets(status: str | None = None, department: str | None = None, assignee_id: int | None = None,
                  customer_id: int | None = None, limit: int = Query(50, le=200), offset: int = 0,
-                 user: User = Depends(staff_user), session: Session = Depends(get_session)) -> list[TicketOut]:
+                 user: Principal = Depends(staff_user), session: Session = Depends(get_session)) -> list[TicketOut]:
     rows = tickets.list_tickets(session, status=status, department=department, assignee_id=assignee_id,
                                 customer_id=customer_id, limit=limit, offset=offset)
     return [TicketOut.model_validate(t) for t in rows]
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetailOut)
-def get_ticket(ticket_id: int, user: User = Depends(current_user),
+def get_ticket(ticket_id: int, user: Principal = Depends(current_user),
                session: Session = Depends(get_session)) -> TicketDetailOut:
     ticket = tickets.get_ticket(session, ticket_id)
     if user.role == "customer":
@@ -432,7 +434,7 @@ def get_ticket(ticket_id: int, user: User = Depends(current_user),
 
 
 @router.post("/tickets/{ticket_id}/transition", response_model=TicketDetailOut)
-def transition(ticket_id: int, body: TicketTransitionIn, user: User = Depends(staff_user),
+def transition(ticket_id: int, body: TicketTransitionIn, user: Principal = Depends(staff_user),
                session: Session = Depends(get_session)) -> TicketDetailOut:
     ticket = tickets.transition(session, ticket_id, body.status, actor_id=user.id, note=body.note)
     session.commit()
@@ -440,7 +442,7 @@ def transition(ticket_id: int, body: TicketTransitionIn, user: User = Depends(st
 
 
 @router.post("/tickets/{ticket_id}/comments", response_model=TicketEventOut, status_code=201)
-def comment(ticket_id: int, body: TicketCommentIn, user: User = Depends(staff_user),
+def comment(ticket_id: int, body: TicketCommentIn, user: Principal = Depends(staff_user),
             session: Session = Depends(get_session)) -> TicketEventOut:
     event = tickets.respond(session, ticket_id, actor_id=user.id, text=body.text, public=body.public)
     session.commit()
@@ -448,7 +450,7 @@ def comment(ticket_id: int, body: TicketCommentIn, user: User = Depends(staff_us
 
 
 @router.put("/tickets/{ticket_id}/assignee", response_model=TicketOut)
-def assign_ticket(ticket_id: int, body: TicketAssignIn, user: User = Depends(supervisor),
+def assign_ticket(ticket_id: int, body: TicketAssignIn, user: Principal = Depends(supervisor),
                   session: Session = Depends(get_session)) -> TicketOut:
     ticket = tickets.assign(session, ticket_id, body.assignee_id, actor_id=user.id)
     session.commit()
@@ -458,20 +460,17 @@ def assign_ticket(ticket_id: int, body: TicketAssignIn, user: User = Depends(sup
 # --- feedback -----------------------------------------------------------------------------------
 
 @router.post("/feedback", response_model=FeedbackOut, status_code=201)
-def post_feedback(body: FeedbackIn, user: User = Depends(current_user),
+def post_feedback(body: FeedbackIn, user: Principal = Depends(current_user),
                   session: Session = Depends(get_session)) -> FeedbackOut:
     now = utcnow()
     if user.role == "customer":
-        contact_id = conv_svc._contact_of_customer(session, user.customer_id, now).id
+        contact_id = conv_svc.contact_of_customer(session, user.customer_id, now).id
     elif user.role in STAFF:
         if body.contact_id is not None:
             contact_id = body.contact_id
         elif body.customer_id is not None:
-            from brokercare.customers.models import Customer
-
-            if session.get(Customer, body.customer_id) is None:
-                raise NotFound(f"customer {body.customer_id} does not exist")
-            contact_id = conv_svc._contact_of_customer(session, body.customer_id, now).id
+            customers.get_customer(session, body.customer_id)  # NotFound for an unknown customer
+            contact_id = conv_svc.contact_of_customer(session, body.customer_id, now).id
         else:
             raise ValidationFailed("give the customer_id or contact_id the feedback is from")
     else:
@@ -483,14 +482,14 @@ def post_feedback(body: FeedbackIn, user: User = Depends(current_user),
 
 @router.get("/feedback", response_model=list[FeedbackOut])
 def list_feedback(status: str | None = None, kind: str | None = None, limit: int = Query(50, le=200),
-                  offset: int = 0, user: User = Depends(staff_user),
+                  offset: int = 0, user: Principal = Depends(staff_user),
                   session: Session = Depends(get_session)) -> list[FeedbackOut]:
     return [FeedbackOut.model_validate(f) for f in
             feedback.list_feedback(session, status=status, kind=kind, limit=limit, offset=offset)]
 
 
 @router.post("/feedback/{feedback_id}/answer", response_model=FeedbackOut)
-def answer(feedback_id: int, body: FeedbackAnswerIn, user: User = Depends(staff_user),
+def answer(feedback_id: int, body: FeedbackAnswerIn, user: Principal = Depends(staff_user),
            session: Session = Depends(get_session)) -> FeedbackOut:
     fb = feedback.answer_feedback(session, feedback_id, user_id=user.id, answer=body.answer)
     session.commit()
@@ -498,7 +497,7 @@ def answer(feedback_id: int, body: FeedbackAnswerIn, user: User = Depends(staff_
 
 
 @router.put("/feedback/{feedback_id}/suggestion-status", response_model=FeedbackOut)
-def suggestion_status(feedback_id: int, body: SuggestionStatusIn, user: User = Depends(supervisor),
+def suggestion_status(feedback_id: int, body: SuggestionStatusIn, user: Principal = Depends(supervisor),
                       session: Session = Depends(get_session)) -> FeedbackOut:
     fb = feedback.set_suggestion_status(session, feedback_id, body.status, user_id=user.id,
                                         shipped_in=body.shipped_in)
@@ -516,7 +515,7 @@ def rate(token: str, body: CsatIn, session: Session = Depends(get_session)) -> C
 
 
 @router.get("/csat", response_model=list[CsatOut])
-def list_csat(answered: bool | None = None, limit: int = Query(50, le=200), user: User = Depends(staff_user),
+def list_csat(answered: bool | None = None, limit: int = Query(50, le=200), user: Principal = Depends(staff_user),
               session: Session = Depends(get_session)) -> list[CsatOut]:
     stmt = select(CsatSurvey)
     if answered is not None:
@@ -525,7 +524,7 @@ def list_csat(answered: bool | None = None, limit: int = Query(50, le=200), user
 
 
 @router.post("/sla/check", response_model=SlaCheckOut, summary="Run the SLA job now (idempotent)")
-def sla_check(now: datetime | None = None, user: User = Depends(supervisor),
+def sla_check(now: datetime | None = None, user: Principal = Depends(supervisor),
               session: Session = Depends(get_session)) -> SlaCheckOut:
     if now is not None and now.tzinfo is None:
         raise ValidationFailed("now needs a UTC offset")

@@ -1,5 +1,6 @@
 """The customer's own pages: chat with the assistant (handed to a person in real time over
-server-sent events, on the same thread), alerts inbox, risk questionnaire, goals and proposals."""
+server-sent events, on the same thread), alerts inbox, risk questionnaire, goals and proposals,
+and the daily post-close report (only ever the signed-in customer's own)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from brokercare.core.database import get_session, session_factory
 from brokercare.core.errors import DomainError
-from brokercare.security.models import User
+from brokercare.security.policy import Principal
 from brokercare.web.errors import domain_error_response
 from brokercare.web.sessions import customer_user
 
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/me", include_in_schema=False)
 POLL_SECONDS = 1.0
 
 
-def render(request: Request, name: str, user: User, status_code: int = 200, **ctx) -> HTMLResponse:
+def render(request: Request, name: str, user: Principal, status_code: int = 200, **ctx) -> HTMLResponse:
     from brokercare.web.pages import render as _render
 
     return _render(request, name, user, status_code=status_code, **ctx)
@@ -32,7 +33,7 @@ def render(request: Request, name: str, user: User, status_code: int = 200, **ct
 def _thread(session: Session, customer_id: int, after_id: int = 0) -> list:
     """Every message of the customer's recent conversations after ``after_id``, oldest first:
     one thread even when a conversation was closed and a new one opened."""
-    from brokercare.service import conversations
+    from brokercare.service import service as conversations
 
     messages = []
     for conv in conversations.history_of_customer(session, customer_id, limit=5):
@@ -41,7 +42,7 @@ def _thread(session: Session, customer_id: int, after_id: int = 0) -> list:
 
 
 @router.get("", response_class=HTMLResponse)
-def chat_page(request: Request, user: User = Depends(customer_user),
+def chat_page(request: Request, user: Principal = Depends(customer_user),
               session: Session = Depends(get_session)) -> HTMLResponse:
     messages = _thread(session, user.customer_id)
     return render(request, "me/chat.html", user, messages=messages,
@@ -49,11 +50,11 @@ def chat_page(request: Request, user: User = Depends(customer_user),
 
 
 @router.post("/messages")
-def send(request: Request, text: str = Form(""), user: User = Depends(customer_user),
+def send(request: Request, text: str = Form(""), user: Principal = Depends(customer_user),
          session: Session = Depends(get_session)) -> Response:
     """Store the customer's message and route it; the thread shows it through the event stream."""
-    from brokercare.service import conversations
-    from brokercare.service.channels import Identity, from_json_message
+    from brokercare.service import service as conversations
+    from brokercare.service.service import Identity, from_json_message
 
     text = text.strip()
     if not text:
@@ -82,7 +83,7 @@ def _new_messages_html(request: Request, customer_id: int, after_id: int) -> tup
 
 
 @router.get("/events")
-async def events(request: Request, after: int = 0, user: User = Depends(customer_user)) -> StreamingResponse:
+async def events(request: Request, after: int = 0, user: Principal = Depends(customer_user)) -> StreamingResponse:
     """Server-sent events: each new message of the thread (the AI's, a person's) as HTML."""
     customer_id = user.customer_id
 
@@ -103,7 +104,7 @@ async def events(request: Request, after: int = 0, user: User = Depends(customer
 
 
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts_page(request: Request, user: User = Depends(customer_user),
+def alerts_page(request: Request, user: Principal = Depends(customer_user),
                 session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.monitoring.service import alerts_of
 
@@ -111,18 +112,18 @@ def alerts_page(request: Request, user: User = Depends(customer_user),
 
 
 @router.get("/risk", response_class=HTMLResponse)
-def risk_page(request: Request, user: User = Depends(customer_user),
+def risk_page(request: Request, user: Principal = Depends(customer_user),
               session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.advisory import questionnaire
+    from brokercare.advisory import service as questionnaire
 
     return render(request, "me/risk.html", user, questions=questionnaire.questions(),
                   validity=questionnaire.validity(session, user.customer_id), result=None, answers={})
 
 
 @router.post("/risk", response_class=HTMLResponse)
-async def risk_submit(request: Request, user: User = Depends(customer_user),
+async def risk_submit(request: Request, user: Principal = Depends(customer_user),
                       session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.advisory import questionnaire
+    from brokercare.advisory import service as questionnaire
 
     form = await request.form()
     answers = {k[2:]: str(v) for k, v in form.items() if k.startswith("q_")}
@@ -141,9 +142,50 @@ async def risk_submit(request: Request, user: User = Depends(customer_user),
 
 
 @router.get("/plans", response_class=HTMLResponse)
-def plans_page(request: Request, user: User = Depends(customer_user),
+def plans_page(request: Request, user: Principal = Depends(customer_user),
                session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.advisory import service as advisory
 
     return render(request, "me/plans.html", user, goals=advisory.goals_of(session, user.customer_id),
                   advice=advisory.rebalance_advice(session, user.customer_id))
+
+
+def _daily_report(session: Session, user: Principal, day: str) -> dict:
+    from datetime import date
+
+    from brokercare.core.errors import NotFound
+    from brokercare.engagement import service as engagement
+
+    try:
+        when = engagement.latest_day() if day == "latest" else date.fromisoformat(day)
+    except ValueError:
+        raise NotFound(f"“{day}”不是有效的日期，请使用 2026-06-16 这样的格式") from None
+    return engagement.report_for(session, user.customer_id, when)
+
+
+@router.get("/reports/daily/{day}.pdf")
+def daily_report_pdf(request: Request, day: str, user: Principal = Depends(customer_user),
+                     session: Session = Depends(get_session)) -> Response:
+    from brokercare.engagement import service as engagement
+
+    try:
+        doc = _daily_report(session, user, day)
+    except DomainError as exc:
+        return render(request, "me/daily_report.html", user, error=exc.detail, day=day, css="",
+                      status_code=exc.status_code)
+    return Response(engagement.report_pdf(doc), media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="daily-report-{doc["day"]}.pdf"'})
+
+
+@router.get("/reports/daily/{day}", response_class=HTMLResponse)
+def daily_report_page(request: Request, day: str, user: Principal = Depends(customer_user),
+                      session: Session = Depends(get_session)) -> HTMLResponse:
+    from brokercare.engagement import service as engagement
+
+    try:
+        doc = _daily_report(session, user, day)
+    except DomainError as exc:
+        return render(request, "me/daily_report.html", user, error=exc.detail, day=day, css="",
+                      status_code=exc.status_code)
+    body, css = engagement.report_html(doc)
+    return render(request, "me/daily_report.html", user, body=body, day=doc["day"], css=css)

@@ -19,10 +19,8 @@ from sqlalchemy.orm import Session
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import get_session
 from brokercare.core.errors import AuthenticationFailed
-from brokercare.security import auth
 from brokercare.security import service as security_service
-from brokercare.security.models import User
-from brokercare.security.policy import ROLE_LABELS
+from brokercare.security.policy import ROLE_LABELS, Principal, issue_token
 from brokercare.web import errors, protection
 from brokercare.web.errors import chinese
 from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, page_user
@@ -47,7 +45,7 @@ templates.env.filters["yuan"] = _yuan
 
 
 def _intent_label(intent: str | None) -> str:
-    from brokercare.assistant.taxonomy import describe
+    from brokercare.assistant.service import describe
 
     return "—" if not intent else describe(intent)
 
@@ -63,12 +61,12 @@ def csrf_token(request: Request) -> str:
     return token() if callable(token) else ""
 
 
-def render(request: Request, name: str, user: User | None = None, status_code: int = 200, **ctx) -> HTMLResponse:
+def render(request: Request, name: str, user: Principal | None = None, status_code: int = 200, **ctx) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {"user": user, "csrf_token": csrf_token(request), **ctx},
                                       status_code=status_code)
 
 
-def home_of(user: User) -> str:
+def home_of(user: Principal) -> str:
     return "/workbench" if user.role in STAFF_ROLES else "/me"
 
 
@@ -101,7 +99,7 @@ def login(
         return render(request, "login.html", error=chinese(exc.detail, 401), next=next,
                       username=username, status_code=401)
     session.commit()  # authenticate may upgrade the password hash
-    token, lifetime = auth.issue_token(user)
+    token, lifetime = issue_token(user)
     target = next if next.startswith("/") and not next.startswith("//") else home_of(user)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token, max_age=lifetime, httponly=True, samesite="lax",

@@ -1,7 +1,7 @@
 """Browser sessions: the same JWT the API uses, carried in an HttpOnly cookie.
 
 Pages need a cookie (a browser cannot attach a bearer header to a link); the token inside is
-issued and checked by :mod:`brokercare.security.auth`, so one login model serves both.
+issued and checked by :mod:`brokercare.security.policy`, so one login model serves both.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from fastapi.exceptions import HTTPException
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
-from brokercare.security.auth import user_from_token
-from brokercare.security.models import User
-from brokercare.security.policy import STAFF_ROLES
+from brokercare.security.policy import STAFF_ROLES, Principal, user_from_token
 
 COOKIE = "brokercare_session"
 
@@ -26,7 +24,7 @@ class LoginRequired(Exception):
         self.next_url = next_url
 
 
-def page_user(request: Request, session: Session = Depends(get_session)) -> User:
+def page_user(request: Request, session: Session = Depends(get_session)) -> Principal:
     token = request.cookies.get(COOKIE)
     if not token:
         raise LoginRequired(str(request.url.path))
@@ -36,13 +34,13 @@ def page_user(request: Request, session: Session = Depends(get_session)) -> User
         raise LoginRequired(str(request.url.path)) from exc
 
 
-def staff_user(user: User = Depends(page_user)) -> User:
+def staff_user(user: Principal = Depends(page_user)) -> Principal:
     if user.role not in STAFF_ROLES:
         raise HTTPException(status_code=403, detail="此页面仅限员工使用。")
     return user
 
 
-def customer_user(user: User = Depends(page_user)) -> User:
+def customer_user(user: Principal = Depends(page_user)) -> Principal:
     if user.role != "customer" or user.customer_id is None:
         raise HTTPException(status_code=403, detail="此页面仅限客户本人使用。")
     return user

@@ -4,13 +4,13 @@ holdings, margin, recent alerts and open tickets, with personal data as the view
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
 from brokercare.customers.service import customer_pii
-from brokercare.security.models import User
-from brokercare.security.policy import may_reveal
+from brokercare.security.policy import Principal, may_reveal
 
 
 @dataclass
@@ -23,17 +23,19 @@ class Customer360:
     positions: list
     total_value: Decimal
     total_pnl: Decimal
+    prices_as_of: datetime | None  # the oldest price behind the market value (None: reference prices)
+    prices_stale: bool  # some price is older than the market could have produced
     margin: list
     alerts: list
     tickets: list
 
 
-def customer_360(session: Session, user: User, customer_id: int, *, reveal: bool = False,
+def customer_360(session: Session, user: Principal, customer_id: int, *, reveal: bool = False,
                  reason: str | None = None) -> Customer360:
     from brokercare.accounts import service as accounts
     from brokercare.customers import service as customers
     from brokercare.monitoring.service import alerts_of
-    from brokercare.service.tickets import list_tickets
+    from brokercare.service.service import list_tickets
 
     customer = customers.get_customer(session, customer_id)
     pii = customer_pii(session, user, customer, reveal=reveal, reason=reason, commit=False)
@@ -50,5 +52,7 @@ def customer_360(session: Session, user: User, customer_id: int, *, reveal: bool
         profile=profile, positions=positions,
         total_value=sum((p.market_value for p in positions), Decimal("0")),
         total_pnl=sum((p.pnl for p in positions), Decimal("0")),
+        prices_as_of=min((p.price_at for p in positions if p.price_at is not None), default=None),
+        prices_stale=any(p.price_stale for p in positions),
         margin=margin, alerts=alerts_of(session, customer_id, limit=8), tickets=open_tickets,
     )

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import DomainError
-from brokercare.security.models import User
-from brokercare.security.policy import may_reveal, require_step_up
+from brokercare.security.policy import Principal, may_reveal, require_step_up
+from brokercare.service import service as hub
 from brokercare.web.errors import domain_error_response
 from brokercare.web.sessions import staff_user
 from brokercare.web.views360 import customer_360
@@ -35,7 +35,7 @@ STATUS_LABELS = {
 EMOTION_LABELS = {"calm": "平静", "anxious": "焦虑", "angry": "愤怒", "disappointed": "失望", "satisfied": "满意"}
 
 
-def render(request: Request, name: str, user: User, status_code: int = 200, **ctx) -> HTMLResponse:
+def render(request: Request, name: str, user: Principal, status_code: int = 200, **ctx) -> HTMLResponse:
     from brokercare.web.pages import render as _render
 
     return _render(request, name, user, status_code=status_code, SKILL_LABELS=SKILL_LABELS,
@@ -47,14 +47,11 @@ def _minutes(since: datetime | None, now: datetime) -> int | None:
 
 
 def _queue_rows(session: Session) -> list[dict]:
-    from brokercare.service import queues, sla
-    from brokercare.service.models import Contact
-
     now = utcnow()
     rows = []
-    for conv in queues.waiting_queue(session):
-        contact = session.get(Contact, conv.contact_id)
-        clocks = [c for c in sla.clocks_of(session, "conversation", conv.id) if c.met_at is None]
+    for conv in hub.waiting_queue(session):
+        contact = hub.get_contact(session, conv.contact_id)
+        clocks = [c for c in hub.clocks_of(session, "conversation", conv.id) if c.met_at is None]
         due = min((c.due_at for c in clocks), default=None)
         rows.append({
             "conv": conv, "contact": contact, "waiting_min": _minutes(conv.waiting_since, now),
@@ -65,35 +62,28 @@ def _queue_rows(session: Session) -> list[dict]:
 
 
 @router.get("", response_class=HTMLResponse)
-def queue_page(request: Request, user: User = Depends(staff_user),
+def queue_page(request: Request, user: Principal = Depends(staff_user),
                session: Session = Depends(get_session)) -> HTMLResponse:
     return render(request, "workbench/queue.html", user, rows=_queue_rows(session),
                   mine=_my_conversations(session, user))
 
 
 @router.get("/queue", response_class=HTMLResponse)
-def queue_fragment(request: Request, user: User = Depends(staff_user),
+def queue_fragment(request: Request, user: Principal = Depends(staff_user),
                    session: Session = Depends(get_session)) -> HTMLResponse:
     return render(request, "workbench/_queue_rows.html", user, rows=_queue_rows(session),
                   mine=_my_conversations(session, user))
 
 
-def _my_conversations(session: Session, user: User) -> list:
-    from sqlalchemy import select
-
-    from brokercare.service.models import Conversation
-
-    return list(session.scalars(select(Conversation).where(
-        Conversation.assigned_agent_id == user.id, Conversation.status == "assigned")
-        .order_by(Conversation.last_message_at.desc()).limit(20)))
+def _my_conversations(session: Session, user: Principal) -> list:
+    return hub.assigned_to(session, user.id, limit=20)
 
 
 @router.post("/conversations/{conversation_id}/take")
-def take(conversation_id: int, user: User = Depends(staff_user),
+def take(conversation_id: int, user: Principal = Depends(staff_user),
          session: Session = Depends(get_session)) -> Response:
-    from brokercare.service import conversations
 
-    conversations.take_over(session, conversation_id, user)
+    hub.take_over(session, conversation_id, user)
     session.commit()
     return RedirectResponse(f"/workbench/conversations/{conversation_id}", status_code=303)
 
@@ -106,13 +96,12 @@ def _last_customer_text(messages: list) -> str | None:
 
 
 @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
-def conversation_page(request: Request, conversation_id: int, user: User = Depends(staff_user),
+def conversation_page(request: Request, conversation_id: int, user: Principal = Depends(staff_user),
                       session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.assistant import service as assistant
-    from brokercare.service import conversations
 
-    conv = conversations.get_conversation(session, conversation_id)
-    messages = conversations.messages_of(session, conversation_id)
+    conv = hub.get_conversation(session, conversation_id)
+    messages = hub.messages_of(session, conversation_id)
     last_text = _last_customer_text(messages)
     suggestion = analysis = None
     if last_text:
@@ -129,53 +118,49 @@ def conversation_page(request: Request, conversation_id: int, user: User = Depen
 
 
 @router.get("/conversations/{conversation_id}/thread", response_class=HTMLResponse)
-def conversation_thread(request: Request, conversation_id: int, user: User = Depends(staff_user),
+def conversation_thread(request: Request, conversation_id: int, user: Principal = Depends(staff_user),
                         session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.service import conversations
 
-    messages = conversations.messages_of(session, conversation_id)
+    messages = hub.messages_of(session, conversation_id)
     return render(request, "_thread.html", user, messages=messages, viewer="agent")
 
 
 @router.post("/conversations/{conversation_id}/reply")
-def reply(request: Request, conversation_id: int, text: str = Form(""), user: User = Depends(staff_user),
+def reply(request: Request, conversation_id: int, text: str = Form(""), user: Principal = Depends(staff_user),
           session: Session = Depends(get_session)) -> Response:
-    from brokercare.service import conversations
 
     try:
-        conversations.agent_reply(session, conversation_id, user, text)
+        hub.agent_reply(session, conversation_id, user, text)
     except DomainError as exc:
         session.rollback()
         return domain_error_response(request, exc)
     session.commit()
     if request.headers.get("HX-Request"):
-        messages = conversations.messages_of(session, conversation_id)
+        messages = hub.messages_of(session, conversation_id)
         return render(request, "_thread.html", user, messages=messages, viewer="agent")
     return RedirectResponse(f"/workbench/conversations/{conversation_id}", status_code=303)
 
 
 @router.post("/conversations/{conversation_id}/close")
-def close(conversation_id: int, user: User = Depends(staff_user),
+def close(conversation_id: int, user: Principal = Depends(staff_user),
           session: Session = Depends(get_session)) -> Response:
-    from brokercare.service import conversations
 
-    conversations.close_conversation(session, conversation_id, by_user_id=user.id, user=user)
+    hub.close_conversation(session, conversation_id, by_user_id=user.id, user=user)
     session.commit()
     return RedirectResponse("/workbench", status_code=303)
 
 
 @router.post("/conversations/{conversation_id}/ticket")
-def create_ticket(conversation_id: int, user: User = Depends(staff_user),
+def create_ticket(conversation_id: int, user: Principal = Depends(staff_user),
                   session: Session = Depends(get_session)) -> Response:
     """One click: a ticket from the conversation, described by its hand-off summary."""
-    from brokercare.service import conversations, tickets
 
-    conv = conversations.get_conversation(session, conversation_id)
-    messages = conversations.messages_of(session, conversation_id)
+    conv = hub.get_conversation(session, conversation_id)
+    messages = hub.messages_of(session, conversation_id)
     last_text = _last_customer_text(messages) or "（无客户消息）"
     summary = conv.handoff_summary or {}
     description = summary.get("text") or "\n".join(f"[{m.sender}] {m.text}" for m in messages[-8:])
-    ticket = tickets.create_ticket(
+    ticket = hub.create_ticket(
         session, contact_id=conv.contact_id, subject=last_text[:60], description=str(description),
         category=conv.last_intent or "human_agent", priority="general", source="staff",
         channel=conv.channel, conversation_id=conv.id, created_by_id=user.id, assignee_id=user.id,
@@ -185,7 +170,7 @@ def create_ticket(conversation_id: int, user: User = Depends(staff_user),
 
 
 @router.get("/customers", response_class=HTMLResponse)
-def customers_page(request: Request, q: str = "", user: User = Depends(staff_user),
+def customers_page(request: Request, q: str = "", user: Principal = Depends(staff_user),
                    session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.customers import service as customers
 
@@ -196,7 +181,7 @@ def customers_page(request: Request, q: str = "", user: User = Depends(staff_use
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
-def customer_page(request: Request, customer_id: int, user: User = Depends(staff_user),
+def customer_page(request: Request, customer_id: int, user: Principal = Depends(staff_user),
                   session: Session = Depends(get_session)) -> HTMLResponse:
     c360 = customer_360(session, user, customer_id)
     session.commit()
@@ -205,7 +190,7 @@ def customer_page(request: Request, customer_id: int, user: User = Depends(staff
 
 @router.post("/customers/{customer_id}/reveal", response_class=HTMLResponse)
 def reveal(request: Request, customer_id: int, reason: str = Form("客户服务核实身份"),
-           otp: str = Form(""), user: User = Depends(staff_user),
+           otp: str = Form(""), user: Principal = Depends(staff_user),
            session: Session = Depends(get_session)) -> HTMLResponse:
     """Show the personal data whole, for a role cleared to ask, after a fresh TOTP code (step-up);
     the read is ledgered."""
@@ -222,16 +207,15 @@ def reveal(request: Request, customer_id: int, reason: str = Form("客户服务�
 
 
 @router.get("/tickets", response_class=HTMLResponse)
-def tickets_page(request: Request, user: User = Depends(staff_user),
+def tickets_page(request: Request, user: Principal = Depends(staff_user),
                  session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.service import sla, tickets
 
     now = utcnow()
     columns = []
     for status in ("open", "in_progress", "waiting_on_customer", "resolved"):
         cards = []
-        for t in tickets.list_tickets(session, status=status, limit=40):
-            clocks = [c for c in sla.clocks_of(session, "ticket", t.id) if c.met_at is None]
+        for t in hub.list_tickets(session, status=status, limit=40):
+            clocks = [c for c in hub.clocks_of(session, "ticket", t.id) if c.met_at is None]
             due = min((c.due_at for c in clocks), default=None)
             cards.append({"t": t, "due": due,
                           "due_in_min": None if due is None else int((due - now).total_seconds() // 60),
@@ -241,12 +225,12 @@ def tickets_page(request: Request, user: User = Depends(staff_user),
 
 
 @router.post("/tickets/{ticket_id}/transition")
-def ticket_transition(request: Request, ticket_id: int, to_status: str = Form(...), user: User = Depends(staff_user),
+def ticket_transition(request: Request, ticket_id: int, to_status: str = Form(...),
+                      user: Principal = Depends(staff_user),
                       session: Session = Depends(get_session)) -> Response:
-    from brokercare.service import tickets
 
     try:
-        tickets.transition(session, ticket_id, to_status, actor_id=user.id)
+        hub.transition_ticket(session, ticket_id, to_status, actor_id=user.id)
     except DomainError as exc:
         session.rollback()
         return domain_error_response(request, exc)
@@ -255,9 +239,9 @@ def ticket_transition(request: Request, ticket_id: int, to_status: str = Form(..
 
 
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts_page(request: Request, user: User = Depends(staff_user),
+def alerts_page(request: Request, user: Principal = Depends(staff_user),
                 session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.monitoring import watchlists
+    from brokercare.monitoring import service as watchlists
 
     return render(request, "workbench/alerts.html", user,
                   alerts=watchlists.recent_alerts(session, limit=60),
@@ -265,10 +249,8 @@ def alerts_page(request: Request, user: User = Depends(staff_user),
 
 
 @router.get("/kpi", response_class=HTMLResponse)
-def kpi_page(request: Request, days: int = 14, user: User = Depends(staff_user),
+def kpi_page(request: Request, days: int = 14, user: Principal = Depends(staff_user),
              session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.service.kpis import service_kpis
-
-    kpis = service_kpis(session, days=max(1, min(days, 90)))
+    kpis = hub.service_kpis(session, days=max(1, min(days, 90)))
     return render(request, "workbench/kpi.html", user, kpis=kpis,
                   chart_data={"days": kpis.days, **kpis.series})

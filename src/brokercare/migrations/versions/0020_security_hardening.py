@@ -3,8 +3,8 @@ TOTP secret of step-up authentication on ``users``; ``service_messages.text_enc`
 as typed of a message whose personal numbers were masked; ``security_role_grants``, privileged
 roles waiting for a second administrator's approval.
 
-Revision ID: 0015_security_hardening
-Revises: 0014_assessed_risks
+Revision ID: 0020_security_hardening
+Revises: 0019_quotes_store
 Create Date: 2026-12-05 15:00:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_security_hardening"
-down_revision: str | Sequence[str] | None = "0014_assessed_risks"
+revision: str = "0020_security_hardening"
+down_revision: str | Sequence[str] | None = "0019_quotes_store"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,94 @@
+"""Agent profiles: how the hub routes to a member of staff (skills, chat slots, team lead,
+presence), kept in the hub's own ``agent_profiles`` table beside the security domain's login.
+
+A login without a profile routes as one with the defaults: no skills, five slots, present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import cast, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from brokercare.core.errors import ValidationFailed
+from brokercare.service.models import AgentProfile
+
+DEFAULT_SLOTS = 5
+
+
+def _default(user_id: int) -> AgentProfile:
+    return AgentProfile(user_id=user_id, skills=[], max_concurrent=DEFAULT_SLOTS, team_lead_id=None, present=True)
+
+
+def profile(session: Session, user_id: int) -> AgentProfile:
+    """The profile of ``user_id`` (the defaults, unsaved, if it has none)."""
+    return session.get(AgentProfile, user_id) or _default(user_id)
+
+
+def profiles(session: Session, user_ids: Iterable[int]) -> dict[int, AgentProfile]:
+    """Profiles of many staff in one read (the defaults for those without one)."""
+    ids = list(set(user_ids))
+    found = {p.user_id: p for p in session.scalars(select(AgentProfile).where(AgentProfile.user_id.in_(ids)))} \
+        if ids else {}
+    return {i: found.get(i) or _default(i) for i in ids}
+
+
+def set_profile(session: Session, user_id: int, *, skills: list[str] | None = None,
+                max_concurrent: int | None = None, team_lead_id: int | None = None,
+                present: bool | None = None) -> AgentProfile:
+    """Create or change a member of staff's profile (only the fields given); flushed."""
+    if max_concurrent is not None and not 0 <= max_concurrent <= 50:
+        raise ValidationFailed("max_concurrent must be between 0 and 50")
+    row = session.get(AgentProfile, user_id)
+    if row is None:
+        row = _default(user_id)
+        session.add(row)
+    if skills is not None:
+        row.skills = [s.strip() for s in skills if s and s.strip()]
+    if max_concurrent is not None:
+        row.max_concurrent = max_concurrent
+    if team_lead_id is not None:
+        row.team_lead_id = team_lead_id
+    if present is not None:
+        row.present = present
+    session.flush()
+    return row
+
+
+def set_profiles_many(session: Session, user_ids: list[int], *, skills: list[str],
+                      max_concurrent: int = DEFAULT_SLOTS) -> None:
+    """The same profile for many new staff at once (the demo brokerage's managers)."""
+    session.add_all([AgentProfile(user_id=i, skills=list(skills), max_concurrent=max_concurrent,
+                                  team_lead_id=None, present=True) for i in user_ids])
+    session.flush()
+
+
+def with_skill(session: Session, skill: str | None) -> list[int]:
+    """Ids of present staff with ``skill``, found by the database (a service centre has hundreds
+    of staff; a hand-off must not load them all to pick a few)."""
+    if not skill:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        has_skill = cast(AgentProfile.skills, JSONB).contains([skill])
+    else:  # SQLite: the JSON array's elements as a table
+        elements = func.json_each(AgentProfile.skills).table_valued("value")
+        has_skill = select(elements.c.value).where(elements.c.value == skill).exists()
+    return list(session.scalars(select(AgentProfile.user_id).where(
+        AgentProfile.present.is_(True), has_skill).order_by(AgentProfile.user_id)))
+
+
+def lock(session: Session, user_id: int) -> AgentProfile:
+    """The profile row of ``user_id``, locked for the transaction (created if missing): slots are
+    counted under it, so two processes never overfill an agent."""
+    row = session.scalar(select(AgentProfile).where(AgentProfile.user_id == user_id).with_for_update())
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            session.add(_default(user_id))
+    except IntegrityError:  # created meanwhile by another transaction
+        pass
+    return session.scalar(select(AgentProfile).where(AgentProfile.user_id == user_id).with_for_update())

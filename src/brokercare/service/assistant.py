@@ -1,0 +1,98 @@
+"""The assistant as the service hub needs it: a typed port, wired in by the composition root.
+
+The hub routes on the assistant's :class:`~brokercare.assistant.service.Analysis` and hands the
+customer's message to it for a reply; which assistant answers is decided where the process is
+assembled (``api.create_app``, the ``brokercare`` command, the routing worker), so the hub's code
+names the contract, not a module found at run time, and a test puts its scripted assistant in the
+same place. Intent names and skills come from the assistant's taxonomy, never re-parsed here.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from brokercare.assistant.service import Analysis, describe, skill_of
+
+__all__ = ["Analysis", "Assistant", "AssistantReply", "analysis_record", "current", "intent_name",
+           "intent_skill", "placeholder", "wire"]
+
+
+class AssistantReply(Protocol):
+    """What the hub reads of an answer: the text, whether a person should take over, and why."""
+
+    text: str
+    handoff: bool
+    handoff_reason: str | None
+
+    @property
+    def declined(self) -> list[str]: ...
+
+
+class Assistant(Protocol):
+    """The assistant's service contract (``brokercare.assistant.service`` implements it)."""
+
+    def analyze(self, text: str) -> Analysis: ...
+
+    def analyze_many(self, texts: list[str]) -> list[Analysis]: ...
+
+    def reply(self, session: Session, customer_id: int | None, text: str, *, channel: str = "app",
+              analysis: Analysis | None = None) -> AssistantReply: ...
+
+    def prefetched(self, session: Session, customer_ids: list[int]) -> AbstractContextManager[None]: ...
+
+
+_wired: list[Assistant] = []
+
+
+def wire(assistant: Assistant | None, *, replace: bool = True) -> None:
+    """Make ``assistant`` the hub's assistant for this process (``None``: run without one — every
+    message then goes to a person); ``replace=False`` keeps one wired before (an embedding
+    application's or a test's own)."""
+    if replace or not _wired:
+        _wired[:] = [assistant] if assistant is not None else []
+
+
+def current() -> Assistant | None:
+    """The wired assistant, or ``None`` when the process was assembled without one."""
+    return _wired[0] if _wired else None
+
+
+def placeholder(intent: str, confidence: float = 0.0) -> Analysis:
+    """The analysis of a message no model looked at (no assistant, a CSAT answer)."""
+    return Analysis(text="", intents=[(intent, confidence)], emotion="calm", intensity=0.0, entities=[])
+
+
+def symbols(analysis: Analysis) -> list[str]:
+    """Stock or fund symbols the message names (``600519.SH``), in order, once each."""
+    out: list[str] = []
+    for e in analysis.entities:
+        if e.kind in ("stock", "fund", "symbol") and e.value and e.value not in out:
+            out.append(str(e.value))
+    return out
+
+
+def analysis_record(analysis: Analysis) -> dict:
+    """The analysis as stored with the message (JSON: intents with rounded confidences)."""
+    return {
+        "intents": [[label, round(float(c), 4)] for label, c in analysis.intents],
+        "emotion": analysis.emotion,
+        "intensity": round(float(analysis.intensity), 4),
+        "entities": [_plain(e.as_dict()) for e in analysis.entities],
+    }
+
+
+def _plain(d: dict) -> dict:
+    return {k: (v if isinstance(v, str | int | float | bool | type(None)) else str(v)) for k, v in d.items()}
+
+
+def intent_name(intent: str) -> str:
+    """The intent's short Chinese name (the label itself for one the taxonomy does not know)."""
+    return describe(intent)
+
+
+def intent_skill(intent: str) -> str | None:
+    """The human skill queue the taxonomy gives the intent."""
+    return skill_of(intent)

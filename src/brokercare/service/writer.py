@@ -1,0 +1,217 @@
+"""The writer: carries out the planner's plan for a stored message, deciding nothing itself.
+
+It stores the analysis with the message, says the AI's answer, opens (or adds to) the ticket,
+hands the thread to a person with the summary they read first, records feedback, and writes the
+routing decision with its ledger entry — all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from brokercare.core.database import utcnow
+from brokercare.core.errors import Conflict, NotFound, PermissionDenied
+from brokercare.security.policy import Principal
+from brokercare.service import csat, feedback, planner, queues, sla, tickets
+from brokercare.service.assistant import Analysis, analysis_record, intent_name, placeholder
+from brokercare.service.audit import batching, ledger_append
+from brokercare.service.context import Holdings, build_context, customer_manager_id, handoff_summary
+from brokercare.service.models import Conversation, Message, RoutingDecision, Ticket, TicketEvent
+from brokercare.service.outbound import say
+from brokercare.service.planner import Plan
+from brokercare.service.routing import Decision, RoutingContext
+
+SKILL_ZH = {
+    "trading": "交易", "margin": "两融", "funds": "基金理财", "complaints": "投诉处理",
+    "tax": "税务", "legal": "法律事务", "account_security": "账户安全", "account_service": "账户服务",
+}
+
+
+@dataclass
+class Processed:
+    message: Message
+    conversation: Conversation
+    decision: Decision | None
+    reply: Message | None = None
+    ticket: Ticket | None = None
+    agent: Principal | None = None
+    already: bool = False
+
+
+def process(session: Session, message_id: int, *, analysis: Analysis | None = None,
+            now: datetime | None = None, fresh: bool = False, planned: Plan | None = None) -> Processed:
+    """Analyse, route and act on one stored inbound message (idempotent per message;
+    ``fresh``: stored in this very transaction, so it cannot have been routed yet; ``planned``:
+    the routing worked out before the write and :func:`planner.confirm`-ed under the write lock;
+    inside :func:`ledger_batch` the reply and the decision are left to the batch's flush)."""
+    now = now or utcnow()
+    msg = session.get(Message, message_id)
+    if msg is None:
+        raise NotFound(f"message {message_id} does not exist")
+    conv = session.get(Conversation, msg.conversation_id)
+    if not fresh:
+        done = session.scalar(select(RoutingDecision).where(RoutingDecision.message_id == msg.id))
+        if done is not None:
+            return Processed(msg, conv, None, already=True)
+    if msg.channel == "phone":
+        return _process_call(session, msg, conv, analysis, now)
+    if (answer := planner.csat_answer(session, msg, now)) is not None:
+        csat.record_response(session, answer[0], answer[1], channel=msg.channel, now=now)
+        reply = say(session, conv, planner.CSAT_THANKS, sender="ai", now=now)
+        decision = planner.csat_decision()
+        _record(session, msg, conv, decision, placeholder("feedback", 1.0), RoutingContext(), None, now)
+        return Processed(msg, conv, decision, reply)
+    analysis = analysis or planner.analyze(msg.text)
+    plan = planned or planner.plan_stored(session, msg, conv, analysis, now)
+    return execute(session, msg, conv, analysis or placeholder("out_of_scope"), plan, now)
+
+
+def execute(session: Session, msg: Message, conv: Conversation, analysis: Analysis, plan: Plan,
+            now: datetime) -> Processed:
+    """Carry out ``plan`` for ``msg`` in ``conv``."""
+    if msg.analysis != (stored := analysis_record(analysis)):
+        msg.analysis = stored
+    if (conv.last_intent, conv.last_emotion) != (analysis.intent, analysis.emotion):
+        conv.last_intent, conv.last_emotion = analysis.intent, analysis.emotion
+    decision, ctx = plan.decision, plan.ctx
+    if plan.status in ("waiting", "assigned"):
+        _record(session, msg, conv, decision, analysis, ctx, None, now)
+        return Processed(msg, conv, decision, agent=queues.agent(session, conv.assigned_agent_id))
+    reply_msg = None
+    if plan.answer:
+        reply_msg = say(session, conv, plan.answer, sender="ai", now=now, flush=not batching(session))
+    ticket = _open_ticket(session, conv, msg, analysis, ctx, decision, plan.source, now) if decision.ticket else None
+    agent = None
+    if decision.outcome == "human":
+        agent, queued = _hand_off(session, conv, msg, analysis, plan, now)
+        reply_msg = queued or reply_msg
+        if ticket is not None and ticket.assignee_id is None and agent is not None and \
+                decision.skill in queues.skills_of(session, agent.id):
+            ticket.assignee_id = agent.id
+    if planner.wants_feedback(analysis, decision):
+        feedback.record_feedback(session, contact_id=conv.contact_id, channel=msg.channel, text=msg.text,
+                                 analysis=analysis, ticket_id=ticket.id if ticket else None, now=now)
+    _record(session, msg, conv, decision, analysis, ctx, ticket, now, agent)
+    return Processed(msg, conv, decision, reply_msg, ticket, agent)
+
+
+def _hand_off(session: Session, conv: Conversation, msg: Message, analysis: Analysis, plan: Plan,
+              now: datetime) -> tuple[Principal | None, Message | None]:
+    """The thread goes to a person: the agent it was assigned to, or the queue's notice."""
+    conv.skill = plan.decision.skill
+    conv.priority = plan.decision.priority
+    conv.preferred_agent_id = customer_manager_id(session, conv.customer_id)
+    conv.handoff_summary = handoff_summary(session, conv, analysis, plan.ctx, plan.held(), msg.text)
+    agent = queues.try_assign(session, conv, now=now)
+    if agent is not None:
+        return agent, None
+    skill_zh = SKILL_ZH.get(plan.decision.skill or "", "人工")
+    return None, say(session, conv, f"您好，已为您转接{skill_zh}专席，当前排队中，请稍候。",
+                     sender="system", now=now)
+
+
+def _open_ticket(session: Session, conv: Conversation, msg: Message, analysis: Analysis,
+                 ctx: RoutingContext, decision: Decision, source: str, now: datetime) -> Ticket:
+    same = session.scalar(select(Ticket).where(
+        Ticket.conversation_id == conv.id, Ticket.category == analysis.intent,
+        Ticket.status.in_(tickets.OPEN_STATES)).limit(1))
+    if same is not None:
+        session.add(TicketEvent(ticket_id=same.id, kind="comment", note=f"客户补充：{msg.text}",
+                                created_at=now))
+        return same
+    priority = decision.ticket if isinstance(decision.ticket, str) else sla.ticket_priority(
+        analysis.intent, ctx.tier, ctx.emergency)
+    if priority == "emergency" and ctx.tier not in ("vip", "potential"):
+        priority = "urgent"
+    name = intent_name(analysis.intent)
+    return tickets.create_ticket(
+        session, contact_id=conv.contact_id, subject=f"{name}：{msg.text[:40]}",
+        description=msg.text, category=analysis.intent, department=decision.skill,
+        priority=priority, source=source, channel=msg.channel, conversation_id=conv.id, now=now,
+    )
+
+
+def _record(session: Session, msg: Message, conv: Conversation, decision: Decision,
+            analysis: Analysis, ctx: RoutingContext, ticket: Ticket | None, now: datetime,
+            agent: Principal | None = None) -> None:
+    inputs = {
+        "intent": analysis.intent, "confidence": round(analysis.confidence, 4),
+        "emotion": analysis.emotion, "intensity": round(analysis.intensity, 3),
+        "tier": ctx.tier, "open_tickets": ctx.open_tickets, "contacts_7d": ctx.contacts_7d,
+        "business_hours": ctx.business_hours, "emergency": ctx.emergency_reason,
+        "has_manager": ctx.has_manager, "channel": msg.channel,
+    }
+    session.add(RoutingDecision(
+        conversation_id=conv.id, message_id=msg.id, outcome=decision.outcome, rule=decision.rule,
+        skill=decision.skill, priority=decision.priority, inputs=inputs,
+        assigned_agent_id=agent.id if agent else None, ticket_id=ticket.id if ticket else None,
+        decided_at=now,
+    ))
+    ledger_append(session, "routing.decision", f"message:{msg.id}", {
+        "conversation_id": conv.id, "customer_id": conv.customer_id, "outcome": decision.outcome,
+        "rule": decision.rule, "skill": decision.skill, "priority": decision.priority,
+        "agent_id": agent.id if agent else None, "ticket_id": ticket.id if ticket else None,
+        "inputs": inputs, "at": now.isoformat(),
+    })
+    if not batching(session):
+        session.flush()
+
+
+def _process_call(session: Session, msg: Message, conv: Conversation, analysis: Analysis | None,
+                  now: datetime) -> Processed:
+    """A finished call was handled by a person; record its analysis and follow-up ticket."""
+    customer_text = "\n".join(session.scalars(select(Message.text).where(
+        Message.conversation_id == conv.id, Message.channel == "phone", Message.sender == "customer",
+        Message.external_id.like(f"call:{(msg.meta or {}).get('call_id', '')}%")).order_by(Message.id)))
+    analysis = analysis or planner.analyze(customer_text) or placeholder("out_of_scope")
+    msg.analysis = analysis_record(analysis)
+    conv.last_intent, conv.last_emotion = analysis.intent, analysis.emotion
+    ctx = build_context(session, conv, analysis, customer_text, now, Holdings(session, conv.customer_id))
+    call = planner.plan_call(analysis, (msg.meta or {}).get("disposition", "resolved"), conv.status)
+    ticket = None
+    if call.ticket_source is not None:
+        ticket = _open_ticket(session, conv, msg, analysis, ctx, call.decision, call.ticket_source, now)
+    if analysis.intent in ("feedback", "complaint"):
+        feedback.record_feedback(session, contact_id=conv.contact_id, channel="phone", text=customer_text,
+                                 analysis=analysis, ticket_id=ticket.id if ticket else None, now=now)
+    _record(session, msg, conv, call.decision, analysis, ctx, ticket, now)
+    if call.close:
+        close_conversation(session, conv.id, by_user_id=None, now=now)
+    return Processed(msg, conv, call.decision, None, ticket)
+
+
+def get_conversation(session: Session, conversation_id: int) -> Conversation:
+    conv = session.get(Conversation, conversation_id)
+    if conv is None:
+        raise NotFound(f"conversation {conversation_id} does not exist")
+    return conv
+
+
+def may_act(user: Principal, conv: Conversation) -> None:
+    """Only the assigned agent (or a team lead, an admin) acts on an assigned thread."""
+    if user.role in ("team_lead", "admin"):
+        return
+    if conv.assigned_agent_id != user.id:
+        raise PermissionDenied("this conversation is assigned to another agent")
+
+
+def close_conversation(session: Session, conversation_id: int, *, by_user_id: int | None,
+                       now: datetime | None = None, user: Principal | None = None) -> Conversation:
+    """Close a thread, ask the customer for CSAT on the channel they used, refill the slot."""
+    now = now or utcnow()
+    conv = get_conversation(session, conversation_id)
+    if user is not None and conv.status == "assigned":
+        may_act(user, conv)
+    if conv.status == "closed":
+        raise Conflict(f"conversation {conversation_id} is already closed")
+    agent_id = conv.assigned_agent_id
+    conv.status, conv.closed_at, conv.closed_by_id = "closed", now, by_user_id
+    session.flush()
+    csat.request_csat(session, "conversation", conv.id, now=now)
+    if agent_id is not None:
+        queues.fill_free_slots(session, agent_id, now=now)
+    return conv
