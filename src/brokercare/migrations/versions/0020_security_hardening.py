@@ -38,18 +38,23 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_security_role_grants_user_id"), "security_role_grants", ["user_id"])
     op.add_column("service_messages", sa.Column("text_enc", sa.Text(), nullable=True))
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("token_version", sa.Integer(), nullable=False, server_default="0"))
-        batch.add_column(sa.Column("totp_secret_enc", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
+    op.add_column("users", sa.Column("token_version", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("users", sa.Column("totp_secret_enc", sa.Text(), nullable=True))
+    op.add_column("users", sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
+
+
+def _drop_column(table: str, column: str) -> None:
+    # SQLite drops the column in place (3.35+): a batch copy would drop and recreate the table,
+    # and with foreign keys on, dropping ``users`` would cascade to every table referencing a login.
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    else:
+        op.drop_column(table, column)
 
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_security_role_grants_user_id"), table_name="security_role_grants")
     op.drop_table("security_role_grants")
-    with op.batch_alter_table("service_messages") as batch:
-        batch.drop_column("text_enc")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("totp_last_step")
-        batch.drop_column("totp_secret_enc")
-        batch.drop_column("token_version")
+    _drop_column("service_messages", "text_enc")
+    for column in ("totp_last_step", "totp_secret_enc", "token_version"):
+        _drop_column("users", column)
