@@ -29,6 +29,9 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 RUN_ID = uuid.uuid4().hex[:8]
 # Apps built in tests skip the start-up model warm-up; a test that needs the models loads them.
 os.environ.setdefault("BROKERCARE_WARM_UP", "false")
+# Other domains' suites log in as compliance and admin without an authenticator; the security
+# suite switches step-up (TOTP) back on and tests it (tests/security/test_stepup.py).
+os.environ.setdefault("BROKERCARE_STEP_UP", "false")
 
 load_all_models()
 

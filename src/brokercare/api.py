@@ -15,6 +15,7 @@ import anyio
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brokercare import __version__
@@ -107,6 +108,17 @@ def create_app() -> FastAPI:
         where = ".".join(str(p) for p in first["loc"] if p != "body")
         return problem(422, "Validation failed", f"请求参数有误：{where} {first['msg']}".strip(),
                        request.url.path, errors=errors)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # An integer in the path or query beyond what the database stores (SQLite: 64 bits).
+        return problem(422, "Validation failed", "请求参数超出范围。(integer out of range)", request.url.path)
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL refusing a value (an integer or a string past its column) is bad input too.
+        return problem(422, "Validation failed", "请求参数超出范围或格式不正确。(value out of range)",
+                       request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -44,3 +44,20 @@ def test_admin_creates_unlocks_and_deactivates_logins(client, session, brokerage
     kinds = list(session.scalars(select(LedgerEntry.kind).order_by(LedgerEntry.id)))
     assert kinds == ["auth.user_created", "auth.locked", "auth.unlocked", "auth.user_deactivated"]
     assert PASSWORD not in str(list(session.scalars(select(LedgerEntry.body))))
+
+
+def test_an_admin_cannot_make_a_login_to_sign_in_as_a_customer(client, session, brokerage):
+    from sqlalchemy import func, select
+
+    from brokercare.security.models import User
+
+    before = session.scalar(select(func.count()).select_from(User))
+    admin = login(client, "admin01")
+    for body in ({"username": "zw_shadow", "password": "Yingzi-2026x", "role": "customer",
+                  "display_name": "张伟", "customer_id": brokerage["zhang"].id},
+                 {"username": "zw_shadow", "password": "Yingzi-2026x", "role": "agent",
+                  "display_name": "张伟", "customer_id": brokerage["zhang"].id}):
+        r = client.post("/api/v1/security/users", headers=admin, json=body)
+        assert r.status_code == 403 and "开户流程" in r.json()["detail"]
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(User)) == before

@@ -3,11 +3,14 @@ accounts and holdings, and service staff with skills and chat slots."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.models import Account, Position
@@ -17,6 +20,32 @@ from brokercare.security.crypto import blind_index, get_cipher
 from brokercare.security.models import User
 from brokercare.service import assistant as hub_assistant
 from brokercare.service.service import set_agent_profile
+
+# DKIM for the test mail domain: BrokerCare verifies signatures itself (the Authentication-Results
+# header a sender writes proves nothing), so the sample mails are signed with this key and its
+# public half is what the zone answers for brokercare._domainkey.example.cn.
+_DKIM_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+_DKIM_PEM = _DKIM_KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                    serialization.NoEncryption())
+_DKIM_TXT = b"v=DKIM1; k=rsa; p=" + base64.b64encode(_DKIM_KEY.public_key().public_bytes(
+    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def dkim_signed(raw: bytes, domain: bytes = b"example.cn") -> bytes:
+    import dkim
+
+    return dkim.sign(raw, b"brokercare", domain, _DKIM_PEM, include_headers=[b"from", b"subject", b"message-id"]) + raw
+
+
+@pytest.fixture(autouse=True)
+def _dkim_zone(monkeypatch):
+    from brokercare.service import channels
+
+    def txt(name: bytes, timeout: int = 5) -> bytes | None:  # noqa: ARG001
+        return _DKIM_TXT if name.rstrip(b".") == b"brokercare._domainkey.example.cn" else None
+
+    monkeypatch.setattr(channels, "dkim_dns", txt)
+
 
 # A trading day (Tuesday 2026-09-15) at 10:00 Beijing time: the service desk is open.
 OPEN_HOURS = datetime(2026, 9, 15, 2, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from brokercare.security.service import create_user
 from brokercare.service.models import Message, OutboxMessage
 from brokercare.service.service import set_agent_profile
 
-from .conftest import add_user
+from .conftest import add_user, dkim_signed
 from .fakes import install
 
 DATA = Path(__file__).parent / "data"
@@ -139,7 +139,7 @@ def test_wechat_push_with_signature_gets_a_passive_xml_reply(hub, session):
 
 def test_email_and_call_gateways(hub, session):
     gw = auth(hub, "mailgw")
-    r = hub.post("/api/v1/service/channels/email", content=(DATA / "email_margin.eml").read_bytes(), headers=gw)
+    r = hub.post("/api/v1/service/channels/email", content=dkim_signed((DATA / "email_margin.eml").read_bytes()), headers=gw)
     assert r.status_code == 200 and r.json()["customer_known"]
     assert session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.channel == "email")) == 1
     garbage = hub.post("/api/v1/service/channels/email", content=b"no headers at all", headers=gw)

@@ -15,6 +15,8 @@ from brokercare.service.channels import (
     wechat_signature_ok,
 )
 
+from .conftest import dkim_signed
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -56,7 +58,7 @@ def test_wechat_signature_and_passive_reply():
 
 
 def test_email_with_encoded_word_subject_multipart_and_quoted_reply():
-    m = parse_email((DATA / "email_margin.eml").read_bytes())
+    m = parse_email(dkim_signed((DATA / "email_margin.eml").read_bytes()))
     assert m.subject == "关于两融担保比例的疑问"
     assert m.display_name == "苏晓梅"
     assert m.identities[0].value == "su.xiaomei@example.cn" and m.identities[0].verified
@@ -96,3 +98,7 @@ def test_email_with_an_unknown_charset_is_read_not_refused():
     raw = (b"From: a@b.cn\r\nSubject: hi\r\nContent-Type: text/plain; charset=x-unknown-9\r\n"
            b"Content-Transfer-Encoding: 8bit\r\n\r\n") + "开户要带身份证吗".encode("gb18030")
     assert "开户要带身份证吗" in parse_email(raw).customer_text
+
+
+def test_a_non_ascii_wechat_signature_is_simply_wrong():
+    assert not wechat_signature_ok("wx-token-2026", "签名", "1764900000", "nonce")

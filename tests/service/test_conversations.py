@@ -24,7 +24,7 @@ from brokercare.service.models import (
     Ticket,
 )
 
-from .conftest import CLOSED_HOURS, OPEN_HOURS
+from .conftest import CLOSED_HOURS, OPEN_HOURS, dkim_signed
 from .fakes import install, scripted_analysis
 
 DATA = Path(__file__).parent / "data"
@@ -201,7 +201,7 @@ def test_complaint_opens_an_urgent_ticket_in_the_complaints_queue(session, broke
            b"Subject: =?utf-8?b?" + __import__("base64").b64encode("投诉客户经理违规推荐产品".encode()) + b"?=\r\n"
            b"Message-ID: <c1@example.cn>\r\nAuthentication-Results: mx; dkim=pass\r\n"
            b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + "客户经理承诺保本，现在亏了30%。".encode())
-    out = send(session, parse_email(raw), an("complaint", 0.93, "angry", 0.4))
+    out = send(session, parse_email(dkim_signed(raw)), an("complaint", 0.93, "angry", 0.4))
     assert out.conversation.customer_id == brokerage.potential.id
     assert out.decision.rule == "complaint" and out.agent.id == brokerage.complaints_agent.id
     t = out.ticket
@@ -258,7 +258,7 @@ def test_a_declined_request_is_answered_with_the_refusal_and_the_offer_of_a_pers
 
 
 def test_email_replies_leave_through_the_outbox_to_the_sender(session, brokerage, ai):
-    out = send(session, parse_email((DATA / "email_margin.eml").read_bytes()), an("margin_ratio"))
+    out = send(session, parse_email(dkim_signed((DATA / "email_margin.eml").read_bytes())), an("margin_ratio"))
     assert out.decision.outcome == "ai_answer"
     row = session.scalar(select(OutboxMessage).where(OutboxMessage.channel == "email"))
     assert row.body == out.reply.text and row.address["email_enc"]

@@ -8,6 +8,7 @@ scale, which is exact for any amount below 10^13 with two decimals.
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ try:
 except ImportError:  # Windows: no gate, SQLite's busy handler alone
     fcntl = None
 
-from sqlalchemy import DateTime, Engine, MetaData, Numeric, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, Numeric, create_engine, event, make_url, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -90,9 +91,24 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     cur.close()
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file readable by its owner only (0600; SQLite gives its -wal and -shm files
+    the database file's mode), and tighten an older world-readable one."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        if os.path.exists(name) and os.stat(name).st_mode & 0o077:
+            os.chmod(name, 0o600)
+
+
 def make_engine(url: str | None = None, **kwargs) -> Engine:
     url = url or get_settings().resolved_database_url()
     if is_sqlite(url):
+        _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:

@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     # Master key (base64, 32 bytes) that wraps the field-encryption data keys; generated into the
     # data dir on first use when not set. In production this comes from a KMS or HSM.
     master_key: str | None = None
+    # Step-up authentication (RFC 6238 TOTP): required at login for these roles and for every
+    # reveal of personal data. Off only where no authenticator exists (the test suite's other
+    # domains); production keeps it on.
+    step_up: bool = True
+    step_up_roles: str = "compliance,admin"
+    # Key files (master key, ledger signing key, JWT secret) live here, never in data_dir; unset:
+    # ``~/.config/brokercare/keys`` (see docs/security.md).
+    key_dir: Path | None = None
+    # Where the ledger's signed tree heads are also written: a file path or an http(s) URL.
+    ledger_witness: str | None = None
+    # Honour X-Forwarded-Proto/-For only from these proxy addresses (comma-separated; "*": any).
+    trusted_proxies: str = "127.0.0.1"
     llm_url: str | None = None
     llm_model: str | None = None
     llm_timeout_s: float = 8.0
@@ -118,10 +130,13 @@ class Settings(BaseSettings):
     wechat_rate_per_s: float = Field(0.0, ge=0)
     push_rate_per_s: float = Field(0.0, ge=0)
 
+    def step_up_roles_set(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.step_up_roles.split(",") if r.strip())
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / 'brokercare.db').resolve()}"
 
 

@@ -13,7 +13,6 @@ the code of the nightly batch (a one-customer partition) and is what the event h
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,7 +21,7 @@ from typing import Any
 
 import polars as pl
 from pydantic import BaseModel
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from brokercare.core import bulkload
@@ -44,8 +43,9 @@ from brokercare.customers.models import (
 from brokercare.customers.pii import customer_pii as customer_pii
 from brokercare.customers.risk import Assessed as Assessed
 from brokercare.customers.risk import replace_assessed_risks as replace_assessed_risks
+from brokercare.customers.search import TooManySearches as TooManySearches
+from brokercare.customers.search import search_customers as search_customers
 from brokercare.customers.store import write_profiles
-from brokercare.security.service import blind_index
 
 TIER_CHANGED = "customer.tier_changed"
 
@@ -188,36 +188,6 @@ def import_spec(kind: str = "customers") -> ImportSpec:
     return specs[kind]()
 
 
-_PHONE = re.compile(r"^1\d{10}$")
-_ID_NUMBER = re.compile(r"^\d{17}[\dXx]$")
-
-
-def search_customers(
-    session: Session, query: str = "", *, limit: int = 20, offset: int = 0
-) -> tuple[list[Customer], int]:
-    """Customers matching ``query``: a customer number (prefix), a name (substring), a mobile
-    number or an ID number (exact, through the blind index: neither is stored in clear).
-
-    Returns one page and the total number of matches.
-    """
-    if not 1 <= limit <= 200:
-        raise ValidationFailed("limit must be between 1 and 200")
-    if offset < 0:
-        raise ValidationFailed("offset must not be negative")
-    q = "".join(query.split())
-    stmt = select(Customer)
-    if q:
-        if _PHONE.match(q):
-            stmt = stmt.where(Customer.phone_hash == blind_index(q))
-        elif _ID_NUMBER.match(q):
-            stmt = stmt.where(Customer.id_number_hash == blind_index(q))
-        else:
-            like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(or_(Customer.customer_no.startswith(q, autoescape=True),
-                                  Customer.name.like(f"%{like}%", escape="\\")))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(Customer.id).limit(limit).offset(offset)).all()
-    return list(rows), total
 
 
 @dataclass(frozen=True)

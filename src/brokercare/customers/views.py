@@ -32,6 +32,7 @@ from brokercare.security.policy import (
     ensure_may_see,
     readable,
     require_roles,
+    step_up_reveal,
 )
 from brokercare.security.service import mask_name
 
@@ -53,20 +54,22 @@ def _summary(user: Principal, c: Customer) -> CustomerSummary:
 
 @router.get("/customers", response_model=CustomerPage, summary="Search customers (staff)")
 def search_customers(
-    q: str = Query("", max_length=40, description="Customer number, name, mobile or ID number."),
+    q: str = Query("", max_length=40, description="Exact customer number, full name, mobile or ID number "
+                                                 "(searches are rate limited and ledgered)."),
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0),
     user: Principal = Depends(require_roles(*STAFF_ROLES)),
     session: Session = Depends(get_session),
 ) -> CustomerPage:
-    items, total = service.search_customers(session, q, limit=limit, offset=offset)
+    items, total = service.search_customers(session, q, limit=limit, offset=offset, searcher=user)
+    session.commit()  # the search is ledgered before its answer leaves
     return CustomerPage(items=[_summary(user, c) for c in items], total=total, limit=limit, offset=offset)
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerDetail, summary="One customer")
 def get_customer(
     customer_id: int,
-    reveal: bool = Query(False, description="Ask to see class-3/4 values whole (audited)."),
+    reveal: bool = Depends(step_up_reveal),
     user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> CustomerDetail:
@@ -95,7 +98,7 @@ def get_customer(
             summary="Profile: features, tags, tier, life stage and masked personal data")
 def get_profile(
     customer_id: int,
-    reveal: bool = Query(False, description="Ask to see class-3 features and PII whole (audited)."),
+    reveal: bool = Depends(step_up_reveal),
     user: Principal = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> ProfileOut:
@@ -143,7 +146,7 @@ def feature_registry(_: Principal = Depends(require_roles(*STAFF_ROLES))) -> lis
             summary="A customer's personal data, masked unless the caller's role is cleared")
 def pii(
     customer_id: int,
-    reveal: bool = Query(False, description="Ask for class 3/4 values whole (logged to the ledger)."),
+    reveal: bool = Depends(step_up_reveal),
     reason: str | None = Query(None, max_length=200, description="Why the values are needed."),
     session: Session = Depends(get_session),
     user: Principal = Depends(current_user),

@@ -27,11 +27,16 @@ def _models() -> None:
 def verify_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     full: bool = typer.Option(False, "--full", help="Check every entry's signature, not only checkpoints."),
+    witness: bool = typer.Option(False, "--witness", help="Also check the tree heads the witness holds "
+                                 "(BROKERCARE_LEDGER_WITNESS): catches a history re-signed with a stolen key."),
+    witness_at: str = typer.Option(None, "--witness-at", help="Check this witness (file or URL) instead."),
 ) -> None:
     """Recompute every leaf, tree head, signature and checkpoint; exit 1 naming the first bad entry."""
     from brokercare.core.database import session_scope
     from brokercare.ledger import service
+    from brokercare.ledger import witness as witnesses
 
+    seen = None
     with session_scope() as session:
         total = service.size(session)
         if as_json:
@@ -39,12 +44,21 @@ def verify_cmd(
         else:
             with console.status(f"Verifying {total:,} ledger entries…"):
                 report = service.verify(session, full=full)
+        if witness or witness_at:
+            seen = witnesses.verify_against(session, witness_at)
+    if seen is not None and not seen.ok:
+        report.ok = False
+        report.issues += [f"witness {seen.witness}: {issue}" for issue in seen.issues]
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        out = report.as_dict()
+        if seen is not None:
+            out["witness"] = seen.as_dict()
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
     elif report.ok:
         console.print(
             f"[green]Ledger intact[/green]: {report.size:,} entries, root {report.root_hash}, "
             f"{report.checkpoints} signed checkpoint(s) verified (key {report.key_id})."
+            + (f" Witness agrees on {seen.checked} tree head(s)." if seen is not None else "")
         )
     else:
         if report.first_bad_index is not None:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
 from brokercare.core.errors import NotFound, ValidationFailed
-from brokercare.ledger import merkle
+from brokercare.ledger import merkle, witness
 from brokercare.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead
 from brokercare.ledger.signing import get_signer, key_id_of, tree_head_message, verify_signature
 
@@ -209,6 +209,7 @@ def _store_checkpoint(session: Session, size: int, root_hex: str) -> LedgerCheck
     )
     session.add(cp)
     session.flush()
+    witness.hold(session, checkpoint_dict(cp))
     return cp
 
 

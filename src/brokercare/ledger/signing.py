@@ -1,7 +1,8 @@
 """The ledger's Ed25519 signing key and the signed tree-head message.
 
-The private key comes from ``BROKERCARE_LEDGER_SIGNING_KEY`` (base64 of the 32-byte seed) or a
-0600 file ``ledger_ed25519.key`` generated in the data directory on first use. It is kept outside
+The private key comes from ``BROKERCARE_LEDGER_SIGNING_KEY`` (base64 of the 32-byte seed), the
+configured key source, or a 0600 file ``ledger_ed25519.key`` generated in the key directory (never
+the data directory, see ``core/keys.py``) on first use. It is kept outside
 the database on purpose: someone who can write the database can rewrite rows and recompute hashes,
 but cannot sign the new tree heads. Verifiers trust the public key of this process (or one given to
 them), never a key read from the database.
@@ -19,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from brokercare.core import keys
 from brokercare.core.settings import get_settings
 
 KEY_FILE = "ledger_ed25519.key"
@@ -66,33 +68,27 @@ _signers: dict[str, Signer] = {}
 _lock = threading.Lock()
 
 
+def _new_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
 def _load_private() -> Ed25519PrivateKey:
-    env = os.environ.get("BROKERCARE_LEDGER_SIGNING_KEY")
-    if env:
-        return Ed25519PrivateKey.from_private_bytes(base64.b64decode(env))
-    data_dir = get_settings().data_dir
-    path = data_dir / KEY_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem)
-        except FileExistsError:
-            pass  # another process created it first: use theirs
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    raw = keys.secret("ledger_signing", _new_pem)
+    if not raw.lstrip().startswith(b"-----"):  # the environment's base64 seed
+        return Ed25519PrivateKey.from_private_bytes(base64.b64decode(raw))
+    key = serialization.load_pem_private_key(raw, password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} does not hold an Ed25519 private key")
+        raise ValueError(f"{KEY_FILE} does not hold an Ed25519 private key")
     return key
 
 
 def get_signer() -> Signer:
     """The signer for the configured data dir (cached per data dir)."""
     # abspath, not resolve(): every ledger append asks, and resolve() walks the path on disk.
-    cache_key = f"{os.path.abspath(get_settings().data_dir)}|{os.environ.get('BROKERCARE_LEDGER_SIGNING_KEY', '')[:8]}"
+    cache_key = (f"{os.path.abspath(get_settings().data_dir)}|{get_settings().key_dir}|"
+                 f"{os.environ.get('BROKERCARE_LEDGER_SIGNING_KEY', '')[:8]}|{os.environ.get('BROKERCARE_KEY_SOURCE', '')}")
     with _lock:
         signer = _signers.get(cache_key)
         if signer is None:

@@ -1,7 +1,8 @@
 """Passwords (argon2id), JWT access tokens, and the FastAPI dependencies that authorise requests.
 
 ``user_from_token`` turns an OAuth2 bearer token into the :class:`User` it was issued to (and
-refuses tokens of users since deactivated or whose role changed) with a 401 carrying
+refuses tokens of users since deactivated, logged out, or whose password or role changed: the
+token's ``ver`` must equal the user's ``token_version``) with a 401 carrying
 ``WWW-Authenticate: Bearer`` otherwise. The FastAPI dependencies built on it live in
 :mod:`brokercare.security.policy`. Messages are Chinese first (customers log in here too) with the
 English reason in brackets for operators.
@@ -10,7 +11,6 @@ English reason in brackets for operators.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import uuid
 from datetime import timedelta
@@ -23,6 +23,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from brokercare.core import keys
 from brokercare.core.database import utcnow
 from brokercare.core.settings import get_settings
 from brokercare.security.models import User
@@ -72,20 +73,8 @@ def decoy_verify(password: str) -> None:
 
 
 def secret_key() -> str:
-    """``BROKERCARE_SECRET_KEY``, or a random secret generated once into ``<data_dir>/jwt.secret``."""
-    settings = get_settings()
-    if settings.secret_key:
-        return settings.secret_key
-    path = settings.data_dir / "jwt.secret"
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    """``BROKERCARE_SECRET_KEY``, or a random secret generated once into the key directory."""
+    return keys.secret("jwt", lambda: secrets.token_urlsafe(48).encode()).decode("utf-8").strip()
 
 
 def _signing_key() -> bytes:
@@ -106,6 +95,7 @@ def issue_token(user: User, *, minutes: int | None = None) -> tuple[str, int]:
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=lifetime)).timestamp()),
         "jti": uuid.uuid4().hex,
+        "ver": user.token_version or 0,
     }
     if user.customer_id is not None:
         claims["cid"] = user.customer_id
@@ -140,6 +130,8 @@ def _checked_user(user: User | None, claims: dict) -> User:
         raise _unauthorized("该账号已停用或不存在。(user inactive or unknown)")
     if user.role != claims.get("role"):
         raise _unauthorized("账号权限已变更，请重新登录。(role changed since the token was issued)")
+    if claims.get("ver", 0) != (user.token_version or 0):
+        raise _unauthorized("登录已失效（已退出或修改过密码），请重新登录。(token revoked)")
     return user
 
 

@@ -91,6 +91,24 @@ def users_list(
     console.print(f"{len(rows)} users")
 
 
+@users_app.command("totp")
+def users_totp(username: str = typer.Option(..., help="The login that gets a new authenticator.")) -> None:
+    """Bind a new TOTP authenticator (RFC 6238) to a login and print its otpauth:// URI once (show
+    it as a QR code to its owner; an operator bootstraps compliance and admin logins this way)."""
+    from brokercare.core.database import session_scope
+    from brokercare.security import stepup
+    from brokercare.security.service import get_user_by_username
+
+    _models()
+    with session_scope() as session:
+        user = get_user_by_username(session, username)
+        if user is None:
+            console.print(f"[red]no login {username!r}[/red]")
+            raise typer.Exit(code=1)
+        uri = stepup.enroll(session, user)
+    typer.echo(uri)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
     app.add_typer(keys_app, name="keys")

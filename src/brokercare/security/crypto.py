@@ -3,8 +3,7 @@
 Each encrypted value carries the id of the data key that sealed it (``k3$<base64>``), so values
 under an old key stay readable while ``brokercare keys rotate`` re-encrypts them in batches:
 rotation needs no downtime. Data keys live in the ``data_keys`` table wrapped by the master key,
-which comes from ``BROKERCARE_MASTER_KEY`` or a 0600 file in the data directory (in production:
-a KMS or HSM). Blind indexes (HMAC-SHA256 under a key derived from the master key) let the
+which comes from ``BROKERCARE_MASTER_KEY``, a 0600 file in the key directory or a KMS key source. Blind indexes (HMAC-SHA256 under a key derived from the master key) let the
 platform find a customer by phone or ID number without storing either in clear.
 """
 
@@ -22,24 +21,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from brokercare.core.settings import get_settings
+from brokercare.core import keys
 from brokercare.security.models import DataKey
 
 _NONCE = 12
 
 
 def load_master_key() -> bytes:
-    settings = get_settings()
-    if settings.master_key:
-        key = base64.b64decode(settings.master_key)
-    else:
-        path = settings.data_dir / "master.key"
-        if not path.exists():
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(base64.b64encode(AESGCM.generate_key(bit_length=256)))
-        key = base64.b64decode(path.read_bytes())
+    """The master key from ``BROKERCARE_MASTER_KEY``, the configured key source, or a 0600 file in
+    the key directory (never the data directory: see ``core/keys.py``)."""
+    raw = keys.secret("master", lambda: base64.b64encode(AESGCM.generate_key(bit_length=256)))
+    key = base64.b64decode(raw)
     if len(key) != 32:
         raise ValueError("BROKERCARE_MASTER_KEY must be 32 bytes, base64-encoded")
     return key

@@ -11,6 +11,8 @@ import os
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from brokercare.core.settings import get_settings
+from brokercare.security import stepup
 from brokercare.security.policy import SERVICE_ROLES
 from brokercare.security.service import create_user, get_user_by_username, service_login
 
@@ -37,14 +39,21 @@ def generate(engine: Engine, rng, summary) -> None:
     """Create the staff logins."""
     staff_pw = os.environ.get("BROKERCARE_DEMO_PASSWORD", STAFF_PASSWORD)
     created = 0
+    authenticators: dict[str, str] = {}
     with Session(engine) as session:
         for username, role, name in STAFF:
-            if get_user_by_username(session, username) is None:
-                create_user(session, username=username, password=staff_pw, role=role, display_name=name)
+            user = get_user_by_username(session, username)
+            if user is None:
+                user = create_user(session, username=username, password=staff_pw, role=role,
+                                   display_name=name)
                 created += 1
+            if role in get_settings().step_up_roles_set() and not user.totp_secret_enc:
+                authenticators[username] = stepup.enroll(session, user)
         for role in SERVICE_ROLES:  # the platform's own service logins (token only, no password)
             service_login(session, role)
         session.commit()
 
     summary.add("users", created)
     summary.notes.append(f"demo staff logins: {', '.join(u for u, *_ in STAFF)} (password {staff_pw})")
+    for username, uri in authenticators.items():  # step-up logins: add these to an authenticator app
+        summary.notes.append(f"demo authenticator for {username}: {uri}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokercare.core.database import Base, UTCDateTime, utcnow
@@ -32,6 +32,12 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped on logout, password change and role change: every token issued before stops working.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # RFC 6238 TOTP secret (base32), sealed by the field cipher like other class-4 data.
+    totp_secret_enc: Mapped[str | None] = mapped_column(Text)
+    # The last RFC 6238 time step accepted, so a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DataKey(Base):
@@ -43,3 +49,19 @@ class DataKey(Base):
     wrapped_key: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10))  # active, retired
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RoleGrant(Base):
+    """A request to give a login a privileged role (compliance, admin): it takes effect only when a
+    second administrator approves it (segregation of duties)."""
+
+    __tablename__ = "security_role_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, approved, rejected
+    decided_by: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

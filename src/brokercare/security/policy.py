@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Literal, Protocol
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, Header, HTTPException, Query
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
@@ -53,6 +53,7 @@ class Principal(Protocol):
     role: str
     customer_id: int | None
     active: bool
+
 
 ROLE_LABELS = {
     "agent": "客服坐席",
@@ -216,6 +217,29 @@ def require_roles(*roles: str) -> Callable[..., Principal]:
 
     dependency.__name__ = f"require_roles_{'_'.join(roles)}"
     return dependency
+
+
+def step_up_reveal(
+    reveal: bool = Query(False, description="Ask to see class-3/4 values whole (audited; staff send "
+                                            "a current TOTP code in the X-OTP header)."),
+    otp: str | None = Header(None, alias="X-OTP", max_length=6),
+    user: Principal = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> bool:
+    """FastAPI dependency for a ``reveal`` flag: a member of staff asking to see personal data
+    whole must prove presence with a fresh TOTP code (step-up); customers reading themselves don't."""
+    if reveal and user.role != "customer":
+        from brokercare.security.stepup import require_code
+
+        require_code(session, user, otp)  # type: ignore[arg-type]
+    return reveal
+
+
+def require_step_up(session: Session, user: Principal, otp: str | None) -> None:
+    """Step-up for an act outside a route's dependencies (a page's form): a fresh TOTP code."""
+    from brokercare.security.stepup import require_code
+
+    require_code(session, user, otp)  # type: ignore[arg-type]
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

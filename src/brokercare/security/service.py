@@ -9,29 +9,26 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from brokercare.core.database import utcnow
-from brokercare.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
-from brokercare.core.settings import get_settings
+from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.ledger.service import append
-from brokercare.security.auth import (
-    decoy_verify,
-    hash_password,
-    issue_token,
-    needs_rehash,
-    verify_password,
-)
+from brokercare.security.auth import hash_password, issue_token
 from brokercare.security.crypto import FieldCipher as FieldCipher
 from brokercare.security.crypto import blind_index as blind_index
 from brokercare.security.crypto import ensure_data_key as ensure_data_key
 from brokercare.security.crypto import get_cipher as get_cipher
 from brokercare.security.crypto import load_master_key as load_master_key
+from brokercare.security.login import LOCK_AFTER as LOCK_AFTER
+from brokercare.security.login import LOCK_MINUTES as LOCK_MINUTES
+from brokercare.security.login import authenticate as authenticate
+from brokercare.security.login import change_role as change_role
+from brokercare.security.login import revoke_tokens as revoke_tokens
+from brokercare.security.login import set_password as set_password
+from brokercare.security.login import unlock as unlock
 from brokercare.security.masking import MASKERS as MASKERS
 from brokercare.security.masking import mask_address as mask_address
 from brokercare.security.masking import mask_bank_card as mask_bank_card
@@ -39,6 +36,8 @@ from brokercare.security.masking import mask_id_number as mask_id_number
 from brokercare.security.masking import mask_name as mask_name
 from brokercare.security.masking import mask_phone as mask_phone
 from brokercare.security.models import User
+from brokercare.security.passwords import validate_password as validate_password
+from brokercare.security.pii_in_text import redact_typed_pii as redact_typed_pii
 from brokercare.security.policy import ROLE_LABELS, ROLES, SERVICE_ROLES, STAFF_ROLES
 
 
@@ -51,15 +50,6 @@ def blind_index_many(values: Iterable[str], *, master_key: bytes | None = None) 
 
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
-MIN_PASSWORD = 8
-
-
-def validate_password(password: str) -> None:
-    """At least 8 characters mixing letters and digits (CSRC guidance for online trading logins)."""
-    if len(password) < MIN_PASSWORD:
-        raise ValidationFailed(f"密码至少 {MIN_PASSWORD} 位。(password must be at least {MIN_PASSWORD} characters)")
-    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
-        raise ValidationFailed("密码须同时包含字母和数字。(password must mix letters and digits)")
 
 
 def create_user(
@@ -92,7 +82,7 @@ def create_user(
         raise ValidationFailed(f"a {role} login is staff and cannot be linked to a customer")
     if not display_name or not display_name.strip():
         raise ValidationFailed("display name is required")
-    validate_password(password)
+    validate_password(password, username=username)
     if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())) is not None:
         raise Conflict(f"username {username!r} is already taken")
     if customer_id is not None and session.scalar(select(User.id).where(User.customer_id == customer_id)) is not None:
@@ -156,62 +146,6 @@ def record_created(session: Session, user: User, *, by_user_id: int) -> None:
            {"user_id": user.id, "role": user.role, "by_user_id": by_user_id})
 
 
-LOCK_AFTER = 5
-LOCK_MINUTES = 30
-
-
-def authenticate(session: Session, username: str, password: str) -> User:
-    """The active user with these credentials, or :class:`AuthenticationFailed`.
-
-    Unknown usernames and wrong passwords get the same message and take the same time. After
-    :data:`LOCK_AFTER` consecutive wrong passwords the login is locked for :data:`LOCK_MINUTES`
-    minutes (the lock is recorded in the ledger); the outcome is committed before answering.
-    """
-    user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
-    if user is None or not user.active:
-        decoy_verify(password)
-        raise AuthenticationFailed("用户名或密码错误。(invalid username or password)")
-    now = utcnow()
-    if user.locked_until is not None and user.locked_until > now:
-        decoy_verify(password)
-        local = user.locked_until.astimezone(_tz()).strftime("%H:%M")
-        raise AuthenticationFailed(
-            f"密码错误次数过多，账号已临时锁定，请于 {local} 后重试，或联系客服解锁。(login locked until {local})",
-            extra={"locked_until": user.locked_until.isoformat()},
-        )
-    if not verify_password(user.password_hash, password):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= LOCK_AFTER:
-            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            user.failed_logins = 0
-            append(session, "auth.locked", f"user:{user.id}",
-                   {"user_id": user.id, "role": user.role, "after_failures": LOCK_AFTER,
-                    "minutes": LOCK_MINUTES})
-        session.commit()
-        raise AuthenticationFailed("用户名或密码错误。(invalid username or password)")
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    session.commit()
-    return user
-
-
-def unlock(session: Session, user: User, *, by_user_id: int | None = None) -> None:
-    """Lift a lockout (a team lead or admin after verifying the caller's identity); with
-    ``by_user_id`` the unlock is appended to the ledger."""
-    user.failed_logins = 0
-    user.locked_until = None
-    if by_user_id is not None:
-        append(session, "auth.unlocked", f"user:{user.id}", {"user_id": user.id, "by_user_id": by_user_id})
-    session.flush()
-
-
-def _tz() -> ZoneInfo:
-    return ZoneInfo(get_settings().timezone)
-
-
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
@@ -238,12 +172,6 @@ def list_users(session: Session, *, role: str | None = None, include_inactive: b
     if not include_inactive:
         stmt = stmt.where(User.active.is_(True))
     return list(session.scalars(stmt))
-
-
-def set_password(session: Session, user: User, password: str) -> None:
-    validate_password(password)
-    user.password_hash = hash_password(password)
-    session.flush()
 
 
 def deactivate(session: Session, user: User, *, by_user_id: int | None = None) -> None:

@@ -3,16 +3,17 @@ data, masked by role, is served by the customers domain)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Form, Path, Query, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, object_session
 
 from brokercare.core.database import get_session
-from brokercare.security import service
-from brokercare.security.auth import issue_token
+from brokercare.core.errors import AuthenticationFailed, PermissionDenied
+from brokercare.security import grants, service, stepup
+from brokercare.security.auth import issue_token, verify_password
 from brokercare.security.keys import key_status
-from brokercare.security.models import User
+from brokercare.security.models import RoleGrant, User
 from brokercare.security.policy import (
     ROLE_LABELS,
     STAFF_ROLES,
@@ -39,11 +40,52 @@ def user_out(user: User, skills: list[str] | None = None) -> UserOut:
     )
 
 
-@router.post("/auth/token", response_model=Token, summary="OAuth2 password flow: log in")
-def login(form: OAuth2PasswordRequestForm = Depends(), session: Session = Depends(get_session)) -> Token:
-    user = service.authenticate(session, form.username, form.password)
+@router.post("/auth/token", response_model=Token, summary="OAuth2 password flow: log in",
+             responses={401: {"description": "Wrong credentials, locked, or TOTP code missing"}})
+def login(form: OAuth2PasswordRequestForm = Depends(), otp: str | None = Form(None, max_length=6),
+          session: Session = Depends(get_session)) -> Token:
+    user = service.authenticate(session, form.username, form.password, otp=otp)
     token, lifetime = issue_token(user)
     return Token(access_token=token, expires_in=lifetime, role=user.role)
+
+
+@router.post("/auth/logout", status_code=204, summary="Log out: every token of the caller stops working")
+def logout(user: User = Depends(current_user), session: Session = Depends(get_session)) -> Response:
+    service.revoke_tokens(session, session.merge(user), why="logout")
+    session.commit()
+    return Response(status_code=204)
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(..., max_length=128)
+    new_password: str = Field(..., min_length=8, max_length=128)
+
+
+@router.post("/auth/password", status_code=204,
+             summary="Change one's own password; every token issued before stops working")
+def change_password(body: PasswordChange, user: User = Depends(current_user),
+                    session: Session = Depends(get_session)) -> Response:
+    if not verify_password(user.password_hash, body.current_password):
+        raise AuthenticationFailed("当前密码不正确。(current password wrong)")
+    service.set_password(session, session.merge(user), body.new_password)
+    session.commit()
+    return Response(status_code=204)
+
+
+class TotpEnrolment(BaseModel):
+    otpauth_uri: str
+
+
+@router.post("/auth/totp", response_model=TotpEnrolment, status_code=201,
+             summary="Bind an authenticator (TOTP, RFC 6238) to one's own login; show the URI as a QR code once")
+def enrol_totp(otp: str | None = Form(None, max_length=6), user: User = Depends(current_user),
+               session: Session = Depends(get_session)) -> TotpEnrolment:
+    user = session.merge(user)
+    if user.totp_secret_enc and not stepup.check_code(session, user, otp):
+        raise AuthenticationFailed("更换验证器需先输入当前验证器上的动态口令。(current TOTP code required)")
+    uri = stepup.enroll(session, user)
+    session.commit()
+    return TotpEnrolment(otpauth_uri=uri)
 
 
 @router.get("/auth/me", response_model=UserOut, summary="Who am I")
@@ -87,12 +129,17 @@ class NewUser(BaseModel):
     max_concurrent: int | None = Field(None, ge=1, le=20)
 
 
-@router.post("/security/users", response_model=UserOut, status_code=201, summary="Create a login (admin)")
+@router.post("/security/users", response_model=UserOut, status_code=201,
+             summary="Create a staff login (admin); customer logins come from account opening only")
 def add_user(
     body: NewUser,
     session: Session = Depends(get_session),
     admin: User = Depends(require_roles("admin")),
 ) -> UserOut:
+    if body.role == "customer" or body.customer_id is not None:
+        # A customer's login comes from account opening, bound to their verified identity; one an
+        # administrator made would let them sign in as the customer and read everything.
+        raise PermissionDenied("管理员不能创建客户登录账号，客户账号由开户流程生成。(admins cannot create customer logins)")
     user = service.create_user(
         session, username=body.username, password=body.password, role=body.role,
         display_name=body.display_name, customer_id=body.customer_id, branch_code=body.branch_code,
@@ -100,8 +147,59 @@ def add_user(
     if user.role != "customer":
         hub.set_agent_profile(session, user.id, skills=body.skills, max_concurrent=body.max_concurrent)
     service.record_created(session, user, by_user_id=admin.id)
+    if body.role in grants.PRIVILEGED:  # inactive until a second administrator approves
+        user.active = False
+        grants.request_grant(session, user, body.role, by_user_id=admin.id)
     session.commit()
     return user_out(user)
+
+
+class GrantIn(BaseModel):
+    user_id: int = Field(..., ge=1, le=2**31 - 1)
+    role: str = Field(..., examples=["compliance"])
+
+
+class GrantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    user_id: int
+    role: str
+    status: str
+    requested_by: int
+    decided_by: int | None = None
+
+
+@router.post("/security/grants", response_model=GrantOut, status_code=201,
+             summary="Ask for a compliance or admin role for a login; a second admin must approve")
+def request_grant(body: GrantIn, session: Session = Depends(get_session),
+                  admin: User = Depends(require_roles("admin"))) -> RoleGrant:
+    grant = grants.request_grant(session, service.get_user(session, body.user_id), body.role, by_user_id=admin.id)
+    session.commit()
+    return grant
+
+
+@router.get("/security/grants", response_model=list[GrantOut], summary="Privileged role grants")
+def list_grants(status: str | None = Query("pending", max_length=10), session: Session = Depends(get_session),
+                _: User = Depends(require_roles("admin", "compliance"))) -> list[RoleGrant]:
+    return grants.grants(session, status=status)
+
+
+@router.post("/security/grants/{grant_id}/approve", response_model=GrantOut,
+             summary="Approve a grant (a second admin: neither the requester nor the login itself)")
+def approve_grant(grant_id: int = Path(..., ge=1, le=2**31 - 1), session: Session = Depends(get_session),
+                  admin: User = Depends(require_roles("admin"))) -> RoleGrant:
+    grant = grants.decide(session, grant_id, by_user_id=admin.id, approve=True)
+    session.commit()
+    return grant
+
+
+@router.post("/security/grants/{grant_id}/reject", response_model=GrantOut, summary="Reject a grant")
+def reject_grant(grant_id: int = Path(..., ge=1, le=2**31 - 1), session: Session = Depends(get_session),
+                 admin: User = Depends(require_roles("admin"))) -> RoleGrant:
+    grant = grants.decide(session, grant_id, by_user_id=admin.id, approve=False)
+    session.commit()
+    return grant
 
 
 @router.post("/security/users/{user_id}/unlock", response_model=UserOut,
@@ -113,6 +211,23 @@ def unlock_user(
 ) -> UserOut:
     user = service.get_user(session, user_id)
     service.unlock(session, user, by_user_id=actor.id)
+    session.commit()
+    return user_out(user)
+
+
+class RoleChange(BaseModel):
+    role: str = Field(..., examples=["team_lead"])
+
+
+@router.put("/security/users/{user_id}/role", response_model=UserOut,
+            summary="Give a staff login another role; its tokens stop working (admin)")
+def change_role(
+    user_id: int, body: RoleChange,
+    session: Session = Depends(get_session),
+    admin: User = Depends(require_roles("admin")),
+) -> UserOut:
+    user = service.get_user(session, user_id)
+    service.change_role(session, user, body.role, by_user_id=admin.id)
     session.commit()
     return user_out(user)
 

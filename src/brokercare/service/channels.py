@@ -9,16 +9,18 @@
 - app, web and branch messages (JSON).
 
 An adapter only translates; who the sender is, which conversation it belongs to and what happens
-next is decided in :mod:`brokercare.service.conversations`.
+next is decided in :mod:`brokercare.service.service`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from email.utils import parseaddr, parsedate_to_datetime
@@ -27,6 +29,8 @@ from xml.etree import ElementTree
 
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.errors import DomainError, ValidationFailed
+
+log = logging.getLogger(__name__)
 
 CHANNELS = ("app", "web", "wechat", "phone", "branch", "email")
 
@@ -53,6 +57,8 @@ class Part:
     speaker: str  # customer, agent
     text: str
     at: datetime
+    # The text as typed, sealed by the field cipher, when personal numbers in it were masked.
+    original_enc: str | None = None
 
 
 @dataclass
@@ -81,7 +87,7 @@ def _clean(text: str) -> str:
 def wechat_signature_ok(token: str, signature: str, timestamp: str, nonce: str) -> bool:
     """WeChat signs each push with sha1 of the sorted (token, timestamp, nonce)."""
     digest = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    return hmac.compare_digest(digest, signature or "")
+    return hmac.compare_digest(digest.encode(), (signature or "").encode("utf-8", "replace"))
 
 
 def parse_wechat(xml: bytes | str) -> Inbound | None:
@@ -189,10 +195,30 @@ def _strip_quoted(body: str) -> str:
     return "\n".join(lines).strip()
 
 
-def _authenticated(msg) -> bool:  # noqa: ANN001
-    """True when the receiving MTA recorded a passing DKIM or SPF check for the sender."""
-    results = " ".join(str(v) for v in msg.get_all("Authentication-Results", []))
-    return bool(re.search(r"\b(dkim|spf|dmarc)=pass\b", results, re.IGNORECASE))
+# How DKIM public keys are looked up (dkimpy's DNS TXT query); a deployment behind a resolver of
+# its own, or a test with its own zone, sets another.
+dkim_dns: Callable[..., bytes | None] | None = None
+
+
+def _authenticated(raw: bytes, from_address: str) -> bool:
+    """True when BrokerCare itself verifies a DKIM signature of the message by the From domain
+    (or a parent of it). ``Authentication-Results`` headers are ignored: whoever posts the
+    message can write them."""
+    import dkim
+
+    domain = from_address.rpartition("@")[2].lower().encode()
+    kwargs = {"dnsfunc": dkim_dns} if dkim_dns is not None else {}
+    try:
+        verifier = dkim.DKIM(raw, timeout=5)
+        signatures = sum(1 for name, _ in verifier.headers if name.lower() == b"dkim-signature")
+        for index in range(signatures):
+            if verifier.verify(idx=index, **kwargs):
+                signer = (verifier.domain or b"").lower()
+                if domain == signer or domain.endswith(b"." + signer):
+                    return True
+    except (dkim.DKIMException, ValueError, OSError) as exc:
+        log.info("DKIM check failed: %s", exc)
+    return False
 
 
 def parse_email(raw: bytes) -> Inbound:
@@ -232,7 +258,7 @@ def parse_email(raw: bytes) -> Inbound:
         channel="email",
         external_id=f"mail:{message_id}" if message_id else None,
         sent_at=sent_at,
-        identities=[Identity("email", address.lower(), verified=_authenticated(msg))],
+        identities=[Identity("email", address.lower(), verified=_authenticated(raw, address))],
         parts=[Part("customer", text, sent_at)],
         display_name=name or None,
         subject=subject or None,
@@ -293,6 +319,24 @@ def _seconds(value: float):
 
 
 # --- App, web, branch ----------------------------------------------------------------------------
+
+# A client's clock may lag (a message queued offline) but not by more than this, nor run ahead.
+SENT_AT_PAST = timedelta(days=7)
+SENT_AT_FUTURE = timedelta(minutes=5)
+
+
+def plausible_sent_at(sent_at: datetime | None) -> datetime | None:
+    """A send time a client claims (the JSON API), if believable (naive times are Beijing time),
+    else refused: a message dated 0001 or 9999 would reorder threads and cheat SLA clocks."""
+    now = datetime.now(UTC)
+    if sent_at is None:
+        return None
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=SHANGHAI)
+    if not now - SENT_AT_PAST <= sent_at <= now + SENT_AT_FUTURE:
+        raise ValidationFailed("消息时间不合理：只能是最近 7 天内、且不晚于当前时间。(sent_at out of range)")
+    return sent_at.astimezone(UTC)
+
 
 def from_json_message(channel: str, text: str, *, sent_at: datetime | None = None,
                       client_msg_id: str | None = None, identities: list[Identity],

@@ -158,8 +158,8 @@ def ingest(session: Session, inbound: Inbound, *, now: datetime | None = None,
         stored.append(Message(
             conversation_id=conv.id, contact_id=contact.id, direction="in" if is_customer else "out",
             sender="customer" if is_customer else "agent", channel=inbound.channel, external_id=ext,
-            text=part.text, meta=meta or None, sent_at=part.at, created_at=now,
-            analysis=analysis_record(analysis) if analysis is not None and i == first_customer else None,
+            text=part.text, text_enc=part.original_enc, meta=meta or None, sent_at=part.at,
+            created_at=now, analysis=analysis_record(analysis) if analysis is not None and i == first_customer else None,
         ))
     session.add_all(stored)
     if not flush:

@@ -115,7 +115,8 @@ class Message(Base):
     # The channel's own message id (WeChat MsgId, email Message-ID, call id + segment): a channel
     # that retries a push (WeChat does, three times) is stored once.
     external_id: Mapped[str | None] = mapped_column(String(200))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # personal numbers typed into it masked
+    text_enc: Mapped[str | None] = mapped_column(Text)  # the text as typed, sealed (when masked)
     meta: Mapped[dict | None] = mapped_column(JSON)
     analysis: Mapped[dict | None] = mapped_column(JSON)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

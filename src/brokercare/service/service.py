@@ -197,6 +197,23 @@ def _received_event(ingested: Ingested, channel: str) -> Event:
                  customer_id=ingested.conversation.customer_id)
 
 
+def seal_typed_pii(session: Session, inbound: Inbound) -> None:
+    """Mask the ID, bank-card and mobile numbers typed into the message before anyone (staff, the
+    assistant, a log) sees it; the text as typed is kept sealed by the field cipher."""
+    from brokercare.security.service import (  # security.service loads late
+        get_cipher,
+        redact_typed_pii,
+    )
+
+    cipher = None
+    for part in inbound.parts:
+        redacted = redact_typed_pii(part.text)
+        if redacted.changed:
+            cipher = cipher or get_cipher(session)
+            part.original_enc = part.original_enc or cipher.encrypt(part.text)
+            part.text = redacted.text
+
+
 def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) -> Received:
     """Store an inbound message and route it.
 
@@ -210,6 +227,7 @@ def receive(session: Session, inbound: Inbound, *, now: datetime | None = None) 
     bus = get_bus()
     in_process = isinstance(bus, InProcessBus)
     now = now or utcnow()
+    seal_typed_pii(session, inbound)
     if (seen := delivered(session, inbound)) is not None:  # a channel's retry: answered as stored
         session.commit()
         return Received(seen, None)
@@ -260,6 +278,8 @@ def receive_many(session: Session, inbounds: list[Inbound], *,
     leave it. Returns, per message, its :class:`Received` or the error it met.
     """
     results: list[Received | Exception | None] = [None] * len(inbounds)
+    for inbound in inbounds:
+        seal_typed_pii(session, inbound)
     if isinstance(get_bus(), InProcessBus) and len(inbounds) > 1:
         together = batchable(session, inbounds)
         if len(together) > 1:

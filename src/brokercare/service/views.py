@@ -38,6 +38,7 @@ from brokercare.service.channels import (
     parse_call_transcript,
     parse_email,
     parse_wechat,
+    plausible_sent_at,
     wechat_reply_xml,
     wechat_signature_ok,
 )
@@ -213,18 +214,24 @@ def _inbound(body: MessageIn, user: Principal):  # noqa: ANN202
             raise PermissionDenied("客户只能通过 APP 或网页发送消息")
         identities = [Identity("customer_id", str(user.customer_id), verified=True)]
     elif user.role in STAFF:
+        # Staff never speak as the customer: only a branch counter's note of what a walk-in said,
+        # and who the sender is stays unproven (only a channel's own check proves it: the app's
+        # customer token, WeChat's signature, DKIM verified here, the IVR).
+        if body.channel != "branch" or body.verified:
+            raise PermissionDenied("员工不能以客户身份发送消息，也不能自行标注身份已核验；"
+                                   "营业部代录请使用 branch 渠道。(staff cannot post as a customer)")
         identities = []
         if body.customer_id is not None:
-            identities.append(Identity("customer_id", str(body.customer_id), verified=body.verified))
+            identities.append(Identity("customer_id", str(body.customer_id), verified=False))
         for kind in ("account_no", "wechat_openid", "phone", "email"):
             value = getattr(body, kind)
             if value:
-                identities.append(Identity(kind, value, verified=body.verified))
+                identities.append(Identity(kind, value, verified=False))
         if not identities:
             raise ValidationFailed("give at least one identity of the sender (customer_id, account_no, phone, wechat_openid or email)")
     else:
         raise PermissionDenied("您的角色无权代客户发送消息")
-    return from_json_message(body.channel, body.text, sent_at=body.sent_at,
+    return from_json_message(body.channel, body.text, sent_at=plausible_sent_at(body.sent_at),
                              client_msg_id=body.client_msg_id, identities=identities,
                              display_name=body.display_name)
 

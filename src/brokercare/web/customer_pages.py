@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from brokercare.core.database import get_session, session_factory
 from brokercare.core.errors import DomainError
 from brokercare.security.policy import Principal
+from brokercare.web.errors import domain_error_response
 from brokercare.web.sessions import customer_user
 
 router = APIRouter(prefix="/me", include_in_schema=False)
@@ -66,7 +67,7 @@ def send(request: Request, text: str = Form(""), user: Principal = Depends(custo
         conversations.receive(session, inbound)
     except DomainError as exc:
         session.rollback()
-        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=exc.status_code)
+        return domain_error_response(request, exc)
     return HTMLResponse("", status_code=200)
 
 

@@ -21,6 +21,8 @@ from brokercare.core.database import get_session
 from brokercare.core.errors import AuthenticationFailed
 from brokercare.security import service as security_service
 from brokercare.security.policy import ROLE_LABELS, Principal, issue_token
+from brokercare.web import errors, protection
+from brokercare.web.errors import chinese
 from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, page_user
 
 _root = resources.files("brokercare.web")
@@ -53,8 +55,15 @@ templates.env.filters["intent"] = _intent_label
 router = APIRouter(include_in_schema=False)
 
 
+def csrf_token(request: Request) -> str:
+    """This browser's CSRF token (asgi-csrf sets its cookie on the response that asks for it)."""
+    token = request.scope.get("csrftoken")
+    return token() if callable(token) else ""
+
+
 def render(request: Request, name: str, user: Principal | None = None, status_code: int = 200, **ctx) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"user": user, **ctx}, status_code=status_code)
+    return templates.TemplateResponse(request, name, {"user": user, "csrf_token": csrf_token(request), **ctx},
+                                      status_code=status_code)
 
 
 def home_of(user: Principal) -> str:
@@ -80,24 +89,34 @@ def login(
     request: Request,
     username: str = Form(...),
     password: str = Form(...),
+    otp: str = Form(""),
     next: str = Form(""),
     session: Session = Depends(get_session),
 ) -> Response:
     try:
-        user = security_service.authenticate(session, username.strip(), password)
-    except AuthenticationFailed:
-        return render(request, "login.html", error="用户名或密码不正确。", next=next,
+        user = security_service.authenticate(session, username.strip(), password, otp=otp or None)
+    except AuthenticationFailed as exc:
+        return render(request, "login.html", error=chinese(exc.detail, 401), next=next,
                       username=username, status_code=401)
     session.commit()  # authenticate may upgrade the password hash
     token, lifetime = issue_token(user)
     target = next if next.startswith("/") and not next.startswith("//") else home_of(user)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, token, max_age=lifetime, httponly=True, samesite="lax")
+    response.set_cookie(COOKIE, token, max_age=lifetime, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https")
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request, session: Session = Depends(get_session)) -> Response:
+    """Sign out: the session's token (and every other of this login) is revoked, not only forgotten."""
+    try:
+        user = page_user(request, session)
+    except LoginRequired:
+        user = None
+    if user is not None:
+        security_service.revoke_tokens(session, user, why="logout")
+        session.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response
@@ -105,6 +124,8 @@ def logout() -> Response:
 
 def mount(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(_root.joinpath("static"))), name="static")
+    protection.install(app)
+    errors.install(app)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(_request: Request, exc: LoginRequired) -> Response:

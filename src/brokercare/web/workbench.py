@@ -8,7 +8,6 @@ personal data is masked unless the role is cleared, and a reveal is ledgered by
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -17,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import DomainError
-from brokercare.security.policy import Principal, may_reveal
+from brokercare.security.policy import Principal, may_reveal, require_step_up
 from brokercare.service import service as hub
+from brokercare.web.errors import domain_error_response
 from brokercare.web.sessions import staff_user
 from brokercare.web.views360 import customer_360
 
@@ -133,7 +133,7 @@ def reply(request: Request, conversation_id: int, text: str = Form(""), user: Pr
         hub.agent_reply(session, conversation_id, user, text)
     except DomainError as exc:
         session.rollback()
-        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=exc.status_code)
+        return domain_error_response(request, exc)
     session.commit()
     if request.headers.get("HX-Request"):
         messages = hub.messages_of(session, conversation_id)
@@ -174,7 +174,9 @@ def customers_page(request: Request, q: str = "", user: Principal = Depends(staf
                    session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.customers import service as customers
 
-    results, total = customers.search_customers(session, q.strip(), limit=30) if q.strip() else ([], 0)
+    results, total = (customers.search_customers(session, q.strip(), limit=30, searcher=user)
+                      if q.strip() else ([], 0))
+    session.commit()
     return render(request, "workbench/customers.html", user, q=q, results=results, total=total)
 
 
@@ -188,11 +190,17 @@ def customer_page(request: Request, customer_id: int, user: Principal = Depends(
 
 @router.post("/customers/{customer_id}/reveal", response_class=HTMLResponse)
 def reveal(request: Request, customer_id: int, reason: str = Form("客户服务核实身份"),
-           user: Principal = Depends(staff_user), session: Session = Depends(get_session)) -> HTMLResponse:
-    """Show the personal data whole, for a role cleared to ask; the read is ledgered."""
+           otp: str = Form(""), user: Principal = Depends(staff_user),
+           session: Session = Depends(get_session)) -> HTMLResponse:
+    """Show the personal data whole, for a role cleared to ask, after a fresh TOTP code (step-up);
+    the read is ledgered."""
     if not (may_reveal(user.role, 4) or may_reveal(user.role, 3)):
         return HTMLResponse('<p class="error" role="alert">您的角色无权查看完整个人信息，请联系合规岗。</p>',
                             status_code=403)
+    try:
+        require_step_up(session, user, otp)
+    except DomainError as exc:
+        return domain_error_response(request, exc)
     c360 = customer_360(session, user, customer_id, reveal=True, reason=reason)
     session.commit()
     return render(request, "workbench/_pii.html", user, c360=c360)
@@ -217,14 +225,15 @@ def tickets_page(request: Request, user: Principal = Depends(staff_user),
 
 
 @router.post("/tickets/{ticket_id}/transition")
-def ticket_transition(ticket_id: int, to_status: str = Form(...), user: Principal = Depends(staff_user),
+def ticket_transition(request: Request, ticket_id: int, to_status: str = Form(...),
+                      user: Principal = Depends(staff_user),
                       session: Session = Depends(get_session)) -> Response:
 
     try:
         hub.transition_ticket(session, ticket_id, to_status, actor_id=user.id)
     except DomainError as exc:
         session.rollback()
-        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=exc.status_code)
+        return domain_error_response(request, exc)
     session.commit()
     return RedirectResponse(f"/workbench/tickets#ticket-{ticket_id}", status_code=303)
 
@@ -244,4 +253,4 @@ def kpi_page(request: Request, days: int = 14, user: Principal = Depends(staff_u
              session: Session = Depends(get_session)) -> HTMLResponse:
     kpis = hub.service_kpis(session, days=max(1, min(days, 90)))
     return render(request, "workbench/kpi.html", user, kpis=kpis,
-                  chart_data=json.dumps({"days": kpis.days, **kpis.series}, ensure_ascii=False))
+                  chart_data={"days": kpis.days, **kpis.series})

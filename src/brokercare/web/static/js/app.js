@@ -1,0 +1,51 @@
+// BrokerCare pages' behaviour, served from /static so the Content-Security-Policy can forbid
+// inline script (script-src 'self'): no inline <script>, no hx-on attributes (htmx evaluates
+// those with new Function, which the policy also forbids).
+(function () {
+  'use strict';
+
+  // Every htmx request carries the CSRF token (double submit: the cookie and this header).
+  document.addEventListener('htmx:configRequest', function (event) {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta) event.detail.headers['X-CSRFToken'] = meta.content;
+  });
+
+  // Forms marked data-reset-on-success are cleared once htmx reports the request succeeded.
+  document.addEventListener('htmx:afterRequest', function (event) {
+    const form = event.target.closest ? event.target.closest('form[data-reset-on-success]') : null;
+    if (form && event.detail.successful) form.reset();
+  });
+
+  // The customer's chat: keep the newest message in view.
+  document.addEventListener('htmx:sseMessage', function () {
+    const t = document.getElementById('thread');
+    if (!t) return;
+    t.scrollTop = t.scrollHeight;
+    const empty = t.querySelector('p.muted');
+    if (empty) empty.remove();
+  });
+
+  function drawKpiCharts() {
+    const d = JSON.parse(document.getElementById('kpi-data').textContent);
+    const font = {fontFamily: getComputedStyle(document.documentElement).fontFamily};
+    const x = {type: 'category', data: d.days.map(s => s.slice(5))};
+    function chart(id, option) {
+      const c = echarts.init(document.getElementById(id), null, {renderer: 'canvas'});
+      c.setOption(Object.assign({textStyle: font, tooltip: {trigger: 'axis'}, grid: {left: 48, right: 48, top: 36, bottom: 28}, xAxis: x}, option));
+      window.addEventListener('resize', () => c.resize());
+      document.getElementById(id).dataset.rendered = 'true';
+    }
+    chart('chart-volume', {legend: {data: ['会话数', 'AI 独立解决率']}, yAxis: [{type: 'value', name: '会话'}, {type: 'value', name: '%', max: 100}],
+      series: [{name: '会话数', type: 'bar', data: d.conversations, itemStyle: {color: '#5470c6'}},
+               {name: 'AI 独立解决率', type: 'line', yAxisIndex: 1, data: d.ai_containment_pct, connectNulls: true}]});
+    chart('chart-times', {legend: {data: ['首次响应(分钟)', '解决时长(小时)']}, yAxis: [{type: 'value', name: '分钟'}, {type: 'value', name: '小时'}],
+      series: [{name: '首次响应(分钟)', type: 'line', data: d.first_response_median_min, connectNulls: true},
+               {name: '解决时长(小时)', type: 'line', yAxisIndex: 1, data: d.resolution_median_h, connectNulls: true}]});
+    chart('chart-sla', {yAxis: {type: 'value', minInterval: 1}, series: [{name: 'SLA 超时', type: 'bar', data: d.sla_breaches, itemStyle: {color: '#c8102e'}}]});
+    chart('chart-csat', {yAxis: {type: 'value', min: 1, max: 5}, series: [{name: '满意度', type: 'line', data: d.csat_average, connectNulls: true, areaStyle: {}}]});
+  }
+
+  document.addEventListener('DOMContentLoaded', function () {
+    if (document.getElementById('kpi-data') && window.echarts) drawKpiCharts();
+  });
+})();
