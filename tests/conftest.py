@@ -73,7 +73,7 @@ def pg_engine_in_fresh_schema() -> tuple[Engine, str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         admin.dispose()
         _unavailable("PostgreSQL", exc)
     admin.dispose()
@@ -136,7 +136,7 @@ def redis_url() -> str:
     client = redis.Redis.from_url(REDIS_URL)
     try:
         client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable("Redis", exc)
     finally:
         client.close()

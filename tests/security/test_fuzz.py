@@ -91,19 +91,19 @@ def _isolated_settings():
     yield
 
 
-def _server_errors(operation, tokens: dict) -> list[str]:  # noqa: ANN001
+def _server_errors(operation, tokens: dict) -> list[str]:
     """Up to a few generated cases of one operation, each sent as the customer and as staff."""
     found: list[str] = []
 
     @given(case=operation.as_strategy())
     @settings(max_examples=4, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-    def run(case) -> None:  # noqa: ANN001
+    def run(case) -> None:
         for who in ("customer", "staff"):
             headers = {**(case.headers or {}), "Authorization": f"Bearer {tokens[who]}"}
             try:
                 response = case.call(headers=headers, timeout=120)  # the first reply loads the models
-            except Exception as exc:  # noqa: BLE001 - an exception out of the app is a server error too
+            except Exception as exc:  # an exception out of the app is a server error too
                 found.append(f"{who}: {case.method} {case.formatted_path} query={case.query} "
                              f"body={case.body!r} -> {type(exc).__name__}: {str(exc)[:200]}")
                 continue

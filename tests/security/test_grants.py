@@ -10,7 +10,7 @@ from brokercare.security.service import create_user
 from .conftest import PASSWORD, login
 
 
-def _second_admin(session):  # noqa: ANN001, ANN202 - made at the console, as an install's first admins are
+def _second_admin(session):  # made at the console, as an install's first admins are
     user = create_user(session, username="admin02", password=PASSWORD, role="admin", display_name="钱管理")
     session.commit()
     return user

@@ -25,7 +25,7 @@ from brokercare.security.auth import secret_key
 from brokercare.security.crypto import load_master_key
 
 
-def _mode(path) -> int:  # noqa: ANN001
+def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
@@ -166,12 +166,12 @@ class _HttpWitness:
         self.heads = heads
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 heads.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(201)
                 self.end_headers()
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = json.dumps(heads).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -179,7 +179,7 @@ class _HttpWitness:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

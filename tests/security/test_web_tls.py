@@ -13,7 +13,7 @@ from brokercare.core.settings import reset_settings
 from .conftest import PASSWORD
 
 
-def _login(client: TestClient, headers: dict):  # noqa: ANN202
+def _login(client: TestClient, headers: dict):
     page = client.get("/login", headers=headers)
     token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
     return client.post("/login", headers=headers, follow_redirects=False,

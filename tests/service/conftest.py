@@ -41,7 +41,7 @@ def dkim_signed(raw: bytes, domain: bytes = b"example.cn") -> bytes:
 def _dkim_zone(monkeypatch):
     from brokercare.service import channels
 
-    def txt(name: bytes, timeout: int = 5) -> bytes | None:  # noqa: ARG001
+    def txt(name: bytes, timeout: int = 5) -> bytes | None:
         return _DKIM_TXT if name.rstrip(b".") == b"brokercare._domainkey.example.cn" else None
 
     monkeypatch.setattr(channels, "dkim_dns", txt)

@@ -75,13 +75,13 @@ class Attacker:
         body = html.encode()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -92,7 +92,7 @@ class Attacker:
         self.server.shutdown()
 
 
-def _login(browser, platform):  # noqa: ANN001, ANN202
+def _login(browser, platform):
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
     page.goto(f"{platform.url}/login")

@@ -49,7 +49,7 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):  # noqa: ANN001
+    def process_bind_param(self, value: datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
@@ -57,7 +57,7 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect):  # noqa: ANN001
+    def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
@@ -65,15 +65,15 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
-def Money(precision: int = 18, scale: int = 2) -> Numeric:  # noqa: N802 - reads like a type
+def Money(precision: int = 18, scale: int = 2) -> Numeric:  # reads like a type
     return Numeric(precision, scale, asdecimal=True)
 
 
-def Price() -> Numeric:  # noqa: N802
+def Price() -> Numeric:
     return Numeric(14, 4, asdecimal=True)
 
 
-def Ratio() -> Numeric:  # noqa: N802
+def Ratio() -> Numeric:
     return Numeric(10, 6, asdecimal=True)
 
 
@@ -82,7 +82,7 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.startswith("sqlite")
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")

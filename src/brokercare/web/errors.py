@@ -68,7 +68,7 @@ def install(app: FastAPI) -> None:
     for exc_class in (DomainError, StarletteHTTPException, RequestValidationError):
         previous = app.exception_handlers.get(exc_class)
 
-        def make(prev):  # noqa: ANN001, ANN202
+        def make(prev):
             async def handler(request: Request, exc: Exception) -> Response:
                 if _for_people(request) or prev is None:
                     status = getattr(exc, "status_code", 422)

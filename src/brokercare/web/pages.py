@@ -30,12 +30,12 @@ templates = Jinja2Templates(directory=str(_root.joinpath("templates")))
 templates.env.globals["ROLE_LABELS"] = ROLE_LABELS
 
 
-def _local(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:  # noqa: ANN001
+def _local(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Render an aware UTC time in Beijing time, as staff and customers read it."""
     return "" if moment is None else moment.astimezone(SHANGHAI).strftime(fmt)
 
 
-def _yuan(value, digits: int = 2) -> str:  # noqa: ANN001
+def _yuan(value, digits: int = 2) -> str:
     """12345.6 → 12,345.60; 1.2e8 stays exact (Decimal) and grouped."""
     return "—" if value is None else f"{value:,.{digits}f}"
 

@@ -122,7 +122,7 @@ class AccessLogPrivacy(logging.Filter):
         return True
 
 
-def install(app) -> None:  # noqa: ANN001 - a FastAPI app
+def install(app) -> None:  # a FastAPI app
     """Outermost first: the proxy's scheme, then the headers (which read it), then CSRF."""
     app.add_middleware(csrf_middleware)
     app.add_middleware(SecurityHeaders)
