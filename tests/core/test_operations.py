@@ -128,3 +128,18 @@ def test_the_intake_queue_depth_is_a_metric():
         return waiting, depth() - before
 
     assert asyncio.run(scenario()) == (3, 0)
+
+
+def test_a_process_that_just_started_the_schedule_is_not_blamed_for_the_downtime(engine, tmp_path,
+                                                                                monkeypatch):
+    """Right after a restart the every-minute jobs have not run yet: that is the catch-up's
+    business, not a stalled scheduler."""
+    path = tmp_path / "schedule.yaml"
+    path.write_text("intraday:\n  - {job: core.calendar_coverage, every: 1, from: '00:00', "
+                    "until: '23:59', days: every_day}\n", "utf-8")
+    monkeypatch.setenv("BROKERCARE_SCHEDULE_FILE", str(path))
+    monkeypatch.setenv("BROKERCARE_SCHEDULER", "embedded")
+    reset_settings()
+    with TestClient(create_app()) as client:
+        warnings = client.get("/health").json()["warnings"]
+    assert not [w for w in warnings if "not run" in w], warnings

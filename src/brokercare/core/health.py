@@ -55,9 +55,12 @@ def warnings(session: Session, now: datetime) -> list[str]:
 def _not_run(engine, now: datetime) -> list[str]:
     """Jobs whose latest due time passed with no run at all: nothing is running the schedule."""
     latest = runs.latest_runs(engine)
+    # A process that runs the schedule itself is judged from its start: what was due while the
+    # platform was down is the catch-up's business (and /health just after a restart stays quiet).
+    since = max(now - timedelta(days=1), scheduler.embedded_since() or now - timedelta(days=1))
     out = []
     for entry in load_schedule(get_settings().schedule_file).entries:
-        dues = list(entry.trigger.due_times(now - timedelta(days=1), now - NOT_RUN_GRACE))
+        dues = list(entry.trigger.due_times(since, now - NOT_RUN_GRACE))
         if not dues:
             continue
         ran = latest.get(entry.job)

@@ -83,6 +83,7 @@ class JobScheduler:
             raise ScheduleError(f"{self.schedule.source} names job(s) no domain declares: "
                                 f"{', '.join(unknown)} (declared: {', '.join(sorted(self.jobs))})")
         self.owner = runs.owner_id()
+        self.started_at: datetime | None = None
         self.lease_s = self.settings.job_lease_s
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.heartbeat = runs.Heartbeat(self.engine, self.owner, max(self.lease_s / 4, 0.2))
@@ -95,6 +96,7 @@ class JobScheduler:
 
     # -- the clock ------------------------------------------------------------------------------
     def start(self) -> None:
+        self.started_at = utcnow()
         warning = calendar.coverage().warning
         if warning:
             log.warning("scheduler: %s", warning)
@@ -223,6 +225,11 @@ def stop_embedded() -> None:
 
 def embedded_running() -> bool:
     return _embedded is not None
+
+
+def embedded_since() -> datetime | None:
+    """When this process started running the schedule (None: it does not run it)."""
+    return _embedded.started_at if _embedded is not None else None
 
 
 def run_forever() -> None:
