@@ -143,3 +143,12 @@ def test_a_process_that_just_started_the_schedule_is_not_blamed_for_the_downtime
     with TestClient(create_app()) as client:
         warnings = client.get("/health").json()["warnings"]
     assert not [w for w in warnings if "not run" in w], warnings
+
+
+def test_a_load_balancer_probing_health_does_not_query_the_database_each_time(engine, monkeypatch):
+    """Probes within a few seconds get the same reading (its ``checked_at`` says when it was made)."""
+    monkeypatch.setenv("BROKERCARE_SCHEDULER", "off")
+    reset_settings()
+    with TestClient(create_app()) as client:
+        first, second = client.get("/health").json(), client.get("/health").json()
+    assert first["checked_at"] == second["checked_at"]

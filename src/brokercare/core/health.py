@@ -8,6 +8,7 @@ core's own: the exchange calendar's end and the scheduled jobs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -24,11 +25,26 @@ from brokercare.core.settings import get_settings
 
 # A due run with no row this long after its due time means no scheduler is running.
 NOT_RUN_GRACE = timedelta(minutes=5)
+CACHE_S = 5.0
+_recent: dict[str, tuple[float, dict]] = {}
 
 
 def status(now: datetime | None = None) -> dict:
-    """The body of ``/health``: ``ok`` is false when any domain has something stale to report."""
-    now = now or utcnow()
+    """The body of ``/health``: ``ok`` is false when any domain has something stale to report.
+
+    Read at most every :data:`CACHE_S` seconds per database and process: a load balancer probing
+    every instance several times a second must not turn each probe into a dozen queries."""
+    key = str(get_engine().url)
+    cached = _recent.get(key)
+    if now is None and cached is not None and time.monotonic() - cached[0] < CACHE_S:
+        return cached[1]
+    body = _status(now or utcnow())
+    if now is None:
+        _recent[key] = (time.monotonic(), body)
+    return body
+
+
+def _status(now: datetime) -> dict:
     warnings: list[str] = []
     try:
         with session_scope() as session:
