@@ -9,17 +9,23 @@ the run into 401s.
 
 from __future__ import annotations
 
-import base64
 import os
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
+from sqlalchemy.orm import Session
+from tests.module_platform import migrated_sqlite
 
-from brokercare.core.settings import reset_settings
-from brokercare.security import crypto
+from brokercare.api import create_app
+from brokercare.customers.models import Customer
+from brokercare.security.auth import issue_token
+from brokercare.security.crypto import blind_index, get_cipher
+from brokercare.security.service import create_user
 
 PASSWORD = "Fuzz-Kehu-2026x"
 EXCLUDED = r"^/api/v1/(auth/(logout|password|totp)|security/users/\{user_id\}/(deactivate|role))$"
@@ -27,62 +33,34 @@ EXCLUDED = r"^/api/v1/(auth/(logout|password|totp)|security/users/\{user_id\}/(d
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    from datetime import date
-
-    from brokercare.api import create_app
-    from brokercare.core import migrate
-    from brokercare.core.database import make_engine, set_engine
-    from brokercare.customers.models import Customer
-    from brokercare.security.auth import issue_token
-    from brokercare.security.crypto import blind_index, get_cipher
-    from brokercare.security.service import create_user
-
-    data = tmp_path_factory.mktemp("fuzz-data")
-    keys = ("BROKERCARE_DATA_DIR", "BROKERCARE_MASTER_KEY", "BROKERCARE_DATABASE_URL")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ["BROKERCARE_DATA_DIR"] = str(data)
-    os.environ["BROKERCARE_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
-    os.environ["BROKERCARE_DATABASE_URL"] = f"sqlite:///{data / 'brokercare.db'}"
-    reset_settings()
-    crypto.forget_ciphers()
-    engine = make_engine()
-    with engine.begin() as conn:
-        migrate.upgrade(conn)
-    set_engine(engine)
-    from sqlalchemy.orm import Session
-
-    with Session(engine) as s:
-        cipher = get_cipher(s)
-        c = Customer(customer_no="C0000001", name="张伟", gender="M", birth_date=date(1988, 6, 1),
-                     id_number_enc=cipher.encrypt("110105198806011234"), id_number_hash=blind_index("110105198806011234"),
-                     phone_enc=cipher.encrypt("13812345678"), phone_hash=blind_index("13812345678"),
-                     address_enc=cipher.encrypt("北京市朝阳区建国路88号"), province="北京", city="北京",
-                     occupation="工程师", branch_code="B001", opened_on=date(2020, 1, 2))
-        s.add(c)
-        s.flush()
-        customer = create_user(s, username="zhangwei", password=PASSWORD, role="customer",
-                               display_name="张伟", customer_id=c.id)
-        staff = create_user(s, username="lead01", password=PASSWORD, role="team_lead", display_name="周海燕")
-        s.commit()
-        tokens = {"customer": issue_token(customer)[0], "staff": issue_token(staff)[0]}
-    os.environ["BROKERCARE_WECHAT_TOKEN"] = "wx-token-2026"  # a deployment with its WeChat channel set up
-    app = create_app()
-    from fastapi.testclient import TestClient
-
-    with TestClient(app) as client:  # the assistant's models load once, before the clock matters
-        started = time.monotonic()
-        r = client.post("/api/v1/assistant/reply", json={"text": "两融担保比例怎么算？"},
-                        headers={"Authorization": f"Bearer {tokens['customer']}"})
-        print(f"warm-up reply {r.status_code} in {time.monotonic() - started:.1f}s")
-    yield app, tokens
-    os.environ.pop("BROKERCARE_WECHAT_TOKEN", None)
-    engine.dispose()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    reset_settings()
+    with migrated_sqlite(tmp_path_factory, "fuzz-data") as engine:
+        with Session(engine) as s:
+            cipher = get_cipher(s)
+            c = Customer(customer_no="C0000001", name="张伟", gender="M", birth_date=date(1988, 6, 1),
+                         id_number_enc=cipher.encrypt("110105198806011234"),
+                         id_number_hash=blind_index("110105198806011234"),
+                         phone_enc=cipher.encrypt("13812345678"), phone_hash=blind_index("13812345678"),
+                         address_enc=cipher.encrypt("北京市朝阳区建国路88号"), province="北京", city="北京",
+                         occupation="工程师", branch_code="B001", opened_on=date(2020, 1, 2))
+            s.add(c)
+            s.flush()
+            customer = create_user(s, username="zhangwei", password=PASSWORD, role="customer",
+                                   display_name="张伟", customer_id=c.id)
+            staff = create_user(s, username="lead01", password=PASSWORD, role="team_lead",
+                                display_name="周海燕")
+            s.commit()
+            tokens = {"customer": issue_token(customer)[0], "staff": issue_token(staff)[0]}
+        os.environ["BROKERCARE_WECHAT_TOKEN"] = "wx-token-2026"  # a deployment with WeChat set up
+        app = create_app()
+        with TestClient(app) as client:  # the assistant's models load once, before the clock matters
+            started = time.monotonic()
+            r = client.post("/api/v1/assistant/reply", json={"text": "两融担保比例怎么算？"},
+                            headers={"Authorization": f"Bearer {tokens['customer']}"})
+            print(f"warm-up reply {r.status_code} in {time.monotonic() - started:.1f}s")
+        try:
+            yield app, tokens
+        finally:
+            os.environ.pop("BROKERCARE_WECHAT_TOKEN", None)
 
 
 @pytest.fixture(autouse=True)

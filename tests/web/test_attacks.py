@@ -4,13 +4,12 @@ the session cookie through), and the reflected XSS of the ticket transition erro
 
 from __future__ import annotations
 
-import base64
-import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
 import pytest
 from sqlalchemy.orm import Session
+from tests.module_platform import migrated_sqlite
 from tests.web.conftest import LiveServer, shot
 
 PASSWORD = "Gongdan-Kanban-2026"
@@ -20,47 +19,25 @@ PASSWORD = "Gongdan-Kanban-2026"
 def platform(tmp_path_factory):
     """The platform with one team lead and one open ticket, on a migrated SQLite database."""
     from brokercare.api import create_app
-    from brokercare.core import migrate
-    from brokercare.core.database import make_engine, set_engine
-    from brokercare.core.settings import reset_settings
-    from brokercare.security import crypto
     from brokercare.security.service import create_user
     from brokercare.service.models import Contact
     from brokercare.service.tickets import create_ticket
 
-    data = tmp_path_factory.mktemp("attack-data")
-    keys = ("BROKERCARE_DATA_DIR", "BROKERCARE_MASTER_KEY", "BROKERCARE_DATABASE_URL")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ["BROKERCARE_DATA_DIR"] = str(data)
-    os.environ["BROKERCARE_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
-    os.environ["BROKERCARE_DATABASE_URL"] = f"sqlite:///{data / 'brokercare.db'}"
-    reset_settings()
-    crypto.forget_ciphers()
-    engine = make_engine()
-    with engine.begin() as conn:
-        migrate.upgrade(conn)
-    set_engine(engine)
-    with Session(engine) as s:
-        lead = create_user(s, username="lead01", password=PASSWORD, role="team_lead", display_name="周海燕")
-        contact = Contact(kind="prospect", label="微信用户 8d3f")
-        s.add(contact)
-        s.flush()
-        ticket = create_ticket(s, contact_id=contact.id, subject="两融账户维持担保比例疑问",
-                               description="客户询问维持担保比例的计算方法", category="margin",
-                               created_by_id=lead.id)
-        s.commit()
-        ticket_id = ticket.id
-    with LiveServer(create_app()) as server:
-        server.engine = engine
-        server.ticket_id = ticket_id
-        yield server
-    engine.dispose()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    reset_settings()
+    with migrated_sqlite(tmp_path_factory, "attack-data") as engine:
+        with Session(engine) as s:
+            lead = create_user(s, username="lead01", password=PASSWORD, role="team_lead", display_name="周海燕")
+            contact = Contact(kind="prospect", label="微信用户 8d3f")
+            s.add(contact)
+            s.flush()
+            ticket = create_ticket(s, contact_id=contact.id, subject="两融账户维持担保比例疑问",
+                                   description="客户询问维持担保比例的计算方法", category="margin",
+                                   created_by_id=lead.id)
+            s.commit()
+            ticket_id = ticket.id
+        with LiveServer(create_app()) as server:
+            server.engine = engine
+            server.ticket_id = ticket_id
+            yield server
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,12 @@ Each scenario is what a person would do; screenshots land in test-output/screens
 
 from __future__ import annotations
 
-import base64
-import os
 import re
 from decimal import ROUND_DOWN, Decimal
 
 import pytest
 from sqlalchemy.orm import Session
+from tests.module_platform import migrated_sqlite
 from tests.web.conftest import LiveServer, shot
 
 STAFF_PASSWORD = "BrokerCare-2026"
@@ -23,34 +22,13 @@ CUSTOMER_PASSWORD = "Kehu-2026"
 def platform(tmp_path_factory):
     """A 300-customer demo brokerage, every domain's demo history, served on a loopback port."""
     from brokercare.api import create_app
-    from brokercare.core import migrate
-    from brokercare.core.database import make_engine, set_engine
-    from brokercare.core.settings import reset_settings
     from brokercare.demo.brokerage import generate_brokerage
-    from brokercare.security import crypto
 
-    data = tmp_path_factory.mktemp("web-data")
-    saved = {k: os.environ.get(k) for k in ("BROKERCARE_DATA_DIR", "BROKERCARE_MASTER_KEY", "BROKERCARE_DATABASE_URL")}
-    os.environ["BROKERCARE_DATA_DIR"] = str(data)
-    os.environ["BROKERCARE_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
-    os.environ["BROKERCARE_DATABASE_URL"] = f"sqlite:///{data / 'brokercare.db'}"
-    reset_settings()
-    crypto.forget_ciphers()
-    engine = make_engine()
-    with engine.begin() as conn:
-        migrate.upgrade(conn)
-    set_engine(engine)
-    generate_brokerage(engine, customers=300, seed=11, workers=1)
-    with LiveServer(create_app()) as server:
-        server.engine = engine
-        yield server
-    engine.dispose()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    reset_settings()
+    with migrated_sqlite(tmp_path_factory, "web-data") as engine:
+        generate_brokerage(engine, customers=300, seed=11, workers=1)
+        with LiveServer(create_app()) as server:
+            server.engine = engine
+            yield server
 
 
 @pytest.fixture(autouse=True)
