@@ -164,6 +164,24 @@ POSITION_COLUMNS = [
 ]
 
 
+def first_per_symbol(rows: dict[int, dict], errors: dict[int, str], owner: str,
+                     what: str) -> list[tuple[int, dict]]:
+    """The rows still valid after their symbols were resolved, one per (owner, symbol): 600519
+    and 600519.SH in one file are the same holding, so the later row is an error."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for row_no, r in rows.items():
+        if row_no in errors:
+            continue
+        key = (r[owner], r["symbol"])
+        if key in seen:
+            errors[row_no] = f"duplicate {what} {key[0]}/{key[1]} (first at row {seen[key]})"
+            continue
+        seen[key] = row_no
+        out.append((row_no, r))
+    return out
+
+
 def _prepare_positions(conn: Connection, parsed: dict[int, dict]) -> Prepared:
     errors: dict[int, str] = {}
     accounts = lookup(conn, Account.account_no, Account.id, (r["account_no"] for r in parsed.values()))
@@ -174,15 +192,8 @@ def _prepare_positions(conn: Connection, parsed: dict[int, dict]) -> Prepared:
             errors[row_no] = "available_quantity exceeds quantity"
     rows = {k: v for k, v in parsed.items() if k not in errors}
     _resolve_symbols(conn, rows, errors)
-    out, now, seen = {}, utcnow(), {}
-    for row_no, r in rows.items():
-        if row_no in errors:
-            continue
-        key = (r["account_no"], r["symbol"])
-        if key in seen:  # 600519 and 600519.SH in one file are the same holding
-            errors[row_no] = f"duplicate position {key[0]}/{key[1]} (first at row {seen[key]})"
-            continue
-        seen[key] = row_no
+    out, now = {}, utcnow()
+    for row_no, r in first_per_symbol(rows, errors, "account_no", "position"):
         out[row_no] = {
             "account_id": accounts[r["account_no"]], "symbol": r["symbol"],
             "quantity": r["quantity"],

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
-from brokercare.accounts.loading import ACCOUNT_NO, SYMBOL, _resolve_symbols
+from brokercare.accounts.loading import ACCOUNT_NO, SYMBOL, _resolve_symbols, first_per_symbol
 from brokercare.accounts.models import Account, MarginContract, MarginShort
 from brokercare.core.bulkimport import (
     Column,
@@ -113,15 +113,8 @@ def _prepare_shorts(conn: Connection, parsed: dict[int, dict]) -> Prepared:
             errors[row_no] = f"margin contract {r['contract_no']} not found (import margin_contracts first)"
     rows = {k: v for k, v in parsed.items() if k not in errors}
     _resolve_symbols(conn, rows, errors)
-    out, seen = {}, {}
-    for row_no, r in rows.items():
-        if row_no in errors:
-            continue
-        key = (r["contract_no"], r["symbol"])
-        if key in seen:  # 600519 and 600519.SH in one file are the same short
-            errors[row_no] = f"duplicate short {key[0]}/{key[1]} (first at row {seen[key]})"
-            continue
-        seen[key] = row_no
+    out = {}
+    for row_no, r in first_per_symbol(rows, errors, "contract_no", "short"):
         out[row_no] = {"contract_id": contracts[r["contract_no"]], "symbol": r["symbol"],
                        "quantity": r["quantity"], "opened_on": r["opened_on"]}
     return Prepared(out, errors)
