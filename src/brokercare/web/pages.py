@@ -28,6 +28,11 @@ from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, page_use
 _root = resources.files("brokercare.web")
 templates = Jinja2Templates(directory=str(_root.joinpath("templates")))
 templates.env.globals["ROLE_LABELS"] = ROLE_LABELS
+templates.env.globals["CHANNEL_LABELS"] = {"app": "APP", "web": "网页", "wechat": "微信", "phone": "电话",
+                                           "branch": "营业部", "email": "邮件", "sms": "短信"}
+# How the outbox's delivery of a reply reads beside it in the conversation.
+templates.env.globals["DELIVERY_LABELS"] = {"pending": "待发送", "sending": "发送中", "sent": "已发出",
+                                            "failed": "发送失败，将重试", "dead": "未送达"}
 
 
 def _local(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:
