@@ -12,15 +12,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brokercare import __version__
-from brokercare.core import calendar, health, metrics, runs, scheduler
-from brokercare.core.database import get_engine
+from brokercare.core import calendar, events_intake, health, metrics, runs, scheduler
+from brokercare.core.database import get_engine, get_session
 from brokercare.core.domains import domain_modules, load_all_models
 from brokercare.core.errors import DomainError
 from brokercare.core.settings import get_settings
@@ -74,6 +75,23 @@ def _jobs_router() -> APIRouter:
     def job_runs(job: str | None = None, status: str | None = None,
                  limit: int = Query(50, ge=1, le=1000), _: Principal = Depends(admin)) -> list[dict]:
         return runs.history(get_engine(), job=job, status=status, limit=limit)
+
+    return router
+
+
+def _events_router() -> APIRouter:
+    """Events from the broker's trading system and app gateway, onto the platform's bus."""
+    router = APIRouter(tags=["events"])
+    feed = require_roles("event_feed")
+
+    @router.post("/events", response_model=events_intake.Accepted,
+                 summary="A batch of events (logins, credential changes, transfers, orders, trades, behaviour)",
+                 responses={422: {"description": "a bad event refuses the whole batch, with its number"}})
+    def post_events(events: list[dict] = Body(..., embed=True, description="events in the columns of docs/events.md"),
+                    session: Session = Depends(get_session), _: Principal = Depends(feed)) -> events_intake.Accepted:
+        accepted = events_intake.accept(session, events_intake.parse_batch(events))
+        session.commit()
+        return accepted
 
     return router
 
@@ -143,6 +161,7 @@ def create_app() -> FastAPI:
         return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
     app.include_router(_jobs_router(), prefix="/api/v1")
+    app.include_router(_events_router(), prefix="/api/v1")
 
     for module in domain_modules("views"):
         app.include_router(module.router, prefix="/api/v1")
