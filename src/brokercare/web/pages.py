@@ -45,7 +45,21 @@ def _yuan(value, digits: int = 2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+def _minutes(minutes: int | None) -> str:
+    """A span as staff read it: 12 分钟, 3 小时 5 分, 3 天 22 小时."""
+    if minutes is None:
+        return "—"
+    m = abs(int(minutes))
+    if m < 60:
+        return f"{m} 分钟"
+    if m < 24 * 60:
+        return f"{m // 60} 小时 {m % 60} 分" if m % 60 else f"{m // 60} 小时"
+    days, hours = divmod(m // 60, 24)
+    return f"{days} 天 {hours} 小时" if hours else f"{days} 天"
+
+
 templates.env.filters["local"] = _local
+templates.env.filters["minutes"] = _minutes
 templates.env.filters["yuan"] = _yuan
 
 
@@ -73,6 +87,12 @@ def render(request: Request, name: str, user: Principal | None = None, status_co
 
 def home_of(user: Principal) -> str:
     return "/workbench" if user.role in STAFF_ROLES else "/me"
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico on pages that do not name their icon (the API docs, JSON)."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
 @router.get("/")
