@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import click
 import typer
 from typer.testing import CliRunner
 
@@ -11,10 +10,10 @@ from brokercare.cli import app
 MARKUP = ("``", ":func:", ":class:", ":data:", ":mod:")
 
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
+def _commands(group, prefix: tuple[str, ...] = ()):
     for name, command in group.commands.items():
         yield (*prefix, name)
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):  # a group (typer ships its own click)
             yield from _commands(command, (*prefix, name))
 
 
