@@ -126,8 +126,9 @@ def _check_cash(account: Account, amount: Decimal) -> None:
 
 
 def _position(session: Session, account: Account, symbol: str) -> Position | None:
+    """The holding, locked: two redemptions at once cannot both take the same units."""
     return session.scalar(select(Position).where(Position.account_id == account.id,
-                                                 Position.symbol == symbol))
+                                                 Position.symbol == symbol).with_for_update())
 
 
 def _check_units(position: Position | None, fund_name: str, units: Decimal) -> Position:
