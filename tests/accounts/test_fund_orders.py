@@ -21,6 +21,7 @@ from brokercare.advisory import service as advisory
 from brokercare.advisory.models import RiskAssessment, SuitabilityConfirmation
 from brokercare.api import create_app
 from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import session_scope
 from brokercare.core.errors import Conflict, PermissionDenied, ValidationFailed
 from brokercare.core.scheduler import run_now
 from brokercare.ledger.models import LedgerEntry
@@ -239,6 +240,17 @@ def test_the_scheduled_job_confirms_from_the_nav_file_in_the_inbox(session, engi
     assert outcome.counts["confirmed"] == 1 and outcome.counts["navs"] == 2
     done = order(session, o.order_no)
     assert (done.nav, done.units) == (Decimal("1.7600"), Decimal("5675.00"))  # 9988.01 / 1.76, rounded down
+
+
+def test_a_days_orders_are_confirmed_in_batches_each_once(session, shelf):
+    ids = [investor(session, 20 + i, "C3")[0] for i in range(5)]
+    for i, cid in enumerate(ids):
+        subscribe(session, cid, str(1000 * (i + 1)), f"app-{i}", bj(2026, 1, 13, 9, 45))
+    counts = fund_confirmation.confirm_in_batches(session_scope, date(2026, 1, 14), batch=2)
+    assert counts == {"confirmed": 5, "waiting_nav": 0, "expired": 0}
+    session.expire_all()
+    assert [o.state for o in session.scalars(select(FundOrder))] == ["confirmed"] * 5
+    assert fund_confirmation.confirm_in_batches(session_scope, date(2026, 1, 14), batch=2)["confirmed"] == 0
 
 
 def test_a_nav_file_with_a_bad_row_loads_nothing(session, shelf, tmp_path):

@@ -45,8 +45,7 @@ def confirm_cmd(
     from brokercare.core.database import session_scope
 
     today: date = day.date() if day else datetime.now(SHANGHAI).date()
-    with session_scope() as session:
-        counts = fund_confirmation.confirm_due(session, today)
+    counts = fund_confirmation.confirm_in_batches(session_scope, today)
     console.print(f"fund orders for {today}: [green]{counts['confirmed']} confirmed[/green], "
                   f"{counts['waiting_nav']} waiting for a NAV, {counts['expired']} chat proposals expired")
 

@@ -15,13 +15,14 @@ the account. An order whose NAV has not arrived waits for the next run.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.fund_fees import Lot, fee_rules, redeem, subscribe
@@ -102,26 +103,42 @@ def due_nav_days(session: Session, today: date) -> list[date]:
         FundOrder.state == "placed", FundOrder.nav_day < today).distinct().order_by(FundOrder.nav_day)))
 
 
-def confirm_due(session: Session, today: date, *, now: datetime | None = None) -> dict[str, int]:
-    """Confirm every placed order whose NAV day is before ``today`` and whose NAV is loaded;
-    expire chat proposals nobody confirmed. Idempotent: a confirmed order is never touched again."""
+def confirm_due(session: Session, today: date, *, now: datetime | None = None,
+                limit: int | None = None) -> dict[str, int]:
+    """Confirm placed orders whose NAV day is before ``today`` and whose NAV is loaded (at most
+    ``limit``, oldest first); expire chat proposals nobody confirmed. Idempotent: a confirmed
+    order is never touched again. ``waiting_nav`` counts the due orders still placed after it."""
     now = now or utcnow()
     counts = {"confirmed": 0, "waiting_nav": 0, "expired": 0}
     for o in session.scalars(select(FundOrder).where(
             FundOrder.state == "proposed", FundOrder.placed_at <= now - PROPOSAL_TTL)).all():
         o.state = "expired"
         counts["expired"] += 1
-    for o in session.scalars(select(FundOrder).where(
-            FundOrder.state == "placed", FundOrder.nav_day < today)
-            .order_by(FundOrder.nav_day, FundOrder.id).with_for_update()).all():
-        nav = nav_of(session, o.symbol, o.nav_day)
-        if nav is None:
-            counts["waiting_nav"] += 1
-            continue
+    due = (select(FundOrder, FundNav.nav)
+           .join(FundNav, and_(FundNav.symbol == FundOrder.symbol, FundNav.nav_date == FundOrder.nav_day))
+           .where(FundOrder.state == "placed", FundOrder.nav_day < today)
+           .order_by(FundOrder.nav_day, FundOrder.id).limit(limit).with_for_update(of=FundOrder))
+    for o, nav in session.execute(due).all():
         confirm_order(session, o, nav, now=now)
         counts["confirmed"] += 1
     session.flush()
+    counts["waiting_nav"] = waiting_orders(session, today)
     return counts
+
+
+def confirm_in_batches(open_session: Callable[[], AbstractContextManager[Session]], today: date, *,
+                       batch: int = 500) -> dict[str, int]:
+    """:func:`confirm_due` in transactions of ``batch`` orders, so a day's thousands of orders do
+    not hold the accounts and the ledger's head in one long transaction."""
+    total = {"confirmed": 0, "waiting_nav": 0, "expired": 0}
+    while True:
+        with open_session() as session:
+            counts = confirm_due(session, today, limit=batch)
+        total["confirmed"] += counts["confirmed"]
+        total["expired"] += counts["expired"]
+        total["waiting_nav"] = counts["waiting_nav"]
+        if counts["confirmed"] < batch:
+            return total
 
 
 def confirm_order(session: Session, o: FundOrder, nav: Decimal, *, now: datetime) -> None:

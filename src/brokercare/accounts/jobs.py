@@ -48,8 +48,8 @@ def fund_orders_confirm(ctx: RunContext) -> dict:
                                                      source=path.name)
             counts["nav_files"] += 1
             counts["navs"] += loaded["added"] + loaded["corrected"]
+    counts |= fund_confirmation.confirm_in_batches(ctx.session, ctx.day)
     with ctx.session() as session:
-        counts |= fund_confirmation.confirm_due(session, ctx.day)
         late = fund_confirmation.waiting_orders(session, previous_trading_day(ctx.day))
     if late:
         ctx.warn(f"{late} fund order(s) still wait for a NAV more than a trading day old: "
