@@ -290,3 +290,29 @@ def test_the_customer_places_lists_and_cancels_through_the_api(session, shelf, m
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
     assert too_late.status_code == 409 and "已过 1 月 13 日 15:00 的撤单截止时间" in too_late.json()["detail"]
     assert money(session, acc) == (Decimal("200000.00"), Decimal("1000.00"))
+
+
+def test_bad_fund_orders_get_a_clear_4xx_in_chinese_and_write_nothing(session, shelf):
+    cid, acc = investor(session, 11, "C3")
+    create_user(session, username="zhangwei", password=PASSWORD, role="customer",
+                display_name="张伟", customer_id=cid)
+    create_user(session, username="agent01", password=PASSWORD, role="agent", display_name="坐席")
+    session.commit()
+    with TestClient(create_app()) as client:
+        def login(name):
+            token = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
+            return {"Authorization": f"Bearer {token.json()['access_token']}", "Idempotency-Key": "k-9"}
+        me, agent = login("zhangwei"), login("agent01")
+        url = f"/api/v1/customers/{cid}/fund-orders"
+        by_units = client.post(url, json={"kind": "subscribe", "symbol": "000051", "units": "100"}, headers=me)
+        unknown = client.post(url, json={"kind": "subscribe", "symbol": "999999", "amount": "1000"}, headers=me)
+        too_small = client.post(url, json={"kind": "subscribe", "symbol": "000051", "amount": "5"}, headers=me)
+        not_held = client.post(url, json={"kind": "redeem", "symbol": "000051", "units": "100"}, headers=me)
+        by_staff = client.post(url, json={"kind": "subscribe", "symbol": "000051", "amount": "1000"}, headers=agent)
+    assert by_units.status_code == 422 and by_units.json()["detail"] == "申购请填写金额（元），不要填写份额"
+    assert unknown.status_code == 404 and "没有找到场外基金“999999”" in unknown.json()["detail"]
+    assert too_small.status_code == 422 and "申购金额不能低于" in too_small.json()["detail"]
+    assert not_held.status_code == 422 and "您没有可赎回的" in not_held.json()["detail"]
+    assert by_staff.status_code == 403 and "只有客户本人" in by_staff.json()["detail"]
+    assert session.scalar(select(func.count()).select_from(FundOrder)) == 0
+    assert money(session, acc) == (Decimal("200000.00"), Decimal("0.00"))
