@@ -4,7 +4,8 @@ A reply is: an opening that fits the customer's emotion and its intensity, a bod
 customer's own data (read-only tools) or the knowledge base, and — when the assistant cannot or
 should not finish the job — a hand-off to the right human queue. No composer names a product to
 buy: options are described as families (货币基金, 债券基金 …) and only those within the
-customer's suitability are mentioned.
+customer's suitability are mentioned. The one product named is the fund a customer asks to buy
+themselves ("我想买10万的沪深300基金"), as a proposal they must confirm, with any suitability warning.
 """
 
 from __future__ import annotations
