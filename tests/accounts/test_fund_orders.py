@@ -20,11 +20,13 @@ from brokercare.accounts.models import Account, CashMovement, FundOrder, Positio
 from brokercare.advisory import service as advisory
 from brokercare.advisory.models import RiskAssessment, SuitabilityConfirmation
 from brokercare.api import create_app
+from brokercare.core.bus import get_bus
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import session_scope
 from brokercare.core.errors import Conflict, PermissionDenied, ValidationFailed
 from brokercare.core.scheduler import run_now
 from brokercare.ledger.models import LedgerEntry
+from brokercare.market.events import POSITION_EVENT
 from brokercare.market.reference import shipped_instruments
 from brokercare.market.service import load_instruments
 from brokercare.security import auth
@@ -235,11 +237,14 @@ def test_the_scheduled_job_confirms_from_the_nav_file_in_the_inbox(session, engi
     inbox.mkdir(parents=True)
     (inbox / "nav_20260224.csv").write_text(
         "fund_code,nav_date,unit_nav\n000051,2026-02-24,1.7600\n000961,2026-02-24,1.6580\n", "utf-8")
+    seen = []
+    get_bus().subscribe(POSITION_EVENT, seen.append, group="test.funds")
     outcome = run_now("accounts.fund_orders_confirm", date(2026, 2, 25))
     assert outcome.status == "succeeded", outcome
     assert outcome.counts["confirmed"] == 1 and outcome.counts["navs"] == 2
     done = order(session, o.order_no)
     assert (done.nav, done.units) == (Decimal("1.7600"), Decimal("5675.00"))  # 9988.01 / 1.76, rounded down
+    assert [(e.customer_id, e.payload["symbol"], e.payload["quantity"]) for e in seen] == [(cid, HS300, "5675.00")]
 
 
 def test_a_days_orders_are_confirmed_in_batches_each_once(session, shelf):

@@ -29,9 +29,12 @@ from brokercare.accounts.fund_fees import Lot, fee_rules, redeem, subscribe
 from brokercare.accounts.funds import PROPOSAL_TTL
 from brokercare.accounts.inbox import read_checked
 from brokercare.accounts.models import Account, CashMovement, FundLot, FundNav, FundOrder, Position
+from brokercare.core.after_commit import publish_after_commit
+from brokercare.core.bus import Event
 from brokercare.core.database import utcnow
 from brokercare.core.settings import get_settings
 from brokercare.ledger.service import append as ledger_append
+from brokercare.market.events import POSITION_EVENT
 
 COLUMNS = ("fund_code", "nav_date", "unit_nav")
 
@@ -148,10 +151,10 @@ def confirm_order(session: Session, o: FundOrder, nav: Decimal, *, now: datetime
     position = session.scalar(select(Position).where(
         Position.account_id == o.account_id, Position.symbol == o.symbol).with_for_update())
     if o.kind == "subscribe":
-        _subscribed(session, o, account, position, nav)
+        position = _subscribed(session, o, account, position, nav)
         moved = -o.amount
     else:
-        _redeemed(session, o, account, position, nav)
+        position = _redeemed(session, o, account, position, nav)
         moved = o.proceeds
     o.state, o.nav, o.confirmed_at = "confirmed", nav, now
     session.add(CashMovement(movement_no=o.order_no, account_id=o.account_id,
@@ -161,10 +164,15 @@ def confirm_order(session: Session, o: FundOrder, nav: Decimal, *, now: datetime
         "customer_id": o.customer_id, "kind": o.kind, "symbol": o.symbol,
         "nav_day": o.nav_day.isoformat(), "nav": str(nav), "units": str(o.units),
         "fee": str(o.fee), "cash": str(moved)})
+    publish_after_commit(session, Event(POSITION_EVENT, {  # the live book and the profile follow
+        "account_id": o.account_id, "symbol": o.symbol,
+        "quantity": str(position.quantity if position is not None else 0),
+        "cost_price": str(position.cost_price if position is not None else 0),
+        "cash": str(account.cash_balance)}, customer_id=o.customer_id))
 
 
 def _subscribed(session: Session, o: FundOrder, account: Account, position: Position | None,
-                nav: Decimal) -> None:
+                nav: Decimal) -> Position:
     schedule = _schedule(o)
     sub = subscribe(schedule, o.amount, nav)
     o.fee, o.units = sub.fee, sub.units
@@ -181,10 +189,11 @@ def _subscribed(session: Session, o: FundOrder, account: Account, position: Posi
                                                                             ROUND_HALF_UP)
     session.add(FundLot(account_id=o.account_id, symbol=o.symbol, order_id=o.id,
                         start_day=o.nav_day, units=sub.units, remaining=sub.units))
+    return position
 
 
 def _redeemed(session: Session, o: FundOrder, account: Account, position: Position,
-              nav: Decimal) -> None:
+              nav: Decimal) -> Position | None:
     lots = session.scalars(select(FundLot).where(
         FundLot.account_id == o.account_id, FundLot.symbol == o.symbol, FundLot.remaining > 0)
         .order_by(FundLot.start_day, FundLot.id).with_for_update()).all()
@@ -195,8 +204,10 @@ def _redeemed(session: Session, o: FundOrder, account: Account, position: Positi
     o.fee_detail = json.dumps([s.as_dict() for s in result.slices], ensure_ascii=False)
     account.cash_balance += result.proceeds
     position.quantity -= o.units
-    if position.quantity <= 0:
-        session.delete(position)
+    if position.quantity > 0:
+        return position
+    session.delete(position)
+    return None
 
 
 def _holding(position: Position, lots: list[FundLot], untracked: Decimal) -> list[Lot]:
