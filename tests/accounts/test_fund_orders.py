@@ -288,7 +288,7 @@ def test_the_customer_places_lists_and_cancels_through_the_api(session, shelf, m
                            headers={**me, "Idempotency-Key": "k-2"})
         clock["now"] = bj(2026, 1, 13, 15, 0, 1).astimezone(UTC)
         too_late = client.post(f"{url}/{late.json()['order_no']}/cancel", headers=me)
-    assert warned.status_code == 409 and "中高风险" in warned.json()["detail"]
+    assert warned.status_code == 409 and "中高风险" in warned.json()["detail"] and warned.json()["needs_confirmation"]
     assert placed.status_code == 201 and placed.json()["state_label"] == "已受理，待确认"
     assert again.status_code == 200 and again.json()["order_no"] == no
     assert [o["order_no"] for o in listed.json()] == [no]
