@@ -30,6 +30,7 @@ from brokercare.core.calendar import (
 from brokercare.core.database import utcnow
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.service import get_customer_by_no
+from brokercare.engagement import contact
 from brokercare.engagement.models import DailyReport
 from brokercare.engagement.nightly import PARTITION, Progress, build, documents, night
 from brokercare.engagement.nightly import read_inputs as read_inputs
@@ -128,7 +129,8 @@ def publish_daily_reports(engine: Engine, day: date, *, partition: int = PARTITI
                           client: Client | None = None,
                           progress: Progress | None = None) -> NightSummary:
     """Each opted-in customer's report of ``day`` stored, and one app push with its link queued
-    (idempotent: a second run rewrites the reports and queues nothing new). Partitions are
+    when the contact frequency cap allows (idempotent: a second run rewrites the reports and
+    queues nothing new). Partitions are
     computed in this process or on a Dask ``client``; each is stored in its own transaction."""
     check_day(day)
     reports = pushes = parts = 0
@@ -138,7 +140,9 @@ def publish_daily_reports(engine: Engine, day: date, *, partition: int = PARTITI
             continue
         with Session(engine) as session, session.begin():
             _store(session.connection(), day, docs)
-            queued = enqueue_many(session, [_push(day, cid, doc) for cid, doc in docs])
+            ref = f"daily:{day.isoformat()}"
+            allowed = contact.allow(session, [(cid, ref) for cid, _ in docs], kind="daily_report", day=day)
+            queued = enqueue_many(session, [_push(day, cid, doc) for cid, doc in docs if (cid, ref) in allowed])
         reports += len(docs)
         pushes += sum(q.created for q in queued)
     return NightSummary(reports=reports, pushes=pushes, partitions=parts)

@@ -33,6 +33,7 @@ from brokercare.monitoring.temperature import snapshot_temperatures as snapshot_
 from brokercare.monitoring.temperature import temperature_history as temperature_history
 from brokercare.monitoring.temperature import temperature_sentence as temperature_sentence
 from brokercare.monitoring.watchlists import MarginWatch as MarginWatch
+from brokercare.monitoring.watchlists import alerts_since as alerts_since
 from brokercare.monitoring.watchlists import open_margin_calls as open_margin_calls
 from brokercare.monitoring.watchlists import recent_alerts as recent_alerts
 
