@@ -1,4 +1,5 @@
-"""The engagement domain's public face: daily post-close reports (read, build, store, push).
+"""The engagement domain's public face: daily post-close reports (read, build, store, push), and
+the leads and tasks of customer managers (:mod:`engagement.leads`, :mod:`engagement.triggers`).
 
 Reports are computed a partition of customer ids at a time from the other domains' batch reads
 (:mod:`engagement.nightly`) by the pure :func:`engagement.daily.compute`; the nightly job, the CLI
@@ -30,12 +31,20 @@ from brokercare.core.calendar import (
 from brokercare.core.database import utcnow
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.service import get_customer_by_no
-from brokercare.engagement import contact
+from brokercare.engagement import contact, leads
+from brokercare.engagement.leads import leads_of as leads_of
+from brokercare.engagement.leads import need_labels as need_labels
+from brokercare.engagement.leads import update_lead as update_lead
 from brokercare.engagement.models import DailyReport
 from brokercare.engagement.nightly import PARTITION, Progress, build, documents, night
 from brokercare.engagement.nightly import read_inputs as read_inputs
+from brokercare.engagement.triggers import complete_task as complete_task
+from brokercare.engagement.triggers import tasks_of as tasks_of
 from brokercare.outbox.schemas import NewMessage
 from brokercare.outbox.service import enqueue_many
+
+#: A lead's states in words, for pages.
+LEAD_STATE_LABELS = leads.STATE_LABELS
 
 
 def check_day(day: date) -> None:
@@ -177,3 +186,4 @@ def write_reports(engine: Engine, day: date, out_dir: Path, *, fmt: str = "html"
             return [_write(stored or live_report(session, customer.id, day), folder, fmt)]
     return [_write(doc, folder, fmt) for docs in night(engine, day, subscribers_only=not everyone, progress=progress)
             for _, doc in docs]
+
