@@ -50,3 +50,71 @@ class TaskOut(BaseModel):
     created_at: datetime
     due_at: datetime
     done_at: datetime | None
+
+
+class LotIn(BaseModel):
+    bought_on: date
+    shares: int = Field(gt=0)
+
+
+class DividendTaxIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lots: list[LotIn] = Field(min_length=1, max_length=100)
+    dividend_per_share: Decimal = Field(ge=0, max_digits=12, decimal_places=4)
+    sold_shares: int = Field(gt=0)
+    sold_on: date
+
+
+class LotTaxOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    bought_on: date
+    shares: int
+    dividend: Decimal
+    rate: Decimal
+    band: str
+    tax: Decimal
+
+
+class DividendTaxOut(BaseModel):
+    lots: list[LotTaxOut]
+    total_tax: Decimal
+
+
+class LoanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    principal: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    annual_rate: Decimal = Field(ge=0, lt=1, description="0.031 for 3.1 %")
+    years: int = Field(ge=1, le=30)
+    method: Literal["equal_instalment", "equal_principal"] = "equal_instalment"
+
+
+class LoanOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    method: str
+    months: int
+    first_payment: Decimal
+    last_payment: Decimal
+    total_interest: Decimal
+    total_paid: Decimal
+
+
+class GoalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    years: int = Field(ge=1, le=50)
+    annual_return: Decimal = Field(gt=-0.5, lt=1, description="expected, 0.04 for 4 %")
+    saved: Decimal = Field(Decimal(0), ge=0, max_digits=14, decimal_places=2)
+
+
+class GoalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    months: int
+    monthly_saving: Decimal
+    from_savings: Decimal
+    total_saved: Decimal

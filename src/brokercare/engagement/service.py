@@ -1,5 +1,6 @@
 """The engagement domain's public face: daily post-close reports (read, build, store, push), and
-the leads and tasks of customer managers (:mod:`engagement.leads`, :mod:`engagement.triggers`).
+the leads and tasks of customer managers (:mod:`engagement.leads`, :mod:`engagement.triggers`),
+and the customers' calculators (:mod:`engagement.calculators`).
 
 Reports are computed a partition of customer ids at a time from the other domains' batch reads
 (:mod:`engagement.nightly`) by the pure :func:`engagement.daily.compute`; the nightly job, the CLI
@@ -32,6 +33,10 @@ from brokercare.core.database import utcnow
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.service import get_customer_by_no
 from brokercare.engagement import contact, leads
+from brokercare.engagement.calculators import Lot as Lot
+from brokercare.engagement.calculators import dividend_tax as dividend_tax
+from brokercare.engagement.calculators import goal as goal
+from brokercare.engagement.calculators import loan as loan
 from brokercare.engagement.leads import leads_of as leads_of
 from brokercare.engagement.leads import need_labels as need_labels
 from brokercare.engagement.leads import update_lead as update_lead

@@ -12,9 +12,20 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
-from brokercare.engagement import service
-from brokercare.engagement.schemas import LeadOut, LeadUpdate, TaskOut
-from brokercare.security.policy import Principal, require_roles
+from brokercare.engagement import calculators, service
+from brokercare.engagement.schemas import (
+    DividendTaxIn,
+    DividendTaxOut,
+    GoalIn,
+    GoalOut,
+    LeadOut,
+    LeadUpdate,
+    LoanIn,
+    LoanOut,
+    LotTaxOut,
+    TaskOut,
+)
+from brokercare.security.policy import Principal, current_user, require_roles
 
 router = APIRouter(prefix="/engagement", tags=["engagement"])
 
@@ -54,3 +65,23 @@ def finish_task(task_id: int, user: Principal = Depends(managers), session: Sess
     task = service.complete_task(session, task_id, by_manager=user.id)
     session.commit()
     return TaskOut.model_validate(task)
+
+
+# --- calculators (any signed-in user: they read no one's data) --------------------------------
+
+@router.post("/calculators/dividend-tax", response_model=DividendTaxOut,
+             summary="Dividend tax withheld on a sale, by holding period (first in, first out)")
+def dividend_tax(body: DividendTaxIn, _user: Principal = Depends(current_user)) -> DividendTaxOut:
+    lots = calculators.dividend_tax([calculators.Lot(x.bought_on, x.shares) for x in body.lots],
+                                    body.dividend_per_share, body.sold_shares, body.sold_on)
+    return DividendTaxOut(lots=[LotTaxOut.model_validate(x) for x in lots], total_tax=sum(x.tax for x in lots))
+
+
+@router.post("/calculators/loan", response_model=LoanOut, summary="A loan's monthly payments")
+def loan(body: LoanIn, _user: Principal = Depends(current_user)) -> LoanOut:
+    return LoanOut.model_validate(calculators.loan(body.principal, body.annual_rate, body.years, body.method))
+
+
+@router.post("/calculators/goal", response_model=GoalOut, summary="The monthly saving a goal needs")
+def goal(body: GoalIn, _user: Principal = Depends(current_user)) -> GoalOut:
+    return GoalOut.model_validate(calculators.goal(body.target, body.years, body.annual_return, body.saved))
