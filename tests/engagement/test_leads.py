@@ -74,6 +74,9 @@ def test_a_lead_moves_to_its_outcome_and_only_its_manager_moves_it(session, peop
     assert won.contacted_at is not None and won.closed_at is not None
     with pytest.raises(Conflict):
         leads.update_lead(session, fx.id, state="lost", outcome="改主意", by_manager=None)
+    funnel = {r["need"]: r for r in leads.conversion(session, since=TODAY)}
+    assert (funnel["foreign_currency"]["won"], funnel["foreign_currency"]["won_amount"]) == (1, Decimal("200000"))
+    assert funnel["foreign_currency"]["win_rate"] == 1.0 and funnel["idle_cash"]["new"] == 1
 
 
 def test_a_rule_naming_an_unknown_feature_is_refused():

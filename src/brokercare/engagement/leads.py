@@ -245,3 +245,21 @@ def update_lead(session: Session, lead_id: int, *, state: str, by_manager: int |
         lead.closed_at, lead.outcome, lead.amount = now, outcome.strip(), amount if state == "won" else None
     session.flush()
     return lead
+
+
+def conversion(session: Session, *, since: date) -> list[dict]:
+    """Per need, the leads raised from ``since`` on by state and the amount won — the aggregate
+    the service-quality domain reads to measure the conversion of proactive leads."""
+    rows = session.execute(select(Lead.need, Lead.state, func.count(), func.sum(Lead.amount))
+                           .where(Lead.raised_on >= since).group_by(Lead.need, Lead.state))
+    out: dict[str, dict] = {}
+    for need, state, n, amount in rows:
+        row = out.setdefault(need, {"need": need, **dict.fromkeys(STATES, 0), "won_amount": Decimal(0)})
+        row[state] = n
+        if state == "won":
+            row["won_amount"] = Decimal(amount or 0)
+    for row in out.values():
+        closed = row["won"] + row["lost"]
+        row["raised"] = sum(row[s] for s in STATES)
+        row["win_rate"] = round(row["won"] / closed, 4) if closed else None
+    return sorted(out.values(), key=lambda r: r["need"])

@@ -50,6 +50,8 @@ from brokercare.outbox.service import enqueue_many
 
 #: A lead's states in words, for pages.
 LEAD_STATE_LABELS = leads.STATE_LABELS
+#: Leads by need and state with the amount won (service quality's conversion of proactive leads).
+lead_conversion = leads.conversion
 
 
 def check_day(day: date) -> None:
