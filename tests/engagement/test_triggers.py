@@ -77,6 +77,9 @@ def test_a_greeting_uses_the_customers_channel_and_waits_for_the_morning(session
     assert greeting.message.channel == "app" and greeting.message.subject == "中秋节快乐"
     assert greeting.message.body.startswith("陈思远您好，中秋佳节")
     assert greeting.message.not_before.astimezone(triggers.SHANGHAI).hour == 9
+    chose_sms = triggers.greetings_for([dict(profile, features={**profile["features"], "phone_verified": True})],
+                                       date(2026, 9, 25), {people["chen"]: ["sms", "app"]})[0]
+    assert chose_sms.message.channel == "sms"  # the customer's own choice first
     born = dict(profile, birth_date=date(1980, 2, 29))
     assert [g.kind for g in triggers.greetings_for([born], date(2027, 2, 28))] == ["birthday"]
 

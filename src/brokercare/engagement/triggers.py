@@ -3,8 +3,8 @@ anniversary and the Chinese festivals of the shipped calendar; and, when a VIP's
 potential-tier customer's holding hits limit-down, an emergency task for their manager due 15
 minutes after the limit-down, with a suggested script.
 
-Greetings are templates filled per customer, sent on the first channel of the template's
-preference the customer can receive, under the frequency cap shared with the daily report and
+Greetings are templates filled per customer, sent on the first channel the customer chose (their
+message preferences, monitoring's) or else of the template's order that they can receive, under the frequency cap shared with the daily report and
 the leads (:mod:`engagement.contact`), through the outbox (which holds them through quiet hours)
 after the configured hour and never on a later day.
 """
@@ -34,7 +34,7 @@ from brokercare.customers.service import (
 from brokercare.engagement import contact
 from brokercare.engagement.models import ManagerTask
 from brokercare.market.service import instruments_by_symbol
-from brokercare.monitoring.service import alerts_since
+from brokercare.monitoring.service import alerts_since, message_channels
 from brokercare.outbox.schemas import NewMessage
 from brokercare.outbox.service import enqueue_many
 
@@ -109,17 +109,18 @@ class Greeting:
     message: NewMessage
 
 
-def _channel(template: Template, features: dict) -> str:
+def _channel(template: Template, features: dict, chosen: list[str]) -> str:
+    """The customer's own first choice they can receive, else the template's."""
     can = {"app": True, "wechat": bool(features.get("wechat_bound")), "sms": bool(features.get("phone_verified"))}
-    return next((c for c in template.channels if can.get(c)), "app")
+    return next((c for c in [*chosen, *template.channels] if can.get(c)), "app")
 
 
-def _greeting(kind: str, profile: dict, day: date, values: dict) -> Greeting:
+def _greeting(kind: str, profile: dict, day: date, values: dict, chosen: list[str]) -> Greeting:
     cfg = config()
     template = cfg.greetings[kind]
     values = {"name": profile["name"], **values}
     return Greeting(profile["customer_id"], kind, template.priority, NewMessage(
-        channel=_channel(template, profile["features"]), kind=f"greeting_{kind}",
+        channel=_channel(template, profile["features"], chosen), kind=f"greeting_{kind}",
         subject=_fill(template.subject, values), body=_fill(template.body, values),
         customer_id=profile["customer_id"], origin="engagement", origin_ref=f"{kind}:{day.isoformat()}",
         idempotency_key=f"engagement:{kind}:{profile['customer_id']}:{day.isoformat()}",
@@ -127,18 +128,21 @@ def _greeting(kind: str, profile: dict, day: date, values: dict) -> Greeting:
         expires_at=datetime.combine(day, cfg.expires_at, tzinfo=SHANGHAI)))
 
 
-def greetings_for(profiles: list[dict], day: date) -> list[Greeting]:
-    """Each customer's greetings of ``day``, most personal first."""
+def greetings_for(profiles: list[dict], day: date, channels: dict[int, list[str]] | None = None) -> list[Greeting]:
+    """Each customer's greetings of ``day``, most personal first (``channels``: the channels
+    customers chose, by id)."""
     festival = festival_on(day)
     out = []
     for p in profiles:
+        chosen = (channels or {}).get(p["customer_id"], [])
         if _same_day(p["birth_date"], day):
-            out.append(_greeting("birthday", p, day, {}))
+            out.append(_greeting("birthday", p, day, {}, chosen))
         years = day.year - p["opened_on"].year if p["opened_on"] else 0
         if years >= 1 and _same_day(p["opened_on"], day):
-            out.append(_greeting("anniversary", p, day, {"years": years}))
+            out.append(_greeting("anniversary", p, day, {"years": years}, chosen))
         if festival is not None:
-            out.append(_greeting("festival", p, day, {"festival": festival.name, "greeting": festival.greeting}))
+            out.append(_greeting("festival", p, day, {"festival": festival.name, "greeting": festival.greeting},
+                                 chosen))
     return sorted(out, key=lambda g: (g.customer_id, g.priority))
 
 
@@ -153,7 +157,10 @@ def send_greetings(session: Session, day: date, *, partition: int = PARTITION) -
     total = Sent()
     ids = open_customer_ids(session.connection())
     for lo in range(ids[0] if ids else 1, (ids[-1] if ids else 0) + 1, partition):
-        found = greetings_for(stored_profiles(session.connection(), lo=lo, hi=lo + partition - 1), day)
+        profiles = stored_profiles(session.connection(), lo=lo, hi=lo + partition - 1)
+        wanted = [p for p in profiles if festival_on(day) or _same_day(p["birth_date"], day)
+                  or _same_day(p["opened_on"], day)]
+        found = greetings_for(wanted, day, message_channels(session, [p["customer_id"] for p in wanted]))
         allowed: set[tuple[int, str]] = set()
         for kind in ("birthday", "anniversary", "festival"):  # the cap is asked in priority order
             ref = f"{kind}:{day.isoformat()}"
