@@ -4,7 +4,7 @@ frequency cap counts (``engagement_touches``) and managers' tasks (``engagement_
 (rows of a day without a daily bar are copied over as close-only bars first).
 
 Revision ID: 0023_engagement_leads
-Revises: 0020_security_hardening
+Revises: 0022_fund_orders
 Create Date: 2026-12-05 18:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023_engagement_leads"
-down_revision: str | Sequence[str] | None = "0020_security_hardening"
+down_revision: str | Sequence[str] | None = "0022_fund_orders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
