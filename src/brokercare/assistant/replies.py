@@ -94,7 +94,7 @@ def opening(analysis: Analysis) -> str:
 
 
 def _kb_body(kb: KnowledgeBase, analysis: Analysis) -> tuple[str | None, list[dict]]:
-    hits = kb.search(analysis.text, 3, intent=analysis.intent)
+    hits = _same_direction(kb.search(analysis.text, 3, intent=analysis.intent), analysis.text)
     best: KbHit | None = next((h for h in hits if h.matched), None)
     if best is None:
         # A weaker hit is still usable when it belongs to the intent the message was classified as.
@@ -104,7 +104,45 @@ def _kb_body(kb: KnowledgeBase, analysis: Analysis) -> tuple[str | None, list[di
     return best.answer, [best.as_source()]
 
 
+def _same_direction(hits: list[KbHit], text: str) -> list[KbHit]:
+    """A question that says which way the money goes ("从银行转到证券账户") is never answered with
+    the other way's procedure, however close the wording of that entry."""
+    wanted = transfer_direction(text)
+    if wanted is None:
+        return hits
+    return [h for h in hits if transfer_direction(h.question) in (None, wanted)]
+
+
 # -- data-driven composers ------------------------------------------------------------------------
+_ASKS_PRICE = re.compile(r"多少钱|什么价|价格|股价|现价|报价|最新价|涨了多少|跌了多少|涨幅|跌幅|几块")
+
+
+def _quote(session: Session, analysis: Analysis) -> Draft | None:
+    """"贵州茅台现在多少钱": the latest price of the named instrument with its time (an old close is
+    said to be one); None when the message names no instrument or does not ask for a price."""
+    named = analysis.entities_of("stock")
+    if not named or not _ASKS_PRICE.search(analysis.text):
+        return None
+    lines, facts = [], {}
+    for entity in named[:3]:
+        q = tools.stock_quote(session, entity.value)
+        if q is None:
+            continue
+        change = (f"，较昨收{'上涨' if q['change_pct'] > 0 else '下跌' if q['change_pct'] < 0 else '持平'}"
+                  f"{abs(q['change_pct']):.2f}%" if q["change_pct"] is not None else "")
+        when = q["time"].astimezone(SHANGHAI) if q["time"] is not None else None
+        said = ("参考价（非实时行情）" if when is None else
+                f"{when.month}月{when.day}日收盘价" if q["source"] == "close" else
+                f"{when.month}月{when.day}日 {when:%H:%M} 的最新价")
+        lines.append(f"{q['name']}（{q['symbol'][:6]}）{said} {q['price']:,.2f} 元{change}。")
+        facts[q["symbol"]] = {"price": str(q["price"]), "time": when.isoformat() if when else None,
+                              "stale": q["stale"]}
+    if not lines:
+        return None
+    note = "以上不是实时行情，盘中请以交易软件的报价为准。" if any(f["stale"] for f in facts.values()) else ""
+    return Draft("".join(lines) + note, [{"type": "tool", "name": "quote"}], facts={"quotes": facts})
+
+
 def _temperature(session: Session, boards: list[str]) -> tuple[str, dict]:
     """The current market temperature of ``boards`` in plain words, and the figures behind it."""
     temps = tools.market_temperature(session, boards)
@@ -426,6 +464,8 @@ def _risk(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeB
 def compose(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
     """The templated reply for the message's top intent."""
     intent = analysis.intent
+    if intent == "out_of_scope" and (quoted := _quote(session, analysis)) is not None:
+        return quoted
     if intent == "out_of_scope":
         return Draft("这个问题超出了我能服务的范围，我主要负责证券账户、交易、理财和两融等业务。"
                      "您可以换个方式问我和证券业务相关的问题。")
@@ -435,6 +475,8 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
     if customer_id is None and intent in PERSONAL_INTENTS:
         body, sources = _kb_body(kb, analysis)
         return Draft((body + "\n" if body else "") + VERIFY_FIRST, sources)
+    if intent in ("market_quote", "position_diagnosis") and (quoted := _quote(session, analysis)) is not None:
+        return quoted
     if intent == "robo_advice":
         return _rebalance(session, customer_id)
     if intent == "position_diagnosis":

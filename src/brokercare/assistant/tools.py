@@ -21,7 +21,7 @@ from brokercare.accounts.schemas import FundOrderOut, TransferOut
 from brokercare.advisory import service as advisory
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import session_scope
-from brokercare.core.errors import NotFound
+from brokercare.core.errors import DomainError, NotFound
 from brokercare.customers import service as customers
 from brokercare.market import service as market
 from brokercare.monitoring import service as monitoring
@@ -334,6 +334,14 @@ def commission_rates(session: Session, customer_id: int) -> list[tuple[str, Deci
 
 def account_statuses(session: Session, customer_id: int) -> list[tuple[str, str, str]]:
     return [(a.account_no, a.kind, a.status) for a in accounts_of(session, customer_id)]
+
+
+def stock_quote(session: Session, symbol: str) -> dict | None:
+    """The latest price of one instrument with its time and staleness (None without a price)."""
+    try:
+        return market.quote_of(session, symbol)
+    except DomainError:
+        return None
 
 
 def market_temperature(session: Session, boards: list[str]) -> dict[str, dict]:
