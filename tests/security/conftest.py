@@ -11,12 +11,10 @@ from fastapi.testclient import TestClient
 
 from brokercare.accounts.models import Account
 from brokercare.api import create_app
-from brokercare.core.database import utcnow
 from brokercare.customers.models import Customer
 from brokercare.security.auth import use_password_hasher
 from brokercare.security.crypto import blind_index, get_cipher
 from brokercare.security.service import create_user
-from brokercare.service.models import Contact, Conversation
 
 PASSWORD = "Passw0rd2026"
 
@@ -83,14 +81,3 @@ def login(client, username: str, password: str = PASSWORD) -> dict:
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
-
-def serve(session, agent, customer, *, channel: str = "app") -> Conversation:
-    """The customer's conversation, assigned to ``agent`` (who serves it while it stays assigned)."""
-    contact = Contact(customer_id=customer.id, kind="customer", label=f"客户 {customer.customer_no}")
-    session.add(contact)
-    session.flush()
-    conv = Conversation(contact_id=contact.id, customer_id=customer.id, channel=channel, status="assigned",
-                        assigned_agent_id=agent.id, assigned_at=utcnow())
-    session.add(conv)
-    session.commit()
-    return conv

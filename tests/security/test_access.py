@@ -6,6 +6,7 @@ import json
 
 import pytest
 from sqlalchemy import select
+from tests.relationships import serve
 
 from brokercare.core.errors import PermissionDenied, ValidationFailed
 from brokercare.customers.service import customer_pii
@@ -13,7 +14,7 @@ from brokercare.ledger.models import LedgerEntry
 from brokercare.security.crypto import blind_index
 from brokercare.security.policy import cleared, data_class_of, may_reveal
 
-from .conftest import login, serve
+from .conftest import login
 
 
 def pii_reads(session) -> list[dict]:
@@ -72,7 +73,7 @@ def test_customer_sees_own_data_but_not_another_customers(session, brokerage):
 
 def test_api_masks_by_role_and_customers_cannot_read_others(client, session, brokerage):
     zid, lid = brokerage["zhang"].id, brokerage["li"].id
-    serve(session, brokerage["users"]["agent"], brokerage["zhang"])  # agent01 serves 张伟's conversation
+    serve(session, brokerage["users"]["agent"], brokerage["zhang"].id)  # agent01 serves 张伟's conversation
     agent = client.get(f"/api/v1/security/customers/{zid}/pii", headers=login(client, "agent01"))
     assert agent.status_code == 200 and agent.json()["id_number"] == "110***********1234"
     comp = client.get(f"/api/v1/security/customers/{zid}/pii?reason=反洗钱复核", headers=login(client, "compliance01"))

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from tests.advisory.test_questionnaire import STEADY
 from tests.monitoring.brokerage import add_instruments, hold
+from tests.relationships import serve
 
 from brokercare.accounts.models import Account
 from brokercare.customers.service import assign_staff
@@ -21,7 +22,7 @@ from brokercare.security.models import AccessRead
 from brokercare.security.service import create_user
 from brokercare.web.sessions import COOKIE
 
-from .conftest import PASSWORD, login, serve
+from .conftest import PASSWORD, login
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_agent_cannot_ask_the_assistant_about_a_strangers_holdings(client, sessi
     assert "万元" not in refused.text and "贵州茅台" not in refused.text
     assert client.post("/api/v1/assistant/reply", json=ask, headers=login(client, "admin01")).status_code == 403
 
-    conv = serve(session, brokerage["users"]["agent"], brokerage["zhang"])
+    conv = serve(session, brokerage["users"]["agent"], brokerage["zhang"].id)
     answered = client.post("/api/v1/assistant/reply", json=ask, headers=agent)
     assert answered.status_code == 200 and "贵州茅台" in answered.json()["text"]
     [entry] = access_entries(session)
@@ -70,7 +71,7 @@ def test_agent_cannot_ask_the_assistant_about_a_strangers_holdings(client, sessi
 
 
 def test_staff_asking_the_assistant_never_move_the_customers_money(client, session, brokerage, holdings):
-    serve(session, brokerage["users"]["agent"], brokerage["zhang"])
+    serve(session, brokerage["users"]["agent"], brokerage["zhang"].id)
     r = client.post("/api/v1/assistant/reply", headers=login(client, "agent01"),
                     json={"customer_id": brokerage["zhang"].id, "text": "帮我转出5000元到银行卡"})
     assert r.status_code == 200 and "请确认" not in r.json()["text"]
@@ -122,7 +123,7 @@ def test_agent_cannot_open_a_customer_page_outside_a_conversation(client, sessio
     assert refused.status_code == 403 and "没有服务关系" in refused.text
     assert "贵州茅台" not in refused.text and "资产规模" not in refused.text
 
-    serve(session, brokerage["users"]["agent"], brokerage["zhang"])
+    serve(session, brokerage["users"]["agent"], brokerage["zhang"].id)
     shown = client.get(f"/workbench/customers/{zid}")
     assert shown.status_code == 200 and "贵州茅台" in shown.text and "资产规模" in shown.text
     [entry] = access_entries(session)  # a whole page of holdings, AUM and margin: one entry
@@ -182,7 +183,7 @@ def test_compliance_sees_reads_per_customer_and_per_staff_with_inclusion_proofs(
                                                                                  holdings):
     zid = brokerage["zhang"].id
     agent = brokerage["users"]["agent"]
-    serve(session, agent, brokerage["zhang"])
+    serve(session, agent, brokerage["zhang"].id)
     headers = login(client, "agent01")
     for _ in range(2):
         assert client.get(f"/api/v1/accounts/{holdings.id}/positions", headers=headers).status_code == 200
