@@ -202,3 +202,22 @@ def test_compliance_sees_reads_per_customer_and_per_staff_with_inclusion_proofs(
     assert page.status_code == 200 and page.text.count("已核验") == 2 and "正在服务的会话" in page.text
     page_cookie(client, "agent01")
     assert client.get(f"/workbench/access-reads?customer_id={zid}").status_code == 403
+
+
+def test_an_agent_cannot_read_another_agents_conversation(client, session, brokerage, holdings):
+    agent04 = create_user(session, username="agent04", password=PASSWORD, role="agent", display_name="吴婷")
+    session.commit()
+    conv = serve(session, agent04, brokerage["zhang"].id)
+    agent01 = login(client, "agent01")
+    assert client.get(f"/api/v1/service/conversations/{conv.id}/messages", headers=agent01).status_code == 403
+    page_cookie(client, "agent01")
+    page = client.get(f"/workbench/conversations/{conv.id}")
+    assert page.status_code == 403 and "没有服务关系" in page.text and "回复客户" not in page.text
+    assert client.get(f"/workbench/conversations/{conv.id}/thread").status_code == 403
+
+    page_cookie(client, "agent04")
+    own = client.get(f"/workbench/conversations/{conv.id}")
+    assert own.status_code == 200 and "回复客户" in own.text and "贵州茅台" in own.text
+    assert client.get(f"/workbench/conversations/{conv.id}/thread").status_code == 200
+    [entry] = access_entries(session)  # the page once; its two-second refreshes are not ledgered again
+    assert set(entry["reads"][0]["what"]) == {f"conversation:{conv.id}", "customer360"}

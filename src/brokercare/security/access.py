@@ -38,7 +38,7 @@ from brokercare.core.domains import domain_modules
 from brokercare.core.errors import PermissionDenied
 from brokercare.ledger.service import append
 from brokercare.security.models import AccessRead
-from brokercare.security.policy import ROLE_LABELS, Principal, current_user
+from brokercare.security.policy import ROLE_LABELS, SERVING_ROLES, Principal, current_user
 
 SELF = "self"
 SERVING = "serving_conversation"
@@ -236,6 +236,23 @@ def customer_reader(what: str) -> Callable[..., ReadLog]:
 
     dependency.__name__ = f"customer_reader_{what.replace('.', '_')}"
     return dependency
+
+
+def require_thread(reads: ReadLog, conversation_id: int, *, customer_id: int | None, status: str,
+                   note: bool = True) -> None:
+    """Who may read a conversation (the service hub's facts, passed in): staff who take
+    conversations may look at one waiting in the queue, and at a prospect's (no customer data);
+    otherwise a relationship with the customer is needed — the agent it is assigned to serves it —
+    and the read is ledgered (``note=False``: a refresh of a thread already read this way)."""
+    user = reads.user
+    queued = status == "waiting" or customer_id is None
+    if user.role in SERVING_ROLES and queued:
+        return
+    if customer_id is None:
+        raise PermissionDenied(refusal(user))
+    grant = reads.allow(customer_id)
+    if note:
+        reads.note(grant, f"conversation:{conversation_id}")
 
 
 def customer_actor(session: Session, user: Principal, customer_id: int, *, reason: str | None = None) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import get_session, session_factory, utcnow
 from brokercare.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from brokercare.customers import service as customers
+from brokercare.security.access import Reads, require_thread
 from brokercare.security.policy import (
     Principal,
     current_user,
@@ -334,9 +335,11 @@ def get_conversation(conversation_id: int, user: Principal = Depends(staff_user)
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
-def conversation_messages(conversation_id: int, after_id: int = 0, user: Principal = Depends(staff_user),
+def conversation_messages(conversation_id: int, reads: Reads, after_id: int = 0,
+                          user: Principal = Depends(staff_user),
                           session: Session = Depends(get_session)) -> list[MessageOut]:
-    conv_svc.get_conversation(session, conversation_id)
+    conv = conv_svc.get_conversation(session, conversation_id)
+    require_thread(reads, conv.id, customer_id=conv.customer_id, status=conv.status)
     return [MessageOut.model_validate(m) for m in conv_svc.messages_of(session, conversation_id, after_id=after_id)]
 
 

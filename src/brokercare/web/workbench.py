@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import DomainError
-from brokercare.security.access import ReadLog, refusal
+from brokercare.security.access import ReadLog, refusal, require_thread
 from brokercare.security.policy import (
     Principal,
     cleared,
@@ -110,9 +110,13 @@ def conversation_page(request: Request, conversation_id: int, user: Principal = 
     from brokercare.assistant import service as assistant
 
     conv = hub.get_conversation(session, conversation_id)
+    reads = _reads(request, session, user)
+    try:
+        require_thread(reads, conv.id, customer_id=conv.customer_id, status=conv.status)
+    except DomainError as exc:
+        return domain_error_response(request, exc)
     messages = hub.messages_of(session, conversation_id)
     last_text = _last_customer_text(messages)
-    reads = _reads(request, session, user)
     grant = reads.may(conv.customer_id) if conv.customer_id is not None else None
     suggestion = analysis = c360 = None
     if last_text:
@@ -140,7 +144,12 @@ def _reads(request: Request, session: Session, user: Principal, reason: str | No
 @router.get("/conversations/{conversation_id}/thread", response_class=HTMLResponse)
 def conversation_thread(request: Request, conversation_id: int, user: Principal = Depends(staff_user),
                         session: Session = Depends(get_session)) -> HTMLResponse:
-
+    conv = hub.get_conversation(session, conversation_id)
+    try:  # the page's poll: checked every time, ledgered once (when the page was opened)
+        require_thread(_reads(request, session, user), conv.id, customer_id=conv.customer_id,
+                       status=conv.status, note=False)
+    except DomainError as exc:
+        return domain_error_response(request, exc)
     messages = hub.messages_of(session, conversation_id)
     return render(request, "_thread.html", user, messages=messages, viewer="agent")
 
