@@ -74,7 +74,9 @@ def test_staff_asking_the_assistant_never_move_the_customers_money(client, sessi
     serve(session, brokerage["users"]["agent"], brokerage["zhang"].id)
     r = client.post("/api/v1/assistant/reply", headers=login(client, "agent01"),
                     json={"customer_id": brokerage["zhang"].id, "text": "帮我转出5000元到银行卡"})
-    assert r.status_code == 200 and "请确认" not in r.json()["text"]
+    text = r.json()["text"]
+    # Neither a proposal to confirm nor a refusal to carry it out: staff get the transfer status only.
+    assert r.status_code == 200 and "请确认" not in text and "办理不了" not in text, text
 
 
 def test_advisor_cannot_change_a_strangers_risk_level(client, session, brokerage):
