@@ -148,12 +148,12 @@ def feature_registry(_: Principal = Depends(require_roles(*STAFF_ROLES))) -> lis
 def pii(
     customer_id: int,
     reveal: bool = Depends(step_up_reveal),
-    reason: str | None = Query(None, max_length=200, description="Why the values are needed."),
     session: Session = Depends(get_session),
     user: Principal = Depends(current_user),
-    _: ReadLog = Depends(customer_reader("pii")),
+    reads: ReadLog = Depends(customer_reader("pii")),
 ) -> dict:
+    """``reason`` (the read's query parameter) is recorded with the values' hashes."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFound(f"customer {customer_id} does not exist")
-    return customer_pii(session, user, customer, reveal=reveal, reason=reason)
+    return customer_pii(session, user, customer, reveal=reveal, reason=reads.reason)
