@@ -210,8 +210,15 @@ def test_an_agent_cannot_read_another_agents_conversation(client, session, broke
     agent04 = create_user(session, username="agent04", password=PASSWORD, role="agent", display_name="吴婷")
     session.commit()
     conv = serve(session, agent04, brokerage["zhang"].id)
+    conv.handoff_summary = {"text": "大众客户经app渠道咨询「持仓诊断」。涉及持仓：贵州茅台 600519.SH 200 股。"}
+    session.commit()
     agent01 = login(client, "agent01")
     assert client.get(f"/api/v1/service/conversations/{conv.id}/messages", headers=agent01).status_code == 403
+    listed = client.get("/api/v1/service/conversations", headers=agent01).json()
+    assert [c["handoff_summary"] for c in listed if c["id"] == conv.id] == [None]  # no holdings by the list
+    assert client.get(f"/api/v1/service/conversations/{conv.id}", headers=agent01).json()["handoff_summary"] is None
+    assert "贵州茅台" in client.get(f"/api/v1/service/conversations/{conv.id}",
+                                headers=login(client, "agent04")).json()["handoff_summary"]["text"]
     page_cookie(client, "agent01")
     page = client.get(f"/workbench/conversations/{conv.id}")
     assert page.status_code == 403 and "没有服务关系" in page.text and "回复客户" not in page.text
@@ -221,5 +228,6 @@ def test_an_agent_cannot_read_another_agents_conversation(client, session, broke
     own = client.get(f"/workbench/conversations/{conv.id}")
     assert own.status_code == 200 and "回复客户" in own.text and "贵州茅台" in own.text
     assert client.get(f"/workbench/conversations/{conv.id}/thread").status_code == 200
-    [entry] = access_entries(session)  # the page once; its two-second refreshes are not ledgered again
+    *_, entry = access_entries(session)  # the page once; its two-second refreshes are not ledgered again
     assert set(entry["reads"][0]["what"]) == {f"conversation:{conv.id}", "customer360"}
+    assert len(access_entries(session)) == 2  # agent04's API read of the conversation, then the page

@@ -238,21 +238,26 @@ def customer_reader(what: str) -> Callable[..., ReadLog]:
     return dependency
 
 
+def thread_readable(reads: ReadLog, conversation_id: int, *, customer_id: int | None, status: str,
+                    note: bool = True) -> bool:
+    """Whether the caller may read a conversation — its messages and its hand-off summary, which
+    names the customer's holdings (the service hub's facts, passed in): staff who take
+    conversations may look at one waiting in the queue, and at a prospect's (no customer data);
+    otherwise a relationship with the customer is needed (the agent it is assigned to serves it),
+    and the read is noted for the ledger (``note=False``: a refresh of a thread already read)."""
+    if reads.user.role in SERVING_ROLES and (status == "waiting" or customer_id is None):
+        return True
+    grant = reads.may(customer_id) if customer_id is not None else None
+    if grant is not None and note:
+        reads.note(grant, f"conversation:{conversation_id}")
+    return grant is not None
+
+
 def require_thread(reads: ReadLog, conversation_id: int, *, customer_id: int | None, status: str,
                    note: bool = True) -> None:
-    """Who may read a conversation (the service hub's facts, passed in): staff who take
-    conversations may look at one waiting in the queue, and at a prospect's (no customer data);
-    otherwise a relationship with the customer is needed — the agent it is assigned to serves it —
-    and the read is ledgered (``note=False``: a refresh of a thread already read this way)."""
-    user = reads.user
-    queued = status == "waiting" or customer_id is None
-    if user.role in SERVING_ROLES and queued:
-        return
-    if customer_id is None:
-        raise PermissionDenied(refusal(user))
-    grant = reads.allow(customer_id)
-    if note:
-        reads.note(grant, f"conversation:{conversation_id}")
+    """:func:`thread_readable`, or a 403 that says who may."""
+    if not thread_readable(reads, conversation_id, customer_id=customer_id, status=status, note=note):
+        raise PermissionDenied(refusal(reads.user))
 
 
 def customer_actor(session: Session, user: Principal, customer_id: int, *, reason: str | None = None) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import DomainError
-from brokercare.security.access import ReadLog, refusal, require_thread
+from brokercare.security.access import ReadLog, refusal, require_thread, thread_readable
 from brokercare.security.policy import (
     Principal,
     cleared,
@@ -55,7 +55,9 @@ def _minutes(since: datetime | None, now: datetime) -> int | None:
     return None if since is None else max(0, int((now - since).total_seconds() // 60))
 
 
-def _queue_rows(session: Session) -> list[dict]:
+def _queue_rows(session: Session, reads: ReadLog, *, note: bool = True) -> list[dict]:
+    """The waiting conversations; their hand-off summaries (holdings named) only for staff who may
+    read the thread (those who take conversations). ``note=False``: the page's own refresh."""
     now = utcnow()
     rows = []
     for conv in hub.waiting_queue(session):
@@ -65,22 +67,25 @@ def _queue_rows(session: Session) -> list[dict]:
         rows.append({
             "conv": conv, "contact": contact, "waiting_min": _minutes(conv.waiting_since, now),
             "due_in_min": None if due is None else int((due - now).total_seconds() // 60),
-            "summary": conv.handoff_summary or {},
+            "summary": (conv.handoff_summary or {}) if thread_readable(
+                reads, conv.id, customer_id=conv.customer_id, status=conv.status, note=note) else {},
         })
+    reads.flush()
     return rows
 
 
 @router.get("", response_class=HTMLResponse)
 def queue_page(request: Request, user: Principal = Depends(staff_user),
                session: Session = Depends(get_session)) -> HTMLResponse:
-    return render(request, "workbench/queue.html", user, rows=_queue_rows(session),
+    return render(request, "workbench/queue.html", user, rows=_queue_rows(session, _reads(request, session, user)),
                   mine=_my_conversations(session, user))
 
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue_fragment(request: Request, user: Principal = Depends(staff_user),
                    session: Session = Depends(get_session)) -> HTMLResponse:
-    return render(request, "workbench/_queue_rows.html", user, rows=_queue_rows(session),
+    return render(request, "workbench/_queue_rows.html", user,
+                  rows=_queue_rows(session, _reads(request, session, user), note=False),
                   mine=_my_conversations(session, user))
 
 
