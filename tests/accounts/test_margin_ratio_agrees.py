@@ -19,7 +19,7 @@ from brokercare.api import create_app
 from brokercare.assistant import service as assistant
 from brokercare.assistant.tools import margin_views
 from brokercare.customers import batch
-from brokercare.customers.service import get_profile
+from brokercare.customers.service import assign_staff, get_profile
 from brokercare.market.models import Instrument
 from brokercare.monitoring.engine import Evaluator, Snapshot
 from brokercare.monitoring.service import load_book, load_universe, market_info
@@ -113,8 +113,10 @@ def test_a_short_without_a_reference_price_is_not_valued_at_zero(session, shorte
 
 def test_margin_endpoint_shows_the_repriced_debt_and_the_shares_owed(engine, session, shorter, monkeypatch):
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    _, account = shorter
-    create_user(session, username="cm01", password="Passw0rd2026", role="customer_manager", display_name="刘洋")
+    customer, account = shorter
+    manager = create_user(session, username="cm01", password="Passw0rd2026", role="customer_manager",
+                          display_name="刘洋")
+    assign_staff(session, customer.id, manager_id=manager.id)  # the customer's manager reads the margin
     session.get(Instrument, "600036.SH").last_price = Decimal("38.50")
     session.commit()
     with TestClient(create_app()) as client:

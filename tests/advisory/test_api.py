@@ -15,8 +15,9 @@ from brokercare.accounts.models import Account, Position
 from brokercare.advisory import catalogue
 from brokercare.advisory.models import SuitabilityConfirmation
 from brokercare.api import create_app
+from brokercare.customers.service import assign_staff
 from brokercare.market.models import Instrument
-from brokercare.security.service import create_user
+from brokercare.security.service import create_user, get_user_by_username
 
 PASSWORD = "Passw0rd2026"
 
@@ -94,9 +95,11 @@ def test_customers_cannot_act_for_others_and_agents_cannot_confirm(client, world
     assert r.status_code == 403
 
 
-def test_advisor_assesses_at_the_branch_and_reads_advice(client, world):
+def test_advisor_assesses_at_the_branch_and_reads_advice(client, world, session):
     adv = login(client, "adv01")
     cid = world["zhao"].id  # born 1960: 66-70 band
+    assign_staff(session, cid, advisor_id=get_user_by_username(session, "adv01").id)  # her advisor
+    session.commit()
     r = client.post(f"/api/v1/advisory/customers/{cid}/risk-assessments", headers=adv,
                     json={"answers": dict(STEADY, age="E")})
     assert r.status_code == 200 and r.json()["status"] == "complete"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from tests.relationships import serve
 
 from brokercare.api import create_app
 from brokercare.assistant import service
@@ -29,8 +30,9 @@ def _cheap_argon2(monkeypatch):
 def client(engine, session, brokerage):
     create_user(session, username="wangfang", password=PASSWORD, role="customer", display_name="王芳",
                 customer_id=brokerage["wang"].id)
-    create_user(session, username="agent01", password=PASSWORD, role="agent", display_name="坐席一号")
+    agent = create_user(session, username="agent01", password=PASSWORD, role="agent", display_name="坐席一号")
     session.commit()
+    serve(session, agent, brokerage["zhao"].id)  # agent01 answers 赵强's conversation
     with TestClient(create_app()) as c:
         yield c
 

@@ -8,10 +8,12 @@ import pytest
 from argon2 import PasswordHasher
 from brokerage import NOW, Brokerage
 from fastapi.testclient import TestClient
+from tests.relationships import serve
 
 from brokercare.api import create_app
 from brokercare.customers import batch
-from brokercare.security.service import create_user
+from brokercare.customers.service import assign_staff
+from brokercare.security.service import create_user, get_user_by_username
 
 PASSWORD = "Passw0rd2026"
 
@@ -67,8 +69,9 @@ def test_staff_find_a_customer_by_phone_id_number_name_or_number(client, world) 
     assert masked.json()["items"][0]["name"] == "张*"
 
 
-def test_profile_shows_tier_tags_and_features_and_masks_pii_by_role(client, world) -> None:
+def test_profile_shows_tier_tags_and_features_and_masks_pii_by_role(client, world, session) -> None:
     cid = world["zhang"].id
+    serve(session, get_user_by_username(session, "agent01"), cid)  # agent01 is serving 张伟
     agent = client.get(f"/api/v1/customers/{cid}/profile", headers=auth(client, "agent01"))
     assert agent.status_code == 200, agent.text
     body = agent.json()
@@ -80,7 +83,8 @@ def test_profile_shows_tier_tags_and_features_and_masks_pii_by_role(client, worl
     assert body["aum"] is None and "aum" in body["withheld_features"]
     assert body["features"]["trade_count_30d"] == 1        # class 2: agents see it
 
-    comp = client.get(f"/api/v1/customers/{cid}/profile", headers=auth(client, "compliance01")).json()
+    comp = client.get(f"/api/v1/customers/{cid}/profile", params={"reason": "反洗钱复核"},
+                      headers=auth(client, "compliance01")).json()
     assert comp["pii"]["id_number"] == "110105199003071234"
     assert comp["aum"] == "1430000.00"  # 810,000 cash + 820,000 holdings - 200,000 debt
     assert comp["features"]["maintenance_ratio"] == 1.4 and comp["withheld_features"] == []
@@ -100,7 +104,7 @@ def test_a_customer_sees_only_themself(client, world) -> None:
 
 def test_unknown_ids_are_404_problems_and_no_token_is_401(client, world) -> None:
     h = auth(client, "compliance01")
-    r = client.get("/api/v1/customers/999999/profile", headers=h)
+    r = client.get("/api/v1/customers/999999/profile", params={"reason": "核对监管报送数据"}, headers=h)
     assert r.status_code == 404 and "客户不存在" in r.json()["detail"]
     r = client.get("/api/v1/accounts/999999/margin", headers=h)
     assert r.status_code == 404 and "资金账户不存在" in r.json()["detail"]
@@ -118,7 +122,9 @@ def test_positions_are_valued_at_last_price_with_pnl(client, world) -> None:
     assert by_symbol["300750.SZ"]["pnl"] == "-50000.00"
 
 
-def test_margin_status_gives_the_ratio_and_distance_to_each_line(client, world) -> None:
+def test_margin_status_gives_the_ratio_and_distance_to_each_line(client, world, session) -> None:
+    assign_staff(session, world["zhang"].id, manager_id=get_user_by_username(session, "customer_manager01").id)
+    session.commit()
     h = auth(client, "customer_manager01")
     r = client.get(f"/api/v1/accounts/{world['margin'].id}/margin", headers=h)
     assert r.status_code == 200, r.text
@@ -131,10 +137,14 @@ def test_margin_status_gives_the_ratio_and_distance_to_each_line(client, world) 
     assert r.status_code == 409 and "不是信用账户" in r.json()["detail"]
 
 
-def test_agents_may_not_read_holdings_advisors_must_ask(client, world) -> None:
+def test_staff_read_holdings_only_through_a_relationship(client, world, session) -> None:
     path = f"/api/v1/accounts/{world['cash'].id}/positions"
-    assert client.get(path, headers=auth(client, "agent01")).status_code == 403
-    adv = auth(client, "advisor01")
-    refused = client.get(path, headers=adv)
-    assert refused.status_code == 403 and "reveal=true" in refused.json()["detail"]
-    assert client.get(path, params={"reveal": "true"}, headers=adv).status_code == 200
+    agent, adv = auth(client, "agent01"), auth(client, "advisor01")
+    assert client.get(path, headers=agent).status_code == 403
+    refused = client.get(path, params={"reveal": "true"}, headers=adv)
+    assert refused.status_code == 403 and "签约投顾" in refused.json()["detail"]  # asking louder is no relationship
+    assign_staff(session, world["zhang"].id, advisor_id=get_user_by_username(session, "advisor01").id)
+    session.commit()
+    serve(session, get_user_by_username(session, "agent01"), world["zhang"].id)
+    assert client.get(path, headers=adv).status_code == 200
+    assert client.get(path, headers=agent).status_code == 200

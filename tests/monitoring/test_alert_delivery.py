@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from tests.monitoring.brokerage import small_brokerage
 from tests.outbox.gateways import HttpGateway
+from tests.relationships import serve
 
 from brokercare.api import create_app
 from brokercare.core.settings import reset_settings
@@ -29,7 +30,7 @@ from brokercare.monitoring.service import (
 from brokercare.outbox.models import OutboxMessage
 from brokercare.outbox.service import dispatch_due
 from brokercare.security import auth
-from brokercare.security.service import create_user, get_cipher
+from brokercare.security.service import create_user, get_cipher, get_user_by_username
 
 PASSWORD = "Passw0rd2026"
 PHONE = "13912345678"
@@ -108,5 +109,8 @@ def test_the_customer_reads_the_alert_in_the_message_centre(engine, session, gat
         assert read.status_code == 200 and read.json()["read_at"]
         refused = client.get(f"/api/v1/outbox/customers/{other}/messages", headers=mine)
         assert refused.status_code == 403 and "本人" in refused.json()["detail"]
-        as_agent = client.get(f"/api/v1/outbox/customers/{me}/messages", headers=login("agent01"))
+        agent = login("agent01")
+        assert client.get(f"/api/v1/outbox/customers/{me}/messages", headers=agent).status_code == 403
+        serve(session, get_user_by_username(session, "agent01"), me)  # serving her conversation
+        as_agent = client.get(f"/api/v1/outbox/customers/{me}/messages", headers=agent)
         assert as_agent.status_code == 200 and all(m["body"] is None for m in as_agent.json())

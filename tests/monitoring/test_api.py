@@ -10,6 +10,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from tests.monitoring.brokerage import small_brokerage
+from tests.relationships import serve
 
 from brokercare.api import create_app
 from brokercare.core.calendar import trading_days
@@ -52,8 +53,9 @@ def world(session):
         display_name="李",
         customer_id=me,
     )
-    create_user(session, username="agent01", password=PASSWORD, role="agent", display_name="坐席")
+    agent = create_user(session, username="agent01", password=PASSWORD, role="agent", display_name="坐席")
     session.commit()
+    serve(session, agent, me)  # agent01 serves 李霞's conversation: it may read her alerts
     return {"me": me, "other": other}
 
 

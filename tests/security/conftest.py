@@ -80,3 +80,4 @@ def login(client, username: str, password: str = PASSWORD) -> dict:
     r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from sqlalchemy import select
+from tests.relationships import serve
 
 from brokercare.core.errors import PermissionDenied, ValidationFailed
 from brokercare.customers.service import customer_pii
@@ -72,9 +73,10 @@ def test_customer_sees_own_data_but_not_another_customers(session, brokerage):
 
 def test_api_masks_by_role_and_customers_cannot_read_others(client, session, brokerage):
     zid, lid = brokerage["zhang"].id, brokerage["li"].id
+    serve(session, brokerage["users"]["agent"], brokerage["zhang"].id)  # agent01 serves 张伟's conversation
     agent = client.get(f"/api/v1/security/customers/{zid}/pii", headers=login(client, "agent01"))
     assert agent.status_code == 200 and agent.json()["id_number"] == "110***********1234"
-    comp = client.get(f"/api/v1/security/customers/{zid}/pii", headers=login(client, "compliance01"))
+    comp = client.get(f"/api/v1/security/customers/{zid}/pii?reason=反洗钱复核", headers=login(client, "compliance01"))
     assert comp.json()["id_number"] == "110105199003071234"
     assert client.get(f"/api/v1/security/customers/{zid}/pii?reveal=true",
                       headers=login(client, "agent01")).status_code == 403
@@ -84,7 +86,8 @@ def test_api_masks_by_role_and_customers_cannot_read_others(client, session, bro
     other = client.get(f"/api/v1/security/customers/{lid}/pii", headers=zhang)
     assert other.status_code == 403 and other.json()["detail"] == "您只能查看本人的信息。"
     assert client.get("/api/v1/security/customers/999999/pii", headers=zhang).status_code == 403
-    assert client.get("/api/v1/security/customers/999999/pii", headers=login(client, "agent01")).status_code == 404
+    # Staff without a relationship learn nothing either, not even whether the customer exists.
+    assert client.get("/api/v1/security/customers/999999/pii", headers=login(client, "agent01")).status_code == 403
 
     with_ledger = client.get("/api/v1/ledger/checkpoint", headers=login(client, "compliance01"))
     assert with_ledger.status_code == 200 and with_ledger.json()["tree_size"] >= 1

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from brokercare.core.settings import reset_settings
+from brokercare.customers.service import assign_staff
 from brokercare.ledger.models import LedgerEntry
 from brokercare.security import stepup
 from brokercare.security.service import change_role
@@ -83,6 +84,8 @@ def test_compliance_needs_an_authenticator_then_a_fresh_code(client, session, br
 def test_revealing_personal_data_needs_a_fresh_code(client, session, brokerage, step_up_on):
     manager = login(client, "customer_manager01")
     zid = brokerage["zhang"].id
+    assign_staff(session, zid, manager_id=brokerage["users"]["customer_manager"].id)
+    session.commit()
     url = f"/api/v1/security/customers/{zid}/pii?reveal=true&reason=开户资料复核"
     unbound = client.get(url, headers=manager)
     assert unbound.status_code == 422 and "绑定" in unbound.json()["detail"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
+from tests.relationships import serve
 
 from brokercare.security.crypto import get_cipher
 from brokercare.security.pii_in_text import id_number_ok, luhn_ok
@@ -49,6 +50,7 @@ def test_numbers_typed_into_the_chat_reach_nobody_in_clear(client, session, brok
         assert all(secret not in rec.getMessage() for rec in caplog.records)
 
     conv_id = r.json()["conversation_id"]
+    serve(session, brokerage["users"]["agent"], brokerage["zhang"].id)  # agent01 takes the conversation
     staff = client.get(f"/api/v1/service/conversations/{conv_id}/messages", headers=login(client, "agent01"))
     assert staff.status_code == 200
     texts = [m["text"] for m in staff.json()]

@@ -12,6 +12,7 @@ from decimal import ROUND_DOWN, Decimal
 import pytest
 from sqlalchemy.orm import Session
 from tests.module_platform import migrated_sqlite
+from tests.relationships import serve
 from tests.web.conftest import LiveServer, shot
 
 STAFF_PASSWORD = "BrokerCare-2026"
@@ -129,12 +130,17 @@ def test_angry_customer_is_handed_to_a_person_and_sees_the_agents_reply(browser,
 def test_agent_sees_masked_id_number_and_compliance_sees_it_whole(browser, platform):
     from brokercare.customers.service import get_customer
     from brokercare.security.crypto import get_cipher
+    from brokercare.security.service import get_user_by_username
 
     cid = customer_id_of(platform, "demo_vip")
     with Session(platform.engine) as s:
         full_id = get_cipher(s).decrypt(get_customer(s, cid).id_number_enc)
 
     actx, agent = login(browser, platform, "agent01", STAFF_PASSWORD)
+    agent.goto(f"{platform.url}/workbench/customers/{cid}")
+    assert "没有服务关系" in agent.inner_text("body")  # not serving this customer: no page at all
+    with Session(platform.engine) as s:
+        serve(s, get_user_by_username(s, "agent01"), cid)
     agent.goto(f"{platform.url}/workbench/customers/{cid}")
     shown = agent.locator("td[data-field=id_number]").inner_text()
     assert shown != full_id and re.fullmatch(r"\d{3}\*{11}[\dX]{4}", shown), shown
@@ -144,6 +150,9 @@ def test_agent_sees_masked_id_number_and_compliance_sees_it_whole(browser, platf
 
     cctx, compliance = login(browser, platform, "compliance01", STAFF_PASSWORD)
     compliance.goto(f"{platform.url}/workbench/customers/{cid}")
+    compliance.fill("input[name=reason]", "反洗钱客户身份复核")  # compliance reads with a stated reason
+    compliance.click(f"form[action$='/workbench/customers/{cid}'] button[type=submit]")
+    compliance.wait_for_load_state("networkidle")
     assert compliance.locator("td[data-field=id_number]").inner_text() == full_id
     shot(compliance, "compliance-full-pii")
     cctx.close()

@@ -60,9 +60,7 @@ from brokercare.core.bulkimport import ImportSpec
 from brokercare.core.bulkread import driver_rows
 from brokercare.core.database import money
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
-from brokercare.ledger.service import append
 from brokercare.market.service import instruments_by_symbol, instruments_sql, valuations
-from brokercare.security.policy import Principal, data_class_of, readable, require_readable
 from brokercare.security.service import get_cipher
 
 _RATIO = RATIO_STEP
@@ -340,41 +338,6 @@ def margin_status(session: Session, account_id: int) -> MarginStatus:
         credit_limit=money(contract.credit_limit),
         credit_available=max(Decimal("0.00"), money(contract.credit_limit - used)),
     )
-
-
-def _ledger_reveal(session: Session, reader: Principal, customer_id: int, what: str) -> None:
-    """A class-3 resource read whole on request by a role that must ask goes to the ledger,
-    committed before the values leave."""
-    if reader.role == "customer" or readable(reader, customer_id, 3):
-        return
-    append(session, "pii.read", f"customer:{customer_id}",
-           {"user_id": reader.id, "role": reader.role, "customer_id": customer_id, "fields": [what],
-            "revealed_on_request": True, "reason": "revealed on request"})
-    session.commit()
-
-
-def positions_read_by(session: Session, reader: Principal, account_id: int, *,
-                      reveal: bool = False) -> list[ValuedPosition]:
-    """:func:`account_positions` as ``reader`` may see them: 403 unless cleared for holdings (or
-    asking with ``reveal`` where the role may, which is ledgered)."""
-    account = get_account(session, account_id)
-    require_readable(reader, account.customer_id, data_class_of("positions"), "持仓明细", reveal=reveal)
-    positions = account_positions(session, account_id)
-    if reveal:
-        _ledger_reveal(session, reader, account.customer_id, f"positions:{account_id}")
-    return positions
-
-
-def margin_status_read_by(session: Session, reader: Principal, account_id: int, *,
-                          reveal: bool = False) -> MarginStatus:
-    """:func:`margin_status` as ``reader`` may see it (see :func:`positions_read_by`)."""
-    account = get_account(session, account_id)
-    require_readable(reader, account.customer_id, data_class_of("maintenance_ratio"), "两融负债与担保比例",
-                     reveal=reveal)
-    status = margin_status(session, account_id)
-    if reveal:
-        _ledger_reveal(session, reader, account.customer_id, f"margin:{account_id}")
-    return status
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Account endpoints under ``/api/v1``: a customer's accounts, an account's valued positions, its
-margin status, bank–securities transfers with their reconciliation, and OTC fund orders. Holdings and balances are class-3 data: roles not cleared for it get 403 (or
-must ask with ``reveal=true`` where their role allows, which is audited)."""
+margin status, bank–securities transfers with their reconciliation, and OTC fund orders. Holdings,
+balances and transfers are class-3 data: staff read them only while a relationship with the
+customer holds (:mod:`brokercare.security.access`), and every such read is ledgered."""
 
 from __future__ import annotations
 
@@ -25,15 +26,8 @@ from brokercare.core.database import get_session, session_scope
 from brokercare.core.errors import PermissionDenied, ValidationFailed
 from brokercare.core.service import mark_processed
 from brokercare.customers.service import get_customer
-from brokercare.security.policy import (
-    Principal,
-    current_user,
-    data_class_of,
-    ensure_may_see,
-    readable,
-    require_roles,
-)
-from brokercare.security.service import mask_bank_card
+from brokercare.security.access import ReadLog, Reads, customer_reader
+from brokercare.security.policy import Principal, current_user, require_roles
 
 router = APIRouter(tags=["accounts"])
 
@@ -50,19 +44,15 @@ STATE_LABELS = {
             summary="A customer's capital accounts")
 def customer_accounts(
     customer_id: int,
-    user: Principal = Depends(current_user),
+    _: ReadLog = Depends(customer_reader("balances")),
     session: Session = Depends(get_session),
 ) -> list[AccountOut]:
-    ensure_may_see(user, customer_id)
     get_customer(session, customer_id)
-    money_ok = readable(user, customer_id, data_class_of("cash_balance"))
-    no_ok = readable(user, customer_id, data_class_of("account_no"))
     return [
         AccountOut(
-            id=a.id, account_no=a.account_no if no_ok else mask_bank_card(a.account_no), kind=a.kind,
+            id=a.id, account_no=a.account_no, kind=a.kind,
             status=a.status, opened_on=a.opened_on, branch_code=a.branch_code, currency=a.currency,
-            cash_balance=a.cash_balance if money_ok else None,
-            frozen_cash=a.frozen_cash if money_ok else None, bank_name=a.bank_name,
+            cash_balance=a.cash_balance, frozen_cash=a.frozen_cash, bank_name=a.bank_name,
         )
         for a in service.accounts_of(session, customer_id)
     ]
@@ -70,25 +60,16 @@ def customer_accounts(
 
 @router.get("/accounts/{account_id}/positions", response_model=list[PositionOut],
             summary="Holdings valued at the reference price, with P&L against cost")
-def account_positions(
-    account_id: int,
-    reveal: bool = Query(False, description="Roles that must ask for class-3 data set this (audited)."),
-    user: Principal = Depends(current_user),
-    session: Session = Depends(get_session),
-) -> list[PositionOut]:
-    positions = service.positions_read_by(session, user, account_id, reveal=reveal)
-    return [PositionOut.model_validate(p) for p in positions]
+def account_positions(account_id: int, reads: Reads, session: Session = Depends(get_session)) -> list[PositionOut]:
+    reads.allow(service.get_account(session, account_id).customer_id, f"positions:{account_id}")
+    return [PositionOut.model_validate(p) for p in service.account_positions(session, account_id)]
 
 
 @router.get("/accounts/{account_id}/margin", response_model=MarginStatusOut,
             summary="Maintenance collateral ratio (维持担保比例) and distance to each line")
-def account_margin(
-    account_id: int,
-    reveal: bool = Query(False, description="Roles that must ask for class-3 data set this (audited)."),
-    user: Principal = Depends(current_user),
-    session: Session = Depends(get_session),
-) -> MarginStatusOut:
-    status = service.margin_status_read_by(session, user, account_id, reveal=reveal)
+def account_margin(account_id: int, reads: Reads, session: Session = Depends(get_session)) -> MarginStatusOut:
+    reads.allow(service.get_account(session, account_id).customer_id, f"margin:{account_id}")
+    status = service.margin_status(session, account_id)
     return MarginStatusOut(**status.__dict__, state_label=STATE_LABELS[status.state])
 
 
@@ -127,24 +108,16 @@ def start_transfer(
 @router.get("/customers/{customer_id}/transfers", response_model=list[TransferOut],
             summary="A customer's transfers, newest first")
 def customer_transfers(customer_id: int, limit: int = Query(20, ge=1, le=200),
-                       user: Principal = Depends(current_user),
+                       _: ReadLog = Depends(customer_reader("transfers")),
                        session: Session = Depends(get_session)) -> list[TransferOut]:
-    _may_read_money(user, customer_id)
     return transfers.transfers_of(session, customer_id, limit=limit)
 
 
 @router.get("/customers/{customer_id}/transfers/{transfer_no}", response_model=TransferOut)
 def customer_transfer(customer_id: int, transfer_no: str = Path(..., max_length=24),
-                      user: Principal = Depends(current_user),
+                      _: ReadLog = Depends(customer_reader("transfers")),
                       session: Session = Depends(get_session)) -> TransferOut:
-    _may_read_money(user, customer_id)
     return transfers.transfer_of(session, customer_id=customer_id, transfer_no=transfer_no)
-
-
-def _may_read_money(user: Principal, customer_id: int) -> None:
-    ensure_may_see(user, customer_id)
-    if not readable(user, customer_id, data_class_of("cash_balance")):
-        raise PermissionDenied("Your role may not read this customer's transfers.")
 
 
 @router.get("/transfers/differences", response_model=list[ReconciliationItemOut],
@@ -207,9 +180,8 @@ def place_fund_order(
 @router.get("/customers/{customer_id}/fund-orders", response_model=list[FundOrderOut],
             summary="A customer's fund orders, newest first")
 def customer_fund_orders(customer_id: int, limit: int = Query(20, ge=1, le=200),
-                         user: Principal = Depends(current_user),
+                         _: ReadLog = Depends(customer_reader("fund orders")),
                          session: Session = Depends(get_session)) -> list[FundOrderOut]:
-    _may_read_money(user, customer_id)
     return funds.fund_orders_of(session, customer_id, limit=limit)
 
 

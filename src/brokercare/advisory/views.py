@@ -25,31 +25,12 @@ from brokercare.advisory.schemas import (
     ProfessionalIn,
 )
 from brokercare.core.database import get_session
-from brokercare.core.errors import NotFound, PermissionDenied
+from brokercare.core.errors import NotFound
 from brokercare.market.service import get_instrument
+from brokercare.security.access import ReadLog, Reads, customer_reader
 from brokercare.security.policy import Principal, current_user
 
 router = APIRouter(prefix="/advisory", tags=["advisory"])
-
-READERS = {"agent", "advisor", "customer_manager", "team_lead", "compliance", "risk", "admin"}
-ON_BEHALF = {"advisor", "customer_manager"}
-
-
-def _may_read(user: Principal, customer_id: int) -> None:
-    if user.role == "customer" and user.customer_id == customer_id:
-        return
-    if user.role in READERS:
-        return
-    raise PermissionDenied("您只能查看本人的信息。")
-
-
-def _may_act(user: Principal, customer_id: int) -> str:
-    """Who may answer the questionnaire or confirm a warning for this customer; returns the channel."""
-    if user.role == "customer" and user.customer_id == customer_id:
-        return "app"
-    if user.role in ON_BEHALF:
-        return "branch"
-    raise PermissionDenied("只有客户本人，或在营业部协助办理的投资顾问、客户经理可以进行这项操作。")
 
 
 def _level(session: Session, customer_id: int) -> str:
@@ -66,10 +47,11 @@ def get_questionnaire(user: Principal = Depends(current_user)) -> dict:
 
 
 @router.post("/customers/{customer_id}/risk-assessments")
-def submit_assessment(customer_id: int, body: AssessmentIn, user: Principal = Depends(current_user),
+def submit_assessment(customer_id: int, body: AssessmentIn, reads: Reads,
                       session: Session = Depends(get_session)) -> dict:
-    channel = _may_act(user, customer_id)
+    channel = reads.act(customer_id, "risk_assessment.submit")
     result = questionnaire.assess(session, customer_id, body.answers, round_=body.round, channel=channel)
+    reads.flush(commit=False)  # the act and its ledger entry in one transaction
     session.commit()
     out = result.to_dict()
     if result.status == "complete":
@@ -78,9 +60,8 @@ def submit_assessment(customer_id: int, body: AssessmentIn, user: Principal = De
 
 
 @router.get("/customers/{customer_id}/risk-assessment")
-def assessment_status(customer_id: int, user: Principal = Depends(current_user),
+def assessment_status(customer_id: int, _: ReadLog = Depends(customer_reader("risk_assessment")),
                       session: Session = Depends(get_session)) -> dict:
-    _may_read(user, customer_id)
     v = questionnaire.validity(session, customer_id)
     return {"level": v.level, "status": v.status, "message": v.message,
             "assessed_on": v.assessed_on.isoformat() if v.assessed_on else None,
@@ -109,19 +90,20 @@ def _product_risk(session: Session, product: str) -> tuple[str, str]:
 
 @router.get("/customers/{customer_id}/suitability")
 def customer_suitability(customer_id: int, product: str = Query(..., max_length=32),
-                         user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> dict:
-    _may_read(user, customer_id)
+                         _: ReadLog = Depends(customer_reader("suitability")),
+                         session: Session = Depends(get_session)) -> dict:
     symbol, risk = _product_risk(session, product)
     return {"product": symbol, **suitability.check_customer(session, customer_id, risk).to_dict()}
 
 
 @router.post("/customers/{customer_id}/suitability/confirmations", status_code=201)
-def confirm(customer_id: int, body: ConfirmationIn, user: Principal = Depends(current_user),
+def confirm(customer_id: int, body: ConfirmationIn, reads: Reads,
             session: Session = Depends(get_session)) -> dict:
-    channel = _may_act(user, customer_id)
+    channel = reads.act(customer_id, "suitability.confirm")
     symbol, risk = _product_risk(session, body.product)
     decision = suitability.check_customer(session, customer_id, risk)  # never trust a client's decision
     row = suitability.record_confirmation(session, customer_id, symbol, decision, channel=channel)
+    reads.flush(commit=False)  # the act and its ledger entry in one transaction
     session.commit()
     return {"id": row.id, "product": symbol, "product_risk": risk, "decision": row.decision,
             "confirmed_at": row.confirmed_at.isoformat(), "ledger_entry_id": row.ledger_entry_id}
@@ -141,33 +123,34 @@ def products(investor: str = Query(..., examples=["C3"]), user: Principal = Depe
 
 
 @router.get("/customers/{customer_id}/rebalance")
-def rebalance(customer_id: int, user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> dict:
-    _may_read(user, customer_id)
+def rebalance(customer_id: int, _: ReadLog = Depends(customer_reader("rebalance")),
+              session: Session = Depends(get_session)) -> dict:
     return service.rebalance_advice(session, customer_id).to_dict()
 
 
 @router.post("/goals/projection")
-def goal_projection(body: GoalIn, user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> dict:
-    _may_read(user, body.customer_id)
+def goal_projection(body: GoalIn, reads: Reads, session: Session = Depends(get_session)) -> dict:
+    reads.allow(body.customer_id, "goal_projection")
     level = _level(session, body.customer_id)
     goal = goals.Goal(body.kind, body.target_amount, body.years, body.initial, body.monthly, level)
     return goals.project(goal).to_dict()
 
 
 @router.post("/customers/{customer_id}/goals", status_code=201)
-def create_goal(customer_id: int, body: GoalCreate, user: Principal = Depends(current_user),
+def create_goal(customer_id: int, body: GoalCreate, reads: Reads,
                 session: Session = Depends(get_session)) -> dict:
-    _may_act(user, customer_id)
+    reads.act(customer_id, "goal.create")
     row, projection = service.set_goal(session, customer_id, kind=body.kind, target_amount=body.target_amount,
                                        target_date=body.target_date, current_value=body.current_value,
                                        monthly=body.monthly, name=body.name)
+    reads.flush(commit=False)  # the act and its ledger entry in one transaction
     session.commit()
     return {"id": row.id, **projection.to_dict()}
 
 
 @router.get("/customers/{customer_id}/goals")
-def list_goals(customer_id: int, user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> list[dict]:
-    _may_read(user, customer_id)
+def list_goals(customer_id: int, _: ReadLog = Depends(customer_reader("goals")),
+               session: Session = Depends(get_session)) -> list[dict]:
     return [{"id": g.id, "kind": g.kind, "name": g.name, "target_amount": str(g.target_amount),
              "target_date": g.target_date.isoformat(), "current_value": str(g.current_value),
              "monthly_contribution": str(g.monthly_contribution), "status": g.status,
@@ -177,10 +160,11 @@ def list_goals(customer_id: int, user: Principal = Depends(current_user), sessio
 
 
 @router.post("/goals/{goal_id}/review")
-def review_goal(goal_id: int, body: GoalReview, user: Principal = Depends(current_user),
+def review_goal(goal_id: int, body: GoalReview, reads: Reads,
                 session: Session = Depends(get_session)) -> dict:
-    _may_act(user, service.get_goal(session, goal_id).customer_id)
+    reads.act(service.get_goal(session, goal_id).customer_id, f"goal.review:{goal_id}")
     row, projection = service.review_goal(session, goal_id, current_value=body.current_value, monthly=body.monthly)
+    reads.flush(commit=False)  # the act and its ledger entry in one transaction
     session.commit()
     return {"id": row.id, "status": row.status, "probability": row.probability, "on_track": row.on_track,
             "projection": projection.to_dict() if projection else None}
@@ -200,23 +184,22 @@ def list_packages(user: Principal = Depends(current_user)) -> list[dict]:
 
 
 @router.get("/packages/{key}/plan")
-def package_plan(key: str, customer_id: int, years_left: float | None = Query(None, gt=0, le=40),
-                 user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> dict:
-    _may_read(user, customer_id)
+def package_plan(key: str, customer_id: int, reads: Reads, years_left: float | None = Query(None, gt=0, le=40),
+                 session: Session = Depends(get_session)) -> dict:
+    reads.allow(customer_id, f"package_plan:{key}")
     return packages.plan(key, _level(session, customer_id), years_left=years_left).to_dict()
 
 
 @router.post("/packages/{key}/drift")
-def package_drift(key: str, body: DriftIn, user: Principal = Depends(current_user),
-                  session: Session = Depends(get_session)) -> dict:
-    _may_read(user, body.customer_id)
+def package_drift(key: str, body: DriftIn, reads: Reads, session: Session = Depends(get_session)) -> dict:
+    reads.allow(body.customer_id, f"package_drift:{key}")
     plan = packages.plan(key, _level(session, body.customer_id), years_left=body.years_left)
     return packages.monitor(plan, body.holdings).to_dict()
 
 
 @router.get("/customers/{customer_id}/packages/{key}/drift")
 def package_drift_from_positions(customer_id: int, key: str, years_left: float | None = Query(None, gt=0, le=40),
-                                 user: Principal = Depends(current_user), session: Session = Depends(get_session)) -> dict:
-    _may_read(user, customer_id)
+                                 _: ReadLog = Depends(customer_reader("package_drift")),
+                                 session: Session = Depends(get_session)) -> dict:
     _plan, report = service.package_drift(session, customer_id, key, years_left=years_left)
     return report.to_dict()

@@ -461,8 +461,10 @@ def _risk(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeB
     return Draft(head + (body or ""), sources + [{"type": "tool", "name": "risk_level"}])
 
 
-def compose(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
-    """The templated reply for the message's top intent."""
+def compose(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase, *,
+            may_transact: bool = True) -> Draft:
+    """The templated reply for the message's top intent. ``may_transact=False`` (staff asking on a
+    customer's behalf, a suggestion drafted for an agent): no transfer is proposed or confirmed."""
     intent = analysis.intent
     if intent == "out_of_scope" and (quoted := _quote(session, analysis)) is not None:
         return quoted
@@ -483,14 +485,14 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
         return _position(session, customer_id, analysis)
     if intent == "pnl_query":
         return _pnl(session, customer_id, analysis)
-    if customer_id is not None and (done := _confirmed_transfer(customer_id, analysis)) is not None:
+    if may_transact and customer_id is not None and (done := _confirmed_transfer(customer_id, analysis)) is not None:
         return done
-    if customer_id is not None and (done := _confirmed_fund(customer_id, analysis)) is not None:
+    if may_transact and customer_id is not None and (done := _confirmed_fund(customer_id, analysis)) is not None:
         return done
-    if (customer_id is not None and intent == "fund_trade" and analysis.entities_of("amount")
+    if (may_transact and customer_id is not None and intent == "fund_trade" and analysis.entities_of("amount")
             and _BUYS_FUND.search(analysis.text)):
         return _propose_fund(session, customer_id, analysis)
-    if (customer_id is not None and intent == "bank_transfer" and analysis.entities_of("amount")
+    if (may_transact and customer_id is not None and intent == "bank_transfer" and analysis.entities_of("amount")
             and not _ASKS_STATUS.search(analysis.text)):
         return _propose_transfer(customer_id, analysis)
     if customer_id is not None and intent in ("transfer_status", "bank_transfer") and (

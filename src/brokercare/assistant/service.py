@@ -70,20 +70,22 @@ def prefetched(session: Session, customer_ids: list[int]) -> AbstractContextMana
 
 
 def reply(session: Session, customer_id: int | None, text: str, *, channel: str = "app",
-          analysis: Analysis | None = None) -> Reply:
+          analysis: Analysis | None = None, on_behalf: bool = False) -> Reply:
     """Answer one customer message: analysis, knowledge base, the customer's data, guard, hand-off.
 
     ``customer_id=None`` is a sender not (yet) identified — a prospect on WeChat, an unknown email
     address: they get the knowledge base's answers, and questions about an account are met with
     a request to log in or verify, never with anyone's data. ``analysis``: the message's analysis
     when the caller already has it (the service hub routes on it first), so it is not run twice.
+    ``on_behalf``: staff ask for the customer (they checked the relationship): the reply reads the
+    customer's data but never moves their money.
     """
     customer = tools.customer_of(session, customer_id) if customer_id is not None else None
     if customer_id is not None and customer is None:
         raise NotFound(f"客户 {customer_id} 不存在")
     if analysis is None or analysis.text != clean_text(text):
         analysis = analyze(text)
-    draft = _draft(session, customer_id, analysis, knowledge_base(session))
+    draft = _draft(session, customer_id, analysis, knowledge_base(session), may_transact=not on_behalf)
     opening = replies.opening(analysis)
     templated = "\n".join(part for part in (opening, draft.text) if part)
     context = _guard_context(session, customer, customer_id, analysis)
@@ -92,12 +94,13 @@ def reply(session: Session, customer_id: int | None, text: str, *, channel: str 
     return Reply(final.text, draft.sources, final, handoff, analysis, reason, drafted_by)
 
 
-def _draft(session: Session, customer_id: int | None, analysis: Analysis, kb: KnowledgeBase) -> replies.Draft:
+def _draft(session: Session, customer_id: int | None, analysis: Analysis, kb: KnowledgeBase, *,
+           may_transact: bool = True) -> replies.Draft:
     """The templated answer; an attempt (a tip, a promise, another customer's data …) gets a plain
     refusal with what can be done instead, not an answer to whatever else the message seemed about."""
     attempts = guard.inspect_request(analysis.text)
     if not attempts:
-        return replies.compose(session, customer_id, analysis, kb)
+        return replies.compose(session, customer_id, analysis, kb, may_transact=may_transact)
     kinds = list(dict.fromkeys(a.kind for a in attempts))
     return replies.Draft("\n".join(guard.DECLINE[k] for k in kinds), [{"type": "guard", "declined": kinds}])
 

@@ -11,6 +11,7 @@ from brokercare.assistant.kb import get_matcher
 from brokercare.core.database import get_session
 from brokercare.core.errors import PermissionDenied, ValidationFailed
 from brokercare.core.settings import get_settings
+from brokercare.security.access import Reads
 from brokercare.security.policy import STAFF_ROLES, CurrentUser
 
 router = APIRouter(prefix="/assistant", tags=["assistant"])
@@ -34,7 +35,11 @@ def analyze(body: schemas.AnalyzeRequest, _: CurrentUser) -> dict:
 
 @router.post("/reply", response_model=schemas.ReplyResponse,
              summary="Answer a customer: reply text, sources, compliance verdict, hand-off advice")
-def reply(body: schemas.ReplyRequest, user: CurrentUser, session: Session = Depends(get_session)) -> dict:
+def reply(body: schemas.ReplyRequest, user: CurrentUser, reads: Reads,
+          session: Session = Depends(get_session)) -> dict:
+    """Staff get an answer about a customer only while a relationship with them holds (the reply
+    reads the customer's holdings, balances and margin through the assistant's tools): the read is
+    ledgered with what the tools looked at, and staff never move the customer's money this way."""
     if user.role == "customer":
         if user.customer_id is None:
             raise PermissionDenied("当前登录账号没有关联客户，无法查询")
@@ -44,7 +49,12 @@ def reply(body: schemas.ReplyRequest, user: CurrentUser, session: Session = Depe
     elif user.role in STAFF_ROLES:
         if body.customer_id is None:
             raise ValidationFailed("customer_id is required when staff ask on a customer's behalf")
-        customer_id = body.customer_id
+        grant = reads.allow(body.customer_id)
+        answer = service.reply(session, body.customer_id, body.text, channel=body.channel, on_behalf=True)
+        for source in answer.sources:
+            if source.get("type") == "tool":
+                reads.note(grant, f"assistant:{source['name']}")
+        return answer.as_dict()
     else:
         raise PermissionDenied("无权使用智能助手回复")
     return service.reply(session, customer_id, body.text, channel=body.channel).as_dict()

@@ -17,7 +17,7 @@ from brokercare.accounts.service import net_assets_by_customer
 from brokercare.customers import batch
 from brokercare.customers.models import Customer
 from brokercare.customers.pii import customer_pii
-from brokercare.customers.service import tier_for
+from brokercare.customers.service import assign_staff, tier_for
 from brokercare.security.service import create_user, get_user_by_username
 
 CUSTOMER_PASSWORD = "Kehu-2026"
@@ -78,8 +78,8 @@ def pick_customers(session: Session) -> dict[str, int]:
 
 
 def _customer_logins(engine: Engine, summary) -> None:
-    """A login for each picked customer, and one compliance read of each (the staff logins exist:
-    the security domain's hook runs first)."""
+    """A login for each picked customer, advisor01 as their assigned advisor, and one compliance
+    read of each (the staff logins exist: the security domain's hook runs first)."""
     password = os.environ.get("BROKERCARE_DEMO_CUSTOMER_PASSWORD", CUSTOMER_PASSWORD)
     created = 0
     with Session(engine) as session:
@@ -90,6 +90,9 @@ def _customer_logins(engine: Engine, summary) -> None:
             create_user(session, username=username, password=password, role="customer",
                         display_name=session.get(Customer, cid).name, customer_id=cid)
             created += 1
+        advisor = get_user_by_username(session, "advisor01")
+        for cid in picked.values() if advisor is not None else ():
+            assign_staff(session, cid, advisor_id=advisor.id)  # advisor01 reaches the demo customers
         session.commit()
 
         compliance = get_user_by_username(session, "compliance01")

@@ -42,6 +42,7 @@ class Customer(Base):
     marital_status: Mapped[str | None] = mapped_column(String(12))  # single, married, divorced, widowed
     branch_code: Mapped[str] = mapped_column(String(8), index=True)
     manager_id: Mapped[int | None] = mapped_column(Integer, index=True)  # security.users.id
+    advisor_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the assigned 投顾 (users.id)
     opened_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(12), default="active")  # active, dormant, closed
     risk_level: Mapped[str | None] = mapped_column(String(2))  # C1..C5, latest valid assessment

@@ -107,6 +107,19 @@ def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, t
     return out
 
 
+def assign_staff(session: Session, customer_id: int, *, manager_id: int | None = None,
+                 advisor_id: int | None = None) -> Customer:
+    """Make a member of staff the customer's dedicated manager or assigned advisor (flushed; the
+    caller commits): the relationship the security policy lets them reach the customer by."""
+    customer = get_customer(session, customer_id)
+    if manager_id is not None:
+        customer.manager_id = manager_id
+    if advisor_id is not None:
+        customer.advisor_id = advisor_id
+    session.flush()
+    return customer
+
+
 def customer_id_by(session: Session, *, customer_id: int | None = None, wechat_openid: str | None = None,
                    phone_hash: str | None = None, email: str | None = None) -> int | None:
     """The customer a channel identity proves (the service hub's identity resolution): by id, by

@@ -1,7 +1,8 @@
 """Customer and profile endpoints under ``/api/v1``: staff search and read customers; a customer
 user reads only their own record. Every value is shown whole only to roles cleared for its data
-class; personal data goes through :func:`brokercare.customers.pii.customer_pii` (masking and the
-audit ledger)."""
+class, and staff read one customer only while a relationship with them holds
+(:mod:`brokercare.security.access`, ledgered); personal data goes through
+:func:`brokercare.customers.pii.customer_pii` (masking and the audit ledger)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
-from brokercare.core.errors import NotFound, PermissionDenied
+from brokercare.core.errors import NotFound
 from brokercare.customers import handlers, service
 from brokercare.customers.features import BY_NAME, FEATURES
 from brokercare.customers.models import Customer
@@ -24,12 +25,12 @@ from brokercare.customers.schemas import (
     TagOut,
     TierChangeOut,
 )
+from brokercare.security.access import ReadLog, customer_reader
 from brokercare.security.policy import (
     STAFF_ROLES,
     Principal,
     current_user,
     data_class_of,
-    ensure_may_see,
     readable,
     require_roles,
     step_up_reveal,
@@ -71,9 +72,9 @@ def get_customer(
     customer_id: int,
     reveal: bool = Depends(step_up_reveal),
     user: Principal = Depends(current_user),
+    _: ReadLog = Depends(customer_reader("customer")),
     session: Session = Depends(get_session),
 ) -> CustomerDetail:
-    ensure_may_see(user, customer_id)
     c = service.get_customer(session, customer_id)
     withheld: list[str] = []
 
@@ -100,9 +101,9 @@ def get_profile(
     customer_id: int,
     reveal: bool = Depends(step_up_reveal),
     user: Principal = Depends(current_user),
+    _: ReadLog = Depends(customer_reader("profile")),
     session: Session = Depends(get_session),
 ) -> ProfileOut:
-    ensure_may_see(user, customer_id)
     customer = service.get_customer(session, customer_id)
     profile = service.get_profile(session, customer_id)
     features, withheld = {}, []
@@ -128,9 +129,9 @@ def get_profile(
 def tier_history(
     customer_id: int,
     user: Principal = Depends(current_user),
+    _: ReadLog = Depends(customer_reader("tier_history")),
     session: Session = Depends(get_session),
 ) -> list[TierChangeOut]:
-    ensure_may_see(user, customer_id)
     aum_ok = readable(user, customer_id, data_class_of("aum"))
     return [TierChangeOut(from_tier=t.from_tier, to_tier=t.to_tier, aum=t.aum if aum_ok else None,
                           changed_at=t.changed_at, reason=t.reason)
@@ -147,14 +148,12 @@ def feature_registry(_: Principal = Depends(require_roles(*STAFF_ROLES))) -> lis
 def pii(
     customer_id: int,
     reveal: bool = Depends(step_up_reveal),
-    reason: str | None = Query(None, max_length=200, description="Why the values are needed."),
     session: Session = Depends(get_session),
     user: Principal = Depends(current_user),
+    reads: ReadLog = Depends(customer_reader("pii")),
 ) -> dict:
-    if user.role == "customer" and user.customer_id != customer_id:
-        # A customer probing other ids learns nothing about which exist.
-        raise PermissionDenied("您只能查看本人的信息。")
+    """``reason`` (the read's query parameter) is recorded with the values' hashes."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFound(f"customer {customer_id} does not exist")
-    return customer_pii(session, user, customer, reveal=reveal, reason=reason)
+    return customer_pii(session, user, customer, reveal=reveal, reason=reads.reason)

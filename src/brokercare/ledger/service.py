@@ -332,6 +332,16 @@ def inclusion(session: Session, index: int, tree_size: int | None = None) -> dic
     }
 
 
+def inclusion_holds(proof: dict, body: str | None = None) -> bool:
+    """Check an :func:`inclusion` proof as an outside verifier would: the leaf is the hash of
+    ``body`` (when given) and the audit path leads from it to the proof's signed root."""
+    leaf = bytes.fromhex(proof["leaf_hash"])
+    if body is not None and merkle.leaf_hash(body.encode("utf-8")) != leaf:
+        return False
+    return merkle.verify_inclusion(proof["index"], proof["tree_size"], leaf,
+                                   [bytes.fromhex(p) for p in proof["audit_path"]], bytes.fromhex(proof["root_hash"]))
+
+
 def consistency(session: Session, first: int, second: int) -> dict:
     """Proof that the ledger at size ``first`` is a prefix of the ledger at size ``second``."""
     n = size(session)

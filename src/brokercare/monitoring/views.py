@@ -24,7 +24,8 @@ from brokercare.monitoring.schemas import (
     PreferencesIn,
     PreferencesOut,
 )
-from brokercare.security.policy import STAFF_ROLES, Principal, current_user
+from brokercare.security.access import ReadLog, Reads, customer_reader
+from brokercare.security.policy import Principal, current_user
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 
@@ -35,22 +36,6 @@ def startup() -> None:
     subscribe_in_process()
 
 
-def _may_read(user: Principal, customer_id: int) -> None:
-    if user.role == "customer" and user.customer_id == customer_id:
-        return
-    if user.role in STAFF_ROLES:
-        return
-    raise PermissionDenied("您只能查看本人的提醒。")
-
-
-def _self(user: Principal, customer_id: int) -> None:
-    if user.role == "customer" and user.customer_id == customer_id:
-        return
-    if user.role == "customer_manager":
-        return
-    raise PermissionDenied("只有客户本人或其客户经理可以修改提醒设置。")
-
-
 def _today() -> date:
     return utcnow().astimezone(SHANGHAI).date()
 
@@ -59,20 +44,18 @@ def _today() -> date:
 def list_alerts(
     customer_id: int,
     limit: int = Query(50, ge=1, le=500),
-    user: Principal = Depends(current_user),
+    _: ReadLog = Depends(customer_reader("alerts")),
     session: Session = Depends(get_session),
 ):
-    _may_read(user, customer_id)
     return alerts_of(session, customer_id, limit)
 
 
 @router.get("/customers/{customer_id}/preferences", response_model=PreferencesOut)
 def get_preferences(
     customer_id: int,
-    user: Principal = Depends(current_user),
+    _: ReadLog = Depends(customer_reader("alert_settings")),
     session: Session = Depends(get_session),
 ):
-    _may_read(user, customer_id)
     return preferences.get_preferences(session, customer_id)
 
 
@@ -80,12 +63,13 @@ def get_preferences(
 def put_preferences(
     customer_id: int,
     body: PreferencesIn,
-    user: Principal = Depends(current_user),
+    reads: Reads,
     session: Session = Depends(get_session),
 ):
-    _self(user, customer_id)
+    reads.act(customer_id, "alert_settings.change")
     changes = body.model_dump(exclude_unset=True)
     out = preferences.set_preferences(session, customer_id, **changes)
+    reads.flush(commit=False)  # the act and its ledger entry in one transaction
     session.commit()
     return out
 
@@ -94,10 +78,9 @@ def put_preferences(
 def ipo_quota(
     customer_id: int,
     day: date | None = None,
-    user: Principal = Depends(current_user),
+    _: ReadLog = Depends(customer_reader("ipo_quota")),
     session: Session = Depends(get_session),
 ) -> dict:
-    _may_read(user, customer_id)
     return ipo.ipo_quota(session, customer_id, day or _today())
 
 
@@ -134,10 +117,9 @@ def ipo_apply(
 @router.get("/customers/{customer_id}/margin-calls", response_model=list[MarginCallOut])
 def margin_calls(
     customer_id: int,
-    user: Principal = Depends(current_user),
+    _: ReadLog = Depends(customer_reader("margin_calls")),
     session: Session = Depends(get_session),
 ):
-    _may_read(user, customer_id)
     return margin_calls_of(session, [a.id for a in accounts_of(session, customer_id)])
 
 

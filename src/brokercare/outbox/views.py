@@ -19,6 +19,7 @@ from brokercare.core.errors import PermissionDenied
 from brokercare.outbox import embedded, service
 from brokercare.outbox.schemas import ChannelSummary, MessageView, QuietHoursView, ReceiptIn
 from brokercare.risk import service as risk_service
+from brokercare.security.access import ReadLog, customer_reader
 from brokercare.security.policy import (
     STAFF_ROLES,
     Principal,
@@ -110,11 +111,9 @@ def set_quiet_hours(customer_id: int, body: QuietHoursIn, session: Session = Dep
 @router.get("/customers/{customer_id}/messages", response_model=list[MessageView],
             summary="A customer's app messages that were delivered, newest first")
 def customer_messages(customer_id: int, session: Session = Depends(get_session),
-                      user: Principal = Depends(current_user)) -> list[MessageView]:
-    if user.role == "customer" and user.customer_id != customer_id:
-        raise PermissionDenied("您只能查看本人的消息。")
-    if user.role != "customer" and user.role not in STAFF_ROLES:
-        raise PermissionDenied("您没有查看客户消息的权限。")
+                      user: Principal = Depends(current_user),
+                      _: ReadLog = Depends(customer_reader("app_messages"))) -> list[MessageView]:
+    """The customer, or staff while a relationship with the customer holds (ledgered)."""
     views = service.inbox(session, customer_id)
     if user.role == "customer" or _shows_body(user):
         return views

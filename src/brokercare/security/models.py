@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokercare.core.database import Base, UTCDateTime, utcnow
@@ -65,3 +65,27 @@ class RoleGrant(Base):
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, approved, rejected
     decided_by: Mapped[int | None] = mapped_column(Integer)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AccessRead(Base):
+    """One customer's data read by a member of staff: the searchable index of the ledger's
+    ``access.read`` entries (the entry at ``ledger_index`` is the tamper-evident record)."""
+
+    __tablename__ = "security_access_reads"
+    __table_args__ = (
+        Index("ix_security_access_reads_customer", "customer_id", "id"),
+        Index("ix_security_access_reads_user", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ledger_index: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(20))
+    customer_id: Mapped[int] = mapped_column(Integer)
+    # serving_conversation, customer_manager, assigned_advisor, risk_case, margin_watchlist,
+    # compliance_review
+    relationship: Mapped[str] = mapped_column(String(24))
+    reference: Mapped[str | None] = mapped_column(String(48))  # e.g. conversation:12
+    what: Mapped[str] = mapped_column(String(400))  # comma-separated, e.g. positions,margin
+    why: Mapped[str] = mapped_column(String(200))
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,6 +1,10 @@
 """Who may see and do what: roles, data classes (JR/T 0158-2018 style levels 1–4), the clearance
 matrix, masked PII reads, and the FastAPI dependencies every domain's routes authorise with.
 
+The matrix says what *kind* of data a role may see; *whose* data a member of staff may reach is
+decided by the relationships in :mod:`brokercare.security.access` (serving the conversation,
+manager or advisor, risk case, compliance with a reason), which also ledgers every such read.
+
 This is the security domain's public face for access decisions: other domains import their
 dependencies (:func:`current_user`, :func:`require_roles`, :data:`CurrentUser`) and role sets from
 here, never the ``users`` table.

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import get_many
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.ledger.service import append
+from brokercare.security.audit import access_reads as access_reads
 from brokercare.security.auth import hash_password, issue_token
 from brokercare.security.crypto import FieldCipher as FieldCipher
 from brokercare.security.crypto import blind_index as blind_index
@@ -206,3 +207,4 @@ def service_token(session: Session, role: str, *, minutes: int = 24 * 60) -> str
     user = service_login(session, role)
     session.commit()
     return issue_token(user, minutes=minutes)[0]
+

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, object_session
 
 from brokercare.core.database import get_session
 from brokercare.core.errors import AuthenticationFailed, PermissionDenied
-from brokercare.security import grants, service, stepup
+from brokercare.security import audit, grants, service, stepup
 from brokercare.security.auth import issue_token, verify_password
 from brokercare.security.keys import key_status
 from brokercare.security.models import RoleGrant, User
@@ -243,3 +243,16 @@ def deactivate_user(
     service.deactivate(session, user, by_user_id=admin.id)
     session.commit()
     return user_out(user)
+
+
+@router.get("/security/access-reads", summary="Staff reads of customer data, per customer or per staff "
+                                               "member, each with its ledger entry's inclusion proof (compliance)")
+def access_reads(
+    customer_id: int | None = Query(None, ge=1, le=2**62),
+    user_id: int | None = Query(None, ge=1, le=2**62, description="The member of staff who read."),
+    limit: int = Query(100, ge=1, le=500),
+    session: Session = Depends(get_session),
+    _: User = Depends(require_roles("compliance")),
+) -> list[dict]:
+    return [r.as_dict() for r in audit.access_reads(session, customer_id=customer_id, user_id=user_id,
+                                                    limit=limit)]

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import get_session, session_factory, utcnow
 from brokercare.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from brokercare.customers import service as customers
+from brokercare.security.access import Reads, require_thread, thread_readable
 from brokercare.security.policy import (
     Principal,
     current_user,
@@ -307,7 +308,7 @@ def my_tickets(user: Principal = Depends(require_roles("customer")),
 # --- conversations (workbench) ------------------------------------------------------------------
 
 @router.get("/conversations", response_model=list[ConversationOut])
-def list_conversations(status: str | None = None, skill: str | None = None, mine: bool = False,
+def list_conversations(reads: Reads, status: str | None = None, skill: str | None = None, mine: bool = False,
                        limit: int = Query(50, le=200), user: Principal = Depends(staff_user),
                        session: Session = Depends(get_session)) -> list[ConversationOut]:
     stmt = select(Conversation)
@@ -318,25 +319,36 @@ def list_conversations(status: str | None = None, skill: str | None = None, mine
     if mine:
         stmt = stmt.where(Conversation.assigned_agent_id == user.id)
     rows = session.scalars(stmt.order_by(Conversation.last_message_at.desc()).limit(limit))
-    return [ConversationOut.model_validate(c) for c in rows]
+    return [_conversation_out(reads, c) for c in rows]
+
+
+def _conversation_out(reads: Reads, conv: Conversation) -> ConversationOut:
+    """The hand-off summary names the customer's holdings: shown only to whom may read the thread."""
+    out = ConversationOut.model_validate(conv)
+    if out.handoff_summary is not None and not thread_readable(
+            reads, conv.id, customer_id=conv.customer_id, status=conv.status):
+        out.handoff_summary = None
+    return out
 
 
 @router.get("/queue", response_model=list[ConversationOut], summary="Conversations waiting for a person")
-def queue(skill: str | None = None, user: Principal = Depends(staff_user),
+def queue(reads: Reads, skill: str | None = None, user: Principal = Depends(staff_user),
           session: Session = Depends(get_session)) -> list[ConversationOut]:
-    return [ConversationOut.model_validate(c) for c in queues.waiting_queue(session, skill)]
+    return [_conversation_out(reads, c) for c in queues.waiting_queue(session, skill)]
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
-def get_conversation(conversation_id: int, user: Principal = Depends(staff_user),
+def get_conversation(conversation_id: int, reads: Reads, user: Principal = Depends(staff_user),
                      session: Session = Depends(get_session)) -> ConversationOut:
-    return ConversationOut.model_validate(conv_svc.get_conversation(session, conversation_id))
+    return _conversation_out(reads, conv_svc.get_conversation(session, conversation_id))
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
-def conversation_messages(conversation_id: int, after_id: int = 0, user: Principal = Depends(staff_user),
+def conversation_messages(conversation_id: int, reads: Reads, after_id: int = 0,
+                          user: Principal = Depends(staff_user),
                           session: Session = Depends(get_session)) -> list[MessageOut]:
-    conv_svc.get_conversation(session, conversation_id)
+    conv = conv_svc.get_conversation(session, conversation_id)
+    require_thread(reads, conv.id, customer_id=conv.customer_id, status=conv.status)
     return [MessageOut.model_validate(m) for m in conv_svc.messages_of(session, conversation_id, after_id=after_id)]
 
 

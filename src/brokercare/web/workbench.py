@@ -1,9 +1,10 @@
 """The staff workbench: live queue, conversation with the customer 360, tickets with SLA timers,
 alerts and margin watch, KPI dashboard.
 
-Every page calls the owning domain's service functions, with the same role rules as the API:
-personal data is masked unless the role is cleared, and a reveal is ledgered by
-``security.access.customer_pii``.
+Every page calls the owning domain's service functions, with the same rules as the API: a
+customer's holdings, balances, margin and plans show only while a relationship with the customer
+holds (:mod:`brokercare.security.access`), each page's reads are ledgered as one entry, personal
+data is masked unless the role is cleared, and a reveal is ledgered by ``customers.customer_pii``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import DomainError
-from brokercare.security.policy import Principal, may_reveal, require_step_up
+from brokercare.security.access import ReadLog, refusal, require_thread, thread_readable
+from brokercare.security.policy import (
+    Principal,
+    cleared,
+    data_class_of,
+    may_reveal,
+    require_step_up,
+)
+from brokercare.security.service import mask_name
 from brokercare.service import service as hub
 from brokercare.web.errors import domain_error_response
 from brokercare.web.sessions import staff_user
@@ -46,7 +55,9 @@ def _minutes(since: datetime | None, now: datetime) -> int | None:
     return None if since is None else max(0, int((now - since).total_seconds() // 60))
 
 
-def _queue_rows(session: Session) -> list[dict]:
+def _queue_rows(session: Session, reads: ReadLog, *, note: bool = True) -> list[dict]:
+    """The waiting conversations; their hand-off summaries (holdings named) only for staff who may
+    read the thread (those who take conversations). ``note=False``: the page's own refresh."""
     now = utcnow()
     rows = []
     for conv in hub.waiting_queue(session):
@@ -56,22 +67,25 @@ def _queue_rows(session: Session) -> list[dict]:
         rows.append({
             "conv": conv, "contact": contact, "waiting_min": _minutes(conv.waiting_since, now),
             "due_in_min": None if due is None else int((due - now).total_seconds() // 60),
-            "summary": conv.handoff_summary or {},
+            "summary": (conv.handoff_summary or {}) if thread_readable(
+                reads, conv.id, customer_id=conv.customer_id, status=conv.status, note=note) else {},
         })
+    reads.flush()
     return rows
 
 
 @router.get("", response_class=HTMLResponse)
 def queue_page(request: Request, user: Principal = Depends(staff_user),
                session: Session = Depends(get_session)) -> HTMLResponse:
-    return render(request, "workbench/queue.html", user, rows=_queue_rows(session),
+    return render(request, "workbench/queue.html", user, rows=_queue_rows(session, _reads(request, session, user)),
                   mine=_my_conversations(session, user), notices=hub.staff_notices(session, user.id))
 
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue_fragment(request: Request, user: Principal = Depends(staff_user),
                    session: Session = Depends(get_session)) -> HTMLResponse:
-    return render(request, "workbench/_queue_rows.html", user, rows=_queue_rows(session),
+    return render(request, "workbench/_queue_rows.html", user,
+                  rows=_queue_rows(session, _reads(request, session, user), note=False),
                   mine=_my_conversations(session, user), notices=hub.staff_notices(session, user.id))
 
 
@@ -108,27 +122,46 @@ def conversation_page(request: Request, conversation_id: int, user: Principal = 
     from brokercare.assistant import service as assistant
 
     conv = hub.get_conversation(session, conversation_id)
+    reads = _reads(request, session, user)
+    try:
+        require_thread(reads, conv.id, customer_id=conv.customer_id, status=conv.status)
+    except DomainError as exc:
+        return domain_error_response(request, exc)
     messages = hub.messages_of(session, conversation_id)
     last_text = _last_customer_text(messages)
-    suggestion = analysis = None
+    grant = reads.may(conv.customer_id) if conv.customer_id is not None else None
+    suggestion = analysis = c360 = None
     if last_text:
-        if conv.customer_id is not None:
-            suggestion = assistant.reply(session, conv.customer_id, last_text, channel=conv.channel)
+        if grant is not None:  # the suggestion reads the customer's holdings through the tools
+            suggestion = assistant.reply(session, conv.customer_id, last_text, channel=conv.channel,
+                                         on_behalf=True)
             analysis = suggestion.analysis
         else:
             analysis = assistant.analyze(last_text)
-    c360 = customer_360(session, user, conv.customer_id) if conv.customer_id else None
+    if grant is not None:
+        c360 = customer_360(session, user, conv.customer_id)
+        reads.note(grant, "customer360")
+    reads.flush(commit=False)
     session.commit()
     return render(request, "workbench/conversation.html", user, conv=conv, messages=messages,
                   deliveries=hub.delivery_of(session, messages), analysis=analysis, suggestion=suggestion,
-                  c360=c360,
+                  c360=c360, no_relationship=conv.customer_id is not None and grant is None,
                   last_id=messages[-1].id if messages else 0)
+
+
+def _reads(request: Request, session: Session, user: Principal, reason: str | None = None) -> ReadLog:
+    return ReadLog(session, user, action=f"{request.method} {request.url.path}", reason=reason)
 
 
 @router.get("/conversations/{conversation_id}/thread", response_class=HTMLResponse)
 def conversation_thread(request: Request, conversation_id: int, user: Principal = Depends(staff_user),
                         session: Session = Depends(get_session)) -> HTMLResponse:
-
+    conv = hub.get_conversation(session, conversation_id)
+    try:  # the page's poll: checked every time, ledgered once (when the page was opened)
+        require_thread(_reads(request, session, user), conv.id, customer_id=conv.customer_id,
+                       status=conv.status, note=False)
+    except DomainError as exc:
+        return domain_error_response(request, exc)
     messages = hub.messages_of(session, conversation_id)
     return render(request, "_thread.html", user, messages=messages, viewer="agent",
                   deliveries=hub.delivery_of(session, messages))
@@ -147,7 +180,7 @@ def reply(request: Request, conversation_id: int, text: str = Form(""), user: Pr
     if request.headers.get("HX-Request"):
         messages = hub.messages_of(session, conversation_id)
         return render(request, "_thread.html", user, messages=messages, viewer="agent",
-                  deliveries=hub.delivery_of(session, messages))
+                      deliveries=hub.delivery_of(session, messages))
     return RedirectResponse(f"/workbench/conversations/{conversation_id}", status_code=303)
 
 
@@ -161,11 +194,15 @@ def close(conversation_id: int, user: Principal = Depends(staff_user),
 
 
 @router.post("/conversations/{conversation_id}/ticket")
-def create_ticket(conversation_id: int, user: Principal = Depends(staff_user),
+def create_ticket(request: Request, conversation_id: int, user: Principal = Depends(staff_user),
                   session: Session = Depends(get_session)) -> Response:
-    """One click: a ticket from the conversation, described by its hand-off summary."""
-
+    """One click: the conversation's ticket (its open one, or a new one that says what the case is)."""
     conv = hub.get_conversation(session, conversation_id)
+    try:  # a ticket carries the thread's words: only for those who may read it
+        require_thread(_reads(request, session, user), conv.id, customer_id=conv.customer_id,
+                       status=conv.status, note=False)
+    except DomainError as exc:
+        return domain_error_response(request, exc)
     ticket, _created = hub.case_ticket(session, conv, staff_id=user.id)
     session.commit()
     return RedirectResponse(f"/workbench/tickets#ticket-{ticket.id}", status_code=303)
@@ -179,15 +216,27 @@ def customers_page(request: Request, q: str = "", user: Principal = Depends(staf
     results, total = (customers.search_customers(session, q.strip(), limit=30, searcher=user)
                       if q.strip() else ([], 0))
     session.commit()
-    return render(request, "workbench/customers.html", user, q=q, results=results, total=total)
+    whole = cleared(user.role, data_class_of("name"))
+    names = {c.id: c.name if whole else mask_name(c.name) for c in results}
+    return render(request, "workbench/customers.html", user, q=q, results=results, total=total, names=names)
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
-def customer_page(request: Request, customer_id: int, user: Principal = Depends(staff_user),
+def customer_page(request: Request, customer_id: int, reason: str = "", user: Principal = Depends(staff_user),
                   session: Session = Depends(get_session)) -> HTMLResponse:
-    c360 = customer_360(session, user, customer_id)
+    """The customer 360 (AUM, positions, margin ratio), only while a relationship holds; compliance
+    states a reason first. The page's reads are one ledger entry."""
+    reads = _reads(request, session, user, reason[:200])
+    grant = reads.may(customer_id)
+    if grant is None:
+        return render(request, "workbench/no_relationship.html", user, status_code=403,
+                      customer_id=customer_id, message=refusal(user), asks_reason=user.role == "compliance")
+    c360 = customer_360(session, user, customer_id, reason=grant.reason)
+    reads.note(grant, "customer360")
+    reads.flush(commit=False)
     session.commit()
-    return render(request, "workbench/customer.html", user, c360=c360)
+    return render(request, "workbench/customer.html", user, c360=c360, grant=grant)
+
 
 
 @router.post("/customers/{customer_id}/reveal", response_class=HTMLResponse)
@@ -199,11 +248,14 @@ def reveal(request: Request, customer_id: int, reason: str = Form("客户服务�
     if not (may_reveal(user.role, 4) or may_reveal(user.role, 3)):
         return HTMLResponse('<p class="error" role="alert">您的角色无权查看完整个人信息，请联系合规岗。</p>',
                             status_code=403)
+    reads = _reads(request, session, user, reason[:200])
     try:
+        reads.allow(customer_id, "customer360")
         require_step_up(session, user, otp)
     except DomainError as exc:
         return domain_error_response(request, exc)
     c360 = customer_360(session, user, customer_id, reveal=True, reason=reason)
+    reads.flush(commit=False)
     session.commit()
     return render(request, "workbench/_pii.html", user, c360=c360)
 
@@ -243,11 +295,29 @@ def ticket_transition(request: Request, ticket_id: int, to_status: str = Form(..
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, user: Principal = Depends(staff_user),
                 session: Session = Depends(get_session)) -> HTMLResponse:
+    """The latest alerts and open margin calls of the customers the viewer has a relationship with
+    (the risk desk: those on the margin watchlist or in a risk case), ledgered as one entry."""
+    from brokercare.accounts.service import customer_of_account
     from brokercare.monitoring import service as watchlists
 
-    return render(request, "workbench/alerts.html", user,
-                  alerts=watchlists.recent_alerts(session, limit=60),
-                  calls=watchlists.open_margin_calls(session, limit=50))
+    reads = _reads(request, session, user)
+    alerts = _related(reads, watchlists.recent_alerts(session, limit=60), lambda a: a.customer_id, "alerts")
+    calls = _related(reads, watchlists.open_margin_calls(session, limit=50),
+                     lambda c: customer_of_account(session, c.account_id), "margin_calls")
+    reads.flush()
+    return render(request, "workbench/alerts.html", user, alerts=alerts, calls=calls)
+
+
+def _related(reads: ReadLog, rows: list, customer_of, what: str) -> list:
+    """The rows about customers the reader has a relationship with, each read noted."""
+    shown = []
+    for row in rows:
+        customer_id = customer_of(row)
+        grant = reads.may(customer_id) if customer_id is not None else None
+        if grant is not None:
+            reads.note(grant, what)
+            shown.append(row)
+    return shown
 
 
 @router.get("/kpi", response_class=HTMLResponse)

@@ -3,7 +3,7 @@
 ``fund_navs`` (the fund companies' published unit NAVs).
 
 Revision ID: 0022_fund_orders
-Revises: 0020_security_hardening
+Revises: 0021_relationship_access
 Create Date: 2026-12-05 18:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from brokercare.core.database import UTCDateTime
 
 revision: str = "0022_fund_orders"
-down_revision: str | Sequence[str] | None = "0020_security_hardening"
+down_revision: str | Sequence[str] | None = "0021_relationship_access"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
