@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 from brokercare.core.amounts import format_amount
@@ -76,6 +77,12 @@ def limit(
     return title, body
 
 
+def below(ratio: float) -> str:
+    """A ratio under a line, rounded down to 0.01 %: 129.996 % is "129.99%", never "130.0%" beside
+    "低于平仓线 130%"."""
+    return f"{math.floor(ratio * 10_000) / 100:.2f}%"
+
+
 def volume_spike(name: str, code: str, ratio: float, qty: float, price: float) -> tuple[str, str]:
     title = f"{name} 成交量异常放大"
     body = (
@@ -98,14 +105,14 @@ def margin_crossing(
     if zone >= 2:
         title = "维持担保比例已低于平仓线"
         body = (
-            f"您的信用账户（合同 {contract_no}）维持担保比例已降至 {ratio:.1%}，低于平仓线 "
+            f"您的信用账户（合同 {contract_no}）维持担保比例已降至 {below(ratio)}，低于平仓线 "
             f"{liquidation:.0%}。请在 {deadline.month} 月 {deadline.day} 日（{days} 个交易日内）收市前"
             f"追加担保物约 {format_amount(shortfall)} 或自行减仓归还融资，否则我司将按合同约定强制平仓。"
         )
     else:
         title = "维持担保比例低于警戒线"
         body = (
-            f"您的信用账户（合同 {contract_no}）维持担保比例降至 {ratio:.1%}，低于警戒线 "
+            f"您的信用账户（合同 {contract_no}）维持担保比例降至 {below(ratio)}，低于警戒线 "
             f"{line:.0%}。请在 {deadline.month} 月 {deadline.day} 日（{days} 个交易日内）收市前"
             f"追加担保物约 {format_amount(shortfall)} 或自行减仓，使比例回到 {line:.0%} 以上；"
             f"若跌破平仓线 {liquidation:.0%}，账户可能被强制平仓。"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from brokercare.monitoring.models import Alert, MarginCall
@@ -38,7 +38,10 @@ class MarginWatch:
 
 
 def open_margin_calls(session: Session, *, limit: int = 50) -> list[MarginWatch]:
-    """Open top-up demands, worst ratio first."""
-    rows = session.scalars(select(MarginCall).where(MarginCall.status == "open")
+    """Open top-up demands, one per contract (its latest call: a contract called again as its ratio
+    kept falling is one case, not ten rows), worst ratio first."""
+    latest = (select(func.max(MarginCall.id)).where(MarginCall.status == "open")
+              .group_by(MarginCall.contract_id).scalar_subquery())
+    rows = session.scalars(select(MarginCall).where(MarginCall.id.in_(latest))
                            .order_by(MarginCall.ratio.asc()).limit(limit))
     return [MarginWatch(r.account_id, r.contract_id, r.line, r.ratio, r.deadline, r.status) for r in rows]

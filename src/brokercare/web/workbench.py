@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import DomainError
 from brokercare.security.access import ReadLog, refusal, require_thread, thread_readable
@@ -298,14 +299,19 @@ def alerts_page(request: Request, user: Principal = Depends(staff_user),
     """The latest alerts and open margin calls of the customers the viewer has a relationship with
     (the risk desk: those on the margin watchlist or in a risk case), ledgered as one entry."""
     from brokercare.accounts.service import customer_of_account
+    from brokercare.customers.service import get_customers
     from brokercare.monitoring import service as watchlists
 
     reads = _reads(request, session, user)
     alerts = _related(reads, watchlists.recent_alerts(session, limit=60), lambda a: a.customer_id, "alerts")
+    owner = {}
     calls = _related(reads, watchlists.open_margin_calls(session, limit=50),
-                     lambda c: customer_of_account(session, c.account_id), "margin_calls")
+                     lambda c: owner.setdefault(c.account_id, customer_of_account(session, c.account_id)),
+                     "margin_calls")
     reads.flush()
-    return render(request, "workbench/alerts.html", user, alerts=alerts, calls=calls)
+    named = {c.id: c for c in get_customers(session, {a.customer_id for a in alerts} | set(owner.values()) - {None})}
+    return render(request, "workbench/alerts.html", user, alerts=alerts, calls=calls, owner=owner, named=named,
+                  today=datetime.now(SHANGHAI).date())
 
 
 def _related(reads: ReadLog, rows: list, customer_of, what: str) -> list:
