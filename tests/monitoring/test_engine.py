@@ -290,7 +290,7 @@ def test_securities_lending_debt_is_repriced_on_every_snapshot(session):
     alert = session.scalars(select(Alert).where(Alert.rule == "margin_warning")).one()
     assert alert.account_id == shorter.id
     assert alert.data["shortfall"] == pytest.approx(1.4 * 462000 - 630000)  # 16,800 at 140 %
-    assert "136.4%" in alert.body
+    assert "136.36%" in alert.body
 
 
 def test_a_window_includes_its_start_on_five_minute_bars(session):
