@@ -141,6 +141,15 @@ def report_recipients(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
                        "risk_level": pl.String, "investor_type": pl.String})
 
 
+def tiers_frame(conn: Connection) -> pl.DataFrame:
+    """Every customer's stored service tier (null before the first profile run) and whether the
+    account is open, one row each: reports slice by tier and count customers per tier with it."""
+    return read_frame(conn, select(Customer.id, CustomerProfile.tier, Customer.status != "closed")
+                      .select_from(Customer)
+                      .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id),
+                      {"customer_id": pl.Int64, "tier": pl.String, "open": pl.Boolean})
+
+
 def customers_at_levels(session: Session, levels: Iterable[str]) -> list[tuple[int, str]]:
     """``(id, risk level)`` of the customers whose current risk level is one of ``levels``, by id."""
     return [(r.id, r.risk_level) for r in session.execute(

@@ -1,0 +1,35 @@
+"""The workbench KPI page shows the quality domain's figures, in Chinese, for a team lead."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from sqlalchemy.orm import Session
+from tests.quality import dataset
+from tests.web.conftest import LiveServer
+
+from brokercare.api import create_app
+from brokercare.security.service import create_user
+
+PASSWORD = "Zuzhang-2026!"
+
+
+def test_the_team_lead_reads_the_months_figures_on_the_kpi_page(engine):
+    with Session(engine, expire_on_commit=False) as s:
+        dataset.build(s)
+        create_user(s, username="lead01", password=PASSWORD, role="team_lead", display_name="周晓燕")
+        s.commit()
+    with LiveServer(create_app()) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        http.post("/login", data={"username": "lead01", "password": PASSWORD})
+        page = http.get(f"/workbench/kpi?month={dataset.MONTH}").text
+        refused = http.get("/workbench/kpi?month=2026-13")
+    assert "2026-11-01 至 2026-11-30（30 天）" in page
+    assert re.search(r'<div class="v">25.0%</div><div class="l">AI 独立解决率', page)
+    assert re.search(r'<div class="v">10.0 分钟</div><div class="l">人工首次响应（中位数）', page)
+    assert re.search(r'<div class="v">4,000.0</div><div class="l">每万名客户投诉', page)
+    for label in ("VIP 客户", "长尾客户", "微信", "周组长组", "未分组"):
+        assert f"<th>{label}</th>" in page
+    for code in ("long_tail", "wechat", "agent_wang", "None", "nan"):
+        assert f">{code}<" not in page
+    assert refused.status_code == 422 and "提交的内容有误" in refused.text
