@@ -43,7 +43,7 @@ def _day(col: str) -> pl.Expr:
 
 
 def _in(col: str, start: datetime, end: datetime) -> pl.Expr:
-    return (pl.col(col) >= start) & (pl.col(col) < end)
+    return (pl.col(col) >= start.astimezone(UTC)) & (pl.col(col) < end.astimezone(UTC))
 
 
 def _seconds(late: str, early: str) -> pl.Expr:

@@ -19,8 +19,10 @@ from brokercare.assistant.service import describe as intent_name
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
 from brokercare.core.errors import ValidationFailed
+from brokercare.core.journeys import JOURNEYS
 from brokercare.customers import service as customers
 from brokercare.outbox import service as outbox
+from brokercare.quality import journeys
 from brokercare.quality import kpis as compute
 from brokercare.quality.definitions import (
     ALERT_ORIGIN,
@@ -112,6 +114,25 @@ def recent_kpis(session: Session, *, days: int = 14, now: datetime | None = None
     today = now.astimezone(SHANGHAI).date()
     end = datetime.combine(today + timedelta(days=1), datetime.min.time(), SHANGHAI)
     return kpis(session, end - timedelta(days=days), end, as_of=now)
+
+
+def funnels(session: Session, start: datetime, end: datetime) -> list[journeys.Funnel]:
+    """Every journey's funnel of ``[start, end)`` beside the period of the same length before it."""
+    if end <= start:
+        raise ValidationFailed("the period's end must come after its start")
+    conn = session.connection()
+    before = start - (end - start)
+    tiers = customers.tiers_frame(conn)
+    conversations = hub.conversation_facts(conn, before - REPEAT_WINDOW, end + CLOSE_LAG + RECONTACT_WINDOW)
+    out = []
+    for journey in JOURNEYS:
+        if journey == "chat_to_resolution":
+            now, prev = (journeys.chat_instances(compute.conversation_rows(conversations, *span))
+                         for span in ((start, end), (before, start)))
+        else:
+            now, prev = (journeys.instances(conn, journey, *span) for span in ((start, end), (before, start)))
+        out.append(journeys.funnel(now, prev, journey, tiers))
+    return out
 
 
 def display(metric: str, value: float | int | None) -> str:
