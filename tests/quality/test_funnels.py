@@ -80,3 +80,16 @@ def test_the_questionnaire_and_the_chats(month):
 def test_a_step_outside_the_vocabulary_is_refused():
     with pytest.raises(ValueError, match="bank_transfer.teleported"):
         journey_step("bank_transfer", "teleported", ref="transfer:x", at=bj(11, 1, 9))
+
+
+def test_the_monthly_report_names_each_journeys_break_point(month, session):
+    from brokercare.quality import report
+
+    kpis = quality.month_kpis(session, dataset.MONTH, as_of=dataset.AS_OF)
+    rows = report.break_points(list(month.values()))
+    assert ["银证转账", "4", "25.0%", "银行处理", "33.3%", "100.0%", "-66.7 个百分点"] in rows
+    # 8 of 9 chats closed (88.9%), 7 of those 8 without a return within 24 h (87.5%): the weaker step
+    assert ["咨询到解决", "9", "77.8%", "24 小时内未再来访", "87.5%", "100.0%", "-12.5 个百分点"] in rows
+    assert all(r[0] != "基金下单" for r in rows)  # no fund-order steps this month: no row
+    page = report.html(kpis, list(month.values()))
+    assert "<td>银行处理</td>" in page and "客户旅程断点" in page

@@ -1,6 +1,6 @@
 """The monthly service-quality report: the month's KPIs (the same definitions as the workbench
 page), their daily trend, the slices by channel, tier and team, where SLAs were breached and what
-customers complained about — as an HTML page with inline SVG charts and as a PDF drawn with
+customers complained about — as an HTML page with inline SVG charts, with the funnels' break points, and as a PDF drawn with
 ReportLab in the shared CJK font (:mod:`brokercare.core.pdf`).
 """
 
@@ -10,11 +10,14 @@ import io
 from html import escape
 from pathlib import Path
 
+import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from brokercare.core.journeys import JOURNEY_LABELS
 from brokercare.core.pdf import FONT, base_styles, font_path, register_font
 from brokercare.quality.definitions import METRICS
+from brokercare.quality.journeys import Funnel
 from brokercare.quality.service import KpiReport, display
 
 HEADLINE = ("conversations", "ai_containment_rate", "first_response_median_s", "first_response_p90_s",
@@ -38,10 +41,32 @@ def ranked(report: KpiReport, dim: str, metric: str, top: int = 6) -> list[tuple
     return list(zip(frame["label"], frame[metric], strict=True))
 
 
-def document(report: KpiReport) -> dict:
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def break_points(funnels: list[Funnel]) -> list[list[str]]:
+    """Per journey with customers this month: how many began and finished, the step with the lowest
+    conversion (where most drop out), and that step's conversion last month."""
+    rows = []
+    for f in funnels:
+        if not f.started:
+            continue
+        worst = f.steps.filter(pl.col("step_no") > 1).sort("conversion", nulls_last=True).row(0, named=True)
+        change = (None if worst["previous_conversion"] is None or worst["conversion"] is None
+                  else (worst["conversion"] - worst["previous_conversion"]) * 100)
+        rows.append([JOURNEY_LABELS[f.journey], f"{f.started:,}", _pct(f.completed / f.started), worst["label"],
+                     _pct(worst["conversion"]), _pct(worst["previous_conversion"]),
+                     "—" if change is None else f"{change:+.1f} 个百分点"])
+    return rows
+
+
+def document(report: KpiReport, funnels: list[Funnel] | None = None) -> dict:
     """Everything the report shows, as plain data (both renderers draw from it)."""
     o = report.overall
     return {
+        "funnel_header": ["旅程", "本月发起", "完成率", "流失最多的环节", "该环节转化率", "上月转化率", "变化"],
+        "funnels": break_points(funnels or []),
         "title": month_title(report),
         "period": f"{report.days[0]} 至 {report.days[-1]}",
         "headline": [(METRICS[k].label, display(k, o[k])) for k in HEADLINE],
@@ -99,8 +124,8 @@ def svg_columns(points: list[tuple[str, int | None]]) -> Markup:
                   f'role="img" aria-label="每日会话量">{"".join(body)}</svg>')
 
 
-def html(report: KpiReport) -> str:
-    doc = document(report)
+def html(report: KpiReport, funnels: list[Funnel] | None = None) -> str:
+    doc = document(report, funnels)
     env = Environment(loader=PackageLoader("brokercare.quality", "templates"), autoescape=select_autoescape(["html"]))
     charts = {"daily": svg_columns(doc["daily"]), "breaches": svg_bars(doc["breaches"], WARN),
               "complaints": svg_bars(doc["complaints"], WARN)}
@@ -147,6 +172,8 @@ def _story(doc: dict) -> list:
                 _pdf_bars([(day[5:], v or 0) for day, v in doc["daily"] if v], colors.HexColor(BAR))]
     for title, header, rows in doc["slices"]:
         out += [Paragraph(title, st["h3"]), _pdf_table(["", *header], [[label, *values] for label, values in rows])]
+    if doc["funnels"]:
+        out += [Paragraph("客户旅程断点", st["h3"]), _pdf_table(doc["funnel_header"], doc["funnels"])]
     for title, rows in (("SLA 超时集中的业务", doc["breaches"]), ("投诉主题", doc["complaints"])):
         if rows:
             out += [Paragraph(title, st["h3"]), _pdf_bars(rows, colors.HexColor(WARN))]
@@ -154,24 +181,24 @@ def _story(doc: dict) -> list:
     return out
 
 
-def pdf(report: KpiReport) -> bytes:
+def pdf(report: KpiReport, funnels: list[Funnel] | None = None) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.platypus import SimpleDocTemplate
 
     register_font(str(font_path()))
-    doc = document(report)
+    doc = document(report, funnels)
     out = io.BytesIO()
     SimpleDocTemplate(out, pagesize=A4, leftMargin=14 * mm, rightMargin=14 * mm, topMargin=14 * mm,
                       bottomMargin=14 * mm, title=doc["title"], author="BrokerCare").build(_story(doc))
     return out.getvalue()
 
 
-def write(report: KpiReport, out_dir: Path) -> tuple[Path, Path]:
+def write(report: KpiReport, out_dir: Path, funnels: list[Funnel] | None = None) -> tuple[Path, Path]:
     """``quality-<YYYY-MM>.html`` and ``.pdf`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"quality-{report.start:%Y-%m}"
     html_path, pdf_path = out_dir / f"{stem}.html", out_dir / f"{stem}.pdf"
-    html_path.write_text(html(report), "utf-8")
-    pdf_path.write_bytes(pdf(report))
+    html_path.write_text(html(report, funnels), "utf-8")
+    pdf_path.write_bytes(pdf(report, funnels))
     return html_path, pdf_path
