@@ -33,3 +33,27 @@ def test_the_team_lead_reads_the_months_figures_on_the_kpi_page(engine):
     for code in ("long_tail", "wechat", "agent_wang", "None", "nan"):
         assert f">{code}<" not in page
     assert refused.status_code == 422 and "提交的内容有误" in refused.text
+
+
+def test_the_api_gives_supervisors_the_months_kpis_and_funnels_and_agents_nothing(engine):
+    with Session(engine, expire_on_commit=False) as s:
+        dataset.build(s)
+        create_user(s, username="lead01", password=PASSWORD, role="team_lead", display_name="周晓燕")
+        create_user(s, username="agent01", password=PASSWORD, role="agent", display_name="孙悦")
+        s.commit()
+    with LiveServer(create_app()) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        def bearer(username: str) -> dict:
+            token = http.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
+            return {"Authorization": f"Bearer {token['access_token']}"}
+
+        lead, agent = bearer("lead01"), bearer("agent01")
+        kpis = http.get("/api/v1/quality/kpis", params={"month": "2026-11"}, headers=lead)
+        funnels = http.get("/api/v1/quality/funnels", params={"month": "2026-11"}, headers=lead)
+        denied = http.get("/api/v1/quality/kpis", params={"month": "2026-11"}, headers=agent)
+        bad = http.get("/api/v1/quality/kpis", params={"month": "November"}, headers=lead)
+    assert kpis.status_code == 200 and kpis.json()["overall"]["complaints"] == 2
+    assert {r["label"] for r in kpis.json()["slices"]["tier"]} >= {"VIP 客户", "长尾客户"}
+    chat = next(f for f in funnels.json() if f["journey"] == "chat_to_resolution")
+    assert chat["label"] == "咨询到解决" and [s["reached"] for s in chat["steps"]] == [9, 8, 7]
+    assert denied.status_code == 403
+    assert bad.status_code == 422 and "2026-11" in bad.text
