@@ -126,6 +126,7 @@ def _conversations(session: Session, desk: Desk) -> None:
 
 
 # key, conversation, contact, channel, category, source, priority, assignee, created, resolved
+# (张伟's transfer ticket TC was reopened once: the money had not arrived after all)
 TICKETS = [
     ("M", None, "lin", "branch", "statement", "staff", "general", "agent_wang", bj(10, 30, 10), bj(11, 2, 10)),
     ("TC", "C", "zhang", "app", "transfer_status", "ai_unresolved", "urgent", "agent_chen", bj(11, 4, 9, 10),
@@ -159,7 +160,7 @@ def _tickets(session: Session, desk: Desk) -> None:
                         category=category, department="trading", priority=priority,
                         status="resolved" if resolved else "open", subject=f"{category} 跟进", description="客户来电反映问题",
                         channel=channel, assignee_id=desk.staff[assignee].id, created_at=created,
-                        resolved_at=resolved)
+                        resolved_at=resolved, reopen_count=1 if key == "TC" else 0)
         session.add(ticket)
         session.flush()
         desk.tickets[key] = ticket

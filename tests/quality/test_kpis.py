@@ -65,7 +65,8 @@ def bases(dialect: str) -> dict[str, str]:
             WHERE c.started_at >= :start AND c.started_at < :end""",
         "tickets": f"""
             SELECT t.channel, p.tier, t.category AS intent, a.team_lead_id AS team, t.assignee_id AS agent,
-                   {day('t.resolved_at')} AS day, {secs('t.resolved_at', 't.created_at')} / 3600.0 AS x
+                   {day('t.resolved_at')} AS day, {secs('t.resolved_at', 't.created_at')} / 3600.0 AS x,
+                   CASE WHEN t.reopen_count > 0 THEN 1 ELSE 0 END AS reopened
             FROM service_tickets t
             LEFT JOIN customer_profiles p ON p.customer_id = t.customer_id
             LEFT JOIN agent_profiles a ON a.user_id = t.assignee_id
@@ -111,7 +112,8 @@ AGGREGATES = {
                              "ai_contained": "SUM(contained)", "repeat_contacts": "SUM(repeat7)",
                              "ai_containment_rate": "1.0 * SUM(contained) / NULLIF(SUM(closed), 0)",
                              "repeat_contact_rate": "1.0 * SUM(repeat7) / COUNT(*)"}),
-    "tickets": (DIMS, {"tickets_resolved": "COUNT(*)"}),
+    "tickets": (DIMS, {"tickets_resolved": "COUNT(*)", "tickets_reopened": "SUM(reopened)",
+                       "reopen_rate": "1.0 * SUM(reopened) / COUNT(*)"}),
     "sla": (DIMS, {"sla_clocks": "COUNT(*)", "sla_breaches": "SUM(breach)", "sla_near_breaches": "SUM(near)",
                    "sla_breach_rate": "1.0 * SUM(breach) / COUNT(*)"}),
     "csat": (DIMS, {"csat_sent": "COUNT(*)", "csat_responses": "COUNT(score)", "csat_average": "AVG(1.0 * score)",

@@ -42,6 +42,8 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("tickets_resolved", "已解决工单", ""),
     Metric("resolution_median_h", "工单解决时长（中位数）", "小时"),
     Metric("resolution_p90_h", "工单解决时长（P90）", "小时"),
+    Metric("tickets_reopened", "重开工单", ""),
+    Metric("reopen_rate", "工单重开率", "%"),
     Metric("sla_clocks", "到期 SLA 时钟", ""),
     Metric("sla_breaches", "SLA 超时", ""),
     Metric("sla_near_breaches", "SLA 临界达标", ""),

@@ -102,7 +102,8 @@ def resolved_ticket_rows(tickets: pl.DataFrame, start: datetime, end: datetime) 
 def ticket_metrics() -> list[pl.Expr]:
     hours = pl.col("resolution_h")
     return [pl.len().alias("tickets_resolved"), hours.median().alias("resolution_median_h"),
-            hours.quantile(P90, "linear").alias("resolution_p90_h")]
+            hours.quantile(P90, "linear").alias("resolution_p90_h"),
+            (pl.col("reopen_count") > 0).sum().alias("tickets_reopened")]
 
 
 def sla_rows(clocks: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
@@ -183,6 +184,7 @@ def _rates() -> list[pl.Expr]:
     return [rate("ai_contained", "closed").alias("ai_containment_rate"),
             rate("repeat_contacts", "conversations").alias("repeat_contact_rate"),
             rate("sla_breaches", "sla_clocks").alias("sla_breach_rate"),
+            rate("tickets_reopened", "tickets_resolved").alias("reopen_rate"),
             rate("csat_responses", "csat_sent").alias("csat_response_rate"),
             rate("csat_satisfied", "csat_responses").alias("csat_satisfied_rate"),
             (rate("complaints", "customers") * 10_000).alias("complaints_per_10k"),
@@ -192,23 +194,30 @@ def _rates() -> list[pl.Expr]:
 
 FIGURES = ("first_response_median_s", "first_response_p90_s", "resolution_median_h", "resolution_p90_h",
            "csat_average")
-COUNTS = ("conversations", "handed_off", "closed", "ai_contained", "repeat_contacts", "tickets_resolved",
+COUNTS = ("conversations", "handed_off", "closed", "ai_contained", "repeat_contacts", "tickets_resolved", "tickets_reopened",
           "sla_clocks", "sla_breaches", "sla_near_breaches", "csat_sent", "csat_responses", "csat_satisfied",
           "complaints", "alerts_queued", "alerts_delivered", "alerts_failed")
 FIGURES += COUNTS
 
 
-def compute(frames: Frames, start: datetime, end: datetime, as_of: datetime, dim: str | None) -> pl.DataFrame:
-    """The figures of the period, one row in all (``dim`` None) or one row per key of ``dim``."""
+def compute(frames: Frames, start: datetime, end: datetime, as_of: datetime,
+            dims: list[str | None]) -> list[pl.DataFrame]:
+    """The figures of the period per entry of ``dims``: one row in all (None) or one row per key
+    of the dimension. The families' rows are prepared once for all the slices."""
     start, end, as_of = (moment.astimezone(UTC) for moment in (start, end, as_of))
-    parts = [p for f, m in families(frames, start, end, as_of) if (p := _aggregate(f, m, dim)) is not None]
+    prepared = families(frames, start, end, as_of)
+    return [_slice(prepared, frames.tiers, dim) for dim in dims]
+
+
+def _slice(prepared: list[tuple[pl.DataFrame, list[pl.Expr]]], tiers: pl.DataFrame, dim: str | None) -> pl.DataFrame:
+    parts = [p for f, m in prepared if (p := _aggregate(f, m, dim)) is not None]
     if dim is None:
         out = pl.concat(parts, how="horizontal")
     else:
         out = parts[0]
         for part in parts[1:]:
             out = out.join(part, on="key", how="full", coalesce=True, nulls_equal=True)
-    customers = _customers(frames.tiers, dim)
+    customers = _customers(tiers, dim)
     out = (out.join(customers, on="key", how="left", nulls_equal=True) if isinstance(customers, pl.DataFrame)
            else out.with_columns(customers))
     present = [c for c in COUNTS if c in out.columns]

@@ -93,8 +93,9 @@ def kpis(session: Session, start: datetime, end: datetime, *, as_of: datetime | 
     as_of = as_of or utcnow()
     conn = session.connection()
     frames = read_frames(conn, start, end)
-    overall = compute.compute(frames, start, end, as_of, None).row(0, named=True)
-    slices = {dim: compute.compute(frames, start, end, as_of, dim) for dim in DIMENSIONS}
+    whole, *sliced = compute.compute(frames, start, end, as_of, [None, *DIMENSIONS])
+    overall = whole.row(0, named=True)
+    slices = dict(zip(DIMENSIONS, sliced, strict=True))
     names = _staff_names(session, slices)
     labelled = {dim: frame.with_columns(label=pl.Series([label_of(dim, k, names) for k in frame["key"]],
                                                         dtype=pl.String)).sort("key", nulls_last=True)
