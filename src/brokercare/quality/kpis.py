@@ -11,7 +11,7 @@ and written out in docs/quality.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -29,7 +29,8 @@ SHANGHAI_TZ = "Asia/Shanghai"
 class Frames:
     """What the KPIs of one period are computed from (see :func:`brokercare.quality.service.kpis`)."""
 
-    conversations: pl.DataFrame  # read from REPEAT_WINDOW before the period to after it
+    conversations: pl.DataFrame  # the period's
+    neighbours: pl.DataFrame  # who started one when, just before and after the period
     tickets: pl.DataFrame
     sla_clocks: pl.DataFrame
     csat: pl.DataFrame
@@ -62,20 +63,24 @@ def _dims(frame: pl.DataFrame, day_col: str) -> pl.DataFrame:
 
 # --- each family: its rows of the period with the columns its definition needs ----------------
 
-def conversation_rows(conv: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
+def conversation_rows(conv: pl.DataFrame, neighbours: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
     """Conversations started in the period, with ``repeat_7d`` (the contact started another in
     the 7 days before), ``recontact_24h`` (the contact came back within 24 h of its close),
-    ``contained`` and ``first_response_s``."""
-    conv = conv.sort("contact_id", "started_at", "conversation_id")
-    previous = pl.col("started_at").shift(1).over("contact_id")
-    conv = conv.with_columns(repeat_7d=previous.is_not_null() & (pl.col("started_at") - previous <= REPEAT_WINDOW))
-    closed = conv.filter(pl.col("closed_at").is_not_null()).select("conversation_id", "contact_id", "closed_at")
-    starts = conv.select("contact_id", pl.col("started_at").alias("next_start")).sort("next_start")
-    following = closed.sort("closed_at").join_asof(
-        starts, left_on="closed_at", right_on="next_start", by="contact_id", strategy="forward",
-        allow_exact_matches=False, check_sortedness=False)
-    conv = conv.join(following.select("conversation_id", "next_start"), on="conversation_id", how="left")
-    recontact = pl.col("next_start").is_not_null() & (pl.col("next_start") - pl.col("closed_at") <= RECONTACT_WINDOW)
+    ``contained`` and ``first_response_s``.
+
+    A contact's threads do not overlap (the hub keeps one open thread per contact), so sorted by
+    contact and start, the row before is the contact's previous conversation and the row after
+    its next: two shifts instead of a window or an as-of join per contact. ``neighbours`` are the
+    contacts' conversation starts just outside the period (only who and when)."""
+    conv = pl.concat([conv, neighbours], how="diagonal").sort("contact_id", "started_at", "conversation_id")
+    same_before = pl.col("contact_id").shift(1) == pl.col("contact_id")
+    same_after = pl.col("contact_id").shift(-1) == pl.col("contact_id")
+    previous = pl.when(same_before).then(pl.col("started_at").shift(1))
+    following = pl.when(same_after).then(pl.col("started_at").shift(-1))
+    conv = conv.with_columns(repeat_7d=(pl.col("started_at") - previous <= REPEAT_WINDOW).fill_null(False),
+                             next_start=following)
+    back = pl.col("next_start") - pl.col("closed_at")
+    recontact = ((back > timedelta(0)) & (back <= RECONTACT_WINDOW)).fill_null(False)
     return conv.filter(_in("started_at", start, end)).with_columns(
         recontact_24h=recontact,
         contained=pl.col("closed_at").is_not_null() & ~pl.col("human") & ~pl.col("has_ticket") & ~recontact,
@@ -150,7 +155,8 @@ def alert_metrics() -> list[pl.Expr]:
 def families(frames: Frames, start: datetime, end: datetime, as_of: datetime) -> list[tuple[pl.DataFrame, list[pl.Expr]]]:
     """Each family's rows of the period with its slice columns, and its aggregations."""
     tiers = frames.tiers
-    conv = _dims(_with_tier(conversation_rows(frames.conversations, start, end), tiers), "started_at")
+    conv = _dims(_with_tier(conversation_rows(frames.conversations, frames.neighbours, start, end), tiers),
+                 "started_at")
     tickets = _dims(_with_tier(resolved_ticket_rows(frames.tickets, start, end), tiers), "resolved_at")
     clocks = _dims(_with_tier(sla_rows(frames.sla_clocks, as_of), tiers), "due_at")
     csat = _dims(_with_tier(frames.csat, tiers), "sent_at")

@@ -76,7 +76,8 @@ def read_frames(conn: Connection, start: datetime, end: datetime) -> compute.Fra
     """Every batch read the KPIs of ``[start, end)`` need (conversations with the margins their
     repeat and re-contact windows look into)."""
     return compute.Frames(
-        conversations=hub.conversation_facts(conn, start - REPEAT_WINDOW, end + CLOSE_LAG + RECONTACT_WINDOW),
+        conversations=hub.conversation_facts(conn, start, end),
+        neighbours=neighbours(conn, start, end),
         tickets=hub.ticket_facts(conn, start, end),
         sla_clocks=hub.sla_clock_facts(conn, start, end),
         csat=hub.csat_facts(conn, start, end),
@@ -84,6 +85,13 @@ def read_frames(conn: Connection, start: datetime, end: datetime) -> compute.Fra
         alerts=outbox.state_counts(conn, origin=ALERT_ORIGIN, start=start, end=end),
         tiers=customers.tiers_frame(conn),
     )
+
+
+def neighbours(conn: Connection, start: datetime, end: datetime) -> pl.DataFrame:
+    """Conversation starts the repeat rule (7 days before) and the re-contact rule (after the
+    period) look at."""
+    return pl.concat([hub.conversation_starts(conn, start - REPEAT_WINDOW, start),
+                      hub.conversation_starts(conn, end, end + CLOSE_LAG + RECONTACT_WINDOW)])
 
 
 def kpis(session: Session, start: datetime, end: datetime, *, as_of: datetime | None = None) -> KpiReport:
@@ -124,11 +132,11 @@ def funnels(session: Session, start: datetime, end: datetime) -> list[journeys.F
     conn = session.connection()
     before = start - (end - start)
     tiers = customers.tiers_frame(conn)
-    conversations = hub.conversation_facts(conn, before - REPEAT_WINDOW, end + CLOSE_LAG + RECONTACT_WINDOW)
+    conversations, around = hub.conversation_facts(conn, before, end), neighbours(conn, before, end)
     out = []
     for journey in JOURNEYS:
         if journey == "chat_to_resolution":
-            now, prev = (journeys.chat_instances(compute.conversation_rows(conversations, *span))
+            now, prev = (journeys.chat_instances(compute.conversation_rows(conversations, around, *span))
                          for span in ((start, end), (before, start)))
         else:
             now, prev = (journeys.instances(conn, journey, *span) for span in ((start, end), (before, start)))

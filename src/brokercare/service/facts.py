@@ -51,6 +51,14 @@ def conversation_facts(conn: Connection, start: datetime, end: datetime) -> pl.D
         "closed_at": TIME, "human": pl.Boolean, "has_ticket": pl.Boolean})
 
 
+def conversation_starts(conn: Connection, start: datetime, end: datetime) -> pl.DataFrame:
+    """Only who started a conversation when, in ``[start, end)``: the neighbours a period's repeat
+    and re-contact rules look at just outside it."""
+    stmt = (select(Conversation.id, Conversation.contact_id, Conversation.started_at)
+            .where(Conversation.started_at >= start, Conversation.started_at < end))
+    return read_frame(conn, stmt, {"conversation_id": pl.Int64, "contact_id": pl.Int64, "started_at": TIME})
+
+
 def ticket_facts(conn: Connection, start: datetime, end: datetime) -> pl.DataFrame:
     """Tickets created or resolved in ``[start, end)``, with the assignee's team."""
     stmt = (select(Ticket.id, Ticket.customer_id, Ticket.channel, Ticket.category, Ticket.source,

@@ -42,6 +42,7 @@ from brokercare.service.contacts import resolve_contact as resolve_contact
 from brokercare.service.context import assistant_prefetched, contact_facts
 from brokercare.service.facts import complaint_feedback_facts as complaint_feedback_facts
 from brokercare.service.facts import conversation_facts as conversation_facts
+from brokercare.service.facts import conversation_starts as conversation_starts
 from brokercare.service.facts import csat_facts as csat_facts
 from brokercare.service.facts import sla_clock_facts as sla_clock_facts
 from brokercare.service.facts import sla_clocks_at_risk as sla_clocks_at_risk
@@ -78,7 +79,7 @@ __all__ = ["AlreadyDelivered", "Assistant", "Identity", "assigned_to", "clocks_o
            "receive_many", "resolve_contact", "route_stranded", "send_to_contact", "set_agent_profile",
            "set_agent_profiles_many", "subscribe_routing", "take_over", "wire_assistant",
            # batch reads for the quality domain's KPIs (service/facts.py)
-           "complaint_feedback_facts", "conversation_facts", "csat_facts", "sla_clock_facts",
+           "complaint_feedback_facts", "conversation_facts", "conversation_starts", "csat_facts", "sla_clock_facts",
            "sla_clocks_at_risk", "ticket_facts"]
 
 log = logging.getLogger(__name__)
