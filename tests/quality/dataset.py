@@ -179,7 +179,8 @@ def _feedback_and_csat(session: Session, desk: Desk) -> None:
                       kind="complaint", category="complaint", ticket_id=desk.tickets["TE"].id,
                       created_at=bj(11, 10, 9, 40))
     idea = Feedback(contact_id=liu.id, customer_id=liu.customer_id, channel="app", text="希望APP增加夜间模式",
-                    kind="suggestion", category="feedback", created_at=bj(11, 16, 21))
+                    kind="suggestion", category="feedback", suggestion_status="shipped", shipped_in="APP 8.3.0",
+                    created_at=bj(10, 16, 21), updated_at=bj(11, 25, 10))
     session.add_all([phone_complaint, linked, idea])
     session.flush()
     session.add(SlaClock(subject_kind="feedback", subject_id=phone_complaint.id, metric="answer", policy="feedback",

@@ -91,5 +91,5 @@ def test_the_monthly_report_names_each_journeys_break_point(month, session):
     # 8 of 9 chats closed (88.9%), 7 of those 8 without a return within 24 h (87.5%): the weaker step
     assert ["咨询到解决", "9", "77.8%", "24 小时内未再来访", "87.5%", "100.0%", "-12.5 个百分点"] in rows
     assert all(r[0] != "基金下单" for r in rows)  # no fund-order steps this month: no row
-    page = report.html(kpis, list(month.values()))
+    page = report.html(kpis, report.Extras(funnels=list(month.values())))
     assert "<td>银行处理</td>" in page and "客户旅程断点" in page

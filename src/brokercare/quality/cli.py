@@ -27,7 +27,7 @@ def quality_report(
     try:
         with console.status(f"Computing the KPIs of {month}…"), session_scope() as session:
             kpis = service.month_kpis(session, month)
-            html_path, pdf_path = report.write(kpis, out, service.funnels(session, kpis.start, kpis.end))
+            html_path, pdf_path = report.write(kpis, out, report.gather(session, kpis))
     except DomainError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None

@@ -43,8 +43,7 @@ def monthly_report(ctx: RunContext) -> dict:
     month = previous_month(ctx.day)
     with ctx.session() as session:
         kpis = service.month_kpis(session, month, as_of=ctx.now)
-        funnels = service.funnels(session, kpis.start, kpis.end)
-        paths = report.write(kpis, get_settings().data_dir / "reports" / "quality", funnels)
+        paths = report.write(kpis, get_settings().data_dir / "reports" / "quality", report.gather(session, kpis))
         mailed = mail_report(session, kpis, paths, recipients())
     return {"month": month, "conversations": kpis.overall["conversations"], "mailed": mailed}
 

@@ -7,18 +7,25 @@ ReportLab in the shared CJK font (:mod:`brokercare.core.pdf`).
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
+from datetime import UTC
 from html import escape
 from pathlib import Path
 
 import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 
 from brokercare.core.journeys import JOURNEY_LABELS
 from brokercare.core.pdf import FONT, base_styles, font_path, register_font
+from brokercare.quality import kpis as compute
+from brokercare.quality import service
 from brokercare.quality.definitions import METRICS
 from brokercare.quality.journeys import Funnel
 from brokercare.quality.service import KpiReport, display
+from brokercare.quality.themes import Theme, themes
+from brokercare.service import service as hub
 
 HEADLINE = ("conversations", "ai_containment_rate", "first_response_median_s", "first_response_p90_s",
             "resolution_median_h", "resolution_p90_h", "sla_breaches", "sla_near_breaches",
@@ -29,6 +36,38 @@ COLUMNS = ("conversations", "ai_containment_rate", "first_response_median_s", "r
 SLICES = (("channel", "按渠道"), ("tier", "按客户层级"), ("team", "按团队"))
 BAR = "#3b6fd6"
 WARN = "#d9363e"
+
+
+POLICY_LABELS = {"emergency": "紧急（VIP/潜力客户）", "urgent": "加急", "general": "一般", "feedback": "意见反馈"}
+CLOCK_LABELS = {"first_response": "首次响应", "resolution": "解决", "answer": "答复"}
+SUGGESTION_LABELS = {"accepted": "已采纳", "shipped": "已上线"}
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What the report shows beyond the KPI slices."""
+
+    funnels: list[Funnel] = field(default_factory=list)
+    themes: list[Theme] = field(default_factory=list)
+    breach_causes: list[list[str]] = field(default_factory=list)  # policy, clock, breaches
+    suggestions: list[list[str]] = field(default_factory=list)  # text, outcome, release
+
+
+def gather(session: Session, kpis: KpiReport) -> Extras:
+    """The month's funnels, complaint themes, SLA breaches by policy and clock, and the suggestions
+    accepted or shipped (through the hub's reads, with the KPI definitions)."""
+    conn = session.connection()
+    clocks = compute.sla_rows(hub.sla_clock_facts(conn, kpis.start, kpis.end), kpis.as_of.astimezone(UTC))
+    causes = (clocks.filter(pl.col("breached")).group_by("policy", "metric").agg(pl.len().alias("n"))
+              .sort("n", "policy", "metric", descending=[True, False, False]))
+    ideas = hub.suggestion_outcomes(conn, kpis.start, kpis.end)
+    return Extras(
+        funnels=service.funnels(session, kpis.start, kpis.end),
+        themes=themes(hub.complaint_texts(conn, kpis.start, kpis.end)["text"].to_list()),
+        breach_causes=[[POLICY_LABELS.get(p, "其他"), CLOCK_LABELS.get(m, "其他"), f"{n:,}"]
+                       for p, m, n in causes.iter_rows()],
+        suggestions=[[text[:60], SUGGESTION_LABELS[status], release or "—"]
+                     for text, status, release in ideas.select("text", "status", "shipped_in").iter_rows()])
 
 
 def month_title(report: KpiReport) -> str:
@@ -61,12 +100,17 @@ def break_points(funnels: list[Funnel]) -> list[list[str]]:
     return rows
 
 
-def document(report: KpiReport, funnels: list[Funnel] | None = None) -> dict:
+def document(report: KpiReport, extras: Extras | None = None) -> dict:
     """Everything the report shows, as plain data (both renderers draw from it)."""
-    o = report.overall
+    o, extras = report.overall, extras or Extras()
     return {
         "funnel_header": ["旅程", "本月发起", "完成率", "流失最多的环节", "该环节转化率", "上月转化率", "变化"],
-        "funnels": break_points(funnels or []),
+        "funnels": break_points(extras.funnels),
+        "tables": [(title, header, rows) for title, header, rows in (
+            ("SLA 超时原因", ["时限类别", "时钟", "超时次数"], extras.breach_causes),
+            ("投诉主题（按文本聚类）", ["主题", "投诉数", "典型投诉"],
+             [[t.label, f"{t.complaints:,}", t.example] for t in extras.themes]),
+            ("根据客户意见的改进", ["建议", "结果", "上线版本"], extras.suggestions)) if rows],
         "title": month_title(report),
         "period": f"{report.days[0]} 至 {report.days[-1]}",
         "headline": [(METRICS[k].label, display(k, o[k])) for k in HEADLINE],
@@ -124,8 +168,8 @@ def svg_columns(points: list[tuple[str, int | None]]) -> Markup:
                   f'role="img" aria-label="每日会话量">{"".join(body)}</svg>')
 
 
-def html(report: KpiReport, funnels: list[Funnel] | None = None) -> str:
-    doc = document(report, funnels)
+def html(report: KpiReport, extras: Extras | None = None) -> str:
+    doc = document(report, extras)
     env = Environment(loader=PackageLoader("brokercare.quality", "templates"), autoescape=select_autoescape(["html"]))
     charts = {"daily": svg_columns(doc["daily"]), "breaches": svg_bars(doc["breaches"], WARN),
               "complaints": svg_bars(doc["complaints"], WARN)}
@@ -174,31 +218,33 @@ def _story(doc: dict) -> list:
         out += [Paragraph(title, st["h3"]), _pdf_table(["", *header], [[label, *values] for label, values in rows])]
     if doc["funnels"]:
         out += [Paragraph("客户旅程断点", st["h3"]), _pdf_table(doc["funnel_header"], doc["funnels"])]
-    for title, rows in (("SLA 超时集中的业务", doc["breaches"]), ("投诉主题", doc["complaints"])):
+    for title, header, rows in doc["tables"]:
+        out += [Paragraph(title, st["h3"]), _pdf_table(header, rows)]
+    for title, rows in (("SLA 超时集中的业务", doc["breaches"]), ("投诉业务类型", doc["complaints"])):
         if rows:
             out += [Paragraph(title, st["h3"]), _pdf_bars(rows, colors.HexColor(WARN))]
     out += [Spacer(1, 8), Paragraph("指标口径见 docs/quality.md；数据截至报告生成时。", st["small"])]
     return out
 
 
-def pdf(report: KpiReport, funnels: list[Funnel] | None = None) -> bytes:
+def pdf(report: KpiReport, extras: Extras | None = None) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.platypus import SimpleDocTemplate
 
     register_font(str(font_path()))
-    doc = document(report, funnels)
+    doc = document(report, extras)
     out = io.BytesIO()
     SimpleDocTemplate(out, pagesize=A4, leftMargin=14 * mm, rightMargin=14 * mm, topMargin=14 * mm,
                       bottomMargin=14 * mm, title=doc["title"], author="BrokerCare").build(_story(doc))
     return out.getvalue()
 
 
-def write(report: KpiReport, out_dir: Path, funnels: list[Funnel] | None = None) -> tuple[Path, Path]:
+def write(report: KpiReport, out_dir: Path, extras: Extras | None = None) -> tuple[Path, Path]:
     """``quality-<YYYY-MM>.html`` and ``.pdf`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"quality-{report.start:%Y-%m}"
     html_path, pdf_path = out_dir / f"{stem}.html", out_dir / f"{stem}.pdf"
-    html_path.write_text(html(report, funnels), "utf-8")
-    pdf_path.write_bytes(pdf(report, funnels))
+    html_path.write_text(html(report, extras), "utf-8")
+    pdf_path.write_bytes(pdf(report, extras))
     return html_path, pdf_path

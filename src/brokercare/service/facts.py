@@ -138,3 +138,27 @@ def complaint_feedback_facts(conn: Connection, start: datetime, end: datetime) -
     return read_frame(conn, stmt, {
         "feedback_id": pl.Int64, "customer_id": pl.Int64, "channel": pl.String, "intent": pl.String,
         "created_at": TIME})
+
+
+def complaint_texts(conn: Connection, start: datetime, end: datetime) -> pl.DataFrame:
+    """What customers wrote in the period's complaints (complaint tickets and complaint feedback
+    that did not become a ticket), for finding their themes."""
+    tickets = (select(literal("ticket"), Ticket.id, Ticket.channel, Ticket.subject + literal(" ") + Ticket.description)
+               .where(Ticket.created_at >= start, Ticket.created_at < end,
+                      or_(Ticket.category == "complaint", Ticket.source == "complaint")))
+    feedback = (select(literal("feedback"), Feedback.id, Feedback.channel, Feedback.text)
+                .where(Feedback.kind == "complaint", Feedback.ticket_id.is_(None),
+                       Feedback.created_at >= start, Feedback.created_at < end))
+    return read_frame(conn, tickets.union_all(feedback), {
+        "source": pl.String, "id": pl.Int64, "channel": pl.String, "text": pl.String})
+
+
+def suggestion_outcomes(conn: Connection, start: datetime, end: datetime) -> pl.DataFrame:
+    """Suggestions accepted or shipped in the period (their last change fell in it): what changed
+    because customers said so."""
+    stmt = (select(Feedback.id, Feedback.text, Feedback.suggestion_status, Feedback.shipped_in, Feedback.updated_at)
+            .where(Feedback.kind == "suggestion", Feedback.suggestion_status.in_(("accepted", "shipped")),
+                   Feedback.updated_at >= start, Feedback.updated_at < end)
+            .order_by(Feedback.updated_at))
+    return read_frame(conn, stmt, {"feedback_id": pl.Int64, "text": pl.String, "status": pl.String,
+                                   "shipped_in": pl.String, "updated_at": TIME})

@@ -41,11 +41,13 @@ from brokercare.service.contacts import normalise_phone as normalise_phone
 from brokercare.service.contacts import resolve_contact as resolve_contact
 from brokercare.service.context import assistant_prefetched, contact_facts
 from brokercare.service.facts import complaint_feedback_facts as complaint_feedback_facts
+from brokercare.service.facts import complaint_texts as complaint_texts
 from brokercare.service.facts import conversation_facts as conversation_facts
 from brokercare.service.facts import conversation_starts as conversation_starts
 from brokercare.service.facts import csat_facts as csat_facts
 from brokercare.service.facts import sla_clock_facts as sla_clock_facts
 from brokercare.service.facts import sla_clocks_at_risk as sla_clocks_at_risk
+from brokercare.service.facts import suggestion_outcomes as suggestion_outcomes
 from brokercare.service.facts import ticket_facts as ticket_facts
 from brokercare.service.intake import AlreadyDelivered as AlreadyDelivered
 from brokercare.service.intake import Ingested, batchable, delivered, ingest
@@ -80,7 +82,7 @@ __all__ = ["AlreadyDelivered", "Assistant", "Identity", "assigned_to", "clocks_o
            "set_agent_profiles_many", "subscribe_routing", "take_over", "wire_assistant",
            # batch reads for the quality domain's KPIs (service/facts.py)
            "complaint_feedback_facts", "conversation_facts", "conversation_starts", "csat_facts", "sla_clock_facts",
-           "sla_clocks_at_risk", "ticket_facts"]
+           "sla_clocks_at_risk", "ticket_facts", "complaint_texts", "suggestion_outcomes"]
 
 log = logging.getLogger(__name__)
 
