@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -204,6 +205,14 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="bench-quality-")
     os.environ.setdefault("BROKERCARE_DATA_DIR", tmp)
     engine = make_engine(args.url or f"sqlite:///{tmp}/bench.db")
+    try:
+        run(engine, args)
+    finally:
+        engine.dispose()
+        shutil.rmtree(tmp, ignore_errors=True)  # the generated database (gigabytes)
+
+
+def run(engine: Engine, args: argparse.Namespace) -> None:
     Base.metadata.create_all(engine)
     set_engine(engine)
     t0 = time.perf_counter()
