@@ -272,11 +272,9 @@ def cpu_breakdown(env: dict, tokens: list[str], n: int = 512, batch: int = 16) -
     server's time goes (``time.process_time``; the database server's own CPU is not counted)."""
     import functools
 
-    from brokercare.assistant import service as assistant
     from brokercare.assistant.kb import KnowledgeBase
     from brokercare.core.database import set_engine
-    from brokercare.ledger import service as ledger
-    from brokercare.service import planner, views
+    from brokercare.service import audit, planner, views
     from brokercare.service import service as conv
     from brokercare.service.schemas import MessageIn
 
@@ -285,18 +283,23 @@ def cpu_breakdown(env: dict, tokens: list[str], n: int = 512, batch: int = 16) -
 
     reset_settings()
     set_engine(None)
+    from brokercare.api import create_app
+    from brokercare.assistant.views import startup
+
+    create_app()  # the server's composition: the hub answers with the assistant
+    startup()  # and its models are warm, as after the server's start
     spent: dict[str, float] = {}
     # Each part is timed where its callers look it up (the hub's stages import one another's
     # functions by name, so the owning module's attribute is not the one that runs).
     parts = [(views, "users_from_tokens", "authentication (JWT + user rows)"),
              (conv, "analyze_many", "assistant analysis (batched)"),
              (conv, "contact_facts", "routing facts (tier, tickets, contacts)"),
-             (planner, "build_context", "routing context"),
-             (assistant, "reply", "assistant reply"),
+             (conv, "plan_for", "planning (context, decision, AI reply)"),
+             (planner, "ai_reply", "  of which assistant reply"),
              (KnowledgeBase, "search", "  of which knowledge-base search"),
              (conv, "_store_and_route", "storing and routing writes, one commit"),
              (conv, "process", "  of which routing (decision, reply, hand-off)"),
-             (ledger, "append_many", "  of which ledger append")]
+             (audit.ledger, "append_many", "  of which ledger append")]
     parts = [p for p in parts if hasattr(p[0], p[1])]
     originals = []
     for owner, attr, label in parts:

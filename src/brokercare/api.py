@@ -10,17 +10,20 @@ import gc
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+import fastapi_offline
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brokercare import __version__
-from brokercare.core import calendar, health, metrics, runs, scheduler
-from brokercare.core.database import get_engine
+from brokercare.core import calendar, events_intake, health, metrics, runs, scheduler
+from brokercare.core.database import get_engine, get_session
 from brokercare.core.domains import domain_modules, load_all_models
 from brokercare.core.errors import DomainError
 from brokercare.core.settings import get_settings
@@ -78,6 +81,45 @@ def _jobs_router() -> APIRouter:
     return router
 
 
+def _events_router() -> APIRouter:
+    """Events from the broker's trading system and app gateway, onto the platform's bus."""
+    router = APIRouter(tags=["events"])
+    feed = require_roles("event_feed")
+
+    @router.post("/events", response_model=events_intake.Accepted,
+                 summary="A batch of events (logins, credential changes, transfers, orders, trades, behaviour)",
+                 responses={422: {"description": "a bad event refuses the whole batch, with its number"}})
+    def post_events(events: list[dict] = Body(..., embed=True, description="events in the columns of docs/events.md"),
+                    session: Session = Depends(get_session), _: Principal = Depends(feed)) -> events_intake.Accepted:
+        accepted = events_intake.accept(session, events_intake.parse_batch(events))
+        session.commit()
+        return accepted
+
+    return router
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs and /redoc with the Swagger UI and ReDoc files shipped in the fastapi-offline package."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/static/api-docs", StaticFiles(directory=str(assets)), name="api-docs")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> Response:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="BrokerCare API",
+                                   swagger_js_url="/static/api-docs/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/api-docs/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> Response:
+        return get_redoc_html(openapi_url=app.openapi_url, title="BrokerCare API",
+                              redoc_js_url="/static/api-docs/redoc.standalone.js",
+                              redoc_favicon_url="/static/favicon.svg", with_google_fonts=False)
+
+
 def create_app() -> FastAPI:
     load_all_models()  # every table in the metadata, or foreign keys to them cannot resolve
     from brokercare.assistant import service as assistant_service
@@ -85,6 +127,8 @@ def create_app() -> FastAPI:
 
     hub.wire_assistant(assistant_service, replace=False)  # the service hub answers with the assistant
     app = FastAPI(
+        docs_url=None,  # served with local assets below (a broker's network reaches no CDN)
+        redoc_url=None,
         title="BrokerCare",
         version=__version__,
         description="Customer service, advisory, monitoring and data platform for a brokerage.",
@@ -142,7 +186,9 @@ def create_app() -> FastAPI:
             return problem(401, "Unauthorized", "metrics token required", request.url.path)
         return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
+    _offline_docs(app)
     app.include_router(_jobs_router(), prefix="/api/v1")
+    app.include_router(_events_router(), prefix="/api/v1")
 
     for module in domain_modules("views"):
         app.include_router(module.router, prefix="/api/v1")

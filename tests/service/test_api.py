@@ -7,9 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from brokercare.outbox.models import OutboxMessage
 from brokercare.security.auth import issue_token
 from brokercare.security.service import create_user
-from brokercare.service.models import Message, OutboxMessage
+from brokercare.service.models import Message
 from brokercare.service.service import set_agent_profile
 
 from .conftest import add_user, dkim_signed

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from brokercare.outbox.models import OutboxMessage
 from brokercare.service import service as conv_svc
 from brokercare.service.channels import (
     Identity,
@@ -19,7 +20,6 @@ from brokercare.service.models import (
     Contact,
     Conversation,
     Message,
-    OutboxMessage,
     RoutingDecision,
     Ticket,
 )
@@ -261,10 +261,10 @@ def test_email_replies_leave_through_the_outbox_to_the_sender(session, brokerage
     out = send(session, parse_email(dkim_signed((DATA / "email_margin.eml").read_bytes())), an("margin_ratio"))
     assert out.decision.outcome == "ai_answer"
     row = session.scalar(select(OutboxMessage).where(OutboxMessage.channel == "email"))
-    assert row.body == out.reply.text and row.address["email_enc"]
+    assert row.body == out.reply.text and row.subject and row.origin_ref == f"message:{out.reply.id}"
     from brokercare.security.crypto import get_cipher
 
-    assert get_cipher(session).decrypt(row.address["email_enc"]) == "su.xiaomei@example.cn"
+    assert get_cipher(session).decrypt(row.address_enc) == "su.xiaomei@example.cn"
 
 
 def test_every_decision_is_recorded_with_its_inputs(session, brokerage, ai):

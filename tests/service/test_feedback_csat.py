@@ -6,10 +6,12 @@ import pytest
 from sqlalchemy import select
 
 from brokercare.core.errors import Conflict, ValidationFailed
+from brokercare.outbox.models import OutboxMessage
+from brokercare.security.service import get_cipher
 from brokercare.service import csat, feedback, reports, sla
 from brokercare.service import service as conv_svc
 from brokercare.service.channels import Identity, from_json_message
-from brokercare.service.models import CsatSurvey, Feedback, OutboxMessage
+from brokercare.service.models import CsatSurvey, Feedback
 
 from .conftest import OPEN_HOURS
 from .fakes import install, scripted_analysis
@@ -71,7 +73,8 @@ def test_csat_answered_by_typing_a_digit_on_wechat(session, brokerage, monkeypat
     session.commit()
     survey = session.scalar(select(CsatSurvey).where(CsatSurvey.subject_kind == "conversation"))
     request = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "csat_request"))
-    assert request.channel == "wechat" and request.address["wechat_openid"] == brokerage.mass.wechat_openid
+    assert request.channel == "wechat" and request.origin == "service"
+    assert get_cipher(session).decrypt(request.address_enc) == brokerage.mass.wechat_openid
     reply = say(session, brokerage.mass, "4", None, channel="wechat", now=OPEN_HOURS + timedelta(minutes=30))
     session.refresh(survey)
     assert survey.score == 4 and survey.agent_id == brokerage.complaints_agent.id

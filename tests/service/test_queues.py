@@ -7,10 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from brokercare.core.errors import Conflict, PermissionDenied
+from brokercare.outbox.models import OutboxMessage
+from brokercare.security.service import get_cipher
 from brokercare.service import queues
 from brokercare.service import service as conv_svc
 from brokercare.service.channels import Identity, from_json_message
-from brokercare.service.models import Conversation, CsatSurvey, OutboxMessage
+from brokercare.service.models import Conversation, CsatSurvey
 from brokercare.service.service import set_agent_profile
 
 from .conftest import OPEN_HOURS, add_customer
@@ -116,7 +118,8 @@ def test_only_the_holder_replies_and_the_reply_meets_the_first_response_clock(se
     assert out.ticket.first_responded_at is not None
     # A WeChat reply is pushed through the outbox to the customer's openid.
     row = session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "wechat")).all()[-1]
-    assert row.address["wechat_openid"] == "oMASS_zhangwei_77ab" and "陈洁" in row.body
+    assert get_cipher(session).decrypt(row.address_enc) == "oMASS_zhangwei_77ab" and "陈洁" in row.body
+    assert row.origin == "service" and row.state == "pending"
     with pytest.raises(Conflict):
         conv_svc.take_over(session, out.conversation.id, brokerage.general_agent)
 

@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from brokercare.core.errors import Conflict, ValidationFailed
+from brokercare.outbox.models import OutboxMessage
 from brokercare.service import sla, tickets
-from brokercare.service.models import Contact, CsatSurvey, OutboxMessage, SlaClock, TicketEvent
+from brokercare.service.models import Contact, CsatSurvey, SlaClock, StaffNotice, TicketEvent
 
 from .conftest import OPEN_HOURS
 
@@ -106,13 +107,13 @@ def test_sla_job_warns_then_escalates_to_the_team_lead_once(session, contact, br
     assert at_warn.warned == 2 and at_warn.breached == 0  # first response and resolution
     again = sla.run_sla_check(session, OPEN_HOURS + timedelta(hours=20))
     assert again.warned == 0
-    warn = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "sla_warning")).all()
+    warn = session.scalars(select(StaffNotice).where(StaffNotice.kind == "sla_warning")).all()
     assert {w.user_id for w in warn} == {brokerage.general_agent.id}
     breach = sla.run_sla_check(session, OPEN_HOURS + timedelta(hours=25))
     assert breach.breached == 2 and breach.escalated == 2
     assert sla.run_sla_check(session, OPEN_HOURS + timedelta(hours=26)).breached == 0
     session.commit()
-    notices = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "sla_breach")).all()
+    notices = session.scalars(select(StaffNotice).where(StaffNotice.kind == "sla_breach")).all()
     assert brokerage.lead.id in {n.user_id for n in notices}
     assert "已升级给组长" in notices[0].body
     kinds = [e.kind for e in tickets.events_of(session, t.id)]

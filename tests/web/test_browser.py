@@ -204,3 +204,31 @@ def test_customer_reads_the_daily_report_on_a_phone(browser, platform):
     pdf = page.request.get(f"{platform.url}/me/reports/daily/{day.isoformat()}.pdf")
     assert pdf.ok and pdf.headers["content-type"] == "application/pdf" and pdf.body()[:4] == b"%PDF"
     context.close()
+
+
+def test_the_api_docs_work_without_internet_access(browser, platform):
+    """/docs and /redoc render from the platform's own files: any request off the host is refused
+    and recorded, and none is needed."""
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(platform.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(f"{platform.url}/docs")
+    page.wait_for_selector(".opblock", timeout=15_000)
+    assert "/api/v1/events" in page.inner_text("body")
+    shot(page, "api-docs-swagger")
+    page.goto(f"{platform.url}/redoc")
+    page.wait_for_function("document.body.innerText.includes('What is stale or failing')", timeout=15_000)
+    shot(page, "api-docs-redoc")
+    # ReDoc's menu footer links its maker with a logo from its own site; refused, nothing else is asked.
+    assert [u for u in outside if not u.endswith("/logo-mini.svg")] == []
+    assert page.request.get(f"{platform.url}/favicon.ico").ok
+    context.close()

@@ -21,9 +21,21 @@ try:
 except ImportError:  # Windows: no gate, SQLite's busy handler alone
     fcntl = None
 
-from sqlalchemy import DateTime, Engine, MetaData, Numeric, create_engine, event, make_url, text
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    Numeric,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
 
 from brokercare.core.settings import get_settings
@@ -172,6 +184,24 @@ _gate_files = threading.local()
 
 #: Key of the PostgreSQL advisory lock behind :func:`write_gate` ("BCWG" in ASCII).
 WRITE_GATE_KEY = 0x42435747
+
+
+def get_many(session: Session, model: type, ids) -> dict:
+    """Rows of ``model`` by primary key: those already loaded in this session from its identity map,
+    the rest in one read (``session.get`` for many keys). On the service hub's write path the
+    same staff rows are looked up for every message of a batch; each lookup used to be a query
+    under the write gate."""
+    wanted = set(ids)
+    found = {}
+    for key in wanted:
+        obj = session.identity_map.get(identity_key(model, key))
+        if obj is not None and not inspect(obj).expired:
+            found[key] = obj
+    missing = wanted - found.keys()
+    if missing:
+        pk = inspect(model).primary_key[0]
+        found.update({getattr(row, pk.key): row for row in session.scalars(select(model).where(pk.in_(missing)))})
+    return found
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from brokercare.accounts.service import customer_of_account
 from brokercare.core.bus import Event, EventBus, get_bus
 from brokercare.core.database import session_scope
 from brokercare.core.service import mark_processed
+from brokercare.customers.models import BehaviourEvent
 from brokercare.customers.risk import RISK_ASSESSED, record_assessed_risk
 from brokercare.customers.service import TierMove, publish_tier_move, refresh_profile
 
@@ -63,10 +64,29 @@ def on_event(event: Event) -> TierMove | None:
             return None
         if event.type == RISK_ASSESSED:
             record_assessed_risk(session, event.payload)
+        if event.type in BEHAVIOUR:
+            _store_behaviour(session, customer_id, event)
         _, move = refresh_profile(session, customer_id)
     if move is not None:
         publish_tier_move(move)
     return move
+
+
+#: Events whose facts are behaviour the CDP keeps (a login's IP and device, a page view, a search).
+BEHAVIOUR = ("login.succeeded", "behaviour.recorded")
+
+
+def _store_behaviour(session: Session, customer_id: int, event: Event) -> None:
+    """Keep the behaviour an event reports, so the profile computed next counts it."""
+    p = event.payload or {}
+    kind = "login" if event.type == "login.succeeded" else p.get("type")
+    if kind not in ("login", "page_view", "search", "content_read"):
+        return
+    session.add(BehaviourEvent(
+        customer_id=customer_id, occurred_at=event.occurred_at, kind=kind, channel=(p.get("channel") or "app")[:12],
+        page=p.get("page"), query=p.get("query"), topic=p.get("topic"), ip=p.get("ip"),
+        device_id=p.get("device_id"), geo_city=p.get("city"), duration_s=p.get("duration_s")))
+    session.flush()
 
 
 def subscribe(bus: EventBus | None = None) -> None:

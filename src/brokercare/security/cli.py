@@ -109,6 +109,25 @@ def users_totp(username: str = typer.Option(..., help="The login that gets a new
     typer.echo(uri)
 
 
+@users_app.command("service-token")
+def users_service_token(
+    role: str = typer.Option(..., help="A service role: market_feed (quotes) or event_feed (POST /api/v1/events)."),
+    days: int = typer.Option(30, min=1, max=365, help="How long the token is valid."),
+) -> None:
+    """Print a bearer token for a gateway's service login (the trading system's event feed, a
+    market-data gateway). Give it to that system only; logging the service login out revokes it."""
+    from brokercare.core.database import session_scope
+    from brokercare.security.service import service_token
+
+    _models()
+    try:
+        with session_scope() as session:
+            token = service_token(session, role, minutes=days * 24 * 60)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(token)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
     app.add_typer(keys_app, name="keys")

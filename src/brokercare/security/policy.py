@@ -40,7 +40,7 @@ STAFF_ROLES = ("agent", "advisor", "customer_manager", "risk", "compliance", "ad
 # Staff who take conversations from the service hub's queues.
 SERVING_ROLES = ("agent", "advisor", "customer_manager", "team_lead")
 # Machine logins of the platform's own processes and gateways: no person, no personal data.
-SERVICE_ROLES = ("market_feed",)
+SERVICE_ROLES = ("market_feed", "event_feed")
 ROLES = (*STAFF_ROLES, "customer", *SERVICE_ROLES)
 
 
@@ -65,6 +65,7 @@ ROLE_LABELS = {
     "team_lead": "客服组长",
     "customer": "客户",
     "market_feed": "行情网关（服务账号）",
+    "event_feed": "事件网关（服务账号）",
 }
 
 DATA_CLASSES = {
@@ -88,6 +89,8 @@ CLEARANCE: dict[str, dict[int, Visibility]] = {
     "customer": {1: "full", 2: "masked", 3: "masked", 4: "masked"},
     # A market-data gateway posts quotes and reads prices: public data only.
     "market_feed": {1: "full", 2: "masked", 3: "masked", 4: "masked"},
+    # The trading system's and the app gateway's feed posts events; it reads nobody's data.
+    "event_feed": {1: "full", 2: "masked", 3: "masked", 4: "masked"},
 }
 
 # Field → data class. Names follow the columns and the feature registry; prefixes cover families.

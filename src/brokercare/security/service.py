@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from brokercare.core.database import get_many
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.ledger.service import append
 from brokercare.security.auth import hash_password, issue_token
@@ -155,8 +156,7 @@ def get_user(session: Session, user_id: int) -> User:
 
 def users_by_id(session: Session, user_ids: Iterable[int]) -> dict[int, User]:
     """The logins of many ids in one read (unknown ids are left out)."""
-    ids = list(set(user_ids))
-    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    return get_many(session, User, user_ids)
 
 
 def get_user_by_username(session: Session, username: str) -> User | None:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from brokercare.core.database import get_many
 from brokercare.core.errors import ValidationFailed
 from brokercare.service.models import AgentProfile
 
@@ -30,9 +31,8 @@ def profile(session: Session, user_id: int) -> AgentProfile:
 
 def profiles(session: Session, user_ids: Iterable[int]) -> dict[int, AgentProfile]:
     """Profiles of many staff in one read (the defaults for those without one)."""
-    ids = list(set(user_ids))
-    found = {p.user_id: p for p in session.scalars(select(AgentProfile).where(AgentProfile.user_id.in_(ids)))} \
-        if ids else {}
+    ids = set(user_ids)
+    found = get_many(session, AgentProfile, ids)
     return {i: found.get(i) or _default(i) for i in ids}
 
 
@@ -66,18 +66,18 @@ def set_profiles_many(session: Session, user_ids: list[int], *, skills: list[str
     session.flush()
 
 
-def with_skill(session: Session, skill: str | None) -> list[int]:
-    """Ids of present staff with ``skill``, found by the database (a service centre has hundreds
-    of staff; a hand-off must not load them all to pick a few)."""
+def with_skill(session: Session, skill: str | None) -> dict[int, AgentProfile]:
+    """Profiles of present staff with ``skill`` by user id, found by the database (a service
+    centre has hundreds of staff; a hand-off must not load them all to pick a few)."""
     if not skill:
-        return []
+        return {}
     if session.get_bind().dialect.name == "postgresql":
         has_skill = cast(AgentProfile.skills, JSONB).contains([skill])
     else:  # SQLite: the JSON array's elements as a table
         elements = func.json_each(AgentProfile.skills).table_valued("value")
         has_skill = select(elements.c.value).where(elements.c.value == skill).exists()
-    return list(session.scalars(select(AgentProfile.user_id).where(
-        AgentProfile.present.is_(True), has_skill).order_by(AgentProfile.user_id)))
+    return {p.user_id: p for p in session.scalars(select(AgentProfile).where(
+        AgentProfile.present.is_(True), has_skill).order_by(AgentProfile.user_id))}
 
 
 def lock(session: Session, user_id: int) -> AgentProfile:

@@ -1,6 +1,6 @@
 """Tables of the service hub: contacts and their channel identities, conversations and messages,
-routing decisions, tickets with their events and SLA clocks, feedback, CSAT surveys and the
-service outbox.
+routing decisions, tickets with their events and SLA clocks, feedback, CSAT surveys and staff
+notices (what the hub sends to customers leaves through the outbox domain).
 
 A *contact* is whoever writes to the broker: a known customer (``customer_id`` set) or a
 prospect/anonymous sender. Channel identities (WeChat openid, phone, email, account number) point
@@ -256,23 +256,17 @@ class CsatSurvey(Base):
     response_channel: Mapped[str | None] = mapped_column(String(12))
 
 
-class OutboxMessage(Base):
-    """What the hub must send on a channel (CSAT requests, replies, staff notices), delivered by
-    the channel gateways; a row per message so nothing is lost if a gateway is down."""
+class StaffNotice(Base):
+    """A notice for a member of staff on the workbench (an SLA warning or breach), at most once
+    per ``dedupe_key``; read when they open it."""
 
-    __tablename__ = "service_outbox"
-    __table_args__ = (Index("ix_service_outbox_pending", "status", "channel"),)
+    __tablename__ = "service_staff_notices"
+    __table_args__ = (Index("ix_service_staff_notices_user", "user_id", "read_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(12))  # customer channels, or workbench for staff
-    kind: Mapped[str] = mapped_column(String(24))  # csat_request, reply, sla_warning, sla_breach
-    contact_id: Mapped[int | None] = mapped_column(Integer)
-    user_id: Mapped[int | None] = mapped_column(Integer)  # staff recipient
-    address: Mapped[dict | None] = mapped_column(JSON)  # openid / conversation / message-id
-    subject: Mapped[str | None] = mapped_column(String(200))
+    user_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))  # sla_warning, sla_breach
     body: Mapped[str] = mapped_column(Text)
-    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, sent, failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

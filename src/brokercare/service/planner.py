@@ -184,7 +184,10 @@ def plan_for(session: Session, inbound: Inbound, analysis: Analysis, now: dateti
     reply = None
     if decision.outcome in ("ai_answer", "ai_offer_human"):
         reply = ai_reply(session, conv.customer_id, inbound.channel, inbound.customer_text, analysis)
-    return settle(Plan(contact, planned_conv, ctx, decision, held, reply, customer, status), analysis)
+    plan = settle(Plan(contact, planned_conv, ctx, decision, held, reply, customer, status), analysis)
+    if plan.hands_off:
+        held()  # the hand-off summary lists the holdings: read now, not under the write gate
+    return plan
 
 
 def _with_human(conv: Conversation) -> Decision:

@@ -56,8 +56,14 @@ def _routable(user: Principal | None) -> bool:
 
 def _with_skill(session: Session, skill: str | None) -> list[Principal]:
     """Active, present service staff with ``skill``, by id."""
-    staff = users_by_id(session, agents.with_skill(session, skill))
-    return sorted((u for u in staff.values() if _routable(u)), key=lambda u: u.id)
+    return sorted(_able(session, skill), key=lambda u: u.id)
+
+
+def _able(session: Session, skill: str | None) -> dict[Principal, AgentProfile]:
+    """Active, present service staff with ``skill`` and their profiles."""
+    profiles = agents.with_skill(session, skill)
+    staff = users_by_id(session, profiles)
+    return {u: profiles[u.id] for u in staff.values() if _routable(u)}
 
 
 def lock_agent(session: Session, agent_id: int) -> AgentProfile:
@@ -101,9 +107,9 @@ def try_assign(session: Session, conv: Conversation, *, now: datetime | None = N
         manager = agent(session, conv.preferred_agent_id)
         if _routable(manager) and _take(session, conv, manager, now, "dedicated_manager"):
             return manager
-    able = _with_skill(session, conv.skill)
+    able = _able(session, conv.skill)
     loads = load_of(session, [u.id for u in able])
-    slots = {i: p.max_concurrent for i, p in agents.profiles(session, [u.id for u in able]).items()}
+    slots = {u.id: p.max_concurrent for u, p in able.items()}
     # Team leads take chats only when their agents are full: they have the escalations to handle.
     ranked = sorted(able, key=lambda u: (u.role == "team_lead", loads[u.id] / max(slots[u.id], 1),
                                          loads[u.id], u.id))

@@ -52,6 +52,9 @@ from brokercare.service.facts import ticket_facts as ticket_facts
 from brokercare.service.intake import AlreadyDelivered as AlreadyDelivered
 from brokercare.service.intake import Ingested, batchable, delivered, ingest
 from brokercare.service.models import Contact, Conversation, Message, RoutingDecision, Ticket
+from brokercare.service.notices import mark_notices_read as mark_notices_read
+from brokercare.service.notices import staff_notices as staff_notices
+from brokercare.service.outbound import delivery_of as delivery_of
 from brokercare.service.outbound import say
 from brokercare.service.outbound import send_to_contact as send_to_contact
 from brokercare.service.planner import (
@@ -79,7 +82,8 @@ __all__ = ["AlreadyDelivered", "Assistant", "Identity", "assigned_to", "clocks_o
            "confirm", "contact_of_customer", "delivered", "get_conversation", "handle_message_received",
            "history_of_customer", "ingest", "messages_of", "normalise_phone", "plan", "process", "receive",
            "receive_many", "resolve_contact", "route_stranded", "send_to_contact", "set_agent_profile",
-           "set_agent_profiles_many", "subscribe_routing", "take_over", "wire_assistant",
+           "set_agent_profiles_many", "delivery_of", "staff_notices", "mark_notices_read", "subscribe_routing",
+           "take_over", "wire_assistant",
            # batch reads for the quality domain's KPIs (service/facts.py)
            "complaint_feedback_facts", "conversation_facts", "conversation_starts", "csat_facts", "sla_clock_facts",
            "sla_clocks_at_risk", "ticket_facts", "complaint_texts", "suggestion_outcomes"]

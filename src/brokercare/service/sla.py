@@ -21,7 +21,7 @@ from brokercare.core.calendar import add_working_hours
 from brokercare.core.database import utcnow
 from brokercare.security.service import list_users
 from brokercare.service import agents
-from brokercare.service.models import OutboxMessage, SlaClock, Ticket, TicketEvent
+from brokercare.service.models import SlaClock, StaffNotice, Ticket, TicketEvent
 
 PRIORITIES = ("emergency", "urgent", "general")
 
@@ -230,10 +230,9 @@ def run_sla_check(session: Session, now: datetime | None = None) -> SlaCheckResu
 
 
 def _notice(session: Session, user_id: int, kind: str, key: str, text: str, now: datetime) -> None:
-    exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key))
+    exists = session.scalar(select(StaffNotice.id).where(StaffNotice.dedupe_key == key))
     if exists is None:
-        session.add(OutboxMessage(channel="workbench", kind=kind, user_id=user_id, body=text,
-                                  dedupe_key=key, created_at=now))
+        session.add(StaffNotice(user_id=user_id, kind=kind, body=text, dedupe_key=key, created_at=now))
 
 
 def _shanghai():

@@ -28,6 +28,11 @@ from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, page_use
 _root = resources.files("brokercare.web")
 templates = Jinja2Templates(directory=str(_root.joinpath("templates")))
 templates.env.globals["ROLE_LABELS"] = ROLE_LABELS
+templates.env.globals["CHANNEL_LABELS"] = {"app": "APP", "web": "网页", "wechat": "微信", "phone": "电话",
+                                           "branch": "营业部", "email": "邮件", "sms": "短信"}
+# How the outbox's delivery of a reply reads beside it in the conversation.
+templates.env.globals["DELIVERY_LABELS"] = {"pending": "待发送", "sending": "发送中", "sent": "已发出",
+                                            "failed": "发送失败，将重试", "dead": "未送达"}
 
 
 def _local(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -40,7 +45,21 @@ def _yuan(value, digits: int = 2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+def _minutes(minutes: int | None) -> str:
+    """A span as staff read it: 12 分钟, 3 小时 5 分, 3 天 22 小时."""
+    if minutes is None:
+        return "—"
+    m = abs(int(minutes))
+    if m < 60:
+        return f"{m} 分钟"
+    if m < 24 * 60:
+        return f"{m // 60} 小时 {m % 60} 分" if m % 60 else f"{m // 60} 小时"
+    days, hours = divmod(m // 60, 24)
+    return f"{days} 天 {hours} 小时" if hours else f"{days} 天"
+
+
 templates.env.filters["local"] = _local
+templates.env.filters["minutes"] = _minutes
 templates.env.filters["yuan"] = _yuan
 
 
@@ -68,6 +87,12 @@ def render(request: Request, name: str, user: Principal | None = None, status_co
 
 def home_of(user: Principal) -> str:
     return "/workbench" if user.role in STAFF_ROLES else "/me"
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico on pages that do not name their icon (the API docs, JSON)."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
 @router.get("/")

@@ -65,14 +65,21 @@ def _queue_rows(session: Session) -> list[dict]:
 def queue_page(request: Request, user: Principal = Depends(staff_user),
                session: Session = Depends(get_session)) -> HTMLResponse:
     return render(request, "workbench/queue.html", user, rows=_queue_rows(session),
-                  mine=_my_conversations(session, user))
+                  mine=_my_conversations(session, user), notices=hub.staff_notices(session, user.id))
 
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue_fragment(request: Request, user: Principal = Depends(staff_user),
                    session: Session = Depends(get_session)) -> HTMLResponse:
     return render(request, "workbench/_queue_rows.html", user, rows=_queue_rows(session),
-                  mine=_my_conversations(session, user))
+                  mine=_my_conversations(session, user), notices=hub.staff_notices(session, user.id))
+
+
+@router.post("/notices/read")
+def notices_read(user: Principal = Depends(staff_user), session: Session = Depends(get_session)) -> Response:
+    hub.mark_notices_read(session, user.id)
+    session.commit()
+    return RedirectResponse("/workbench", status_code=303)
 
 
 def _my_conversations(session: Session, user: Principal) -> list:
@@ -113,7 +120,8 @@ def conversation_page(request: Request, conversation_id: int, user: Principal = 
     c360 = customer_360(session, user, conv.customer_id) if conv.customer_id else None
     session.commit()
     return render(request, "workbench/conversation.html", user, conv=conv, messages=messages,
-                  analysis=analysis, suggestion=suggestion, c360=c360,
+                  deliveries=hub.delivery_of(session, messages), analysis=analysis, suggestion=suggestion,
+                  c360=c360,
                   last_id=messages[-1].id if messages else 0)
 
 
@@ -122,7 +130,8 @@ def conversation_thread(request: Request, conversation_id: int, user: Principal 
                         session: Session = Depends(get_session)) -> HTMLResponse:
 
     messages = hub.messages_of(session, conversation_id)
-    return render(request, "_thread.html", user, messages=messages, viewer="agent")
+    return render(request, "_thread.html", user, messages=messages, viewer="agent",
+                  deliveries=hub.delivery_of(session, messages))
 
 
 @router.post("/conversations/{conversation_id}/reply")
@@ -137,7 +146,8 @@ def reply(request: Request, conversation_id: int, text: str = Form(""), user: Pr
     session.commit()
     if request.headers.get("HX-Request"):
         messages = hub.messages_of(session, conversation_id)
-        return render(request, "_thread.html", user, messages=messages, viewer="agent")
+        return render(request, "_thread.html", user, messages=messages, viewer="agent",
+                  deliveries=hub.delivery_of(session, messages))
     return RedirectResponse(f"/workbench/conversations/{conversation_id}", status_code=303)
 
 

@@ -1,0 +1,70 @@
+"""The trading system's event feed: ``POST /api/v1/events`` takes a batch, each owner reacts (the
+risk checks score the login, the customer profile keeps the behaviour), a replayed batch changes
+nothing, and one bad event refuses the whole batch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from brokercare.customers.models import BehaviourEvent, CustomerProfile
+from brokercare.risk.models import RiskEvent
+from brokercare.security.service import service_token
+
+from .conftest import GUANGZHOU_IPS, PHONE, token
+
+
+def batch(desk) -> list[dict]:
+    at = desk.now + timedelta(hours=1)
+    cid = desk.customer.id
+    return [
+        {"event_id": "app-20261020-000001", "type": "login", "occurred_at": at.isoformat(), "customer_id": cid,
+         "ip": GUANGZHOU_IPS[0], "device_id": "HUAWEI-P60-00aa11", "channel": "app"},
+        {"event_id": "app-20261020-000002", "type": "page_view", "occurred_at": (at + timedelta(minutes=1)).isoformat(),
+         "customer_id": cid, "page": "fund_detail", "topic": "海外留学", "duration_s": 95, "device_id": PHONE},
+        {"event_id": "app-20261020-000003", "type": "search", "occurred_at": (at + timedelta(minutes=2)).isoformat(),
+         "customer_id": cid, "query": "美元理财", "device_id": PHONE},
+    ]
+
+
+def counts(session, customer_id: int) -> tuple[int, int]:
+    session.expire_all()
+    behaviour = session.scalar(select(func.count(BehaviourEvent.id)).where(BehaviourEvent.customer_id == customer_id))
+    risk = session.scalar(select(func.count(RiskEvent.id)).where(RiskEvent.customer_id == customer_id))
+    return behaviour, risk
+
+
+def test_the_trading_systems_events_reach_the_risk_checks_and_the_profile_once(session, desk, client):
+    feed = {"Authorization": f"Bearer {service_token(session, 'event_feed')}"}
+    before = counts(session, desk.customer.id)
+    r = client.post("/api/v1/events", json={"events": batch(desk)}, headers=feed)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 3, "duplicates": 0}
+    after = counts(session, desk.customer.id)
+    assert after == (before[0] + 3, before[1] + 1)  # three behaviour rows; the login was scored
+    login = session.scalar(select(RiskEvent).where(RiskEvent.event_id == "app-20261020-000001"))
+    assert login.action in ("step_up", "hold", "freeze")  # a new phone in 广州 an hour after 北京
+    profile = session.scalar(select(CustomerProfile).where(CustomerProfile.customer_id == desk.customer.id))
+    assert profile is not None  # refreshed at once
+    again = client.post("/api/v1/events", json={"events": batch(desk)}, headers=feed)
+    assert again.json() == {"accepted": 0, "duplicates": 3}
+    assert counts(session, desk.customer.id) == after
+
+
+def test_one_bad_event_refuses_the_batch_and_nothing_is_taken(session, desk, client):
+    feed = {"Authorization": f"Bearer {service_token(session, 'event_feed')}"}
+    events = batch(desk)
+    del events[1]["customer_id"]
+    before = counts(session, desk.customer.id)
+    r = client.post("/api/v1/events", json={"events": events}, headers=feed)
+    assert r.status_code == 422
+    assert "event 2" in r.json()["detail"] and "nothing taken" in r.json()["detail"]
+    assert counts(session, desk.customer.id) == before
+    fixed = batch(desk)
+    assert client.post("/api/v1/events", json={"events": fixed}, headers=feed).json()["accepted"] == 3
+
+
+def test_only_the_event_feed_posts_events(session, desk, client):
+    r = client.post("/api/v1/events", json={"events": batch(desk)}, headers=token(client, "agent01"))
+    assert r.status_code == 403
