@@ -107,6 +107,15 @@ def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, t
     return out
 
 
+def tiers_frame(conn: Connection) -> pl.DataFrame:
+    """Every customer's stored service tier (null before the first profile run) and whether the
+    account is open, one row each: reports slice by tier and count customers per tier with it."""
+    return read_frame(conn, select(Customer.id, CustomerProfile.tier, Customer.status != "closed")
+                      .select_from(Customer)
+                      .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id),
+                      {"customer_id": pl.Int64, "tier": pl.String, "open": pl.Boolean})
+
+
 def customer_id_by(session: Session, *, customer_id: int | None = None, wechat_openid: str | None = None,
                    phone_hash: str | None = None, email: str | None = None) -> int | None:
     """The customer a channel identity proves (the service hub's identity resolution): by id, by
@@ -139,15 +148,6 @@ def report_recipients(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
                       .where(Customer.id.between(lo, hi), Customer.status != "closed"),
                       {"customer_id": pl.Int64, "customer_no": pl.String, "name": pl.String,
                        "risk_level": pl.String, "investor_type": pl.String})
-
-
-def tiers_frame(conn: Connection) -> pl.DataFrame:
-    """Every customer's stored service tier (null before the first profile run) and whether the
-    account is open, one row each: reports slice by tier and count customers per tier with it."""
-    return read_frame(conn, select(Customer.id, CustomerProfile.tier, Customer.status != "closed")
-                      .select_from(Customer)
-                      .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id),
-                      {"customer_id": pl.Int64, "tier": pl.String, "open": pl.Boolean})
 
 
 def customers_at_levels(session: Session, levels: Iterable[str]) -> list[tuple[int, str]]:
