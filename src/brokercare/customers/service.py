@@ -107,15 +107,6 @@ def tiers_and_managers(session: Session, customer_ids: list[int]) -> dict[int, t
     return out
 
 
-def tiers_frame(conn: Connection) -> pl.DataFrame:
-    """Every customer's stored service tier (null before the first profile run) and whether the
-    account is open, one row each: reports slice by tier and count customers per tier with it."""
-    return read_frame(conn, select(Customer.id, CustomerProfile.tier, Customer.status != "closed")
-                      .select_from(Customer)
-                      .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id),
-                      {"customer_id": pl.Int64, "tier": pl.String, "open": pl.Boolean})
-
-
 def customer_id_by(session: Session, *, customer_id: int | None = None, wechat_openid: str | None = None,
                    phone_hash: str | None = None, email: str | None = None) -> int | None:
     """The customer a channel identity proves (the service hub's identity resolution): by id, by
@@ -138,6 +129,15 @@ def open_customer_ids(conn: Connection) -> list[int]:
     """Ids of every customer whose account is not closed, ascending (batch engines partition them)."""
     return [r[0] for r in driver_rows(conn, select(Customer.id).where(Customer.status != "closed")
                                       .order_by(Customer.id))]
+
+
+def tiers_frame(conn: Connection) -> pl.DataFrame:
+    """Every customer's stored service tier (null before the first profile run) and whether the
+    account is open, one row each: reports slice by tier and count customers per tier with it."""
+    return read_frame(conn, select(Customer.id, CustomerProfile.tier, Customer.status != "closed")
+                      .select_from(Customer)
+                      .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id),
+                      {"customer_id": pl.Int64, "tier": pl.String, "open": pl.Boolean})
 
 
 def report_recipients(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
