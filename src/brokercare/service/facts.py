@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
-from sqlalchemy import Connection, and_, func, literal, or_, select
+from sqlalchemy import BigInteger, Connection, Select, and_, cast, func, literal, or_, select
 
 from brokercare.core.bulkread import read_frame
 from brokercare.service.models import (
@@ -26,6 +26,19 @@ from brokercare.service.models import (
 )
 
 TIME = pl.Datetime("us", "UTC")
+
+
+def _frame(conn: Connection, stmt: Select, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """:func:`read_frame`, with PostgreSQL's timestamps sent as epoch microseconds: psycopg builds
+    a Python datetime per value otherwise, the largest cost of a month's read (bench/RESULTS.md)."""
+    if conn.dialect.name != "postgresql":
+        return read_frame(conn, stmt, schema)
+    stamps = [name for name, dt in schema.items() if isinstance(dt, pl.Datetime)]
+    sub = stmt.subquery()
+    cols = [cast(func.round(func.extract("epoch", col) * 1_000_000), BigInteger) if name in stamps else col
+            for col, name in zip(sub.c, schema, strict=True)]
+    frame = read_frame(conn, select(*cols), {n: pl.Int64 if n in stamps else dt for n, dt in schema.items()})
+    return frame.with_columns(pl.col(stamps).cast(TIME)) if stamps else frame
 
 
 def conversation_facts(conn: Connection, start: datetime, end: datetime) -> pl.DataFrame:
@@ -44,7 +57,7 @@ def conversation_facts(conn: Connection, start: datetime, end: datetime) -> pl.D
             .select_from(Conversation)
             .outerjoin(team, team.user_id == Conversation.assigned_agent_id)
             .where(Conversation.started_at >= start, Conversation.started_at < end))
-    return read_frame(conn, stmt, {
+    return _frame(conn, stmt, {
         "conversation_id": pl.Int64, "contact_id": pl.Int64, "customer_id": pl.Int64,
         "channel": pl.String, "intent": pl.String, "agent_id": pl.Int64, "team_lead_id": pl.Int64,
         "started_at": TIME, "waiting_since": TIME, "first_human_response_at": TIME,
@@ -56,7 +69,7 @@ def conversation_starts(conn: Connection, start: datetime, end: datetime) -> pl.
     and re-contact rules look at just outside it."""
     stmt = (select(Conversation.id, Conversation.contact_id, Conversation.started_at)
             .where(Conversation.started_at >= start, Conversation.started_at < end))
-    return read_frame(conn, stmt, {"conversation_id": pl.Int64, "contact_id": pl.Int64, "started_at": TIME})
+    return _frame(conn, stmt, {"conversation_id": pl.Int64, "contact_id": pl.Int64, "started_at": TIME})
 
 
 def ticket_facts(conn: Connection, start: datetime, end: datetime) -> pl.DataFrame:
@@ -68,7 +81,7 @@ def ticket_facts(conn: Connection, start: datetime, end: datetime) -> pl.DataFra
             .outerjoin(AgentProfile, AgentProfile.user_id == Ticket.assignee_id)
             .where(or_(and_(Ticket.created_at >= start, Ticket.created_at < end),
                        and_(Ticket.resolved_at >= start, Ticket.resolved_at < end))))
-    return read_frame(conn, stmt, {
+    return _frame(conn, stmt, {
         "ticket_id": pl.Int64, "customer_id": pl.Int64, "channel": pl.String, "intent": pl.String,
         "source": pl.String, "priority": pl.String, "agent_id": pl.Int64, "team_lead_id": pl.Int64,
         "reopen_count": pl.Int64, "created_at": TIME, "resolved_at": TIME})
@@ -94,7 +107,7 @@ def sla_clock_facts(conn: Connection, start: datetime, end: datetime) -> pl.Data
             .outerjoin(fb, joins["feedback"])
             .outerjoin(AgentProfile, AgentProfile.user_id == owner)
             .where(SlaClock.due_at >= start, SlaClock.due_at < end))
-    return read_frame(conn, stmt, {
+    return _frame(conn, stmt, {
         "clock_id": pl.Int64, "subject_kind": pl.String, "metric": pl.String, "policy": pl.String,
         "channel": pl.String, "intent": pl.String, "agent_id": pl.Int64, "team_lead_id": pl.Int64,
         "customer_id": pl.Int64, "started_at": TIME, "warn_at": TIME, "due_at": TIME,
@@ -122,7 +135,7 @@ def csat_facts(conn: Connection, start: datetime, end: datetime) -> pl.DataFrame
             .outerjoin(tk, and_(CsatSurvey.subject_kind == literal("ticket"), tk.id == CsatSurvey.subject_id))
             .outerjoin(AgentProfile, AgentProfile.user_id == CsatSurvey.agent_id)
             .where(CsatSurvey.sent_at >= start, CsatSurvey.sent_at < end))
-    return read_frame(conn, stmt, {
+    return _frame(conn, stmt, {
         "survey_id": pl.Int64, "subject_kind": pl.String, "customer_id": pl.Int64, "channel": pl.String,
         "intent": pl.String, "agent_id": pl.Int64, "team_lead_id": pl.Int64, "sent_at": TIME,
         "score": pl.Int64, "responded_at": TIME})
@@ -135,7 +148,7 @@ def complaint_feedback_facts(conn: Connection, start: datetime, end: datetime) -
                    Feedback.created_at)
             .where(Feedback.kind == "complaint", Feedback.ticket_id.is_(None),
                    Feedback.created_at >= start, Feedback.created_at < end))
-    return read_frame(conn, stmt, {
+    return _frame(conn, stmt, {
         "feedback_id": pl.Int64, "customer_id": pl.Int64, "channel": pl.String, "intent": pl.String,
         "created_at": TIME})
 
@@ -149,7 +162,7 @@ def complaint_texts(conn: Connection, start: datetime, end: datetime) -> pl.Data
     feedback = (select(literal("feedback"), Feedback.id, Feedback.channel, Feedback.text)
                 .where(Feedback.kind == "complaint", Feedback.ticket_id.is_(None),
                        Feedback.created_at >= start, Feedback.created_at < end))
-    return read_frame(conn, tickets.union_all(feedback), {
+    return _frame(conn, tickets.union_all(feedback), {
         "source": pl.String, "id": pl.Int64, "channel": pl.String, "text": pl.String})
 
 
@@ -158,7 +171,6 @@ def suggestion_outcomes(conn: Connection, start: datetime, end: datetime) -> pl.
     because customers said so."""
     stmt = (select(Feedback.id, Feedback.text, Feedback.suggestion_status, Feedback.shipped_in, Feedback.updated_at)
             .where(Feedback.kind == "suggestion", Feedback.suggestion_status.in_(("accepted", "shipped")),
-                   Feedback.updated_at >= start, Feedback.updated_at < end)
-            .order_by(Feedback.updated_at))
-    return read_frame(conn, stmt, {"feedback_id": pl.Int64, "text": pl.String, "status": pl.String,
-                                   "shipped_in": pl.String, "updated_at": TIME})
+                   Feedback.updated_at >= start, Feedback.updated_at < end))
+    return _frame(conn, stmt, {"feedback_id": pl.Int64, "text": pl.String, "status": pl.String,
+                               "shipped_in": pl.String, "updated_at": TIME}).sort("updated_at")
