@@ -35,6 +35,9 @@ def test_the_report_shows_the_months_figures_in_html_and_pdf(session):
     assert extras.breach_causes == [["紧急（VIP/潜力客户）", "解决", "1"], ["意见反馈", "答复", "1"]]
     assert [t.complaints for t in extras.themes] == [2]  # two complaints: one theme, not two of one
     assert extras.suggestions == [["希望APP增加夜间模式", "已上线", "APP 8.3.0"]]
+    assert [r[0] for r in extras.scorecards] == ["陈洁", "王敏", "李经理"]  # by conversations, then tickets
+    assert extras.scorecards[0] == ["陈洁", "2", "35.0 分钟", "15.0 小时", "50.0%", "2.50 / 5", "—"]
+    assert "坐席计分卡" in page
     assert "<td>希望APP增加夜间模式</td>" in page and "投诉主题（按文本聚类）" in page
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(report.pdf(kpis, extras))).pages)
     assert "2026年11月服务质量月报" in text and "SLA 超时原因" in text and "根据客户意见的改进" in text

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.journeys import JOURNEY_LABELS
 from brokercare.core.pdf import FONT, base_styles, font_path, register_font
 from brokercare.quality import kpis as compute
-from brokercare.quality import service
+from brokercare.quality import scorecards, service
 from brokercare.quality.definitions import METRICS
 from brokercare.quality.journeys import Funnel
 from brokercare.quality.service import KpiReport, display
@@ -51,6 +51,7 @@ class Extras:
     themes: list[Theme] = field(default_factory=list)
     breach_causes: list[list[str]] = field(default_factory=list)  # policy, clock, breaches
     suggestions: list[list[str]] = field(default_factory=list)  # text, outcome, release
+    scorecards: list[list[str]] = field(default_factory=list)  # one row per agent
 
 
 def gather(session: Session, kpis: KpiReport) -> Extras:
@@ -62,12 +63,29 @@ def gather(session: Session, kpis: KpiReport) -> Extras:
               .sort("n", "policy", "metric", descending=[True, False, False]))
     ideas = hub.suggestion_outcomes(conn, kpis.start, kpis.end)
     return Extras(
+        scorecards=scorecard_rows(kpis, scorecards.review_scores(session, kpis.start, kpis.end)),
         funnels=service.funnels(session, kpis.start, kpis.end),
         themes=themes(hub.complaint_texts(conn, kpis.start, kpis.end)["text"].to_list()),
         breach_causes=[[POLICY_LABELS.get(p, "其他"), CLOCK_LABELS.get(m, "其他"), f"{n:,}"]
                        for p, m, n in causes.iter_rows()],
         suggestions=[[text[:60], SUGGESTION_LABELS[status], release or "—"]
                      for text, status, release in ideas.select("text", "status", "shipped_in").iter_rows()])
+
+
+SCORECARD_COLUMNS = ("conversations", "first_response_median_s", "resolution_median_h", "reopen_rate",
+                     "csat_average")
+
+
+def scorecard_rows(kpis: KpiReport, reviews: dict[int, tuple[int, float]], top: int = 20) -> list[list[str]]:
+    """The agents who handled the most conversations, with their scorecard figures and reviews."""
+    agents = (kpis.slices["agent"].filter(pl.col("key").is_not_null())
+              .sort("conversations", "tickets_resolved", descending=True).head(top))
+    rows = []
+    for row in agents.iter_rows(named=True):
+        n, score = reviews.get(int(row["key"]), (0, None))
+        rows.append([row["label"], *(display(k, row[k]) for k in SCORECARD_COLUMNS),
+                     "—" if score is None else f"{score:.0f}（{n} 次抽检）"])
+    return rows
 
 
 def month_title(report: KpiReport) -> str:
@@ -110,7 +128,9 @@ def document(report: KpiReport, extras: Extras | None = None) -> dict:
             ("SLA 超时原因", ["时限类别", "时钟", "超时次数"], extras.breach_causes),
             ("投诉主题（按文本聚类）", ["主题", "投诉数", "典型投诉"],
              [[t.label, f"{t.complaints:,}", t.example] for t in extras.themes]),
-            ("根据客户意见的改进", ["建议", "结果", "上线版本"], extras.suggestions)) if rows],
+            ("根据客户意见的改进", ["建议", "结果", "上线版本"], extras.suggestions),
+            ("坐席计分卡", ["坐席", *(METRICS[k].label for k in SCORECARD_COLUMNS), "质检得分"],
+             extras.scorecards)) if rows],
         "title": month_title(report),
         "period": f"{report.days[0]} 至 {report.days[-1]}",
         "headline": [(METRICS[k].label, display(k, o[k])) for k in HEADLINE],

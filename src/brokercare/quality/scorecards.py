@@ -77,6 +77,14 @@ def record_review(session: Session, reviewer: Principal, conversation_id: int, s
     return review
 
 
+def review_scores(session: Session, start: datetime, end: datetime) -> dict[int, tuple[int, float]]:
+    """Per agent: how many reviews the period holds and their mean total."""
+    return {agent: (n, float(avg)) for agent, n, avg in session.execute(
+        select(ConversationReview.agent_id, func.count(), func.avg(ConversationReview.total))
+        .where(ConversationReview.reviewed_at >= start, ConversationReview.reviewed_at < end)
+        .group_by(ConversationReview.agent_id))}
+
+
 def agent_scorecard(session: Session, viewer: Principal, agent_id: int, start: datetime,
                     end: datetime) -> dict:
     """One agent's figures of ``[start, end)`` (the KPI definitions, sliced by agent) and the
@@ -87,8 +95,6 @@ def agent_scorecard(session: Session, viewer: Principal, agent_id: int, start: d
     if frame.is_empty():
         raise NotFound(f"agent {agent_id} handled nothing in the period")
     row = frame.row(0, named=True)
-    count, average = session.execute(select(func.count(), func.avg(ConversationReview.total)).where(
-        ConversationReview.agent_id == agent_id, ConversationReview.reviewed_at >= start,
-        ConversationReview.reviewed_at < end)).one()
+    count, average = review_scores(session, start, end).get(agent_id, (0, None))
     return {"agent_id": agent_id, "name": row["label"], **{k: row[k] for k in SCORECARD},
-            "reviews": count, "review_score": None if average is None else float(average)}
+            "reviews": count, "review_score": average}
