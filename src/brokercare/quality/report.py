@@ -78,7 +78,8 @@ SCORECARD_COLUMNS = ("conversations", "first_response_median_s", "resolution_med
 
 def scorecard_rows(kpis: KpiReport, reviews: dict[int, tuple[int, float]], top: int = 20) -> list[list[str]]:
     """The agents who handled the most conversations, with their scorecard figures and reviews."""
-    agents = (kpis.slices["agent"].filter(pl.col("key").is_not_null())
+    agents = (kpis.slices["agent"]
+              .filter(pl.col("key").is_not_null() & ((pl.col("conversations") > 0) | (pl.col("tickets_resolved") > 0)))
               .sort("conversations", "tickets_resolved", descending=True).head(top))
     rows = []
     for row in agents.iter_rows(named=True):
