@@ -3,6 +3,7 @@ reaches it, the quality domain stores it and draws the funnel."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 import pytest
@@ -23,16 +24,16 @@ TUESDAY_10AM = datetime(2026, 6, 16, 2, 0, tzinfo=UTC)  # 10:00 Beijing, a tradi
 
 
 @pytest.fixture
-def bank(monkeypatch):
-    b = FakeBank()
-    monkeypatch.setenv("BROKERCARE_BANK_URL", b.url)
-    monkeypatch.setenv("BROKERCARE_BANK_TIMEOUT_S", "1")
-    reset_settings()
-    yield b
-    b.close()
+def icbc(monkeypatch):
+    """The custody bank's gateway, answering on a local port."""
+    with contextlib.closing(FakeBank()) as gateway:
+        monkeypatch.setenv("BROKERCARE_BANK_URL", gateway.url)
+        monkeypatch.setenv("BROKERCARE_BANK_TIMEOUT_S", "1")
+        reset_settings()
+        yield gateway
 
 
-def test_a_transfer_in_arrives_and_a_transfer_out_waits_at_the_bank(session, bank):
+def test_a_transfer_in_arrives_and_a_transfer_out_waits_at_the_bank(session, icbc):
     add_instruments(session)
     customer = add_customer(session, 1)
     account = add_account(session, customer, cash="50000")
@@ -46,11 +47,11 @@ def test_a_transfer_in_arrives_and_a_transfer_out_waits_at_the_bank(session, ban
     session.commit()
     transfers.send_transfer(session, arriving.transfer_no)
     session.commit()
-    bank.script = ["late"]  # the bank does not answer in time: the transfer stays with the bank
+    icbc.script = ["late"]  # the bank does not answer in time: the transfer stays with the bank
     waiting = transfers.request_transfer(session, customer_id=customer.id, direction="out", amount="20000",
                                          idempotency_key="app-91c0", now=TUESDAY_10AM)
     session.commit()
-    transfers.send_transfer(session, waiting.transfer_no, bank=HttpBank(bank.url, timeout=1))
+    transfers.send_transfer(session, waiting.transfer_no, bank=HttpBank(icbc.url, timeout=1))
     session.commit()
 
     steps = session.execute(select(JourneyStepRecord.ref, JourneyStepRecord.step)
