@@ -138,7 +138,7 @@ def load_db(parts: list[DailyInputs], url: str):
     from brokercare.core.database import Base, make_engine
     from brokercare.core.domains import load_all_models
     from brokercare.customers.models import Customer
-    from brokercare.market.models import DailyClose, Instrument
+    from brokercare.market.models import DailyBar, Instrument
 
     load_all_models()
     engine = make_engine(url)
@@ -150,9 +150,10 @@ def load_db(parts: list[DailyInputs], url: str):
             {"symbol": r["symbol"], "code": r["symbol"][:6], "exchange": "SH", "name": r["name"], "kind": "stock",
              "board": "main", "is_st": r["is_st"], "risk_rating": r["risk_rating"], "last_price": r["close"]}
             for r in facts.iter_rows(named=True)])
-        conn.execute(insert(DailyClose), [{"symbol": r["symbol"], "day": d, "close": round(r[c], 2)}
-                                          for r in facts.iter_rows(named=True)
-                                          for d, c in ((DAY, "close"), (date(2026, 6, 15), "prev_close"))])
+        conn.execute(insert(DailyBar), [{"symbol": r["symbol"], "day": d, **dict.fromkeys(("open", "high", "low", "close"),
+                                                                                       round(r[c], 2)), "volume": 0.0}
+                                        for r in facts.iter_rows(named=True)
+                                        for d, c in ((DAY, "close"), (date(2026, 6, 15), "prev_close"))])
         for p in parts:
             conn.execute(insert(Customer), [
                 {"id": c, "customer_no": no, "name": "客户", "gender": "M", "birth_date": date(1980, 1, 1),

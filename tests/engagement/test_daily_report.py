@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import io
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -19,11 +20,12 @@ from typer.testing import CliRunner
 from brokercare.accounts.models import Account, Position, Trade
 from brokercare.api import create_app
 from brokercare.cli import app as cli_app
+from brokercare.core.calendar import SHANGHAI
 from brokercare.core.scheduler import run_now
 from brokercare.core.settings import reset_settings
 from brokercare.engagement import render, service
 from brokercare.engagement.models import DailyReport
-from brokercare.market.service import day_facts
+from brokercare.market.service import Tick, daily_history, day_facts, ingest_quotes
 from brokercare.outbox.models import OutboxMessage
 from brokercare.security import auth
 from brokercare.security.service import create_user
@@ -192,11 +194,23 @@ def test_a_dask_cluster_writes_the_same_reports_as_one_process(engine, session, 
     assert service.publish_daily_reports(engine, DAY).pushes == 0  # one process after the cluster: no second push
 
 
-def test_closes_recorded_after_the_close_feed_the_next_days_report(engine, session, world):
-    outcome = run_now("market.record_closes", NEXT)  # reference prices become 06-17's closes
-    assert outcome.status == "succeeded" and outcome.counts["closes"] == 8
+def test_the_days_live_quotes_and_then_its_rolled_up_bar_are_the_close(engine, session, world):
+    """06-17 trades live: before the close is rolled up the day's quote is the close; after
+    ``market.close_day`` the daily bar is; a share with no quote and no bar did not move."""
+    at = [datetime(2026, 6, 17, 10, 0, tzinfo=SHANGHAI), datetime(2026, 6, 17, 14, 59, tzinfo=SHANGHAI)]
+    ingest_quotes(session, [Tick("600519.SH", at[0], 1520.0, 1000), Tick("600519.SH", at[1], 1545.0, 3000),
+                            Tick("600137.SH", at[1], 20.0, 5000)])
+    session.commit()
     facts = {r["symbol"]: r for r in day_facts(session.connection(), NEXT).iter_rows(named=True)}
-    assert facts["600519.SH"]["prev_close"] == 1530.0 and facts["600519.SH"]["close"] == 1500.0
+    assert facts["600519.SH"]["prev_close"] == 1530.0 and facts["600519.SH"]["close"] == 1545.0
+    assert facts["000001.SZ"]["prev_close"] == facts["000001.SZ"]["close"] == 10.10
+    session.rollback()
+    outcome = run_now("market.close_day", NEXT)
+    assert outcome.status == "succeeded" and outcome.counts["daily_bars"] == 2
+    bars = daily_history(session, ["600519.SH"], before=date(2026, 6, 18), days=1)
+    assert bars["close"].tolist() == [1545.0]
+    facts = {r["symbol"]: r for r in day_facts(session.connection(), NEXT).iter_rows(named=True)}
+    assert facts["600519.SH"]["close"] == 1545.0
     assert facts["600137.SH"]["limit_down_days"] == 0  # 19.00 -> 20.00 broke the streak
 
 

@@ -1,5 +1,6 @@
-"""A small brokerage on the evening of 2026-06-16 (a Tuesday): closes of the last days, holdings,
-the day's trades, a margin account, tomorrow's new share and a result due (real rows, no mocks)."""
+"""A small brokerage on the evening of 2026-06-16 (a Tuesday): the last days' daily bars in the
+quote store, holdings, the day's trades, a margin account, tomorrow's new share and a result due
+(real rows, no mocks)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tests.monitoring.brokerage import add_account, add_customer, add_instrument
 
 from brokercare.accounts.models import Trade
 from brokercare.core.calendar import trading_days
-from brokercare.market.models import DailyClose, Instrument
+from brokercare.market.models import DailyBar, Instrument
 from brokercare.monitoring.ipo import quota_window
 from brokercare.monitoring.models import IpoApplication, IpoIssue, MarketValueDaily
 from brokercare.monitoring.preferences import set_preferences
@@ -46,7 +47,8 @@ def build_world(session: Session) -> dict:
     session.get(Instrument, "600519.SH").risk_rating = "R3"
     days = trading_days(date(2026, 6, 11), DAY)
     for symbol, closes in CLOSES.items():
-        session.add_all(DailyClose(symbol=symbol, day=d, close=Decimal(c)) for d, c in zip(days, closes, strict=True))
+        session.add_all(DailyBar(symbol=symbol, day=d, open=Decimal(c), high=Decimal(c), low=Decimal(c),
+                                 close=Decimal(c), volume=1e6) for d, c in zip(days, closes, strict=True))
     lixia = add_customer(session, 1)
     lixia.name, lixia.risk_level = "李霞", "C3"
     cash = add_account(session, lixia, cash="50000")

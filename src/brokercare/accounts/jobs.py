@@ -1,10 +1,11 @@
 """The accounts domain's scheduled jobs (``core/data/schedule.yaml``; docs/jobs.md): transfers that
-need a second look during the banks' hours, and the post-close reconciliation of each bank's
-statement (docs/transfers.md)."""
+need a second look during the banks' hours, the post-close reconciliation of each bank's
+statement (docs/transfers.md), and the T+1 confirmation of fund orders (docs/funds.md)."""
 
 from __future__ import annotations
 
-from brokercare.accounts import reconciliation, transfers
+from brokercare.accounts import fund_confirmation, reconciliation, transfers
+from brokercare.core.calendar import previous_trading_day
 from brokercare.core.errors import ValidationFailed
 from brokercare.core.runs import RunContext
 
@@ -34,7 +35,30 @@ def reconcile_bank_statements(ctx: RunContext) -> dict:
     return counts
 
 
+def fund_orders_confirm(ctx: RunContext) -> dict:
+    """Load the NAV files the placed orders wait for, then confirm every order due (T+1)."""
+    counts = {"nav_files": 0, "navs": 0}
+    with ctx.session() as session:
+        days = fund_confirmation.due_nav_days(session, ctx.day)
+    for day in days:
+        path = fund_confirmation.nav_file(day)
+        if path.exists():
+            with ctx.session() as session:
+                loaded = fund_confirmation.load_navs(session, fund_confirmation.read_nav_file(path),
+                                                     source=path.name)
+            counts["nav_files"] += 1
+            counts["navs"] += loaded["added"] + loaded["corrected"]
+    counts |= fund_confirmation.confirm_in_batches(ctx.session, ctx.day)
+    with ctx.session() as session:
+        late = fund_confirmation.waiting_orders(session, previous_trading_day(ctx.day))
+    if late:
+        ctx.warn(f"{late} fund order(s) still wait for a NAV more than a trading day old: "
+                 f"expected {fund_confirmation.nav_inbox()}/nav_<YYYYMMDD>.csv")
+    return counts
+
+
 JOBS = {
+    "fund_orders_confirm": fund_orders_confirm,
     "transfers_follow_up": transfers_follow_up,
     "reconcile_bank_statements": reconcile_bank_statements,
 }

@@ -1,5 +1,6 @@
-"""Cash and margin accounts, margin contracts, positions, orders, trades, cash movements, and the
-bank–securities transfers with their reconciliation against the banks' statements."""
+"""Cash and margin accounts, margin contracts, positions, orders, trades, cash movements, the
+bank–securities transfers with their reconciliation against the banks' statements, and the OTC
+fund orders with their lots and the fund companies' NAVs."""
 
 from __future__ import annotations
 
@@ -201,3 +202,70 @@ class ReconciliationItem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_by: Mapped[int | None] = mapped_column(Integer)
     resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class FundOrder(Base):
+    """An OTC fund order (场外基金申购/赎回): ``subscribe`` by amount, ``redeem`` by units, through
+    proposed (offered in a chat) → placed → confirmed | cancelled; proposed → expired.
+
+    ``nav_day`` is the trading day whose NAV prices it (the 15:00 cut-off); a subscription's amount
+    is frozen on the account and a redemption's units on the position from placing to outcome.
+    """
+
+    __tablename__ = "fund_orders"
+    __table_args__ = (Index("ix_fund_orders_state_day", "state", "nav_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(24), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"))
+    fund_name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(10))  # subscribe, redeem
+    amount: Mapped[Decimal | None] = mapped_column(Money())  # subscribe: 元 asked
+    units: Mapped[Decimal | None] = mapped_column(Money(18, 2))  # redeem: units asked; subscribe: confirmed
+    state: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(12), default="app")
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    nav_day: Mapped[date] = mapped_column(Date)
+    suitability: Mapped[str | None] = mapped_column(String(16))  # allow, warn_confirm
+    suitability_confirmation_id: Mapped[int | None] = mapped_column(Integer)
+    fee_schedule: Mapped[str] = mapped_column(String(16))
+    nav: Mapped[Decimal | None] = mapped_column(Price())
+    fee: Mapped[Decimal | None] = mapped_column(Money())
+    proceeds: Mapped[Decimal | None] = mapped_column(Money())  # redeem: units × NAV − fee
+    fee_detail: Mapped[str | None] = mapped_column(Text)  # JSON: the FIFO lots and their rates
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class FundLot(Base):
+    """Units of a fund bought by one confirmed subscription, held since its NAV day: redemptions
+    take from the oldest lot first and pay the fee of each lot's holding period."""
+
+    __tablename__ = "fund_lots"
+    __table_args__ = (Index("ix_fund_lots_holding", "account_id", "symbol", "start_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("fund_orders.id", ondelete="CASCADE"), unique=True)
+    start_day: Mapped[date] = mapped_column(Date)
+    units: Mapped[Decimal] = mapped_column(Money(18, 2))
+    remaining: Mapped[Decimal] = mapped_column(Money(18, 2))
+
+
+class FundNav(Base):
+    """A fund's published unit NAV (单位净值) of a day, from the fund companies' NAV file."""
+
+    __tablename__ = "fund_navs"
+    __table_args__ = (UniqueConstraint("symbol", "nav_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(16))
+    nav_date: Mapped[date] = mapped_column(Date)
+    nav: Mapped[Decimal] = mapped_column(Price())
+    source: Mapped[str] = mapped_column(String(80))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

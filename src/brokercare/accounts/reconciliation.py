@@ -26,10 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.banks import BankAnswer
+from brokercare.accounts.inbox import read_checked
 from brokercare.accounts.models import BankTransfer, ReconciliationItem
 from brokercare.accounts.schemas import ReconciliationItemOut, ReconciliationOut
 from brokercare.accounts.transfers import apply_answer
-from brokercare.core.bulkimport import read_rows
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.core.settings import get_settings
 from brokercare.ledger.service import append as ledger_append
@@ -50,33 +50,23 @@ def statement_inbox() -> Path:
     return get_settings().data_dir / "inbox" / "bank-statements"
 
 
+def _statement_row(rec: dict, line: int) -> StatementRow:
+    try:
+        amount = Decimal(rec["amount"].strip())
+    except InvalidOperation:
+        raise ValueError(f"row {line}: amount {rec['amount']!r} is not a number") from None
+    if rec["direction"].strip() not in ("in", "out"):
+        raise ValueError(f"row {line}: direction {rec['direction']!r} is not in or out")
+    if rec["status"].strip() not in ("success", "failed"):
+        raise ValueError(f"row {line}: status {rec['status']!r} is not success or failed")
+    if not rec["transfer_no"].strip() and not rec["bank_ref"].strip():
+        raise ValueError(f"row {line}: neither transfer_no nor bank_ref is given")
+    return StatementRow(rec["transfer_no"].strip(), rec["bank_ref"].strip(),
+                        rec["direction"].strip(), amount, rec["status"].strip() == "success")
+
+
 def read_statement(path: Path) -> list[StatementRow]:
-    header, rows = read_rows(path)
-    missing = set(COLUMNS) - set(header)
-    if missing:
-        raise ValidationFailed(f"{path.name}: missing column(s) {', '.join(sorted(missing))}")
-    out, errors = [], []
-    for i, rec in enumerate(rows):
-        if rec is None:
-            continue
-        line = i + 2
-        try:
-            amount = Decimal(rec["amount"].strip())
-        except InvalidOperation:
-            errors.append(f"row {line}: amount {rec['amount']!r} is not a number")
-            continue
-        if rec["direction"].strip() not in ("in", "out"):
-            errors.append(f"row {line}: direction {rec['direction']!r} is not in or out")
-        elif rec["status"].strip() not in ("success", "failed"):
-            errors.append(f"row {line}: status {rec['status']!r} is not success or failed")
-        elif not rec["transfer_no"].strip() and not rec["bank_ref"].strip():
-            errors.append(f"row {line}: neither transfer_no nor bank_ref is given")
-        else:
-            out.append(StatementRow(rec["transfer_no"].strip(), rec["bank_ref"].strip(),
-                                    rec["direction"].strip(), amount, rec["status"].strip() == "success"))
-    if errors:
-        raise ValidationFailed(f"{path.name}: nothing reconciled; " + "; ".join(errors[:10]))
-    return out
+    return read_checked(path, COLUMNS, _statement_row, refused="nothing reconciled")
 
 
 def reconcile(session: Session, *, bank_name: str, day: date, rows: list[StatementRow]) -> ReconciliationOut:

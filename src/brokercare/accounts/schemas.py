@@ -128,3 +128,38 @@ class ReconciliationOut(BaseModel):
     matched: int
     settled: int  # transfers whose answer never came, settled by the statement
     differences: list[ReconciliationItemOut]
+
+
+class FundOrderIn(BaseModel):
+    """A 场外基金 order: ``subscribe`` by ``amount`` (元), ``redeem`` by ``units`` (份).
+    ``risk_confirmed``: the customer read the suitability warning and still wants to buy."""
+
+    kind: Literal["subscribe", "redeem"]
+    symbol: str = Field(min_length=6, max_length=16, description="6-digit fund code or 000051.OF")
+    amount: Decimal | None = Field(None, gt=0, max_digits=16, decimal_places=2)
+    units: Decimal | None = Field(None, gt=0, max_digits=16, decimal_places=2)
+    risk_confirmed: bool = False
+
+
+class FundOrderOut(BaseModel):
+    order_no: str
+    kind: str  # subscribe, redeem
+    kind_label: str
+    symbol: str
+    fund_name: str
+    amount: Decimal | None  # subscribe: the amount asked
+    units: Decimal | None  # redeem: the units asked; subscribe: the units confirmed
+    state: str  # proposed, placed, confirmed, cancelled, expired
+    state_label: str
+    nav_day: date  # the trading day whose NAV prices the order (the 15:00 cut-off)
+    confirm_day: date  # T+1: when the fund company confirms it
+    cancellable_until: datetime | None
+    nav: Decimal | None
+    fee: Decimal | None  # subscribe: known when placed; redeem: on confirmation
+    proceeds: Decimal | None  # redeem: units × NAV − fee
+    suitability: str | None
+    reason: str | None
+    placed_at: datetime
+    confirmed_at: datetime | None
+    replayed: bool = False  # the same request key again: this is the first request's order
+    warning: str | None = None  # a proposal's suitability warning the customer must read

@@ -25,6 +25,10 @@ from sqlalchemy.orm import Session
 from brokercare.accounts import loading, margin_loading
 from brokercare.accounts.daily_sources import holdings_frame as holdings_frame
 from brokercare.accounts.daily_sources import trades_frame as trades_frame
+from brokercare.accounts.funds import SuitabilityGate as SuitabilityGate
+from brokercare.accounts.funds import confirm_subscription_proposal as confirm_subscription_proposal
+from brokercare.accounts.funds import fund_orders_of as fund_orders_of
+from brokercare.accounts.funds import propose_subscription as propose_subscription
 from brokercare.accounts.margin import RATIO_STEP, lending_debt
 from brokercare.accounts.margin import ShortPosition as ShortPosition
 from brokercare.accounts.margin import lending_debt_sql as lending_debt_sql

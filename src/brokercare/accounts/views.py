@@ -1,5 +1,5 @@
 """Account endpoints under ``/api/v1``: a customer's accounts, an account's valued positions, its
-margin status, and bank–securities transfers with their reconciliation. Holdings and balances are class-3 data: roles not cleared for it get 403 (or
+margin status, bank–securities transfers with their reconciliation, and OTC fund orders. Holdings and balances are class-3 data: roles not cleared for it get 403 (or
 must ask with ``reveal=true`` where their role allows, which is audited)."""
 
 from __future__ import annotations
@@ -8,18 +8,21 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from brokercare.accounts import reconciliation, service, transfers
+from brokercare.accounts import funds, reconciliation, service, transfers
 from brokercare.accounts.schemas import (
     AccountOut,
+    FundOrderIn,
+    FundOrderOut,
     MarginStatusOut,
     PositionOut,
     ReconciliationItemOut,
     TransferIn,
     TransferOut,
 )
+from brokercare.advisory import service as advisory
 from brokercare.core.bus import Event, get_bus
 from brokercare.core.database import get_session, session_scope
-from brokercare.core.errors import PermissionDenied
+from brokercare.core.errors import PermissionDenied, ValidationFailed
 from brokercare.core.service import mark_processed
 from brokercare.customers.service import get_customer
 from brokercare.security.policy import (
@@ -160,6 +163,63 @@ class Resolution(BaseModel):
 def resolve_difference(item_id: int, body: Resolution, user: Principal = Depends(back_office),
                        session: Session = Depends(get_session)) -> ReconciliationItemOut:
     out = reconciliation.resolve_item(session, item_id, actor_id=user.id, resolution=body.resolution)
+    session.commit()
+    return out
+
+
+# --- OTC fund orders (docs/funds.md) -----------------------------------------------------------
+
+def _the_customer(user: Principal, customer_id: int) -> None:
+    if user.role != "customer" or user.customer_id != customer_id:
+        raise PermissionDenied("只有客户本人可以办理基金申购和赎回。")
+
+
+@router.post("/customers/{customer_id}/fund-orders", response_model=FundOrderOut, status_code=201,
+             summary="Place a fund subscription (by amount) or redemption (by units); the customer only",
+             responses={409: {"description": "A suitability warning to confirm (risk_confirmed), "
+                                             "or the key already used for another order"}})
+def place_fund_order(
+    customer_id: int,
+    body: FundOrderIn,
+    response: Response,
+    idempotency_key: str = Header(..., alias="Idempotency-Key", min_length=1, max_length=120),
+    user: Principal = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> FundOrderOut:
+    _the_customer(user, customer_id)
+    if body.kind == "subscribe":
+        if body.amount is None or body.units is not None:
+            raise ValidationFailed("申购请填写金额（元），不要填写份额")
+        out = funds.place_subscription(
+            session, customer_id=customer_id, symbol=body.symbol, amount=body.amount,
+            idempotency_key=idempotency_key, suitability=advisory, risk_confirmed=body.risk_confirmed)
+    else:
+        if body.units is None or body.amount is not None:
+            raise ValidationFailed("赎回请填写份额，不要填写金额")
+        out = funds.place_redemption(session, customer_id=customer_id, symbol=body.symbol,
+                                     units=body.units, idempotency_key=idempotency_key)
+    session.commit()
+    if out.replayed:
+        response.status_code = 200
+    return out
+
+
+@router.get("/customers/{customer_id}/fund-orders", response_model=list[FundOrderOut],
+            summary="A customer's fund orders, newest first")
+def customer_fund_orders(customer_id: int, limit: int = Query(20, ge=1, le=200),
+                         user: Principal = Depends(current_user),
+                         session: Session = Depends(get_session)) -> list[FundOrderOut]:
+    _may_read_money(user, customer_id)
+    return funds.fund_orders_of(session, customer_id, limit=limit)
+
+
+@router.post("/customers/{customer_id}/fund-orders/{order_no}/cancel", response_model=FundOrderOut,
+             summary="Cancel a fund order before its NAV day's 15:00 cut-off; the customer only")
+def cancel_fund_order(customer_id: int, order_no: str = Path(..., max_length=24),
+                      user: Principal = Depends(current_user),
+                      session: Session = Depends(get_session)) -> FundOrderOut:
+    _the_customer(user, customer_id)
+    out = funds.cancel_order(session, customer_id=customer_id, order_no=order_no)
     session.commit()
     return out
 

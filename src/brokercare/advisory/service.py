@@ -97,6 +97,12 @@ def rebalance_advice(session: Session, customer_id: int, *, today: date | None =
     )
 
 
+def shelf_funds(theme: str) -> list[dict]:
+    """The OTC funds on the broker's own shelf (``data/products.yaml``) whose name carries ``theme``
+    (沪深300, 黄金 …): what "the 沪深300 fund" means to this broker when a customer asks for one."""
+    return [p for p in catalogue.products() if p["kind"] == "fund" and theme in p["name"]]
+
+
 def risk_levels(session: Session, customer_ids: list[int], *, today: date | None = None) -> dict[int, str | None]:
     """Each customer's risk category (C1–C5) from their latest assessment, None when never assessed
     or expired, in one read for a batch of customers (the assistant answering a batch of messages)."""

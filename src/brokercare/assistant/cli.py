@@ -112,7 +112,7 @@ def nlu_versions(task: str = typer.Option(..., help="intent or emotion")) -> Non
 
 @nlu_app.command("activate")
 def nlu_activate(task: str = typer.Option(...), version: str = typer.Argument(..., help="v1, v2 ... or builtin")) -> None:
-    """Switch the assistant to another stored version (``builtin`` = the shipped training data)."""
+    """Switch the assistant to another stored version (builtin = the shipped training data)."""
     from brokercare.assistant import registry  # deferred: see the module docstring
 
     try:

@@ -89,6 +89,8 @@ class GuardContext:
     risk_level: str | None = None  # C1..C5 or professional; None = unknown/expired
     own_numbers: frozenset[str] = frozenset()  # the customer's own account/holder numbers
     product_risks: dict[str, str] = field(default_factory=dict)  # product name -> R1..R5
+    # Whether the question is about investing (from its intent); None: judged from the reply's words.
+    investing: bool | None = None
 
 
 def _negated(text: str, start: int) -> bool:
@@ -137,7 +139,8 @@ def check(text: str, context: GuardContext | None = None) -> GuardVerdict:
             violations.append(Violation("suitability", m.group(0), f"{risk}级产品超出客户的风险承受能力"))
     if violations:
         return GuardVerdict(False, "block", text, violations)
-    if INVEST_TALK.search(text) and not RISK_WORDING.search(text):
+    investing = ctx.investing if ctx.investing is not None else bool(INVEST_TALK.search(text))
+    if investing and not RISK_WORDING.search(text):
         return GuardVerdict(True, "rewrite", text.rstrip() + "\n" + HUMAN_RISK_NOTE,
                             [Violation("risk_wording", "", "补充了风险提示")])
     return GuardVerdict(True, "pass", text)

@@ -4,7 +4,8 @@ A reply is: an opening that fits the customer's emotion and its intensity, a bod
 customer's own data (read-only tools) or the knowledge base, and — when the assistant cannot or
 should not finish the job — a hand-off to the right human queue. No composer names a product to
 buy: options are described as families (货币基金, 债券基金 …) and only those within the
-customer's suitability are mentioned.
+customer's suitability are mentioned. The one product named is the fund a customer asks to buy
+themselves ("我想买10万的沪深300基金"), as a proposal they must confirm, with any suitability warning.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def opening(analysis: Analysis) -> str:
 
 
 def _kb_body(kb: KnowledgeBase, analysis: Analysis) -> tuple[str | None, list[dict]]:
-    hits = kb.search(analysis.text, 3, intent=analysis.intent)
+    hits = _same_direction(kb.search(analysis.text, 3, intent=analysis.intent), analysis.text)
     best: KbHit | None = next((h for h in hits if h.matched), None)
     if best is None:
         # A weaker hit is still usable when it belongs to the intent the message was classified as.
@@ -103,7 +104,45 @@ def _kb_body(kb: KnowledgeBase, analysis: Analysis) -> tuple[str | None, list[di
     return best.answer, [best.as_source()]
 
 
+def _same_direction(hits: list[KbHit], text: str) -> list[KbHit]:
+    """A question that says which way the money goes ("从银行转到证券账户") is never answered with
+    the other way's procedure, however close the wording of that entry."""
+    wanted = transfer_direction(text)
+    if wanted is None:
+        return hits
+    return [h for h in hits if transfer_direction(h.question) in (None, wanted)]
+
+
 # -- data-driven composers ------------------------------------------------------------------------
+_ASKS_PRICE = re.compile(r"多少钱|什么价|价格|股价|现价|报价|最新价|涨了多少|跌了多少|涨幅|跌幅|几块")
+
+
+def _quote(session: Session, analysis: Analysis) -> Draft | None:
+    """"贵州茅台现在多少钱": the latest price of the named instrument with its time (an old close is
+    said to be one); None when the message names no instrument or does not ask for a price."""
+    named = analysis.entities_of("stock")
+    if not named or not _ASKS_PRICE.search(analysis.text):
+        return None
+    lines, facts = [], {}
+    for entity in named[:3]:
+        q = tools.stock_quote(session, entity.value)
+        if q is None:
+            continue
+        change = (f"，较昨收{'上涨' if q['change_pct'] > 0 else '下跌' if q['change_pct'] < 0 else '持平'}"
+                  f"{abs(q['change_pct']):.2f}%" if q["change_pct"] is not None else "")
+        when = q["time"].astimezone(SHANGHAI) if q["time"] is not None else None
+        said = ("参考价（非实时行情）" if when is None else
+                f"{when.month}月{when.day}日收盘价" if q["source"] == "close" else
+                f"{when.month}月{when.day}日 {when:%H:%M} 的最新价")
+        lines.append(f"{q['name']}（{q['symbol'][:6]}）{said} {q['price']:,.2f} 元{change}。")
+        facts[q["symbol"]] = {"price": str(q["price"]), "time": when.isoformat() if when else None,
+                              "stale": q["stale"]}
+    if not lines:
+        return None
+    note = "以上不是实时行情，盘中请以交易软件的报价为准。" if any(f["stale"] for f in facts.values()) else ""
+    return Draft("".join(lines) + note, [{"type": "tool", "name": "quote"}], facts={"quotes": facts})
+
+
 def _temperature(session: Session, boards: list[str]) -> tuple[str, dict]:
     """The current market temperature of ``boards`` in plain words, and the figures behind it."""
     temps = tools.market_temperature(session, boards)
@@ -295,6 +334,56 @@ def _confirmed_transfer(customer_id: int, analysis: Analysis) -> Draft | None:
                  facts={"transfer": {"transfer_no": t.transfer_no, "state": t.state}})
 
 
+# "确认购买" after a fund proposal (a plain "确认" too, when no transfer waits for one).
+_CONFIRM_BUY = re.compile(r"^\s*(好的?|是的?|对|没问题)?[，,]?\s*(确认|确定)(购买|申购|买入|办理)?\s*[。！!.]*\s*$")
+# "我想买10万的沪深300基金", "申购2万黄金基金": a purchase, not a question about one.
+_BUYS_FUND = re.compile(r"(买|申购|购买|定投|入)[^，。！？]{0,12}基金|基金[^，。！？]{0,6}(申购|买入)")
+
+
+def _md(day) -> str:
+    return f"{day.month} 月 {day.day} 日"
+
+
+def _propose_fund(session: Session, customer_id: int, analysis: Analysis) -> Draft:
+    amount = Decimal(analysis.entities_of("amount")[0].value)
+    choice = tools.fund_to_buy(session, customer_id, analysis.text)
+    tool = [{"type": "tool", "name": "fund_orders"}]
+    if choice.symbol is None:
+        known = f"，例如{'、'.join(choice.candidates)}" if choice.candidates else ""
+        return Draft(f"好的，{format_amount(amount, yuan_digits=2)}。请告诉我您要申购的场外基金的 6 位代码"
+                     f"或全称{known}。基金投资有风险，净值可能下跌。", tool)
+    try:
+        o = tools.propose_fund_subscription(customer_id, choice.symbol, amount)
+    except DomainError as exc:
+        return Draft(f"这笔申购现在办理不了：{exc.detail}", tool)
+    what = (f"申购{o.fund_name}（{o.symbol.split('.')[0]}），金额 {format_amount(o.amount, yuan_digits=2)}，"
+            f"申购费 {o.fee:,.2f} 元，按 {_md(o.nav_day)}的净值计算份额，{_md(o.confirm_day)}确认")
+    facts = {"proposed_fund_order": {"symbol": o.symbol, "amount": str(o.amount), "nav_day": str(o.nav_day)}}
+    if o.warning:
+        return Draft(f"{o.warning}\n您要办理的是：{what}。如果您了解上述风险后仍要申购，请回复“确认购买”，"
+                     "视为您本人确认已知晓该产品风险高于本人风险承受能力，我们会记录这次确认；10 分钟内有效。",
+                     tool, facts=facts)
+    return Draft(f"请确认：{what}。基金净值会波动，可能亏损本金。确认办理请回复“确认购买”，10 分钟内有效；"
+                 "不需要的话忽略即可。", tool, facts=facts)
+
+
+def _confirmed_fund(customer_id: int, analysis: Analysis) -> Draft | None:
+    """"确认购买" after a fund proposal: place it. None when nothing waits for a confirmation."""
+    if not _CONFIRM_BUY.match(analysis.text):
+        return None
+    try:
+        o = tools.confirm_fund_subscription(customer_id)
+    except DomainError as exc:
+        return Draft(f"这笔申购没有办理：{exc.detail}", [{"type": "tool", "name": "fund_orders"}])
+    if o is None:
+        return None
+    return Draft(f"您的{o.fund_name}申购 {format_amount(o.amount, yuan_digits=2)}（订单号尾号 {o.order_no[-6:]}）"
+                 f"已受理，按 {_md(o.nav_day)}的净值计算份额，预计 {_md(o.confirm_day)}确认；"
+                 f"{_md(o.nav_day)} 15:00 前可以撤单。基金投资有风险，净值可能下跌。",
+                 [{"type": "tool", "name": "fund_orders"}],
+                 facts={"fund_order": {"order_no": o.order_no, "state": o.state}})
+
+
 def _margin(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
     views = tools.margin_views(session, customer_id)
     if not views:
@@ -375,6 +464,8 @@ def _risk(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeB
 def compose(session: Session, customer_id: int, analysis: Analysis, kb: KnowledgeBase) -> Draft:
     """The templated reply for the message's top intent."""
     intent = analysis.intent
+    if intent == "out_of_scope" and (quoted := _quote(session, analysis)) is not None:
+        return quoted
     if intent == "out_of_scope":
         return Draft("这个问题超出了我能服务的范围，我主要负责证券账户、交易、理财和两融等业务。"
                      "您可以换个方式问我和证券业务相关的问题。")
@@ -384,6 +475,8 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
     if customer_id is None and intent in PERSONAL_INTENTS:
         body, sources = _kb_body(kb, analysis)
         return Draft((body + "\n" if body else "") + VERIFY_FIRST, sources)
+    if intent in ("market_quote", "position_diagnosis") and (quoted := _quote(session, analysis)) is not None:
+        return quoted
     if intent == "robo_advice":
         return _rebalance(session, customer_id)
     if intent == "position_diagnosis":
@@ -392,6 +485,11 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
         return _pnl(session, customer_id, analysis)
     if customer_id is not None and (done := _confirmed_transfer(customer_id, analysis)) is not None:
         return done
+    if customer_id is not None and (done := _confirmed_fund(customer_id, analysis)) is not None:
+        return done
+    if (customer_id is not None and intent == "fund_trade" and analysis.entities_of("amount")
+            and _BUYS_FUND.search(analysis.text)):
+        return _propose_fund(session, customer_id, analysis)
     if (customer_id is not None and intent == "bank_transfer" and analysis.entities_of("amount")
             and not _ASKS_STATUS.search(analysis.text)):
         return _propose_transfer(customer_id, analysis)

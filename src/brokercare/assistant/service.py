@@ -17,7 +17,7 @@ from brokercare.assistant import guard, llm, replies, tools
 from brokercare.assistant.analysis import MAX_TEXT, Analysis, analyze, analyze_many, clean_text
 from brokercare.assistant.guard import GuardVerdict
 from brokercare.assistant.kb import KnowledgeBase, knowledge_base
-from brokercare.assistant.taxonomy import describe, intents, skill_of
+from brokercare.assistant.taxonomy import about_investing, describe, intents, skill_of
 from brokercare.core.errors import NotFound
 from brokercare.market import service as market
 
@@ -108,7 +108,8 @@ def _guard_context(session: Session, customer, customer_id: int | None, analysis
     if customer is not None and customer.investor_type == "professional":
         level = "professional"
     own = {a.account_no for a in tools.accounts_of(session, customer_id)} if customer is not None else set()
-    return guard.GuardContext(level, frozenset(own), _product_risks(session, analysis))
+    return guard.GuardContext(level, frozenset(own), _product_risks(session, analysis),
+                              investing=about_investing(analysis.intent))
 
 
 def _checked(templated: str, draft: replies.Draft, analysis: Analysis,

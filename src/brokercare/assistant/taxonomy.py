@@ -15,6 +15,7 @@ class Intent:
     label: str
     zh: str
     skill: str | None
+    invest: bool = False  # its answers talk about investing (and carry the risk reminder)
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +25,7 @@ def _raw() -> dict:
 
 @lru_cache(maxsize=1)
 def intents() -> dict[str, Intent]:
-    return {label: Intent(label, v["zh"], v.get("skill")) for label, v in _raw()["intents"].items()}
+    return {label: Intent(label, v["zh"], v.get("skill"), bool(v.get("invest"))) for label, v in _raw()["intents"].items()}
 
 
 @lru_cache(maxsize=1)
@@ -35,6 +36,11 @@ def emotions() -> dict[str, str]:
 def skill_of(label: str) -> str | None:
     intent = intents().get(label)
     return intent.skill if intent else None
+
+
+def about_investing(label: str) -> bool:
+    intent = intents().get(label)
+    return bool(intent and intent.invest)
 
 
 def describe(label: str) -> str:

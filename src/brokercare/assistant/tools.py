@@ -7,6 +7,7 @@ there is no parameter through which a message could reach another customer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,12 +17,13 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from brokercare.accounts import service as accounts
-from brokercare.accounts.schemas import TransferOut
+from brokercare.accounts.schemas import FundOrderOut, TransferOut
 from brokercare.advisory import service as advisory
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import session_scope
-from brokercare.core.errors import NotFound
+from brokercare.core.errors import DomainError, NotFound
 from brokercare.customers import service as customers
+from brokercare.market import service as market
 from brokercare.monitoring import service as monitoring
 
 ZERO = Decimal("0")
@@ -227,6 +229,51 @@ def confirm_transfer(customer_id: int) -> TransferOut | None:
     return out
 
 
+# What a customer calls a fund they want to buy: a 6-digit code, or the index or theme it follows.
+_FUND_CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+_FUND_THEME = re.compile(r"沪深300|中证500|中证1000|上证50|科创50|创业板|红利|黄金|可转债|国债|信用债")
+
+
+@dataclass
+class FundChoice:
+    symbol: str | None  # None: the message does not say which fund
+    theme: str | None
+    candidates: list[str] = field(default_factory=list)  # "名称（代码）" to ask among
+
+
+def fund_to_buy(session: Session, customer_id: int, text: str) -> FundChoice:
+    """The OTC fund a purchase request means: the code it gives; else a fund of the theme the
+    customer already holds; else the broker's own shelf fund of that theme."""
+    for code in _FUND_CODE.findall(text):
+        if f"{code}.OF" in market.instruments_by_symbol(session, [f"{code}.OF"]):
+            return FundChoice(f"{code}.OF", None)
+    theme = m.group(0) if (m := _FUND_THEME.search(text)) else None
+    if theme is None:
+        return FundChoice(None, None)
+    held = [p.symbol for p in accounts.positions_of(session, customer_id)
+            if p.kind == "fund" and theme in p.name]
+    shelf = [f["symbol"] for f in advisory.shelf_funds(theme)]
+    if held or shelf:
+        return FundChoice((held or shelf)[0], theme)
+    found = market.find_instruments(session, theme, kind="fund", limit=3)
+    return FundChoice(None, theme, [f"{i.name}（{i.code}）" for i in found])
+
+
+def propose_fund_subscription(customer_id: int, symbol: str, amount: Decimal) -> FundOrderOut:
+    """Record the subscription the customer asked for, placed only on their explicit confirmation
+    (its own transaction, like a proposed transfer)."""
+    with session_scope() as session:
+        return accounts.propose_subscription(session, customer_id=customer_id, symbol=symbol,
+                                             amount=amount, suitability=advisory)
+
+
+def confirm_fund_subscription(customer_id: int) -> FundOrderOut | None:
+    """The customer confirmed (after reading any suitability warning): the proposal is placed."""
+    with session_scope() as session:
+        return accounts.confirm_subscription_proposal(session, customer_id=customer_id,
+                                                      suitability=advisory)
+
+
 @dataclass
 class MarginView:
     account_no: str
@@ -287,6 +334,14 @@ def commission_rates(session: Session, customer_id: int) -> list[tuple[str, Deci
 
 def account_statuses(session: Session, customer_id: int) -> list[tuple[str, str, str]]:
     return [(a.account_no, a.kind, a.status) for a in accounts_of(session, customer_id)]
+
+
+def stock_quote(session: Session, symbol: str) -> dict | None:
+    """The latest price of one instrument with its time and staleness (None without a price)."""
+    try:
+        return market.quote_of(session, symbol)
+    except DomainError:
+        return None
 
 
 def market_temperature(session: Session, boards: list[str]) -> dict[str, dict]:

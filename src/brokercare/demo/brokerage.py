@@ -34,6 +34,7 @@ from brokercare.demo import population as pop
 from brokercare.demo.context import Context, build_context
 from brokercare.demo.generator import generate_chunk
 from brokercare.demo.identity import id_numbers
+from brokercare.demo.market_days import DAYS, model_market_days
 from brokercare.demo.people import TIERS
 from brokercare.demo.sampling import starts_with
 from brokercare.market.service import instrument_count, load_instruments, shipped_instruments
@@ -97,10 +98,14 @@ def generate_brokerage(engine: Engine, *, customers: int, seed: int = 42, as_of:
     unique = _UniqueIds(hashes, master, FieldCipher(dict(cipher.keys), cipher.active_key_id).encrypt_many)
     _load(engine, ctx, seed, customers, workers, unique, summary, progress)
     summary.seconds = time.perf_counter() - started
+    hooks_started = time.perf_counter()
     if run_domain_hooks:
-        hooks_started = time.perf_counter()
         _run_domain_hooks(engine, seed, summary)
-        summary.hook_seconds = time.perf_counter() - hooks_started
+    modelled = model_market_days(engine, np.random.default_rng([seed, 17]), as_of)
+    summary.add("daily_bars (modelled)", modelled)
+    summary.notes.append(f"market: {modelled:,} modelled daily bars for the last {DAYS} trading days "
+                         "where the shipped history has none (demo data, seeded)")
+    summary.hook_seconds = time.perf_counter() - hooks_started
     return summary
 
 

@@ -1,13 +1,26 @@
-"""The engagement domain's tables."""
+"""The engagement domain's tables: stored daily reports, leads for managers, the proactive
+contacts the frequency cap counts, and managers' tasks."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from brokercare.core.database import Base, UTCDateTime, utcnow
+from brokercare.core.database import Base, Money, UTCDateTime, utcnow
 
 
 class DailyReport(Base):
@@ -22,3 +35,61 @@ class DailyReport(Base):
     day: Mapped[date] = mapped_column(Date)
     data: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Lead(Base):
+    """A need predicted for a customer, handed to their manager: why, what to say, and how it
+    ended (``new`` → ``contacted`` → ``won`` / ``lost``, with the outcome and the amount won)."""
+
+    __tablename__ = "engagement_leads"
+    __table_args__ = (Index("ix_engagement_leads_customer_need", "customer_id", "need", "raised_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    need: Mapped[str] = mapped_column(String(32))
+    manager_id: Mapped[int | None] = mapped_column(Integer, index=True)  # security.users.id
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    talking_points: Mapped[list] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(12), default="new", index=True)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[Decimal | None] = mapped_column(Money())
+    raised_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    contacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Touch(Base):
+    """One proactive contact with a customer (a report push, a lead, a greeting, an alert call):
+    what the per-customer frequency cap counts. ``sent`` is false for one the cap held back."""
+
+    __tablename__ = "engagement_touches"
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    ref: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    sent: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ManagerTask(Base):
+    """Something a customer manager must do by ``due_at`` (a VIP's holding at limit-down: call
+    within 15 minutes), with the suggested script; ``key`` makes raising it idempotent."""
+
+    __tablename__ = "engagement_tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(96), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    manager_id: Mapped[int | None] = mapped_column(Integer, index=True)  # security.users.id
+    kind: Mapped[str] = mapped_column(String(24))
+    title: Mapped[str] = mapped_column(Text)
+    script: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

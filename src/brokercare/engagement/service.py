@@ -1,4 +1,6 @@
-"""The engagement domain's public face: daily post-close reports (read, build, store, push).
+"""The engagement domain's public face: daily post-close reports (read, build, store, push), and
+the leads and tasks of customer managers (:mod:`engagement.leads`, :mod:`engagement.triggers`),
+and the customers' calculators (:mod:`engagement.calculators`).
 
 Reports are computed a partition of customer ids at a time from the other domains' batch reads
 (:mod:`engagement.nightly`) by the pure :func:`engagement.daily.compute`; the nightly job, the CLI
@@ -30,11 +32,26 @@ from brokercare.core.calendar import (
 from brokercare.core.database import utcnow
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.service import get_customer_by_no
+from brokercare.engagement import contact, leads
+from brokercare.engagement.calculators import Lot as Lot
+from brokercare.engagement.calculators import dividend_tax as dividend_tax
+from brokercare.engagement.calculators import goal as goal
+from brokercare.engagement.calculators import loan as loan
+from brokercare.engagement.leads import leads_of as leads_of
+from brokercare.engagement.leads import need_labels as need_labels
+from brokercare.engagement.leads import update_lead as update_lead
 from brokercare.engagement.models import DailyReport
 from brokercare.engagement.nightly import PARTITION, Progress, build, documents, night
 from brokercare.engagement.nightly import read_inputs as read_inputs
+from brokercare.engagement.triggers import complete_task as complete_task
+from brokercare.engagement.triggers import tasks_of as tasks_of
 from brokercare.outbox.schemas import NewMessage
 from brokercare.outbox.service import enqueue_many
+
+#: A lead's states in words, for pages.
+LEAD_STATE_LABELS = leads.STATE_LABELS
+#: Leads by need and state with the amount won (service quality's conversion of proactive leads).
+lead_conversion = leads.conversion
 
 
 def check_day(day: date) -> None:
@@ -128,7 +145,8 @@ def publish_daily_reports(engine: Engine, day: date, *, partition: int = PARTITI
                           client: Client | None = None,
                           progress: Progress | None = None) -> NightSummary:
     """Each opted-in customer's report of ``day`` stored, and one app push with its link queued
-    (idempotent: a second run rewrites the reports and queues nothing new). Partitions are
+    when the contact frequency cap allows (idempotent: a second run rewrites the reports and
+    queues nothing new). Partitions are
     computed in this process or on a Dask ``client``; each is stored in its own transaction."""
     check_day(day)
     reports = pushes = parts = 0
@@ -138,7 +156,9 @@ def publish_daily_reports(engine: Engine, day: date, *, partition: int = PARTITI
             continue
         with Session(engine) as session, session.begin():
             _store(session.connection(), day, docs)
-            queued = enqueue_many(session, [_push(day, cid, doc) for cid, doc in docs])
+            ref = f"daily:{day.isoformat()}"
+            allowed = contact.allow(session, [(cid, ref) for cid, _ in docs], kind="daily_report", day=day)
+            queued = enqueue_many(session, [_push(day, cid, doc) for cid, doc in docs if (cid, ref) in allowed])
         reports += len(docs)
         pushes += sum(q.created for q in queued)
     return NightSummary(reports=reports, pushes=pushes, partitions=parts)
@@ -173,3 +193,4 @@ def write_reports(engine: Engine, day: date, out_dir: Path, *, fmt: str = "html"
             return [_write(stored or live_report(session, customer.id, day), folder, fmt)]
     return [_write(doc, folder, fmt) for docs in night(engine, day, subscribers_only=not everyone, progress=progress)
             for _, doc in docs]
+

@@ -1,58 +1,45 @@
-"""Daily closes and the day's price facts per instrument: what a post-close report measures with.
+"""The day's price facts per instrument, from the quote store's daily bars: what a post-close
+report measures with.
 
-The closes table holds one price per instrument and trading day. ``record_closes`` snapshots the
-valuation price (the latest quote, else the reference price) after the close (the scheduled ``market.record_closes``); a broker with a
-market-data warehouse loads its official closes with ``load_closes`` instead. ``day_facts`` turns
-them into one row per instrument: the previous close, the close, the limit-down streak (by the
-exchanges' price-limit rules) and the risk-warning flags.
+There is one store of closes, ``daily_bars`` (:mod:`market.store`): loaded from the broker's
+market data (``brokercare market load-bars``) or rolled up from the day's live minute bars after
+the close (the scheduled ``market.close_day``). ``day_facts`` turns the bars of the day and the
+days before into one row per instrument: the previous close, the close, the limit-down streak (by
+the exchanges' price-limit rules) and the risk-warning flags. Nothing is modelled here: a day
+without a bar is not given an invented move.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
-from decimal import Decimal
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import polars as pl
-from sqlalchemy import Connection, Float, cast, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Float, cast, select
 
 from brokercare.core.bulkread import date_text, read_frame
-from brokercare.core.calendar import add_trading_days
+from brokercare.core.calendar import SHANGHAI, add_trading_days
 from brokercare.market.limits import limit_arrays
-from brokercare.market.models import DailyClose, Instrument, Quote
+from brokercare.market.models import DailyBar, Instrument, Quote
 
 #: Trading days looked back for a limit-down streak (a longer streak shows as this many).
 STREAK_DAYS = 5
 
 
-def load_closes(conn: Connection, rows: Iterable[tuple[str, date, Decimal | float]]) -> int:
-    """Insert or correct closes ``(symbol, day, close)``; returns the rows written."""
-    data = [{"symbol": s, "day": d, "close": Decimal(str(c))} for s, d, c in rows]
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(DailyClose.__table__)
-    stmt = stmt.on_conflict_do_update(index_elements=["day", "symbol"], set_={"close": stmt.excluded.close})
-    for start in range(0, len(data), 5000):
-        conn.execute(stmt, data[start:start + 5000])
-    return len(data)
-
-
-def record_closes(conn: Connection, day: date) -> int:
-    """Store every priced instrument's close on ``day`` (idempotent): its latest quote after the
-    close, else its reference price — the valuation price (valuation.py) at the end of the day."""
-    price = func.coalesce(Quote.price, Instrument.last_price)
-    rows = conn.execute(select(Instrument.symbol, price)
-                        .outerjoin(Quote, Quote.symbol == Instrument.symbol)
-                        .where(price.is_not(None), Instrument.kind != "index")).all()
-    return load_closes(conn, ((s, day, p) for s, p in rows))
-
-
 def _closes(conn: Connection, days: list[date]) -> pl.DataFrame:
-    return read_frame(conn, select(DailyClose.symbol, date_text(DailyClose.day), cast(DailyClose.close, Float))
-                      .where(DailyClose.day.in_(days)),
+    return read_frame(conn, select(DailyBar.symbol, date_text(DailyBar.day), cast(DailyBar.close, Float))
+                      .where(DailyBar.day.in_(days)),
                       {"symbol": pl.String, "day": pl.String, "close": pl.Float64})
+
+
+def _quotes_of_day(conn: Connection, day: date) -> pl.DataFrame:
+    """The stored quotes taken on ``day`` itself, Beijing time (a live price before the day's bar
+    is rolled up)."""
+    start = datetime.combine(day, time(0), tzinfo=SHANGHAI)
+    end = start + timedelta(days=1)
+    return read_frame(conn, select(Quote.symbol, cast(Quote.price, Float).label("quote"))
+                      .where(Quote.time >= start, Quote.time < end),
+                      {"symbol": pl.String, "quote": pl.Float64})
 
 
 def _instruments(conn: Connection) -> pl.DataFrame:
@@ -69,14 +56,24 @@ def near_delisting(names: pl.Expr) -> pl.Expr:
     return names.str.contains(r"^\*ST|^S\*ST|退")
 
 
+def _latest(columns: list[np.ndarray]) -> np.ndarray:
+    """Per row, the first value that is not NaN, scanning ``columns`` in order."""
+    out = np.full(columns[0].shape, np.nan)
+    for c in columns:
+        out = np.where(np.isnan(out), c, out)
+    return out
+
+
 def day_facts(conn: Connection, day: date) -> pl.DataFrame:
     """One row per instrument: name, kind, board, exchange, risk rating, ST and near-delisting
-    flags, ``prev_close`` (the previous trading day's close, null when not recorded), ``close``
-    (the day's close; the reference price when the day has none recorded yet) and
-    ``limit_down_days`` (consecutive trading days ending ``day`` that closed at the limit-down
-    price, up to :data:`STREAK_DAYS`)."""
+    flags, ``prev_close`` (the latest daily bar's close before ``day`` within
+    :data:`STREAK_DAYS` trading days: a suspended share keeps its last close; null when the store
+    has none), ``close`` (the day's bar; before it is rolled up, a quote taken that day; else the
+    previous close — no bar, no move; else the reference price) and ``limit_down_days``
+    (consecutive trading days ending ``day`` that closed at the limit-down price, up to
+    :data:`STREAK_DAYS`)."""
     days = [add_trading_days(day, -k) for k in range(STREAK_DAYS + 1)]  # day, day-1, ..., day-5
-    inst = _instruments(conn)
+    inst = _instruments(conn).join(_quotes_of_day(conn, day), on="symbol", how="left")
     wide = _closes(conn, days).pivot(on="day", index="symbol", values="close")
     frame = inst.join(wide, on="symbol", how="left")
     col = {d: (frame[d.isoformat()].to_numpy().astype(np.float64) if d.isoformat() in frame.columns
@@ -91,12 +88,14 @@ def day_facts(conn: Connection, day: date) -> pl.DataFrame:
         hit = ~np.isnan(today) & ~np.isnan(down) & (today <= down + 1e-6)
         alive &= hit
         streak += alive
-    close = np.where(np.isnan(col[day]), frame["last_price"].to_numpy().astype(np.float64), col[day])
+    prev = _latest([col[d] for d in days[1:]])
+    close = _latest([col[day], frame["quote"].to_numpy().astype(np.float64), prev,
+                     frame["last_price"].to_numpy().astype(np.float64)])
     return frame.select(
         "symbol", "name", "kind", "board", "exchange", "risk_rating", "is_st",
         near_delisting(pl.col("name")).alias("near_delisting"),
     ).with_columns(
-        pl.Series("prev_close", col[days[1]]).fill_nan(None),
+        pl.Series("prev_close", prev).fill_nan(None),
         pl.Series("close", close).fill_nan(None),
         pl.Series("limit_down_days", streak),
     )

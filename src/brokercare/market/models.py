@@ -41,16 +41,6 @@ class Instrument(Base):
     price_source: Mapped[str | None] = mapped_column(String(16))  # history, nav, index, par, modelled (see data/SOURCE.md)
 
 
-class DailyClose(Base):
-    """An instrument's closing price on a trading day: the day's P&L is measured between two of
-    them. Recorded after the close from the reference price (``market.record_closes``) or loaded
-    from the broker's market-data feed."""
-
-    __tablename__ = "market_daily_closes"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
-    close: Mapped[Decimal] = mapped_column(Price())
 class Quote(Base):
     """The latest price of an instrument: a live snapshot, or the last close loaded from bars.
 

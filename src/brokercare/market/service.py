@@ -8,14 +8,24 @@ SQL that must join holdings to prices inside the database (millions of positions
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Subquery, case, func, inspect, literal_column, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Subquery,
+    case,
+    func,
+    inspect,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -27,13 +37,7 @@ from brokercare.core.calendar import SHANGHAI
 from brokercare.core.errors import NotFound
 from brokercare.market import store
 from brokercare.market.barfiles import read_bars
-from brokercare.market.closes import (
-    STREAK_DAYS,
-    day_facts,
-    load_closes,
-    near_delisting,
-    record_closes,
-)
+from brokercare.market.closes import STREAK_DAYS, day_facts, near_delisting
 from brokercare.market.events import SNAPSHOT_EVENT, snapshot_payload
 from brokercare.market.limits import BOARDS, limit_arrays, limit_pct, limit_prices, rule_for
 from brokercare.market.models import DailyBar, Instrument, MinuteBar, Quote
@@ -62,11 +66,11 @@ __all__ = [
     "instruments_by_symbol", "instruments_of_kinds", "instruments_sql", "last_prices", "load_instruments",
     "normalise_symbol",
     # the one valuation price (valuation.py) and the quote store
-    "Tick", "Valuation", "expected_since", "daily_history", "ingest_quotes", "is_stale", "load_bars", "previous_closes", "quote_of", "valuations",
+    "Tick", "Valuation", "expected_since", "daily_history", "ingest_quotes", "is_stale", "load_bars", "load_daily_bars", "previous_closes", "quote_of", "valuations",
     # daily price limits (limits.py)
     "BOARDS", "limit_arrays", "limit_pct", "limit_prices", "rule_for",
-    # daily closes and the day's price facts (closes.py)
-    "STREAK_DAYS", "day_facts", "load_closes", "near_delisting", "record_closes",
+    # the day's price facts from the daily bars (closes.py)
+    "STREAK_DAYS", "day_facts", "near_delisting",
     # the quote replay reader (quotes.py)
     "QuoteRow", "group_snapshots", "parse_time", "read_rows", "to_symbol",
     # exchange conventions and the shipped reference data (reference.py)
@@ -249,6 +253,14 @@ def load_bars(engine: Engine, path: Path, freq: str = "daily") -> ImportReport:
         bars.report.inserted = _bar_count(conn, table, symbols) - before
     bars.report.updated = len(rows) - bars.report.inserted
     return bars.report
+
+
+def load_daily_bars(conn: Connection, rows: Sequence[dict]) -> int:
+    """Insert or correct daily bars given as rows (``symbol, day, open, high, low, close, volume,
+    amount``) — what ``load_bars`` does with a file — and make each symbol's newest close its
+    latest quote unless a newer one is stored; the caller commits."""
+    store.upsert_daily_bars(conn, rows)
+    return store.refresh_closes(conn, {r["symbol"] for r in rows})
 
 
 def _bar_count(conn, table, symbols: list[str]) -> int:

@@ -105,6 +105,12 @@ def preferences_of(session: Session, customer_ids: Iterable[int]) -> dict[int, A
     return {p.customer_id: p for p in session.scalars(stmt) if p.customer_id in wanted}
 
 
+def message_channels(session: Session, customer_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The channels each customer chose for their messages, in their order (customers on the
+    defaults are absent): what other domains' proactive messages prefer too."""
+    return {cid: list(p.channels) for cid, p in preferences_of(session, customer_ids).items() if p.channels}
+
+
 def daily_report_subscribers(conn: Connection, *, lo: int, hi: int) -> list[int]:
     """Customers ``lo..hi`` who asked for the post-close daily report, ascending."""
     return [r[0] for r in driver_rows(conn, select(AlertPreference.customer_id).where(

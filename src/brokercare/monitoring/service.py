@@ -26,6 +26,7 @@ from brokercare.monitoring.ipo_loading import ipo_issues_spec as ipo_issues_spec
 from brokercare.monitoring.ipo_notes import next_day_notes as next_day_notes
 from brokercare.monitoring.preferences import daily_report_subscribers as daily_report_subscribers
 from brokercare.monitoring.preferences import get_preferences as get_preferences
+from brokercare.monitoring.preferences import message_channels as message_channels
 from brokercare.monitoring.preferences import set_preferences as set_preferences
 from brokercare.monitoring.temperature import latest_temperatures as latest_temperatures
 from brokercare.monitoring.temperature import record_temperatures as record_temperatures
@@ -33,6 +34,7 @@ from brokercare.monitoring.temperature import snapshot_temperatures as snapshot_
 from brokercare.monitoring.temperature import temperature_history as temperature_history
 from brokercare.monitoring.temperature import temperature_sentence as temperature_sentence
 from brokercare.monitoring.watchlists import MarginWatch as MarginWatch
+from brokercare.monitoring.watchlists import alerts_since as alerts_since
 from brokercare.monitoring.watchlists import open_margin_calls as open_margin_calls
 from brokercare.monitoring.watchlists import recent_alerts as recent_alerts
 

@@ -4,7 +4,7 @@ and the margin accounts closest to (or under) their lines."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -18,6 +18,13 @@ def recent_alerts(session: Session, *, limit: int = 50, severity: str | None = N
     if severity:
         stmt = stmt.where(Alert.severity == severity)
     return list(session.scalars(stmt))
+
+
+def alerts_since(session: Session, since: datetime, *, rules: tuple[str, ...]) -> list[Alert]:
+    """The alerts of these ``rules`` fired at or after ``since``, oldest first (engines that act
+    on them, such as engagement's emergency tasks for managers)."""
+    return list(session.scalars(select(Alert).where(Alert.fired_at >= since, Alert.rule.in_(rules))
+                                .order_by(Alert.fired_at, Alert.id)))
 
 
 @dataclass(frozen=True)

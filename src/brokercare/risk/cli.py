@@ -82,7 +82,7 @@ def score_cmd(
 
 @risk_app.command("calibrate")
 def calibrate_cmd(data: Path = typer.Option(..., "--data", exists=True, help="A broker's event history.")) -> None:
-    """Print the population baselines of a history, to paste into the rules' ``population``."""
+    """Print the population baselines of a history, to paste into the rules' "population"."""
     frame = scenarios.read(str(data))
     if "label" in frame.columns:
         frame = frame.filter(pl.col("label") == 0)

@@ -59,7 +59,7 @@ def worker(
     consumer: str = typer.Option(None, help="Consumer name in the group (default: host-pid)."),
     min_idle_ms: int = typer.Option(30_000, help="Reclaim a dead consumer's messages after this idle time."),
 ) -> None:
-    """Route inbound messages from the Redis Streams bus (``BROKERCARE_BUS_URL=redis://...``)."""
+    """Route inbound messages from the Redis Streams bus (BROKERCARE_BUS_URL=redis://...)."""
     from brokercare.core.settings import get_settings
 
     url = get_settings().bus_url

@@ -69,13 +69,14 @@ from brokercare.service.planner import (
 from brokercare.service.planner import analyze as analyze
 from brokercare.service.queues import waiting_queue as waiting_queue
 from brokercare.service.sla import clocks_of as clocks_of
+from brokercare.service.tickets import case_ticket as case_ticket
 from brokercare.service.tickets import create_ticket as create_ticket
 from brokercare.service.tickets import list_tickets as list_tickets
 from brokercare.service.tickets import transition as transition_ticket
 from brokercare.service.writer import Processed, get_conversation, may_act, process
 from brokercare.service.writer import close_conversation as close_conversation
 
-__all__ = ["AlreadyDelivered", "Assistant", "Identity", "assigned_to", "clocks_of", "create_ticket",
+__all__ = ["AlreadyDelivered", "Assistant", "Identity", "assigned_to", "case_ticket", "clocks_of", "create_ticket",
            "from_json_message", "get_contact", "list_tickets", "transition_ticket",
            "waiting_queue", "MessageReceived", "Processed", "Received", "agent_profile",
            "agent_profiles", "agent_reply", "analyze", "close_conversation", "close_idle_conversations",

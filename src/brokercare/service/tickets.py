@@ -8,6 +8,7 @@ of allowed ones and nothing is written.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -17,10 +18,10 @@ from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.security.service import users_by_id
 from brokercare.service import sla
-from brokercare.service.assistant import intent_skill
+from brokercare.service.assistant import intent_name, intent_skill
 from brokercare.service.audit import ledger_append
 from brokercare.service.csat import request_csat
-from brokercare.service.models import Contact, Ticket, TicketEvent
+from brokercare.service.models import Contact, Conversation, Message, Ticket, TicketEvent
 from brokercare.service.outbound import send_to_contact
 
 STATES = ("open", "in_progress", "waiting_on_customer", "resolved", "closed")
@@ -90,6 +91,35 @@ def create_ticket(session: Session, *, contact_id: int, subject: str, descriptio
     })
     session.flush()
     return ticket
+
+
+# A customer asking for a person says nothing about the case: never a ticket's subject.
+_ASKS_FOR_A_PERSON = re.compile(r"^\s*(转|找|要|接)?\s*(人工|真人|客服)(客服|服务|坐席)?\s*[!！。.？?]*\s*$")
+
+
+def case_ticket(session: Session, conv: Conversation, *, staff_id: int,
+                now: datetime | None = None) -> tuple[Ticket, bool]:
+    """The conversation's one open ticket: the one routing or a colleague already opened, else a
+    new one whose subject says what the case is (its intent and the customer's own words about it,
+    not "转人工"). Returns the ticket and whether it was created now."""
+    existing = session.scalar(select(Ticket).where(
+        Ticket.conversation_id == conv.id, Ticket.status.in_(OPEN_STATES)).order_by(Ticket.id).limit(1))
+    if existing is not None:
+        return existing, False
+    said = list(session.scalars(select(Message).where(
+        Message.conversation_id == conv.id, Message.sender == "customer").order_by(Message.id)))
+    case = next((m for m in reversed(said) if not _ASKS_FOR_A_PERSON.match(m.text)), None)
+    about = case.text if case is not None else "（客户未说明）"
+    intents = ((case.analysis or {}).get("intents") if case is not None else None) or []
+    intent = intents[0][0] if intents else conv.last_intent
+    summary = conv.handoff_summary or {}
+    description = summary.get("text") or "\n".join(f"[客户] {m.text}" for m in said[-8:]) or about
+    name = intent_name(intent) if intent and intent != "human_agent" else "人工服务"
+    ticket = create_ticket(
+        session, contact_id=conv.contact_id, subject=f"{name}：{about[:40]}", description=str(description),
+        category=intent or "human_agent", priority="general", source="staff", channel=conv.channel,
+        conversation_id=conv.id, created_by_id=staff_id, assignee_id=staff_id, now=now)
+    return ticket, True
 
 
 def transition(session: Session, ticket_id: int, to_status: str, *, actor_id: int | None,

@@ -157,7 +157,9 @@ def mount(app: FastAPI) -> None:
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
     app.include_router(router)
-    from brokercare.web import customer_pages, workbench
+    from brokercare.web import calculator_pages, customer_pages, manager_pages, workbench
 
     app.include_router(workbench.router)
+    app.include_router(manager_pages.router)
     app.include_router(customer_pages.router)
+    app.include_router(calculator_pages.router)

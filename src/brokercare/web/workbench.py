@@ -166,15 +166,7 @@ def create_ticket(conversation_id: int, user: Principal = Depends(staff_user),
     """One click: a ticket from the conversation, described by its hand-off summary."""
 
     conv = hub.get_conversation(session, conversation_id)
-    messages = hub.messages_of(session, conversation_id)
-    last_text = _last_customer_text(messages) or "（无客户消息）"
-    summary = conv.handoff_summary or {}
-    description = summary.get("text") or "\n".join(f"[{m.sender}] {m.text}" for m in messages[-8:])
-    ticket = hub.create_ticket(
-        session, contact_id=conv.contact_id, subject=last_text[:60], description=str(description),
-        category=conv.last_intent or "human_agent", priority="general", source="staff",
-        channel=conv.channel, conversation_id=conv.id, created_by_id=user.id, assignee_id=user.id,
-    )
+    ticket, _created = hub.case_ticket(session, conv, staff_id=user.id)
     session.commit()
     return RedirectResponse(f"/workbench/tickets#ticket-{ticket.id}", status_code=303)
 

@@ -1,0 +1,120 @@
+"""What enters and leaves the engagement API (leads and managers' tasks)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LeadOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    customer_id: int
+    need: str
+    need_label: str = ""
+    manager_id: int | None
+    score: float
+    reason: str
+    talking_points: list[str]
+    state: Literal["new", "contacted", "won", "lost"]
+    outcome: str | None
+    amount: Decimal | None
+    raised_on: date
+    contacted_at: datetime | None
+    closed_at: datetime | None
+
+
+class LeadUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    state: Literal["contacted", "won", "lost"]
+    outcome: str | None = Field(None, max_length=500, description="what came of it (won or lost)")
+    amount: Decimal | None = Field(None, gt=0, max_digits=18, decimal_places=2,
+                                   description="the amount won, in 元")
+
+
+class TaskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    customer_id: int
+    manager_id: int | None
+    kind: str
+    title: str
+    script: str
+    state: Literal["open", "done"]
+    created_at: datetime
+    due_at: datetime
+    done_at: datetime | None
+
+
+class LotIn(BaseModel):
+    bought_on: date
+    shares: int = Field(gt=0)
+
+
+class DividendTaxIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lots: list[LotIn] = Field(min_length=1, max_length=100)
+    dividend_per_share: Decimal = Field(ge=0, max_digits=12, decimal_places=4)
+    sold_shares: int = Field(gt=0)
+    sold_on: date
+
+
+class LotTaxOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    bought_on: date
+    shares: int
+    dividend: Decimal
+    rate: Decimal
+    band: str
+    tax: Decimal
+
+
+class DividendTaxOut(BaseModel):
+    lots: list[LotTaxOut]
+    total_tax: Decimal
+
+
+class LoanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    principal: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    annual_rate: Decimal = Field(ge=0, lt=1, description="0.031 for 3.1 %")
+    years: int = Field(ge=1, le=30)
+    method: Literal["equal_instalment", "equal_principal"] = "equal_instalment"
+
+
+class LoanOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    method: str
+    months: int
+    first_payment: Decimal
+    last_payment: Decimal
+    total_interest: Decimal
+    total_paid: Decimal
+
+
+class GoalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    years: int = Field(ge=1, le=50)
+    annual_return: Decimal = Field(gt=-0.5, lt=1, description="expected, 0.04 for 4 %")
+    saved: Decimal = Field(Decimal(0), ge=0, max_digits=14, decimal_places=2)
+
+
+class GoalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    months: int
+    monthly_saving: Decimal
+    from_savings: Decimal
+    total_saved: Decimal

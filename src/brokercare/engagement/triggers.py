@@ -1,0 +1,230 @@
+"""Event triggers (``data/triggers.yaml``): greetings on a customer's birthday, their account
+anniversary and the Chinese festivals of the shipped calendar; and, when a VIP's or a
+potential-tier customer's holding hits limit-down, an emergency task for their manager due 15
+minutes after the limit-down, with a suggested script.
+
+Greetings are templates filled per customer, sent on the first channel the customer chose (their
+message preferences, monitoring's) or else of the template's order that they can receive, under the frequency cap shared with the daily report and
+the leads (:mod:`engagement.contact`), through the outbox (which holds them through quiet hours)
+after the configured hour and never on a later day.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import utcnow
+from brokercare.core.errors import Conflict, NotFound, PermissionDenied
+from brokercare.customers.service import (
+    get_customers,
+    open_customer_ids,
+    stored_profiles,
+    tiers_and_managers,
+)
+from brokercare.engagement import contact
+from brokercare.engagement.models import ManagerTask
+from brokercare.market.service import instruments_by_symbol
+from brokercare.monitoring.service import alerts_since, message_channels
+from brokercare.outbox.schemas import NewMessage
+from brokercare.outbox.service import enqueue_many
+
+PARTITION = 20_000
+
+
+class Template(BaseModel):
+    priority: int
+    channels: list[str] = Field(min_length=1)
+    subject: str
+    body: str
+
+
+class Festival(BaseModel):
+    key: str
+    name: str
+    greeting: str
+    dates: list[date] = []
+    month_day: str | None = None
+
+    def falls_on(self, day: date) -> bool:
+        return day in self.dates or (self.month_day is not None and f"{day:%m-%d}" == self.month_day)
+
+
+class LimitDown(BaseModel):
+    tiers: list[str]
+    due_minutes: int = Field(ge=1)
+    title: str
+    script: list[str] = Field(min_length=1)
+
+
+class Triggers(BaseModel):
+    send_at: time
+    expires_at: time
+    greetings: dict[str, Template]
+    festivals: list[Festival]
+    limit_down: LimitDown
+
+
+@lru_cache(maxsize=1)
+def config() -> Triggers:
+    text = resources.files("brokercare.engagement").joinpath("data/triggers.yaml").read_text("utf-8")
+    return Triggers.model_validate(yaml.safe_load(text))
+
+
+def _fill(template: str, values: dict) -> str:
+    return string.Formatter().vformat(template, (), values)
+
+
+def festival_on(day: date) -> Festival | None:
+    return next((f for f in config().festivals if f.falls_on(day)), None)
+
+
+def _same_day(born: date | None, day: date) -> bool:
+    """A yearly date falls on ``day`` (29 February on the 28th in other years)."""
+    if born is None:
+        return False
+    if born.month == 2 and born.day == 29 and not _leap(day.year):
+        return (day.month, day.day) == (2, 28)
+    return (born.month, born.day) == (day.month, day.day)
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+@dataclass(frozen=True)
+class Greeting:
+    customer_id: int
+    kind: str  # birthday, anniversary, festival
+    priority: int
+    message: NewMessage
+
+
+def _channel(template: Template, features: dict, chosen: list[str]) -> str:
+    """The customer's own first choice they can receive, else the template's."""
+    can = {"app": True, "wechat": bool(features.get("wechat_bound")), "sms": bool(features.get("phone_verified"))}
+    return next((c for c in [*chosen, *template.channels] if can.get(c)), "app")
+
+
+def _greeting(kind: str, profile: dict, day: date, values: dict, chosen: list[str]) -> Greeting:
+    cfg = config()
+    template = cfg.greetings[kind]
+    values = {"name": profile["name"], **values}
+    return Greeting(profile["customer_id"], kind, template.priority, NewMessage(
+        channel=_channel(template, profile["features"], chosen), kind=f"greeting_{kind}",
+        subject=_fill(template.subject, values), body=_fill(template.body, values),
+        customer_id=profile["customer_id"], origin="engagement", origin_ref=f"{kind}:{day.isoformat()}",
+        idempotency_key=f"engagement:{kind}:{profile['customer_id']}:{day.isoformat()}",
+        not_before=datetime.combine(day, cfg.send_at, tzinfo=SHANGHAI),
+        expires_at=datetime.combine(day, cfg.expires_at, tzinfo=SHANGHAI)))
+
+
+def greetings_for(profiles: list[dict], day: date, channels: dict[int, list[str]] | None = None) -> list[Greeting]:
+    """Each customer's greetings of ``day``, most personal first (``channels``: the channels
+    customers chose, by id)."""
+    festival = festival_on(day)
+    out = []
+    for p in profiles:
+        chosen = (channels or {}).get(p["customer_id"], [])
+        if _same_day(p["birth_date"], day):
+            out.append(_greeting("birthday", p, day, {}, chosen))
+        years = day.year - p["opened_on"].year if p["opened_on"] else 0
+        if years >= 1 and _same_day(p["opened_on"], day):
+            out.append(_greeting("anniversary", p, day, {"years": years}, chosen))
+        if festival is not None:
+            out.append(_greeting("festival", p, day, {"festival": festival.name, "greeting": festival.greeting},
+                                 chosen))
+    return sorted(out, key=lambda g: (g.customer_id, g.priority))
+
+
+@dataclass
+class Sent:
+    queued: int = 0
+    capped: int = 0
+
+
+def send_greetings(session: Session, day: date, *, partition: int = PARTITION) -> Sent:
+    """The day's greetings of every open customer with a profile, under the cap (caller commits)."""
+    total = Sent()
+    ids = open_customer_ids(session.connection())
+    for lo in range(ids[0] if ids else 1, (ids[-1] if ids else 0) + 1, partition):
+        profiles = stored_profiles(session.connection(), lo=lo, hi=lo + partition - 1)
+        wanted = [p for p in profiles if festival_on(day) or _same_day(p["birth_date"], day)
+                  or _same_day(p["opened_on"], day)]
+        found = greetings_for(wanted, day, message_channels(session, [p["customer_id"] for p in wanted]))
+        allowed: set[tuple[int, str]] = set()
+        for kind in ("birthday", "anniversary", "festival"):  # the cap is asked in priority order
+            ref = f"{kind}:{day.isoformat()}"
+            allowed |= contact.allow(session, [(g.customer_id, ref) for g in found if g.kind == kind],
+                                     kind=kind, day=day)
+        going = [g for g in found if (g.customer_id, f"{g.kind}:{day.isoformat()}") in allowed]
+        total.queued += sum(q.created for q in enqueue_many(session, [g.message for g in going]))
+        total.capped += len(found) - len(going)
+    return total
+
+
+# --- limit-down: the manager's emergency task ----------------------------------------------------
+
+def _alert_day(fired_at: datetime) -> date:
+    return fired_at.astimezone(SHANGHAI).date()
+
+
+def limit_down_tasks(session: Session, since: datetime) -> int:
+    """An emergency task per (customer, share, day) for each limit-down alert fired since
+    ``since`` on a holding of a customer in the configured tiers; due ``due_minutes`` after the
+    alert fired. Idempotent (caller commits); returns the tasks created."""
+    cfg = config().limit_down
+    alerts = alerts_since(session, since, rules=("limit_down",))
+    tiers = tiers_and_managers(session, sorted({a.customer_id for a in alerts}))
+    wanted = [a for a in alerts if tiers.get(a.customer_id, ("", None))[0] in cfg.tiers]
+    if not wanted:
+        return 0
+    names = {c.id: c.name for c in get_customers(session, sorted({a.customer_id for a in wanted}))}
+    stocks = instruments_by_symbol(session, {a.symbol for a in wanted if a.symbol})
+    keys = {f"limit_down:{a.customer_id}:{a.symbol}:{_alert_day(a.fired_at).isoformat()}": a for a in wanted}
+    existing = set(session.scalars(select(ManagerTask.key).where(ManagerTask.key.in_(keys))))
+    created = 0
+    for key, a in keys.items():
+        if key in existing:
+            continue
+        stock = stocks[a.symbol].name if a.symbol in stocks else a.symbol
+        change = f"{a.change_pct:+.2f}%" if a.change_pct is not None else "跌停"
+        values = {"name": names.get(a.customer_id, "客户"), "stock": stock, "change": change}
+        session.add(ManagerTask(key=key, customer_id=a.customer_id, manager_id=tiers[a.customer_id][1],
+                                kind="limit_down", title=_fill(cfg.title, values), script="".join(_fill(line, values) for line in cfg.script),
+                                state="open", due_at=a.fired_at + timedelta(minutes=cfg.due_minutes)))
+        created += 1
+    session.flush()
+    return created
+
+
+def tasks_of(session: Session, *, manager_id: int | None, state: str | None = "open", limit: int = 100) -> list[ManagerTask]:
+    """Tasks by due time: one manager's (``manager_id``) or everyone's (None)."""
+    stmt = select(ManagerTask).order_by(ManagerTask.due_at, ManagerTask.id).limit(limit)
+    if manager_id is not None:
+        stmt = stmt.where(ManagerTask.manager_id == manager_id)
+    if state is not None:
+        stmt = stmt.where(ManagerTask.state == state)
+    return list(session.scalars(stmt))
+
+
+def complete_task(session: Session, task_id: int, *, by_manager: int | None) -> ManagerTask:
+    task = session.get(ManagerTask, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    if by_manager is not None and task.manager_id != by_manager:
+        raise PermissionDenied("this task belongs to another customer manager")
+    if task.state != "open":
+        raise Conflict("this task is already done")
+    task.state, task.done_at = "done", utcnow()
+    session.flush()
+    return task
