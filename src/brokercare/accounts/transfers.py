@@ -30,6 +30,7 @@ from brokercare.core.bus import Event
 from brokercare.core.calendar import SHANGHAI, is_trading_day, next_trading_day
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
+from brokercare.core.journeys import journey_step
 from brokercare.ledger.service import append as ledger_append
 from brokercare.risk import service as risk
 from brokercare.security.service import get_cipher
@@ -195,11 +196,20 @@ def _key_and_amount(customer_id: int, idempotency_key: str, direction: str,
 def _new(session: Session, account: Account, key: str, direction: str, amount: Decimal,
          channel: str, now: datetime, state: str = "requested") -> BankTransfer:
     card = get_cipher(session).decrypt(account.bank_card_enc)
-    return BankTransfer(transfer_no=_transfer_no(now), idempotency_key=key,
-                        customer_id=account.customer_id, account_id=account.id, direction=direction,
-                        amount=amount, bank_name=account.bank_name, card_tail=card[-4:], state=state,
-                        business_day=now.astimezone(SHANGHAI).date(), channel=channel,
-                        requested_at=now)
+    t = BankTransfer(transfer_no=_transfer_no(now), idempotency_key=key,
+                     customer_id=account.customer_id, account_id=account.id, direction=direction,
+                     amount=amount, bank_name=account.bank_name, card_tail=card[-4:], state=state,
+                     business_day=now.astimezone(SHANGHAI).date(), channel=channel,
+                     requested_at=now)
+    _journey(session, t, "started", now)
+    return t
+
+
+def _journey(session: Session, t: BankTransfer, step: str, at: datetime) -> None:
+    """The customer's bank-transfer journey reached ``step`` (the funnels, docs/quality.md); its
+    ``confirmed`` step is the ``transfer.completed`` event."""
+    publish_after_commit(session, journey_step("bank_transfer", step, ref=f"transfer:{t.transfer_no}",
+                                               customer_id=t.customer_id, channel=t.channel, at=at))
 
 
 def _admit(session: Session, t: BankTransfer, account: Account, *, ip: str | None,
@@ -215,6 +225,8 @@ def _admit(session: Session, t: BankTransfer, account: Account, *, ip: str | Non
         _decide_risk(session, t, account, ip=ip, device_id=device_id, now=now)
         if t.state in ("requested", "held"):
             account.frozen_cash += t.amount
+    if t.state in ("requested", "held"):
+        _journey(session, t, "requested", now)
     session.add(t)
     session.flush()
     ledger_append(session, "transfer.requested", f"transfer:{t.transfer_no}", {
@@ -311,6 +323,7 @@ def apply_answer(session: Session, t: BankTransfer, answer: BankAnswer) -> None:
     else:
         t.state = "sent"
         t.reason = None if answer.status == "processing" else answer.message
+        _journey(session, t, "sent", t.sent_at or utcnow())
     session.flush()
 
 

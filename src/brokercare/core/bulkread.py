@@ -54,3 +54,11 @@ def sum_if(cond: ColumnElement, value: ColumnElement | int = 1) -> ColumnElement
 def date_text(col: ColumnElement) -> ColumnElement:
     """A date column as ``YYYY-MM-DD`` text (what SQLite stores; PostgreSQL's cast gives the same)."""
     return cast(col, String)
+
+
+def beijing_date(col: ColumnElement, dialect: str) -> ColumnElement:
+    """A UTC timestamp column's Beijing calendar day as ``YYYY-MM-DD`` text, grouped in SQL
+    (SQLite keeps UTC text; PostgreSQL converts with the zone database)."""
+    if dialect == "sqlite":
+        return func.date(col, "+8 hours")
+    return cast(func.date(func.timezone("Asia/Shanghai", col)), String)

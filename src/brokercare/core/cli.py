@@ -115,6 +115,16 @@ def scheduler_cmd() -> None:
         raise typer.Exit(1) from None
 
 
+def report_group(app: typer.Typer) -> typer.Typer:
+    """The ``report`` command group domains add their reports to (created by the first caller)."""
+    found = [g.typer_instance for g in app.registered_groups if g.name == "report" and g.typer_instance]
+    if found:
+        return found[0]
+    group = typer.Typer(help="Reports.", no_args_is_help=True)
+    app.add_typer(group, name="report")
+    return group
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(jobs_app, name="jobs")
     app.command("scheduler")(scheduler_cmd)

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     report_font: Path | None = None
     # The PDF renderer: reportlab (measured fastest) or weasyprint (prints the HTML page).
     report_pdf_renderer: Literal["reportlab", "weasyprint"] = "reportlab"
+    # The monthly service-quality report (docs/quality.md) is e-mailed through the outbox to these
+    # staff addresses, comma-separated; unset: it is only written to <data dir>/reports/quality.
+    quality_report_to: str = ""
 
     # --- the outbox's channel gateways (see docs/outbox.md); an unset channel holds its messages
     # as pending and says so, it never pretends to send them.

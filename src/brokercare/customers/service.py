@@ -144,6 +144,15 @@ def open_customer_ids(conn: Connection) -> list[int]:
                                       .order_by(Customer.id))]
 
 
+def tiers_frame(conn: Connection) -> pl.DataFrame:
+    """Every customer's stored service tier (null before the first profile run) and whether the
+    account is open, one row each: reports slice by tier and count customers per tier with it."""
+    return read_frame(conn, select(Customer.id, CustomerProfile.tier, Customer.status != "closed")
+                      .select_from(Customer)
+                      .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id),
+                      {"customer_id": pl.Int64, "tier": pl.String, "open": pl.Boolean})
+
+
 def report_recipients(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
     """Customers ``lo..hi`` whose account is not closed: number, name, risk level (the latest
     valid assessment, C1–C5, null without one) and investor type, for batch reports."""

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from brokercare.core.cli import report_group
+
 console = Console()
 
 
@@ -47,15 +49,5 @@ def daily_report(
     console.print(f"[green]{len(paths)} daily report(s) of {when}[/green] written to {out / when.isoformat()}")
 
 
-def _report_group(app: typer.Typer) -> typer.Typer:
-    """The ``report`` group shared with other domains' reports (created here if none has yet)."""
-    found = [g.typer_instance for g in app.registered_groups if g.name == "report" and g.typer_instance]
-    if found:
-        return found[0]
-    group = typer.Typer(help="Reports.", no_args_is_help=True)
-    app.add_typer(group, name="report")
-    return group
-
-
 def register(app: typer.Typer) -> None:
-    _report_group(app).command("daily")(daily_report)
+    report_group(app).command("daily")(daily_report)

@@ -17,31 +17,18 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from brokercare.core.amounts import format_amount
+from brokercare.core.pdf import FONT, base_styles, register_font
 
-FONT = "ReportCJK"
 UP, DOWN, BAR = colors.HexColor("#d9363e"), colors.HexColor("#1a9c5b"), colors.HexColor("#3b6fd6")
 
 
 @lru_cache
-def _register(path: str) -> None:
-    pdfmetrics.registerFont(TTFont(FONT, path, subfontIndex=0) if path.endswith(".ttc") else TTFont(FONT, path))
-
-
-@lru_cache
 def _styles() -> dict[str, ParagraphStyle]:
-    base = ParagraphStyle("body", fontName=FONT, fontSize=10, leading=15, wordWrap="CJK")
-    return {"body": base,
-            "title": ParagraphStyle("title", parent=base, fontSize=15, leading=21, spaceAfter=4),
-            "h3": ParagraphStyle("h3", parent=base, fontSize=11.5, leading=17, spaceBefore=8, spaceAfter=3,
-                                 textColor=BAR),
-            "small": ParagraphStyle("small", parent=base, fontSize=8, leading=11, textColor=colors.grey),
-            "health": ParagraphStyle("health", parent=base, fontSize=8.5, leading=12,
-                                     textColor=colors.HexColor("#8a5a00"))}
+    return {**base_styles(), "health": ParagraphStyle("health", parent=base_styles()["body"], fontSize=8.5,
+                                                      leading=12, textColor=colors.HexColor("#8a5a00"))}
 
 
 def _p(text: str, style: ParagraphStyle) -> Paragraph:
@@ -121,7 +108,7 @@ def _story(doc: dict) -> list:
 
 
 def build_pdf(doc: dict, out: BinaryIO, font: Path) -> None:
-    _register(str(font))
+    register_font(str(font))
     pdf = SimpleDocTemplate(out, pagesize=A4, leftMargin=14 * mm, rightMargin=14 * mm, topMargin=14 * mm,
                             bottomMargin=14 * mm, title=f"{doc['name']}的收盘报告 {doc['day']}",
                             author="BrokerCare")

@@ -12,22 +12,16 @@ from __future__ import annotations
 import io
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from brokercare.core.amounts import format_amount
 from brokercare.core.errors import ValidationFailed
+from brokercare.core.pdf import font_path
 from brokercare.core.settings import get_settings
 from brokercare.engagement import charts
 
-#: Where Debian's and other distributions' CJK fonts live (the first present is used).
-FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-)
 RENDERERS = ("reportlab", "weasyprint")
 
 REPORT_CSS = """
@@ -42,19 +36,6 @@ REPORT_CSS = """
 .daily-report svg { max-width: 100%; height: auto; }
 .daily-report ul { padding-left: 1.2em; }
 """
-
-
-def font_path() -> Path:
-    configured = get_settings().report_font
-    if configured is not None:
-        if not configured.is_file():
-            raise ValidationFailed(f"BROKERCARE_REPORT_FONT={configured} is not a font file")
-        return configured
-    for candidate in map(Path, FONT_CANDIDATES):
-        if candidate.is_file():
-            return candidate
-    raise ValidationFailed("no CJK font installed for PDF reports: install fonts-wqy-microhei "
-                           "(`make browser-deps`) or set BROKERCARE_REPORT_FONT to a .ttf/.ttc file")
 
 
 def _pct(v: float | None) -> str:

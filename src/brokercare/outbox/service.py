@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, time
 
+import polars as pl
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from brokercare.core.bulkread import beijing_date, driver_rows
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
@@ -195,6 +197,18 @@ def recent_counts(session: Session, *, origin: str, customer_ids: list[int], sin
     if not include_urgent:
         stmt = stmt.where(OutboxMessage.urgent.is_(False))
     return dict(session.execute(stmt).all())
+
+
+def state_counts(conn: Connection, *, origin: str, start: datetime, end: datetime) -> pl.DataFrame:
+    """Messages ``origin`` queued in ``[start, end)`` counted by channel, kind, state and Beijing
+    day, in SQL: what a delivery report reads (delivered: ``sent``; failed for good: ``dead``)."""
+    day = beijing_date(OutboxMessage.created_at, conn.dialect.name).label("day")
+    stmt = (select(OutboxMessage.channel, OutboxMessage.kind, OutboxMessage.state, day, func.count())
+            .where(OutboxMessage.origin == origin, OutboxMessage.created_at >= start,
+                   OutboxMessage.created_at < end)
+            .group_by(OutboxMessage.channel, OutboxMessage.kind, OutboxMessage.state, day))
+    return pl.DataFrame(driver_rows(conn, stmt), orient="row", schema={
+        "channel": pl.String, "kind": pl.String, "state": pl.String, "day": pl.String, "messages": pl.Int64})
 
 
 def summary(session: Session, *, now: datetime | None = None) -> list[ChannelSummary]:

@@ -40,9 +40,17 @@ from brokercare.service.contacts import contact_of_customer as contact_of_custom
 from brokercare.service.contacts import normalise_phone as normalise_phone
 from brokercare.service.contacts import resolve_contact as resolve_contact
 from brokercare.service.context import assistant_prefetched, contact_facts
+from brokercare.service.facts import complaint_feedback_facts as complaint_feedback_facts
+from brokercare.service.facts import complaint_texts as complaint_texts
+from brokercare.service.facts import conversation_facts as conversation_facts
+from brokercare.service.facts import conversation_starts as conversation_starts
+from brokercare.service.facts import csat_facts as csat_facts
+from brokercare.service.facts import sla_clock_facts as sla_clock_facts
+from brokercare.service.facts import sla_clocks_at_risk as sla_clocks_at_risk
+from brokercare.service.facts import suggestion_outcomes as suggestion_outcomes
+from brokercare.service.facts import ticket_facts as ticket_facts
 from brokercare.service.intake import AlreadyDelivered as AlreadyDelivered
 from brokercare.service.intake import Ingested, batchable, delivered, ingest
-from brokercare.service.kpis import service_kpis as service_kpis
 from brokercare.service.models import Contact, Conversation, Message, RoutingDecision, Ticket
 from brokercare.service.notices import mark_notices_read as mark_notices_read
 from brokercare.service.notices import staff_notices as staff_notices
@@ -69,14 +77,17 @@ from brokercare.service.writer import Processed, get_conversation, may_act, proc
 from brokercare.service.writer import close_conversation as close_conversation
 
 __all__ = ["AlreadyDelivered", "Assistant", "Identity", "assigned_to", "case_ticket", "clocks_of", "create_ticket",
-           "from_json_message", "get_contact", "list_tickets", "service_kpis", "transition_ticket",
+           "from_json_message", "get_contact", "list_tickets", "transition_ticket",
            "waiting_queue", "MessageReceived", "Processed", "Received", "agent_profile",
            "agent_profiles", "agent_reply", "analyze", "close_conversation", "close_idle_conversations",
            "confirm", "contact_of_customer", "delivered", "get_conversation", "handle_message_received",
            "history_of_customer", "ingest", "messages_of", "normalise_phone", "plan", "process", "receive",
            "receive_many", "resolve_contact", "route_stranded", "send_to_contact", "set_agent_profile",
            "set_agent_profiles_many", "delivery_of", "staff_notices", "mark_notices_read", "subscribe_routing",
-           "take_over", "wire_assistant"]
+           "take_over", "wire_assistant",
+           # batch reads for the quality domain's KPIs (service/facts.py)
+           "complaint_feedback_facts", "conversation_facts", "conversation_starts", "csat_facts", "sla_clock_facts",
+           "sla_clocks_at_risk", "ticket_facts", "complaint_texts", "suggestion_outcomes"]
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,11 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from brokercare.core.database import get_session, session_factory
+from brokercare.core.bus import get_bus
+from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import get_session, session_factory, utcnow
 from brokercare.core.errors import DomainError
+from brokercare.core.journeys import journey_step
 from brokercare.security.policy import Principal
 from brokercare.web.errors import domain_error_response
 from brokercare.web.sessions import customer_user
@@ -111,11 +114,21 @@ def alerts_page(request: Request, user: Principal = Depends(customer_user),
     return render(request, "me/alerts.html", user, alerts=alerts_of(session, user.customer_id, limit=50))
 
 
+def questionnaire_step(customer_id: int, step: str) -> None:
+    """The customer's risk-questionnaire journey reached ``step`` (the funnels, docs/quality.md):
+    published at once, so answers the questionnaire then refuses still count as answered; the
+    ``submitted`` step is the advisory domain's ``risk.assessed``, with the same day in its ref."""
+    now = utcnow()
+    get_bus().publish(journey_step("risk_questionnaire", step, customer_id=customer_id, channel="web", at=now,
+                                   ref=f"risk:{customer_id}:{now.astimezone(SHANGHAI).date()}"))
+
+
 @router.get("/risk", response_class=HTMLResponse)
 def risk_page(request: Request, user: Principal = Depends(customer_user),
               session: Session = Depends(get_session)) -> HTMLResponse:
     from brokercare.advisory import service as questionnaire
 
+    questionnaire_step(user.customer_id, "started")
     return render(request, "me/risk.html", user, questions=questionnaire.questions(),
                   validity=questionnaire.validity(session, user.customer_id), result=None, answers={})
 
@@ -127,6 +140,7 @@ async def risk_submit(request: Request, user: Principal = Depends(customer_user)
 
     form = await request.form()
     answers = {k[2:]: str(v) for k, v in form.items() if k.startswith("q_")}
+    await run_in_threadpool(questionnaire_step, user.customer_id, "answered")
     round_ = 2 if form.get("round") == "2" else 1
     error = None
     result = None

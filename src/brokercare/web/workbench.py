@@ -327,8 +327,14 @@ def _related(reads: ReadLog, rows: list, customer_of, what: str) -> list:
 
 
 @router.get("/kpi", response_class=HTMLResponse)
-def kpi_page(request: Request, days: int = 14, user: Principal = Depends(staff_user),
-             session: Session = Depends(get_session)) -> HTMLResponse:
-    kpis = hub.service_kpis(session, days=max(1, min(days, 90)))
-    return render(request, "workbench/kpi.html", user, kpis=kpis,
-                  chart_data={"days": kpis.days, **kpis.series})
+def kpi_page(request: Request, days: int = 14, month: str | None = None,
+             user: Principal = Depends(staff_user), session: Session = Depends(get_session)) -> Response:
+    from brokercare.quality import service as quality
+
+    try:
+        report = (quality.month_kpis(session, month) if month
+                  else quality.recent_kpis(session, days=max(1, min(days, 90))))
+    except DomainError as exc:
+        return domain_error_response(request, exc)
+    return render(request, "workbench/kpi.html", user, kpis=report.overall, report=report,
+                  metrics=quality.METRICS, fmt=quality.display, chart_data=quality.daily_series(report))

@@ -8,7 +8,7 @@ as undeliverable to staff. Workbench notices (SLA warnings and breaches) move to
 ``service_staff_notices``. The old table is dropped.
 
 Revision ID: 0025_hub_shared_outbox
-Revises: 0023_engagement_leads
+Revises: 0024_quality_journeys
 Create Date: 2026-12-05 18:10:00
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 from brokercare.core.database import UTCDateTime
 
 revision: str = "0025_hub_shared_outbox"
-down_revision: str | Sequence[str] | None = "0023_engagement_leads"
+down_revision: str | Sequence[str] | None = "0024_quality_journeys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
