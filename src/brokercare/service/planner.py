@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from brokercare.security.service import users_by_id
 from brokercare.service import assistant as hub_assistant
 from brokercare.service.assistant import Analysis, intent_skill
 from brokercare.service.channels import Inbound
@@ -82,6 +83,7 @@ class Plan:
     status: str = "bot"  # of the thread when planned: "bot", or "waiting"/"assigned" (with a person)
     answer: str | None = None  # what the AI says in the thread
     source: str = "ai_unresolved"  # of a ticket the plan opens
+    agent: Any = None  # the member of staff who has the thread, read while planning (kept referenced too)
 
     @property
     def hands_off(self) -> bool:
@@ -178,8 +180,10 @@ def plan_for(session: Session, inbound: Inbound, analysis: Analysis, now: dateti
     ctx = build_context(session, conv, analysis, inbound.customer_text, now, held,
                         incoming=inbound.channel, facts=facts)
     status = conv.status if planned_conv is not None else "bot"
-    if status != "bot":
-        return Plan(contact, planned_conv, ctx, _with_human(conv), held, None, customer, status)
+    if status != "bot":  # the agent's login is read now, not under the write gate when the message goes to them
+        agent = users_by_id(session, [conv.assigned_agent_id]).get(conv.assigned_agent_id) \
+            if conv.assigned_agent_id else None
+        return Plan(contact, planned_conv, ctx, _with_human(conv), held, None, customer, status, agent=agent)
     decision = decide(analysis, ctx)
     reply = None
     if decision.outcome in ("ai_answer", "ai_offer_human"):

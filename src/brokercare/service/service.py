@@ -365,12 +365,14 @@ def _store_and_route(session: Session, batch: list[tuple[Inbound, Analysis, Plan
     a kind go to the database together (one multi-row INSERT where the driver allows) and the
     ledger takes every decision under one head update."""
     opened = []
-    for inbound, _analysis, p in batch:
+    for inbound, analysis, p in batch:
         if p.conversation is None:
             p.conversation = Conversation(contact_id=p.contact.id, customer_id=p.contact.customer_id,
                                           channel=inbound.channel, status="bot", started_at=now,
                                           last_message_at=now)
             opened.append(p.conversation)
+        # The thread's intent and mood go out with its time in one write, not a second UPDATE when routed.
+        p.conversation.last_intent, p.conversation.last_emotion = analysis.intent, analysis.emotion
     if opened:
         session.add_all(opened)
         session.flush()
