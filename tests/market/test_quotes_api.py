@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tests.market import real_bars
 from tests.monitoring.brokerage import add_account, add_customer, hold
+from tests.relationships import serve
 from tests.web.conftest import LiveServer
 from typer.testing import CliRunner
 
@@ -48,13 +49,14 @@ def platform(engine, tmp_path):
      .with_columns(pl.lit("600519").alias("code")).write_csv(daily))
     market.load_bars(engine, daily, "daily")
     with Session(engine) as s:
-        create_user(s, username="agent01", password=PASSWORD, role="agent", display_name="陈晓明")
+        agent = create_user(s, username="agent01", password=PASSWORD, role="agent", display_name="陈晓明")
         cipher = get_cipher(s)
         customer = add_customer(s, 1)
         customer.id_number_enc = cipher.encrypt("110101199003074512")
         customer.phone_enc = cipher.encrypt("13812345678")
         hold(s, add_account(s, customer), "600519.SH", 300, "1500.00")
         s.commit()
+        serve(s, agent, customer.id)  # the agent is serving this customer's chat: may open their page
         token = service_token(s, "market_feed")
         customer_id = customer.id
     with LiveServer(create_app()) as server, httpx.Client(base_url=server.url, timeout=30) as http:

@@ -35,18 +35,15 @@ EventKind = Literal["login", "login_failed", "password_change", "device_change",
                     "trade", "page_view", "search", "content_read"]
 
 
-class PlatformEventIn(BaseModel):
-    """One event. ``card`` is the bank card's token (a keyed hash), never the card number."""
+class EventColumns(BaseModel):
+    """The columns an event of the broker's systems carries besides its id, type and time (the risk
+    domain's event file and this intake share them). ``card`` is the bank card's token (a keyed
+    hash), never the card number."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    event_id: str = Field(min_length=1, max_length=64)
-    type: EventKind
-    occurred_at: AwareDatetime
     customer_id: int | None = Field(None, ge=1)
     ip: str | None = Field(None, max_length=45)
     device_id: str | None = Field(None, max_length=64)
-    city: str | None = Field(None, max_length=16)
+    city: str | None = Field(None, max_length=16, description="The channel's own reading; the IP decides.")
     channel: str | None = Field(None, max_length=12)
     amount: Decimal | None = Field(None, ge=0, max_digits=16, decimal_places=2)
     card: str | None = Field(None, max_length=64)
@@ -54,6 +51,16 @@ class PlatformEventIn(BaseModel):
     side: Literal["buy", "sell"] | None = None
     quantity: int | None = Field(None, ge=0)
     price: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=4)
+
+
+class PlatformEventIn(EventColumns):
+    """One event as ``POST /api/v1/events`` takes it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    event_id: str = Field(min_length=1, max_length=64)
+    type: EventKind
+    occurred_at: AwareDatetime
     page: str | None = Field(None, max_length=64)
     query: str | None = Field(None, max_length=120)
     topic: str | None = Field(None, max_length=32)

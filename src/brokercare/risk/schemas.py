@@ -10,28 +10,19 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from brokercare.core.events_intake import EventColumns
+
 EventType = Literal["login", "login_failed", "password_change", "device_change", "transfer_out",
                     "transfer_in", "order"]
 
 
-class RiskEventIn(BaseModel):
-    """One event as a trading system posts it. ``card`` is the bank card's token (a keyed hash such
-    as ``security.service.blind_index`` gives), never the card number."""
+class RiskEventIn(EventColumns):
+    """One event as a trading system posts it (the columns of ``core.events_intake``, where
+    ``card`` is the bank card's token, never the card number)."""
 
     event_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=64)
     type: EventType
     occurred_at: AwareDatetime
-    customer_id: int | None = Field(None, ge=1)
-    ip: str | None = Field(None, max_length=45)
-    device_id: str | None = Field(None, max_length=64)
-    city: str | None = Field(None, max_length=16, description="The channel's own reading; the IP decides.")
-    channel: str | None = Field(None, max_length=12)
-    amount: Decimal | None = Field(None, ge=0, max_digits=16, decimal_places=2)
-    card: str | None = Field(None, max_length=64)
-    symbol: str | None = Field(None, max_length=16)
-    side: Literal["buy", "sell"] | None = None
-    quantity: int | None = Field(None, ge=0)
-    price: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=4)
 
     @model_validator(mode="after")
     def _complete(self) -> RiskEventIn:
