@@ -42,6 +42,7 @@ from brokercare.security.policy import ROLE_LABELS, SERVING_ROLES, Principal, cu
 
 SELF = "self"
 SERVING = "serving_conversation"
+TICKET = "handling_ticket"
 MANAGER = "customer_manager"
 ADVISOR = "assigned_advisor"
 RISK_CASE = "risk_case"
@@ -49,7 +50,7 @@ MARGIN_WATCH = "margin_watchlist"
 COMPLIANCE = "compliance_review"
 
 RELATIONSHIP_LABELS = {
-    SELF: "本人", SERVING: "正在服务的会话", MANAGER: "客户经理", ADVISOR: "签约投资顾问",
+    SELF: "本人", SERVING: "正在服务的会话", TICKET: "经办工单", MANAGER: "客户经理", ADVISOR: "签约投资顾问",
     RISK_CASE: "风控案件", MARGIN_WATCH: "两融盯市名单", COMPLIANCE: "合规调阅",
 }
 MIN_REASON = 4  # characters: "核查投诉" is a reason, "a" is not

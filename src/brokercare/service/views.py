@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import get_session, session_factory, utcnow
 from brokercare.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from brokercare.customers import service as customers
-from brokercare.security.access import Reads, require_thread, thread_readable
+from brokercare.security.access import ReadLog, Reads, require_thread, thread_readable
 from brokercare.security.policy import (
     Principal,
     current_user,
@@ -398,9 +398,32 @@ def capacity(agent_id: int, body: CapacityIn, user: Principal = Depends(staff_us
 
 # --- tickets ------------------------------------------------------------------------------------
 
-def _detail(session: Session, ticket: Ticket) -> TicketDetailOut:
-    out = TicketDetailOut.model_validate(ticket)
+HIDDEN_CASE = "（工单内容仅经办人及与客户有服务关系的同事可见）"
+
+
+def _ticket_out(reads: ReadLog, ticket: Ticket, model: type[TicketOut] = TicketOut) -> TicketOut:
+    """A ticket's subject and description carry the customer's case (a hand-off summary names their
+    holdings): whole for whom may read the customer, hidden from other staff, who still see the
+    category, department, priority and state to triage."""
+    out = model.model_validate(ticket)
+    if ticket.customer_id is not None:
+        grant = reads.may(ticket.customer_id)
+        if grant is None:
+            out.subject, out.description = HIDDEN_CASE, HIDDEN_CASE
+        else:
+            reads.note(grant, "tickets")
+    return out
+
+
+def _detail(session: Session, ticket: Ticket, reads: ReadLog | None = None) -> TicketDetailOut:
+    """The ticket with its events and clocks; with ``reads`` (staff), its words only for whom may
+    read the customer."""
+    out = _ticket_out(reads, ticket, TicketDetailOut) if reads is not None else TicketDetailOut.model_validate(ticket)
+    hidden = out.subject == HIDDEN_CASE
     out.events = [TicketEventOut.model_validate(e) for e in tickets.events_of(session, ticket.id)]
+    if hidden:
+        for e in out.events:
+            e.note = HIDDEN_CASE if e.note else e.note
     out.sla = [SlaClockOut.model_validate(c) for c in sla.clocks_of(session, "ticket", ticket.id)]
     return out
 
@@ -422,16 +445,17 @@ def create_ticket(body: TicketIn, user: Principal = Depends(staff_user),
 
 
 @router.get("/tickets", response_model=list[TicketOut])
-def list_tickets(status: str | None = None, department: str | None = None, assignee_id: int | None = None,
-                 customer_id: int | None = None, limit: int = Query(50, le=200), offset: int = 0,
-                 user: Principal = Depends(staff_user), session: Session = Depends(get_session)) -> list[TicketOut]:
+def list_tickets(reads: Reads, status: str | None = None, department: str | None = None,
+                 assignee_id: int | None = None, customer_id: int | None = None, limit: int = Query(50, le=200),
+                 offset: int = 0, user: Principal = Depends(staff_user),
+                 session: Session = Depends(get_session)) -> list[TicketOut]:
     rows = tickets.list_tickets(session, status=status, department=department, assignee_id=assignee_id,
                                 customer_id=customer_id, limit=limit, offset=offset)
-    return [TicketOut.model_validate(t) for t in rows]
+    return [_ticket_out(reads, t) for t in rows]
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetailOut)
-def get_ticket(ticket_id: int, user: Principal = Depends(current_user),
+def get_ticket(ticket_id: int, reads: Reads, user: Principal = Depends(current_user),
                session: Session = Depends(get_session)) -> TicketDetailOut:
     ticket = tickets.get_ticket(session, ticket_id)
     if user.role == "customer":
@@ -442,15 +466,15 @@ def get_ticket(ticket_id: int, user: Principal = Depends(current_user),
         return out
     if user.role not in STAFF:
         raise PermissionDenied("your role does not work tickets")
-    return _detail(session, ticket)
+    return _detail(session, ticket, reads)
 
 
 @router.post("/tickets/{ticket_id}/transition", response_model=TicketDetailOut)
-def transition(ticket_id: int, body: TicketTransitionIn, user: Principal = Depends(staff_user),
+def transition(ticket_id: int, body: TicketTransitionIn, reads: Reads, user: Principal = Depends(staff_user),
                session: Session = Depends(get_session)) -> TicketDetailOut:
     ticket = tickets.transition(session, ticket_id, body.status, actor_id=user.id, note=body.note)
     session.commit()
-    return _detail(session, ticket)
+    return _detail(session, ticket, reads)
 
 
 @router.post("/tickets/{ticket_id}/comments", response_model=TicketEventOut, status_code=201)

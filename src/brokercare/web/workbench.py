@@ -266,17 +266,29 @@ def tickets_page(request: Request, user: Principal = Depends(staff_user),
                  session: Session = Depends(get_session)) -> HTMLResponse:
 
     now = utcnow()
+    reads = _reads(request, session, user)
     columns = []
     for status in ("open", "in_progress", "waiting_on_customer", "resolved"):
         cards = []
         for t in hub.list_tickets(session, status=status, limit=40):
             clocks = [c for c in hub.clocks_of(session, "ticket", t.id) if c.met_at is None]
             due = min((c.due_at for c in clocks), default=None)
-            cards.append({"t": t, "due": due,
+            cards.append({"t": t, "due": due, "hidden": not _may_read_case(reads, t.customer_id),
                           "due_in_min": None if due is None else int((due - now).total_seconds() // 60),
                           "breached": any(c.breached_at for c in clocks)})
         columns.append((status, cards))
+    reads.flush()
     return render(request, "workbench/tickets.html", user, columns=columns)
+
+
+def _may_read_case(reads: ReadLog, customer_id: int | None) -> bool:
+    """A ticket's subject is the customer's case: shown to whom may read the customer (noted)."""
+    if customer_id is None:
+        return True
+    grant = reads.may(customer_id)
+    if grant is not None:
+        reads.note(grant, "tickets")
+    return grant is not None
 
 
 @router.post("/tickets/{ticket_id}/transition")
