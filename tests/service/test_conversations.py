@@ -164,6 +164,7 @@ def test_vip_goes_straight_to_the_dedicated_manager_with_a_summary(session, brok
     assert summary["intent"] == "position_diagnosis" and summary["emotion"] == "anxious"
     assert [h["symbol"] for h in summary["holdings_touched"]] == ["600519.SH"]
     assert "贵州茅台" in summary["text"] and "焦虑" in summary["text"] and "VIP" in summary["text"]
+    assert "经微信渠道" in summary["text"] and "wechat" not in summary["text"]  # no raw channel codes
 
 
 def test_vip_whose_manager_is_full_goes_to_the_least_loaded_agent_with_the_skill(session, brokerage, ai):

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 CHANNELS = ("app", "web", "wechat", "phone", "branch", "email")
 
+#: How a channel reads on a screen or in a summary (never the code itself).
+CHANNEL_ZH = {"app": "APP", "web": "网页", "wechat": "微信", "phone": "电话", "branch": "营业部", "email": "邮件",
+              "sms": "短信"}
+
 
 class ChannelNotConfigured(DomainError):
     status_code = 503

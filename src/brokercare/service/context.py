@@ -21,6 +21,7 @@ from brokercare.core.errors import NotFound
 from brokercare.customers import service as customers
 from brokercare.service import assistant as hub_assistant
 from brokercare.service.assistant import Analysis, intent_name, symbols
+from brokercare.service.channels import CHANNEL_ZH
 from brokercare.service.models import Conversation, Message, Ticket
 from brokercare.service.routing import RoutingContext, load_policy
 from brokercare.service.tickets import open_ticket_counts
@@ -191,7 +192,7 @@ def handoff_summary(session: Session, conv: Conversation, analysis: Analysis, ct
     intent_zh = intent_name(analysis.intent)
     emotion_zh = EMOTION_ZH.get(analysis.emotion, analysis.emotion)
     parts = [
-        f"{TIER_ZH.get(ctx.tier, ctx.tier)}经{'、'.join(channels) or conv.channel}渠道咨询「{intent_zh}」"
+        f"{TIER_ZH.get(ctx.tier, ctx.tier)}经{'、'.join(CHANNEL_ZH.get(c, c) for c in channels) or CHANNEL_ZH.get(conv.channel, conv.channel)}渠道咨询「{intent_zh}」"
         f"（置信度 {analysis.confidence:.2f}），情绪{emotion_zh}（强度 {analysis.intensity:.1f}）。",
     ]
     if ctx.emergency_reason:

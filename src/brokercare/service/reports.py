@@ -19,9 +19,9 @@ from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
 from brokercare.core.errors import ValidationFailed
 from brokercare.service.assistant import intent_name
+from brokercare.service.channels import CHANNEL_ZH
 from brokercare.service.models import CsatSurvey, Feedback, SlaClock, Ticket
 
-CHANNEL_ZH = {"app": "APP", "web": "网页", "wechat": "微信", "phone": "电话", "branch": "营业部", "email": "邮件"}
 KIND_ZH = {"suggestion": "建议", "complaint": "投诉", "praise": "表扬", "question": "咨询"}
 SUGGESTION_ZH = {"under_review": "评估中", "accepted": "已采纳", "rejected": "未采纳", "shipped": "已上线"}
 

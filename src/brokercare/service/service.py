@@ -33,6 +33,7 @@ from brokercare.service.assistant import Analysis
 from brokercare.service.assistant import Assistant as Assistant
 from brokercare.service.assistant import wire as wire_assistant
 from brokercare.service.audit import ledger_batch
+from brokercare.service.channels import CHANNEL_ZH as CHANNEL_ZH
 from brokercare.service.channels import Identity as Identity
 from brokercare.service.channels import Inbound
 from brokercare.service.channels import from_json_message as from_json_message
@@ -76,7 +77,7 @@ from brokercare.service.tickets import transition as transition_ticket
 from brokercare.service.writer import Processed, get_conversation, may_act, process
 from brokercare.service.writer import close_conversation as close_conversation
 
-__all__ = ["AlreadyDelivered", "Assistant", "Identity", "assigned_to", "case_ticket", "clocks_of", "create_ticket",
+__all__ = ["CHANNEL_ZH", "AlreadyDelivered", "Assistant", "Identity", "assigned_to", "case_ticket", "clocks_of", "create_ticket",
            "from_json_message", "get_contact", "list_tickets", "transition_ticket",
            "waiting_queue", "MessageReceived", "Processed", "Received", "agent_profile",
            "agent_profiles", "agent_reply", "analyze", "close_conversation", "close_idle_conversations",

@@ -21,6 +21,7 @@ from brokercare.core.database import get_session
 from brokercare.core.errors import AuthenticationFailed
 from brokercare.security import service as security_service
 from brokercare.security.policy import ROLE_LABELS, Principal, issue_token
+from brokercare.service.service import CHANNEL_ZH
 from brokercare.web import errors, protection
 from brokercare.web.errors import chinese
 from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, page_user
@@ -28,8 +29,7 @@ from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, page_use
 _root = resources.files("brokercare.web")
 templates = Jinja2Templates(directory=str(_root.joinpath("templates")))
 templates.env.globals["ROLE_LABELS"] = ROLE_LABELS
-templates.env.globals["CHANNEL_LABELS"] = {"app": "APP", "web": "网页", "wechat": "微信", "phone": "电话",
-                                           "branch": "营业部", "email": "邮件", "sms": "短信"}
+templates.env.globals["CHANNEL_LABELS"] = CHANNEL_ZH
 # How the outbox's delivery of a reply reads beside it in the conversation.
 templates.env.globals["DELIVERY_LABELS"] = {"pending": "待发送", "sending": "发送中", "sent": "已发出",
                                             "failed": "发送失败，将重试", "dead": "未送达"}
