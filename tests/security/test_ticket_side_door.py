@@ -36,3 +36,4 @@ def test_a_ticket_is_read_by_its_handler_not_by_every_agent(client, session, bro
     client.cookies.set(COOKIE, token["access_token"])
     board = client.get("/workbench/tickets").text
     assert "贵州茅台" not in board and "内容仅经办人及与客户有服务关系的同事可见" in board
+

@@ -85,8 +85,15 @@ def render(request: Request, name: str, user: Principal | None = None, status_co
                                       status_code=status_code)
 
 
+# Where each role's work is when they log in (the rest of staff: the conversation queue).
+LANDINGS = {"risk": "/workbench/alerts", "compliance": "/workbench/access-reads",
+            "customer_manager": "/workbench/leads"}
+
+
 def home_of(user: Principal) -> str:
-    return "/workbench" if user.role in STAFF_ROLES else "/me"
+    if user.role not in STAFF_ROLES:
+        return "/me"
+    return LANDINGS.get(user.role, "/workbench")
 
 
 @router.get("/favicon.ico")
