@@ -132,8 +132,7 @@ def _quote(session: Session, analysis: Analysis) -> Draft | None:
                   f"{abs(q['change_pct']):.2f}%" if q["change_pct"] is not None else "")
         when = q["time"].astimezone(SHANGHAI) if q["time"] is not None else None
         said = ("参考价（非实时行情）" if when is None else
-                f"{when.month}月{when.day}日收盘价" if q["source"] == "close" else
-                f"{when.month}月{when.day}日 {when:%H:%M} 的最新价")
+                f"{_md(when)}收盘价" if q["source"] == "close" else f"{_md(when)} {when:%H:%M} 的最新价")
         lines.append(f"{q['name']}（{q['symbol'][:6]}）{said} {q['price']:,.2f} 元{change}。")
         facts[q["symbol"]] = {"price": str(q["price"]), "time": when.isoformat() if when else None,
                               "stale": q["stale"]}

@@ -22,6 +22,7 @@ from brokercare.monitoring.alerts import record_snapshot as record_snapshot
 from brokercare.monitoring.book import load_book as load_book
 from brokercare.monitoring.book import load_universe as load_universe
 from brokercare.monitoring.book import market_info as market_info
+from brokercare.monitoring.explain import below as below
 from brokercare.monitoring.ipo_loading import ipo_issues_spec as ipo_issues_spec
 from brokercare.monitoring.ipo_notes import next_day_notes as next_day_notes
 from brokercare.monitoring.preferences import daily_report_subscribers as daily_report_subscribers

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from brokercare.service import service as hub
+
 #: A conversation closed by the AI alone is contained only if the customer does not come back
 #: within this long (a new conversation of the same contact).
 RECONTACT_WINDOW = timedelta(hours=24)
@@ -65,8 +67,7 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
 DIMENSIONS = {"channel": "渠道", "tier": "客户层级", "intent": "业务类型", "team": "团队",
               "agent": "坐席", "day": "日期"}
 
-CHANNEL_LABELS = {"app": "APP", "web": "网页", "wechat": "微信", "phone": "电话", "branch": "营业部",
-                  "email": "邮件", "sms": "短信"}
+CHANNEL_LABELS = hub.CHANNEL_ZH  # the hub's own names of its channels
 TIER_LABELS = {"vip": "VIP 客户", "potential": "潜力客户", "mass": "大众客户", "long_tail": "长尾客户"}
 #: What a missing key of a slice means, per dimension.
 MISSING_LABELS = {"channel": "未知渠道", "tier": "未识别客户", "intent": "未识别业务", "team": "未分组",

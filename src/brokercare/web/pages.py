@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import get_session
 from brokercare.core.errors import AuthenticationFailed
+from brokercare.monitoring.service import below as ratio_below
 from brokercare.security import service as security_service
 from brokercare.security.policy import ROLE_LABELS, Principal, issue_token
 from brokercare.service.service import CHANNEL_ZH
@@ -60,6 +61,7 @@ def _minutes(minutes: int | None) -> str:
 
 templates.env.filters["local"] = _local
 templates.env.filters["minutes"] = _minutes
+templates.env.filters["ratio_below"] = ratio_below  # a margin ratio as the customer's message writes it
 templates.env.filters["yuan"] = _yuan
 
 
