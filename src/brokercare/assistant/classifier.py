@@ -20,6 +20,7 @@ import io
 import math
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import jieba
@@ -79,8 +80,16 @@ class Features:
 
     @classmethod
     def of(cls, text: str) -> Features:
-        normalised = get_lexicon().normalise(text)
-        return cls(normalised, word_features(normalised), char_features(normalised))
+        """The features of ``text``. A message is read by the intent, emotion, guard and
+        knowledge-base models in turn, so the last few are kept (per lexicon: a reloaded lexicon
+        segments differently); callers treat the lists as read-only."""
+        return _featurise(id(get_lexicon()), text)
+
+
+@lru_cache(maxsize=512)  # a batch of messages and their replies
+def _featurise(_lexicon_id: int, text: str) -> Features:
+    normalised = get_lexicon().normalise(text)
+    return Features(normalised, word_features(normalised), char_features(normalised))
 
 
 class _View:
@@ -95,15 +104,17 @@ class _View:
         self.weight = weight
 
     def row(self, feats: list[str]) -> tuple[list[int], list[float]]:
-        counts = Counter(f for f in feats if f in self.vocab)
-        if not counts:
-            return [], []
+        vocab, idf = self.vocab, self.idf
         idx, vals = [], []
-        for term, n in counts.items():
-            idx.append(self.vocab[term])
-            vals.append((1.0 + math.log(n)) * self.idf[term])
-        norm = math.sqrt(sum(v * v for v in vals)) / self.weight
-        return idx, [v / norm for v in vals]
+        for term, n in Counter(feats).items():
+            col = vocab.get(term)
+            if col is not None:
+                idx.append(col)
+                vals.append((1.0 + math.log(n)) * idf[term])
+        if not idx:
+            return [], []
+        scale = self.weight / math.hypot(*vals)
+        return idx, [v * scale for v in vals]
 
 
 class TextClassifier:
