@@ -26,16 +26,9 @@ from brokercare.core import calendar, events_intake, health, metrics, runs, sche
 from brokercare.core.database import get_engine, get_session
 from brokercare.core.domains import domain_modules, load_all_models
 from brokercare.core.errors import DomainError
+from brokercare.core.problems import declare_errors, problem
 from brokercare.core.settings import get_settings
 from brokercare.security.policy import Principal, require_roles
-
-PROBLEM = "application/problem+json"
-
-
-def problem(status: int, title: str, detail: str, instance: str, **extra) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
-            "instance": instance, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
 @asynccontextmanager
@@ -194,4 +187,18 @@ def create_app() -> FastAPI:
         app.include_router(module.router, prefix="/api/v1")
     for module in domain_modules("pages"):
         module.mount(app)
+    _openapi_with_errors(app)
     return app
+
+
+def _openapi_with_errors(app: FastAPI) -> None:
+    """The OpenAPI description with each operation's error statuses declared (core/problems.py)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_errors(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -1,5 +1,7 @@
 """Schemathesis over the whole OpenAPI, as a customer and as staff: no request, however odd
-(oversized integers, strange strings, missing fields), gets an answer of 500 or more.
+(oversized integers, strange strings, missing fields), gets an answer of 500 or more, and every
+status code an operation answers with is one its documentation declares (a client generated from
+the OpenAPI knows every answer it can get).
 
 Bounded: a few generated cases per operation, one SQLite brokerage for the module; the run takes
 a few minutes on a loaded two-core machine. Operations that end the caller's own session
@@ -69,9 +71,16 @@ def _isolated_settings():
     yield
 
 
-def _server_errors(operation, tokens: dict) -> list[str]:
-    """Up to a few generated cases of one operation, each sent as the customer and as staff."""
+def _declared(operation) -> set[str]:
+    return {str(code) for code in (operation.definition.raw.get("responses") or {})}
+
+
+def _server_errors(operation, tokens: dict) -> tuple[list[str], list[str]]:
+    """Up to a few generated cases of one operation, each sent as the customer and as staff: the
+    answers of 500 or more, and the answers whose status code the operation does not declare."""
     found: list[str] = []
+    undeclared: list[str] = []
+    declared = _declared(operation)
 
     @given(case=operation.as_strategy())
     @settings(max_examples=4, deadline=None, derandomize=True, database=None,
@@ -88,20 +97,27 @@ def _server_errors(operation, tokens: dict) -> list[str]:
             if response.status_code >= 500:
                 found.append(f"{who}: {case.method} {case.formatted_path} query={case.query} "
                              f"body={case.body!r} -> {response.status_code} {response.text[:200]}")
+            elif str(response.status_code) not in declared and "default" not in declared:
+                undeclared.append(f"{case.method} {operation.path} -> {response.status_code}")
 
     run()
-    return found
+    return found, undeclared
 
 
 def test_no_request_gets_a_server_error(platform):
     app, tokens = platform
     schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex=EXCLUDED)
-    errors, operations = [], 0
+    errors, undeclared, operations = [], set(), 0
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
-        errors += _server_errors(operation, tokens)
+        found, odd = _server_errors(operation, tokens)
+        errors += found
+        undeclared.update(odd)
     assert operations > 90
-    (Path(__file__).parents[2] / "test-output").mkdir(exist_ok=True)
-    (Path(__file__).parents[2] / "test-output" / "fuzz-errors.txt").write_text("\n".join(errors))
+    out = Path(__file__).parents[2] / "test-output"
+    out.mkdir(exist_ok=True)
+    (out / "fuzz-errors.txt").write_text("\n".join(errors))
+    (out / "fuzz-undeclared.txt").write_text("\n".join(sorted(undeclared)))
     assert errors == [], "\n".join(errors[:20])
+    assert not undeclared, "status codes answered but not declared:\n" + "\n".join(sorted(undeclared)[:40])

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
 from brokercare.core.errors import NotFound
+from brokercare.core.problems import errors
 from brokercare.customers import handlers, service
 from brokercare.customers.features import BY_NAME, FEATURES
 from brokercare.customers.models import Customer
@@ -53,7 +54,8 @@ def _summary(user: Principal, c: Customer) -> CustomerSummary:
                            opened_on=c.opened_on)
 
 
-@router.get("/customers", response_model=CustomerPage, summary="Search customers (staff)")
+@router.get("/customers", response_model=CustomerPage, summary="Search customers (staff)",
+            responses=errors({429: "Too many searches this minute: retry after a minute"}))
 def search_customers(
     q: str = Query("", max_length=40, description="Exact customer number, full name, mobile or ID number "
                                                  "(searches are rate limited and ledgered)."),

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session, session_factory, utcnow
 from brokercare.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from brokercare.core.problems import errors
 from brokercare.customers import service as customers
 from brokercare.security.access import ReadLog, Reads, require_thread, thread_readable
 from brokercare.security.policy import (
@@ -154,7 +155,14 @@ def _message_intake() -> Intake:
     return intake
 
 
-@router.post("/messages", response_model=ReceiveOut, summary="A message from the app, web chat or a branch")
+_BUSY = {503: "The server is busy (its message queue is full or no database connection is free): "
+              "retry after the Retry-After seconds"}
+_WECHAT = {403: "The request does not carry WeChat's signature for this account's token",
+           503: "The WeChat channel is not configured (BROKERCARE_WECHAT_TOKEN is not set)"}
+
+
+@router.post("/messages", response_model=ReceiveOut, summary="A message from the app, web chat or a branch",
+             responses=errors(_BUSY))
 async def post_message(body: MessageIn, token: str | None = Depends(oauth2_scheme)) -> Response:
     # The busiest endpoint: messages that arrive together are authenticated, stored, routed and
     # committed together on one of the process's few message threads (see service/intake.py); the
@@ -244,14 +252,15 @@ def _wechat_token() -> str:
     return token
 
 
-@router.get("/channels/wechat", summary="WeChat server URL verification (echostr)")
+@router.get("/channels/wechat", summary="WeChat server URL verification (echostr)", responses=errors(_WECHAT))
 def wechat_verify(signature: str = "", timestamp: str = "", nonce: str = "", echostr: str = "") -> Response:
     if not wechat_signature_ok(_wechat_token(), signature, timestamp, nonce):
         raise PermissionDenied("bad WeChat signature")
     return Response(echostr, media_type="text/plain")
 
 
-@router.post("/channels/wechat", summary="WeChat Official Account push (XML); answers with a passive reply")
+@router.post("/channels/wechat", summary="WeChat Official Account push (XML); answers with a passive reply",
+             responses=errors(_WECHAT))
 async def wechat_push(request: Request, signature: str = "", timestamp: str = "", nonce: str = "",
                       session: Session = Depends(get_session)) -> Response:
     if not wechat_signature_ok(_wechat_token(), signature, timestamp, nonce):
