@@ -20,6 +20,7 @@ from brokercare.ledger.models import LedgerEntry
 from brokercare.risk.models import RiskCase
 from brokercare.security.models import AccessRead
 from brokercare.security.service import create_user
+from brokercare.service.models import AgentProfile
 from brokercare.web.sessions import COOKIE
 
 from .conftest import PASSWORD, login
@@ -231,3 +232,24 @@ def test_an_agent_cannot_read_another_agents_conversation(client, session, broke
     *_, entry = access_entries(session)  # the page once; its two-second refreshes are not ledgered again
     assert set(entry["reads"][0]["what"]) == {f"conversation:{conv.id}", "customer360"}
     assert len(access_entries(session)) == 2  # agent04's API read of the conversation, then the page
+
+
+def test_a_team_lead_supervises_their_teams_conversations_and_the_queue(client, session, brokerage, holdings):
+    """周海燕 leads 吴婷's team: she reads the conversation 吴婷 is serving (and the read is ledgered
+    as supervision); a lead of another team does not; a chat waiting in the queue is open to any lead,
+    who may take it."""
+    agent04 = create_user(session, username="agent04", password=PASSWORD, role="agent", display_name="吴婷")
+    create_user(session, username="lead02", password=PASSWORD, role="team_lead", display_name="郑凯")
+    session.add(AgentProfile(user_id=agent04.id, skills=["trading"], team_lead_id=brokerage["users"]["team_lead"].id))
+    session.commit()
+    conv = serve(session, agent04, brokerage["zhang"].id)
+    lead = login(client, "team_lead01")
+    assert client.get(f"/api/v1/service/conversations/{conv.id}/messages", headers=lead).status_code == 200
+    assert access_entries(session)[-1]["reads"][0]["relationship"] == "supervising_team"
+    assert client.get(f"/api/v1/service/conversations/{conv.id}/messages",
+                      headers=login(client, "lead02")).status_code == 403
+
+    conv.status, conv.assigned_agent_id, conv.waiting_since = "waiting", None, conv.assigned_at
+    session.commit()
+    assert client.get(f"/api/v1/service/conversations/{conv.id}/messages",
+                      headers=login(client, "lead02")).status_code == 200

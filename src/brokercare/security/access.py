@@ -6,6 +6,8 @@ relationship says *whose*. Staff reach a customer only while one holds:
 
 * the agent (or advisor, manager, team lead) **serving** the customer's conversation, while it is
   assigned to them;
+* the **team lead supervising** it: a conversation assigned to an agent of their team, or waiting
+  in the queue for someone to take it;
 * the customer's **manager** or assigned **advisor**;
 * the **risk desk**, for a customer in an open risk case or on the margin watchlist;
 * **compliance**, with a stated reason (recorded with the read).
@@ -43,6 +45,7 @@ from brokercare.security.policy import ROLE_LABELS, SERVING_ROLES, Principal, cu
 SELF = "self"
 SERVING = "serving_conversation"
 TICKET = "handling_ticket"
+SUPERVISING = "supervising_team"
 MANAGER = "customer_manager"
 ADVISOR = "assigned_advisor"
 RISK_CASE = "risk_case"
@@ -50,7 +53,7 @@ MARGIN_WATCH = "margin_watchlist"
 COMPLIANCE = "compliance_review"
 
 RELATIONSHIP_LABELS = {
-    SELF: "本人", SERVING: "正在服务的会话", TICKET: "经办工单", MANAGER: "客户经理", ADVISOR: "签约投资顾问",
+    SELF: "本人", SERVING: "正在服务的会话", TICKET: "经办工单", SUPERVISING: "团队主管督导", MANAGER: "客户经理", ADVISOR: "签约投资顾问",
     RISK_CASE: "风控案件", MARGIN_WATCH: "两融盯市名单", COMPLIANCE: "合规调阅",
 }
 MIN_REASON = 4  # characters: "核查投诉" is a reason, "a" is not
