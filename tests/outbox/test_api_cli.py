@@ -6,11 +6,14 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from brokercare.cli import app as cli_app
 from brokercare.core.settings import reset_settings
+from brokercare.customers.service import assign_staff
 from brokercare.outbox import service
+from brokercare.security.models import AccessRead, User
 from brokercare.security.service import create_user
 
 PASSWORD = "Passw0rd2026"
@@ -77,6 +80,24 @@ def test_staff_list_and_bodies_by_clearance(client, world):
     by_ref = client.get("/api/v1/outbox/messages?origin=service&origin_ref=ticket:77",
                         headers=login(client, "admin01")).json()
     assert [m["id"] for m in by_ref] == [world["survey"]]
+
+
+def test_a_customers_message_body_only_under_a_relationship(client, world, session, people):
+    """A manager cleared for class 3 still reads a customer's reply only once the customer is theirs,
+    and that read is ledgered; the delivery state is visible either way."""
+    url = f"/api/v1/outbox/messages/{world['reply']}"
+    before = client.get(url, headers=login(client, "cm01")).json()
+    assert before["state"] == "dead" and before["body"] is None
+    cm = session.scalar(select(User).where(User.username == "cm01"))
+    assign_staff(session, people[0].id, manager_id=cm.id)
+    session.commit()
+    after = client.get(url, headers=login(client, "cm01")).json()
+    assert after["body"] == "王建国您好，您的转托管申请已办理完成。"
+    session.expire_all()
+    read = session.scalars(select(AccessRead).where(AccessRead.user_id == cm.id)).all()
+    assert [(r.customer_id, r.relationship, r.what) for r in read] == [
+        (people[0].id, "customer_manager", f"outbox:{world['reply']}")]
+    assert client.get(url, headers=login(client, "admin01")).json()["body"] is None
 
 
 def test_retry_by_operators_only(client, world):

@@ -1,8 +1,10 @@
 """The outbox API for staff: every outbound message's state, the depth per channel, retries, and
 customers' quiet hours.
 
-Message bodies are class-3 data (holdings, replies): they are shown to roles cleared for class 3
-whole; others (agents, administrators) see states, errors and masked addresses without them.
+Message bodies are class-3 data (holdings, replies). A body to a customer is shown only to staff
+with a relationship to that customer (security.access; the read is ledgered), a body to staff to
+roles cleared for class 3; everyone else (operators watching delivery, administrators) sees states,
+errors and masked addresses without them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from brokercare.core.errors import PermissionDenied
 from brokercare.outbox import embedded, service
 from brokercare.outbox.schemas import ChannelSummary, MessageView, QuietHoursView, ReceiptIn
 from brokercare.risk import service as risk_service
-from brokercare.security.access import ReadLog, customer_reader
+from brokercare.security.access import ReadLog, Reads, customer_reader
 from brokercare.security.policy import (
     STAFF_ROLES,
     Principal,
@@ -37,8 +39,25 @@ def _shows_body(user: Principal) -> bool:
     return visibility(user.role, 3) == "full"
 
 
+def _bodies_by_relationship(views: list[MessageView], reads: ReadLog) -> list[MessageView]:
+    """Each message's body where the caller may read it: a customer's only under a relationship
+    with that customer (noted for the ledger), a staff member's by clearance."""
+    out = []
+    for view in views:
+        if view.customer_id is None:
+            readable = _shows_body(reads.user)
+        elif (grant := reads.may(view.customer_id)) is not None:
+            reads.note(grant, f"outbox:{view.id}")
+            readable = True
+        else:
+            readable = False
+        out.append(view if readable or view.body is None else view.model_copy(update={"body": None}))
+    return out
+
+
 @router.get("/messages", response_model=list[MessageView], summary="Outbound messages, newest first")
 def list_messages(
+    reads: Reads,
     state: str | None = Query(None, description="pending, sending, sent, failed or dead"),
     channel: str | None = Query(None, description="app, sms, wechat or email"),
     origin: str | None = Query(None, description="The domain that wrote it, e.g. service"),
@@ -47,26 +66,26 @@ def list_messages(
     before_id: int | None = Query(None, description="Page on: the last id of the previous page"),
     limit: int = Query(50, ge=1, le=500),
     session: Session = Depends(get_session),
-    user: Principal = Depends(staff),
+    _: Principal = Depends(staff),
 ) -> list[MessageView]:
-    return service.list_messages(session, state=state, channel=channel, origin=origin,
-                                 origin_ref=origin_ref, customer_id=customer_id,
-                                 before_id=before_id, limit=limit, show_body=_shows_body(user))
+    return _bodies_by_relationship(service.list_messages(
+        session, state=state, channel=channel, origin=origin, origin_ref=origin_ref,
+        customer_id=customer_id, before_id=before_id, limit=limit), reads)
 
 
 @router.get("/messages/{message_id}", response_model=MessageView)
-def get_message(message_id: int, session: Session = Depends(get_session),
-                user: Principal = Depends(staff)) -> MessageView:
-    return service.get_message(session, message_id, show_body=_shows_body(user))
+def get_message(message_id: int, reads: Reads, session: Session = Depends(get_session),
+                _: Principal = Depends(staff)) -> MessageView:
+    return _bodies_by_relationship([service.get_message(session, message_id)], reads)[0]
 
 
 @router.post("/messages/{message_id}/retry", response_model=MessageView,
              summary="Send a failed or dead message again (from its first try)")
-def retry(message_id: int, session: Session = Depends(get_session),
-          user: Principal = Depends(operators)) -> MessageView:
+def retry(message_id: int, reads: Reads, session: Session = Depends(get_session),
+          _: Principal = Depends(operators)) -> MessageView:
     service.retry(session, message_id)
     session.commit()
-    return service.get_message(session, message_id, show_body=_shows_body(user))
+    return _bodies_by_relationship([service.get_message(session, message_id)], reads)[0]
 
 
 @router.get("/summary", response_model=list[ChannelSummary],
