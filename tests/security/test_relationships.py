@@ -18,6 +18,7 @@ from brokercare.accounts.models import Account
 from brokercare.customers.service import assign_staff
 from brokercare.ledger.models import LedgerEntry
 from brokercare.risk.models import RiskCase
+from brokercare.security.crypto import blind_index
 from brokercare.security.models import AccessRead
 from brokercare.security.service import create_user
 from brokercare.service.models import AgentProfile
@@ -162,6 +163,29 @@ def test_each_allowed_read_is_one_ledger_entry_with_its_relationship(client, ses
     assert {e["reads"][0]["relationship"] for e in entries} == {"risk_case"}
     assert {e["reads"][0]["reference"] for e in entries} == {f"risk_case:{case.id}"}
     assert session.scalar(select(func.count()).select_from(AccessRead)) == 2
+
+
+def test_a_managers_customer_page_is_one_ledger_entry_with_the_personal_data_in_it(client, session, brokerage,
+                                                                                   holdings):
+    """The manager opens 张伟's page: holdings and his phone number (shown whole to managers) are read
+    in one request, so one access.read entry carries both, with the phone's keyed hash, not the
+    number; no separate pii.read entry."""
+    zid = brokerage["zhang"].id
+    assign_staff(session, zid, manager_id=brokerage["users"]["customer_manager"].id)
+    session.commit()
+    page_cookie(client, "customer_manager01")
+    page = client.get(f"/workbench/customers/{zid}")
+    assert page.status_code == 200 and "13812345678" in page.text and "贵州茅台" in page.text
+    [entry] = access_entries(session)
+    [read] = entry["reads"]
+    assert read["relationship"] == "customer_manager" and "customer360" in read["what"]
+    assert "pii.phone" in read["what"]
+    assert read["pii"]["value_hmacs"]["phone"] == blind_index("13812345678")
+    assert read["pii"]["revealed_on_request"] is False
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "pii.read")) == 0
+    body = session.scalar(select(LedgerEntry.body).where(LedgerEntry.kind == "access.read"))
+    assert "13812345678" not in body
 
 
 def test_compliance_without_a_reason_is_refused(client, session, brokerage, holdings):

@@ -4,8 +4,9 @@ The customers domain owns the encrypted identity columns (name, ID number, phone
 the one place they are decrypted for people; the bank cards come from the accounts service. Which
 role sees which data class whole is the security policy's clearance matrix
 (:func:`brokercare.security.policy.visibility`). Every time a class-3/4 value leaves whole for
-staff, a ``pii.read`` entry (who, which customer, which fields, why, and a keyed hash of each
-value, never the value) is appended to the tamper-evident ledger.
+staff, the fields, why and a keyed hash of each value (never the value) go to the tamper-evident
+ledger: inside the request's ``access.read`` entry when the caller passes its read log (one entry
+per request, with the relationship that allowed it), else as a ``pii.read`` entry of their own.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.errors import PermissionDenied
 from brokercare.customers.models import Customer
 from brokercare.ledger.service import append
+from brokercare.security.access import ReadLog
 from brokercare.security.policy import PII_FIELDS, Principal, data_class_of, may_reveal, visibility
 from brokercare.security.service import MASKERS, blind_index, get_cipher
 
@@ -77,6 +79,7 @@ def customer_pii(
     reveal: bool = False,
     reason: str | None = None,
     commit: bool = True,
+    reads: ReadLog | None = None,
 ) -> dict:
     """A customer's name, ID number, phone, address and bank cards as ``user`` may see them.
 
@@ -86,6 +89,8 @@ def customer_pii(
     not read another customer's. Whole class-3/4 values read by staff are appended to the ledger;
     with ``commit=True`` (the default) the session is committed so the audit entry is durable before
     the values leave; callers composing a larger write pass ``commit=False`` and commit themselves.
+    With ``reads`` (the request's read log) the fields join its one ``access.read`` entry instead,
+    written when the log is flushed.
     """
     own = _check_access(user, customer, reveal)
     clear = _identity_in_clear(session, customer)
@@ -126,7 +131,9 @@ def customer_pii(
     out["data_classes"] = {f: data_class_of(f) for f in PII_FIELDS}
 
     sensitive = [f for f in shown if data_class_of(f) >= 3]
-    if sensitive and not own:
+    if sensitive and not own and reads is not None:
+        reads.note_pii(customer.id, sensitive, digests, revealed=reveal, reason=reason)
+    elif sensitive and not own:
         _audit(session, user, customer, sensitive, digests, reveal=reveal, reason=reason)
         if commit:
             session.commit()

@@ -74,7 +74,7 @@ def get_customer(
     customer_id: int,
     reveal: bool = Depends(step_up_reveal),
     user: Principal = Depends(current_user),
-    _: ReadLog = Depends(customer_reader("customer")),
+    reads: ReadLog = Depends(customer_reader("customer")),
     session: Session = Depends(get_session),
 ) -> CustomerDetail:
     c = service.get_customer(session, customer_id)
@@ -93,7 +93,7 @@ def get_customer(
         annual_income=shown("annual_income", c.annual_income),
         marital_status=shown("marital_status", c.marital_status),
     )
-    pii = customer_pii(session, user, c, reveal=reveal)
+    pii = customer_pii(session, user, c, reveal=reveal, reads=reads)
     return CustomerDetail(**detail, pii=pii, withheld=withheld)
 
 
@@ -103,7 +103,7 @@ def get_profile(
     customer_id: int,
     reveal: bool = Depends(step_up_reveal),
     user: Principal = Depends(current_user),
-    _: ReadLog = Depends(customer_reader("profile")),
+    reads: ReadLog = Depends(customer_reader("profile")),
     session: Session = Depends(get_session),
 ) -> ProfileOut:
     customer = service.get_customer(session, customer_id)
@@ -115,7 +115,7 @@ def get_profile(
         else:
             withheld.append(name)
     aum_ok = readable(user, customer_id, data_class_of("aum"), reveal=reveal)
-    pii = customer_pii(session, user, customer, reveal=reveal)
+    pii = customer_pii(session, user, customer, reveal=reveal, reads=reads)
     return ProfileOut(
         customer_id=customer_id, customer_no=customer.customer_no, tier=profile.tier,
         tier_label=profile.tier_label, high_net_worth=profile.high_net_worth,
@@ -158,4 +158,4 @@ def pii(
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFound(f"customer {customer_id} does not exist")
-    return customer_pii(session, user, customer, reveal=reveal, reason=reads.reason)
+    return customer_pii(session, user, customer, reveal=reveal, reason=reads.reason, reads=reads)

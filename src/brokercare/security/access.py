@@ -158,6 +158,7 @@ class ReadLog:
     reason: str | None = None
     grants: dict[int, Grant] = field(default_factory=dict)
     what: dict[int, list[str]] = field(default_factory=dict)
+    pii: dict[int, dict] = field(default_factory=dict)
 
     def allow(self, customer_id: int, what: str | None = None) -> Grant:
         """403 unless a relationship holds; with ``what``, the read is noted for the ledger."""
@@ -187,6 +188,21 @@ class ReadLog:
         if grant.audited and what not in self.what.setdefault(grant.customer_id, []):
             self.what[grant.customer_id].append(what)
 
+    def note_pii(self, customer_id: int, fields: list[str], digests: dict[str, str], *,
+                 revealed: bool, reason: str | None = None) -> None:
+        """Personal data shown whole in this request: its fields, whether revealed on request and
+        why, and a keyed hash of each value (never the value) go into the request's one
+        ``access.read`` entry."""
+        grant = self.allow(customer_id)
+        for name in fields:
+            self.note(grant, f"pii.{name}")
+        if grant.audited:
+            seen = self.pii.setdefault(customer_id, {"revealed_on_request": False, "value_hmacs": {}})
+            seen["revealed_on_request"] |= revealed
+            seen["value_hmacs"].update(digests)
+            if reason:
+                seen["reason"] = reason
+
     def flush(self, *, commit: bool = True) -> int | None:
         """Append the request's reads as one ledger entry (and its index rows); commit so the
         entry is durable before the values leave. Returns the entry's index (``None``: nothing read)."""
@@ -201,6 +217,7 @@ class ReadLog:
              "what": ",".join(what)[:400], "why": (g.reason or self.action)[:200], "read_at": at}
             for g, what in reads])
         self.what.clear()
+        self.pii.clear()
         if commit:
             self.session.commit()
         return entry.id
@@ -209,7 +226,8 @@ class ReadLog:
         return {
             "user_id": self.user.id, "role": self.user.role, "action": self.action,
             "reads": [{"customer_id": g.customer_id, "relationship": g.relationship,
-                       "reference": g.reference, "what": what, "why": g.reason or self.action}
+                       "reference": g.reference, "what": what, "why": g.reason or self.action,
+                       **({"pii": self.pii[g.customer_id]} if g.customer_id in self.pii else {})}
                       for g, what in reads],
         }
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from brokercare.customers.service import customer_pii
+from brokercare.security.access import ReadLog
 from brokercare.security.policy import Principal, may_reveal
 
 
@@ -31,14 +32,14 @@ class Customer360:
 
 
 def customer_360(session: Session, user: Principal, customer_id: int, *, reveal: bool = False,
-                 reason: str | None = None) -> Customer360:
+                 reason: str | None = None, reads: ReadLog | None = None) -> Customer360:
     from brokercare.accounts import service as accounts
     from brokercare.customers import service as customers
     from brokercare.monitoring.service import alerts_of
     from brokercare.service.service import list_tickets
 
     customer = customers.get_customer(session, customer_id)
-    pii = customer_pii(session, user, customer, reveal=reveal, reason=reason, commit=False)
+    pii = customer_pii(session, user, customer, reveal=reveal, reason=reason, commit=False, reads=reads)
     profile = customers.get_profile(session, customer_id)  # computed on the fly if not stored yet
     positions = sorted(accounts.positions_of(session, customer_id), key=lambda p: p.market_value, reverse=True)
     margin = [accounts.margin_status(session, a.id) for a in accounts.accounts_of(session, customer_id)

@@ -140,7 +140,7 @@ def conversation_page(request: Request, conversation_id: int, user: Principal = 
         else:
             analysis = assistant.analyze(last_text)
     if grant is not None:
-        c360 = customer_360(session, user, conv.customer_id)
+        c360 = customer_360(session, user, conv.customer_id, reads=reads)
         reads.note(grant, "customer360")
     reads.flush(commit=False)
     session.commit()
@@ -232,7 +232,7 @@ def customer_page(request: Request, customer_id: int, reason: str = "", user: Pr
     if grant is None:
         return render(request, "workbench/no_relationship.html", user, status_code=403,
                       customer_id=customer_id, message=refusal(user), asks_reason=user.role == "compliance")
-    c360 = customer_360(session, user, customer_id, reason=grant.reason)
+    c360 = customer_360(session, user, customer_id, reason=grant.reason, reads=reads)
     reads.note(grant, "customer360")
     reads.flush(commit=False)
     session.commit()
@@ -255,7 +255,7 @@ def reveal(request: Request, customer_id: int, reason: str = Form("客户服务�
         require_step_up(session, user, otp)
     except DomainError as exc:
         return domain_error_response(request, exc)
-    c360 = customer_360(session, user, customer_id, reveal=True, reason=reason)
+    c360 = customer_360(session, user, customer_id, reveal=True, reason=reason, reads=reads)
     reads.flush(commit=False)
     session.commit()
     return render(request, "workbench/_pii.html", user, c360=c360)
