@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import multiprocessing
+from datetime import timedelta
 
-from brokercare.customers.search import SEARCHES_PER_MINUTE
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from brokercare.core.database import make_engine, utcnow
+from brokercare.customers.models import SearchQuota
+from brokercare.customers.search import SEARCHES_PER_MINUTE, TooManySearches, search_customers
 from brokercare.ledger.models import LedgerEntry
 
 from .conftest import login
@@ -35,3 +41,50 @@ def test_searches_are_rate_limited_per_member_of_staff(client, brokerage):
     assert refused.status_code == 429 and "过于频繁" in refused.json()["detail"]
     assert refused.headers["retry-after"] == "60"
     assert _ids(client, manager, "13812345678") == [brokerage["zhang"].id]  # others are not held up
+
+
+def _searches_in_another_process(url: str, user_id: int, count: int) -> list[str]:
+    """What a second server process answers ``count`` searches of the same member of staff."""
+    from brokercare.security.models import User
+
+    engine = make_engine(url)
+    out = []
+    try:
+        for n in range(count):
+            with Session(engine) as s:
+                try:
+                    search_customers(s, f"1370000{n:04d}", searcher=s.get(User, user_id))
+                    s.commit()
+                    out.append("ok")
+                except TooManySearches:
+                    s.rollback()
+                    out.append("refused")
+    finally:
+        engine.dispose()
+    return out
+
+
+def test_the_limit_is_shared_by_every_server_process(engine, session, brokerage):
+    """Two server processes share one count: 20 searches in another process, then 20 here, leave
+    the agent refused after 30 in all, not 60; a new minute starts afresh."""
+    agent = brokerage["users"]["agent"]
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        there = pool.apply(_searches_in_another_process, (engine.url.render_as_string(hide_password=False),
+                                                          agent.id, 20))
+    assert there == ["ok"] * 20
+    here = []
+    for n in range(20):
+        try:
+            search_customers(session, f"1390000{n:04d}", searcher=agent)
+            session.commit()
+            here.append("ok")
+        except TooManySearches:
+            session.rollback()
+            here.append("refused")
+    assert here == ["ok"] * (SEARCHES_PER_MINUTE - 20) + ["refused"] * (40 - SEARCHES_PER_MINUTE)
+    session.execute(update(SearchQuota).values(window_start=utcnow() - timedelta(seconds=61)))  # a minute on
+    session.commit()
+    search_customers(session, "13900000000", searcher=agent)
+    session.commit()
+    session.expire_all()
+    assert session.get(SearchQuota, agent.id).used == 1

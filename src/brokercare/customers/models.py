@@ -138,3 +138,14 @@ class TierChange(Base):
     aum: Mapped[Decimal] = mapped_column(Money())
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reason: Mapped[str] = mapped_column(String(32), default="aum")
+
+
+class SearchQuota(Base):
+    """Each member of staff's customer searches in the current minute, counted in the database so
+    every server process shares one limit (:mod:`brokercare.customers.search`)."""
+
+    __tablename__ = "customer_search_quota"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    used: Mapped[int] = mapped_column(Integer, default=0)

@@ -4,23 +4,24 @@ each search ledgered and rate limited per member of staff.
 A substring or prefix search answers "does a customer's name or number contain this?", which
 recovers the hidden characters of a masked name one probe at a time; an unlimited exact phone
 search recovers a masked phone's four hidden digits in at most 10,000 tries. So names and customer
-numbers match whole, and each member of staff gets :data:`SEARCHES_PER_MINUTE` searches a minute
-(per process: a few processes multiply it, still far from what probing needs); every search is
-appended to the ledger with a keyed hash of the query, never the query.
+numbers match whole, and each member of staff gets :data:`SEARCHES_PER_MINUTE` searches a minute,
+counted in the database (one row per member of staff, taken with one atomic UPDATE) so that several
+server processes share the limit; every search is appended to the ledger with a keyed hash of the
+query, never the query.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections import deque
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from brokercare.core.database import utcnow
 from brokercare.core.errors import DomainError, ValidationFailed
-from brokercare.customers.models import Customer
+from brokercare.customers.models import Customer, SearchQuota
 from brokercare.ledger.service import append
 from brokercare.security.policy import Principal
 from brokercare.security.service import blind_index
@@ -28,8 +29,6 @@ from brokercare.security.service import blind_index
 _PHONE = re.compile(r"^1\d{10}$")
 _ID_NUMBER = re.compile(r"^\d{17}[\dXx]$")
 SEARCHES_PER_MINUTE = 30
-_recent: dict[tuple[str, int], deque] = {}
-_lock = threading.Lock()
 
 
 class TooManySearches(DomainError):
@@ -38,16 +37,27 @@ class TooManySearches(DomainError):
 
 
 def _throttle(session: Session, user_id: int) -> None:
-    now = time.monotonic()
-    key = (str(session.get_bind().engine.url), user_id)  # a user id is per database
-    with _lock:
-        seen = _recent.setdefault(key, deque())
-        while seen and now - seen[0] > 60:
-            seen.popleft()
-        if len(seen) >= SEARCHES_PER_MINUTE:
-            raise TooManySearches(f"查询过于频繁，请 1 分钟后再试（每分钟最多 {SEARCHES_PER_MINUTE} 次）。"
-                                  "(search rate limit)", extra={"retry_after_s": 60})
-        seen.append(now)
+    """Count one search of ``user_id`` in the current minute; refuse it past the limit. The count
+    and a new minute's reset are one UPDATE, so parallel searches (other processes included) wait
+    for each other's row lock and none is lost; the row stays locked until the caller commits."""
+    now = utcnow()
+    fresh = SearchQuota.window_start <= now - timedelta(minutes=1)
+    used = session.execute(
+        update(SearchQuota).where(SearchQuota.user_id == user_id)
+        .values(used=case((fresh, 1), else_=SearchQuota.used + 1),
+                window_start=case((fresh, now), else_=SearchQuota.window_start))
+        .returning(SearchQuota.used)).scalar()
+    if used is None:  # the first search of this member of staff
+        try:
+            with session.begin_nested():
+                session.add(SearchQuota(user_id=user_id, window_start=now, used=1))
+        except IntegrityError:  # a parallel first search made the row: count on it
+            return _throttle(session, user_id)
+        return None
+    if used > SEARCHES_PER_MINUTE:
+        raise TooManySearches(f"查询过于频繁，请 1 分钟后再试（每分钟最多 {SEARCHES_PER_MINUTE} 次）。"
+                              "(search rate limit)", extra={"retry_after_s": 60})
+    return None
 
 
 def _kind(q: str) -> str:
