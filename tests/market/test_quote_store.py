@@ -123,6 +123,34 @@ def test_live_ticks_are_idempotent_and_an_older_one_is_ignored(engine, tmp_path)
     assert (bars[0].volume, bars[1].volume) == (30_000, 11_000)
 
 
+def test_a_full_market_snapshot_stores_every_quote_and_bar(engine):
+    """A gateway's snapshot of 1,200 stocks (bulk path: PostgreSQL copies it in), then the next one
+    30 s later and a late copy of the first: the latest quote per stock is the second snapshot's,
+    each stock's 09:31 bar spans both, and the late copy changes nothing."""
+    symbols = [f"{600000 + i:06d}.SH" for i in range(1200)]
+    first = [store.Tick(s, at("2026-06-17 09:30:10"), 10 + i / 100, 1_000 + i) for i, s in enumerate(symbols)]
+    second = [store.Tick(s, at("2026-06-17 09:30:40"), 10 + i / 100 + (0.05 if i % 2 else -0.05), 2_500 + i)
+              for i, s in enumerate(symbols)]
+    with engine.begin() as conn:
+        store.ingest(conn, first)
+    with engine.begin() as conn:
+        assert len(store.ingest(conn, second).accepted) == 1200
+        assert store.ingest(conn, first).ignored == 1200
+    with Session(engine) as s:
+        quotes = {q.symbol: q for q in s.scalars(select(Quote))}
+        bars = {b.symbol: b for b in s.scalars(select(MinuteBar))}
+    assert len(quotes) == len(bars) == 1200
+    for i, sym in enumerate(symbols):
+        low, high = sorted((10 + i / 100, 10 + i / 100 + (0.05 if i % 2 else -0.05)))
+        assert float(quotes[sym].price) == pytest.approx(second[i].price, abs=1e-4)
+        assert int(quotes[sym].volume) == 2_500 + i
+        bar = bars[sym]
+        assert bar.time == at("2026-06-17 09:31:00")
+        assert (float(bar.open), float(bar.close)) == pytest.approx((first[i].price, second[i].price), abs=1e-4)
+        assert (float(bar.low), float(bar.high)) == pytest.approx((low, high), abs=1e-4)
+        assert bar.volume == 2_500 + i  # the day's cumulative volume so far
+
+
 def test_health_names_a_feed_that_stopped_posting_during_the_session(engine, session):
     from brokercare.market import health
 

@@ -16,7 +16,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
-from sqlalchemy import Connection, Table, func, or_, select
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    Connection,
+    MetaData,
+    Table,
+    any_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -80,14 +91,50 @@ QUOTE_UPDATES = ("price", "prev_close", "volume", "time", "source", "received_at
 def _upsert(conn: Connection, table: Table, rows: Sequence[dict], keys: list[str],
             updates: Callable, where: Callable | None = None) -> None:
     """``INSERT ... ON CONFLICT (keys) DO UPDATE SET updates(excluded) [WHERE where(excluded)]``
-    of ``rows``, on either database. (Sending PostgreSQL one array per column through
-    ``INSERT ... SELECT unnest(...)`` measured no faster than the driver's pipelined executemany.)"""
+    of ``rows``, on either database: many rows on PostgreSQL through COPY (:func:`_staged`), else
+    the driver's executemany. (Sending PostgreSQL one array per column through ``INSERT ... SELECT
+    unnest(...)`` measured no faster than the pipelined executemany; COPY measured 2.5-3.5x faster.)"""
     if not rows:
         return
-    stmt = (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
+    bulk = conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM
+    if bulk:
+        # One statement may not update a row twice: of rows with the same key the last one wins,
+        # as it would row by row.
+        rows = list({tuple(r[k] for k in keys): r for r in rows}.values())
+        stmt = pg_insert(table).from_select(list(rows[0]), _staged(conn, table, rows))
+    else:
+        stmt = (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
     stmt = stmt.on_conflict_do_update(index_elements=keys, set_=updates(stmt.excluded),
                                       where=where(stmt.excluded) if where else None)
-    _execute_chunks(conn, stmt, rows)
+    if bulk:
+        conn.execute(stmt)
+    else:
+        _execute_chunks(conn, stmt, rows)
+
+
+#: From this many rows, PostgreSQL gets them by COPY into a temporary table and one
+#: ``INSERT ... SELECT ... ON CONFLICT``: a full-market snapshot in one round trip instead of a
+#: pipelined statement per row.
+COPY_FROM = 500
+
+
+def _staged(conn: Connection, table: Table, rows: Sequence[dict]):
+    """``rows`` copied into this connection's temporary table of ``table``'s columns (created on
+    first use, emptied at commit); returns the SELECT of them, ordered by the table's key so two
+    concurrent writers lock rows in the same order."""
+    columns = list(rows[0])
+    name = f"_stage_{table.name}"
+    stage = Table(name, MetaData(), *(Column(c, table.c[c].type) for c in columns), prefixes=["TEMPORARY"])
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS "
+        f"SELECT {', '.join(columns)} FROM {table.name} WITH NO DATA")
+    conn.exec_driver_sql(f"TRUNCATE {name}")
+    with conn.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row(tuple(r[c] for c in columns))
+    keys = [c for c in (k.name for k in table.primary_key.columns) if c in columns]
+    return select(*stage.c).order_by(*(stage.c[k] for k in keys))
 
 
 def _execute_chunks(conn: Connection, stmt, rows: Sequence[dict]) -> None:
@@ -157,14 +204,19 @@ def _local_day(moment: datetime) -> date:
 
 
 def stored_quotes(conn: Connection, symbols: Iterable[str]) -> dict[str, Stored]:
-    """The stored quotes of ``symbols``, by symbol."""
+    """The stored quotes of ``symbols``, by symbol (PostgreSQL: one array parameter, not a list of
+    thousands of placeholders the driver would parse on every snapshot)."""
     wanted = sorted(set(symbols))
     out: dict[str, Stored] = {}
     q = Quote.__table__.c
-    for start in range(0, len(wanted), CHUNK):
-        rows = conn.execute(select(q.symbol, q.time, q.price, q.volume, q.prev_close, q.source)
-                            .where(q.symbol.in_(wanted[start:start + CHUNK])))
-        for r in rows:
+    columns = (q.symbol, q.time, q.price, q.volume, q.prev_close, q.source)
+    if conn.dialect.name == "postgresql":
+        parts = [select(*columns).where(q.symbol == any_(bindparam("wanted", wanted, type_=ARRAY(q.symbol.type))))]
+    else:
+        parts = [select(*columns).where(q.symbol.in_(wanted[start:start + CHUNK]))
+                 for start in range(0, len(wanted), CHUNK)]
+    for stmt in parts:
+        for r in conn.execute(stmt):
             out[r.symbol] = Stored(r.time, float(r.price), float(r.volume) if r.source == "feed" else 0.0,
                                    float(r.prev_close) if r.prev_close is not None else None)
     return out
