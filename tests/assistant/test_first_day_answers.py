@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
+
+from brokercare.accounts.models import Account, Position
 from brokercare.assistant import service
 from brokercare.assistant.guard import HUMAN_RISK_NOTE
-from brokercare.market.models import Quote
+from brokercare.market.models import Instrument, Quote
 
 
 def test_bank_to_broker_is_answered_with_the_bank_to_broker_route(session, brokerage):
@@ -40,3 +43,28 @@ def test_procedures_carry_no_investment_risk_reminder(session, brokerage):
     cid = brokerage["wang"].id
     for question in ("我的打新额度是多少？", "银证转账的时间是什么时候？", "什么是维持担保比例？"):
         assert HUMAN_RISK_NOTE not in service.reply(session, cid, question).text, question
+
+
+def test_a_money_fund_is_not_called_a_stock_nor_a_concentration_risk(session, brokerage):
+    """孙丽 keeps most of her money in a money-market fund and holds one stock: the fund is cash
+    parked, not "这只股票" with a concentration warning."""
+    session.add(Instrument(symbol="511990.SH", code="511990", exchange="SH", name="华宝添益", kind="fund",
+                           board="money", last_price=Decimal("100.00"), risk_rating="R1", lot_size=100))
+    account = session.scalar(select(Account).where(Account.customer_id == brokerage["sun"].id))
+    session.add_all([Position(account_id=account.id, symbol="511990.SH", quantity=Decimal(2000),
+                              available_quantity=Decimal(2000), cost_price=Decimal("100.00")),
+                     Position(account_id=account.id, symbol="000001.SZ", quantity=Decimal(1000),
+                              available_quantity=Decimal(1000), cost_price=Decimal("11"))])
+    session.commit()
+    answer = service.reply(session, brokerage["sun"].id, "我的持仓怎么样").text
+    assert "持有2只证券" in answer
+    assert "这只股票" not in answer and "华宝添益占持仓市值" not in answer
+
+
+def test_a_worried_customer_reads_a_short_answer_without_derivatives(session, brokerage):
+    """王芳 (C3) is anxious about her losses: on a phone she gets the figures, then at most three
+    options one per line, and no 股指期货 or 期权."""
+    answer = service.reply(session, brokerage["wang"].id, "亏了这么多，我好慌，怎么办啊").text
+    assert "股指期货" not in answer and "期权" not in answer
+    options = [line for line in answer.splitlines() if line[:2] in ("1.", "2.", "3.", "4.", "5.")]
+    assert 1 <= len(options) <= 3, answer

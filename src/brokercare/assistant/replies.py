@@ -179,7 +179,7 @@ def _position(session: Session, customer_id: int, analysis: Analysis) -> Draft:
     conc = p.concentration()
     top = p.largest()
     if top and conc >= 0.4:
-        lines.append(f"其中{top.name}占持仓市值的{pct(conc, 0)}，集中度偏高，这只股票的波动会直接决定账户的涨跌。")
+        lines.append(f"其中{top.name}占持仓市值的{pct(conc, 0)}，集中度偏高，这只{top.noun}的波动会直接决定账户的涨跌。")
     level = tools.risk_level(session, customer_id)
     lines.append(_options(session, customer_id, level, p))
     sources = [{"type": "tool", "name": "portfolio"}, {"type": "tool", "name": "risk_level"}]
@@ -212,30 +212,32 @@ def _rebalance(session: Session, customer_id: int) -> Draft:
                         "trades": len(advice.trades)})
 
 
-#: Families of options by risk, described, never sold.
+#: What a customer may do about a worrying portfolio, by the product risk it needs: described, never
+#: sold. Derivatives (股指期货, 期权) are not among them: they need their own account and
+#: qualification, and a worried retail customer is not the one to offer them to.
 _OPTION_FAMILIES = (
-    ("R1", "把短期要用的钱留在现金或货币基金、国债逆回购这类波动很小的品种里"),
+    ("R1", "短期要用的钱留在货币基金、国债逆回购这类波动很小的品种里"),
     ("R2", "用一部分资金配置债券基金，降低整个账户的波动"),
-    ("R3", "把集中在一两只股票上的仓位分散到更宽的指数基金等品种"),
-    ("R4", "如果具备相应资格，股指期货、期权等对冲工具可以对冲一部分下跌风险，但它们本身风险较高、规则复杂"),
+    ("R3", "把集中在一两只股票上的仓位分散到更宽的指数基金"),
 )
+#: A reply read on a phone lists at most this many options (issue 14 item 11).
+MAX_OPTIONS = 3
 
 
 def _options(session: Session, customer_id: int, level: str | None, p: tools.Portfolio) -> str:
+    """At most :data:`MAX_OPTIONS` short options, one per line, that the customer's risk level allows."""
     if level is None:
         return ("具体怎么调整要结合您的风险承受能力，但您的风险测评缺失或已过期，建议先重新做一次测评，"
                 "再和我们持牌的投资顾问一起看；在此之前请不要因为一时的涨跌匆忙操作。")
-    allowed = []
-    for risk, text in _OPTION_FAMILIES:
-        if tools.suitability_check(session, customer_id, risk).decision == "allow":
-            allowed.append(text)
-    steps = ["先想清楚这笔钱多久要用，短期要用的钱不适合放在波动大的股票里"]
-    if p.concentration() >= 0.4:
-        steps.append("考虑分批降低单只股票的占比，不必一次性决定")
-    steps += allowed
-    listed = "；".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
-    return (f"结合您的风险等级（{level}），可以考虑的方向有：{listed}。"
-            "这些都是调整思路，不是买卖某只股票的建议；需要的话我可以帮您预约持牌投资顾问一起看。")
+    steps = ["先想清楚这笔钱多久要用，短期要用的钱不适合放在波动大的品种里"]
+    top = p.largest()
+    if top is not None and p.concentration() >= 0.4:
+        steps.append(f"分批降低{top.name}的占比，不必一次性决定")
+    steps += [text for risk, text in _OPTION_FAMILIES
+              if tools.suitability_check(session, customer_id, risk).decision == "allow"]
+    listed = "\n".join(f"{i}. {step}" for i, step in enumerate(steps[:MAX_OPTIONS], 1))
+    return (f"结合您的风险等级（{level}），可以考虑：\n{listed}\n"
+            "这些是调整思路，不是买卖建议；需要的话我帮您预约持牌投资顾问一起看。")
 
 
 def _pnl(session: Session, customer_id: int, analysis: Analysis) -> Draft:

@@ -55,6 +55,17 @@ class Holding:
         cost = self.cost_price * self.quantity
         return float(self.pnl / cost) if cost else 0.0
 
+    @property
+    def cash_like(self) -> bool:
+        """Money-market funds and reverse repos park cash: no concentration or price risk to warn of."""
+        return self.kind == "repo" or (self.kind in ("fund", "etf") and self.board == "money")
+
+    @property
+    def noun(self) -> str:
+        """What the customer calls it: 这只股票, 这只基金, 这只债券."""
+        return {"stock": "股票", "fund": "基金", "etf": "基金", "bond": "债券", "convertible": "债券"}.get(
+            self.kind, "证券")
+
 
 @dataclass
 class Portfolio:
@@ -90,9 +101,11 @@ class Portfolio:
         return f"（按 {min(dated).astimezone(SHANGHAI):%m 月 %d 日}的价格计算，不是实时行情）"
 
     def largest(self) -> Holding | None:
-        return max(self.holdings, key=lambda h: h.market_value, default=None)
+        """The largest holding that carries market risk (cash parked in a money fund does not)."""
+        return max((h for h in self.holdings if not h.cash_like), key=lambda h: h.market_value, default=None)
 
     def concentration(self) -> float:
+        """The largest risky holding's share of the market value."""
         top = self.largest()
         mv = self.market_value
         return float(top.market_value / mv) if top and mv else 0.0
