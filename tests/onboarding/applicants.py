@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from brokercare.core.identifiers import id_check_char, luhn_check_digit
-from brokercare.onboarding.id_verification import sample_picture
+from brokercare.onboarding import service as opening
+from brokercare.onboarding.id_verification import LocalFakeVendor, sample_picture
+from brokercare.onboarding.models import OpeningApplication
 
 PASSWORD = "Kaihu-2026!"
 #: A balanced C3 applicant aged 31-45: answers the questionnaire takes without clarification.
@@ -61,3 +63,33 @@ class Applicant:
 def wang() -> Applicant:
     """王晓明, 34, an office worker in Guangzhou with an ICBC debit card."""
     return Applicant("王晓明", "13926051234", date(1992, 3, 15))
+
+
+VENDOR = LocalFakeVendor()
+
+
+def form(a: Applicant) -> opening.IdentityForm:
+    return opening.IdentityForm(a.name, a.id_number, a.address, a.occupation, a.id_card(), a.selfie())
+
+
+def through_bank(session, a: Applicant, answers: dict | None = None) -> OpeningApplication:
+    """Every step of the applicant up to the custody card, each committed as the pages do."""
+    app = opening.start(session, phone=a.phone, password=PASSWORD).application
+    session.commit()
+    opening.verify_identity(session, app, form(a), vendor=VENDOR)
+    session.commit()
+    assert opening.assess_risk(session, app, answers or ANSWERS).status == "complete"
+    session.commit()
+    opening.sign_agreements(session, app, {t.code: t.sha256 for t in opening.agreement_texts()})
+    session.commit()
+    opening.bind_bank(session, app, bank=a.bank, card_no=a.card_no)
+    session.commit()
+    return app
+
+
+def open_account(session, a: Applicant | None = None) -> OpeningApplication:
+    """A clean applicant all the way to the account number."""
+    app = through_bank(session, a or wang())
+    opening.submit(session, app)
+    session.commit()
+    return app

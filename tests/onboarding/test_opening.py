@@ -9,7 +9,16 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from tests.onboarding.applicants import ANSWERS, PASSWORD, Applicant, card, wang
+from tests.onboarding.applicants import (
+    ANSWERS,
+    PASSWORD,
+    VENDOR,
+    Applicant,
+    card,
+    form,
+    through_bank,
+    wang,
+)
 
 from brokercare.accounts.service import accounts_of
 from brokercare.advisory import service as advisory
@@ -20,32 +29,10 @@ from brokercare.core.errors import AuthenticationFailed, Conflict, ValidationFai
 from brokercare.customers.models import Customer
 from brokercare.ledger import service as ledger
 from brokercare.onboarding import service as opening
-from brokercare.onboarding.id_verification import LocalFakeVendor
 from brokercare.onboarding.models import OpeningApplication, SignedAgreement
 from brokercare.quality import journeys as quality_journeys
 from brokercare.quality.models import JourneyStepRecord
 from brokercare.security.service import authenticate, create_user
-
-VENDOR = LocalFakeVendor()
-
-
-def form(a: Applicant) -> opening.IdentityForm:
-    return opening.IdentityForm(a.name, a.id_number, a.address, a.occupation, a.id_card(), a.selfie())
-
-
-def through_bank(session, a: Applicant, answers: dict | None = None) -> OpeningApplication:
-    """Every step of the applicant up to the custody card, each committed as the pages do."""
-    app = opening.start(session, phone=a.phone, password=PASSWORD).application
-    session.commit()
-    opening.verify_identity(session, app, form(a), vendor=VENDOR)
-    session.commit()
-    assert opening.assess_risk(session, app, answers or ANSWERS).status == "complete"
-    session.commit()
-    opening.sign_agreements(session, app, {t.code: t.sha256 for t in opening.agreement_texts()})
-    session.commit()
-    opening.bind_bank(session, app, bank=a.bank, card_no=a.card_no)
-    session.commit()
-    return app
 
 
 def test_a_clean_applicant_gets_an_account_a_login_and_the_event(session):
