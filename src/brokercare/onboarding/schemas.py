@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class StartIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    phone: str = Field(min_length=11, max_length=20, examples=["13912345678"])
+    phone: str = Field(max_length=20, examples=["13912345678"])
     password: str = Field(min_length=1, max_length=128, description="The password the customer will log in with.")
 
 
