@@ -152,6 +152,7 @@ def test_an_applicant_resumes_and_the_back_office_approves(browser, platform):
     page.set_input_files("#selfie", files=[picture(a.selfie(), "selfie.png")])
     page.click("#identity-form button[type=submit]")
     assert "身份证号码校验未通过" in page.locator(".error").inner_text()
+    shot(page, "opening-identity-refused")
     fill_identity(page, a)
     page.locator("#risk-form").wait_for()
     first.close()  # she leaves
