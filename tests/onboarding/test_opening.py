@@ -22,12 +22,13 @@ from tests.onboarding.applicants import (
 
 from brokercare.accounts.service import accounts_of
 from brokercare.advisory import service as advisory
-from brokercare.core.bus import get_bus
+from brokercare.core.bus import Event, get_bus
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
 from brokercare.core.errors import AuthenticationFailed, Conflict, ValidationFailed
 from brokercare.customers.models import Customer
 from brokercare.ledger import service as ledger
+from brokercare.onboarding import handlers as onboarding_handlers
 from brokercare.onboarding import service as opening
 from brokercare.onboarding.models import OpeningApplication, SignedAgreement
 from brokercare.quality import journeys as quality_journeys
@@ -223,3 +224,12 @@ def test_every_step_reaches_the_funnel_and_abandoned_ones_show(session):
     assert steps(done) == ["started", "identity_verified", "risk_assessed", "agreement_signed", "bank_bound",
                            "submitted", "opened"]
     assert steps(stopped) == ["started", "identity_verified"]
+
+    # The first money in completes the journey (accounts announces each confirmed transfer).
+    onboarding_handlers.subscribe_handlers(get_bus())
+    account = accounts_of(session, done.customer_id)[0]
+    for n, direction in enumerate(("out", "in", "in")):
+        get_bus().publish(Event("transfer.completed", {"transfer_no": f"BT2026120600000{n}", "account_id": account.id,
+                                                       "direction": direction, "amount": "50000.00"},
+                                customer_id=done.customer_id))
+    assert steps(done)[-2:] == ["opened", "first_deposit"]

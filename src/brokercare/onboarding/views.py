@@ -130,3 +130,10 @@ def reject(application_no: str, body: DecisionIn, user: Principal = Depends(revi
     app = service.reject(session, application_no, reviewer_id=user.id, reason=body.note)
     session.commit()
     return _standing(app)
+
+
+def startup() -> None:
+    """Count the first money in as the funnel's last step (onboarding/handlers.py)."""
+    from brokercare.onboarding.handlers import subscribe_handlers
+
+    subscribe_handlers()
