@@ -1,5 +1,6 @@
 """The custody bank's side of a 银证转账: one interface, an HTTP adapter for the broker's bank
-front-end, and a sandbox bank for the demo and a pilot without a bank link.
+front-end, and a sandbox bank for the demo and a pilot without a bank link; and which bank issued a
+card, from the shipped BIN table (``data/bank_bins.csv``, its source in ``data/SOURCE.md``).
 
 The HTTP protocol (docs/transfers.md): ``POST {url}/transfers`` with the transfer number as the
 ``Idempotency-Key`` (a bank that sees it twice answers the first result) and
@@ -9,13 +10,17 @@ The HTTP protocol (docs/transfers.md): ``POST {url}/transfers`` with the transfe
 
 from __future__ import annotations
 
+import csv
 import itertools
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
 from typing import Literal, Protocol
 
 import httpx
 
+from brokercare.core.identifiers import is_valid_card
 from brokercare.core.settings import Settings, get_settings
 
 Status = Literal["confirmed", "rejected", "processing", "unknown"]
@@ -110,3 +115,59 @@ def bank_gateway(settings: Settings | None = None) -> BankGateway:
     if settings.bank_url:
         return HttpBank(settings.bank_url, settings.bank_timeout_s)
     return _sandbox
+
+
+# --- which bank issued a card (BIN) -------------------------------------------------------------
+
+CARD_TYPES = {"DC": "借记卡", "CC": "信用卡", "SCC": "准贷记卡", "PC": "预付费卡"}
+
+
+@dataclass(frozen=True)
+class CardIssuer:
+    """One row of the BIN table: the bank that issues cards starting ``bin`` of ``length`` digits."""
+
+    bin: str
+    length: int
+    card_type: str  # DC debit, CC credit, SCC semi-credit, PC prepaid
+    bank_code: str
+    bank_name: str  # the issuer's full name
+    short_name: str  # the name the transfer rules use (工商银行)
+
+
+@lru_cache(maxsize=1)
+def bin_table() -> dict[tuple[str, int], tuple[CardIssuer, ...]]:
+    """The shipped BIN table by (bin, card length); a key with two issuers is ambiguous in the source."""
+    text = resources.files("brokercare.accounts").joinpath("data/bank_bins.csv").read_text("utf-8")
+    table: dict[tuple[str, int], tuple[CardIssuer, ...]] = {}
+    for r in csv.DictReader(text.splitlines()):
+        issuer = CardIssuer(r["bin"], int(r["card_length"]), r["card_type"], r["bank_code"], r["bank_name"],
+                            r["short_name"])
+        table[(issuer.bin, issuer.length)] = (*table.get((issuer.bin, issuer.length), ()), issuer)
+    return table
+
+
+@dataclass(frozen=True)
+class CardCheck:
+    """What the number of a card says: ``luhn_ok`` (ISO/IEC 7812 check digit) and the issuers whose
+    BIN and length match (none: unknown BIN; two: the source is ambiguous)."""
+
+    number: str
+    luhn_ok: bool
+    issuers: tuple[CardIssuer, ...]
+
+    @property
+    def issuer(self) -> CardIssuer | None:
+        """The one issuer when the table names exactly one."""
+        return self.issuers[0] if len(self.issuers) == 1 else None
+
+
+def check_card(card_no: str) -> CardCheck:
+    """Luhn and BIN of a card number (spaces and dashes allowed); the longest BIN that matches wins."""
+    number = card_no.replace(" ", "").replace("-", "")
+    luhn_ok = number.isdigit() and is_valid_card(number)
+    table = bin_table()
+    for width in range(10, 5, -1):
+        found = table.get((number[:width], len(number)))
+        if found:
+            return CardCheck(number, luhn_ok, found)
+    return CardCheck(number, luhn_ok, ())

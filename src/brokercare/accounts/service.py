@@ -23,6 +23,9 @@ from sqlalchemy import ColumnElement, Connection, Float, cast, func, select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts import loading, margin_loading
+from brokercare.accounts.banks import CARD_TYPES as CARD_TYPES
+from brokercare.accounts.banks import CardCheck as CardCheck
+from brokercare.accounts.banks import check_card as check_card
 from brokercare.accounts.daily_sources import holdings_frame as holdings_frame
 from brokercare.accounts.daily_sources import trades_frame as trades_frame
 from brokercare.accounts.funds import SuitabilityGate as SuitabilityGate
@@ -43,6 +46,7 @@ from brokercare.accounts.models import (
     Position,
     Trade,
 )
+from brokercare.accounts.opening import open_cash_account as open_cash_account
 from brokercare.accounts.profile_sources import cash_by_customer as cash_by_customer
 from brokercare.accounts.profile_sources import (
     cash_movements_by_customer as cash_movements_by_customer,

@@ -34,6 +34,8 @@ def _within(held: SessionTransaction | None, ended: SessionTransaction) -> bool:
 
 @event.listens_for(Session, "after_commit")
 def _publish(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # SQLAlchemy also reports a released savepoint as a commit; the outer one decides
     held = session.info.pop(_HELD, [])
     bus = get_bus() if held else None
     for evt, _ in held:

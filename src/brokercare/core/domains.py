@@ -27,6 +27,7 @@ DOMAINS = (
     "monitoring",
     "advisory",
     "risk",
+    "onboarding",
     "engagement",
     "quality",
     "web",

@@ -22,7 +22,8 @@ JOURNEY_STEP = "journey.step"
 #: Each journey's steps in order, with what staff read.
 JOURNEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "account_opening": (("started", "开始开户"), ("identity_verified", "身份验证"), ("risk_assessed", "风险测评"),
-                        ("agreement_signed", "签署协议"), ("opened", "开户完成"), ("first_deposit", "首次入金")),
+                        ("agreement_signed", "签署协议"), ("bank_bound", "绑定存管银行"),
+                        ("submitted", "提交申请"), ("opened", "开户完成"), ("first_deposit", "首次入金")),
     "risk_questionnaire": (("started", "开始测评"), ("answered", "完成答题"), ("submitted", "提交测评")),
     "bank_transfer": (("started", "发起转账"), ("requested", "转账受理"), ("sent", "银行处理"),
                       ("confirmed", "转账到账")),

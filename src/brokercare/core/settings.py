@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # bank front-end exposes. Unset: the sandbox bank inside the platform confirms every transfer
     # (the demo, a pilot without a bank link).
     bank_url: str | None = None
+    # The ID-card OCR and face-match vendor's adapter, ``package.module:ClassName`` (unset: the
+    # local fake of onboarding/id_verification.py, which reads only its own sample pictures).
+    id_vendor: str | None = None
     bank_timeout_s: float = Field(8.0, gt=0)
     # Dispatcher: a message is tried at most this often before it is dead-lettered; retries wait
     # backoff_s * 2^(attempt-1) (at most backoff_max_s), half of it random (jitter).

@@ -41,6 +41,8 @@ from brokercare.customers.models import (
     TierChange,
 )
 from brokercare.customers.pii import customer_pii as customer_pii
+from brokercare.customers.registration import register_applicant as register_applicant
+from brokercare.customers.registration import set_status as set_status
 from brokercare.customers.risk import Assessed as Assessed
 from brokercare.customers.risk import replace_assessed_risks as replace_assessed_risks
 from brokercare.customers.search import TooManySearches as TooManySearches
@@ -48,6 +50,8 @@ from brokercare.customers.search import search_customers as search_customers
 from brokercare.customers.store import write_profiles
 
 TIER_CHANGED = "customer.tier_changed"
+#: Statuses batch engines leave out: closed accounts, and online applicants not (or never) opened.
+NOT_OPEN = ("closed", "applying", "rejected")
 
 
 class TierChanged(BaseModel):
@@ -140,14 +144,14 @@ def customer_id_by(session: Session, *, customer_id: int | None = None, wechat_o
 
 def open_customer_ids(conn: Connection) -> list[int]:
     """Ids of every customer whose account is not closed, ascending (batch engines partition them)."""
-    return [r[0] for r in driver_rows(conn, select(Customer.id).where(Customer.status != "closed")
+    return [r[0] for r in driver_rows(conn, select(Customer.id).where(Customer.status.notin_(NOT_OPEN))
                                       .order_by(Customer.id))]
 
 
 def tiers_frame(conn: Connection) -> pl.DataFrame:
     """Every customer's stored service tier (null before the first profile run) and whether the
     account is open, one row each: reports slice by tier and count customers per tier with it."""
-    return read_frame(conn, select(Customer.id, CustomerProfile.tier, Customer.status != "closed")
+    return read_frame(conn, select(Customer.id, CustomerProfile.tier, Customer.status.notin_(NOT_OPEN))
                       .select_from(Customer)
                       .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id),
                       {"customer_id": pl.Int64, "tier": pl.String, "open": pl.Boolean})
@@ -158,7 +162,7 @@ def report_recipients(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
     valid assessment, C1–C5, null without one) and investor type, for batch reports."""
     return read_frame(conn, select(Customer.id, Customer.customer_no, Customer.name, Customer.risk_level,
                                    Customer.investor_type)
-                      .where(Customer.id.between(lo, hi), Customer.status != "closed"),
+                      .where(Customer.id.between(lo, hi), Customer.status.notin_(NOT_OPEN)),
                       {"customer_id": pl.Int64, "customer_no": pl.String, "name": pl.String,
                        "risk_level": pl.String, "investor_type": pl.String})
 
@@ -178,7 +182,7 @@ def stored_profiles(conn: Connection, *, lo: int, hi: int) -> list[dict]:
         select(Customer.id, Customer.name, Customer.birth_date, Customer.opened_on, Customer.manager_id,
                CustomerProfile.tier, CustomerProfile.life_stage, CustomerProfile.tags, CustomerProfile.features)
         .join(CustomerProfile, CustomerProfile.customer_id == Customer.id)
-        .where(Customer.id.between(lo, hi), Customer.status != "closed").order_by(Customer.id))
+        .where(Customer.id.between(lo, hi), Customer.status.notin_(NOT_OPEN)).order_by(Customer.id))
     out = []
     for r in rows:
         features = r.features if isinstance(r.features, dict) else json.loads(r.features)

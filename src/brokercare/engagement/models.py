@@ -93,3 +93,37 @@ class ManagerTask(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Benefit(Base):
+    """A welcome benefit granted to a customer (``commission_waiver`` for the first N trades, a
+    ``course``): how many uses it carries, how many are spent, and until when it is valid."""
+
+    __tablename__ = "engagement_benefits"
+    __table_args__ = (UniqueConstraint("customer_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(24))  # commission_waiver, course
+    title: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    valid_until: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(48))  # e.g. account:100000000123
+
+
+class BenefitUse(Base):
+    """One use of a benefit: the trade whose commission it waived (``ref`` = the trade event's
+    id), or the course started; unique per benefit and ref, so a redelivered event is one use."""
+
+    __tablename__ = "engagement_benefit_uses"
+    __table_args__ = (UniqueConstraint("benefit_id", "ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    benefit_id: Mapped[int] = mapped_column(ForeignKey("engagement_benefits.id", ondelete="CASCADE"), index=True)
+    ref: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal | None] = mapped_column(Money())  # the commission waived, 元
+    detail: Mapped[str | None] = mapped_column(Text)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

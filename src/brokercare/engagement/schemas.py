@@ -118,3 +118,16 @@ class GoalOut(BaseModel):
     monthly_saving: Decimal
     from_savings: Decimal
     total_saved: Decimal
+
+
+class BenefitOut(BaseModel):
+    """A welcome benefit: ``quantity`` granted, ``used`` so far, valid until the day given."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    kind: str
+    title: str
+    quantity: int
+    used: int
+    valid_until: date

@@ -45,6 +45,11 @@ from brokercare.engagement.nightly import PARTITION, Progress, build, documents,
 from brokercare.engagement.nightly import read_inputs as read_inputs
 from brokercare.engagement.triggers import complete_task as complete_task
 from brokercare.engagement.triggers import tasks_of as tasks_of
+from brokercare.engagement.welcome import benefits_of as benefits_of
+from brokercare.engagement.welcome import redeem as redeem
+from brokercare.engagement.welcome import use_commission_waiver as use_commission_waiver
+from brokercare.engagement.welcome import uses_of as uses_of
+from brokercare.engagement.welcome import welcome as welcome
 from brokercare.outbox.schemas import NewMessage
 from brokercare.outbox.service import enqueue_many
 

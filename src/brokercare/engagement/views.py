@@ -12,8 +12,10 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
+from brokercare.core.errors import PermissionDenied
 from brokercare.engagement import calculators, service
 from brokercare.engagement.schemas import (
+    BenefitOut,
     DividendTaxIn,
     DividendTaxOut,
     GoalIn,
@@ -85,3 +87,19 @@ def loan(body: LoanIn, _user: Principal = Depends(current_user)) -> LoanOut:
 @router.post("/calculators/goal", response_model=GoalOut, summary="The monthly saving a goal needs")
 def goal(body: GoalIn, _user: Principal = Depends(current_user)) -> GoalOut:
     return GoalOut.model_validate(calculators.goal(body.target, body.years, body.annual_return, body.saved))
+
+
+@router.get("/customers/{customer_id}/benefits", response_model=list[BenefitOut],
+            summary="The customer's welcome benefits and what is left of each (the customer only)")
+def customer_benefits(customer_id: int, user: Principal = Depends(current_user),
+                      session: Session = Depends(get_session)) -> list[BenefitOut]:
+    if user.role != "customer" or user.customer_id != customer_id:
+        raise PermissionDenied("只有客户本人可以查看开户礼包。")
+    return [BenefitOut.model_validate(b) for b in service.benefits_of(session, customer_id)]
+
+
+def startup() -> None:
+    """Welcome new accounts and spend waivers on trades (engagement/handlers.py)."""
+    from brokercare.engagement.handlers import subscribe_handlers
+
+    subscribe_handlers()

@@ -18,7 +18,9 @@ from brokercare.core.database import get_many
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.ledger.service import append
 from brokercare.security.audit import access_reads as access_reads
-from brokercare.security.auth import hash_password, issue_token
+from brokercare.security.auth import hash_password as hash_password
+from brokercare.security.auth import issue_token
+from brokercare.security.auth import verify_password as verify_password
 from brokercare.security.crypto import FieldCipher as FieldCipher
 from brokercare.security.crypto import blind_index as blind_index
 from brokercare.security.crypto import ensure_data_key as ensure_data_key
@@ -63,13 +65,15 @@ def create_user(
     display_name: str,
     customer_id: int | None = None,
     branch_code: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
     """Add a login (flushed, not committed: the caller owns the transaction).
 
     Staff roles may not carry a customer id; a ``customer`` user must, and only one login per
     customer exists. Bad input raises :class:`ValidationFailed` / :class:`Conflict` and writes nothing;
     a customer id that does not exist raises :class:`NotFound` (the foreign key answers: this domain
-    does not read the customers' table).
+    does not read the customers' table). ``password_hash`` (with ``password=""``) carries a
+    password chosen and checked earlier, e.g. at the start of an online account opening.
     """
     username = username.strip()
     if not USERNAME_RE.match(username):
@@ -84,7 +88,8 @@ def create_user(
         raise ValidationFailed(f"a {role} login is staff and cannot be linked to a customer")
     if not display_name or not display_name.strip():
         raise ValidationFailed("display name is required")
-    validate_password(password, username=username)
+    if password_hash is None:
+        validate_password(password, username=username)
     if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())) is not None:
         raise Conflict(f"username {username!r} is already taken")
     if customer_id is not None and session.scalar(select(User.id).where(User.customer_id == customer_id)) is not None:
@@ -93,7 +98,7 @@ def create_user(
         username=username,
         display_name=display_name.strip()[:32],
         role=role,
-        password_hash=hash_password(password),
+        password_hash=password_hash or hash_password(password),
         customer_id=customer_id,
         branch_code=branch_code,
         active=True,

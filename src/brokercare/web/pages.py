@@ -171,6 +171,7 @@ def mount(app: FastAPI) -> None:
         calculator_pages,
         customer_pages,
         manager_pages,
+        opening_pages,
         workbench,
     )
 
@@ -179,3 +180,4 @@ def mount(app: FastAPI) -> None:
     app.include_router(audit_pages.router)
     app.include_router(customer_pages.router)
     app.include_router(calculator_pages.router)
+    app.include_router(opening_pages.router)

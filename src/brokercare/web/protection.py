@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 from html import escape
@@ -78,9 +79,20 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+#: Pages whose forms upload files. asgi-csrf 0.11 cannot parse a multipart body with the
+#: python-multipart in use, so these check the same double-submit token themselves
+#: (:func:`double_submit_ok`): the form's ``csrftoken`` field must equal the SameSite=Strict cookie.
+MULTIPART_FORMS = frozenset({"/open/identity"})
+
+
 def _exempt(scope: Scope) -> bool:
     path = scope.get("path", "")
-    return path.startswith("/api/") or path == "/health"
+    return path.startswith("/api/") or path == "/health" or path in MULTIPART_FORMS
+
+
+def double_submit_ok(cookie: str | None, field: str | None) -> bool:
+    """The double-submit check of a form that asgi-csrf does not read (see MULTIPART_FORMS)."""
+    return bool(cookie) and bool(field) and hmac.compare_digest(cookie.encode(), field.encode())
 
 
 async def _refused(scope: Scope, send: Send, _why: object) -> None:

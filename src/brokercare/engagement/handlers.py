@@ -1,0 +1,50 @@
+"""The engagement domain's reactions to other domains' events: ``account.opened`` welcomes the
+new customer (benefits and the beginner's guide), ``trade.executed`` spends a commission waiver.
+Idempotent by event id (:func:`mark_processed` in the same transaction as the writes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from brokercare.accounts.events import ACCOUNT_OPENED
+from brokercare.accounts.service import accounts_of
+from brokercare.core.bus import Event, EventBus, get_bus
+from brokercare.core.database import session_scope
+from brokercare.core.service import mark_processed
+from brokercare.customers.service import get_customer
+from brokercare.engagement import welcome
+
+WELCOME = "engagement.welcome"
+WAIVERS = "engagement.benefits"
+
+
+def on_account_opened(event: Event) -> None:
+    p = event.payload
+    with session_scope() as session:
+        if not mark_processed(session, WELCOME, event.id):
+            return
+        customer = get_customer(session, int(p["customer_id"]))
+        welcome.welcome(session, customer_id=customer.id, name=customer.name, account_no=p["account_no"],
+                        bank_name=p.get("bank_name"), opened_at=datetime.fromisoformat(p["opened_at"]))
+
+
+def on_trade_executed(event: Event) -> None:
+    """The trade's value (amount, else quantity × price) at the customer's cash-account rate."""
+    p = event.payload or {}
+    if event.customer_id is None:
+        return
+    with session_scope() as session:
+        cash = [a for a in accounts_of(session, int(event.customer_id)) if a.kind == "cash"]
+        if not cash:
+            return
+        value = Decimal(str(p["amount"])) if p.get("amount") is not None else \
+            Decimal(str(p.get("quantity") or 0)) * Decimal(str(p.get("price") or 0))
+        welcome.use_commission_waiver(session, customer_id=int(event.customer_id), ref=event.id, trade_value=value,
+                                      commission_rate=cash[0].commission_rate, at=event.occurred_at)
+
+
+def subscribe_handlers(bus: EventBus | None = None) -> None:
+    bus = bus or get_bus()
+    bus.subscribe(ACCOUNT_OPENED, on_account_opened, group=WELCOME)
+    bus.subscribe("trade.executed", on_trade_executed, group=WAIVERS)
