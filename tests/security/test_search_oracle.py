@@ -12,8 +12,9 @@ from brokercare.core.database import make_engine, utcnow
 from brokercare.customers.models import SearchQuota
 from brokercare.customers.search import SEARCHES_PER_MINUTE, TooManySearches, search_customers
 from brokercare.ledger.models import LedgerEntry
+from brokercare.web.sessions import COOKIE
 
-from .conftest import login
+from .conftest import PASSWORD, login
 
 
 def _ids(client, headers, q: str) -> list[int]:
@@ -88,3 +89,14 @@ def test_the_limit_is_shared_by_every_server_process(engine, session, brokerage)
     session.commit()
     session.expire_all()
     assert session.get(SearchQuota, agent.id).used == 1
+
+
+def test_the_search_page_says_what_a_row_matched_on(client, brokerage):
+    """A customer number finds 张伟 "按客户号"; one character of a name finds nobody, and the page
+    says searches match whole identifiers, instead of listing 罗** and 王* with no reason."""
+    token = client.post("/api/v1/auth/token", data={"username": "agent01", "password": PASSWORD})
+    client.cookies.set(COOKIE, token.json()["access_token"])
+    found = client.get("/workbench/customers", params={"q": "C0000001"}).text
+    assert "按客户号精确匹配" in found and "C0000001" in found
+    nothing = client.get("/workbench/customers", params={"q": "林"}).text
+    assert "按姓名全名精确匹配：共 0 位客户" in nothing and "不支持部分字符" in nothing

@@ -102,9 +102,10 @@ def _customer_logins(engine: Engine, summary) -> None:
                              reason=COMPLIANCE_REASONS[k % len(COMPLIANCE_REASONS)])
             session.commit()
 
+        numbers = {u: session.get(Customer, cid).customer_no for u, cid in picked.items()}
     if hasattr(summary, "add"):
         summary.add("users", created)
     notes = getattr(summary, "notes", None)
-    if isinstance(notes, list):
-        notes.append(f"demo customer logins: {', '.join(f'{u}→{cid}' for u, cid in picked.items())} "
+    if isinstance(notes, list):  # the customer number staff search and `customers show` take
+        notes.append(f"demo customer logins: {', '.join(f'{u} (客户号 {no})' for u, no in numbers.items())} "
                      f"(password {password})")

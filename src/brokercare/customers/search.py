@@ -60,6 +60,16 @@ def _throttle(session: Session, user_id: int) -> None:
     return None
 
 
+#: What a search matched on, as the results say it.
+MATCHED_BY = {"phone": "手机号", "id_number": "证件号码", "customer_no": "客户号", "name": "姓名全名"}
+
+
+def matched_by(query: str) -> str | None:
+    """How the customers found for ``query`` matched it (Chinese), or ``None`` for no query."""
+    q = "".join(query.split())
+    return MATCHED_BY[_kind(q)] if q else None
+
+
 def _kind(q: str) -> str:
     if _PHONE.match(q):
         return "phone"

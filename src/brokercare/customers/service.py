@@ -46,6 +46,7 @@ from brokercare.customers.registration import set_status as set_status
 from brokercare.customers.risk import Assessed as Assessed
 from brokercare.customers.risk import replace_assessed_risks as replace_assessed_risks
 from brokercare.customers.search import TooManySearches as TooManySearches
+from brokercare.customers.search import matched_by as matched_by
 from brokercare.customers.search import search_customers as search_customers
 from brokercare.customers.store import write_profiles
 

@@ -219,7 +219,8 @@ def customers_page(request: Request, q: str = "", user: Principal = Depends(staf
     session.commit()
     whole = cleared(user.role, data_class_of("name"))
     names = {c.id: c.name if whole else mask_name(c.name) for c in results}
-    return render(request, "workbench/customers.html", user, q=q, results=results, total=total, names=names)
+    return render(request, "workbench/customers.html", user, q=q, results=results, total=total, names=names,
+                  matched_by=customers.matched_by(q))
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
