@@ -12,6 +12,7 @@ DATA_DIR ?= ./data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
+	@echo "Installing BrokerCare and its dependencies into $(VENV) (first time: about 2 minutes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -21,6 +22,7 @@ install: $(STAMP)
 
 ## Run the platform with a realistic demo brokerage on SQLite: http://127.0.0.1:8000
 demo: $(STAMP)
+	@echo "Bringing the database in $(DATA_DIR) up to date"
 	BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare db upgrade
 	@if [ ! -f $(DATA_DIR)/.demo-generated ]; then \
 	  BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare generate --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED) && \

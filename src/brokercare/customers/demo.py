@@ -43,6 +43,9 @@ def _profiles(engine: Engine, summary) -> None:
     if hasattr(summary, "add"):
         summary.add("customer_profiles", result.customers)
         summary.add("tier_changes", result.first_profiles + result.tier_changes)
+    if hasattr(summary, "tiers"):  # the tiers as the profiles computed them, not as generated
+        summary.tiers.clear()
+        summary.tiers.update(result.tiers)
     notes = getattr(summary, "notes", None)
     if isinstance(notes, list):
         top = sorted(result.tags.items(), key=lambda kv: -kv[1])[:5]

@@ -77,8 +77,12 @@ class Summary:
 
 def generate_brokerage(engine: Engine, *, customers: int, seed: int = 42, as_of: date | None = None,
                        workers: int | None = None, run_domain_hooks: bool = True,
-                       progress: Callable[[int], None] | None = None) -> Summary:
-    """Generate ``customers`` customers with accounts, holdings and a year of history."""
+                       progress: Callable[[int], None] | None = None,
+                       on_step: Callable[[str, float | None], None] | None = None) -> Summary:
+    """Generate ``customers`` customers with accounts, holdings and a year of history.
+
+    ``progress(k)``: k more customers written; ``on_step(name, seconds)``: a domain's demo history
+    starts (``seconds`` None) and ends (its duration), so a person watching sees each step."""
     started = time.perf_counter()
     as_of = as_of or date.today()
     summary = Summary(customers=customers, seed=seed, as_of=as_of)
@@ -100,7 +104,7 @@ def generate_brokerage(engine: Engine, *, customers: int, seed: int = 42, as_of:
     summary.seconds = time.perf_counter() - started
     hooks_started = time.perf_counter()
     if run_domain_hooks:
-        _run_domain_hooks(engine, seed, summary)
+        _run_domain_hooks(engine, seed, summary, on_step or (lambda _name, _seconds: None))
     modelled = model_market_days(engine, np.random.default_rng([seed, 17]), as_of)
     summary.add("daily_bars (modelled)", modelled)
     summary.notes.append(f"market: {modelled:,} modelled daily bars for the last {DAYS} trading days "
@@ -336,11 +340,16 @@ def _boards(symbols: np.ndarray) -> Counter:
     return Counter(board.tolist())
 
 
-def _run_domain_hooks(engine: Engine, seed: int, summary: Summary) -> None:
+def _run_domain_hooks(engine: Engine, seed: int, summary: Summary,
+                      on_step: Callable[[str, float | None], None]) -> None:
     """Every domain's ``demo.generate(engine, rng, summary)`` adds its own history (the service
     hub's conversations answered by the assistant, as in production)."""
     hub.wire_assistant(assistant_service, replace=False)
     for module in domain_modules("demo"):
         hook = getattr(module, "generate", None)
         if hook is not None:
+            domain = module.__name__.split(".")[-2]
+            on_step(domain, None)
+            started = time.perf_counter()
             hook(engine, np.random.default_rng([seed, 99]), summary)
+            on_step(domain, time.perf_counter() - started)

@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 
 console = Console()
 
+#: What each domain's demo step writes, as `generate` reports it.
+DOMAIN_STEPS = {
+    "security": "staff logins", "customers": "customer profiles and demo logins",
+    "advisory": "risk assessments, goals and proposals", "monitoring": "alerts and margin calls",
+    "service": "service conversations answered by the assistant",
+    "engagement": "daily reports, leads and greetings",
+}
+
 TIER_LABELS = {"long_tail": "长尾 (<50万)", "mass": "大众 (50万–500万)",
                "potential": "潜力 (500万–5000万)", "vip": "VIP (≥5000万)"}
 
@@ -45,19 +53,27 @@ def generate(
     engine = get_engine()
     with console.status("bringing the database schema up to date ..."), engine.begin() as conn:
         migrate.upgrade(conn)  # a fresh data dir needs no separate `db upgrade`
-    with Progress(TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("customers"), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("customers", total=customers)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("generating customers", total=customers)
+
+        def step(domain: str, seconds: float | None) -> None:
+            """Each domain's demo history on its own line: minutes of work are never silent."""
+            if seconds is None:
+                bar.update(task, description=f"demo history: {DOMAIN_STEPS.get(domain, domain)}")
+            else:
+                bar.console.print(f"  {DOMAIN_STEPS.get(domain, domain)}: {seconds:.1f} s")
+
         summary = generate_brokerage(engine, customers=customers, seed=seed, as_of=day,
                                      workers=workers, run_domain_hooks=not skip_hooks,
-                                     progress=lambda k: bar.advance(task, k))
+                                     progress=lambda k: bar.advance(task, k), on_step=step)
     table = Table(title=f"Demo brokerage (seed {seed}, as of {day})")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, rows in summary.counts.items():
         table.add_row(name, f"{rows:,}")
     console.print(table)
-    tiers = Table(title="AUM tiers")
+    tiers = Table(title="AUM tiers" + (" (customer profiles)" if not skip_hooks else " (as generated)"))
     tiers.add_column("tier")
     tiers.add_column("customers", justify="right")
     tiers.add_column("share", justify="right")
