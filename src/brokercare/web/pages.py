@@ -89,7 +89,7 @@ def render(request: Request, name: str, user: Principal | None = None, status_co
 
 # Where each role's work is when they log in (the rest of staff: the conversation queue).
 LANDINGS = {"risk": "/workbench/alerts", "compliance": "/workbench/access-reads",
-            "customer_manager": "/workbench/leads"}
+            "customer_manager": "/workbench/leads", "admin": "/workbench/admin"}
 
 
 def home_of(user: Principal) -> str:
@@ -167,6 +167,7 @@ def mount(app: FastAPI) -> None:
 
     app.include_router(router)
     from brokercare.web import (
+        admin_pages,
         audit_pages,
         calculator_pages,
         customer_pages,
@@ -178,6 +179,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(workbench.router)
     app.include_router(manager_pages.router)
     app.include_router(audit_pages.router)
+    app.include_router(admin_pages.router)
     app.include_router(customer_pages.router)
     app.include_router(calculator_pages.router)
     app.include_router(opening_pages.router)

@@ -1,0 +1,109 @@
+"""The administrator's workbench page: logins and their roles, privileged grants waiting for a
+second admin, the data keys, and the day's jobs with their last runs. Administrators run the
+system; nothing here shows customer data."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from brokercare.core import calendar, scheduler
+from brokercare.core.database import get_session
+from brokercare.core.errors import DomainError
+from brokercare.security import grants
+from brokercare.security.keys import key_status
+from brokercare.security.policy import ROLE_LABELS, Principal
+from brokercare.security.service import list_users
+from brokercare.web.errors import domain_error_response
+from brokercare.web.sessions import staff_user
+
+router = APIRouter(prefix="/workbench", include_in_schema=False)
+
+JOB_LABELS = {
+    "engagement.greetings": "生日、开户纪念日和节日问候",
+    "core.calendar_coverage": "交易日历到期提醒",
+    "monitoring.ipo_lottery_results": "新股中签结果登记",
+    "monitoring.ipo_reminders": "新股申购、中签与缴款提醒",
+    "accounts.fund_orders_confirm": "基金申赎 T+1 确认",
+    "service.sla_check": "服务时限预警与超时升级",
+    "service.route_stranded": "补分配未路由的客户消息",
+    "service.close_idle_conversations": "关闭客户已离开的智能会话",
+    "accounts.transfers_follow_up": "银证转账补发与结果查询",
+    "engagement.limit_down_tasks": "持仓跌停的客户经理紧急任务",
+    "market.close_day": "收盘：分钟线汇总为日线",
+    "monitoring.ipo_market_values": "新股申购市值计算",
+    "monitoring.ipo_settlement": "新股中签缴款结算",
+    "customers.profile_refresh": "客户画像刷新",
+    "accounts.reconcile_bank_statements": "银行对账",
+    "advisory.goal_review": "理财目标复盘",
+    "advisory.rebalance_proposals": "调仓建议生成",
+    "engagement.daily_reports": "客户收盘日报",
+    "engagement.raise_leads": "客户经理销售线索",
+    "core.prune_job_history": "清理过期的任务记录",
+    "service.feedback_report": "客户意见季度报告",
+    "quality.monthly_report": "服务质量月报",
+}
+PHASE_LABELS = {"pre_open": "盘前", "intraday": "盘中", "post_close": "盘后", "weekly": "每周", "monthly": "每月"}
+RUN_LABELS = {"running": "运行中", "succeeded": "成功", "failed": "失败", "skipped": "跳过"}
+GRANT_LABELS = {"pending": "待第二位管理员审批", "approved": "已批准", "rejected": "已驳回"}
+KEY_LABELS = {"active": "使用中", "retired": "已停用", "missing": "缺失（密文无法解密）"}
+_WHEN = (("first trading day of the month", "每月首个交易日"), ("first trading day of the week", "每周首个交易日"),
+         ("trading days", "交易日"), ("every day", "每天"))
+
+
+def when_zh(when: str) -> str:
+    """The schedule's own wording of when a job runs, in Chinese ("trading days every 1 min
+    08:30–16:30" → "交易日 每 1 分钟 08:30–16:30")."""
+    for en, zh in _WHEN:
+        when = when.replace(en, zh)
+    when = re.sub(r"every (\d+) min", r"每 \1 分钟", when)
+    return re.sub(r"in months ([\d,]+)", lambda m: "（" + "、".join(m.group(1).split(",")) + " 月）", when)
+
+
+def _admin(user: Principal) -> None:
+    if user.role != "admin":
+        raise HTTPException(status_code=403, detail="系统管理页仅限系统管理员。")
+
+
+def _calendar_warning(cov: calendar.Coverage) -> str | None:
+    if cov.covered_until is None:
+        return "尚未加载交易日历：请用 brokercare market load-calendar 加载交易所休市安排。"
+    if cov.warning is None:
+        return None
+    return (f"交易日历只加载到 {cov.covered_until:%Y-%m-%d}（还剩 {cov.days_left} 天）：请用 "
+            f"brokercare market load-calendar 加载 {cov.covered_until.year + 1} 年的休市安排。")
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(request: Request, user: Principal = Depends(staff_user),
+               session: Session = Depends(get_session)) -> HTMLResponse:
+    from brokercare.web.workbench import render
+
+    _admin(user)
+    staff = [u for u in list_users(session) if u.role != "customer"]
+    jobs = scheduler.schedule_overview()
+    cov = calendar.coverage()
+    return render(request, "workbench/admin.html", user, staff=staff, ROLE_LABELS=ROLE_LABELS,
+                  pending=grants.grants(session, status="pending"), GRANT_LABELS=GRANT_LABELS,
+                  keys=key_status(session), KEY_LABELS=KEY_LABELS, jobs=jobs, JOB_LABELS=JOB_LABELS,
+                  PHASE_LABELS=PHASE_LABELS, RUN_LABELS=RUN_LABELS, when_zh=when_zh,
+                  calendar_warning=_calendar_warning(cov), covered_until=cov.covered_until)
+
+
+@router.post("/admin/grants/{grant_id}/{decision}")
+def decide_grant(request: Request, grant_id: int, decision: str, user: Principal = Depends(staff_user),
+                 session: Session = Depends(get_session)) -> Response:
+    """A second admin approves or rejects a privileged grant (neither the requester nor its login)."""
+    _admin(user)
+    if decision not in ("approve", "reject"):
+        raise HTTPException(status_code=404, detail="没有这个操作。")
+    try:
+        grants.decide(session, grant_id, by_user_id=user.id, approve=decision == "approve")
+    except DomainError as exc:
+        session.rollback()
+        return domain_error_response(request, exc)
+    session.commit()
+    return RedirectResponse("/workbench/admin#grants", status_code=303)
