@@ -207,6 +207,16 @@ def limit_down_tasks(session: Session, since: datetime) -> int:
     return created
 
 
+#: A task's kind in words, for pages.
+TASK_KIND_LABELS = {"limit_down": "跌停紧急联系", "quarterly_review": "季度资产检视", "goal_watch": "目标偏离",
+                    "package_watch": "组合偏离"}
+
+
+def is_overdue(task: ManagerTask, now: datetime | None = None) -> bool:
+    """An open task past its due time."""
+    return task.state == "open" and task.due_at < (now or utcnow())
+
+
 def tasks_of(session: Session, *, manager_id: int | None, state: str | None = "open", limit: int = 100) -> list[ManagerTask]:
     """Tasks by due time: one manager's (``manager_id``) or everyone's (None)."""
     stmt = select(ManagerTask).order_by(ManagerTask.due_at, ManagerTask.id).limit(limit)
