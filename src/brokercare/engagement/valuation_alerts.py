@@ -120,10 +120,11 @@ def send_valuation_warnings(session: Session, day: date) -> Warned:
 def _queue(session: Session, texts: dict[str, tuple[int, str]], watches: dict[str, Watch], day: date,
            result: Warned) -> None:
     refs = {key: f"{key}:{watches[key].since.isoformat()}" for key in texts}
-    allowed = contact.allow(session, [(cid, refs[key]) for key, (cid, _) in texts.items()], kind="valuation", day=day)
+    attempt = {key: f"{key}:{day.isoformat()}" for key in texts}  # the cap answers per night
+    allowed = contact.allow(session, [(cid, attempt[key]) for key, (cid, _) in texts.items()], kind="valuation", day=day)
     messages = []
     for key, (cid, text) in texts.items():
-        if (cid, refs[key]) not in allowed:
+        if (cid, attempt[key]) not in allowed:
             result.capped += 1
             continue
         watches[key].notified = True

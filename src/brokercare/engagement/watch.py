@@ -117,13 +117,20 @@ def findings_for(session: Session, customer_id: int, goals: list, day: date, tot
         try:
             with session.begin_nested():
                 row, projection = review_goal(session, g.id, current_value=actual, today=day)
-                found.append(_goal_finding(row, projection, actual, typed))
-                if package is not None and row.status == "active":
-                    _plan, report = package_drift(session, customer_id, package,
-                                                  years_left=_years_left(row.target_date, day))
-                    found.append(_package_finding(row, report))
         except DomainError:
             total.skipped += 1
+            continue
+        found.append(_goal_finding(row, projection, actual, typed))
+        if row.status != "active":  # reached: its package is no longer watched
+            found.append(Finding(f"package:{row.id}", customer_id, "package", False, "", "", "", {"goal_id": row.id}))
+        if package is None or row.status != "active":
+            continue
+        try:
+            _plan, report = package_drift(session, customer_id, package, years_left=_years_left(row.target_date, day))
+        except DomainError:
+            total.skipped += 1
+            continue
+        found.append(_package_finding(row, report))
     return found
 
 
@@ -159,7 +166,8 @@ def watch_goals(session: Session, day: date) -> Watched:
                 continue
             total.tasks += _task(session, f, w, managers.get(cid, ("", None))[1], due)
             ref = f"{f.key}:{w.since.isoformat()}"
-            if (cid, ref) not in contact.allow(session, [(cid, ref)], kind=f"watch_{f.kind}", day=day):
+            attempt = f"{f.key}:{day.isoformat()}"  # the cap answers per night: held back, asked again
+            if (cid, attempt) not in contact.allow(session, [(cid, attempt)], kind=f"watch_{f.kind}", day=day):
                 total.capped += 1
                 continue
             enqueue_many(session, [NewMessage(channel="app", kind=f"engagement_{f.kind}_watch", subject=f.subject,
