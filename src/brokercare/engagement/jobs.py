@@ -49,9 +49,10 @@ def greetings(ctx: RunContext) -> dict:
 
 def limit_down_tasks(ctx: RunContext) -> dict:
     """Emergency tasks for the managers of VIP and potential-tier customers whose holding hit
-    limit-down (idempotent: each run looks back over the last half hour)."""
+    limit-down, from the alerts and from the quotes (whatever the customer's alert settings;
+    idempotent: each run looks back over the last half hour)."""
     with ctx.session() as session:
-        return {"tasks": triggers.limit_down_tasks(session, ctx.now - LIMIT_DOWN_LOOKBACK)}
+        return {"tasks": triggers.limit_down_tasks(session, ctx.now - LIMIT_DOWN_LOOKBACK, now=ctx.now)}
 
 
 JOBS = {"daily_reports": daily_reports, "raise_leads": raise_leads, "greetings": greetings,
