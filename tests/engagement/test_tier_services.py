@@ -211,3 +211,20 @@ def test_the_long_tail_gets_the_months_education_links(session):
     assert msg.subject == "2026年11月投资者教育精选" and msg.body.startswith("马小军您好")
     assert "https://www.investor.org.cn/" in msg.body and "https://edu.sse.com.cn/" in msg.body
     assert commentary.send_education(session, date(2026, 11, 20)).queued == 0
+
+
+def test_the_team_and_the_overdue_review_through_the_api(client, session):
+    create_user(session, username="cm_zhao", password=PASSWORD, role="customer_manager", display_name="赵经理")
+    session.commit()
+
+    def bearer(username: str) -> dict:
+        token = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
+        return {"Authorization": f"Bearer {token['access_token']}"}
+
+    wang = bearer("cm_wang")
+    team = client.get(f"/api/v1/engagement/customers/{client.people['vip1']}/team", headers=wang).json()
+    assert [m["role"] for m in team] == ["客户经理（牵头）", "投资顾问", "融资融券专员", "理财规划师"]
+    refused = client.get(f"/api/v1/engagement/customers/{client.people['vip1']}/team", headers=bearer("cm_zhao"))
+    assert refused.status_code == 403
+    [task] = client.get("/api/v1/engagement/tasks", headers=wang).json()
+    assert task["kind"] == "quarterly_review" and task["overdue"] is True

@@ -154,3 +154,29 @@ def test_the_shipped_excerpt_matches_the_shared_source():
     assert joined.height == shipped.height
     assert (joined["pe"] - joined["pe_right"]).abs().max() < 1e-3
     assert (joined["pb"] - joined["pb_right"]).abs().max() < 1e-4
+
+
+def test_the_estimates_are_served_to_a_signed_in_customer(engine, session, monkeypatch):
+    from argon2 import PasswordHasher
+    from fastapi.testclient import TestClient
+    from tests.engagement.people import PASSWORD
+
+    from brokercare.api import create_app
+    from brokercare.security import auth
+    from brokercare.security.service import create_user
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    add_instruments(session)
+    cid = customer(session, 1, "吴敏", manager_id=None, cash="50000")
+    create_user(session, username="wumin", password=PASSWORD, role="customer", display_name="吴敏", customer_id=cid)
+    _issue(session, "301999", "301999.SZ", "测试新材", "chinext", "元器件", "20.00", date(2023, 8, 21), None)
+    session.commit()
+    with TestClient(create_app()) as client:
+        token = client.post("/api/v1/auth/token", data={"username": "wumin", "password": PASSWORD}).json()
+        r = client.get("/api/v1/engagement/ipo-estimates?date=2023-08-21",
+                       headers={"Authorization": f"Bearer {token['access_token']}"})
+        assert r.status_code == 200
+        [e] = r.json()
+        assert e["basis"] == "none" and "暂不估算" in e["text"]
+        assert client.get("/api/v1/engagement/ipo-estimates?date=明天",
+                          headers={"Authorization": f"Bearer {token['access_token']}"}).status_code == 422

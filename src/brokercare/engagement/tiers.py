@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from brokercare.core.calendar import SHANGHAI
-from brokercare.core.errors import Conflict, NotFound, ValidationFailed
+from brokercare.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from brokercare.customers.service import get_customer, stored_profiles, tiers_frame
 from brokercare.engagement.models import ManagerTask, Specialist, TeamMember
 from brokercare.security.service import get_user_by_username, users_by_id
@@ -144,10 +144,13 @@ def assign_teams(session: Session, day: date) -> dict[str, int]:
     return {"assigned": assigned, "released": released or 0}
 
 
-def team_of(session: Session, customer_id: int) -> list[dict]:
+def team_of(session: Session, customer_id: int, *, manager_id: int | None = None) -> list[dict]:
     """The customer's 1+N team for the 360 view: the manager first, then each skill's specialist
-    (role in words, name); empty for a customer without one."""
+    (role in words, name); empty for a customer without one. With ``manager_id``, only the
+    customer's own manager may ask."""
     customer = get_customer(session, customer_id)
+    if manager_id is not None and customer.manager_id != manager_id:
+        raise PermissionDenied("只有客户的专属客户经理可以查看其服务团队")
     rows = list(session.scalars(select(TeamMember).where(TeamMember.customer_id == customer_id)))
     if not rows:
         return []
