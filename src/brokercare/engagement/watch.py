@@ -61,25 +61,31 @@ class Finding:
 
 
 def actual_values(session: Session, customer_id: int, goals: list) -> dict[int, tuple[float, str | None]]:
-    """Each goal's saved amount from holdings: (amount, the package it is held in or None)."""
+    """Each goal's saved amount from holdings: (amount, the package it is held in or None).
+    Goals served by the same package share its holdings, and goals with none share the rest,
+    each in proportion to their targets."""
     positions = positions_of(session, customer_id)
     cash = float(available_cash(session, [customer_id])[customer_id])
-    claimed: set[str] = set()
-    out: dict[int, tuple[float, str | None]] = {}
+    by_package: dict[str, list] = defaultdict(list)
+    products: dict[str, frozenset[str]] = {}
     for g in goals:
         package = goal_package(g.kind)
-        if package is None:
-            continue
-        held = [p for p in positions if p.symbol in package[1]]
-        if held:
-            out[g.id] = (sum(float(p.market_value) for p in held), package[0])
-            claimed |= {p.symbol for p in held}
+        if package is not None and any(p.symbol in package[1] for p in positions):
+            by_package[package[0]].append(g)
+            products[package[0]] = package[1]
+    out: dict[int, tuple[float, str | None]] = {}
+    for key, members in by_package.items():
+        _share(out, members, sum(float(p.market_value) for p in positions if p.symbol in products[key]), key)
+    claimed = set().union(*products.values()) if products else set()
     rest = cash + sum(float(p.market_value) for p in positions if p.symbol not in claimed)
-    others = [g for g in goals if g.id not in out]
-    weight = sum(float(g.target_amount) for g in others)
-    for g in others:
-        out[g.id] = (rest * float(g.target_amount) / weight if weight else 0.0, None)
+    _share(out, [g for g in goals if g.id not in out], rest, None)
     return out
+
+
+def _share(out: dict, goals: list, amount: float, package: str | None) -> None:
+    weight = sum(float(g.target_amount) for g in goals)
+    for g in goals:
+        out[g.id] = (round(amount * float(g.target_amount) / weight, 2) if weight else 0.0, package)
 
 
 def _years_left(target: date, day: date) -> float:
