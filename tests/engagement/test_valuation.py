@@ -180,3 +180,27 @@ def test_the_estimates_are_served_to_a_signed_in_customer(engine, session, monke
         assert e["basis"] == "none" and "暂不估算" in e["text"]
         assert client.get("/api/v1/engagement/ipo-estimates?date=明天",
                           headers={"Authorization": f"Bearer {token['access_token']}"}).status_code == 422
+
+
+def test_tomorrows_new_share_carries_its_estimate_in_the_daily_report(engine, session):
+    """李霞 can subscribe to 华宏科技 (SH main board) tomorrow: three SH main-board listings of the
+    last months give the report's note its first-day estimate."""
+    from tests.engagement.world import DAY, build_world
+
+    from brokercare.engagement import service
+    from brokercare.engagement.models import DailyReport
+
+    world = build_world(session)
+    # real SH main-board codes and names; listing days, prices and first closes are test inputs
+    for code, name, price, listing, close in (("603101", "汇嘉时代", "10.00", date(2026, 5, 6), "14.00"),
+                                              ("603823", "百合花", "20.00", date(2026, 4, 1), "19.00"),
+                                              ("603119", "浙江荣泰", "8.00", date(2026, 3, 2), "12.00")):
+        _issue(session, code, f"{code}.SH", name, "main", "化工原料", price, listing - timedelta(days=12), listing, close)
+    session.commit()
+    service.publish_daily_reports(engine, DAY)
+    doc = session.scalar(select(DailyReport.data).where(DailyReport.customer_id == world["lixia"]))
+    # first days: +40 %, -5 %, +50 %: the median is +40 %, one broke issue
+    assert doc["notes"][0] == ("6月17日可申购新股华宏科技（申购代码 732999），发行价 18.88 元，按您的额度最多可申购 5,000 股。"
+                               "参考近期3只可比新股，上市首日涨幅中位数约+40%，其中1只首日破发（历史统计，不代表未来，新股也有破发风险）。")
+    live = service.live_report(session, world["lixia"], DAY)
+    assert live["notes"][0] == doc["notes"][0]

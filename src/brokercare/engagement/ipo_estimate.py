@@ -29,6 +29,7 @@ BOARD_NAMES = {"main": "主板", "chinext": "创业板", "star": "科创板", "b
 
 @dataclass(frozen=True)
 class IpoEstimate:
+    code: str  # the subscription code (申购代码)
     symbol: str
     name: str
     comparables: int
@@ -39,6 +40,7 @@ class IpoEstimate:
     broke: int  # comparables that closed below the issue price on day one
     lot_gain: float | None  # 元 per winning lot at the median
     text: str
+    note: str | None = None  # one sentence for the daily report's tomorrow notes
 
 
 def first_days(session: Session, listed: list[dict]) -> list[dict]:
@@ -58,7 +60,7 @@ def estimate(issue: dict, recent: list[dict]) -> IpoEstimate:
     chosen, basis = (same, "industry") if len(same) >= MIN_COMPARABLES else (board, "board")
     board_name = BOARD_NAMES.get(issue["board"], issue["board"])
     if len(chosen) < MIN_COMPARABLES:
-        return IpoEstimate(issue["symbol"], issue["name"], len(chosen), "none", None, None, None, 0, None,
+        return IpoEstimate(issue["code"], issue["symbol"], issue["name"], len(chosen), "none", None, None, None, 0, None,
                            f"{issue['name']}：近{LOOKBACK_DAYS}天{board_name}上市的可比新股不足{MIN_COMPARABLES}只，暂不估算首日表现。")
     returns = np.array([r["first_day"] for r in chosen])
     median, low, high = (float(x) for x in np.percentile(returns, [50, 25, 75]))
@@ -70,9 +72,18 @@ def estimate(issue: dict, recent: list[dict]) -> IpoEstimate:
             f"{len(chosen)}只{what}新股（{names}等），上市首日涨幅的中位数为{median:+.0%}，中间一半落在"
             f"{low:+.0%}～{high:+.0%}，其中{int((returns < 0).sum())}只首日破发。按中位数估算，中一签（{lot}股，"
             f"需缴款{pay:,.0f}元）首日约{median * pay:+,.0f}元。以上为历史统计，新股也可能上市即破发，不代表未来表现，投资有风险。")
+    note = (f"参考近期{len(chosen)}只可比新股，上市首日涨幅中位数约{median:+.0%}，其中{int((returns < 0).sum())}只首日破发"
+            "（历史统计，不代表未来，新股也有破发风险）。")
     verdict = check_outgoing(text)
-    return IpoEstimate(issue["symbol"], issue["name"], len(chosen), basis, median, low, high,
-                       int((returns < 0).sum()), round(median * pay, 2), verdict.text)
+    return IpoEstimate(issue["code"], issue["symbol"], issue["name"], len(chosen), basis, median, low, high,
+                       int((returns < 0).sum()), round(median * pay, 2), verdict.text,
+                       note if check_outgoing(note).action == "pass" else None)
+
+
+def notes_for(session: Session, day: date) -> dict[str, str]:
+    """Subscription code -> the estimate's sentence, for the issues subscribing on ``day`` that
+    have one (the daily report's tomorrow notes)."""
+    return {e.code: e.note for e in estimates_for(session, day) if e.note}
 
 
 def estimates_for(session: Session, day: date) -> list[IpoEstimate]:

@@ -37,7 +37,7 @@ from brokercare.engagement.calculators import Lot as Lot
 from brokercare.engagement.calculators import dividend_tax as dividend_tax
 from brokercare.engagement.calculators import goal as goal
 from brokercare.engagement.calculators import loan as loan
-from brokercare.engagement.ipo_estimate import IpoEstimate, estimates_for
+from brokercare.engagement.ipo_estimate import IpoEstimate, estimates_for, notes_for
 from brokercare.engagement.leads import leads_of as leads_of
 from brokercare.engagement.leads import need_labels as need_labels
 from brokercare.engagement.leads import update_lead as update_lead
@@ -81,7 +81,7 @@ def live_report(session: Session, customer_id: int, day: date) -> dict:
     frames = build(session.connection(), day, lo=customer_id, hi=customer_id)
     if frames.summary.is_empty():
         raise NotFound("没有找到该客户的收盘报告")
-    return next(documents(frames, day))[1]
+    return next(documents(frames, day, notes_for(session, next_trading_day(day))))[1]
 
 
 def report_for(session: Session, customer_id: int, day: date) -> dict:
