@@ -123,8 +123,10 @@ def assign_teams(session: Session, day: date) -> dict[str, int]:
     customers who left those tiers leave their teams. Idempotent; counts assigned and released."""
     cfg = config().team
     members = set(customers_in(session, cfg.tiers))
-    released = session.execute(delete(TeamMember).where(TeamMember.customer_id.not_in(members))).rowcount \
-        if members else session.execute(delete(TeamMember)).rowcount
+    leaving = sorted(set(session.scalars(select(TeamMember.customer_id).distinct())) - members)
+    released = 0
+    for k in range(0, len(leaving), 900):
+        released += session.execute(delete(TeamMember).where(TeamMember.customer_id.in_(leaving[k:k + 900]))).rowcount
     have = {(c, s) for c, s in session.execute(select(TeamMember.customer_id, TeamMember.skill))}
     load = Counter(dict(session.execute(select(TeamMember.user_id, func.count()).group_by(TeamMember.user_id)).all()))
     pool: dict[str, list[int]] = {}
@@ -141,7 +143,7 @@ def assign_teams(session: Session, day: date) -> dict[str, int]:
             load[chosen] += 1
             assigned += 1
     session.flush()
-    return {"assigned": assigned, "released": released or 0}
+    return {"assigned": assigned, "released": released}
 
 
 def team_of(session: Session, customer_id: int, *, manager_id: int | None = None) -> list[dict]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.accounts.service import holdings_frame
 from brokercare.assistant.service import check_outgoing
-from brokercare.customers.service import customers_at_levels, report_recipients
+from brokercare.customers.service import customers_at_levels, get_customers
 from brokercare.engagement import contact
 from brokercare.engagement.models import Watch
 from brokercare.engagement.valuation import (
@@ -88,8 +88,7 @@ def send_valuation_warnings(session: Session, day: date) -> Warned:
             w.bad, w.checked_on = False, day
     if not found:
         return result
-    names = dict(report_recipients(session.connection(), lo=min(customers), hi=max(customers))
-                 .select("customer_id", "name").iter_rows())
+    names = {c.id: c.name for c in get_customers(session, sorted({cid for cid, _ in found}))}
     watches = {w.key: w for w in session.scalars(select(Watch).where(Watch.key.in_(keys)))}
     texts: dict[str, tuple[int, str]] = {}
     for key, (cid, code) in sorted(keys.items()):
