@@ -228,3 +228,8 @@ def test_the_team_and_the_overdue_review_through_the_api(client, session):
     assert refused.status_code == 403
     [task] = client.get("/api/v1/engagement/tasks", headers=wang).json()
     assert task["kind"] == "quarterly_review" and task["overdue"] is True
+
+
+def test_scattered_customers_are_read_in_narrow_ranges():
+    assert tiers.id_ranges([3, 5, 40_000, 40_001, 95_000], width=20_000) == [(3, 5), (40_000, 40_001), (95_000, 95_000)]
+    assert tiers.id_ranges([]) == []

@@ -172,6 +172,10 @@ def team_of(session: Session, customer_id: int, *, manager_id: int | None = None
 
 # --- the potential tier's quarterly review ---------------------------------------------------
 
+#: Widest id range of stored profiles read at once for the review tasks.
+PROFILE_RANGE = 20_000
+
+
 def quarter_of(day: date) -> tuple[str, date]:
     """``("2026Q4", first day of the quarter)``."""
     q = (day.month - 1) // 3 + 1
@@ -189,32 +193,49 @@ def _allocation(features: dict) -> str:
     return f"其中现金约占{cash:.0%}、股票约占{stock:.0%}、权益类合计约占{equity:.0%}"
 
 
+def id_ranges(ids: list[int], width: int = PROFILE_RANGE) -> list[tuple[int, int]]:
+    """Sorted ids grouped into ``(lo, hi)`` ranges no wider than ``width``: the profiles of a
+    few scattered customers are read without reading everyone's in between."""
+    out: list[tuple[int, int]] = []
+    for cid in ids:
+        if out and cid - out[-1][0] < width:
+            out[-1] = (out[-1][0], cid)
+        else:
+            out.append((cid, cid))
+    return out
+
+
+def _missing_reviews(session: Session, wanted: list[int], quarter: str) -> list[int]:
+    """The customers of ``wanted`` (sorted) with no review task for ``quarter`` yet."""
+    have: set[str] = set()
+    for k in range(0, len(wanted), 900):
+        keys = [f"review:{cid}:{quarter}" for cid in wanted[k:k + 900]]
+        have |= set(session.scalars(select(ManagerTask.key).where(ManagerTask.key.in_(keys))))
+    return [cid for cid in wanted if f"review:{cid}:{quarter}" not in have]
+
+
 def raise_quarterly_reviews(session: Session, day: date) -> int:
     """A review task for the manager of every customer in the review's tiers, one per quarter
     (the key ``review:<customer>:<quarter>``), due ``due_days`` after the quarter began (at least
-    a week after it is raised)."""
+    a week after it is raised). Only the profiles of customers still without one are read."""
     cfg = config().quarterly_review
     quarter, start = quarter_of(day)
-    wanted = set(customers_in(session, cfg.tiers))
-    if not wanted:
-        return 0
-    keys = {f"review:{cid}:{quarter}": cid for cid in wanted}
-    existing = set(session.scalars(select(ManagerTask.key).where(ManagerTask.key.in_(keys))))
+    missing = _missing_reviews(session, customers_in(session, cfg.tiers), quarter)
     due_on = max(start + timedelta(days=cfg.due_days), day + timedelta(days=7))  # a late joiner gets a week
     due = datetime.combine(due_on, time(18, 0), tzinfo=SHANGHAI)
     label = f"{start.year}年第{(start.month - 1) // 3 + 1}季度"
-    created = 0
-    for profile in stored_profiles(session.connection(), lo=min(wanted), hi=max(wanted)):
-        cid = profile["customer_id"]
-        key = f"review:{cid}:{quarter}"
-        if cid not in wanted or key in existing:
-            continue
-        f = profile["features"]
-        values = {"name": profile["name"], "quarter": label, "aum": _wan(float(f.get("aum") or 0)),
-                  "allocation": _allocation(f)}
-        session.add(ManagerTask(key=key, customer_id=cid, manager_id=profile["manager_id"], kind="quarterly_review",
-                                title=fill(cfg.title, values), script="".join(fill(s, values) for s in cfg.script),
-                                state="open", due_at=due))
-        created += 1
+    wanted, created = set(missing), 0
+    for lo, hi in id_ranges(missing):
+        for profile in stored_profiles(session.connection(), lo=lo, hi=hi):
+            cid = profile["customer_id"]
+            if cid not in wanted:
+                continue
+            f = profile["features"]
+            values = {"name": profile["name"], "quarter": label, "aum": _wan(float(f.get("aum") or 0)),
+                      "allocation": _allocation(f)}
+            session.add(ManagerTask(key=f"review:{cid}:{quarter}", customer_id=cid, manager_id=profile["manager_id"],
+                                    kind="quarterly_review", title=fill(cfg.title, values),
+                                    script="".join(fill(line, values) for line in cfg.script), state="open", due_at=due))
+            created += 1
     session.flush()
     return created

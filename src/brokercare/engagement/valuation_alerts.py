@@ -89,7 +89,9 @@ def send_valuation_warnings(session: Session, day: date) -> Warned:
     if not found:
         return result
     names = {c.id: c.name for c in get_customers(session, sorted({cid for cid, _ in found}))}
-    watches = {w.key: w for w in session.scalars(select(Watch).where(Watch.key.in_(keys)))}
+    ordered = sorted(keys)
+    watches = {w.key: w for k in range(0, len(ordered), 900)
+               for w in session.scalars(select(Watch).where(Watch.key.in_(ordered[k:k + 900])))}
     texts: dict[str, tuple[int, str]] = {}
     for key, (cid, code) in sorted(keys.items()):
         w = watches.get(key)
