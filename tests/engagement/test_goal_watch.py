@@ -118,3 +118,21 @@ def test_a_capped_warning_is_sent_the_next_night_and_a_relapse_is_told_again(ses
     session.flush()
     relapse = watch.watch_goals(session, DAY + timedelta(days=10))
     assert relapse.notified >= 1 and relapse.tasks >= 1
+
+
+def test_the_scheduled_jobs_run_the_same_code(session):
+    """The night's scheduled runs, as the scheduler records them: the watch tells 陈静 once; the
+    tier services, the valuation warnings (stale data: nobody) and, on the first trading day of
+    July, the monthly commentary run clean."""
+    from brokercare.core.scheduler import run_now
+
+    people = _family(session)
+    first = run_now("engagement.watch_goals", DAY)
+    assert first.status == "succeeded", first.error
+    assert (first.counts["off_track"], first.counts["notified"], first.counts["tasks"]) == (1, 2, 2)
+    assert run_now("engagement.watch_goals", DAY).counts["notified"] == 0
+    assert len(_messages(session, people["chen"])) == 2
+    for job, day in (("engagement.tier_services", DAY), ("engagement.valuation_warnings", DAY),
+                     ("engagement.monthly_commentary", date(2026, 7, 1))):
+        outcome = run_now(job, day)
+        assert outcome.status == "succeeded", (job, outcome.error)
