@@ -236,3 +236,40 @@ def test_the_api_docs_work_without_internet_access(browser, platform):
     assert [u for u in outside if not u.endswith("/logo-mini.svg")] == []
     assert page.request.get(f"{platform.url}/favicon.ico").ok
     context.close()
+
+
+def test_a_vips_1_plus_n_team_shows_in_the_managers_customer_360(browser, platform):
+    """A demo customer deposits 6,000 万 and becomes VIP: the night's tier services give them a
+    specialist per skill from the demo's registered staff, and their manager's customer page shows
+    the team (last in the module: the deposit stays)."""
+    from datetime import datetime
+
+    from sqlalchemy import select
+
+    from brokercare.accounts.models import Account
+    from brokercare.core.calendar import SHANGHAI
+    from brokercare.customers.models import Customer
+    from brokercare.customers.service import refresh_profile
+    from brokercare.demo.brokerage import DEFAULT_STAFF_PASSWORD
+    from brokercare.engagement import tiers
+    from brokercare.security.service import get_user
+
+    with Session(platform.engine) as s:
+        account, manager_id = s.execute(select(Account, Customer.manager_id)
+                                        .join(Customer, Customer.id == Account.customer_id)
+                                        .where(Customer.manager_id.is_not(None), Account.kind == "cash")
+                                        .order_by(Account.id).limit(1)).one()
+        manager = get_user(s, manager_id)
+        cid = account.customer_id
+        account.cash_balance += Decimal("60000000")
+        refresh_profile(s, cid)
+        assert tiers.assign_teams(s, datetime.now(SHANGHAI).date())["assigned"] == 3
+        s.commit()
+        name, username = manager.display_name, manager.username
+    context, page = login(browser, platform, username, DEFAULT_STAFF_PASSWORD)  # the demo managers' password
+    page.goto(f"{platform.url}/workbench/customers/{cid}")
+    team = page.locator("#service-team li").all_inner_texts()
+    assert team == [f"客户经理（牵头）：{name}", "投资顾问：王芳", "融资融券专员：林雪", "理财规划师：黄建国"]
+    assert "本层级服务：1+N 专属服务团队" in page.content()
+    shot(page, "customer360-vip-team")
+    context.close()

@@ -520,3 +520,16 @@ def stock_value_by_exchange(session: Session, exchanges: Iterable[str] = ("SH", 
         .group_by(Account.customer_id, inst.c.exchange)
     ).all()
     return [(cid, exchange, value) for cid, exchange, value in rows if value is not None]
+
+
+def holders_of(session: Session, symbols: Iterable[str]) -> list[tuple[int, str]]:
+    """``(customer_id, symbol)`` of every open account's holding of one of ``symbols`` (quantity >
+    0), by customer and symbol: who is hit when a share moves (engagement's limit-down tasks)."""
+    wanted = sorted(set(symbols))
+    out: set[tuple[int, str]] = set()
+    for start in range(0, len(wanted), 900):
+        out.update((cid, symbol) for cid, symbol in session.execute(
+            select(Account.customer_id, Position.symbol).join(Account, Account.id == Position.account_id)
+            .where(Position.symbol.in_(wanted[start:start + 900]), Position.quantity > 0,
+                   Account.status != "closed")).all())
+    return sorted(out)

@@ -286,3 +286,20 @@ def share_latest_assessments(db: Session | Connection, *, lo: int | None = None,
     return replace_assessed_risks(db, (
         Assessed(r.customer_id, r.id, r.level, r.score, r.assessed_on, r.valid_until, r.taken) for r in rows),
         lo=lo, hi=hi)
+
+
+def active_goals(session: Session) -> list[CustomerGoal]:
+    """Every active goal, by customer and id (the nightly watch re-values them from holdings)."""
+    return list(session.scalars(select(CustomerGoal).where(CustomerGoal.status == "active")
+                                .order_by(CustomerGoal.customer_id, CustomerGoal.id)))
+
+
+def goal_package(kind: str) -> tuple[str, frozenset[str]] | None:
+    """The package a goal of ``kind`` is invested through (the package whose ``goal_kind`` it is;
+    a target-return goal: the goal package) and every product the package may hold at any
+    level; None when no package serves the goal (a house purchase)."""
+    for key, pkg in packages.config().items():
+        if pkg.get("goal_kind") == kind or (kind == "target_return" and pkg["kind"] == "goal"):
+            allocations = [pkg["allocation"]] if "allocation" in pkg else list(pkg["by_level"].values())
+            return key, frozenset(s for a in allocations for s in a)
+    return None

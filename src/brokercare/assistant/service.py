@@ -148,3 +148,12 @@ def _product_risks(session: Session, analysis: Analysis) -> dict[str, str]:
     """Risk ratings of the products the message names, so the guard can check the reply against them."""
     found = market.instruments_by_symbol(session, [e.value for e in analysis.entities_of("stock")])
     return {i.name: i.risk_rating for i in found.values() if i.risk_rating}
+
+
+def check_outgoing(text: str, *, risk_level: str | None = None,
+                   product_risks: dict[str, str] | None = None) -> GuardVerdict:
+    """The compliance guard on a message the broker sends unasked (a monthly commentary, a
+    valuation warning): the rules every reply passes. ``rewrite`` returns the text with the risk
+    wording added; ``block`` must not be sent."""
+    return guard.check(text, guard.GuardContext(risk_level=risk_level, product_risks=dict(product_risks or {}),
+                                                investing=True))

@@ -7,7 +7,15 @@ import logging
 from datetime import timedelta
 
 from brokercare.core.runs import RunContext
-from brokercare.engagement import leads, service, triggers
+from brokercare.engagement import (
+    commentary,
+    leads,
+    service,
+    tiers,
+    triggers,
+    valuation_alerts,
+    watch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +49,51 @@ def greetings(ctx: RunContext) -> dict:
 
 def limit_down_tasks(ctx: RunContext) -> dict:
     """Emergency tasks for the managers of VIP and potential-tier customers whose holding hit
-    limit-down (idempotent: each run looks back over the last half hour)."""
+    limit-down, from the alerts and from the quotes (whatever the customer's alert settings;
+    idempotent: each run looks back over the last half hour)."""
     with ctx.session() as session:
-        return {"tasks": triggers.limit_down_tasks(session, ctx.now - LIMIT_DOWN_LOOKBACK)}
+        return {"tasks": triggers.limit_down_tasks(session, ctx.now - LIMIT_DOWN_LOOKBACK, now=ctx.now)}
 
 
 JOBS = {"daily_reports": daily_reports, "raise_leads": raise_leads, "greetings": greetings,
         "limit_down_tasks": limit_down_tasks}
+
+
+def tier_services(ctx: RunContext) -> dict:
+    """The VIP 1+N teams kept in step with the tiers, and the potential tier's review task of the
+    quarter (idempotent: one per customer and quarter; a customer who joins the tier mid-quarter
+    gets theirs the next evening)."""
+    with ctx.session() as session:
+        teams = tiers.assign_teams(session, ctx.day)
+        reviews = tiers.raise_quarterly_reviews(session, ctx.day)
+    return {**teams, "reviews": reviews}
+
+
+def monthly_commentary(ctx: RunContext) -> dict:
+    """Last month's post-investment commentary (mass tier) and this month's education links (long
+    tail), guarded, capped, once per customer and month."""
+    with ctx.session() as session:
+        notes = commentary.send_monthly_commentary(session, ctx.day)
+        education = commentary.send_education(session, ctx.day)
+    return {"commentary": notes.queued, "commentary_capped": notes.capped, "blocked": notes.blocked,
+            "no_holdings": notes.skipped, "education": education.queued, "education_capped": education.capped}
+
+
+def watch_goals(ctx: RunContext) -> dict:
+    """Every active goal re-projected from actual holdings, its package's drift measured; the
+    customer and the manager told once when either goes wrong."""
+    with ctx.session() as session:
+        w = watch.watch_goals(session, ctx.day)
+    return {"goals": w.goals, "off_track": w.off_track, "drifted": w.drifted, "notified": w.notified,
+            "capped": w.capped, "tasks": w.tasks, "skipped": w.skipped}
+
+
+def valuation_warnings(ctx: RunContext) -> dict:
+    """Holdings of dear indices flagged to the customers whose risk level it concerns."""
+    with ctx.session() as session:
+        r = valuation_alerts.send_valuation_warnings(session, ctx.day)
+    return {"dear": ",".join(r.dear), "warned": r.warned, "capped": r.capped, "blocked": r.blocked, "held": r.held}
+
+
+JOBS.update({"tier_services": tier_services, "monthly_commentary": monthly_commentary, "watch_goals": watch_goals,
+             "valuation_warnings": valuation_warnings})

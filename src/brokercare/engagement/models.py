@@ -127,3 +127,48 @@ class BenefitUse(Base):
     amount: Mapped[Decimal | None] = mapped_column(Money())  # the commission waived, 元
     detail: Mapped[str | None] = mapped_column(Text)
     used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Specialist(Base):
+    """A member of staff who serves VIP customers as the specialist of one skill (投顾, 融资融券,
+    理财 …, ``data/tier_services.yaml``): the pool the "N" of a 1+N team is drawn from."""
+
+    __tablename__ = "engagement_specialists"
+    __table_args__ = (UniqueConstraint("user_id", "skill"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)  # security.users.id
+    skill: Mapped[str] = mapped_column(String(24))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TeamMember(Base):
+    """One specialist of a VIP customer's 1+N team (the "1" is the customer's own manager)."""
+
+    __tablename__ = "engagement_team_members"
+    __table_args__ = (UniqueConstraint("customer_id", "skill"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    skill: Mapped[str] = mapped_column(String(24))
+    user_id: Mapped[int] = mapped_column(Integer, index=True)  # security.users.id
+    assigned_on: Mapped[date] = mapped_column(Date)
+
+
+class Watch(Base):
+    """The last nightly verdict on something watched for a customer (a goal, a package's drift, a
+    holding's valuation): the customer and the manager are told when it turns bad, once, not
+    every night it stays bad. ``notified`` is false while the frequency cap held the message."""
+
+    __tablename__ = "engagement_watches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # goal:12, package:12, valuation:3:000300
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    bad: Mapped[bool] = mapped_column(Boolean)
+    since: Mapped[date] = mapped_column(Date)
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[dict] = mapped_column(JSON)
+    checked_on: Mapped[date] = mapped_column(Date)

@@ -29,6 +29,7 @@ from brokercare.core.calendar import SHANGHAI, next_trading_day
 from brokercare.customers.service import open_customer_ids, report_recipients
 from brokercare.engagement import wording
 from brokercare.engagement.daily import DailyFrames, DailyInputs, compute
+from brokercare.engagement.ipo_estimate import notes_for
 from brokercare.market.service import day_facts
 from brokercare.monitoring.service import daily_report_subscribers, next_day_notes
 
@@ -67,13 +68,22 @@ def build(conn: Connection, day: date, *, lo: int, hi: int, facts: pl.DataFrame 
     return compute(read_inputs(conn, day, lo=lo, hi=hi, facts=facts, only=only))
 
 
-def documents(frames: DailyFrames, day: date) -> Iterator[tuple[int, dict]]:
-    """Each customer's report document of the partition."""
-    return wording.documents(frames, day, next_trading_day(day))
+def documents(frames: DailyFrames, day: date, estimates: dict[str, str] | None = None) -> Iterator[tuple[int, dict]]:
+    """Each customer's report document of the partition (``estimates``: tomorrow's new shares'
+    first-day estimate sentences by subscription code)."""
+    return wording.documents(frames, day, next_trading_day(day), estimates)
+
+
+def ipo_notes(engine: Engine, day: date) -> dict[str, str]:
+    """The first-day estimates of the new shares subscribing on the next trading day (read once a night)."""
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session:
+        return notes_for(session, next_trading_day(day))
 
 
 def partition_documents(url: str, day: date, lo: int, hi: int, subscribers_only: bool,
-                        facts: pl.DataFrame) -> Docs:
+                        facts: pl.DataFrame, estimates: dict[str, str] | None = None) -> Docs:
     """The documents of customers ``lo..hi`` (only those who opted in, with ``subscribers_only``):
     what one process and each Dask task run."""
     from brokercare.core.database import make_engine
@@ -84,7 +94,7 @@ def partition_documents(url: str, day: date, lo: int, hi: int, subscribers_only:
             only = daily_report_subscribers(conn, lo=lo, hi=hi) if subscribers_only else None
             if only is not None and not only:
                 return []
-            return list(documents(build(conn, day, lo=lo, hi=hi, facts=facts, only=only), day))
+            return list(documents(build(conn, day, lo=lo, hi=hi, facts=facts, only=only), day, estimates))
     finally:
         engine.dispose()
 
@@ -104,17 +114,18 @@ def night(engine: Engine, day: date, *, subscribers_only: bool = True, partition
     ranges = _ranges(engine, partition)
     with engine.connect() as conn:
         facts = day_facts(conn, day)
+    estimates = ipo_notes(engine, day)
     url = engine.url.render_as_string(hide_password=False)
     if client is None:
         for k, (lo, hi) in enumerate(ranges, 1):
-            yield partition_documents(url, day, lo, hi, subscribers_only, facts)
+            yield partition_documents(url, day, lo, hi, subscribers_only, facts, estimates)
             if progress:
                 progress(k, len(ranges))
         return
     from dask.distributed import as_completed
 
     shared = client.scatter(facts, broadcast=True)
-    futures = [client.submit(partition_documents, url, day, lo, hi, subscribers_only, shared, pure=False)
+    futures = [client.submit(partition_documents, url, day, lo, hi, subscribers_only, shared, estimates, pure=False)
                for lo, hi in ranges]
     for k, future in enumerate(as_completed(futures), 1):
         yield future.result()

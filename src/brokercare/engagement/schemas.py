@@ -50,6 +50,7 @@ class TaskOut(BaseModel):
     created_at: datetime
     due_at: datetime
     done_at: datetime | None
+    overdue: bool = False  # open and past its due time
 
 
 class LotIn(BaseModel):
@@ -131,3 +132,27 @@ class BenefitOut(BaseModel):
     quantity: int
     used: int
     valid_until: date
+
+
+class IpoEstimateOut(BaseModel):
+    """A new share's first-day estimate from comparable recent listings (``basis``: industry,
+    board, or none when there were too few)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    symbol: str
+    name: str
+    comparables: int
+    basis: Literal["industry", "board", "none"]
+    median: float | None
+    low: float | None
+    high: float | None
+    broke: int
+    lot_gain: float | None
+    text: str
+
+
+class TeamMemberOut(BaseModel):
+    role: str
+    name: str
+    user_id: int

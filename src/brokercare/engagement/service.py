@@ -37,13 +37,19 @@ from brokercare.engagement.calculators import Lot as Lot
 from brokercare.engagement.calculators import dividend_tax as dividend_tax
 from brokercare.engagement.calculators import goal as goal
 from brokercare.engagement.calculators import loan as loan
+from brokercare.engagement.ipo_estimate import IpoEstimate, estimates_for, notes_for
 from brokercare.engagement.leads import leads_of as leads_of
 from brokercare.engagement.leads import need_labels as need_labels
 from brokercare.engagement.leads import update_lead as update_lead
 from brokercare.engagement.models import DailyReport
 from brokercare.engagement.nightly import PARTITION, Progress, build, documents, night
 from brokercare.engagement.nightly import read_inputs as read_inputs
+from brokercare.engagement.tiers import add_specialist as add_specialist
+from brokercare.engagement.tiers import config as tier_config
+from brokercare.engagement.tiers import team_of as team_of
+from brokercare.engagement.triggers import TASK_KIND_LABELS as TASK_KIND_LABELS
 from brokercare.engagement.triggers import complete_task as complete_task
+from brokercare.engagement.triggers import is_overdue as is_overdue
 from brokercare.engagement.triggers import tasks_of as tasks_of
 from brokercare.engagement.welcome import benefits_of as benefits_of
 from brokercare.engagement.welcome import redeem as redeem
@@ -59,6 +65,16 @@ LEAD_STATE_LABELS = leads.STATE_LABELS
 lead_conversion = leads.conversion
 
 
+def services_of_tier(tier: str) -> list[str]:
+    """What the tier gets, in words (``data/tier_services.yaml``)."""
+    return tier_config().of_tier(tier)
+
+
+def ipo_estimates(session: Session, *, day: date) -> list[IpoEstimate]:
+    """First-day estimates, from comparable recent listings, of the new shares subscribing on ``day``."""
+    return estimates_for(session, day)
+
+
 def check_day(day: date) -> None:
     if not is_trading_day(day):
         raise ValidationFailed(f"{day:%Y年%m月%d日}不是交易日，没有收盘报告")
@@ -70,7 +86,7 @@ def live_report(session: Session, customer_id: int, day: date) -> dict:
     frames = build(session.connection(), day, lo=customer_id, hi=customer_id)
     if frames.summary.is_empty():
         raise NotFound("没有找到该客户的收盘报告")
-    return next(documents(frames, day))[1]
+    return next(documents(frames, day, notes_for(session, next_trading_day(day))))[1]
 
 
 def report_for(session: Session, customer_id: int, day: date) -> dict:

@@ -17,11 +17,13 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from brokercare.accounts.service import holders_of
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied
@@ -33,7 +35,13 @@ from brokercare.customers.service import (
 )
 from brokercare.engagement import contact
 from brokercare.engagement.models import ManagerTask
-from brokercare.market.service import instruments_by_symbol
+from brokercare.market.service import (
+    instruments_by_symbol,
+    instruments_of_kinds,
+    limit_arrays,
+    previous_closes,
+    valuations,
+)
 from brokercare.monitoring.service import alerts_since, message_channels
 from brokercare.outbox.schemas import NewMessage
 from brokercare.outbox.service import enqueue_many
@@ -178,33 +186,83 @@ def _alert_day(fired_at: datetime) -> date:
     return fired_at.astimezone(SHANGHAI).date()
 
 
-def limit_down_tasks(session: Session, since: datetime) -> int:
-    """An emergency task per (customer, share, day) for each limit-down alert fired since
-    ``since`` on a holding of a customer in the configured tiers; due ``due_minutes`` after the
-    alert fired. Idempotent (caller commits); returns the tasks created."""
+@dataclass(frozen=True)
+class LimitDownHit:
+    customer_id: int
+    symbol: str
+    change_pct: float | None
+    at: datetime  # when it was seen: the alert's time, or the run that found the quote
+
+
+def _from_alerts(session: Session, since: datetime) -> list[LimitDownHit]:
+    return [LimitDownHit(a.customer_id, a.symbol, a.change_pct, a.fired_at)
+            for a in alerts_since(session, since, rules=("limit_down",)) if a.symbol]
+
+
+def _from_quotes(session: Session, now: datetime) -> list[LimitDownHit]:
+    """Holdings whose share trades at its limit-down price on a quote of today, whoever holds
+    them: monitoring's alert is skipped for customers who turned limit alerts off, and the
+    manager's call must not depend on the customer's own alert preference."""
+    day = now.astimezone(SHANGHAI).date()
+    stocks = instruments_of_kinds(session, ["stock"])
+    if not stocks:
+        return []
+    symbols = [i.symbol for i in stocks]
+    prev = previous_closes(session, symbols, day)
+    _up, down = limit_arrays([i.board for i in stocks], [i.is_st for i in stocks], [i.listed_on for i in stocks],
+                             prev, day)
+    quotes = valuations(session, symbols, now=now)
+    at_limit = {}
+    for k, symbol in enumerate(symbols):
+        q = quotes.get(symbol)
+        if (q is None or q.as_of is None or q.as_of.astimezone(SHANGHAI).date() != day or np.isnan(down[k])
+                or float(q.price) > down[k] + 1e-9):
+            continue
+        at_limit[symbol] = round((float(q.price) / prev[k] - 1) * 100, 2)
+    return [LimitDownHit(cid, symbol, at_limit[symbol], now) for cid, symbol in holders_of(session, at_limit)]
+
+
+def limit_down_tasks(session: Session, since: datetime, *, now: datetime | None = None) -> int:
+    """An emergency task per (customer, share, day) for each holding of a customer in the
+    configured tiers at limit-down — from monitoring's alerts fired since ``since`` and from the
+    quotes themselves (whatever the customer's alert settings); due ``due_minutes`` after it was
+    seen. Idempotent (caller commits); returns the tasks created."""
     cfg = config().limit_down
-    alerts = alerts_since(session, since, rules=("limit_down",))
-    tiers = tiers_and_managers(session, sorted({a.customer_id for a in alerts}))
-    wanted = [a for a in alerts if tiers.get(a.customer_id, ("", None))[0] in cfg.tiers]
+    hits = _from_alerts(session, since) + _from_quotes(session, now or utcnow())
+    tiers = tiers_and_managers(session, sorted({h.customer_id for h in hits}))
+    wanted = [h for h in hits if tiers.get(h.customer_id, ("", None))[0] in cfg.tiers]
     if not wanted:
         return 0
-    names = {c.id: c.name for c in get_customers(session, sorted({a.customer_id for a in wanted}))}
-    stocks = instruments_by_symbol(session, {a.symbol for a in wanted if a.symbol})
-    keys = {f"limit_down:{a.customer_id}:{a.symbol}:{_alert_day(a.fired_at).isoformat()}": a for a in wanted}
+    names = {c.id: c.name for c in get_customers(session, sorted({h.customer_id for h in wanted}))}
+    stocks = instruments_by_symbol(session, {h.symbol for h in wanted})
+    keys: dict[str, LimitDownHit] = {}
+    for h in wanted:  # the alert first: it carries the exact time of the limit-down
+        keys.setdefault(f"limit_down:{h.customer_id}:{h.symbol}:{_alert_day(h.at).isoformat()}", h)
     existing = set(session.scalars(select(ManagerTask.key).where(ManagerTask.key.in_(keys))))
     created = 0
-    for key, a in keys.items():
+    for key, h in keys.items():
         if key in existing:
             continue
-        stock = stocks[a.symbol].name if a.symbol in stocks else a.symbol
-        change = f"{a.change_pct:+.2f}%" if a.change_pct is not None else "跌停"
-        values = {"name": names.get(a.customer_id, "客户"), "stock": stock, "change": change}
-        session.add(ManagerTask(key=key, customer_id=a.customer_id, manager_id=tiers[a.customer_id][1],
-                                kind="limit_down", title=_fill(cfg.title, values), script="".join(_fill(line, values) for line in cfg.script),
-                                state="open", due_at=a.fired_at + timedelta(minutes=cfg.due_minutes)))
+        stock = stocks[h.symbol].name if h.symbol in stocks else h.symbol
+        change = f"{h.change_pct:+.2f}%" if h.change_pct is not None else "跌停"
+        values = {"name": names.get(h.customer_id, "客户"), "stock": stock, "change": change}
+        session.add(ManagerTask(key=key, customer_id=h.customer_id, manager_id=tiers[h.customer_id][1],
+                                kind="limit_down", title=_fill(cfg.title, values),
+                                script="".join(_fill(line, values) for line in cfg.script),
+                                state="open", due_at=h.at + timedelta(minutes=cfg.due_minutes)))
         created += 1
     session.flush()
     return created
+
+
+#: A task's kind in words, for pages.
+TASK_KIND_LABELS = {"limit_down": "跌停紧急联系", "quarterly_review": "季度资产检视", "goal_watch": "目标偏离",
+                    "package_watch": "组合偏离"}
+
+
+def is_overdue(task: ManagerTask, now: datetime | None = None) -> bool:
+    """An open task past its due time."""
+    return task.state == "open" and task.due_at < (now or utcnow())
 
 
 def tasks_of(session: Session, *, manager_id: int | None, state: str | None = "open", limit: int = 100) -> list[ManagerTask]:

@@ -8,6 +8,8 @@ domain's, as aggregates.
 
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
@@ -20,12 +22,14 @@ from brokercare.engagement.schemas import (
     DividendTaxOut,
     GoalIn,
     GoalOut,
+    IpoEstimateOut,
     LeadOut,
     LeadUpdate,
     LoanIn,
     LoanOut,
     LotTaxOut,
     TaskOut,
+    TeamMemberOut,
 )
 from brokercare.security.policy import Principal, current_user, require_roles
 
@@ -59,7 +63,8 @@ def move_lead(lead_id: int, body: LeadUpdate, user: Principal = Depends(managers
 @router.get("/tasks", response_model=list[TaskOut], summary="Tasks by due time (open ones by default)")
 def list_tasks(state: str | None = Query("open", pattern="^(open|done)$"),
                user: Principal = Depends(managers), session: Session = Depends(get_session)) -> list[TaskOut]:
-    return [TaskOut.model_validate(t) for t in service.tasks_of(session, manager_id=user.id, state=state)]
+    return [TaskOut.model_validate(t).model_copy(update={"overdue": service.is_overdue(t)})
+            for t in service.tasks_of(session, manager_id=user.id, state=state)]
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskOut, summary="Mark a task done")
@@ -67,6 +72,21 @@ def finish_task(task_id: int, user: Principal = Depends(managers), session: Sess
     task = service.complete_task(session, task_id, by_manager=user.id)
     session.commit()
     return TaskOut.model_validate(task)
+
+
+@router.get("/customers/{customer_id}/team", response_model=list[TeamMemberOut],
+            summary="A VIP customer's 1+N team: their manager, then a specialist per skill")
+def customer_team(customer_id: int, user: Principal = Depends(managers),
+                  session: Session = Depends(get_session)) -> list[TeamMemberOut]:
+    return [TeamMemberOut.model_validate(m) for m in service.team_of(session, customer_id, manager_id=user.id)]
+
+
+@router.get("/ipo-estimates", response_model=list[IpoEstimateOut],
+            summary="First-day estimates of the new shares subscribing on a day, from comparable listings")
+def ipo_estimates(day: date = Query(..., alias="date", description="Subscription day, YYYY-MM-DD"),
+                  _user: Principal = Depends(current_user),
+                  session: Session = Depends(get_session)) -> list[IpoEstimateOut]:
+    return [IpoEstimateOut.model_validate(e) for e in service.ipo_estimates(session, day=day)]
 
 
 # --- calculators (any signed-in user: they read no one's data) --------------------------------

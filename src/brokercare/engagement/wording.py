@@ -110,13 +110,13 @@ def _margin(s: dict) -> dict | None:
     return {"ratio": ratio, "state": s["margin_state"], "liabilities": s["liabilities"], "sentence": sentence}
 
 
-def _notes(notes: list[dict], next_day: date) -> list[str]:
+def _notes(notes: list[dict], next_day: date, estimates: dict[str, str]) -> list[str]:
     when = f"{next_day.month}月{next_day.day}日"
     out = []
     for n in notes:
         if n["kind"] == "subscribe":
             out.append(f"{when}可申购新股{n['name']}（申购代码 {n['code']}），发行价 {n['price']:.2f} 元，"
-                       f"按您的额度最多可申购 {n['shares']:,} 股。")
+                       f"按您的额度最多可申购 {n['shares']:,} 股。" + estimates.get(n["code"], ""))
         elif n["won"]:
             out.append(f"您申购的{n['name']}中签 {n['shares']:,} 股，请在{when} 16:00 前确保资金账户有 "
                        f"{format_amount(n['amount'], yuan_digits=2)} 可用于缴款。")
@@ -137,8 +137,10 @@ _MONEY = {"day_pnl", "market_value", "start_value", "cost_value", "cash", "total
           "liabilities", "margin_assets", "amount"}
 
 
-def document(summary: dict, lines: list[dict], notes: list[dict], day: date, next_day: date) -> dict:
-    """One customer's report from their summary row, lines and notes (rows of the frames)."""
+def document(summary: dict, lines: list[dict], notes: list[dict], day: date, next_day: date,
+             estimates: dict[str, str] | None = None) -> dict:
+    """One customer's report from their summary row, lines and notes (rows of the frames);
+    ``estimates``: subscription code -> the new share's first-day estimate sentence."""
     s = summary
     held = sorted((x for x in lines if x["quantity"] > 0), key=lambda x: (-x["market_value"], x["symbol"]))
     holdings = [{
@@ -160,17 +162,19 @@ def document(summary: dict, lines: list[dict], notes: list[dict], day: date, nex
         "holdings": holdings,
         "high_risk": [t for x in held for t in _high_risk(x)],
         "margin": _margin(s),
-        "notes": _notes(sorted(notes, key=lambda n: (n["kind"] != "subscribe", n["code"])), next_day),
+        "notes": _notes(sorted(notes, key=lambda n: (n["kind"] != "subscribe", n["code"])), next_day,
+                        estimates or {}),
     }
 
 
-def documents(frames: DailyFrames, day: date, next_day: date) -> Iterator[tuple[int, dict]]:
+def documents(frames: DailyFrames, day: date, next_day: date,
+              estimates: dict[str, str] | None = None) -> Iterator[tuple[int, dict]]:
     """Every customer's report of the partition (the frames are split once, not per customer)."""
     lines = _by_customer(_rounded(frames.lines))
     notes = _by_customer(frames.notes)
     for s in _rounded(frames.summary).iter_rows(named=True):
         cid = s["customer_id"]
-        yield cid, document(s, lines.get(cid, []), notes.get(cid, []), day, next_day)
+        yield cid, document(s, lines.get(cid, []), notes.get(cid, []), day, next_day, estimates)
 
 
 def _by_customer(frame: pl.DataFrame) -> dict[int, list[dict]]:

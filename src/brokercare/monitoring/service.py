@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brokercare.core.calendar import SHANGHAI
@@ -25,6 +26,7 @@ from brokercare.monitoring.book import market_info as market_info
 from brokercare.monitoring.explain import below as below
 from brokercare.monitoring.ipo_loading import ipo_issues_spec as ipo_issues_spec
 from brokercare.monitoring.ipo_notes import next_day_notes as next_day_notes
+from brokercare.monitoring.models import IpoIssue
 from brokercare.monitoring.preferences import daily_report_subscribers as daily_report_subscribers
 from brokercare.monitoring.preferences import get_preferences as get_preferences
 from brokercare.monitoring.preferences import message_channels as message_channels
@@ -45,3 +47,20 @@ def ipo_quota(session: Session, customer_id: int, day: date | None = None) -> di
     default) with the market values behind them and a plain-Chinese ``message``; see
     :func:`brokercare.monitoring.ipo.ipo_quota`."""
     return ipo.ipo_quota(session, customer_id, day or datetime.now(SHANGHAI).date())
+
+
+def ipo_issues(session: Session, *, subscribe_on: date | None = None, listed_from: date | None = None,
+               listed_to: date | None = None) -> list[dict]:
+    """New issues on the calendar as plain rows (symbol, name, exchange, board, industry, price,
+    subscribe_on, listing_on): those subscribing on a day, or listed within a range — what an
+    IPO estimate compares an issue with."""
+    stmt = select(IpoIssue).order_by(IpoIssue.subscribe_on, IpoIssue.code)
+    if subscribe_on is not None:
+        stmt = stmt.where(IpoIssue.subscribe_on == subscribe_on)
+    if listed_from is not None:
+        stmt = stmt.where(IpoIssue.listing_on >= listed_from)
+    if listed_to is not None:
+        stmt = stmt.where(IpoIssue.listing_on <= listed_to)
+    return [{"code": i.code, "symbol": i.symbol, "name": i.name, "exchange": i.exchange, "board": i.board,
+             "industry": i.industry, "price": i.price, "subscribe_on": i.subscribe_on, "listing_on": i.listing_on}
+            for i in session.scalars(stmt)]

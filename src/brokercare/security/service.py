@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import get_many
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.ledger.service import append
+from brokercare.security import grants as _grants
 from brokercare.security.audit import access_reads as access_reads
 from brokercare.security.auth import hash_password as hash_password
 from brokercare.security.auth import issue_token
@@ -26,6 +27,7 @@ from brokercare.security.crypto import blind_index as blind_index
 from brokercare.security.crypto import ensure_data_key as ensure_data_key
 from brokercare.security.crypto import get_cipher as get_cipher
 from brokercare.security.crypto import load_master_key as load_master_key
+from brokercare.security.keys import key_status as key_status
 from brokercare.security.login import LOCK_AFTER as LOCK_AFTER
 from brokercare.security.login import LOCK_MINUTES as LOCK_MINUTES
 from brokercare.security.login import authenticate as authenticate
@@ -43,6 +45,10 @@ from brokercare.security.models import User
 from brokercare.security.passwords import validate_password as validate_password
 from brokercare.security.pii_in_text import redact_typed_pii as redact_typed_pii
 from brokercare.security.policy import ROLE_LABELS, ROLES, SERVICE_ROLES, STAFF_ROLES
+
+#: Privileged role grants waiting for (or decided by) a second admin, for the admin's page.
+role_grants = _grants.grants
+decide_grant = _grants.decide
 
 
 def blind_index_many(values: Iterable[str], *, master_key: bytes | None = None) -> list[str]:

@@ -13,10 +13,8 @@ from sqlalchemy.orm import Session
 from brokercare.core import calendar, scheduler
 from brokercare.core.database import get_session
 from brokercare.core.errors import DomainError
-from brokercare.security import grants
-from brokercare.security.keys import key_status
 from brokercare.security.policy import ROLE_LABELS, Principal
-from brokercare.security.service import list_users
+from brokercare.security.service import decide_grant, key_status, list_users, role_grants
 from brokercare.web.errors import domain_error_response
 from brokercare.web.sessions import staff_user
 
@@ -87,21 +85,21 @@ def admin_page(request: Request, user: Principal = Depends(staff_user),
     jobs = scheduler.schedule_overview()
     cov = calendar.coverage()
     return render(request, "workbench/admin.html", user, staff=staff, ROLE_LABELS=ROLE_LABELS,
-                  pending=grants.grants(session, status="pending"), GRANT_LABELS=GRANT_LABELS,
+                  pending=role_grants(session, status="pending"), GRANT_LABELS=GRANT_LABELS,
                   keys=key_status(session), KEY_LABELS=KEY_LABELS, jobs=jobs, JOB_LABELS=JOB_LABELS,
                   PHASE_LABELS=PHASE_LABELS, RUN_LABELS=RUN_LABELS, when_zh=when_zh,
                   calendar_warning=_calendar_warning(cov), covered_until=cov.covered_until)
 
 
 @router.post("/admin/grants/{grant_id}/{decision}")
-def decide_grant(request: Request, grant_id: int, decision: str, user: Principal = Depends(staff_user),
+def grant_decision(request: Request, grant_id: int, decision: str, user: Principal = Depends(staff_user),
                  session: Session = Depends(get_session)) -> Response:
     """A second admin approves or rejects a privileged grant (neither the requester nor its login)."""
     _admin(user)
     if decision not in ("approve", "reject"):
         raise HTTPException(status_code=404, detail="没有这个操作。")
     try:
-        grants.decide(session, grant_id, by_user_id=user.id, approve=decision == "approve")
+        decide_grant(session, grant_id, by_user_id=user.id, approve=decision == "approve")
     except DomainError as exc:
         session.rollback()
         return domain_error_response(request, exc)

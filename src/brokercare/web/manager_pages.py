@@ -1,5 +1,6 @@
-"""A customer manager's page in the workbench: today's emergency tasks with their 15-minute
-clocks and scripts, and the leads the nightly rules raised for their customers, each moved on to
+"""A customer manager's page in the workbench: open tasks — emergencies with their 15-minute
+clocks, quarterly reviews and goal or package follow-ups with their due dates, overdue ones
+marked — with their scripts, and the leads the nightly rules raised for their customers, each moved on to
 its outcome from the page (the same service calls and rules as the engagement API)."""
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def leads_page(request: Request, user: Principal = Depends(manager_user),
     now = utcnow()
     return render(request, "workbench/leads.html", user, leads=leads, tasks=tasks, names=names,
                   needs=engagement.need_labels(), states=engagement.LEAD_STATE_LABELS,
+                  kinds=engagement.TASK_KIND_LABELS,
+                  overdue={t.id for t in tasks if engagement.is_overdue(t, now)},
                   minutes_left={t.id: int((t.due_at - now).total_seconds() // 60) for t in tasks})
 
 

@@ -1,5 +1,6 @@
 """The customer 360 shown beside a conversation and on the customer page: profile, tags, tier,
-holdings, margin, recent alerts and open tickets, with personal data as the viewer may see it."""
+the tier's services and a VIP's 1+N team, holdings, margin, recent alerts and open tickets, with
+personal data as the viewer may see it."""
 
 from __future__ import annotations
 
@@ -29,12 +30,15 @@ class Customer360:
     margin: list
     alerts: list
     tickets: list
+    services: list[str]  # what the customer's tier gets (engagement's tier services)
+    team: list[dict]  # a VIP's 1+N team: the manager first, then the specialists
 
 
 def customer_360(session: Session, user: Principal, customer_id: int, *, reveal: bool = False,
                  reason: str | None = None, reads: ReadLog | None = None) -> Customer360:
     from brokercare.accounts import service as accounts
     from brokercare.customers import service as customers
+    from brokercare.engagement import service as engagement
     from brokercare.monitoring.service import alerts_of
     from brokercare.service.service import list_tickets
 
@@ -56,4 +60,6 @@ def customer_360(session: Session, user: Principal, customer_id: int, *, reveal:
         prices_as_of=min((p.price_at for p in positions if p.price_at is not None), default=None),
         prices_stale=any(p.price_stale for p in positions),
         margin=margin, alerts=alerts_of(session, customer_id, limit=8), tickets=open_tickets,
+        services=engagement.services_of_tier(profile.tier) if profile else [],
+        team=engagement.team_of(session, customer_id),
     )

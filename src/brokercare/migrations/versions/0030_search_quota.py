@@ -2,7 +2,7 @@
 server process (it was counted per process, so N processes allowed N times the limit).
 
 Revision ID: 0030_search_quota
-Revises: 0026_account_opening
+Revises: 0029_tier_services
 Create Date: 2026-12-05 21:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from brokercare.core.database import UTCDateTime
 
 revision: str = "0030_search_quota"
-down_revision: str | Sequence[str] | None = "0026_account_opening"
+down_revision: str | Sequence[str] | None = "0029_tier_services"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
