@@ -23,6 +23,8 @@ from sqlalchemy import ColumnElement, Connection, Float, cast, func, select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts import loading, margin_loading
+from brokercare.accounts.activity_sources import bank_flows as bank_flows
+from brokercare.accounts.activity_sources import last_trades as last_trades
 from brokercare.accounts.daily_sources import holdings_frame as holdings_frame
 from brokercare.accounts.daily_sources import trades_frame as trades_frame
 from brokercare.accounts.funds import SuitabilityGate as SuitabilityGate

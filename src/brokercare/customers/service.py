@@ -350,3 +350,19 @@ def tier_history(session: Session, customer_id: int) -> list[TierChange]:
         select(TierChange).where(TierChange.customer_id == customer_id)
         .order_by(TierChange.changed_at, TierChange.id)
     ).all())
+
+
+def login_summary(conn: Connection, *, start: datetime, end: datetime) -> pl.DataFrame:
+    """Logins of ``[start, end)`` per customer: how many, and the latest (the service-quality
+    domain's churn features; one grouped query, nothing after ``end`` is read)."""
+    return read_frame(conn, select(BehaviourEvent.customer_id, func.count(), func.max(BehaviourEvent.occurred_at))
+                      .where(BehaviourEvent.kind == "login", BehaviourEvent.occurred_at >= start,
+                             BehaviourEvent.occurred_at < end)
+                      .group_by(BehaviourEvent.customer_id),
+                      {"customer_id": pl.Int64, "logins": pl.Int64, "last_login_at": pl.Datetime("us", "UTC")})
+
+
+def managers_frame(conn: Connection) -> pl.DataFrame:
+    """Every customer's dedicated manager (null without one) and whether the account is open."""
+    return read_frame(conn, select(Customer.id, Customer.manager_id, Customer.status != "closed"),
+                      {"customer_id": pl.Int64, "manager_id": pl.Int64, "open": pl.Boolean})

@@ -43,6 +43,8 @@ from brokercare.engagement.leads import update_lead as update_lead
 from brokercare.engagement.models import DailyReport
 from brokercare.engagement.nightly import PARTITION, Progress, build, documents, night
 from brokercare.engagement.nightly import read_inputs as read_inputs
+from brokercare.engagement.facts import lead_facts as lead_facts
+from brokercare.engagement.facts import task_facts as task_facts
 from brokercare.engagement.triggers import complete_task as complete_task
 from brokercare.engagement.triggers import tasks_of as tasks_of
 from brokercare.outbox.schemas import NewMessage
