@@ -353,13 +353,15 @@ def tier_history(session: Session, customer_id: int) -> list[TierChange]:
 
 
 def login_summary(conn: Connection, *, start: datetime, end: datetime) -> pl.DataFrame:
-    """Logins of ``[start, end)`` per customer: how many, and the latest (the service-quality
-    domain's churn features; one grouped query, nothing after ``end`` is read)."""
-    return read_frame(conn, select(BehaviourEvent.customer_id, func.count(), func.max(BehaviourEvent.occurred_at))
-                      .where(BehaviourEvent.kind == "login", BehaviourEvent.occurred_at >= start,
-                             BehaviourEvent.occurred_at < end)
+    """App and web use of ``[start, end)`` per customer: logins, every event (logins, page views,
+    searches, reads) and the latest event — the service-quality domain's churn features; one
+    grouped query, nothing after ``end`` is read."""
+    return read_frame(conn, select(BehaviourEvent.customer_id, func.count().filter(BehaviourEvent.kind == "login"),
+                                   func.count(), func.max(BehaviourEvent.occurred_at))
+                      .where(BehaviourEvent.occurred_at >= start, BehaviourEvent.occurred_at < end)
                       .group_by(BehaviourEvent.customer_id),
-                      {"customer_id": pl.Int64, "logins": pl.Int64, "last_login_at": pl.Datetime("us", "UTC")})
+                      {"customer_id": pl.Int64, "logins": pl.Int64, "visits": pl.Int64,
+                       "last_visit_at": pl.Datetime("us", "UTC")})
 
 
 def managers_frame(conn: Connection) -> pl.DataFrame:

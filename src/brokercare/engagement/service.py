@@ -37,14 +37,14 @@ from brokercare.engagement.calculators import Lot as Lot
 from brokercare.engagement.calculators import dividend_tax as dividend_tax
 from brokercare.engagement.calculators import goal as goal
 from brokercare.engagement.calculators import loan as loan
+from brokercare.engagement.facts import lead_facts as lead_facts
+from brokercare.engagement.facts import task_facts as task_facts
 from brokercare.engagement.leads import leads_of as leads_of
 from brokercare.engagement.leads import need_labels as need_labels
 from brokercare.engagement.leads import update_lead as update_lead
 from brokercare.engagement.models import DailyReport
 from brokercare.engagement.nightly import PARTITION, Progress, build, documents, night
 from brokercare.engagement.nightly import read_inputs as read_inputs
-from brokercare.engagement.facts import lead_facts as lead_facts
-from brokercare.engagement.facts import task_facts as task_facts
 from brokercare.engagement.triggers import complete_task as complete_task
 from brokercare.engagement.triggers import tasks_of as tasks_of
 from brokercare.outbox.schemas import NewMessage
