@@ -35,6 +35,7 @@ from brokercare.quality.definitions import (
 )
 from brokercare.quality.definitions import METRICS as METRICS
 from brokercare.security import service as security
+from brokercare.security.policy import Principal
 from brokercare.service import service as hub
 
 #: Conversations that close this long after the period are judged without later re-contacts.
@@ -196,3 +197,17 @@ def label_of(dim: str, key: str | None, staff: dict[int, str]) -> str:
         return staff.get(int(key), "已离职员工")
     day = date.fromisoformat(key)
     return f"{day.month}月{day.day}日"
+
+
+def top_churn_risks(session: Session, *, manager_id: int | None, limit: int = 20) -> list:
+    """The latest night's riskiest customers with the reasons (one manager's, or everyone's)."""
+    from brokercare.quality import churn_model  # scikit-learn loads only where churn is used
+
+    return churn_model.top_risks(session, manager_id=manager_id, limit=limit)
+
+
+def manager_scorecard(session: Session, viewer: Principal, manager_id: int, start: datetime, end: datetime) -> dict:
+    """A customer manager's scorecard of ``[start, end)`` (quality/managers.py)."""
+    from brokercare.quality import managers  # it reads this module's scorecard access
+
+    return managers.manager_scorecard(session, viewer, manager_id, start, end)
