@@ -6,7 +6,7 @@ complaints and CSAT answers (the service hub), through their services, never the
 feature cannot see the future; only the label looks after it. A customer **left** in the window
 when, in the 60 days after the cut-off, they transferred out, net, at least 10,000 元 and at least
 30 % of the assets they held at the cut-off. The population of a cut-off is the customers who
-logged in during the 90 days before it (who has not gone yet).
+used the app or the web in the half-year before it (who has not gone yet).
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ from brokercare.service import service as hub
 
 WINDOW = timedelta(days=60)  # the label: left within this long after the cut-off
 LEAVE_SHARE = 0.3  # taking at least this share of the assets held at the cut-off
-ACTIVE = timedelta(days=90)  # the population: logged in within this long before the cut-off
+ACTIVE = timedelta(days=180)  # the population: used the app or the web within this long before the cut-off
 SERVICE_LOOKBACK = timedelta(days=180)  # complaints and CSAT answers
 NET_OUT_FEN = 1_000_000  # 10,000 元 transferred out net
 NEVER_DAYS = 365  # "days since" of a customer never seen in the year before
 TOP_SHARE = 0.05
 
 #: The model's inputs, in order. Money in 万元.
-FEATURES = ("logins_30d", "visits_30d", "visits_prior_60d", "days_since_visit", "days_since_trade", "money_in_90d",
+FEATURES = ("logins_30d", "visits_30d", "visits_prior_60d", "visits_older_90d", "days_since_visit", "days_since_trade", "money_in_90d",
             "money_out_90d", "transfers_out_90d", "complaints_180d", "csat_shortfall_180d", "csat_low_180d")
 #: Features that are explained together, one reason each.
-REASON_GROUPS = {"logins": ("logins_30d", "visits_30d", "visits_prior_60d", "days_since_visit"),
+REASON_GROUPS = {"logins": ("logins_30d", "visits_30d", "visits_prior_60d", "visits_older_90d", "days_since_visit"),
                  "trading": ("days_since_trade",),
                  "transfers": ("money_in_90d", "money_out_90d", "transfers_out_90d"),
                  "complaints": ("complaints_180d",),
@@ -52,15 +52,16 @@ def _days_since(col: str, cutoff: datetime) -> pl.Expr:
 
 
 def _logins(conn: Connection, cutoff: datetime) -> pl.DataFrame:
-    """Who used the app or the web in the 90 days before the cut-off (the population), how much
-    in the last 30 days and in the 60 before, and when last."""
+    """Who used the app or the web in the half-year before the cut-off (the population), how much
+    in the last 30 days, in the 60 before and in the 90 before those, and when last."""
     recent = customers.login_summary(conn, start=cutoff - timedelta(days=30), end=cutoff)
-    prior = customers.login_summary(conn, start=cutoff - ACTIVE, end=cutoff - timedelta(days=30))
+    prior = customers.login_summary(conn, start=cutoff - timedelta(days=90), end=cutoff - timedelta(days=30))
+    older = customers.login_summary(conn, start=cutoff - ACTIVE, end=cutoff - timedelta(days=90))
     year = customers.login_summary(conn, start=cutoff - timedelta(days=NEVER_DAYS), end=cutoff)
-    active = pl.concat([recent.filter(pl.col("logins") > 0).select("customer_id"),
-                        prior.filter(pl.col("logins") > 0).select("customer_id")]).unique()
+    active = pl.concat([f.select("customer_id") for f in (recent, prior, older)]).unique()
     return (active.join(recent.select("customer_id", logins_30d="logins", visits_30d="visits"), on="customer_id", how="left")
             .join(prior.select("customer_id", visits_prior_60d="visits"), on="customer_id", how="left")
+            .join(older.select("customer_id", visits_older_90d="visits"), on="customer_id", how="left")
             .join(year.select("customer_id", "last_visit_at"), on="customer_id", how="left"))
 
 
@@ -78,19 +79,19 @@ def _service(conn: Connection, cutoff: datetime) -> pl.DataFrame:
 
 
 def features(conn: Connection, cutoff: datetime) -> pl.DataFrame:
-    """One row per customer who logged in during the 90 days before ``cutoff``: ``customer_id``,
+    """One row per customer who used the app or the web in the half-year before ``cutoff``: ``customer_id``,
     :data:`FEATURES` and the CSAT average the reasons quote, from reads that all end at the cut-off."""
     cutoff = _utc(cutoff)
-    flows = accounts.bank_flows(conn, start=cutoff - ACTIVE, end=cutoff)
+    flows = accounts.bank_flows(conn, start=cutoff - timedelta(days=90), end=cutoff)
     trades = accounts.last_trades(conn, before=cutoff)
     frame = (_logins(conn, cutoff)
              .join(flows, on="customer_id", how="left")
              .join(trades.select("customer_id", "last_trade_at"), on="customer_id", how="left")
              .join(_service(conn, cutoff), on="customer_id", how="left"))
-    counts = ["logins_30d", "visits_30d", "visits_prior_60d", "transfers_out", "complaints_180d", "csat_low_180d"]
+    counts = ["logins_30d", "visits_30d", "visits_prior_60d", "visits_older_90d", "transfers_out", "complaints_180d", "csat_low_180d"]
     frame = frame.with_columns(pl.col(counts).fill_null(0), pl.col("in_fen", "out_fen").fill_null(0))
     return frame.select(
-        "customer_id", "logins_30d", "visits_30d", "visits_prior_60d",
+        "customer_id", "logins_30d", "visits_30d", "visits_prior_60d", "visits_older_90d",
         _days_since("last_visit_at", cutoff).alias("days_since_visit"),
         _days_since("last_trade_at", cutoff).alias("days_since_trade"),
         (pl.col("in_fen") / 1e6).alias("money_in_90d"), (pl.col("out_fen") / 1e6).alias("money_out_90d"),
