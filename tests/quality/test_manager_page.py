@@ -1,0 +1,80 @@
+"""A customer manager sees their own customers most at risk of leaving, with the reasons in
+Chinese, and their month's scorecard on the workbench page; the API gives a manager only their
+own risks, and scorecards only to the manager, their lead and admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+from sqlalchemy.orm import Session
+from tests.quality import dataset
+from tests.web.conftest import LiveServer
+
+from brokercare.api import create_app
+from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import utcnow
+from brokercare.customers.models import Customer
+from brokercare.quality.models import ChurnScore
+from brokercare.security.service import create_user
+from brokercare.service.models import AgentProfile
+
+PASSWORD = "Jingli-2026!"
+
+
+def _build(engine) -> dict[str, int]:
+    with Session(engine, expire_on_commit=False) as s:
+        desk = dataset.build(s)
+        lead = create_user(s, username="lead02", password=PASSWORD, role="team_lead", display_name="吴组长")
+        mine = create_user(s, username="mgr01", password=PASSWORD, role="customer_manager", display_name="李经理")
+        other = create_user(s, username="mgr02", password=PASSWORD, role="customer_manager", display_name="何经理")
+        s.flush()
+        s.add(AgentProfile(user_id=mine.id, skills=[], max_concurrent=3, team_lead_id=lead.id))
+        lin, su = desk.contacts["lin"].customer_id, desk.contacts["su"].customer_id
+        s.get(Customer, lin).manager_id, s.get(Customer, su).manager_id = mine.id, other.id
+        today = datetime.now(SHANGHAI).date()
+        s.add_all([
+            ChurnScore(scored_on=today, customer_id=lin, manager_id=mine.id, score=0.31, top_share=True,
+                       reasons=["近 90 天净转出资金 35.2 万元（转出 2 笔）", "已 45 天未登录 App"], model_trained_at=utcnow()),
+            ChurnScore(scored_on=today, customer_id=su, manager_id=other.id, score=0.12, top_share=False,
+                       reasons=["近半年投诉 1 次"], model_trained_at=utcnow())])
+        s.commit()
+        return {"mine": mine.id, "other": other.id, "lin": lin, "su": su}
+
+
+def test_the_manager_reads_their_churn_risks_and_scorecard(engine):
+    _build(engine)
+    with LiveServer(create_app()) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        http.post("/login", data={"username": "mgr01", "password": PASSWORD})
+        page = http.get("/workbench/leads").text
+    assert "流失风险客户" in page and "林国华" in page and "31%" in page and "全公司前 5%" in page
+    assert "近 90 天净转出资金 35.2 万元（转出 2 笔）" in page and "已 45 天未登录 App" in page
+    assert "苏晓梅" not in page and "近半年投诉 1 次" not in page  # another manager's customer
+    assert "本月计分卡" in page and "暂无月末资产快照" in page
+    for code in ("money_out_90d", "days_since_visit", "None", "nan"):
+        assert code not in page
+
+
+def test_the_api_keeps_each_manager_to_their_own_book(engine):
+    ids = _build(engine)
+    with LiveServer(create_app()) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        def bearer(username: str) -> dict:
+            token = http.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
+            return {"Authorization": f"Bearer {token['access_token']}"}
+
+        mine, lead, other = bearer("mgr01"), bearer("lead02"), bearer("mgr02")
+        own = http.get("/api/v1/quality/churn/top", headers=mine)
+        peek = http.get("/api/v1/quality/churn/top", params={"manager_id": ids["other"]}, headers=mine)
+        everyone = http.get("/api/v1/quality/churn/top", headers=lead)
+        card = http.get(f"/api/v1/quality/managers/{ids['mine']}/scorecard", params={"month": "2026-11"}, headers=lead)
+        nosy = http.get(f"/api/v1/quality/managers/{ids['mine']}/scorecard", params={"month": "2026-11"}, headers=other)
+        conversion = http.get("/api/v1/quality/lead-conversion", params={"month": "2026-11"}, headers=lead)
+        refused = http.get("/api/v1/quality/lead-conversion", params={"month": "2026-11"}, headers=mine)
+    assert own.status_code == 200 and [r["customer_id"] for r in own.json()] == [ids["lin"]]
+    assert own.json()[0]["reasons"][0].startswith("近 90 天净转出资金") and own.json()[0]["top_5_percent"] is True
+    assert peek.status_code == 403
+    assert [r["customer_id"] for r in everyone.json()] == [ids["lin"], ids["su"]]
+    assert card.status_code == 200 and card.json()["manager_id"] == ids["mine"]
+    assert nosy.status_code == 403
+    assert conversion.status_code == 200 and conversion.json()["overall"][0]["leads_raised"] == 0
+    assert refused.status_code == 403
