@@ -70,6 +70,7 @@ class Trained:
     trained_at: datetime
     cutoffs: list[datetime]
     evaluation: Evaluation
+    features: tuple[str, ...] = FEATURES  # what it was trained on: a kept model of others is stale
 
 
 def cutoffs(now: datetime) -> tuple[datetime, list[datetime]]:

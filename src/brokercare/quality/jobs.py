@@ -14,7 +14,7 @@ from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.core.runs import RunContext
 from brokercare.core.settings import get_settings
 from brokercare.outbox import service as outbox
-from brokercare.quality import churn_model, managers, report, service
+from brokercare.quality import churn, churn_model, managers, report, service
 from brokercare.quality.service import KpiReport
 
 ORIGIN = "quality"
@@ -55,11 +55,11 @@ RETRAIN_AFTER = timedelta(days=30)
 
 
 def _model(ctx: RunContext) -> churn_model.Trained | None:
-    """The kept model, trained again (and saved) when missing or a month old; None when the
-    history is too short to learn from (warned)."""
+    """The kept model, trained again (and saved) when missing, a month old or made for other
+    features; None when the history is too short to learn from (warned)."""
     try:
         trained = churn_model.load()
-        if ctx.now - trained.trained_at < RETRAIN_AFTER:
+        if ctx.now - trained.trained_at < RETRAIN_AFTER and getattr(trained, "features", None) == churn.FEATURES:
             return trained
     except NotFound:
         pass
