@@ -4,7 +4,9 @@ own risks, and scorecards only to the manager, their lead and admins."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
+from decimal import Decimal
 
 import httpx
 from sqlalchemy.orm import Session
@@ -15,6 +17,7 @@ from brokercare.api import create_app
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
 from brokercare.customers.models import Customer
+from brokercare.engagement.models import Lead
 from brokercare.quality.models import ChurnScore
 from brokercare.security.service import create_user
 from brokercare.service.models import AgentProfile
@@ -38,6 +41,11 @@ def _build(engine) -> dict[str, int]:
                        reasons=["近 90 天净转出资金 35.2 万元（转出 2 笔）", "已 45 天未登录 App"], model_trained_at=utcnow()),
             ChurnScore(scored_on=today, customer_id=su, manager_id=other.id, score=0.12, top_share=False,
                        reasons=["近半年投诉 1 次"], model_trained_at=utcnow())])
+        s.add_all([Lead(customer_id=lin, need="life_event", manager_id=mine.id, score=0.8, reason="客户近期退休",
+                        talking_points=["了解养老规划"], state="won", raised_on=date(2026, 11, 3),
+                        contacted_at=dataset.bj(11, 4, 10), closed_at=dataset.bj(11, 6, 10), amount=Decimal("200000")),
+                   Lead(customer_id=su, need="idle_cash", manager_id=other.id, score=0.6, reason="账户闲置资金较多",
+                        talking_points=["介绍国债逆回购"], state="new", raised_on=date(2026, 11, 5))])
         s.commit()
         return {"mine": mine.id, "other": other.id, "lin": lin, "su": su}
 
@@ -76,5 +84,17 @@ def test_the_api_keeps_each_manager_to_their_own_book(engine):
     assert [r["customer_id"] for r in everyone.json()] == [ids["lin"], ids["su"]]
     assert card.status_code == 200 and card.json()["manager_id"] == ids["mine"]
     assert nosy.status_code == 403
-    assert conversion.status_code == 200 and conversion.json()["overall"][0]["leads_raised"] == 0
+    assert conversion.status_code == 200 and conversion.json()["overall"][0]["leads_raised"] == 2
     assert refused.status_code == 403
+
+
+def test_the_kpi_page_shows_proactive_lead_conversion_by_need_and_manager(engine):
+    _build(engine)
+    with LiveServer(create_app()) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        http.post("/login", data={"username": "lead02", "password": PASSWORD})
+        page = http.get("/workbench/kpi?month=2026-11").text
+    assert "主动服务线索转化（按需求）" in page and "线索转化率（成交/已联系）" in page
+    assert re.search(r"<th>人生阶段规划</th><td>1</td><td>1</td><td>1</td><td>100.0%</td><td>100.0%</td>", page)
+    assert re.search(r"<th>闲置资金管理</th><td>1</td><td>0</td><td>0</td><td>—</td><td>0.0%</td>", page)
+    assert re.search(r"<th>李经理</th><td>1</td>", page) and re.search(r"<th>何经理</th><td>1</td>", page)
+    assert "life_event" not in page and "idle_cash" not in page

@@ -25,12 +25,12 @@ from brokercare.service.models import AgentProfile
 
 # customer, need, manager, state, raised on, contacted, closed, amount won
 LEADS = [
-    ("lin", "pension_planning", "mgr_li", "won", date(2026, 11, 2), bj(11, 3, 10), bj(11, 6, 15), "100000"),
-    ("zhang", "pension_planning", "mgr_li", "contacted", date(2026, 11, 5), bj(11, 5, 16), None, None),
-    ("liu", "child_education", "mgr_li", "lost", date(2026, 11, 10), bj(11, 11, 9), bj(11, 12, 9), None),
-    ("zhang", "child_education", "mgr_li", "new", date(2026, 11, 30), None, None, None),
-    ("lin", "child_education", "mgr_li", "won", date(2026, 10, 28), bj(10, 29, 9), bj(10, 30, 9), "80000"),
-    ("su", "pension_planning", "mgr_he", "won", date(2026, 11, 12), bj(11, 12, 10), bj(11, 13, 10), "50000"),
+    ("lin", "life_event", "mgr_li", "won", date(2026, 11, 2), bj(11, 3, 10), bj(11, 6, 15), "100000"),
+    ("zhang", "life_event", "mgr_li", "contacted", date(2026, 11, 5), bj(11, 5, 16), None, None),
+    ("liu", "foreign_currency", "mgr_li", "lost", date(2026, 11, 10), bj(11, 11, 9), bj(11, 12, 9), None),
+    ("zhang", "foreign_currency", "mgr_li", "new", date(2026, 11, 30), None, None, None),
+    ("lin", "foreign_currency", "mgr_li", "won", date(2026, 10, 28), bj(10, 29, 9), bj(10, 30, 9), "80000"),
+    ("su", "life_event", "mgr_he", "won", date(2026, 11, 12), bj(11, 12, 10), bj(11, 13, 10), "50000"),
     ("su", "idle_cash", "mgr_he", "new", date(2026, 11, 1), None, None, None),
 ]
 # manager, due, done
@@ -95,7 +95,7 @@ def test_lead_conversion_matches_an_independent_sql_count(session, desk):
     assert by_manager[li]["lead_win_rate"] == pytest.approx(1 / 4)  # won / raised
     assert by_manager[he]["lead_conversion_rate"] == 1.0 and by_manager[he]["lead_win_rate"] == 0.5
     by_need = {r["need"]: r for r in found["need"].to_dicts()}
-    assert by_need["pension_planning"]["leads_won"] == 2 and by_need["pension_planning"]["won_amount"] == 150_000
+    assert by_need["life_event"]["leads_won"] == 2 and by_need["life_event"]["won_amount"] == 150_000
     assert by_need["idle_cash"]["lead_conversion_rate"] is None  # nobody contacted: no rate, not 0 %
     overall = found["overall"].row(0, named=True)
     assert (overall["leads_raised"], overall["leads_contacted"], overall["leads_won"]) == (6, 4, 2)
