@@ -4,10 +4,12 @@ tasks done, their customers' CSAT) seen by the manager, their lead and admins on
 
 from __future__ import annotations
 
+import io
 from datetime import date
 from decimal import Decimal
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select, text
 from tests.quality import dataset
 from tests.quality.dataset import bj
@@ -17,7 +19,7 @@ from brokercare.core.errors import PermissionDenied
 from brokercare.core.scheduler import run_now
 from brokercare.customers.models import Customer
 from brokercare.engagement.models import Lead, ManagerTask
-from brokercare.quality import managers
+from brokercare.quality import managers, report
 from brokercare.quality import service as quality
 from brokercare.quality.models import BookSnapshot
 from brokercare.security.models import User
@@ -137,3 +139,15 @@ def test_the_scorecard_is_seen_by_the_manager_the_lead_and_admins_only(session, 
     for viewer in ("mgr_he", "lead_zhou", "agent_wang"):
         with pytest.raises(PermissionDenied):
             quality.manager_scorecard(session, desk.staff[viewer], li.id, *window)
+
+
+def test_the_monthly_report_shows_lead_conversion_by_need(session, desk):
+    kpis = quality.month_kpis(session, dataset.MONTH, as_of=dataset.AS_OF)
+    extras = report.gather(session, kpis)
+    assert extras.lead_conversion == [["外币资产配置", "2", "1", "0", "0.0%", "0.0%"],
+                                      ["闲置资金管理", "1", "0", "0", "—", "0.0%"],
+                                      ["人生阶段规划", "3", "3", "2", "66.7%", "66.7%"]]
+    page = report.html(kpis, extras)
+    assert "主动服务线索转化（按需求）" in page and "<td>人生阶段规划</td>" in page and "life_event" not in page
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(report.pdf(kpis, extras))).pages)
+    assert "主动服务线索转化" in text
