@@ -31,6 +31,7 @@ def _build(engine) -> dict[str, int]:
         lead = create_user(s, username="lead02", password=PASSWORD, role="team_lead", display_name="吴组长")
         mine = create_user(s, username="mgr01", password=PASSWORD, role="customer_manager", display_name="李经理")
         other = create_user(s, username="mgr02", password=PASSWORD, role="customer_manager", display_name="何经理")
+        create_user(s, username="admin02", password=PASSWORD, role="admin", display_name="齐主管")
         s.flush()
         s.add(AgentProfile(user_id=mine.id, skills=[], max_concurrent=3, team_lead_id=lead.id))
         lin, su = desk.contacts["lin"].customer_id, desk.contacts["su"].customer_id
@@ -70,10 +71,12 @@ def test_the_api_keeps_each_manager_to_their_own_book(engine):
             token = http.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
             return {"Authorization": f"Bearer {token['access_token']}"}
 
-        mine, lead, other = bearer("mgr01"), bearer("lead02"), bearer("mgr02")
+        mine, lead, other, admin = bearer("mgr01"), bearer("lead02"), bearer("mgr02"), bearer("admin02")
         own = http.get("/api/v1/quality/churn/top", headers=mine)
         peek = http.get("/api/v1/quality/churn/top", params={"manager_id": ids["other"]}, headers=mine)
-        everyone = http.get("/api/v1/quality/churn/top", headers=lead)
+        team = http.get("/api/v1/quality/churn/top", params={"manager_id": ids["mine"]}, headers=lead)
+        not_team = http.get("/api/v1/quality/churn/top", params={"manager_id": ids["other"]}, headers=lead)
+        everyone = http.get("/api/v1/quality/churn/top", headers=admin)
         card = http.get(f"/api/v1/quality/managers/{ids['mine']}/scorecard", params={"month": "2026-11"}, headers=lead)
         nosy = http.get(f"/api/v1/quality/managers/{ids['mine']}/scorecard", params={"month": "2026-11"}, headers=other)
         conversion = http.get("/api/v1/quality/lead-conversion", params={"month": "2026-11"}, headers=lead)
@@ -81,6 +84,8 @@ def test_the_api_keeps_each_manager_to_their_own_book(engine):
     assert own.status_code == 200 and [r["customer_id"] for r in own.json()] == [ids["lin"]]
     assert own.json()[0]["reasons"][0].startswith("近 90 天净转出资金") and own.json()[0]["top_5_percent"] is True
     assert peek.status_code == 403
+    assert [r["customer_id"] for r in team.json()] == [ids["lin"]]  # 吴组长 leads 李经理
+    assert not_team.status_code == 403  # ... not 何经理
     assert [r["customer_id"] for r in everyone.json()] == [ids["lin"], ids["su"]]
     assert card.status_code == 200 and card.json()["manager_id"] == ids["mine"]
     assert nosy.status_code == 403

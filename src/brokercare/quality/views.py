@@ -91,14 +91,15 @@ def manager_scorecard(manager_id: int, month: str = Query(..., examples=["2026-1
     return managers.manager_scorecard(session, user, manager_id, *service.month_window(month))
 
 
-@router.get("/churn/top", summary="The latest night's riskiest customers with the reasons (a manager: their own)")
+@router.get("/churn/top", summary="The latest night's riskiest customers with the reasons (the manager's own, "
+            "their lead's managers', anyone's for admins)")
 def churn_top(manager_id: int | None = Query(None), limit: int = Query(20, ge=1, le=500),
               user: Principal = Depends(require_roles("customer_manager", "team_lead", "admin")),
               session: Session = Depends(get_session)) -> list[dict]:
-    if user.role == "customer_manager":
-        if manager_id not in (None, user.id):
-            raise PermissionDenied("a customer manager sees the churn risks of their own customers")
+    if user.role == "customer_manager" and manager_id is None:
         manager_id = user.id
+    if user.role != "admin" and (manager_id is None or not scorecards.may_see(session, user, manager_id)):
+        raise PermissionDenied("churn risks are seen by the customer manager, their team lead and admins")
     return [{"customer_id": r.customer_id, "manager_id": r.manager_id, "scored_on": r.scored_on.isoformat(),
              "score": round(r.score, 4), "top_5_percent": r.top_share, "reasons": r.reasons}
             for r in churn_model.top_risks(session, manager_id=manager_id, limit=limit)]
