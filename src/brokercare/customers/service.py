@@ -364,7 +364,10 @@ def login_summary(conn: Connection, *, start: datetime, end: datetime) -> pl.Dat
                        "last_visit_at": pl.Datetime("us", "UTC")})
 
 
-def managers_frame(conn: Connection) -> pl.DataFrame:
-    """Every customer's dedicated manager (null without one) and whether the account is open."""
-    return read_frame(conn, select(Customer.id, Customer.manager_id, Customer.status != "closed"),
-                      {"customer_id": pl.Int64, "manager_id": pl.Int64, "open": pl.Boolean})
+def managers_frame(conn: Connection, *, manager_id: int | None = None) -> pl.DataFrame:
+    """Every customer's dedicated manager (null without one) and whether the account is open; or
+    only the customers of ``manager_id``."""
+    stmt = select(Customer.id, Customer.manager_id, Customer.status != "closed")
+    if manager_id is not None:
+        stmt = stmt.where(Customer.manager_id == manager_id)
+    return read_frame(conn, stmt, {"customer_id": pl.Int64, "manager_id": pl.Int64, "open": pl.Boolean})

@@ -37,10 +37,10 @@ def _days(start: datetime, end: datetime) -> tuple[date, date]:
     return start.astimezone(SHANGHAI).date(), (end.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
 
 
-def lead_rows(session: Session, start: datetime, end: datetime) -> pl.DataFrame:
-    """Leads raised in the period with ``contacted`` and ``won`` flags."""
+def lead_rows(session: Session, start: datetime, end: datetime, *, manager_id: int | None = None) -> pl.DataFrame:
+    """Leads raised in the period (one manager's with ``manager_id``) with ``contacted`` and ``won`` flags."""
     first, last = _days(start, end)
-    frame = engagement.lead_facts(session.connection(), first_day=first, last_day=last)
+    frame = engagement.lead_facts(session.connection(), first_day=first, last_day=last, manager_id=manager_id)
     return frame.with_columns(contacted=pl.col("contacted_at").is_not_null(), won=pl.col("state") == "won")
 
 
@@ -113,7 +113,7 @@ def book_figures(session: Session, manager_id: int, start: datetime, end: dateti
 
 
 def _tasks(session: Session, manager_id: int, start: datetime, end: datetime) -> dict:
-    tasks = engagement.task_facts(session.connection(), start=start, end=end).filter(pl.col("manager_id") == manager_id)
+    tasks = engagement.task_facts(session.connection(), start=start, end=end, manager_id=manager_id)
     done = tasks.filter(pl.col("done_at").is_not_null())
     on_time = done.filter(pl.col("done_at") <= pl.col("due_at")).height
     return {"tasks_due": tasks.height, "tasks_done": done.height, "tasks_done_on_time": on_time,
@@ -123,7 +123,7 @@ def _tasks(session: Session, manager_id: int, start: datetime, end: datetime) ->
 def _csat(session: Session, manager_id: int, start: datetime, end: datetime) -> dict:
     """The CSAT answers of the manager's customers (their book now) on surveys sent in the period."""
     conn = session.connection()
-    book = customers.managers_frame(conn).filter(pl.col("manager_id") == manager_id).select("customer_id")
+    book = customers.managers_frame(conn, manager_id=manager_id).select("customer_id")
     answers = hub.csat_facts(conn, start, end).join(book, on="customer_id").filter(pl.col("score").is_not_null())
     return {"csat_responses": answers.height, "csat_average": answers["score"].mean() if answers.height else None}
 
@@ -133,6 +133,6 @@ def manager_scorecard(session: Session, viewer: Principal, manager_id: int, star
     (the staff profile's) and admins, as the agents' scorecards are."""
     if not may_see(session, viewer, manager_id):
         raise PermissionDenied("a scorecard is seen by the manager, their team lead and admins")
-    leads = _conversion(lead_rows(session, start, end).filter(pl.col("manager_id") == manager_id), []).row(0, named=True)
+    leads = _conversion(lead_rows(session, start, end, manager_id=manager_id), []).row(0, named=True)
     return {"manager_id": manager_id, **book_figures(session, manager_id, start, end), **leads,
             **_tasks(session, manager_id, start, end), **_csat(session, manager_id, start, end)}
