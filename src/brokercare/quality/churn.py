@@ -32,10 +32,12 @@ NEVER_DAYS = 365  # "days since" of a customer never seen in the year before
 TOP_SHARE = 0.05
 
 #: The model's inputs, in order. Money in 万元.
-FEATURES = ("logins_30d", "visits_30d", "visits_prior_60d", "visits_older_90d", "days_since_visit", "days_since_trade", "money_in_90d",
-            "money_out_90d", "transfers_out_90d", "complaints_180d", "csat_shortfall_180d", "csat_low_180d")
+FEATURES = ("logins_30d", "visits_30d", "visits_prior_60d", "visits_older_90d", "days_since_visit",
+            "days_since_trade", "money_in_90d", "money_out_90d", "transfers_out_90d", "complaints_180d",
+            "csat_shortfall_180d", "csat_low_180d")
 #: Features that are explained together, one reason each.
-REASON_GROUPS = {"logins": ("logins_30d", "visits_30d", "visits_prior_60d", "visits_older_90d", "days_since_visit"),
+REASON_GROUPS = {"logins": ("logins_30d", "visits_30d", "visits_prior_60d", "visits_older_90d",
+                            "days_since_visit"),
                  "trading": ("days_since_trade",),
                  "transfers": ("money_in_90d", "money_out_90d", "transfers_out_90d"),
                  "complaints": ("complaints_180d",),
