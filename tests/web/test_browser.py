@@ -238,6 +238,39 @@ def test_the_api_docs_work_without_internet_access(browser, platform):
     context.close()
 
 
+def test_a_customer_manager_sees_who_may_leave_and_why(browser, platform):
+    from datetime import datetime
+
+    from brokercare.core.calendar import SHANGHAI
+    from brokercare.core.database import utcnow
+    from brokercare.customers.service import all_customer_ids, assign_staff, get_customer
+    from brokercare.quality.models import ChurnScore
+    from brokercare.security.service import get_user_by_username
+
+    with Session(platform.engine) as s:
+        manager = get_user_by_username(s, "manager01")
+        customer = get_customer(s, all_customer_ids(s)[7])
+        assign_staff(s, customer.id, manager_id=manager.id)
+        s.add(ChurnScore(scored_on=datetime.now(SHANGHAI).date(), customer_id=customer.id, manager_id=manager.id,
+                         score=0.27, top_share=True, model_trained_at=utcnow(),
+                         reasons=["近 90 天净转出资金 12.5 万元（转出 2 笔）", "App 使用减少：近 30 天 1 次，此前两个月月均 6 次"]))
+        s.commit()
+        name = customer.name
+    context, page = login(browser, platform, "manager01", STAFF_PASSWORD)
+    page.goto(f"{platform.url}/workbench/leads")
+    risks = page.locator("section", has_text="流失风险客户")
+    row = risks.locator("tr", has_text=name)
+    assert "27%" in row.inner_text() and "全公司前 5%" in row.inner_text()
+    assert row.locator("li").all_inner_texts() == ["近 90 天净转出资金 12.5 万元（转出 2 笔）",
+                                                   "App 使用减少：近 30 天 1 次，此前两个月月均 6 次"]
+    card = page.locator("section", has_text="本月计分卡").inner_text()
+    assert "客户留存率" in card and "线索（成交 / 已联系 / 全部）" in card
+    shot(page, "manager-churn-risks")
+    row.locator("a").click()
+    page.wait_for_load_state("networkidle")
+    assert name in page.inner_text("body")  # the manager may open the customer they are to call
+
+
 def test_a_vips_1_plus_n_team_shows_in_the_managers_customer_360(browser, platform):
     """A demo customer deposits 6,000 万 and becomes VIP: the night's tier services give them a
     specialist per skill from the demo's registered staff, and their manager's customer page shows

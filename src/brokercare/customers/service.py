@@ -355,3 +355,24 @@ def tier_history(session: Session, customer_id: int) -> list[TierChange]:
         select(TierChange).where(TierChange.customer_id == customer_id)
         .order_by(TierChange.changed_at, TierChange.id)
     ).all())
+
+
+def login_summary(conn: Connection, *, start: datetime, end: datetime) -> pl.DataFrame:
+    """App and web use of ``[start, end)`` per customer: logins, every event (logins, page views,
+    searches, reads) and the latest event — the service-quality domain's churn features; one
+    grouped query, nothing after ``end`` is read."""
+    return read_frame(conn, select(BehaviourEvent.customer_id, func.count().filter(BehaviourEvent.kind == "login"),
+                                   func.count(), func.max(BehaviourEvent.occurred_at))
+                      .where(BehaviourEvent.occurred_at >= start, BehaviourEvent.occurred_at < end)
+                      .group_by(BehaviourEvent.customer_id),
+                      {"customer_id": pl.Int64, "logins": pl.Int64, "visits": pl.Int64,
+                       "last_visit_at": pl.Datetime("us", "UTC")})
+
+
+def managers_frame(conn: Connection, *, manager_id: int | None = None) -> pl.DataFrame:
+    """Every customer's dedicated manager (null without one) and whether the account is open; or
+    only the customers of ``manager_id``."""
+    stmt = select(Customer.id, Customer.manager_id, Customer.status != "closed")
+    if manager_id is not None:
+        stmt = stmt.where(Customer.manager_id == manager_id)
+    return read_frame(conn, stmt, {"customer_id": pl.Int64, "manager_id": pl.Int64, "open": pl.Boolean})

@@ -41,6 +41,7 @@ from brokercare.demo.holdings import (
     repo_positions,
     stock_positions,
 )
+from brokercare.demo.leavers import draw_leavers
 from brokercare.demo.people import (
     RISK_LEVELS,
     Assessment,
@@ -89,8 +90,9 @@ def generate_chunk(ctx: Context, seed: int, chunk: int, n: int, first_customer_i
     contracts = margin_contracts(rng, ctx, book, margin, as_of)
 
     trading = draw_trading(rng, ctx, people, risk, rel, banking, book)
-    cash = cash_movements(rng, ctx, people, rel, banking, book, trading, contracts, as_of)
-    behaviour, last_seen = behaviour_events(rng, ctx, people, rel, trading, cid)
+    leavers = draw_leavers(rng, people, rel, trading.n_trades > 0, as_of)
+    cash = cash_movements(rng, ctx, people, rel, banking, book, trading, contracts, as_of, leavers)
+    behaviour, last_seen = behaviour_events(rng, ctx, people, rel, trading, cid, leavers)
     family, children = family_members(rng, ctx, people)
     life = life_events(rng, ctx, people, children, as_of)
     assessments = _risk_assessments(rng, risk)

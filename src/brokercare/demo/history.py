@@ -15,6 +15,7 @@ import numpy as np
 from brokercare.demo import population as pop
 from brokercare.demo.context import BOARD_WEIGHTS, STOCK_BOARDS, Context
 from brokercare.demo.holdings import REPO_PREFIXES, Banking, Book, permitted_boards, pick_stocks
+from brokercare.demo.leavers import Leavers, keep_behaviour, leaving_transfers
 from brokercare.demo.people import Assessment, People, Relationship
 from brokercare.demo.sampling import (
     APP_HOURS,
@@ -178,9 +179,10 @@ def _orders(rng: np.random.Generator, n_trades: np.ndarray, trades: dict,
 
 def cash_movements(rng: np.random.Generator, ctx: Context, people: People, rel: Relationship,
                    banking: Banking, book: Book, trading: Trading, contracts: dict,
-                   as_of: np.datetime64) -> dict:
-    """Bank transfers in bank hours (0.6 % failed), dividends at 9:00, margin interest at 16:00."""
-    b_acc, b_in, b_amt, b_day, b_status = _bank_transfers(rng, ctx, people, rel, trading)
+                   as_of: np.datetime64, leavers: Leavers) -> dict:
+    """Bank transfers in bank hours (0.6 % failed; none after a leaver left but the money they
+    take), dividends at 9:00, margin interest at 16:00."""
+    b_acc, b_in, b_amt, b_day, b_status = _bank_transfers(rng, ctx, people, rel, trading, leavers)
     d_acc, d_amt, d_day = _dividends(rng, ctx, book, as_of)
     i_acc, i_amt, i_day = _margin_interest(ctx, book, contracts, as_of)
     others = len(d_acc) + len(i_acc)
@@ -198,8 +200,9 @@ def cash_movements(rng: np.random.Generator, ctx: Context, people: People, rel: 
 
 
 def _bank_transfers(rng: np.random.Generator, ctx: Context, people: People, rel: Relationship,
-                    trading: Trading) -> tuple[np.ndarray, ...]:
-    """Transfers between the cash account and the customer's bank, more for active traders."""
+                    trading: Trading, leavers: Leavers) -> tuple[np.ndarray, ...]:
+    """Transfers between the cash account and the customer's bank, more for active traders; and
+    the leavers' money going out (:mod:`brokercare.demo.leavers`)."""
     tier, aum, n = people.tier, people.aum, len(people.tier)
     n_bank = rng.poisson(np.array([1.2, 3.0, 5.0, 6.0])[tier] * np.where(trading.n_trades > 0, 1.6, 0.5))
     cust = np.repeat(np.arange(n), n_bank)
@@ -208,7 +211,11 @@ def _bank_transfers(rng: np.random.Generator, ctx: Context, people: People, rel:
     amount = np.round(np.maximum(aum[cust] * rng.uniform(0.01, 0.2, nb), 100) / 100) * 100
     day = np.maximum(ctx.days[rng.integers(0, len(ctx.days), nb)], rel.opened[cust])
     day = next_trading_day(ctx.days, day)
-    status = np.where(rng.random(nb) < 0.006, "failed", "done")
+    stay = np.isnat(leavers.leave_day[cust]) | (day < leavers.leave_day[cust])
+    l_cust, l_amount, l_day = leaving_transfers(rng, ctx, people, leavers)
+    cust, inward = np.concatenate([cust[stay], l_cust]), np.concatenate([inward[stay], np.zeros(len(l_cust), bool)])
+    amount, day = np.concatenate([amount[stay], l_amount]), np.concatenate([day[stay], l_day])
+    status = np.where(rng.random(len(cust)) < 0.006, "failed", "done")
     return cust, inward, amount, day, status
 
 
@@ -243,9 +250,10 @@ def _margin_interest(ctx: Context, book: Book, contracts: dict,
 
 
 def behaviour_events(rng: np.random.Generator, ctx: Context, people: People, rel: Relationship,
-                     trading: Trading, cid: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Logins, page views, searches and reads in the app or on the web; and each customer's last
-    day seen (a customer quiet for 180 days with little money is dormant)."""
+                     trading: Trading, cid: np.ndarray, leavers: Leavers) -> tuple[dict, np.ndarray]:
+    """Logins, page views, searches and reads in the app or on the web (thinning out before a
+    leaver leaves, none after); and each customer's last day seen (a customer quiet for 180 days
+    with little money is dormant)."""
     n = len(people.tier)
     engaged = (np.array([4.0, 16.0, 26.0, 20.0])[people.tier] * np.where(trading.n_trades > 0, 1.5, 0.35)
                * np.where(trading.hft, 4, 1))
@@ -254,6 +262,9 @@ def behaviour_events(rng: np.random.Generator, ctx: Context, people: People, rel
     ne = len(cust)
     kind = np.array(["login", "page_view", "search", "content_read"])[choice(rng, np.array([32, 46, 11, 11.0]), ne)]
     day = np.maximum(ctx.all_days[rng.integers(0, len(ctx.all_days), ne)], rel.opened[cust])
+    kept = keep_behaviour(rng, leavers, cust, day)
+    cust, day, kind = cust[kept], day[kept], kind[kept]
+    ne = len(cust)
     at = local_times(rng, day, APP_HOURS)
     channel = np.where(rng.random(ne) < 0.88, "app", "web")
     page = np.array([p for p, _ in pop.PAGES])[choice(rng, np.array([w for _, w in pop.PAGES], float), ne)]

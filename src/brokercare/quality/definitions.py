@@ -61,6 +61,11 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("alerts_delivered", "提醒送达", ""),
     Metric("alerts_failed", "提醒发送失败", ""),
     Metric("alerts_delivery_rate", "提醒送达率", "%"),
+    Metric("leads_raised", "主动服务线索", ""),
+    Metric("leads_contacted", "已联系线索", ""),
+    Metric("leads_won", "成交线索", ""),
+    Metric("lead_conversion_rate", "线索转化率（成交/已联系）", "%"),
+    Metric("lead_win_rate", "线索成交率（成交/线索）", "%"),
 )}
 
 #: The slices every KPI is broken down by, where its data carries the dimension.

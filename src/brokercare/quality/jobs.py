@@ -1,6 +1,7 @@
-"""The quality domain's scheduled job: the previous month's service-quality report, on the first
-trading day of the month (``core/data/schedule.yaml``), written to the data dir and e-mailed to
-the staff list ``BROKERCARE_QUALITY_REPORT_TO`` through the outbox."""
+"""The quality domain's scheduled jobs (``core/data/schedule.yaml``): the previous month's
+service-quality report on the first trading day of the month, written to the data dir and
+e-mailed to the staff list ``BROKERCARE_QUALITY_REPORT_TO`` through the outbox; the nightly churn
+rescoring; and the month-end snapshot of the managers' books."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.core.runs import RunContext
 from brokercare.core.settings import get_settings
 from brokercare.outbox import service as outbox
-from brokercare.quality import report, service
+from brokercare.quality import churn, churn_model, managers, report, service
 from brokercare.quality.service import KpiReport
 
 ORIGIN = "quality"
@@ -48,4 +50,43 @@ def monthly_report(ctx: RunContext) -> dict:
     return {"month": month, "conversations": kpis.overall["conversations"], "mailed": mailed}
 
 
-JOBS = {"monthly_report": monthly_report}
+#: The nightly rescoring trains the model afresh when it is this old (or missing).
+RETRAIN_AFTER = timedelta(days=30)
+
+
+def _model(ctx: RunContext) -> churn_model.Trained | None:
+    """The kept model, trained again (and saved) when missing, a month old or made for other
+    features; None when the history is too short to learn from (warned)."""
+    try:
+        trained = churn_model.load()
+        if ctx.now - trained.trained_at < RETRAIN_AFTER and getattr(trained, "features", None) == churn.FEATURES:
+            return trained
+    except NotFound:
+        pass
+    try:
+        with ctx.session() as session:
+            trained = churn_model.train(session, now=ctx.now)
+    except ValidationFailed as exc:
+        ctx.warn(f"churn model not trained: {exc}")
+        return None
+    churn_model.save(trained)
+    return trained
+
+
+def churn_rescore(ctx: RunContext) -> dict:
+    """Every active customer's churn risk as of tonight, with the reasons, for their manager."""
+    trained = _model(ctx)
+    if trained is None:
+        return {"scored": 0}
+    with ctx.session() as session:
+        done = churn_model.score(session, trained, now=ctx.now)
+    return {**done, "auc": trained.evaluation.auc_model, "trained_at": trained.trained_at.isoformat()}
+
+
+def book_snapshot(ctx: RunContext) -> dict:
+    """Each customer's net assets and manager after the month's last close (managers' scorecards)."""
+    with ctx.session() as session:
+        return {"day": ctx.day.isoformat(), "customers": managers.snapshot_books(session, ctx.day)}
+
+
+JOBS = {"monthly_report": monthly_report, "churn_rescore": churn_rescore, "book_snapshot": book_snapshot}

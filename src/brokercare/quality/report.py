@@ -52,6 +52,7 @@ class Extras:
     breach_causes: list[list[str]] = field(default_factory=list)  # policy, clock, breaches
     suggestions: list[list[str]] = field(default_factory=list)  # text, outcome, release
     scorecards: list[list[str]] = field(default_factory=list)  # one row per agent
+    lead_conversion: list[list[str]] = field(default_factory=list)  # one row per need
 
 
 def gather(session: Session, kpis: KpiReport) -> Extras:
@@ -64,6 +65,8 @@ def gather(session: Session, kpis: KpiReport) -> Extras:
     ideas = hub.suggestion_outcomes(conn, kpis.start, kpis.end)
     return Extras(
         scorecards=scorecard_rows(kpis, scorecards.review_scores(session, kpis.start, kpis.end)),
+        lead_conversion=[[r["label"], *(display(k, r[k]) for k in LEAD_COLUMNS)]
+                         for r in service.lead_conversion(session, kpis.start, kpis.end)["need"]],
         funnels=service.funnels(session, kpis.start, kpis.end),
         themes=themes(hub.complaint_texts(conn, kpis.start, kpis.end)["text"].to_list()),
         breach_causes=[[POLICY_LABELS.get(p, "其他"), CLOCK_LABELS.get(m, "其他"), f"{n:,}"]
@@ -72,6 +75,7 @@ def gather(session: Session, kpis: KpiReport) -> Extras:
                      for text, status, release in ideas.select("text", "status", "shipped_in").iter_rows()])
 
 
+LEAD_COLUMNS = ("leads_raised", "leads_contacted", "leads_won", "lead_conversion_rate", "lead_win_rate")
 SCORECARD_COLUMNS = ("conversations", "first_response_median_s", "resolution_median_h", "reopen_rate",
                      "csat_average")
 
@@ -131,7 +135,9 @@ def document(report: KpiReport, extras: Extras | None = None) -> dict:
              [[t.label, f"{t.complaints:,}", t.example] for t in extras.themes]),
             ("根据客户意见的改进", ["建议", "结果", "上线版本"], extras.suggestions),
             ("坐席计分卡", ["坐席", *(METRICS[k].label for k in SCORECARD_COLUMNS), "质检得分"],
-             extras.scorecards)) if rows],
+             extras.scorecards),
+            ("主动服务线索转化（按需求）", ["需求", *(METRICS[k].label for k in LEAD_COLUMNS)],
+             extras.lead_conversion)) if rows],
         "title": month_title(report),
         "period": f"{report.days[0]} 至 {report.days[-1]}",
         "headline": [(METRICS[k].label, display(k, o[k])) for k in HEADLINE],

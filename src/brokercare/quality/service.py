@@ -21,6 +21,7 @@ from brokercare.core.database import utcnow
 from brokercare.core.errors import ValidationFailed
 from brokercare.core.journeys import JOURNEYS
 from brokercare.customers import service as customers
+from brokercare.engagement.service import need_labels
 from brokercare.outbox import service as outbox
 from brokercare.quality import journeys
 from brokercare.quality import kpis as compute
@@ -35,6 +36,7 @@ from brokercare.quality.definitions import (
 )
 from brokercare.quality.definitions import METRICS as METRICS
 from brokercare.security import service as security
+from brokercare.security.policy import Principal
 from brokercare.service import service as hub
 
 #: Conversations that close this long after the period are judged without later re-contacts.
@@ -196,3 +198,30 @@ def label_of(dim: str, key: str | None, staff: dict[int, str]) -> str:
         return staff.get(int(key), "已离职员工")
     day = date.fromisoformat(key)
     return f"{day.month}月{day.day}日"
+
+
+def top_churn_risks(session: Session, *, manager_id: int | None, limit: int = 20) -> list:
+    """The latest night's riskiest customers with the reasons (one manager's, or everyone's)."""
+    from brokercare.quality import churn_model  # scikit-learn loads only where churn is used
+
+    return churn_model.top_risks(session, manager_id=manager_id, limit=limit)
+
+
+def manager_scorecard(session: Session, viewer: Principal, manager_id: int, start: datetime, end: datetime) -> dict:
+    """A customer manager's scorecard of ``[start, end)`` (quality/managers.py)."""
+    from brokercare.quality import managers  # it reads this module's scorecard access
+
+    return managers.manager_scorecard(session, viewer, manager_id, start, end)
+
+
+def lead_conversion(session: Session, start: datetime, end: datetime) -> dict[str, list[dict]]:
+    """Proactive lead conversion of ``[start, end)`` by need and by manager, each row named in
+    words (the need's label, the manager's name) for the KPI page."""
+    from brokercare.quality import managers  # it reads this module's scorecard access
+
+    found = managers.lead_conversion(session, start, end)
+    needs = need_labels()
+    ids = [m for m in found["manager"]["manager_id"].to_list() if m is not None]
+    staff = {uid: u.display_name or u.username for uid, u in security.users_by_id(session, ids).items()}
+    return {"need": [{**r, "label": needs.get(r["need"], "其他需求")} for r in found["need"].to_dicts()],
+            "manager": [{**r, "label": staff.get(r["manager_id"], "未分配客户经理")} for r in found["manager"].to_dicts()]}

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
+from brokercare.core.errors import PermissionDenied
 from brokercare.core.journeys import JOURNEY_LABELS
-from brokercare.quality import journeys, scorecards, service
+from brokercare.quality import churn_model, journeys, managers, scorecards, service
 from brokercare.security.policy import STAFF_ROLES, Principal, require_roles
 
 
@@ -73,3 +74,32 @@ def review(body: ReviewIn, user: Principal = Depends(require_roles("team_lead", 
     done = scorecards.record_review(session, user, body.conversation_id, body.scores, comment=body.comment)
     session.commit()
     return {"id": done.id, "agent_id": done.agent_id, "total": done.total}
+
+
+@router.get("/lead-conversion", summary="Proactive lead conversion of the month, by manager and need (docs/quality.md)")
+def lead_conversion(month: str = Query(..., examples=["2026-11"]), _user: Principal = Depends(require_roles(*SUPERVISORS)),
+                    session: Session = Depends(get_session)) -> dict:
+    found = managers.lead_conversion(session, *service.month_window(month))
+    return {"month": month, **{part: _rows(frame) for part, frame in found.items()}}
+
+
+@router.get("/managers/{manager_id}/scorecard",
+            summary="A customer manager's scorecard of the month (the manager, their lead, admins)")
+def manager_scorecard(manager_id: int, month: str = Query(..., examples=["2026-11"]),
+                      user: Principal = Depends(require_roles(*STAFF_ROLES)),
+                      session: Session = Depends(get_session)) -> dict:
+    return managers.manager_scorecard(session, user, manager_id, *service.month_window(month))
+
+
+@router.get("/churn/top", summary="The latest night's riskiest customers with the reasons (the manager's own, "
+            "their lead's managers', anyone's for admins)")
+def churn_top(manager_id: int | None = Query(None), limit: int = Query(20, ge=1, le=500),
+              user: Principal = Depends(require_roles("customer_manager", "team_lead", "admin")),
+              session: Session = Depends(get_session)) -> list[dict]:
+    if user.role == "customer_manager" and manager_id is None:
+        manager_id = user.id
+    if user.role != "admin" and (manager_id is None or not scorecards.may_see(session, user, manager_id)):
+        raise PermissionDenied("churn risks are seen by the customer manager, their team lead and admins")
+    return [{"customer_id": r.customer_id, "manager_id": r.manager_id, "scored_on": r.scored_on.isoformat(),
+             "score": round(r.score, 4), "top_5_percent": r.top_share, "reasons": r.reasons}
+            for r in churn_model.top_risks(session, manager_id=manager_id, limit=limit)]

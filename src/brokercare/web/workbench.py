@@ -350,4 +350,5 @@ def kpi_page(request: Request, days: int = 14, month: str | None = None,
     except DomainError as exc:
         return domain_error_response(request, exc)
     return render(request, "workbench/kpi.html", user, kpis=report.overall, report=report,
+                  leads=quality.lead_conversion(session, report.start, report.end),
                   metrics=quality.METRICS, fmt=quality.display, chart_data=quality.daily_series(report))

@@ -4,7 +4,7 @@ verdicts on goals, packages and valuations that tell the customer and the manage
 (``engagement_watches``).
 
 Revision ID: 0029_tier_services
-Revises: 0026_account_opening
+Revises: 0028_quality_churn
 Create Date: 2026-12-05 21:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0029_tier_services"
-down_revision: str | Sequence[str] | None = "0026_account_opening"
+down_revision: str | Sequence[str] | None = "0028_quality_churn"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
