@@ -23,11 +23,11 @@ from sqlalchemy import ColumnElement, Connection, Float, cast, func, select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts import loading, margin_loading
+from brokercare.accounts.activity_sources import bank_flows as bank_flows
+from brokercare.accounts.activity_sources import last_trades as last_trades
 from brokercare.accounts.banks import CARD_TYPES as CARD_TYPES
 from brokercare.accounts.banks import CardCheck as CardCheck
 from brokercare.accounts.banks import check_card as check_card
-from brokercare.accounts.activity_sources import bank_flows as bank_flows
-from brokercare.accounts.activity_sources import last_trades as last_trades
 from brokercare.accounts.daily_sources import holdings_frame as holdings_frame
 from brokercare.accounts.daily_sources import trades_frame as trades_frame
 from brokercare.accounts.funds import SuitabilityGate as SuitabilityGate

@@ -37,9 +37,9 @@ from brokercare.engagement.calculators import Lot as Lot
 from brokercare.engagement.calculators import dividend_tax as dividend_tax
 from brokercare.engagement.calculators import goal as goal
 from brokercare.engagement.calculators import loan as loan
-from brokercare.engagement.ipo_estimate import IpoEstimate, estimates_for, notes_for
 from brokercare.engagement.facts import lead_facts as lead_facts
 from brokercare.engagement.facts import task_facts as task_facts
+from brokercare.engagement.ipo_estimate import IpoEstimate, estimates_for, notes_for
 from brokercare.engagement.leads import leads_of as leads_of
 from brokercare.engagement.leads import need_labels as need_labels
 from brokercare.engagement.leads import update_lead as update_lead
