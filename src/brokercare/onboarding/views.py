@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Depends, File, Form, Header, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
+from brokercare.core.errors import ValidationFailed
+from brokercare.core.problems import errors
 from brokercare.onboarding import service
 from brokercare.onboarding.models import OpeningApplication
 from brokercare.onboarding.schemas import (
@@ -31,9 +34,15 @@ router = APIRouter(prefix="/openings", tags=["account opening"])
 reviewers = require_roles("compliance", "risk")
 
 
-def applicant(x_opening_token: str = Header(..., max_length=200), session: Session = Depends(get_session)
-              ) -> OpeningApplication:
-    return service.by_token(session, x_opening_token)
+#: The applicant's credential, declared as a security scheme so the OpenAPI says these steps need it.
+opening_token = APIKeyHeader(name="X-Opening-Token", scheme_name="OpeningToken",
+                             description="The token starting or resuming an opening returned.")
+
+
+def applicant(token: str = Depends(opening_token), session: Session = Depends(get_session)) -> OpeningApplication:
+    if len(token) > 200:
+        raise ValidationFailed("X-Opening-Token is longer than any token issued")
+    return service.by_token(session, token)
 
 
 def _standing(app: OpeningApplication) -> StandingOut:
@@ -51,7 +60,9 @@ def start(body: StartIn, session: Session = Depends(get_session)) -> StartedOut:
     return StartedOut(**asdict(service.standing(began.application)), token=began.token)
 
 
-@router.post("/resume", response_model=StartedOut, summary="Continue an opening: a new token for phone + password")
+@router.post("/resume", response_model=StartedOut, summary="Continue an opening: a new token for phone + password",
+             responses=errors({401: "The phone and password match no application, or resuming is locked for "
+                                    "15 minutes after 5 wrong passwords"}))
 def resume(body: StartIn, session: Session = Depends(get_session)) -> StartedOut:
     try:
         again = service.resume(session, phone=body.phone, password=body.password)
