@@ -12,7 +12,11 @@ from sqlalchemy import select
 from brokercare.accounts.models import Account, Position
 from brokercare.assistant import service
 from brokercare.assistant.guard import HUMAN_RISK_NOTE
+from brokercare.core.bus import get_bus
+from brokercare.engagement.handlers import subscribe_handlers
+from brokercare.engagement.models import Lead
 from brokercare.market.models import Instrument, Quote
+from brokercare.security.service import create_user
 
 
 def test_bank_to_broker_is_answered_with_the_bank_to_broker_route(session, brokerage):
@@ -68,3 +72,31 @@ def test_a_worried_customer_reads_a_short_answer_without_derivatives(session, br
     assert "股指期货" not in answer and "期权" not in answer
     options = [line for line in answer.splitlines() if line[:2] in ("1.", "2.", "3.", "4.", "5.")]
     assert 1 <= len(options) <= 3, answer
+
+
+def test_a_study_abroad_need_goes_to_the_manager_as_a_lead(session, brokerage):
+    """"孩子明年要出国留学，想配置点美元资产" is not a rebalancing question: the customer hears that
+    their manager 陈静 will call about it, and 陈静 gets one lead (a second mention inside the
+    need's cool-down raises no other)."""
+    subscribe_handlers(get_bus())
+    manager = create_user(session, username="cm_chen", password="Passw0rd2026", role="customer_manager",
+                          display_name="陈静")
+    brokerage["wang"].manager_id = manager.id
+    session.commit()
+    answer = service.reply(session, brokerage["wang"].id, "孩子明年要出国留学，想配置点美元资产").text
+    session.commit()
+    assert "客户经理陈静" in answer and "外币资产配置" in answer
+    assert "不需要调仓" not in answer and "继续持有" not in answer
+    again = service.reply(session, brokerage["wang"].id, "想买点美元资产，孩子出国读书要用").text
+    session.commit()
+    assert "客户经理陈静" in again  # heard again, passed on again, but the lead is not raised twice
+    leads = session.scalars(select(Lead).where(Lead.customer_id == brokerage["wang"].id)).all()
+    assert [(lead.need, lead.manager_id, lead.state) for lead in leads] == [("foreign_currency", manager.id, "new")]
+    assert "出国留学" in leads[0].reason and leads[0].talking_points
+
+
+def test_staff_asking_on_a_customers_behalf_raise_no_lead(session, brokerage):
+    subscribe_handlers(get_bus())
+    service.reply(session, brokerage["wang"].id, "孩子明年要出国留学，想配置点美元资产", on_behalf=True)
+    session.commit()
+    assert session.scalars(select(Lead)).all() == []

@@ -13,15 +13,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 
+import yaml
 from sqlalchemy.orm import Session
 
 from brokercare.advisory import service as advisory
 from brokercare.assistant import tools
 from brokercare.assistant.analysis import Analysis
+from brokercare.assistant.events import NEED_STATED
 from brokercare.assistant.kb import KbHit, KnowledgeBase
-from brokercare.assistant.taxonomy import describe, skill_of
+from brokercare.assistant.lexicon import DATA
+from brokercare.assistant.taxonomy import about_investing, describe, skill_of
+from brokercare.core.after_commit import publish_after_commit
 from brokercare.core.amounts import format_amount
+from brokercare.core.bus import Event
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.errors import DomainError
 
@@ -480,6 +486,8 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
         return Draft((body + "\n" if body else "") + VERIFY_FIRST, sources)
     if intent in ("market_quote", "position_diagnosis") and (quoted := _quote(session, analysis)) is not None:
         return quoted
+    if may_transact and customer_id is not None and (need := stated_need(analysis)) is not None:
+        return _pass_to_manager(session, customer_id, need, analysis)
     if intent == "robo_advice":
         return _rebalance(session, customer_id)
     if intent == "position_diagnosis":
@@ -524,6 +532,40 @@ def compose(session: Session, customer_id: int, analysis: Analysis, kb: Knowledg
         return Draft(body, sources)
     return Draft(f"关于{describe(intent)}，我暂时没有找到准确的答案，我把您的问题转给{_queue(intent)}的同事，"
                  "他们会尽快回复您。", [], True, "no_kb_answer")
+
+
+@dataclass(frozen=True)
+class StatedNeed:
+    need: str
+    topic: str
+    follow_up: str
+    patterns: tuple[re.Pattern, ...]
+
+
+@cache
+def stated_needs() -> tuple[StatedNeed, ...]:
+    raw = yaml.safe_load(DATA.joinpath("stated_needs.yaml").read_text(encoding="utf-8"))
+    return tuple(StatedNeed(n["need"], n["topic"], n["follow_up"], tuple(re.compile(p) for p in n["patterns"]))
+                 for n in raw["needs"])
+
+
+def stated_need(analysis: Analysis) -> StatedNeed | None:
+    """A need the customer states in a message about investing that their manager should take up."""
+    if not about_investing(analysis.intent) and analysis.intent not in ("robo_advice", "goal_planning"):
+        return None
+    return next((n for n in stated_needs() if any(p.search(analysis.text) for p in n.patterns)), None)
+
+
+def _pass_to_manager(session: Session, customer_id: int, need: StatedNeed, analysis: Analysis) -> Draft:
+    """Not a rebalancing answer: the customer's manager takes the need up (``customer.need_stated``
+    becomes engagement's lead once the message is stored)."""
+    manager = tools.manager_of(session, customer_id)
+    who = f"您的客户经理{manager}" if manager else "我们的客户经理"
+    publish_after_commit(session, Event(NEED_STATED, {"need": need.need, "said": analysis.text[:200]},
+                                        customer_id=customer_id))
+    return Draft(f"明白，{need.topic}要结合您的用款时间、整体资产和风险承受能力来规划，不是简单调整持仓能解决的。"
+                 f"我已把您的需求转给{who}，会在工作时间主动联系您，和您一起看{need.follow_up}。",
+                 [{"type": "tool", "name": "manager_follow_up"}], facts={"stated_need": need.need})
 
 
 def _queue(intent: str) -> str:

@@ -25,6 +25,7 @@ from brokercare.core.errors import DomainError, NotFound
 from brokercare.customers import service as customers
 from brokercare.market import service as market
 from brokercare.monitoring import service as monitoring
+from brokercare.security.service import users_by_id
 
 ZERO = Decimal("0")
 
@@ -122,6 +123,15 @@ def customer_of(session: Session, customer_id: int):
         return customers.get_customer(session, customer_id)
     except NotFound:
         return None
+
+
+def manager_of(session: Session, customer_id: int) -> str | None:
+    """The name of the customer's dedicated manager, if they have one."""
+    customer = customer_of(session, customer_id)
+    if customer is None or customer.manager_id is None:
+        return None
+    staff = users_by_id(session, [customer.manager_id]).get(customer.manager_id)
+    return staff.display_name if staff is not None else None
 
 
 _PREFETCHED = "assistant.tools.prefetched"

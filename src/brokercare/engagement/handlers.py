@@ -1,5 +1,6 @@
 """The engagement domain's reactions to other domains' events: ``account.opened`` welcomes the
-new customer (benefits and the beginner's guide), ``trade.executed`` spends a commission waiver.
+new customer (benefits and the beginner's guide), ``trade.executed`` spends a commission waiver,
+``customer.need_stated`` (the assistant heard a need) becomes a lead for the customer's manager.
 Idempotent by event id (:func:`mark_processed` in the same transaction as the writes)."""
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from decimal import Decimal
 
 from brokercare.accounts.events import ACCOUNT_OPENED
 from brokercare.accounts.service import accounts_of
+from brokercare.assistant.events import NEED_STATED
 from brokercare.core.bus import Event, EventBus, get_bus
+from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import session_scope
 from brokercare.core.service import mark_processed
 from brokercare.customers.service import get_customer
-from brokercare.engagement import welcome
+from brokercare.engagement import leads, welcome
 
 WELCOME = "engagement.welcome"
 WAIVERS = "engagement.benefits"
+STATED = "engagement.stated_needs"
 
 
 def on_account_opened(event: Event) -> None:
@@ -44,7 +48,18 @@ def on_trade_executed(event: Event) -> None:
                                       commission_rate=cash[0].commission_rate, at=event.occurred_at)
 
 
+def on_need_stated(event: Event) -> None:
+    if event.customer_id is None:
+        return
+    with session_scope() as session:
+        if not mark_processed(session, STATED, event.id):
+            return
+        leads.raise_stated(session, customer_id=int(event.customer_id), need_key=event.payload["need"],
+                           said=event.payload["said"], day=event.occurred_at.astimezone(SHANGHAI).date())
+
+
 def subscribe_handlers(bus: EventBus | None = None) -> None:
     bus = bus or get_bus()
     bus.subscribe(ACCOUNT_OPENED, on_account_opened, group=WELCOME)
     bus.subscribe("trade.executed", on_trade_executed, group=WAIVERS)
+    bus.subscribe(NEED_STATED, on_need_stated, group=STATED)

@@ -27,7 +27,12 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from brokercare.customers.service import feature_names, open_customer_ids, stored_profiles
+from brokercare.customers.service import (
+    feature_names,
+    get_customer,
+    open_customer_ids,
+    stored_profiles,
+)
 from brokercare.engagement import contact
 from brokercare.engagement.models import Lead
 
@@ -202,6 +207,29 @@ def raise_leads(session: Session, day: date, *, partition: int = PARTITION) -> R
         total.leads, total.cooling, total.capped = (total.leads + part.leads, total.cooling + part.cooling,
                                                     total.capped + part.capped)
     return total
+
+
+def raise_stated(session: Session, *, customer_id: int, need_key: str, said: str, day: date) -> Lead | None:
+    """A lead from a need the customer stated in chat (``customer.need_stated``): score 1 (said, not
+    predicted), the customer's words as its reason, the need's talking points. Not raised within the
+    need's cool-down of an earlier lead, and not held back by the contact cap: the customer asked."""
+    need = next((n for n in rules().needs if n.key == need_key), None)
+    if need is None:
+        raise ValidationFailed(f"unknown need {need_key!r} (engagement/data/leads.yaml)")
+    [profile] = stored_profiles(session.connection(), lo=customer_id, hi=customer_id) or [None]
+    if profile is None:  # no stored profile yet: the talking points read what is known
+        customer = get_customer(session, customer_id)
+        profile = {"customer_id": customer_id, "name": customer.name, "manager_id": customer.manager_id,
+                   "tags": [], "features": {}}
+    stated = Candidate(customer_id, profile["manager_id"], need, 1.0, f"客户在咨询中说：“{said}”",
+                       [_words(t, profile) for t in need.talking_points])
+    if _cooling(session, [stated], day):
+        return None
+    lead = Lead(customer_id=customer_id, need=need.key, manager_id=stated.manager_id, score=stated.score,
+                reason=stated.reason, talking_points=stated.talking_points, state="new", raised_on=day)
+    session.add(lead)
+    session.flush()
+    return lead
 
 
 # --- a manager's leads -------------------------------------------------------------------------
