@@ -238,6 +238,39 @@ def test_the_api_docs_work_without_internet_access(browser, platform):
     context.close()
 
 
+#: What people must never read on a page: internal codes (snake_case keys like out_of_scope,
+#: position_diagnosis, first_trades_free) and the channels' English names. Text inside <code> is
+#: left out: the admin page shows the commands and job ids an operator types.
+RAW_CODE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b|(?<![A-Za-z])(?:web|wechat|sms|email|phone)(?![A-Za-z])")
+PAGES_BY_LOGIN = {
+    "agent01": ["/workbench", "/workbench/tickets", "/workbench/alerts", "/workbench/kpi", "/workbench/customers"],
+    "lead01": ["/workbench", "/workbench/tickets", "/workbench/kpi"],
+    "risk01": ["/workbench/alerts", "/workbench/openings"],
+    "compliance01": ["/workbench/access-reads?customer_id=1", "/workbench/openings"],
+    "admin01": ["/workbench/admin"],
+    "demo_mass": ["/me", "/me/calculators"],
+}
+
+
+def test_no_page_shows_a_raw_code(browser, platform):
+    """Every role's pages, as rendered in Chromium, read in Chinese: no internal code or English
+    channel name in the text a person sees (issue 14 item 12)."""
+    found = []
+    for username, paths in PAGES_BY_LOGIN.items():
+        password = CUSTOMER_PASSWORD if username.startswith("demo_") else STAFF_PASSWORD
+        context, page = login(browser, platform, username, password)
+        for path in paths:
+            page.goto(f"{platform.url}{path}")
+            page.wait_for_load_state("networkidle")
+            text = page.evaluate("() => { const b = document.body.cloneNode(true);"
+                                 " b.querySelectorAll('code, script, style').forEach(e => e.remove());"
+                                 " return b.innerText; }")
+            found += [f"{username} {path}: {m.group(0)!r} in …{text[max(m.start() - 30, 0):m.end() + 30]!r}…"
+                      for m in RAW_CODE.finditer(text)]
+        context.close()
+    assert found == [], "\n".join(found[:40])
+
+
 def test_a_customer_manager_sees_who_may_leave_and_why(browser, platform):
     from datetime import datetime
 

@@ -43,12 +43,19 @@ JOB_LABELS = {
     "core.prune_job_history": "清理过期的任务记录",
     "service.feedback_report": "客户意见季度报告",
     "quality.monthly_report": "服务质量月报",
+    "quality.book_snapshot": "客户经理名下资产月末快照",
+    "quality.churn_rescore": "客户流失风险评分",
+    "engagement.tier_services": "分层服务：VIP 专属团队与季度回访",
+    "engagement.watch_goals": "理财目标与组合偏离跟踪",
+    "engagement.valuation_warnings": "估值高位提醒",
+    "engagement.monthly_commentary": "大众客户月度投后点评",
 }
 PHASE_LABELS = {"pre_open": "盘前", "intraday": "盘中", "post_close": "盘后", "weekly": "每周", "monthly": "每月"}
 RUN_LABELS = {"running": "运行中", "succeeded": "成功", "failed": "失败", "skipped": "跳过"}
 GRANT_LABELS = {"pending": "待第二位管理员审批", "approved": "已批准", "rejected": "已驳回"}
 KEY_LABELS = {"active": "使用中", "retired": "已停用", "missing": "缺失（密文无法解密）"}
-_WHEN = (("first trading day of the month", "每月首个交易日"), ("first trading day of the week", "每周首个交易日"),
+_WHEN = (("first trading day of the month", "每月首个交易日"), ("last trading day of the month", "每月最后一个交易日"),
+         ("first trading day of the week", "每周首个交易日"),
          ("trading days", "交易日"), ("every day", "每天"))
 
 
