@@ -227,6 +227,7 @@ def test_compliance_sees_reads_per_customer_and_per_staff_with_inclusion_proofs(
     page_cookie(client, "compliance01")
     page = client.get(f"/workbench/access-reads?customer_id={zid}")
     assert page.status_code == 200 and page.text.count("已核验") == 2 and "正在服务的会话" in page.text
+    assert f"持仓 #{holdings.id}" in page.text and "positions:" not in page.text  # read as people name it
     page_cookie(client, "agent01")
     assert client.get(f"/workbench/access-reads?customer_id={zid}").status_code == 403
 

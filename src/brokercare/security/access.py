@@ -56,6 +56,30 @@ RELATIONSHIP_LABELS = {
     SELF: "本人", SERVING: "正在服务的会话", TICKET: "经办工单", SUPERVISING: "团队主管督导", MANAGER: "客户经理", ADVISOR: "签约投资顾问",
     RISK_CASE: "风控案件", MARGIN_WATCH: "两融盯市名单", COMPLIANCE: "合规调阅",
 }
+#: What a read was of, as compliance reads it on the audit page (the ledger keeps the codes).
+READ_LABELS = {
+    "customer360": "客户全景页", "customer": "客户资料", "profile": "客户画像", "tier_history": "客户分层记录",
+    "balances": "资金余额", "positions": "持仓", "transfers": "银证转账", "tickets": "工单", "alerts": "预警",
+    "alert_settings": "预警设置", "alert_settings.change": "修改预警设置", "margin_calls": "两融追保",
+    "ipo_quota": "新股申购额度", "goals": "理财目标", "goal": "理财目标", "goal.create": "新建理财目标",
+    "goal.review": "理财目标复盘", "goal_projection": "目标测算", "rebalance": "调仓建议",
+    "package_plan": "组合方案", "package_drift": "组合偏离", "risk_assessment": "风险测评",
+    "risk_assessment.submit": "代客提交风险测评", "suitability": "适当性匹配", "suitability.confirm": "适当性确认",
+    "app_messages": "App 消息", "outbox": "外发消息", "conversation": "会话", "assistant": "智能助手查询",
+    "pii": "个人信息", "risk_case": "风控案件", "ticket": "工单", "account": "账户", "margin_call": "两融追保",
+}
+PII_LABELS = {"name": "姓名", "id_number": "证件号码", "phone": "手机号", "address": "地址", "bank_cards": "银行卡号"}
+
+
+def read_label(what: str) -> str:
+    """``positions:12`` → 持仓 #12, ``pii.phone`` → 完整手机号: a read as a person names it."""
+    if what.startswith("pii."):
+        return "完整" + PII_LABELS.get(what[4:], "个人信息")
+    key, _, ref = what.partition(":")
+    label = READ_LABELS.get(key, "其他数据")
+    return f"{label} #{ref}" if ref and ref.isdigit() else label
+
+
 MIN_REASON = 4  # characters: "核查投诉" is a reason, "a" is not
 _CACHE_KEY = "brokercare.access"
 

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
-from brokercare.security.access import RELATIONSHIP_LABELS
+from brokercare.security.access import RELATIONSHIP_LABELS, read_label
 from brokercare.security.policy import ROLE_LABELS, Principal
 from brokercare.security.service import access_reads
 from brokercare.web.sessions import staff_user
@@ -28,4 +28,5 @@ def access_reads_page(request: Request, customer_id: int | None = Query(None, ge
     records = access_reads(session, customer_id=customer_id, user_id=user_id) \
         if customer_id is not None or user_id is not None else []
     return render(request, "workbench/access_reads.html", user, records=records, customer_id=customer_id,
-                  user_id=user_id, RELATIONSHIP_LABELS=RELATIONSHIP_LABELS, ROLE_LABELS=ROLE_LABELS)
+                  user_id=user_id, RELATIONSHIP_LABELS=RELATIONSHIP_LABELS, ROLE_LABELS=ROLE_LABELS,
+                  read_label=read_label)
