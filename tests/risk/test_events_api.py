@@ -4,10 +4,13 @@ nothing, and one bad event refuses the whole batch."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
+from tests.monitoring.brokerage import add_instruments
 
+from brokercare.accounts.models import Account, Trade
 from brokercare.customers.models import BehaviourEvent, CustomerProfile
 from brokercare.risk.models import RiskEvent
 from brokercare.security.service import service_token
@@ -68,3 +71,24 @@ def test_one_bad_event_refuses_the_batch_and_nothing_is_taken(session, desk, cli
 def test_only_the_event_feed_posts_events(session, desk, client):
     r = client.post("/api/v1/events", json={"events": batch(desk)}, headers=token(client, "agent01"))
     assert r.status_code == 403
+
+
+def test_a_reported_trade_is_booked_once_with_its_fees(session, desk, client):
+    """The trading system reports 王芳 selling 1,000 招商银行 at 35.20: it is in her trade book with
+    the commission at her rate (5 元 minimum), 0.05 % stamp duty and 0.001 % transfer fee; the
+    same event again books nothing."""
+    add_instruments(session)
+    session.add(Account(account_no="A0100001", customer_id=desk.customer.id, kind="cash", opened_on=date(2019, 4, 1),
+                        branch_code="B001", commission_rate=Decimal("0.00025"), cash_balance=Decimal("50000.00")))
+    session.commit()
+    feed = {"Authorization": f"Bearer {service_token(session, 'event_feed')}"}
+    trade = {"event_id": "ts-20261020-778812", "type": "trade", "occurred_at": (desk.now + timedelta(hours=2)).isoformat(),
+             "customer_id": desk.customer.id, "symbol": "600036.SH", "side": "sell", "quantity": 1000,
+             "price": "35.20", "channel": "app"}
+    for _ in range(2):
+        assert client.post("/api/v1/events", json={"events": [trade]}, headers=feed).status_code == 200
+    session.expire_all()
+    [booked] = session.scalars(select(Trade).where(Trade.symbol == "600036.SH")).all()
+    assert (booked.side, booked.quantity, booked.amount) == ("sell", Decimal("1000"), Decimal("35200.00"))
+    assert (booked.commission, booked.stamp_duty, booked.transfer_fee) == (Decimal("8.80"), Decimal("17.60"),
+                                                                           Decimal("0.35"))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from brokercare.accounts import funds, reconciliation, service, transfers
+from brokercare.accounts import funds, reconciliation, service, trade_events, transfers
 from brokercare.accounts.schemas import (
     AccountOut,
     FundOrderIn,
@@ -210,7 +210,20 @@ def _on_hold_decided(event: Event) -> None:
             session.commit()
 
 
+def _on_trade_executed(event: Event) -> None:
+    """A trade the trading system reported (``POST /api/v1/events``) goes into the trade book."""
+    if event.customer_id is None:
+        return
+    with session_scope() as session:
+        if not mark_processed(session, "accounts.trades", event.id):
+            return
+        trade_events.record_trade(session, event_id=event.id, customer_id=int(event.customer_id),
+                                  payload=event.payload, traded_at=event.occurred_at)
+        session.commit()
+
+
 def startup() -> None:
     bus = get_bus()
     for name in ("risk.hold_released", "risk.hold_rejected"):
         bus.subscribe(name, _on_hold_decided, group="accounts.transfers")
+    bus.subscribe("trade.executed", _on_trade_executed, group="accounts.trades")
