@@ -117,7 +117,7 @@ def test_orders_at_14_59_and_15_01_are_confirmed_at_different_navs(session, shel
     assert early.fee == Decimal("11.99")  # 1.2 % 一折 = 0.12 %, 外扣法: 10000 − 10000 / 1.0012
     assert money(session, acc) == (Decimal("200000.00"), Decimal("20000.00"))
 
-    assert confirm(session, date(2026, 1, 14)) == {"confirmed": 1, "waiting_nav": 0, "expired": 0}
+    assert confirm(session, date(2026, 1, 14)) == {"confirmed": 1, "failed": 0, "waiting_nav": 0, "expired": 0}
     first, second = order(session, early.order_no), order(session, late.order_no)
     assert (first.state, first.nav, first.units) == ("confirmed", Decimal("1.7871"), Decimal("5588.94"))
     assert second.state == "placed"  # its NAV day is today: confirmed tomorrow
@@ -131,6 +131,22 @@ def test_orders_at_14_59_and_15_01_are_confirmed_at_different_navs(session, shel
     assert confirm(session, date(2026, 1, 16))["confirmed"] == 0  # confirmed once, never again
     assert session.scalar(select(func.count()).select_from(CashMovement)
                           .where(CashMovement.kind == "fund_subscribe")) == 2
+
+
+def test_one_bad_order_fails_alone_and_its_cash_is_released(session, shelf):
+    """Three subscriptions on one NAV day; the middle one's fee schedule was withdrawn after it was
+    placed. The other two are confirmed, the bad one fails with its frozen cash released and the
+    reason in the ledger, instead of the whole morning's run stopping."""
+    cid, acc = investor(session, 1, "C3")
+    placed = [subscribe(session, cid, "10000", f"app-{k}", bj(2026, 1, 13, 10, k)) for k in range(3)]
+    order(session, placed[1].order_no).fee_schedule = "withdrawn"
+    session.commit()
+    assert confirm(session, date(2026, 1, 14)) == {"confirmed": 2, "failed": 1, "waiting_nav": 0, "expired": 0}
+    assert [order(session, p.order_no).state for p in placed] == ["confirmed", "failed", "confirmed"]
+    assert money(session, acc) == (Decimal("180000.00"), Decimal("0.00"))  # 20,000 spent, 10,000 released
+    failed = session.scalar(select(LedgerEntry.body).where(LedgerEntry.kind == "fund_order.failed"))
+    assert placed[1].order_no in failed and "withdrawn" in failed
+    assert confirm(session, date(2026, 1, 15))["failed"] == 0  # failed once, not retried every morning
 
 
 def test_a_friday_order_after_cut_off_before_the_spring_festival_waits_for_the_nav(session, shelf):
@@ -252,7 +268,7 @@ def test_a_days_orders_are_confirmed_in_batches_each_once(session, shelf):
     for i, cid in enumerate(ids):
         subscribe(session, cid, str(1000 * (i + 1)), f"app-{i}", bj(2026, 1, 13, 9, 45))
     counts = fund_confirmation.confirm_in_batches(session_scope, date(2026, 1, 14), batch=2)
-    assert counts == {"confirmed": 5, "waiting_nav": 0, "expired": 0}
+    assert counts == {"confirmed": 5, "failed": 0, "waiting_nav": 0, "expired": 0}
     session.expire_all()
     assert [o.state for o in session.scalars(select(FundOrder))] == ["confirmed"] * 5
     assert fund_confirmation.confirm_in_batches(session_scope, date(2026, 1, 14), batch=2)["confirmed"] == 0

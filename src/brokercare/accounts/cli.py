@@ -46,7 +46,8 @@ def confirm_cmd(
 
     today: date = day.date() if day else datetime.now(SHANGHAI).date()
     counts = fund_confirmation.confirm_in_batches(session_scope, today)
-    console.print(f"fund orders for {today}: [green]{counts['confirmed']} confirmed[/green], "
+    failed = f", [red]{counts['failed']} failed[/red] (see `brokercare ledger show --kind fund_order.failed`)" if counts["failed"] else ""
+    console.print(f"fund orders for {today}: [green]{counts['confirmed']} confirmed[/green]{failed}, "
                   f"{counts['waiting_nav']} waiting for a NAV, {counts['expired']} chat proposals expired")
 
 

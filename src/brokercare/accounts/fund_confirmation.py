@@ -15,6 +15,7 @@ the account. An order whose NAV has not arrived waits for the next run.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from brokercare.core.database import utcnow
 from brokercare.core.settings import get_settings
 from brokercare.ledger.service import append as ledger_append
 from brokercare.market.events import POSITION_EVENT
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("fund_code", "nav_date", "unit_nav")
 
@@ -110,9 +113,11 @@ def confirm_due(session: Session, today: date, *, now: datetime | None = None,
                 limit: int | None = None) -> dict[str, int]:
     """Confirm placed orders whose NAV day is before ``today`` and whose NAV is loaded (at most
     ``limit``, oldest first); expire chat proposals nobody confirmed. Idempotent: a confirmed
-    order is never touched again. ``waiting_nav`` counts the due orders still placed after it."""
+    order is never touched again. ``waiting_nav`` counts the due orders still placed after it.
+    An order that cannot be confirmed (its fee schedule gone, fewer units held than it redeems)
+    fails alone (:func:`_fail`); the others are confirmed."""
     now = now or utcnow()
-    counts = {"confirmed": 0, "waiting_nav": 0, "expired": 0}
+    counts = {"confirmed": 0, "failed": 0, "waiting_nav": 0, "expired": 0}
     for o in session.scalars(select(FundOrder).where(
             FundOrder.state == "proposed", FundOrder.placed_at <= now - PROPOSAL_TTL)).all():
         o.state = "expired"
@@ -122,7 +127,14 @@ def confirm_due(session: Session, today: date, *, now: datetime | None = None,
            .where(FundOrder.state == "placed", FundOrder.nav_day < today)
            .order_by(FundOrder.nav_day, FundOrder.id).limit(limit).with_for_update(of=FundOrder))
     for o, nav in session.execute(due).all():
-        confirm_order(session, o, nav, now=now)
+        try:
+            with session.begin_nested():
+                confirm_order(session, o, nav, now=now)
+        except Exception as exc:  # one bad order must not hold up the day's other confirmations
+            log.exception("fund order %s could not be confirmed", o.order_no)
+            _fail(session, o, f"{type(exc).__name__}: {exc}", now=now)
+            counts["failed"] += 1
+            continue
         counts["confirmed"] += 1
     session.flush()
     counts["waiting_nav"] = waiting_orders(session, today)
@@ -133,15 +145,28 @@ def confirm_in_batches(open_session: Callable[[], AbstractContextManager[Session
                        batch: int = 500) -> dict[str, int]:
     """:func:`confirm_due` in transactions of ``batch`` orders, so a day's thousands of orders do
     not hold the accounts and the ledger's head in one long transaction."""
-    total = {"confirmed": 0, "waiting_nav": 0, "expired": 0}
+    total = {"confirmed": 0, "failed": 0, "waiting_nav": 0, "expired": 0}
     while True:
         with open_session() as session:
             counts = confirm_due(session, today, limit=batch)
-        total["confirmed"] += counts["confirmed"]
-        total["expired"] += counts["expired"]
+        for key in ("confirmed", "failed", "expired"):
+            total[key] += counts[key]
         total["waiting_nav"] = counts["waiting_nav"]
-        if counts["confirmed"] < batch:
+        if counts["confirmed"] + counts["failed"] < batch:
             return total
+
+
+def _fail(session: Session, o: FundOrder, error: str, *, now: datetime) -> None:
+    """The order is refused at confirmation: a subscription's frozen cash is released, operations
+    find it in the ledger (``brokercare ledger show --kind fund_order.failed``) with why."""
+    o.state = "failed"
+    if o.kind == "subscribe" and o.amount is not None:
+        account = session.get(Account, o.account_id, with_for_update=True)
+        account.frozen_cash -= o.amount
+    ledger_append(session, "fund_order.failed", f"fund_order:{o.order_no}", {
+        "customer_id": o.customer_id, "kind": o.kind, "symbol": o.symbol, "nav_day": o.nav_day.isoformat(),
+        "error": error[:300], "at": now.isoformat()})
+    session.flush()
 
 
 def confirm_order(session: Session, o: FundOrder, nav: Decimal, *, now: datetime) -> None:

@@ -34,7 +34,7 @@ from brokercare.market.service import instruments_by_symbol
 
 CUT_OFF = time(15, 0)
 PROPOSAL_TTL = timedelta(minutes=10)
-STATE_LABELS = {"proposed": "待您确认", "expired": "已过期", "placed": "已受理，待确认",
+STATE_LABELS = {"proposed": "待您确认", "expired": "已过期", "placed": "已受理，待确认", "failed": "确认失败",
                 "confirmed": "已确认", "cancelled": "已撤单"}
 KIND_LABELS = {"subscribe": "申购", "redeem": "赎回"}
 UNITS = Decimal("0.01")
