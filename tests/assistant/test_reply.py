@@ -29,7 +29,7 @@ def test_anxious_customer_with_losses_gets_exposure_and_options_not_a_pitch(sess
     # Options within a C3's suitability: bond funds and broad index funds, never the R4 hedging tools.
     assert "C3" in r.text and "债券基金" in r.text
     assert "期权" not in r.text
-    assert "不是买卖某只股票的建议" in r.text
+    assert "不是买卖建议" in r.text
     assert r.guard.passed and r.guard.action in ("pass", "rewrite")
 
 

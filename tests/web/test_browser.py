@@ -318,12 +318,14 @@ def test_a_vips_1_plus_n_team_shows_in_the_managers_customer_360(browser, platfo
     from brokercare.customers.service import refresh_profile
     from brokercare.demo.brokerage import DEFAULT_STAFF_PASSWORD
     from brokercare.engagement import tiers
-    from brokercare.security.service import get_user
+    from brokercare.security.service import get_user, get_user_by_username
 
     with Session(platform.engine) as s:
+        # A branch manager's customer (manager01, another scenario's login, keeps theirs).
         account, manager_id = s.execute(select(Account, Customer.manager_id)
                                         .join(Customer, Customer.id == Account.customer_id)
-                                        .where(Customer.manager_id.is_not(None), Account.kind == "cash")
+                                        .where(Customer.manager_id.is_not(None), Account.kind == "cash",
+                                               Customer.manager_id != get_user_by_username(s, "manager01").id)
                                         .order_by(Account.id).limit(1)).one()
         manager = get_user(s, manager_id)
         cid = account.customer_id

@@ -221,10 +221,11 @@ def _rebalance(session: Session, customer_id: int) -> Draft:
 #: What a customer may do about a worrying portfolio, by the product risk it needs: described, never
 #: sold. Derivatives (股指期货, 期权) are not among them: they need their own account and
 #: qualification, and a worried retail customer is not the one to offer them to.
+#: In the order they are offered: what lowers a worried customer's swings first, cash last.
 _OPTION_FAMILIES = (
-    ("R1", "短期要用的钱留在货币基金、国债逆回购这类波动很小的品种里"),
     ("R2", "用一部分资金配置债券基金，降低整个账户的波动"),
     ("R3", "把集中在一两只股票上的仓位分散到更宽的指数基金"),
+    ("R1", "短期要用的钱留在货币基金、国债逆回购这类波动很小的品种里"),
 )
 #: A reply read on a phone lists at most this many options (issue 14 item 11).
 MAX_OPTIONS = 3
