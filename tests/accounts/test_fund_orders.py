@@ -15,8 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from tests.monitoring.brokerage import add_account, add_customer
 
-from brokercare.accounts import fund_confirmation, funds
-from brokercare.accounts.models import Account, CashMovement, FundOrder, Position
+from brokercare.accounts import fund_confirmation, fund_reconciliation, funds
+from brokercare.accounts.models import (
+    Account,
+    CashMovement,
+    FundOrder,
+    Position,
+    ReconciliationItem,
+)
 from brokercare.advisory import service as advisory
 from brokercare.advisory.models import RiskAssessment, SuitabilityConfirmation
 from brokercare.api import create_app
@@ -337,3 +343,40 @@ def test_bad_fund_orders_get_a_clear_4xx_in_chinese_and_write_nothing(session, s
     assert by_staff.status_code == 403 and "只有客户本人" in by_staff.json()["detail"]
     assert session.scalar(select(func.count()).select_from(FundOrder)) == 0
     assert money(session, acc) == (Decimal("200000.00"), Decimal("0.00"))
+
+
+def test_the_fund_companys_confirmations_are_reconciled_and_differences_go_to_operations(session, shelf, tmp_path,
+                                                                                         monkeypatch):
+    """Three subscriptions of 2026-01-13 confirmed by the platform; the fund company's file agrees on
+    one, confirms 0.01 unit fewer on another, does not list the third, and lists an order the
+    platform never took: three open items for operations, and the same file again adds none."""
+    cid, _acc = investor(session, 1, "C3")
+    placed = [subscribe(session, cid, "10000", f"app-{k}", bj(2026, 1, 13, 10, k)) for k in range(3)]
+    confirm(session, date(2026, 1, 14))
+    mine = [order(session, p.order_no) for p in placed]
+    rows = [f"{mine[0].order_no},{HS300},subscribe,{mine[0].nav},{mine[0].units},{mine[0].fee},confirmed",
+            f"{mine[1].order_no},{HS300},subscribe,{mine[1].nav},{mine[1].units - Decimal('0.01')},{mine[1].fee},confirmed",
+            f"FO20260113999999,{HS300},subscribe,1.7871,559.55,1.20,confirmed"]
+    path = tmp_path / "huaxia_20260113.csv"
+    path.write_text("order_no,symbol,kind,nav,units,fee,status\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result = fund_reconciliation.reconcile(session, ta="huaxia", nav_day=date(2026, 1, 13),
+                                           rows=fund_reconciliation.read_confirmations(path))
+    session.commit()
+    assert (result.rows, result.matched) == (3, 1)
+    kinds = {i.reference: i.kind for i in result.differences}
+    assert kinds == {mine[1].order_no: "units_mismatch", "FO20260113999999": "missing_here",
+                     mine[2].order_no: "missing_at_ta"}
+    assert "确认份额不一致" in next(i.detail for i in result.differences if i.kind == "units_mismatch")
+    again = fund_reconciliation.reconcile(session, ta="huaxia", nav_day=date(2026, 1, 13),
+                                          rows=fund_reconciliation.read_confirmations(path))
+    session.commit()
+    assert {i.id for i in again.differences} == {i.id for i in result.differences}
+    assert session.scalar(select(func.count()).select_from(ReconciliationItem)) == 3
+
+
+def test_a_bad_confirmation_row_reconciles_nothing(session, shelf, tmp_path):
+    path = tmp_path / "huaxia_20260113.csv"
+    path.write_text("order_no,symbol,kind,nav,units,fee,status\nFO1,000051.OF,subscribe,1.78,abc,1.2,confirmed\n",
+                    encoding="utf-8")
+    with pytest.raises(ValidationFailed, match="row 2: units"):
+        fund_reconciliation.read_confirmations(path)

@@ -1,10 +1,11 @@
 """The accounts domain's scheduled jobs (``core/data/schedule.yaml``; docs/jobs.md): transfers that
 need a second look during the banks' hours, the post-close reconciliation of each bank's
-statement (docs/transfers.md), and the T+1 confirmation of fund orders (docs/funds.md)."""
+statement (docs/transfers.md), the T+1 confirmation of fund orders and their reconciliation
+against the fund companies' confirmation files (docs/funds.md)."""
 
 from __future__ import annotations
 
-from brokercare.accounts import fund_confirmation, reconciliation, transfers
+from brokercare.accounts import fund_confirmation, fund_reconciliation, reconciliation, transfers
 from brokercare.core.calendar import previous_trading_day
 from brokercare.core.errors import ValidationFailed
 from brokercare.core.runs import RunContext
@@ -57,8 +58,28 @@ def fund_orders_confirm(ctx: RunContext) -> dict:
     return counts
 
 
+def reconcile_fund_confirmations(ctx: RunContext) -> dict:
+    """Match each fund company's confirmations of the last NAV day against the platform's orders."""
+    nav_day = previous_trading_day(ctx.day)
+    counts = {"fund_companies": 0, "rows": 0, "matched": 0, "differences": 0}
+    files = fund_reconciliation.confirmation_files(nav_day)
+    for ta, path in files:
+        with ctx.session() as session:
+            result = fund_reconciliation.reconcile(session, ta=ta, nav_day=nav_day,
+                                                   rows=fund_reconciliation.read_confirmations(path))
+        counts["fund_companies"] += 1
+        counts["rows"] += result.rows
+        counts["matched"] += result.matched
+        counts["differences"] += len(result.differences)
+    if not files:
+        ctx.warn(f"no fund confirmation file for {nav_day} in {fund_reconciliation.confirmation_inbox()} "
+                 f"(<ta>_{nav_day:%Y%m%d}.csv)")
+    return counts
+
+
 JOBS = {
     "fund_orders_confirm": fund_orders_confirm,
     "transfers_follow_up": transfers_follow_up,
     "reconcile_bank_statements": reconcile_bank_statements,
+    "reconcile_fund_confirmations": reconcile_fund_confirmations,
 }

@@ -104,7 +104,7 @@ def reconcile(session: Session, *, bank_name: str, day: date, rows: list[Stateme
             items.append(_item(bank_name, day, "missing_at_bank", no, t.id, t.amount, None,
                                f"平台{'已确认' if t.state == 'confirmed' else '已发送'}的{_dir(t.direction)} "
                                f"{t.amount} 元不在银行对账单上"))
-    new = _store(session, items)
+    new = store_items(session, items)
     ledger_append(session, "transfer.reconciled", f"bank:{bank_name}:{day.isoformat()}", {
         "rows": len(rows), "matched": matched, "settled": settled, "differences": len(items)})
     session.flush()
@@ -123,8 +123,9 @@ def _item(bank: str, day: date, kind: str, ref: str, transfer_id: int | None, ou
                               transfer_id=transfer_id, ours=ours, bank=theirs, detail=detail)
 
 
-def _store(session: Session, items: list[ReconciliationItem]) -> list[ReconciliationItem]:
-    """Add the items not recorded by an earlier run of the same statement; return all of them."""
+def store_items(session: Session, items: list[ReconciliationItem]) -> list[ReconciliationItem]:
+    """Add the items not recorded by an earlier run of the same file; return all of them (the banks'
+    statements and the fund companies' confirmations share the operations' list)."""
     out = []
     for item in items:
         existing = session.scalar(select(ReconciliationItem).where(

@@ -36,6 +36,7 @@ JOB_LABELS = {
     "monitoring.ipo_settlement": "新股中签缴款结算",
     "customers.profile_refresh": "客户画像刷新",
     "accounts.reconcile_bank_statements": "银行对账",
+    "accounts.reconcile_fund_confirmations": "基金公司确认对账",
     "advisory.goal_review": "理财目标复盘",
     "advisory.rebalance_proposals": "调仓建议生成",
     "engagement.daily_reports": "客户收盘日报",
