@@ -27,6 +27,7 @@ from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
 from brokercare.core.errors import AuthenticationFailed, Conflict, ValidationFailed
 from brokercare.customers.models import Customer
+from brokercare.customers.service import search_customers
 from brokercare.ledger import service as ledger
 from brokercare.onboarding import handlers as onboarding_handlers
 from brokercare.onboarding import service as opening
@@ -156,12 +157,14 @@ def test_what_the_checks_cannot_clear_waits_for_the_back_office(session):
     assert [q.application_no for q in queue] == [app.application_no]
     assert {r["code"] for r in queue[0].reasons} == {"age", "face_mismatch", "bin_unknown"}
     assert queue[0].masked_name == "陈**"
+    assert search_customers(session, "陈桂兰") == ([], 0)  # an applicant is the back office's, not a customer yet
 
     staff = create_user(session, username="compliance07", password="Hegui-2026!", role="compliance",
                         display_name="合规李")
     opened = opening.approve(session, app.application_no, reviewer_id=staff.id, note="已电话回访，本人确认")
     session.commit()
     assert opened.state == "opened" and accounts_of(session, app.customer_id)[0].account_no == opened.account_no
+    assert [c.id for c in search_customers(session, "陈桂兰")[0]] == [app.customer_id]
     decision = ledger.get_entry(session, ledger.size(session) - 1)
     assert decision.kind == "opening.reviewed" and json.loads(decision.body)["data"]["decision"] == "approved"
     with pytest.raises(Conflict):

@@ -29,6 +29,7 @@ from brokercare.security.service import blind_index
 _PHONE = re.compile(r"^1\d{10}$")
 _ID_NUMBER = re.compile(r"^\d{17}[\dXx]$")
 SEARCHES_PER_MINUTE = 30
+APPLICANTS = ("applying", "rejected")
 
 
 class TooManySearches(DomainError):
@@ -83,7 +84,8 @@ def search_customers(session: Session, query: str = "", *, limit: int = 20, offs
     """Customers whose phone, ID number, customer number or full name is exactly ``query`` (phone
     and ID number through the blind index: neither is stored in clear); no query lists them all.
     With ``searcher`` the search is rate limited and ledgered (``customer.searched``; the caller
-    commits). Returns one page and the total number of matches."""
+    commits). Applicants whose account is not open yet (or was refused) are the back office's
+    (the openings queue), not customers to find. Returns one page and the total number of matches."""
     if not 1 <= limit <= 200:
         raise ValidationFailed("limit must be between 1 and 200")
     if offset < 0:
@@ -92,7 +94,7 @@ def search_customers(session: Session, query: str = "", *, limit: int = 20, offs
     kind = _kind(q) if q else None
     if searcher is not None and q:
         _throttle(session, searcher.id)
-    stmt = select(Customer)
+    stmt = select(Customer).where(Customer.status.notin_(APPLICANTS))
     if kind == "phone":
         stmt = stmt.where(Customer.phone_hash == blind_index(q))
     elif kind == "id_number":
