@@ -24,7 +24,8 @@ from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.core.service import mark_processed
 from brokercare.customers import service as customers
 from brokercare.security.policy import Principal
-from brokercare.service import queues, sla
+from brokercare.security.service import users_by_id
+from brokercare.service import agents, queues, sla
 from brokercare.service.agents import profile as agent_profile
 from brokercare.service.agents import profiles as agent_profiles
 from brokercare.service.agents import set_profile as set_agent_profile
@@ -52,7 +53,14 @@ from brokercare.service.facts import suggestion_outcomes as suggestion_outcomes
 from brokercare.service.facts import ticket_facts as ticket_facts
 from brokercare.service.intake import AlreadyDelivered as AlreadyDelivered
 from brokercare.service.intake import Ingested, batchable, delivered, ingest
-from brokercare.service.models import Contact, Conversation, Message, RoutingDecision, Ticket
+from brokercare.service.models import (
+    AgentProfile,
+    Contact,
+    Conversation,
+    Message,
+    RoutingDecision,
+    Ticket,
+)
 from brokercare.service.notices import mark_notices_read as mark_notices_read
 from brokercare.service.notices import staff_notices as staff_notices
 from brokercare.service.outbound import delivery_of as delivery_of
@@ -85,7 +93,7 @@ __all__ = ["CHANNEL_ZH", "AlreadyDelivered", "Assistant", "Identity", "assigned_
            "history_of_customer", "ingest", "messages_of", "normalise_phone", "plan", "process", "receive",
            "receive_many", "resolve_contact", "route_stranded", "send_to_contact", "set_agent_profile",
            "set_agent_profiles_many", "delivery_of", "staff_notices", "mark_notices_read", "subscribe_routing",
-           "take_over", "wire_assistant",
+           "take_over", "wire_assistant", "heartbeat", "logged_out", "team_presence",
            # batch reads for the quality domain's KPIs (service/facts.py)
            "complaint_feedback_facts", "conversation_facts", "conversation_starts", "csat_facts", "sla_clock_facts",
            "sla_clocks_at_risk", "ticket_facts", "complaint_texts", "suggestion_outcomes"]
@@ -129,6 +137,48 @@ def agent_reply(session: Session, conversation_id: int, user: Principal, text: s
         sla.meet(session, "ticket", ticket_id, "first_response", now)
     session.flush()
     return msg
+
+
+_heartbeats: dict[int, datetime] = {}  # this process's last heartbeat written per member of staff
+
+
+def heartbeat(user: Principal, *, now: datetime | None = None) -> None:
+    """A request of ``user``'s workbench: their presence, written in its own short transaction at
+    most every :data:`agents.HEARTBEAT_EVERY` (pages poll every few seconds; a poll is not a write).
+    Coming back from away, they are handed waiting chats at once."""
+    if user.role not in queues.STAFF_ROLES:
+        return
+    now = now or utcnow()
+    last = _heartbeats.get(user.id)
+    if last is not None and now - last < agents.HEARTBEAT_EVERY:
+        return
+    session = session_factory()()
+    try:
+        with session.begin(), write_gate(session):
+            queues.arrived(session, user.id, now=now)
+        _heartbeats[user.id] = now
+    finally:
+        session.close()
+
+
+def logged_out(session: Session, user_id: int) -> None:
+    """The member of staff logged out: away at once (no new chats until they are back)."""
+    _heartbeats.pop(user_id, None)
+    agents.went_away(session, user_id)
+
+
+def team_presence(session: Session, *, now: datetime | None = None) -> list[dict]:
+    """Every member of service staff with a profile: presence, load and slots, skills (the team
+    lead's view), present first."""
+    rows = session.scalars(select(AgentProfile)).all()
+    staff = users_by_id(session, [r.user_id for r in rows])
+    routable = [r for r in rows if r.user_id in staff and staff[r.user_id].active
+                and staff[r.user_id].role in queues.STAFF_ROLES]
+    loads = queues.load_of(session, [r.user_id for r in routable])
+    out = [{"user": staff[r.user_id], "profile": r, "load": loads[r.user_id],
+            "presence": agents.presence(r, loads[r.user_id], now)} for r in routable]
+    order = {"online": 0, "busy": 1, "away": 2}
+    return sorted(out, key=lambda x: (order[x["presence"]], x["user"].id))
 
 
 def get_contact(session: Session, contact_id: int) -> Contact | None:

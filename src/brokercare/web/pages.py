@@ -150,6 +150,10 @@ def logout(request: Request, session: Session = Depends(get_session)) -> Respons
         user = None
     if user is not None:
         security_service.revoke_tokens(session, user, why="logout")
+        if user.role in STAFF_ROLES:
+            from brokercare.service.service import logged_out
+
+            logged_out(session, user.id)
         session.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)

@@ -29,10 +29,10 @@ from brokercare.security.policy import (
 from brokercare.security.service import mask_name
 from brokercare.service import service as hub
 from brokercare.web.errors import domain_error_response
-from brokercare.web.sessions import staff_user
+from brokercare.web.sessions import at_desk, staff_user
 from brokercare.web.views360 import customer_360
 
-router = APIRouter(prefix="/workbench", include_in_schema=False)
+router = APIRouter(prefix="/workbench", include_in_schema=False, dependencies=[Depends(at_desk)])
 
 SKILL_LABELS = {
     "trading": "交易", "margin": "两融", "funds": "基金理财", "complaints": "投诉", "tax": "税务",
