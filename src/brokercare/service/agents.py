@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import cast, func, select
+from sqlalchemy import cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -124,6 +124,13 @@ def seen(session: Session, user_id: int, *, now: datetime | None = None) -> bool
     row.last_seen_at = now
     session.flush()
     return came_back
+
+
+def whole_team(session: Session, *, at_desk: bool) -> None:
+    """Every profiled member of staff at their desk (a heartbeat now) or away: the demo's
+    history is worked by a staffed desk, and its live part starts with nobody logged in."""
+    session.execute(update(AgentProfile).values(last_seen_at=utcnow() if at_desk else None))
+    session.flush()
 
 
 def went_away(session: Session, user_id: int) -> None:

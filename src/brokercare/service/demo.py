@@ -285,6 +285,7 @@ def generate(engine: Engine, rng, summary, *, conversations: int | None = None) 
             conv_svc.process(session, got.first_customer_message.id, analysis=analysis, now=at)
 
         for day, count in zip(days, per_day, strict=True):
+            agents.whole_team(session, at_desk=True)  # the past was worked by a staffed desk
             moments = sorted(float(x) for x in rng.uniform(8.5, 21.5, size=int(count)))
             for hour in moments:
                 at = datetime.combine(day, time(0), SHANGHAI).astimezone(UTC) + timedelta(hours=hour - 8)
@@ -302,7 +303,9 @@ def generate(engine: Engine, rng, summary, *, conversations: int | None = None) 
                 sla.run_sla_check(session, day_end)
                 _answer_surveys(session, rng, day_end)
             session.commit()
-        # The last two hours are live: chats with the AI, in the queue and with agents right now.
+        # The last two hours are live: chats with the AI and in the queue, waiting for the staff
+        # who log in (nobody is at the desk until then; see agents' presence).
+        agents.whole_team(session, at_desk=False)
         for minute in sorted(float(x) for x in rng.uniform(0, 118, size=max(6, total // 40))):
             one(end - timedelta(hours=2) + timedelta(minutes=minute))
         sla.run_sla_check(session, end)

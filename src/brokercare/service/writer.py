@@ -203,7 +203,7 @@ def may_act(user: Principal, conv: Conversation) -> None:
     if user.role in ("team_lead", "admin"):
         return
     if conv.assigned_agent_id != user.id:
-        raise PermissionDenied("this conversation is assigned to another agent")
+        raise PermissionDenied("这个会话由其他坐席接待中，您不能在此操作。(this conversation is assigned to another agent)")
 
 
 def close_conversation(session: Session, conversation_id: int, *, by_user_id: int | None,
@@ -216,7 +216,7 @@ def close_conversation(session: Session, conversation_id: int, *, by_user_id: in
     if user is not None and conv.status == "assigned":
         may_act(user, conv)
     if conv.status == "closed":
-        raise Conflict(f"conversation {conversation_id} is already closed")
+        raise Conflict(f"会话 #{conversation_id} 已经结束。(conversation {conversation_id} is already closed)")
     agent_id = conv.assigned_agent_id
     conv.status, conv.closed_at, conv.closed_by_id = "closed", now, by_user_id
     session.flush()
