@@ -147,14 +147,22 @@ def _closed_desk(plan: Plan, decision: Decision, text: str | None, wants_human: 
         plan.source = "ai_unresolved" if unresolved else "after_hours"
     if decision.after_hours:
         plan.callback_due = hours.next_open(now)
-        if wants_human or not text:
-            text = CALLBACK_ONLY.format(hours=hours.hours_zh(), when=when)
-        else:
-            text += CALLBACK_NOTE.format(hours=hours.hours_zh(), when=when)
+        kept = without_transfer_promise(text or "")
+        text = (kept + CALLBACK_NOTE if kept else CALLBACK_ONLY).format(hours=hours.hours_zh(), when=when)
     elif text and decision.outcome == "ai_offer_human":
         text += OFFER_LATER.format(hours=hours.hours_zh(), when=when)
     plan.decision, plan.answer = decision, text
     return plan
+
+
+#: A sentence of the assistant's answer that promises a transfer ("我马上为您转接两融专员。"): true
+#: only while the desk is open, so it is left out of an answer given while it is closed.
+_TRANSFER_PROMISE = re.compile(r"[^。！？\n]*(?:转接|转给|请稍候)[^。！？\n]*[。！？]?")
+
+
+def without_transfer_promise(text: str) -> str:
+    """``text`` without its sentences that promise a person now (the rest of the answer stays)."""
+    return re.sub(r"\n{3,}", "\n\n", _TRANSFER_PROMISE.sub("", text)).strip()
 
 
 _WEEKDAY_ZH = "一二三四五六日"

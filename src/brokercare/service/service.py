@@ -25,6 +25,7 @@ from brokercare.core.service import mark_processed
 from brokercare.customers import service as customers
 from brokercare.security.policy import Principal
 from brokercare.service import desk, queues, sla
+from brokercare.service.agents import PRESENCE_ZH as PRESENCE_ZH
 from brokercare.service.agents import profile as agent_profile
 from brokercare.service.agents import profiles as agent_profiles
 from brokercare.service.agents import set_profile as set_agent_profile
@@ -85,6 +86,7 @@ from brokercare.service.planner import (
     plannable,
 )
 from brokercare.service.planner import analyze as analyze
+from brokercare.service.queues import agent as queue_agent
 from brokercare.service.queues import waiting_queue as waiting_queue
 from brokercare.service.sla import clocks_of as clocks_of
 from brokercare.service.tickets import case_ticket as case_ticket
@@ -104,7 +106,7 @@ __all__ = ["CHANNEL_ZH", "AlreadyDelivered", "Assistant", "Identity", "assigned_
            "set_agent_profiles_many", "delivery_of", "staff_notices", "mark_notices_read", "subscribe_routing",
            "take_over", "wire_assistant", "heartbeat", "logged_out", "team_presence",
            "hand_over", "handover_requests", "overdue", "request_handover", "wait_target",
-           "callbacks_open", "callback_of", "callback_done",
+           "callbacks_open", "callback_of", "callback_done", "queue_agent", "PRESENCE_ZH",
            # batch reads for the quality domain's KPIs (service/facts.py)
            "complaint_feedback_facts", "conversation_facts", "conversation_starts", "csat_facts", "sla_clock_facts",
            "sla_clocks_at_risk", "ticket_facts", "complaint_texts", "suggestion_outcomes"]
