@@ -18,7 +18,9 @@
 
   // A refused action (403, 409, 422 …) is not swapped into the page: its Chinese message is
   // shown beside the form (.form-error) or at the top of the page (#page-error), never lost.
-  function errorBox(elt) {
+  function errorBox(detail) {
+    // htmx 2 fires beforeSwap on the target (detail.elt); the element that asked is the request's.
+    const elt = (detail.requestConfig && detail.requestConfig.elt) || detail.elt;
     const form = elt && elt.closest ? elt.closest('form') : null;
     return (form && form.querySelector('.form-error')) || document.getElementById('page-error');
   }
@@ -26,20 +28,19 @@
     const xhr = event.detail.xhr;
     if (!xhr || xhr.status < 400) return;
     event.detail.shouldSwap = false;
-    event.detail.isError = false;
-    const box = errorBox(event.detail.elt);
+    const box = errorBox(event.detail);
     if (!box) return;
     const doc = new DOMParser().parseFromString(xhr.responseText || '', 'text/html');
     const said = doc.querySelector('.error') || doc.body;
     box.textContent = (said && said.textContent.trim()) || '操作失败，请刷新页面后重试。';
   });
   document.addEventListener('htmx:sendError', function (event) {
-    const box = errorBox(event.detail.elt);
+    const box = errorBox(event.detail);
     if (box) box.textContent = '网络连接失败，请检查网络后重试。';
   });
   document.addEventListener('htmx:afterRequest', function (event) {
     if (!event.detail.successful) return;
-    const box = errorBox(event.detail.elt);
+    const box = errorBox(event.detail);
     if (box && box.classList.contains('form-error')) box.textContent = '';
   });
 
