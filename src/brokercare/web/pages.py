@@ -176,9 +176,11 @@ def mount(app: FastAPI) -> None:
         customer_pages,
         manager_pages,
         workbench,
+        workbench_events,
     )
 
     app.include_router(workbench.router)
+    app.include_router(workbench_events.router)
     app.include_router(manager_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(customer_pages.router)

@@ -205,23 +205,29 @@ def conversation_page(request: Request, conversation_id: int, asked: int = 0, us
 
 def _assist(session: Session, reads: ReadLog, user: Principal, conv, messages: list):
     """The assistant's suggestion and analysis of the customer's last message, and the customer
-    360 while a relationship holds (the suggestion reads the holdings through the tools)."""
-    from brokercare.assistant import service as assistant
-
-    last_text = _last_customer_text(messages)
+    360 while a relationship holds."""
+    suggestion, analysis, _about = assist_of(session, reads, conv, messages)
     grant = reads.may(conv.customer_id) if conv.customer_id is not None else None
-    suggestion = analysis = c360 = None
-    if last_text:
-        if grant is not None:
-            suggestion = assistant.reply(session, conv.customer_id, last_text, channel=conv.channel,
-                                         on_behalf=True)
-            analysis = suggestion.analysis
-        else:
-            analysis = assistant.analyze(last_text)
+    c360 = None
     if grant is not None:
         c360 = customer_360(session, user, conv.customer_id)
         reads.note(grant, "customer360")
     return suggestion, analysis, c360, grant
+
+
+def assist_of(session: Session, reads: ReadLog, conv, messages: list) -> tuple:
+    """``(suggestion, analysis, text)`` for the customer's newest message in ``messages``: the
+    suggestion only while a relationship holds (it reads the holdings through the tools)."""
+    from brokercare.assistant import service as assistant
+
+    last_text = _last_customer_text(messages)
+    if not last_text:
+        return None, None, None
+    grant = reads.may(conv.customer_id) if conv.customer_id is not None else None
+    if grant is None:
+        return None, assistant.analyze(last_text), last_text
+    suggestion = assistant.reply(session, conv.customer_id, last_text, channel=conv.channel, on_behalf=True)
+    return suggestion, suggestion.analysis, last_text
 
 
 def _desk_of(session: Session, conv, user: Principal, *, asked: bool = False) -> dict:

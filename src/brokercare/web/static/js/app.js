@@ -44,6 +44,23 @@
     if (box && box.classList.contains('form-error')) box.textContent = '';
   });
 
+  // The agent's conversation page: a new suggested reply replaces the reply box's text unless
+  // the agent already changed it (then 采用建议 puts it there).
+  function useSuggestion(force) {
+    const box = document.querySelector('#suggestion .suggested');
+    const reply = document.getElementById('reply');
+    if (!box || !reply) return;
+    const text = box.dataset.text || '';
+    if (force || !reply.value.trim() || reply.value === reply.dataset.suggested) reply.value = text;
+    reply.dataset.suggested = text;
+  }
+  document.addEventListener('htmx:sseMessage', function (event) {
+    if (event.target && event.target.id === 'suggestion') useSuggestion(false);
+  });
+  document.addEventListener('click', function (event) {
+    if (event.target.closest && event.target.closest('.use-suggestion')) useSuggestion(true);
+  });
+
   // The customer's chat: keep the newest message in view.
   document.addEventListener('htmx:sseMessage', function () {
     const t = document.getElementById('thread');
