@@ -10,13 +10,13 @@ from sqlalchemy import select
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, PermissionDenied
 from brokercare.core.settings import reset_settings
-from brokercare.service import agents, queues
+from brokercare.service import queues
 from brokercare.service import service as conv_svc
 from brokercare.service.channels import Identity, from_json_message
 from brokercare.service.models import AgentProfile, Callback, CsatSurvey, StaffNotice
 from brokercare.service.service import set_agent_profile
 
-from .conftest import CLOSED_HOURS, OPEN_HOURS, add_customer, add_user
+from .conftest import CLOSED_HOURS, OPEN_HOURS, add_customer
 from .fakes import install, scripted_analysis
 
 # The desk reopens after the National Day holiday on Thursday 2026-10-08 at 08:30 Beijing time.
@@ -185,7 +185,7 @@ def test_another_agent_asks_for_the_conversation_and_its_agent_hands_it_over(ses
     assert asked.id == brokerage.complaints_agent.id
     notices = session.scalars(select(StaffNotice).where(StaffNotice.kind == "handover_request")).all()
     assert [(n.user_id, n.body) for n in notices] == [
-        (brokerage.complaints_agent.id, "赵磊 请求接手会话 #%d，请在会话页面确认转交。" % conv.id)]
+        (brokerage.complaints_agent.id, f"赵磊 请求接手会话 #{conv.id}，请在会话页面确认转交。")]
     assert [u.id for u in conv_svc.handover_requests(session, conv)] == [brokerage.general_agent.id]
 
     with pytest.raises(PermissionDenied):
