@@ -130,7 +130,7 @@ def test_presence_reads_online_busy_and_away_for_the_team_lead(session, brokerag
     session.commit()
     write(session, brokerage.mass, "担保比例跌到128%了，会不会被强平？",
           scripted_analysis((("margin_liquidation", 0.9),), "angry", 0.8))  # 王敏's one slot
-    team = {t["user"].username: t["presence"] for t in conv_svc.team_presence(session)}
+    team = {t["user"].username: t["presence"] for t in conv_svc.team_presence(session, brokerage.lead)}
     assert team == {"agent_wang": "busy", "agent_chen": "online", "agent_zhao": "away",
                     "lead_zhou": "online", "mgr_li": "online"}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import session_factory, utcnow, write_gate
@@ -49,13 +49,17 @@ def logged_out(session: Session, user_id: int) -> None:
     agents.went_away(session, user_id)
 
 
-def team_presence(session: Session, *, now: datetime | None = None) -> list[dict]:
-    """Every member of service staff with a profile: presence, load and slots, skills (the team
-    lead's view), present first."""
-    rows = session.scalars(select(AgentProfile)).all()
+def team_presence(session: Session, lead: Principal, *, now: datetime | None = None) -> list[dict]:
+    """The team lead's team (the staff whose profile names them, and themselves; for an admin
+    every agent and team lead): presence, load and slots, skills, present first."""
+    stmt = select(AgentProfile)
+    if lead.role == "team_lead":
+        stmt = stmt.where(or_(AgentProfile.team_lead_id == lead.id, AgentProfile.user_id == lead.id))
+    rows = session.scalars(stmt).all()
     staff = users_by_id(session, [r.user_id for r in rows])
+    roles = queues.STAFF_ROLES if lead.role == "team_lead" else ("agent", "team_lead")
     routable = [r for r in rows if r.user_id in staff and staff[r.user_id].active
-                and staff[r.user_id].role in queues.STAFF_ROLES]
+                and staff[r.user_id].role in roles]
     loads = queues.load_of(session, [r.user_id for r in routable])
     out = [{"user": staff[r.user_id], "profile": r, "load": loads[r.user_id],
             "presence": agents.presence(r, loads[r.user_id], now)} for r in routable]

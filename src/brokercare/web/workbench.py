@@ -85,7 +85,7 @@ def _queue_context(request: Request, session: Session, user: Principal, *, note:
     """What the queue page shows: the waiting chats, the viewer's own, their notices, the
     call-backs promised outside desk hours, and for a team lead the team's presence."""
     rows = _queue_rows(session, _reads(request, session, user), user, note=note)
-    team = hub.team_presence(session) if user.role in ("team_lead", "admin") else []
+    team = hub.team_presence(session, user) if user.role in ("team_lead", "admin") else []
     labels = {}
     callbacks = hub.callbacks_open(session, limit=30)
     for cb in callbacks:
