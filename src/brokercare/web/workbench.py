@@ -189,8 +189,10 @@ def conversation_page(request: Request, conversation_id: int, asked: int = 0, us
     except DomainError as exc:
         if desk["owner"] is None or desk["mine"]:
             return domain_error_response(request, exc)
-        # Another agent's conversation: who has it and how to take it over, not its words.
-        return render(request, "workbench/conversation.html", user, conv=conv, desk=desk, restricted=True,
+        # Another agent's conversation: who has it and how to take it over, not its words (still a
+        # 403: what was asked for, the thread, is refused).
+        return render(request, "workbench/conversation.html", user, status_code=403, conv=conv, desk=desk,
+                      restricted=True, refused=refusal(user),
                       messages=[], deliveries={}, analysis=None, suggestion=None, c360=None,
                       no_relationship=True, last_id=0)
     messages = hub.messages_of(session, conversation_id)
