@@ -234,3 +234,18 @@ def test_csat_is_asked_only_where_someone_served_the_customer(session, brokerage
     conv_svc.callback_done(session, callback.id, by_user_id=brokerage.general_agent.id, now=REOPENS)
     session.commit()
     assert conv_svc.callbacks_open(session) == []
+
+
+def test_an_agent_pauses_taking_chats_and_takes_the_queue_when_resuming(session, brokerage, monkeypatch):
+    install(monkeypatch)
+    conv_svc.pause_chats(session, brokerage.complaints_agent, paused=True)
+    conv_svc.logged_out(session, brokerage.lead.id)
+    session.commit()
+    assert conv_svc.my_presence(session, brokerage.complaints_agent) == "busy"
+    out = write(session, brokerage.mass, "你们多收我佣金！我要投诉！",
+                scripted_analysis((("complaint", 0.95),), "angry", 0.8))
+    assert out.conversation.status == "waiting"
+    taken = conv_svc.pause_chats(session, brokerage.complaints_agent, paused=False, now=OPEN_HOURS)
+    session.commit()
+    assert [c.id for c in taken] == [out.conversation.id]
+    assert conv_svc.my_presence(session, brokerage.complaints_agent) == "online"  # one of two slots

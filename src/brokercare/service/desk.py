@@ -67,6 +67,21 @@ def team_presence(session: Session, lead: Principal, *, now: datetime | None = N
     return sorted(out, key=lambda x: (order[x["presence"]], x["user"].id))
 
 
+def my_presence(session: Session, user: Principal, *, now: datetime | None = None) -> str:
+    """``online``, ``busy`` or ``away`` of the member of staff themselves."""
+    row = agents.profile(session, user.id)
+    return agents.presence(row, queues.load_of(session, [user.id])[user.id], now)
+
+
+def pause_chats(session: Session, user: Principal, *, paused: bool,
+                now: datetime | None = None) -> list[Conversation]:
+    """The agent stops taking new chats (busy; the ones they have stay theirs) or takes them again
+    (waiting chats are handed to them at once)."""
+    queues.lock_agent(session, user.id)
+    agents.set_profile(session, user.id, present=not paused)
+    return [] if paused else queues.fill_free_slots(session, user.id, now=now)
+
+
 # --- chats waiting past their target ------------------------------------------------------------
 
 def wait_target(priority: int) -> timedelta:

@@ -49,7 +49,9 @@ from brokercare.service.desk import hand_over as hand_over
 from brokercare.service.desk import handover_requests as handover_requests
 from brokercare.service.desk import heartbeat as heartbeat
 from brokercare.service.desk import logged_out as logged_out
+from brokercare.service.desk import my_presence as my_presence
 from brokercare.service.desk import overdue as overdue
+from brokercare.service.desk import pause_chats as pause_chats
 from brokercare.service.desk import request_handover as request_handover
 from brokercare.service.desk import team_presence as team_presence
 from brokercare.service.desk import wait_target as wait_target
@@ -86,6 +88,7 @@ from brokercare.service.planner import (
     plannable,
 )
 from brokercare.service.planner import analyze as analyze
+from brokercare.service.queues import STAFF_ROLES as QUEUE_ROLES
 from brokercare.service.queues import agent as queue_agent
 from brokercare.service.queues import waiting_queue as waiting_queue
 from brokercare.service.sla import clocks_of as clocks_of
@@ -106,7 +109,7 @@ __all__ = ["CHANNEL_ZH", "AlreadyDelivered", "Assistant", "Identity", "assigned_
            "set_agent_profiles_many", "delivery_of", "staff_notices", "mark_notices_read", "subscribe_routing",
            "take_over", "wire_assistant", "heartbeat", "logged_out", "team_presence",
            "hand_over", "handover_requests", "overdue", "request_handover", "wait_target",
-           "callbacks_open", "callback_of", "callback_done", "queue_agent", "PRESENCE_ZH",
+           "callbacks_open", "callback_of", "callback_done", "queue_agent", "PRESENCE_ZH", "my_presence", "pause_chats", "QUEUE_ROLES",
            # batch reads for the quality domain's KPIs (service/facts.py)
            "complaint_feedback_facts", "conversation_facts", "conversation_starts", "csat_facts", "sla_clock_facts",
            "sla_clocks_at_risk", "ticket_facts", "complaint_texts", "suggestion_outcomes"]

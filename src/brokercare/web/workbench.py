@@ -94,7 +94,8 @@ def _queue_context(request: Request, session: Session, user: Principal, *, note:
     return {"rows": rows, "mine": _my_conversations(session, user), "notices": hub.staff_notices(session, user.id),
             "team": team, "overdue": sum(1 for r in rows if r["overdue"]), "callbacks": callbacks,
             "callback_labels": labels, "PRESENCE_LABELS": hub.PRESENCE_ZH,
-            "me": next((t for t in team if t["user"].id == user.id), None)}
+            "me": hub.my_presence(session, user) if user.role in hub.QUEUE_ROLES else None,
+            "paused": not hub.agent_profile(session, user.id).present}
 
 
 @router.get("", response_class=HTMLResponse)
@@ -161,6 +162,13 @@ def handover(request: Request, conversation_id: int, to_user_id: int = Form(...)
     """The agent who has the conversation gives it to the colleague who asked for it."""
     return _act(request, session, lambda: hub.hand_over(
         session, hub.get_conversation(session, conversation_id), user, to_user_id), "/workbench")
+
+
+@router.post("/presence")
+def presence(request: Request, paused: int = Form(0), user: Principal = Depends(staff_user),
+             session: Session = Depends(get_session)) -> Response:
+    """暂停接单 / 恢复接单: the agent's own choice to take new chats or not."""
+    return _act(request, session, lambda: hub.pause_chats(session, user, paused=bool(paused)), "/workbench")
 
 
 @router.post("/callbacks/{callback_id}/done")
