@@ -17,8 +17,10 @@ from brokercare.service.models import Callback, Conversation, Message, Ticket
 
 def promise(session: Session, conv: Conversation, msg: Message, *, skill: str | None, due_at: datetime,
             ticket: Ticket | None, now: datetime) -> Callback:
-    """The call-back of ``conv`` (the open one it already has, or a new one due at ``due_at``)."""
-    existing = session.scalar(select(Callback).where(Callback.conversation_id == conv.id))
+    """The call-back of ``conv`` (the open one it already has, or a new one due at ``due_at``); left
+    for the caller's flush (a batch of routed messages is flushed once)."""
+    with session.no_autoflush:
+        existing = session.scalar(select(Callback).where(Callback.conversation_id == conv.id))
     if existing is not None and existing.done_at is None:
         return existing
     if existing is not None:  # called back before, and the customer needs a person again
