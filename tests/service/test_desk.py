@@ -249,3 +249,23 @@ def test_an_agent_pauses_taking_chats_and_takes_the_queue_when_resuming(session,
     session.commit()
     assert [c.id for c in taken] == [out.conversation.id]
     assert conv_svc.my_presence(session, brokerage.complaints_agent) == "online"  # one of two slots
+
+
+def test_the_workbench_heartbeat_brings_an_agent_back_and_is_written_at_most_every_30_seconds(
+        session, brokerage, monkeypatch):
+    install(monkeypatch)
+    conv_svc.logged_out(session, brokerage.complaints_agent.id)
+    conv_svc.logged_out(session, brokerage.lead.id)
+    session.commit()
+    out = write(session, brokerage.mass, "你们多收我佣金！我要投诉！",
+                scripted_analysis((("complaint", 0.95),), "angry", 0.8))
+    assert out.conversation.status == "waiting"
+    first = utcnow()
+    conv_svc.heartbeat(brokerage.complaints_agent, now=first)  # their workbench page, in its own transaction
+    session.expire_all()
+    beat = session.get(AgentProfile, brokerage.complaints_agent.id).last_seen_at
+    assert beat >= first  # presence is the wall clock's
+    assert conv_svc.get_conversation(session, out.conversation.id).assigned_agent_id == brokerage.complaints_agent.id
+    conv_svc.heartbeat(brokerage.complaints_agent, now=first + timedelta(seconds=10))  # a poll, not a write
+    session.expire_all()
+    assert session.get(AgentProfile, brokerage.complaints_agent.id).last_seen_at == beat

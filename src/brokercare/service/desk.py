@@ -36,8 +36,9 @@ def heartbeat(user: Principal, *, now: datetime | None = None) -> None:
         return
     session = session_factory()()
     try:
-        with session.begin(), write_gate(session):
+        with write_gate(session):  # committed inside the gate, as the message path does
             queues.arrived(session, user.id, now=now)
+            session.commit()
         _heartbeats[user.id] = now
     finally:
         session.close()
