@@ -16,9 +16,9 @@ from brokercare.customers.service import get_customers
 from brokercare.engagement import service as engagement
 from brokercare.security.policy import Principal
 from brokercare.web.errors import domain_error_response
-from brokercare.web.sessions import at_desk, staff_user
+from brokercare.web.sessions import staff_user
 
-router = APIRouter(prefix="/workbench", include_in_schema=False, dependencies=[Depends(at_desk)])
+router = APIRouter(prefix="/workbench", include_in_schema=False)
 
 
 def manager_user(user: Principal = Depends(staff_user)) -> Principal:

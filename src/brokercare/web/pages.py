@@ -25,7 +25,7 @@ from brokercare.security.policy import ROLE_LABELS, Principal, issue_token
 from brokercare.service.service import CHANNEL_ZH
 from brokercare.web import errors, protection
 from brokercare.web.errors import chinese
-from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, page_user
+from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, at_desk, page_user
 
 _root = resources.files("brokercare.web")
 templates = Jinja2Templates(directory=str(_root.joinpath("templates")))
@@ -181,7 +181,7 @@ def mount(app: FastAPI) -> None:
 
     app.include_router(workbench.router)
     app.include_router(workbench_events.router)
-    app.include_router(manager_pages.router)
+    app.include_router(manager_pages.router, dependencies=[Depends(at_desk)])  # a customer manager's heartbeat
     app.include_router(audit_pages.router)
     app.include_router(customer_pages.router)
     app.include_router(calculator_pages.router)
