@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 DEMO_CUSTOMERS ?= 20000
 DEMO_SEED ?= 42
 DEMO_PORT ?= 8000
+# The demo keeps the service desk open whenever it is tried (0: its real hours, trading days 08:30-20:00).
+DESK_ALWAYS_OPEN ?= 1
 DATA_DIR ?= ./data
 
 .PHONY: demo test bench lint install serve db clean-demo browser-deps encoder encoder-corpora
@@ -28,7 +30,7 @@ demo: $(STAMP)
 	  BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare generate --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED) && \
 	  touch $(DATA_DIR)/.demo-generated; \
 	else echo "Demo brokerage already in $(DATA_DIR) (delete $(DATA_DIR) to start over)"; fi
-	BROKERCARE_DATA_DIR=$(DATA_DIR) $(BIN)/brokercare serve --host 127.0.0.1 --port $(DEMO_PORT)
+	BROKERCARE_DATA_DIR=$(DATA_DIR) BROKERCARE_DESK_ALWAYS_OPEN=$(DESK_ALWAYS_OPEN) $(BIN)/brokercare serve --host 127.0.0.1 --port $(DEMO_PORT)
 
 ## Browser tests drive Debian's Chromium (Playwright cannot download its own here) and need a
 ## CJK font, or every Chinese character renders as a box.

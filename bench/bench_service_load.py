@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -81,7 +81,8 @@ def prepare(env: dict, customers: int) -> list[str]:
             agent = User(username=name, display_name=name, role="agent", password_hash=pw)
             s.add(agent)
             s.flush()
-            s.add(AgentProfile(user_id=agent.id, skills=skills, max_concurrent=10_000))
+            s.add(AgentProfile(user_id=agent.id, skills=skills, max_concurrent=10_000,
+                               last_seen_at=datetime.now(UTC)))  # at the desk (presence)
         tiers = ["mass"] * 6 + ["long_tail"] * 3 + ["potential"]
         for i in range(customers):
             phone = f"138{i:08d}"
@@ -211,16 +212,19 @@ async def open_loop(url: str, rate: float, seconds: float, make_request) -> dict
 def end_all_chats(env: dict) -> int:
     """Agents finish every open chat, as at the end of a shift: each phase then starts with the AI
     answering, instead of most customers already talking to a person (the cheap path: the hub only
-    stores the message for the agent). Returns how many were closed."""
+    stores the message for the agent). The team stays at the desk (a fresh heartbeat each phase,
+    as their workbench pages would write). Returns how many were closed."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from brokercare.core.database import make_engine
+    from brokercare.service import agents
     from brokercare.service import service as conv
     from brokercare.service.models import Conversation
 
     engine = make_engine(env.get("BROKERCARE_DATABASE_URL") or None)
     with Session(engine) as session:
+        agents.whole_team(session, at_desk=True)
         ids = session.scalars(select(Conversation.id).where(Conversation.status != "closed")).all()
         for cid in ids:
             if session.get(Conversation, cid).status != "closed":

@@ -18,6 +18,7 @@ from brokercare.customers.models import Customer, CustomerProfile
 from brokercare.market.models import Instrument
 from brokercare.security.crypto import blind_index, get_cipher
 from brokercare.security.models import User
+from brokercare.service import agents
 from brokercare.service import assistant as hub_assistant
 from brokercare.service.service import set_agent_profile
 
@@ -63,13 +64,16 @@ def _real_assistant(monkeypatch):
 
 
 def add_user(session: Session, username: str, *, role: str = "agent", skills=(), slots: int = 2,
-             display_name: str | None = None, team_lead_id: int | None = None) -> User:
+             display_name: str | None = None, team_lead_id: int | None = None, at_desk: bool = True) -> User:
+    """A login with its agent profile; ``at_desk``: their workbench is open (a fresh heartbeat)."""
     user = User(username=username, display_name=display_name or username, role=role,
                 password_hash="x", active=True)
     session.add(user)
     session.flush()
     if role != "customer":
         set_agent_profile(session, user.id, skills=list(skills), max_concurrent=slots, team_lead_id=team_lead_id)
+        if at_desk:
+            agents.seen(session, user.id)
     return user
 
 

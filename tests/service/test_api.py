@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from brokercare.outbox.models import OutboxMessage
 from brokercare.security.auth import issue_token
 from brokercare.security.service import create_user
+from brokercare.service import agents
 from brokercare.service.models import Message
 from brokercare.service.service import set_agent_profile
 
@@ -41,6 +42,7 @@ def hub(session, brokerage, engine, monkeypatch):
         "mailgw": add_user(session, "mail_gateway", role="admin", display_name="邮件网关"),
     }
     set_agent_profile(session, users["agent"].id, skills=["complaints"], max_concurrent=2)
+    agents.seen(session, users["agent"].id)  # at the workbench
     users["customer"].customer_id = brokerage.mass.id
     session.commit()
     monkeypatch.setenv("BROKERCARE_WECHAT_TOKEN", "wx-token-2026")

@@ -44,7 +44,9 @@ def test_a_waiting_chat_is_assigned_the_moment_the_agent_frees_a_slot(session, b
     assert [c.id for c in queues.waiting_queue(session, "margin")] == [second.conversation.id, third.conversation.id]
     assert "排队" in second.reply.text
 
-    # The agent closes the first chat: the oldest waiting one is hers in the same transaction.
+    # The agent answers and closes the first chat: the oldest waiting one is hers in the same transaction.
+    conv_svc.agent_reply(session, first.conversation.id, brokerage.margin_agent,
+                         "您好，担保比例低于130%才会触发平仓，请尽快补充担保物。", now=OPEN_HOURS + timedelta(minutes=9))
     conv_svc.close_conversation(session, first.conversation.id, by_user_id=brokerage.margin_agent.id,
                                 now=OPEN_HOURS + timedelta(minutes=10))
     session.commit()
@@ -53,7 +55,7 @@ def test_a_waiting_chat_is_assigned_the_moment_the_agent_frees_a_slot(session, b
     assert second.conversation.status == "assigned"
     assert second.conversation.assigned_agent_id == brokerage.margin_agent.id
     assert third.conversation.status == "waiting"
-    # and the closed chat asked its customer for CSAT on the channel they used
+    # and the closed chat, where she served the customer, asked them for CSAT on the channel they used
     survey = session.scalar(select(CsatSurvey).where(CsatSurvey.subject_id == first.conversation.id))
     assert survey.channel == "app"
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # PostgreSQL 361 vs 232 with two): a second batch in the same process only fights the first
     # for the GIL while it holds the write gate.
     message_concurrency: int = Field(1, ge=1, le=64)
+    # The human service desk keeps its hours (routing policy: trading days 08:30-20:00 Beijing);
+    # true keeps it open around the clock, for a demo tried in the evening or on a weekend.
+    desk_always_open: bool = False
     message_batch: int = Field(32, ge=1, le=512)
     # Messages a process lets wait; more are refused with 503 + Retry-After rather than queued
     # (about 10 s of work at the measured 150 messages/s per process).

@@ -1,23 +1,36 @@
 """Agent profiles: how the hub routes to a member of staff (skills, chat slots, team lead,
 presence), kept in the hub's own ``agent_profiles`` table beside the security domain's login.
 
-A login without a profile routes as one with the defaults: no skills, five slots, present.
+A login without a profile routes as one with the defaults: no skills, five slots, taking chats.
+
+Presence is derived, not declared: *away* unless the agent's workbench made a request within
+:data:`PRESENCE_TTL` (its pages poll every few seconds; :func:`seen` writes the heartbeat at most
+every :data:`HEARTBEAT_EVERY`) and they did not log out; *busy* when present but every chat slot
+is taken or they paused taking chats; *online* otherwise. Only present agents get assignments.
+Presence is a wall-clock fact (a real browser's heartbeat), so it is read against the real time
+even when a test pins the business clock of a message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
-from sqlalchemy import cast, func, select
+from sqlalchemy import cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from brokercare.core.database import get_many
+from brokercare.core.database import get_many, utcnow
 from brokercare.core.errors import ValidationFailed
 from brokercare.service.models import AgentProfile
 
 DEFAULT_SLOTS = 5
+#: Without a heartbeat for this long an agent is away (their pages poll every 2-3 s).
+PRESENCE_TTL = timedelta(seconds=120)
+#: A heartbeat is written at most this often per agent (a page poll is not a write each time).
+HEARTBEAT_EVERY = timedelta(seconds=30)
+PRESENCE_ZH = {"online": "在线", "busy": "忙碌", "away": "离开"}
 
 
 def _default(user_id: int) -> AgentProfile:
@@ -77,7 +90,55 @@ def with_skill(session: Session, skill: str | None) -> dict[int, AgentProfile]:
         elements = func.json_each(AgentProfile.skills).table_valued("value")
         has_skill = select(elements.c.value).where(elements.c.value == skill).exists()
     return {p.user_id: p for p in session.scalars(select(AgentProfile).where(
-        AgentProfile.present.is_(True), has_skill).order_by(AgentProfile.user_id))}
+        AgentProfile.present.is_(True), AgentProfile.last_seen_at >= here_since(), has_skill)
+        .order_by(AgentProfile.user_id))}
+
+
+# --- presence ---------------------------------------------------------------------------------------
+
+def here_since(now: datetime | None = None) -> datetime:
+    """The oldest heartbeat of an agent still at their desk."""
+    return (now or utcnow()) - PRESENCE_TTL
+
+
+def is_here(row: AgentProfile, now: datetime | None = None) -> bool:
+    return row.last_seen_at is not None and row.last_seen_at >= here_since(now)
+
+
+def presence(row: AgentProfile, load: int, now: datetime | None = None) -> str:
+    """``online``, ``busy`` or ``away`` (see the module's docstring)."""
+    if not is_here(row, now):
+        return "away"
+    return "busy" if not row.present or load >= row.max_concurrent else "online"
+
+
+def seen(session: Session, user_id: int, *, now: datetime | None = None) -> bool:
+    """Record a heartbeat of ``user_id``'s workbench (flushed); whether they just came back from
+    being away (their free slots should then be filled from the queue)."""
+    now = now or utcnow()
+    row = session.get(AgentProfile, user_id)
+    if row is None:
+        row = _default(user_id)
+        session.add(row)
+    came_back = not is_here(row, now)
+    row.last_seen_at = now
+    session.flush()
+    return came_back
+
+
+def whole_team(session: Session, *, at_desk: bool) -> None:
+    """Every profiled member of staff at their desk (a heartbeat now) or away: the demo's
+    history is worked by a staffed desk, and its live part starts with nobody logged in."""
+    session.execute(update(AgentProfile).values(last_seen_at=utcnow() if at_desk else None))
+    session.flush()
+
+
+def went_away(session: Session, user_id: int) -> None:
+    """The agent logged out: away at once, whatever their last heartbeat."""
+    row = session.get(AgentProfile, user_id)
+    if row is not None:
+        row.last_seen_at = None
+        session.flush()
 
 
 def lock(session: Session, user_id: int) -> AgentProfile:

@@ -17,7 +17,7 @@ from brokercare.accounts import service as accounts
 from brokercare.core.calendar import SHANGHAI, is_trading_day
 from brokercare.customers import service as customers
 from brokercare.security.service import get_cipher, get_user_by_username, list_users
-from brokercare.service import agents, csat, feedback, queues, sla, tickets
+from brokercare.service import agents, callbacks, csat, feedback, queues, sla, tickets
 from brokercare.service import service as conv_svc
 from brokercare.service.assistant import Analysis
 from brokercare.service.channels import (
@@ -254,6 +254,15 @@ def _work_feedback(session: Session, rng, now: datetime) -> None:
                                                shipped_in=_pick(rng, ("APP v8.1", "APP v8.2", "网上营业厅 2026.10")))
 
 
+def _call_back(session: Session, day_end: datetime) -> None:
+    """The desk makes the call-backs that fell due today (promised the evening or weekend before)."""
+    leads = list_users(session, role="team_lead")
+    for cb in callbacks.open_callbacks(session, limit=500):
+        if cb.due_at <= day_end and leads:
+            callbacks.mark_done(session, cb.id, by_user_id=leads[0].id,
+                                now=cb.due_at + timedelta(minutes=20))
+
+
 def generate(engine: Engine, rng, summary, *, conversations: int | None = None) -> None:
     """Run ~5 months of service history through the hub (bounded: at most 900 conversations)."""
     as_of = getattr(summary, "as_of", None) or date.today()
@@ -285,6 +294,7 @@ def generate(engine: Engine, rng, summary, *, conversations: int | None = None) 
             conv_svc.process(session, got.first_customer_message.id, analysis=analysis, now=at)
 
         for day, count in zip(days, per_day, strict=True):
+            agents.whole_team(session, at_desk=True)  # the past was worked by a staffed desk
             moments = sorted(float(x) for x in rng.uniform(8.5, 21.5, size=int(count)))
             for hour in moments:
                 at = datetime.combine(day, time(0), SHANGHAI).astimezone(UTC) + timedelta(hours=hour - 8)
@@ -294,6 +304,7 @@ def generate(engine: Engine, rng, summary, *, conversations: int | None = None) 
                 if (end - at) > timedelta(hours=6):
                     _work_human_queue(session, rng, at)
             day_end = datetime.combine(day, time(23, 0), SHANGHAI).astimezone(UTC)
+            _call_back(session, day_end)
             if day_end < end - timedelta(days=1):
                 conv_svc.close_idle_conversations(session, now=day_end)
             if day.weekday() == 4:  # weekly: tickets worked, feedback answered, SLA job, surveys answered
@@ -302,7 +313,9 @@ def generate(engine: Engine, rng, summary, *, conversations: int | None = None) 
                 sla.run_sla_check(session, day_end)
                 _answer_surveys(session, rng, day_end)
             session.commit()
-        # The last two hours are live: chats with the AI, in the queue and with agents right now.
+        # The last two hours are live: chats with the AI and in the queue, waiting for the staff
+        # who log in (nobody is at the desk until then; see agents' presence).
+        agents.whole_team(session, at_desk=False)
         for minute in sorted(float(x) for x in rng.uniform(0, 118, size=max(6, total // 40))):
             one(end - timedelta(hours=2) + timedelta(minutes=minute))
         sla.run_sla_check(session, end)

@@ -28,7 +28,10 @@ class AgentProfile(Base):
     skills: Mapped[list] = mapped_column(JSON, default=list)  # routing skills
     max_concurrent: Mapped[int] = mapped_column(Integer, default=5)  # chat slots
     team_lead_id: Mapped[int | None] = mapped_column(Integer)
-    present: Mapped[bool] = mapped_column(Boolean, default=True)  # takes chats now
+    present: Mapped[bool] = mapped_column(Boolean, default=True)  # takes chats now (their own choice)
+    # The last request of their workbench (a heartbeat, written at most every 30 s): presence
+    # is online/busy while it is fresh, away once it is stale or they logged out.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class Contact(Base):
@@ -270,3 +273,24 @@ class StaffNotice(Base):
     dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Callback(Base):
+    """A call-back promised to a customer who asked for a person while the desk was closed: due
+    when the desk next opens, shown on the queue page until a member of staff marks it done."""
+
+    __tablename__ = "service_callbacks"
+    __table_args__ = (Index("ix_service_callbacks_open", "done_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("service_conversations.id", ondelete="CASCADE"), unique=True)
+    contact_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    skill: Mapped[str | None] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text)  # what the customer asked, in their words (masked)
+    ticket_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by_id: Mapped[int | None] = mapped_column(Integer)

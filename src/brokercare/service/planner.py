@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +36,11 @@ ROUTING_HANDOFF_REASONS = frozenset({"angry_customer", "low_confidence"})
 #: message the guard took for an attempt by mistake (about 2 % of ordinary ones) still gets help.
 DECLINED = "declined_request"
 OFFER_HUMAN = "\n\n如需人工服务，请回复“人工”，我们马上为您转接。"
-AFTER_HOURS = "\n\n人工服务时间为交易日 8:30–20:00，我们已为您登记，工作人员上班后会第一时间联系您。"
+# While the desk is closed nobody can be put through: the customer is told once what happens and when.
+OFFER_LATER = "\n\n人工服务时间为{hours}，如需人工协助，请在{when}之后回复“人工”。"
+CALLBACK_NOTE = "\n\n现在不在人工服务时间（{hours}），我们已为您登记回电，客服会在{when}上班后第一时间联系您。"
+CALLBACK_ONLY = ("现在不在人工服务时间（{hours}），暂时无法为您转接人工客服。我们已为您登记回电，"
+                 "客服会在{when}上班后第一时间联系您；在此之前，您也可以继续向我提问。")
 CSAT_THANKS = "感谢您的评价，我们会持续改进服务！"
 CSAT_REPLY = re.compile(r"^\s*([1-5])\s*(分|星)?\s*[。.!！]?\s*$")
 
@@ -84,6 +89,7 @@ class Plan:
     answer: str | None = None  # what the AI says in the thread
     source: str = "ai_unresolved"  # of a ticket the plan opens
     agent: Any = None  # the member of staff who has the thread, read while planning (kept referenced too)
+    callback_due: datetime | None = None  # the desk is closed: a call-back promised for its opening
 
     @property
     def hands_off(self) -> bool:
@@ -99,10 +105,11 @@ def _source(analysis: Analysis, ctx: RoutingContext, decision: Decision) -> str:
     return "after_hours" if decision.after_hours else "ai_unresolved"
 
 
-def settle(plan: Plan, analysis: Analysis) -> Plan:
+def settle(plan: Plan, analysis: Analysis, now: datetime) -> Plan:
     """The decision after the AI's answer: a declined request offers a person, the AI's own
     hand-off takes one (with a ticket when the AI could not solve the problem), and the answer
-    gets the line that tells the customer how to reach a person."""
+    gets the line that tells the customer how to reach a person — or, while the desk is closed,
+    when a person will call them back (never a promise of a transfer nobody can make)."""
     decision, plan.source = plan.decision, _source(analysis, plan.ctx, plan.decision)
     if decision.outcome not in ("ai_answer", "ai_offer_human") or plan.reply is None:
         return plan
@@ -111,13 +118,12 @@ def settle(plan: Plan, analysis: Analysis) -> Plan:
         decision = Decision("ai_offer_human", f"{decision.rule}+{DECLINED}", decision.skill,
                             decision.priority, decision.ticket, decision.after_hours,
                             decision.reasons + (f"assistant={DECLINED}",))
-    if text:
-        if decision.outcome == "ai_offer_human" and not decision.after_hours:
-            text += OFFER_HUMAN
-        elif decision.after_hours:
-            text += AFTER_HOURS
-    if wants_human and not decision.after_hours:
-        unresolved = why not in ROUTING_HANDOFF_REASONS and why != "prospect"
+    unresolved = why not in ROUTING_HANDOFF_REASONS and why != "prospect"
+    if not plan.ctx.business_hours:
+        return _closed_desk(plan, decision, text, wants_human, unresolved, now)
+    if text and decision.outcome == "ai_offer_human":
+        text += OFFER_HUMAN
+    if wants_human:
         decision = Decision("human", f"{decision.rule}+ai_handoff", decision.skill,
                             min(decision.priority, 4),
                             ticket=decision.ticket or (True if unresolved else None),
@@ -125,6 +131,54 @@ def settle(plan: Plan, analysis: Analysis) -> Plan:
         plan.source = "ai_unresolved"
     plan.decision, plan.answer = decision, text
     return plan
+
+
+def _closed_desk(plan: Plan, decision: Decision, text: str | None, wants_human: bool,
+                 unresolved: bool, now: datetime) -> Plan:
+    """Outside desk hours: a customer who needs a person (the policy or the AI says so) gets one
+    message saying a call-back is registered for the desk's next opening; an answer that only
+    offers a person says when to ask."""
+    hours = load_policy().business_hours
+    when = opening_zh(hours.next_open(now), now)
+    if wants_human and not decision.after_hours:
+        decision = Decision("ai_offer_human", f"{decision.rule}+after_hours", decision.skill,
+                            min(decision.priority, 4), ticket=decision.ticket or (True if unresolved else None),
+                            after_hours=True, reasons=decision.reasons + ("business_hours=false",))
+        plan.source = "ai_unresolved" if unresolved else "after_hours"
+    if decision.after_hours:
+        plan.callback_due = hours.next_open(now)
+        kept = without_transfer_promise(text or "")
+        text = (kept + CALLBACK_NOTE if kept else CALLBACK_ONLY).format(hours=hours.hours_zh(), when=when)
+    elif text and decision.outcome == "ai_offer_human":
+        text += OFFER_LATER.format(hours=hours.hours_zh(), when=when)
+    plan.decision, plan.answer = decision, text
+    return plan
+
+
+#: A sentence of the assistant's answer that promises a transfer ("我马上为您转接两融专员。"): true
+#: only while the desk is open, so it is left out of an answer given while it is closed.
+_TRANSFER_PROMISE = re.compile(r"[^。！？\n]*(?:转接|转给|请稍候)[^。！？\n]*[。！？]?")
+
+
+def without_transfer_promise(text: str) -> str:
+    """``text`` without its sentences that promise a person now (the rest of the answer stays)."""
+    return re.sub(r"\n{3,}", "\n\n", _TRANSFER_PROMISE.sub("", text)).strip()
+
+
+_WEEKDAY_ZH = "一二三四五六日"
+
+
+def opening_zh(opening: datetime, now: datetime) -> str:
+    """When the desk opens, as a customer reads it: 今天 8:30, 明天（周二）8:30, 10月8日（周四）8:30."""
+    zone = ZoneInfo(load_policy().business_hours.timezone)
+    at, today = opening.astimezone(zone), now.astimezone(zone).date()
+    clock = f"{at.hour}:{at.minute:02d}"
+    week = f"（周{_WEEKDAY_ZH[at.weekday()]}）"
+    if at.date() == today:
+        return f"今天 {clock}"
+    if at.date() == today + timedelta(days=1):
+        return f"明天{week}{clock}"
+    return f"{at.month}月{at.day}日{week}{clock}"
 
 
 def plannable(inbound: Inbound) -> int | None:
@@ -188,7 +242,7 @@ def plan_for(session: Session, inbound: Inbound, analysis: Analysis, now: dateti
     reply = None
     if decision.outcome in ("ai_answer", "ai_offer_human"):
         reply = ai_reply(session, conv.customer_id, inbound.channel, inbound.customer_text, analysis)
-    plan = settle(Plan(contact, planned_conv, ctx, decision, held, reply, customer, status), analysis)
+    plan = settle(Plan(contact, planned_conv, ctx, decision, held, reply, customer, status), analysis, now)
     if plan.hands_off:
         held()  # the hand-off summary lists the holdings: read now, not under the write gate
     return plan
@@ -208,12 +262,12 @@ def plan_stored(session: Session, msg: Message, conv: Conversation, analysis: An
         return Plan(None, conv, ctx, _with_human(conv), held, status=conv.status)
     if analysis is None:
         decision = Decision("human", "assistant_unavailable", load_policy().default_skill, 4)
-        return settle(Plan(None, conv, ctx, decision, held), placeholder_analysis())
+        return settle(Plan(None, conv, ctx, decision, held), placeholder_analysis(), now)
     decision = decide(analysis, ctx)
     reply = None
     if decision.outcome in ("ai_answer", "ai_offer_human"):
         reply = ai_reply(session, conv.customer_id, conv.channel, msg.text, analysis)
-    return settle(Plan(None, conv, ctx, decision, held, reply), analysis)
+    return settle(Plan(None, conv, ctx, decision, held, reply), analysis, now)
 
 
 def placeholder_analysis() -> Analysis:

@@ -90,7 +90,7 @@ def assign(session: Session, conv: Conversation, agent: Principal, now: datetime
 def _take(session: Session, conv: Conversation, agent: Principal, now: datetime, how: str) -> bool:
     """Assign ``conv`` to ``agent`` if a slot is free under the lock of their profile."""
     locked = lock_agent(session, agent.id)
-    if locked is None or not locked.present or free_slots(session, locked) <= 0:
+    if locked is None or not locked.present or not agents.is_here(locked) or free_slots(session, locked) <= 0:
         return False
     assign(session, conv, agent, now, how)
     return True
@@ -129,7 +129,7 @@ def fill_free_slots(session: Session, agent_id: int, *, now: datetime | None = N
     if not _routable(user):
         return []
     profile = lock_agent(session, agent_id)
-    if not profile.present:
+    if not profile.present or not agents.is_here(profile):
         return []
     taken: list[Conversation] = []
     skills = list(profile.skills or [])
@@ -174,6 +174,13 @@ def set_capacity(session: Session, agent_id: int, max_concurrent: int, *, active
     lock_agent(session, agent_id)
     profile = agents.set_profile(session, agent_id, max_concurrent=max_concurrent, present=active)
     return fill_free_slots(session, agent_id, now=now) if profile.present else []
+
+
+def arrived(session: Session, agent_id: int, *, now: datetime | None = None) -> list[Conversation]:
+    """A heartbeat of the agent's workbench; coming back from away, they get waiting chats."""
+    if agents.seen(session, agent_id):
+        return fill_free_slots(session, agent_id, now=now)
+    return []
 
 
 def transfer(session: Session, conv: Conversation, *, skill: str, by_agent_id: int,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from brokercare.core.calendar import is_trading_day
 from brokercare.core.errors import ValidationFailed
+from brokercare.core.settings import get_settings
 from brokercare.service.assistant import Analysis, intent_skill
 
 OUTCOMES = ("ai_answer", "ai_offer_human", "human")
@@ -117,13 +118,34 @@ class BusinessHours(_Strict):
     timezone: str = "Asia/Shanghai"
 
     def is_open(self, moment: datetime) -> bool:
+        """Whether the desk is staffed at ``moment`` (always, with ``BROKERCARE_DESK_ALWAYS_OPEN``)."""
+        if get_settings().desk_always_open:
+            return True
         local = moment.astimezone(ZoneInfo(self.timezone))
-        day = local.date()
-        if self.days == "trading_days" and not is_trading_day(day):
-            return False
-        if self.days == "weekdays" and day.weekday() >= 5:
-            return False
-        return self.open <= local.time() < self.close
+        return self._works_on(local.date()) and self.open <= local.time() < self.close
+
+    def _works_on(self, day: date) -> bool:
+        if self.days == "trading_days":
+            return is_trading_day(day)
+        return self.days == "every_day" or day.weekday() < 5
+
+    def next_open(self, moment: datetime) -> datetime:
+        """When the desk next opens after ``moment`` (``moment`` itself while it is open)."""
+        if self.is_open(moment):
+            return moment
+        zone = ZoneInfo(self.timezone)
+        day = moment.astimezone(zone).date()
+        for _ in range(40):  # the longest closure (Spring Festival with its weekends) is ~10 days
+            opening = datetime.combine(day, self.open, zone)
+            if self._works_on(day) and opening > moment:
+                return opening
+            day += timedelta(days=1)
+        raise ValidationFailed("the service desk does not open within 40 days; check business_hours")
+
+    def hours_zh(self) -> str:
+        """The desk's hours as customers read them: 交易日 8:30–20:00."""
+        days = {"trading_days": "交易日", "weekdays": "工作日", "every_day": "每天"}[self.days]
+        return f"{days} {self.open.hour}:{self.open.minute:02d}–{self.close.hour}:{self.close.minute:02d}"
 
 
 class AfterHours(_Strict):

@@ -24,7 +24,8 @@ from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.core.service import mark_processed
 from brokercare.customers import service as customers
 from brokercare.security.policy import Principal
-from brokercare.service import queues, sla
+from brokercare.service import desk, queues, sla
+from brokercare.service.agents import PRESENCE_ZH as PRESENCE_ZH
 from brokercare.service.agents import profile as agent_profile
 from brokercare.service.agents import profiles as agent_profiles
 from brokercare.service.agents import set_profile as set_agent_profile
@@ -33,6 +34,9 @@ from brokercare.service.assistant import Analysis
 from brokercare.service.assistant import Assistant as Assistant
 from brokercare.service.assistant import wire as wire_assistant
 from brokercare.service.audit import ledger_batch
+from brokercare.service.callbacks import callback_of as callback_of
+from brokercare.service.callbacks import mark_done as callback_done
+from brokercare.service.callbacks import open_callbacks as callbacks_open
 from brokercare.service.channels import CHANNEL_ZH as CHANNEL_ZH
 from brokercare.service.channels import Identity as Identity
 from brokercare.service.channels import Inbound
@@ -41,6 +45,16 @@ from brokercare.service.contacts import contact_of_customer as contact_of_custom
 from brokercare.service.contacts import normalise_phone as normalise_phone
 from brokercare.service.contacts import resolve_contact as resolve_contact
 from brokercare.service.context import assistant_prefetched, contact_facts
+from brokercare.service.desk import hand_over as hand_over
+from brokercare.service.desk import handover_requests as handover_requests
+from brokercare.service.desk import heartbeat as heartbeat
+from brokercare.service.desk import logged_out as logged_out
+from brokercare.service.desk import my_presence as my_presence
+from brokercare.service.desk import overdue as overdue
+from brokercare.service.desk import pause_chats as pause_chats
+from brokercare.service.desk import request_handover as request_handover
+from brokercare.service.desk import team_presence as team_presence
+from brokercare.service.desk import wait_target as wait_target
 from brokercare.service.facts import complaint_feedback_facts as complaint_feedback_facts
 from brokercare.service.facts import complaint_texts as complaint_texts
 from brokercare.service.facts import conversation_facts as conversation_facts
@@ -52,7 +66,13 @@ from brokercare.service.facts import suggestion_outcomes as suggestion_outcomes
 from brokercare.service.facts import ticket_facts as ticket_facts
 from brokercare.service.intake import AlreadyDelivered as AlreadyDelivered
 from brokercare.service.intake import Ingested, batchable, delivered, ingest
-from brokercare.service.models import Contact, Conversation, Message, RoutingDecision, Ticket
+from brokercare.service.models import (
+    Contact,
+    Conversation,
+    Message,
+    RoutingDecision,
+    Ticket,
+)
 from brokercare.service.notices import mark_notices_read as mark_notices_read
 from brokercare.service.notices import staff_notices as staff_notices
 from brokercare.service.outbound import delivery_of as delivery_of
@@ -68,6 +88,8 @@ from brokercare.service.planner import (
     plannable,
 )
 from brokercare.service.planner import analyze as analyze
+from brokercare.service.queues import STAFF_ROLES as QUEUE_ROLES
+from brokercare.service.queues import agent as queue_agent
 from brokercare.service.queues import waiting_queue as waiting_queue
 from brokercare.service.sla import clocks_of as clocks_of
 from brokercare.service.tickets import case_ticket as case_ticket
@@ -85,7 +107,9 @@ __all__ = ["CHANNEL_ZH", "AlreadyDelivered", "Assistant", "Identity", "assigned_
            "history_of_customer", "ingest", "messages_of", "normalise_phone", "plan", "process", "receive",
            "receive_many", "resolve_contact", "route_stranded", "send_to_contact", "set_agent_profile",
            "set_agent_profiles_many", "delivery_of", "staff_notices", "mark_notices_read", "subscribe_routing",
-           "take_over", "wire_assistant",
+           "take_over", "wire_assistant", "heartbeat", "logged_out", "team_presence",
+           "hand_over", "handover_requests", "overdue", "request_handover", "wait_target",
+           "callbacks_open", "callback_of", "callback_done", "queue_agent", "PRESENCE_ZH", "my_presence", "pause_chats", "QUEUE_ROLES",
            # batch reads for the quality domain's KPIs (service/facts.py)
            "complaint_feedback_facts", "conversation_facts", "conversation_starts", "csat_facts", "sla_clock_facts",
            "sla_clocks_at_risk", "ticket_facts", "complaint_texts", "suggestion_outcomes"]
@@ -112,12 +136,13 @@ def agent_reply(session: Session, conversation_id: int, user: Principal, text: s
     now = now or utcnow()
     text = (text or "").strip()
     if not text:
-        raise ValidationFailed("reply text is empty")
+        raise ValidationFailed("回复内容不能为空，请输入要发送给客户的内容。(reply text is empty)")
     conv = get_conversation(session, conversation_id)
     if conv.status == "closed":
-        raise Conflict("the conversation is closed; the customer's next message opens a new one")
+        raise Conflict("会话已结束，客户再次来信会开启新的会话。"
+                       "(the conversation is closed; the customer's next message opens a new one)")
     if conv.status != "assigned":
-        raise Conflict("take the conversation from the queue before replying")
+        raise Conflict("请先接入这个会话，再回复客户。(take the conversation from the queue before replying)")
     may_act(user, conv)
     msg = say(session, conv, text, sender="agent", agent_id=user.id, now=now)
     if conv.first_human_response_at is None:
@@ -143,18 +168,29 @@ def assigned_to(session: Session, agent_id: int, *, limit: int = 20) -> list[Con
 
 
 def take_over(session: Session, conversation_id: int, user: Principal, *, now: datetime | None = None) -> Conversation:
-    """An agent picks a conversation from the bot or the queue themselves (needs a free slot)."""
+    """A member of staff picks a conversation from the bot or the queue themselves: with a free
+    slot, or beyond their slots when it waited past its target and is offered to them; a team
+    lead (or an admin) may also take one another agent has."""
     now = now or utcnow()
     conv = session.scalar(select(Conversation).where(Conversation.id == conversation_id).with_for_update())
     if conv is None:
-        raise NotFound(f"conversation {conversation_id} does not exist")
-    if conv.status in ("assigned", "closed"):
-        raise Conflict(f"conversation {conversation_id} is {conv.status}")
+        raise NotFound(f"会话 {conversation_id} 不存在。(conversation {conversation_id} does not exist)")
+    if conv.status == "closed":
+        raise Conflict("会话已结束，无法接入。(the conversation is closed)")
+    if conv.status == "assigned" and conv.assigned_agent_id == user.id:
+        return conv
+    if conv.status == "assigned" and user.role not in desk.SUPERVISORS:
+        owner = queues.agent(session, conv.assigned_agent_id)
+        raise Conflict(f"这个会话正由{owner.display_name if owner else '其他坐席'}接待，"
+                       "如需接手请点“请求转交”。(the conversation is assigned to another agent)")
     profile = queues.lock_agent(session, user.id)
-    if queues.free_slots(session, profile) <= 0:
-        raise Conflict("all your chat slots are in use; close a conversation first")
+    giver = conv.assigned_agent_id if conv.status == "assigned" else None  # a lead steps in: no slot needed
+    if giver is None and queues.free_slots(session, profile) <= 0 and not desk.offered_to(session, conv, user, now):
+        raise Conflict("您的接待名额已满，请先结束一个会话再接入。(all your chat slots are in use)")
     conv.waiting_since = conv.waiting_since or now
-    queues.assign(session, conv, user, now, "taken")
+    queues.assign(session, conv, user, now, "taken_by_lead" if giver else "taken")
+    if giver is not None:
+        queues.fill_free_slots(session, giver, now=now)
     return conv
 
 

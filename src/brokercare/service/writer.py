@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied
 from brokercare.security.policy import Principal
-from brokercare.service import csat, feedback, planner, queues, sla, tickets
+from brokercare.service import callbacks, csat, feedback, planner, queues, sla, tickets
 from brokercare.service.assistant import Analysis, analysis_record, intent_name, placeholder
 from brokercare.service.audit import batching, ledger_append
 from brokercare.service.context import Holdings, build_context, customer_manager_id, handoff_summary
 from brokercare.service.models import Conversation, Message, RoutingDecision, Ticket, TicketEvent
 from brokercare.service.outbound import say
 from brokercare.service.planner import Plan
-from brokercare.service.routing import Decision, RoutingContext
+from brokercare.service.routing import Decision, RoutingContext, load_policy
 
 SKILL_ZH = {
     "trading": "交易", "margin": "两融", "funds": "基金理财", "complaints": "投诉处理",
@@ -85,6 +85,8 @@ def execute(session: Session, msg: Message, conv: Conversation, analysis: Analys
     if plan.answer:
         reply_msg = say(session, conv, plan.answer, sender="ai", now=now, flush=not batching(session))
     ticket = _open_ticket(session, conv, msg, analysis, ctx, decision, plan.source, now) if decision.ticket else None
+    if plan.callback_due is not None:
+        callbacks.promise(session, conv, msg, skill=decision.skill, due_at=plan.callback_due, ticket=ticket, now=now)
     agent = None
     if decision.outcome == "human":
         agent, queued = _hand_off(session, conv, msg, analysis, plan, now)
@@ -110,8 +112,13 @@ def _hand_off(session: Session, conv: Conversation, msg: Message, analysis: Anal
     if agent is not None:
         return agent, None
     skill_zh = SKILL_ZH.get(plan.decision.skill or "", "人工")
-    return None, say(session, conv, f"您好，已为您转接{skill_zh}专席，当前排队中，请稍候。",
-                     sender="system", now=now)
+    if plan.ctx.business_hours:
+        text = f"您好，已为您转接{skill_zh}专席，当前排队中，请稍候。"
+    else:  # an around-the-clock case (VIP, an emergency) at night: the duty desk, or the morning
+        hours = load_policy().business_hours
+        text = (f"您好，已为您转接{skill_zh}专席的值班同事，请稍候；如未能及时接入，"
+                f"客服会在{planner.opening_zh(hours.next_open(now), now)}上班后第一时间为您处理。")
+    return None, say(session, conv, text, sender="system", now=now)
 
 
 def _open_ticket(session: Session, conv: Conversation, msg: Message, analysis: Analysis,
@@ -196,22 +203,42 @@ def may_act(user: Principal, conv: Conversation) -> None:
     if user.role in ("team_lead", "admin"):
         return
     if conv.assigned_agent_id != user.id:
-        raise PermissionDenied("this conversation is assigned to another agent")
+        raise PermissionDenied("这个会话由其他坐席接待中，您不能在此操作。(this conversation is assigned to another agent)")
 
 
 def close_conversation(session: Session, conversation_id: int, *, by_user_id: int | None,
                        now: datetime | None = None, user: Principal | None = None) -> Conversation:
-    """Close a thread, ask the customer for CSAT on the channel they used, refill the slot."""
+    """Close a thread, refill the slot, and ask the customer for CSAT on the channel they used —
+    only when someone served them (:func:`served`): a thread nobody answered, or one the AI
+    left with a call-back promised, is not rated."""
     now = now or utcnow()
     conv = get_conversation(session, conversation_id)
     if user is not None and conv.status == "assigned":
         may_act(user, conv)
     if conv.status == "closed":
-        raise Conflict(f"conversation {conversation_id} is already closed")
+        raise Conflict(f"会话 #{conversation_id} 已经结束。(conversation {conversation_id} is already closed)")
     agent_id = conv.assigned_agent_id
     conv.status, conv.closed_at, conv.closed_by_id = "closed", now, by_user_id
     session.flush()
-    csat.request_csat(session, "conversation", conv.id, now=now)
+    if served(session, conv):
+        csat.request_csat(session, "conversation", conv.id, now=now)
     if agent_id is not None:
         queues.fill_free_slots(session, agent_id, now=now)
     return conv
+
+
+def served(session: Session, conv: Conversation) -> bool:
+    """Whether the customer was served in ``conv``: a person replied or called back, or the AI
+    answered and left nothing open (no call-back pending, no hand-off still waiting)."""
+    if conv.first_human_response_at is not None:
+        return True
+    if session.scalar(select(Message.id).where(Message.conversation_id == conv.id,
+                                               Message.sender == "agent").limit(1)) is not None:
+        return True
+    promised = callbacks.callback_of(session, conv.id)
+    if promised is not None:
+        return promised.done_at is not None  # a person called back
+    if conv.assigned_at is None and conv.waiting_since is not None:
+        return False  # handed to the queue, and closed before anyone took it
+    return session.scalar(select(Message.id).where(Message.conversation_id == conv.id,
+                                                   Message.sender == "ai").limit(1)) is not None

@@ -25,7 +25,7 @@ from brokercare.security.policy import ROLE_LABELS, Principal, issue_token
 from brokercare.service.service import CHANNEL_ZH
 from brokercare.web import errors, protection
 from brokercare.web.errors import chinese
-from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, page_user
+from brokercare.web.sessions import COOKIE, STAFF_ROLES, LoginRequired, at_desk, page_user
 
 _root = resources.files("brokercare.web")
 templates = Jinja2Templates(directory=str(_root.joinpath("templates")))
@@ -150,6 +150,10 @@ def logout(request: Request, session: Session = Depends(get_session)) -> Respons
         user = None
     if user is not None:
         security_service.revoke_tokens(session, user, why="logout")
+        if user.role in STAFF_ROLES:
+            from brokercare.service.service import logged_out
+
+            logged_out(session, user.id)
         session.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
@@ -174,10 +178,12 @@ def mount(app: FastAPI) -> None:
         manager_pages,
         opening_pages,
         workbench,
+        workbench_events,
     )
 
     app.include_router(workbench.router)
-    app.include_router(manager_pages.router)
+    app.include_router(workbench_events.router)
+    app.include_router(manager_pages.router, dependencies=[Depends(at_desk)])  # a customer manager's heartbeat
     app.include_router(audit_pages.router)
     app.include_router(admin_pages.router)
     app.include_router(customer_pages.router)

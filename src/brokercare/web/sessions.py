@@ -40,6 +40,14 @@ def staff_user(user: Principal = Depends(page_user)) -> Principal:
     return user
 
 
+def at_desk(user: Principal = Depends(staff_user)) -> Principal:
+    """Every workbench request is the member of staff's heartbeat: their presence for routing."""
+    from brokercare.service import service as hub
+
+    hub.heartbeat(user)
+    return user
+
+
 def customer_user(user: Principal = Depends(page_user)) -> Principal:
     if user.role != "customer" or user.customer_id is None:
         raise HTTPException(status_code=403, detail="此页面仅限客户本人使用。")

@@ -29,14 +29,15 @@ from brokercare.security.policy import (
 from brokercare.security.service import mask_name
 from brokercare.service import service as hub
 from brokercare.web.errors import domain_error_response
-from brokercare.web.sessions import staff_user
+from brokercare.web.sessions import at_desk, staff_user
 from brokercare.web.views360 import customer_360
 
-router = APIRouter(prefix="/workbench", include_in_schema=False)
+router = APIRouter(prefix="/workbench", include_in_schema=False, dependencies=[Depends(at_desk)])
 
 SKILL_LABELS = {
     "trading": "交易", "margin": "两融", "funds": "基金理财", "complaints": "投诉", "tax": "税务",
     "legal": "法务", "account_security": "账户安全", "account_service": "账户服务",
+    "wealth": "财富管理", "vip": "VIP 服务",
 }
 STATUS_LABELS = {
     "open": "待处理", "in_progress": "处理中", "waiting_on_customer": "待客户回复",
@@ -56,38 +57,57 @@ def _minutes(since: datetime | None, now: datetime) -> int | None:
     return None if since is None else max(0, int((now - since).total_seconds() // 60))
 
 
-def _queue_rows(session: Session, reads: ReadLog, *, note: bool = True) -> list[dict]:
+def _queue_rows(session: Session, reads: ReadLog, user: Principal, *, note: bool = True) -> list[dict]:
     """The waiting conversations; their hand-off summaries (holdings named) only for staff who may
-    read the thread (those who take conversations). ``note=False``: the page's own refresh."""
+    read the thread (those who take conversations). ``note=False``: the page's own refresh. A
+    chat waiting past its target is flagged, and offered to the viewer if it has their skill."""
     now = utcnow()
+    skills = set(hub.agent_profile(session, user.id).skills or [])
     rows = []
     for conv in hub.waiting_queue(session):
         contact = hub.get_contact(session, conv.contact_id)
         clocks = [c for c in hub.clocks_of(session, "conversation", conv.id) if c.met_at is None]
         due = min((c.due_at for c in clocks), default=None)
+        overdue = hub.overdue(conv, now)
         rows.append({
             "conv": conv, "contact": contact, "waiting_min": _minutes(conv.waiting_since, now),
+            "target_min": int(hub.wait_target(conv.priority).total_seconds() // 60),
+            "overdue": overdue, "offered": overdue and (conv.skill in skills or user.role == "team_lead"),
             "due_in_min": None if due is None else int((due - now).total_seconds() // 60),
             "summary": (conv.handoff_summary or {}) if thread_readable(
                 reads, conv.id, customer_id=conv.customer_id, status=conv.status, note=note) else {},
         })
     reads.flush()
-    return rows
+    return sorted(rows, key=lambda r: not r["offered"])
+
+
+def _queue_context(request: Request, session: Session, user: Principal, *, note: bool) -> dict:
+    """What the queue page shows: the waiting chats, the viewer's own, their notices, the
+    call-backs promised outside desk hours, and for a team lead the team's presence."""
+    rows = _queue_rows(session, _reads(request, session, user), user, note=note)
+    team = hub.team_presence(session, user) if user.role in ("team_lead", "admin") else []
+    labels = {}
+    callbacks = hub.callbacks_open(session, limit=30)
+    for cb in callbacks:
+        contact = hub.get_contact(session, cb.contact_id)
+        labels[cb.id] = contact.label if contact else "—"
+    return {"rows": rows, "mine": _my_conversations(session, user), "notices": hub.staff_notices(session, user.id),
+            "team": team, "overdue": sum(1 for r in rows if r["overdue"]), "callbacks": callbacks,
+            "callback_labels": labels, "PRESENCE_LABELS": hub.PRESENCE_ZH,
+            "me": hub.my_presence(session, user) if user.role in hub.QUEUE_ROLES else None,
+            "paused": not hub.agent_profile(session, user.id).present}
 
 
 @router.get("", response_class=HTMLResponse)
 def queue_page(request: Request, user: Principal = Depends(staff_user),
                session: Session = Depends(get_session)) -> HTMLResponse:
-    return render(request, "workbench/queue.html", user, rows=_queue_rows(session, _reads(request, session, user)),
-                  mine=_my_conversations(session, user), notices=hub.staff_notices(session, user.id))
+    return render(request, "workbench/queue.html", user, **_queue_context(request, session, user, note=True))
 
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue_fragment(request: Request, user: Principal = Depends(staff_user),
                    session: Session = Depends(get_session)) -> HTMLResponse:
-    return render(request, "workbench/_queue_rows.html", user,
-                  rows=_queue_rows(session, _reads(request, session, user), note=False),
-                  mine=_my_conversations(session, user), notices=hub.staff_notices(session, user.id))
+    return render(request, "workbench/_queue_rows.html", user, **_queue_context(request, session, user, note=False))
 
 
 @router.post("/notices/read")
@@ -101,13 +121,62 @@ def _my_conversations(session: Session, user: Principal) -> list:
     return hub.assigned_to(session, user.id, limit=20)
 
 
-@router.post("/conversations/{conversation_id}/take")
-def take(conversation_id: int, user: Principal = Depends(staff_user),
-         session: Session = Depends(get_session)) -> Response:
+def _done(request: Request, to: str) -> Response:
+    """After a workbench action: htmx follows ``HX-Redirect``; a plain form gets a 303."""
+    if request.headers.get("HX-Request"):
+        return Response(status_code=204, headers={"HX-Redirect": to})
+    return RedirectResponse(to, status_code=303)
 
-    hub.take_over(session, conversation_id, user)
+
+def _act(request: Request, session: Session, action, to: str) -> Response:
+    """Run a workbench action: committed and redirected, or rolled back and its refusal shown in
+    Chinese on the page (a fragment for htmx, a page otherwise)."""
+    try:
+        action()
+    except DomainError as exc:
+        session.rollback()
+        return domain_error_response(request, exc)
     session.commit()
-    return RedirectResponse(f"/workbench/conversations/{conversation_id}", status_code=303)
+    return _done(request, to)
+
+
+@router.post("/conversations/{conversation_id}/take")
+def take(request: Request, conversation_id: int, user: Principal = Depends(staff_user),
+         session: Session = Depends(get_session)) -> Response:
+    return _act(request, session, lambda: hub.take_over(session, conversation_id, user),
+                f"/workbench/conversations/{conversation_id}")
+
+
+@router.post("/conversations/{conversation_id}/handover-request")
+def handover_request(request: Request, conversation_id: int, user: Principal = Depends(staff_user),
+                     session: Session = Depends(get_session)) -> Response:
+    """Ask the agent who has the conversation to hand it over (a notice on their workbench)."""
+    return _act(request, session, lambda: hub.request_handover(
+        session, hub.get_conversation(session, conversation_id), user),
+        f"/workbench/conversations/{conversation_id}?asked=1")
+
+
+@router.post("/conversations/{conversation_id}/handover")
+def handover(request: Request, conversation_id: int, to_user_id: int = Form(...),
+             user: Principal = Depends(staff_user), session: Session = Depends(get_session)) -> Response:
+    """The agent who has the conversation gives it to the colleague who asked for it."""
+    return _act(request, session, lambda: hub.hand_over(
+        session, hub.get_conversation(session, conversation_id), user, to_user_id), "/workbench")
+
+
+@router.post("/presence")
+def presence(request: Request, paused: int = Form(0), user: Principal = Depends(staff_user),
+             session: Session = Depends(get_session)) -> Response:
+    """暂停接单 / 恢复接单: the agent's own choice to take new chats or not."""
+    return _act(request, session, lambda: hub.pause_chats(session, user, paused=bool(paused)), "/workbench")
+
+
+@router.post("/callbacks/{callback_id}/done")
+def callback_done(request: Request, callback_id: int, user: Principal = Depends(staff_user),
+                  session: Session = Depends(get_session)) -> Response:
+    """A member of staff called the customer back."""
+    return _act(request, session, lambda: hub.callback_done(session, callback_id, by_user_id=user.id),
+                "/workbench#callbacks")
 
 
 def _last_customer_text(messages: list) -> str | None:
@@ -118,36 +187,73 @@ def _last_customer_text(messages: list) -> str | None:
 
 
 @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
-def conversation_page(request: Request, conversation_id: int, user: Principal = Depends(staff_user),
+def conversation_page(request: Request, conversation_id: int, asked: int = 0, user: Principal = Depends(staff_user),
                       session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.assistant import service as assistant
-
     conv = hub.get_conversation(session, conversation_id)
     reads = _reads(request, session, user)
+    desk = _desk_of(session, conv, user, asked=bool(asked))
     try:
         require_thread(reads, conv.id, customer_id=conv.customer_id, status=conv.status)
     except DomainError as exc:
-        return domain_error_response(request, exc)
+        if desk["owner"] is None or desk["mine"]:
+            return domain_error_response(request, exc)
+        # Another agent's conversation: who has it and how to take it over, not its words (still a
+        # 403: what was asked for, the thread, is refused).
+        return render(request, "workbench/conversation.html", user, status_code=403, conv=conv, desk=desk,
+                      restricted=True, refused=refusal(user),
+                      messages=[], deliveries={}, analysis=None, suggestion=None, c360=None,
+                      no_relationship=True, last_id=0)
     messages = hub.messages_of(session, conversation_id)
-    last_text = _last_customer_text(messages)
+    suggestion, analysis, c360, grant = _assist(session, reads, user, conv, messages)
+    reads.flush(commit=False)
+    session.commit()
+    return render(request, "workbench/conversation.html", user, conv=conv, messages=messages, desk=desk,
+                  restricted=False, deliveries=hub.delivery_of(session, messages), analysis=analysis,
+                  suggestion=suggestion, c360=c360, no_relationship=conv.customer_id is not None and grant is None,
+                  last_id=messages[-1].id if messages else 0)
+
+
+def _assist(session: Session, reads: ReadLog, user: Principal, conv, messages: list):
+    """The assistant's suggestion and analysis of the customer's last message, and the customer
+    360 while a relationship holds."""
+    suggestion, analysis, _about = assist_of(session, reads, conv, messages)
     grant = reads.may(conv.customer_id) if conv.customer_id is not None else None
-    suggestion = analysis = c360 = None
-    if last_text:
-        if grant is not None:  # the suggestion reads the customer's holdings through the tools
-            suggestion = assistant.reply(session, conv.customer_id, last_text, channel=conv.channel,
-                                         on_behalf=True)
-            analysis = suggestion.analysis
-        else:
-            analysis = assistant.analyze(last_text)
+    c360 = None
     if grant is not None:
         c360 = customer_360(session, user, conv.customer_id, reads=reads)
         reads.note(grant, "customer360")
-    reads.flush(commit=False)
-    session.commit()
-    return render(request, "workbench/conversation.html", user, conv=conv, messages=messages,
-                  deliveries=hub.delivery_of(session, messages), analysis=analysis, suggestion=suggestion,
-                  c360=c360, no_relationship=conv.customer_id is not None and grant is None,
-                  last_id=messages[-1].id if messages else 0)
+    return suggestion, analysis, c360, grant
+
+
+def assist_of(session: Session, reads: ReadLog, conv, messages: list) -> tuple:
+    """``(suggestion, analysis, text)`` for the customer's newest message in ``messages``: the
+    suggestion only while a relationship holds (it reads the holdings through the tools)."""
+    from brokercare.assistant import service as assistant
+
+    last_text = _last_customer_text(messages)
+    if not last_text:
+        return None, None, None
+    grant = reads.may(conv.customer_id) if conv.customer_id is not None else None
+    if grant is None:
+        return None, assistant.analyze(last_text), last_text
+    suggestion = assistant.reply(session, conv.customer_id, last_text, channel=conv.channel, on_behalf=True)
+    return suggestion, suggestion.analysis, last_text
+
+
+def _desk_of(session: Session, conv, user: Principal, *, asked: bool = False) -> dict:
+    """Whose conversation it is and what the viewer may do with it: reply and close it (theirs),
+    take it (waiting, or a team lead stepping in), ask its agent to hand it over."""
+    owner = hub.queue_agent(session, conv.assigned_agent_id) if conv.status == "assigned" else None
+    mine = owner is not None and owner.id == user.id
+    lead = user.role in ("team_lead", "admin")
+    return {
+        "owner": owner, "mine": mine, "asked": asked,
+        "may_reply": mine,
+        "may_close": conv.status != "closed" and (mine or lead or conv.status == "bot"),
+        "may_take": conv.status == "waiting" or (owner is not None and not mine and user.role == "team_lead"),
+        "may_ask": owner is not None and not mine,
+        "requests": hub.handover_requests(session, conv) if mine else [],
+    }
 
 
 def _reads(request: Request, session: Session, user: Principal, reason: str | None = None) -> ReadLog:
@@ -186,12 +292,10 @@ def reply(request: Request, conversation_id: int, text: str = Form(""), user: Pr
 
 
 @router.post("/conversations/{conversation_id}/close")
-def close(conversation_id: int, user: Principal = Depends(staff_user),
+def close(request: Request, conversation_id: int, user: Principal = Depends(staff_user),
           session: Session = Depends(get_session)) -> Response:
-
-    hub.close_conversation(session, conversation_id, by_user_id=user.id, user=user)
-    session.commit()
-    return RedirectResponse("/workbench", status_code=303)
+    return _act(request, session, lambda: hub.close_conversation(
+        session, conversation_id, by_user_id=user.id, user=user), "/workbench")
 
 
 @router.post("/conversations/{conversation_id}/ticket")

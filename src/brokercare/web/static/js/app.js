@@ -16,6 +16,51 @@
     if (form && event.detail.successful) form.reset();
   });
 
+  // A refused action (403, 409, 422 …) is not swapped into the page: its Chinese message is
+  // shown beside the form (.form-error) or at the top of the page (#page-error), never lost.
+  function errorBox(detail) {
+    // htmx 2 fires beforeSwap on the target (detail.elt); the element that asked is the request's.
+    const elt = (detail.requestConfig && detail.requestConfig.elt) || detail.elt;
+    const form = elt && elt.closest ? elt.closest('form') : null;
+    return (form && form.querySelector('.form-error')) || document.getElementById('page-error');
+  }
+  document.addEventListener('htmx:beforeSwap', function (event) {
+    const xhr = event.detail.xhr;
+    if (!xhr || xhr.status < 400) return;
+    event.detail.shouldSwap = false;
+    const box = errorBox(event.detail);
+    if (!box) return;
+    const doc = new DOMParser().parseFromString(xhr.responseText || '', 'text/html');
+    const said = doc.querySelector('.error') || doc.body;
+    box.textContent = (said && said.textContent.trim()) || '操作失败，请刷新页面后重试。';
+  });
+  document.addEventListener('htmx:sendError', function (event) {
+    const box = errorBox(event.detail);
+    if (box) box.textContent = '网络连接失败，请检查网络后重试。';
+  });
+  document.addEventListener('htmx:afterRequest', function (event) {
+    if (!event.detail.successful) return;
+    const box = errorBox(event.detail);
+    if (box && box.classList.contains('form-error')) box.textContent = '';
+  });
+
+  // The agent's conversation page: a new suggested reply replaces the reply box's text unless
+  // the agent already changed it (then 采用建议 puts it there).
+  function useSuggestion(force) {
+    const box = document.querySelector('#suggestion .suggested');
+    const reply = document.getElementById('reply');
+    if (!box || !reply) return;
+    const text = box.dataset.text || '';
+    if (force || !reply.value.trim() || reply.value === reply.dataset.suggested) reply.value = text;
+    reply.dataset.suggested = text;
+  }
+  document.addEventListener('htmx:sseMessage', function (event) {
+    if (event.target && event.target.id === 'suggestion') useSuggestion(false);
+  });
+  document.addEventListener('click', function (event) {
+    if (event.target.closest && event.target.closest('.use-suggestion')) useSuggestion(true);
+  });
+
   // The customer's chat: keep the newest message in view.
   document.addEventListener('htmx:sseMessage', function () {
     const t = document.getElementById('thread');
