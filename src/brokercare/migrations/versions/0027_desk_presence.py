@@ -2,7 +2,7 @@
 to customers who asked for a person while the desk was closed.
 
 Revision ID: 0027_desk_presence
-Revises: 0025_hub_shared_outbox
+Revises: 0026_account_opening
 Create Date: 2026-12-05 21:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from brokercare.core.database import UTCDateTime
 
 revision: str = "0027_desk_presence"
-down_revision: str | Sequence[str] | None = "0025_hub_shared_outbox"
+down_revision: str | Sequence[str] | None = "0026_account_opening"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 managers' scorecards), and ``quality_churn_scores``, the nightly churn risk with its reasons.
 
 Revision ID: 0028_quality_churn
-Revises: 0026_account_opening
+Revises: 0027_desk_presence
 Create Date: 2026-12-05 21:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from brokercare.core.database import UTCDateTime
 
 revision: str = "0028_quality_churn"
-down_revision: str | Sequence[str] | None = "0026_account_opening"
+down_revision: str | Sequence[str] | None = "0027_desk_presence"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
