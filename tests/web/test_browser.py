@@ -248,6 +248,7 @@ PAGES_BY_LOGIN = {
     "risk01": ["/workbench/alerts", "/workbench/openings"],
     "compliance01": ["/workbench/access-reads?customer_id=1", "/workbench/openings"],
     "admin01": ["/workbench/admin"],
+    "manager01": ["/workbench/leads"],
     "demo_mass": ["/me", "/me/calculators"],
 }
 
@@ -267,6 +268,8 @@ def test_no_page_shows_a_raw_code(browser, platform):
                                  " return b.innerText; }")
             found += [f"{username} {path}: {m.group(0)!r} in …{text[max(m.start() - 30, 0):m.end() + 30]!r}…"
                       for m in RAW_CODE.finditer(text)]
+            if "<" in page.title() or len(page.title()) > 40:
+                found.append(f"{username} {path}: the page's title is {page.title()[:60]!r}")
         context.close()
     assert found == [], "\n".join(found[:40])
 
