@@ -72,3 +72,18 @@ def shot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def served_demo(tmp_path_factory, name: str):
+    """A 300-customer demo brokerage with every domain's demo history, served on a loopback port
+    (a browser module's platform: ``yield from served_demo(tmp_path_factory, "web-data")``)."""
+    from tests.module_platform import migrated_sqlite
+
+    from brokercare.api import create_app
+    from brokercare.demo.brokerage import generate_brokerage
+
+    with migrated_sqlite(tmp_path_factory, name) as engine:
+        generate_brokerage(engine, customers=300, seed=11, workers=1)
+        with LiveServer(create_app()) as server:
+            server.engine = engine
+            yield server

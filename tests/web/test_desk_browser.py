@@ -7,22 +7,14 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy.orm import Session
-from tests.module_platform import migrated_sqlite
-from tests.web.conftest import LiveServer, shot
+from tests.web.conftest import served_demo, shot
 from tests.web.test_browser import CUSTOMER_PASSWORD, STAFF_PASSWORD, customer_id_of, login
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     """A 300-customer demo brokerage, every domain's demo history, served on a loopback port."""
-    from brokercare.api import create_app
-    from brokercare.demo.brokerage import generate_brokerage
-
-    with migrated_sqlite(tmp_path_factory, "desk-data") as engine:
-        generate_brokerage(engine, customers=300, seed=11, workers=1)
-        with LiveServer(create_app()) as server:
-            server.engine = engine
-            yield server
+    yield from served_demo(tmp_path_factory, "desk-data")
 
 
 @pytest.fixture(autouse=True)
