@@ -19,6 +19,15 @@ from brokercare.core.cli import report_group
 console = Console()
 
 
+def _date(day: str) -> date:
+    """``--date`` as a date, or the command stops with what was wrong."""
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        console.print(f"[red]--date {day!r} is not a date (YYYY-MM-DD)[/red]")
+        raise typer.Exit(2) from None
+
+
 def daily_report(
     day: str = typer.Option(..., "--date", help="Trading day, YYYY-MM-DD."),
     customer: str | None = typer.Option(None, "--customer", help="One customer's number (default: every "
@@ -34,11 +43,7 @@ def daily_report(
     from brokercare.engagement.service import write_reports
 
     load_all_models()
-    try:
-        when = date.fromisoformat(day)
-    except ValueError:
-        console.print(f"[red]--date {day!r} is not a date (YYYY-MM-DD)[/red]")
-        raise typer.Exit(2) from None
+    when = _date(day)
     try:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("daily reports", total=None)
@@ -97,11 +102,7 @@ def ipo_estimate(day: str = typer.Option(..., "--date", help="Subscription day, 
     from brokercare.engagement.service import ipo_estimates
 
     load_all_models()
-    try:
-        when = date.fromisoformat(day)
-    except ValueError:
-        console.print(f"[red]--date {day!r} is not a date (YYYY-MM-DD)[/red]")
-        raise typer.Exit(2) from None
+    when = _date(day)
     with Session(get_engine()) as session:
         found = ipo_estimates(session, day=when)
     for e in found:
