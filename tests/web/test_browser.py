@@ -262,6 +262,8 @@ def test_no_page_shows_a_raw_code(browser, platform):
                       for m in RAW_CODE.finditer(text)]
             if "<" in page.title() or len(page.title()) > 40:
                 found.append(f"{username} {path}: the page's title is {page.title()[:60]!r}")
+            if path == "/workbench/admin":
+                shot(page, "admin-page")
         context.close()
     assert found == [], "\n".join(found[:40])
 
