@@ -208,6 +208,9 @@ def test_complaint_opens_an_urgent_ticket_in_the_complaints_queue(session, broke
     t = out.ticket
     assert (t.priority, t.department, t.source, t.status) == ("urgent", "complaints", "complaint", "open")
     assert t.assignee_id == brokerage.complaints_agent.id
+    summary = out.conversation.handoff_summary  # the ticket opened for this very message is in it
+    assert summary["open_tickets"] == [t.ticket_no] and f"未结工单：{t.ticket_no}" in summary["text"]
+    assert "客户经理承诺保本" in summary["customer_said"][-1]
 
 
 def test_frozen_account_of_a_potential_customer_is_an_emergency(session, brokerage, ai):

@@ -79,9 +79,10 @@ def set_profiles_many(session: Session, user_ids: list[int], *, skills: list[str
     session.flush()
 
 
-def with_skill(session: Session, skill: str | None) -> dict[int, AgentProfile]:
+def with_skill(session: Session, skill: str | None, *, lock: bool = False) -> dict[int, AgentProfile]:
     """Profiles of present staff with ``skill`` by user id, found by the database (a service
-    centre has hundreds of staff; a hand-off must not load them all to pick a few)."""
+    centre has hundreds of staff; a hand-off must not load them all to pick a few); ``lock``: the
+    rows locked for the transaction, as :func:`lock` does one, so their slots can be counted once."""
     if not skill:
         return {}
     if session.get_bind().dialect.name == "postgresql":
@@ -89,9 +90,9 @@ def with_skill(session: Session, skill: str | None) -> dict[int, AgentProfile]:
     else:  # SQLite: the JSON array's elements as a table
         elements = func.json_each(AgentProfile.skills).table_valued("value")
         has_skill = select(elements.c.value).where(elements.c.value == skill).exists()
-    return {p.user_id: p for p in session.scalars(select(AgentProfile).where(
-        AgentProfile.present.is_(True), AgentProfile.last_seen_at >= here_since(), has_skill)
-        .order_by(AgentProfile.user_id))}
+    stmt = select(AgentProfile).where(AgentProfile.present.is_(True), AgentProfile.last_seen_at >= here_since(),
+                                      has_skill).order_by(AgentProfile.user_id)
+    return {p.user_id: p for p in session.scalars(stmt.with_for_update() if lock else stmt)}
 
 
 # --- presence ---------------------------------------------------------------------------------------

@@ -173,22 +173,46 @@ def build_context(session: Session, conv: Conversation, analysis: Analysis, text
     )
 
 
-def handoff_summary(session: Session, conv: Conversation, analysis: Analysis, ctx: RoutingContext,
-                    held: list[dict], text: str) -> dict:
-    """What the human needs to see at once: intent, emotion, holdings touched, what the AI said."""
-    recent = list(session.scalars(select(Message).where(Message.conversation_id == conv.id)
-                                  .order_by(Message.id.desc()).limit(30)))
-    ai_said = [m.text for m in recent if m.sender == "ai"][:3][::-1]
-    customer_said = [m.text for m in recent if m.sender == "customer"][:3][::-1]
-    channels = sorted({m.channel for m in recent})
+@dataclass
+class ThreadSoFar:
+    """What a hand-off summary shows of the thread before the message being handed off: the last
+    messages (sender, text, channel), newest first, and the contact's open tickets. Read while
+    planning, so the write that hands the thread over reads nothing more."""
+
+    recent: list[tuple[str, str, str]]
+    open_tickets: list[str]
+
+
+def thread_so_far(session: Session, conv: Conversation | None, contact_id: int, *,
+                  before_id: int | None = None) -> ThreadSoFar:
+    """The thread until the message being handed off (``before_id``: that message, when it is
+    stored already)."""
+    stmt = select(Message.sender, Message.text, Message.channel)
+    if before_id is not None:
+        stmt = stmt.where(Message.id < before_id)
+    recent = [] if conv is None or conv.id is None else [
+        (m.sender, m.text, m.channel) for m in session.execute(
+            stmt.where(Message.conversation_id == conv.id).order_by(Message.id.desc()).limit(30))]
+    return ThreadSoFar(recent, list(session.scalars(select(Ticket.ticket_no).where(
+        Ticket.contact_id == contact_id, Ticket.status.in_(("open", "in_progress", "waiting_on_customer"))))))
+
+
+def handoff_summary(conv: Conversation, analysis: Analysis, ctx: RoutingContext, held: list[dict], text: str,
+                    *, before: ThreadSoFar, answered: str | None = None, ticket_no: str | None = None) -> dict:
+    """What the human needs to see at once: intent, emotion, holdings touched, what the AI said.
+    ``before``: the thread until this message; ``answered``: the AI's answer to it, if any;
+    ``ticket_no``: the ticket opened for it."""
+    ai_said = [t for sender, t, _c in ([("ai", answered, "")] if answered else []) + before.recent
+               if sender == "ai"][:3][::-1]
+    customer_said = [t for sender, t, _c in [("customer", text, "")] + before.recent if sender == "customer"][:3][::-1]
+    channels = sorted({conv.channel} | {c for _s, _t, c in before.recent})
     named = set(symbols(analysis))
     all_text = text + "".join(customer_said)
     touched = [h for h in held if h["symbol"] in named or (h.get("name") and h["name"] in all_text)]
     if not touched and analysis.intent in ("position_diagnosis", "margin_ratio", "margin_liquidation",
                                             "pnl_query", "robo_advice"):
         touched = sorted(held, key=lambda h: float(h.get("market_value") or 0), reverse=True)[:5]
-    open_tickets = session.scalars(select(Ticket.ticket_no).where(
-        Ticket.contact_id == conv.contact_id, Ticket.status.in_(("open", "in_progress", "waiting_on_customer")))).all()
+    open_tickets = before.open_tickets + ([ticket_no] if ticket_no and ticket_no not in before.open_tickets else [])
     intent_zh = intent_name(analysis.intent)
     emotion_zh = EMOTION_ZH.get(analysis.emotion, analysis.emotion)
     parts = [

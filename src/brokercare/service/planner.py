@@ -24,7 +24,14 @@ from brokercare.security.service import users_by_id
 from brokercare.service import assistant as hub_assistant
 from brokercare.service.assistant import Analysis, intent_skill
 from brokercare.service.channels import Inbound
-from brokercare.service.context import ContactFacts, Holdings, build_context, customer_record
+from brokercare.service.context import (
+    ContactFacts,
+    Holdings,
+    ThreadSoFar,
+    build_context,
+    customer_record,
+    thread_so_far,
+)
 from brokercare.service.models import Contact, Conversation, CsatSurvey, Message
 from brokercare.service.routing import Decision, RoutingContext, decide, load_policy
 
@@ -90,6 +97,7 @@ class Plan:
     source: str = "ai_unresolved"  # of a ticket the plan opens
     agent: Any = None  # the member of staff who has the thread, read while planning (kept referenced too)
     callback_due: datetime | None = None  # the desk is closed: a call-back promised for its opening
+    before: ThreadSoFar | None = None  # a hand-off's summary of the thread so far, read while planning
 
     @property
     def hands_off(self) -> bool:
@@ -243,8 +251,9 @@ def plan_for(session: Session, inbound: Inbound, analysis: Analysis, now: dateti
     if decision.outcome in ("ai_answer", "ai_offer_human"):
         reply = ai_reply(session, conv.customer_id, inbound.channel, inbound.customer_text, analysis)
     plan = settle(Plan(contact, planned_conv, ctx, decision, held, reply, customer, status), analysis, now)
-    if plan.hands_off:
-        held()  # the hand-off summary lists the holdings: read now, not under the write gate
+    if plan.hands_off:  # the hand-off summary's holdings and thread: read now, not under the write gate
+        held()
+        plan.before = thread_so_far(session, planned_conv, contact.id)
     return plan
 
 

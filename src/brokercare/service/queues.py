@@ -59,9 +59,10 @@ def _with_skill(session: Session, skill: str | None) -> list[Principal]:
     return sorted(_able(session, skill), key=lambda u: u.id)
 
 
-def _able(session: Session, skill: str | None) -> dict[Principal, AgentProfile]:
-    """Active, present service staff with ``skill`` and their profiles."""
-    profiles = agents.with_skill(session, skill)
+def _able(session: Session, skill: str | None, *, lock: bool = False) -> dict[Principal, AgentProfile]:
+    """Active, present service staff with ``skill`` and their profiles (``lock``: the profile rows
+    locked, so the loads counted next hold until the transaction ends)."""
+    profiles = agents.with_skill(session, skill, lock=lock)
     staff = users_by_id(session, profiles)
     return {u: profiles[u.id] for u in staff.values() if _routable(u)}
 
@@ -107,16 +108,17 @@ def try_assign(session: Session, conv: Conversation, *, now: datetime | None = N
         manager = agent(session, conv.preferred_agent_id)
         if _routable(manager) and _take(session, conv, manager, now, "dedicated_manager"):
             return manager
-    able = _able(session, conv.skill)
+    # Every candidate's row locked at once and their loads counted once under the locks: the same
+    # guarantee as locking and re-counting one candidate at a time, in two statements.
+    able = _able(session, conv.skill, lock=True)
     loads = load_of(session, [u.id for u in able])
     slots = {u.id: p.max_concurrent for u, p in able.items()}
     # Team leads take chats only when their agents are full: they have the escalations to handle.
     ranked = sorted(able, key=lambda u: (u.role == "team_lead", loads[u.id] / max(slots[u.id], 1),
                                          loads[u.id], u.id))
     for candidate in ranked:
-        if loads[candidate.id] >= slots[candidate.id]:
-            continue
-        if _take(session, conv, candidate, now, "least_loaded"):
+        if loads[candidate.id] < slots[candidate.id]:
+            assign(session, conv, candidate, now, "least_loaded")
             return candidate
     session.flush()
     return None

@@ -19,7 +19,13 @@ from brokercare.security.policy import Principal
 from brokercare.service import callbacks, csat, feedback, planner, queues, sla, tickets
 from brokercare.service.assistant import Analysis, analysis_record, intent_name, placeholder
 from brokercare.service.audit import batching, ledger_append
-from brokercare.service.context import Holdings, build_context, customer_manager_id, handoff_summary
+from brokercare.service.context import (
+    Holdings,
+    build_context,
+    customer_manager_id,
+    handoff_summary,
+    thread_so_far,
+)
 from brokercare.service.models import Conversation, Message, RoutingDecision, Ticket, TicketEvent
 from brokercare.service.outbound import say
 from brokercare.service.planner import Plan
@@ -89,7 +95,7 @@ def execute(session: Session, msg: Message, conv: Conversation, analysis: Analys
         callbacks.promise(session, conv, msg, skill=decision.skill, due_at=plan.callback_due, ticket=ticket, now=now)
     agent = None
     if decision.outcome == "human":
-        agent, queued = _hand_off(session, conv, msg, analysis, plan, now)
+        agent, queued = _hand_off(session, conv, msg, analysis, plan, now, ticket)
         reply_msg = queued or reply_msg
         if ticket is not None and ticket.assignee_id is None and agent is not None and \
                 decision.skill in queues.skills_of(session, agent.id):
@@ -102,12 +108,14 @@ def execute(session: Session, msg: Message, conv: Conversation, analysis: Analys
 
 
 def _hand_off(session: Session, conv: Conversation, msg: Message, analysis: Analysis, plan: Plan,
-              now: datetime) -> tuple[Principal | None, Message | None]:
+              now: datetime, ticket: Ticket | None = None) -> tuple[Principal | None, Message | None]:
     """The thread goes to a person: the agent it was assigned to, or the queue's notice."""
     conv.skill = plan.decision.skill
     conv.priority = plan.decision.priority
     conv.preferred_agent_id = customer_manager_id(session, conv.customer_id)
-    conv.handoff_summary = handoff_summary(session, conv, analysis, plan.ctx, plan.held(), msg.text)
+    before = plan.before or thread_so_far(session, conv, conv.contact_id, before_id=msg.id)
+    conv.handoff_summary = handoff_summary(conv, analysis, plan.ctx, plan.held(), msg.text, before=before,
+                                           answered=plan.answer, ticket_no=ticket.ticket_no if ticket else None)
     agent = queues.try_assign(session, conv, now=now)
     if agent is not None:
         return agent, None
