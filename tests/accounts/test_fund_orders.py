@@ -380,3 +380,18 @@ def test_a_bad_confirmation_row_reconciles_nothing(session, shelf, tmp_path):
                     encoding="utf-8")
     with pytest.raises(ValidationFailed, match="row 2: units"):
         fund_reconciliation.read_confirmations(path)
+
+
+def test_a_fund_position_is_valued_at_its_latest_nav_with_its_date(session, shelf):
+    """The shelf's NAV file ends on 2026-02-13: a customer holding 10,000 units of 华夏沪深300ETF联接A
+    sees them valued at that day's NAV, dated, not at their cost or the catalogue's reference price."""
+    from brokercare.accounts.service import positions_of
+
+    cid, acc = investor(session, 1, "C3")
+    session.add(Position(account_id=acc, symbol=HS300, quantity=Decimal("10000"), available_quantity=Decimal("10000"),
+                         cost_price=Decimal("1.6667")))
+    session.commit()
+    latest = fund_confirmation.nav_of(session, HS300, date(2026, 2, 13))
+    [held] = positions_of(session, cid)
+    assert held.last_price == latest and held.market_value == (latest * 10000).quantize(Decimal("0.01"))
+    assert held.price_at.astimezone(SHANGHAI).date() == date(2026, 2, 13) and not held.priced_at_cost

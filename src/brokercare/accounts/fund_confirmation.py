@@ -36,6 +36,7 @@ from brokercare.core.database import utcnow
 from brokercare.core.settings import get_settings
 from brokercare.ledger.service import append as ledger_append
 from brokercare.market.events import POSITION_EVENT
+from brokercare.market.service import instruments_by_symbol, load_daily_bars
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,19 @@ def load_navs(session: Session, rows: Iterable[NavRow], *, source: str) -> dict[
             have.nav, have.source, have.loaded_at = r.nav, source[:80], utcnow()
             counts["corrected"] += 1
     session.flush()
+    _value_at_nav(session, rows)
     return counts
+
+
+def _value_at_nav(session: Session, rows: list[NavRow]) -> None:
+    """A fund's NAV is its price of record: each NAV goes to the quote store as that day's close, so
+    fund positions are valued at the latest NAV, with its date, like a stock at its last close
+    (funds the instrument master does not list are left out)."""
+    listed = instruments_by_symbol(session, {r.symbol for r in rows})
+    bars = [{"symbol": r.symbol, "day": r.nav_date, "open": r.nav, "high": r.nav, "low": r.nav, "close": r.nav,
+             "volume": 0, "amount": None} for r in rows if r.symbol in listed]
+    if bars:
+        load_daily_bars(session.connection(), bars)
 
 
 def nav_of(session: Session, symbol: str, day: date) -> Decimal | None:
