@@ -83,11 +83,19 @@ class Features:
         """The features of ``text``. A message is read by the intent, emotion, guard and
         knowledge-base models in turn, so the last few are kept (per lexicon: a reloaded lexicon
         segments differently); callers treat the lists as read-only."""
-        return _featurise(id(get_lexicon()), text)
+        global _featurised_with
+        lexicon = get_lexicon()
+        if lexicon is not _featurised_with:  # reloaded: what was kept was cut by the old one
+            _featurise.cache_clear()
+            _featurised_with = lexicon
+        return _featurise(text)
+
+
+_featurised_with = None
 
 
 @lru_cache(maxsize=512)  # a batch of messages and their replies
-def _featurise(_lexicon_id: int, text: str) -> Features:
+def _featurise(text: str) -> Features:
     normalised = get_lexicon().normalise(text)
     return Features(normalised, word_features(normalised), char_features(normalised))
 
