@@ -23,12 +23,15 @@ def test_a_lead_samples_only_her_teams_unreviewed_conversations(session, desk):
     start, end = quality.month_window(dataset.MONTH)
     conv = {k: c.id for k, c in desk.conversations.items()}
     team_zhou = {conv["A"], conv["C"], conv["E"], conv["G"]}  # 王敏's and 陈洁's, all closed
-    assert set(scorecards.sample_for_review(session, zhou, start, end, n=10)) == team_zhou
-    assert scorecards.sample_for_review(session, wu, start, end, n=10) == [conv["H"]]  # 李经理's
     picked = scorecards.sample_for_review(session, zhou, start, end, n=2, seed=7)
     assert len(picked) == 2 and set(picked) <= team_zhou
+    rest = scorecards.sample_for_review(session, zhou, start, end, n=10)  # a draw is never drawn again
+    assert set(rest) == team_zhou - set(picked)
+    assert scorecards.sample_for_review(session, zhou, start, end, n=10) == []
+    assert [w.conversation_id for w in scorecards.waiting_reviews(session, zhou)] == [*picked, *rest]
+    assert scorecards.sample_for_review(session, wu, start, end, n=10) == [conv["H"]]  # 李经理's
     scorecards.record_review(session, zhou, conv["A"], GOOD, comment="解释担保比例清楚，提示了平仓风险")
-    assert conv["A"] not in scorecards.sample_for_review(session, zhou, start, end, n=10)
+    assert conv["A"] not in [w.conversation_id for w in scorecards.waiting_reviews(session, zhou)]
     with pytest.raises(PermissionDenied):
         scorecards.sample_for_review(session, desk.staff["agent_wang"], start, end)
 

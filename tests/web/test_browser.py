@@ -235,11 +235,12 @@ def test_the_api_docs_work_without_internet_access(browser, platform):
 #: left out: the admin page shows the commands and job ids an operator types.
 RAW_CODE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b|(?<![A-Za-z])(?:web|wechat|sms|email|phone)(?![A-Za-z])")
 PAGES_BY_LOGIN = {
-    "agent01": ["/workbench", "/workbench/tickets", "/workbench/alerts", "/workbench/kpi", "/workbench/customers"],
-    "lead01": ["/workbench", "/workbench/tickets", "/workbench/kpi"],
+    "agent01": ["/workbench", "/workbench/tickets", "/workbench/alerts", "/workbench/kpi", "/workbench/customers",
+                "/workbench/scorecards"],
+    "lead01": ["/workbench", "/workbench/tickets", "/workbench/kpi", "/workbench/scorecards"],
     "risk01": ["/workbench/alerts", "/workbench/openings"],
     "compliance01": ["/workbench/access-reads?customer_id=1", "/workbench/openings"],
-    "admin01": ["/workbench/admin"],
+    "admin01": ["/workbench/admin", "/workbench/scorecards"],
     "manager01": ["/workbench/leads"],
     "demo_mass": ["/me", "/me/calculators"],
 }

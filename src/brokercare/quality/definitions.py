@@ -31,6 +31,10 @@ class Metric:
     unit: str  # "", "%", "分钟", "小时", "分", "‰"
 
 
+#: The team lead's review form: criterion, what the lead judges (each 1–5, the total on 100).
+REVIEW_CRITERIA = {"greeting": "礼貌与规范用语", "understanding": "准确理解客户问题", "accuracy": "解答准确完整",
+                   "compliance": "合规与风险提示", "efficiency": "解决效率"}
+
 METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("conversations", "会话数", ""),
     Metric("handed_off", "转人工会话", ""),

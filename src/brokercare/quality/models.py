@@ -1,6 +1,6 @@
 """The quality domain's tables: the customer-journey steps published on the bus (``journey.step``,
 core/journeys.py), one row per step of a journey instance, for the funnels; the team leads'
-quality reviews of sampled conversations, for the agents' scorecards; the month-end snapshot of
+quality reviews of sampled conversations (and the samples drawn), for the agents' scorecards; the month-end snapshot of
 every customer's net assets and manager, for the managers' scorecards (accounts keeps no AUM
 history); and the nightly churn-risk scores with their reasons."""
 
@@ -47,6 +47,23 @@ class ConversationReview(Base):
     total: Mapped[int] = mapped_column(Integer)  # 0..100
     comment: Mapped[str | None] = mapped_column(Text)
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The month a review counts for is the conversation's, not the day the lead got to it.
+    conversation_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ReviewSample(Base):
+    """A closed conversation a team lead drew for a quality review, open until reviewed: while
+    it is open the lead may read that customer's conversation (``quality_review``)."""
+
+    __tablename__ = "quality_review_samples"
+    __table_args__ = (UniqueConstraint("conversation_id"), Index("ix_quality_review_samples_lead", "lead_id", "customer_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(Integer)
+    agent_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    lead_id: Mapped[int] = mapped_column(Integer)
+    drawn_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class BookSnapshot(Base):

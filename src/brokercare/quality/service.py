@@ -35,6 +35,7 @@ from brokercare.quality.definitions import (
     TIER_LABELS,
 )
 from brokercare.quality.definitions import METRICS as METRICS
+from brokercare.quality.definitions import REVIEW_CRITERIA as REVIEW_CRITERIA
 from brokercare.security import service as security
 from brokercare.security.policy import Principal
 from brokercare.service import service as hub
@@ -225,3 +226,32 @@ def lead_conversion(session: Session, start: datetime, end: datetime) -> dict[st
     staff = {uid: u.display_name or u.username for uid, u in security.users_by_id(session, ids).items()}
     return {"need": [{**r, "label": needs.get(r["need"], "其他需求")} for r in found["need"].to_dicts()],
             "manager": [{**r, "label": staff.get(r["manager_id"], "未分配客户经理")} for r in found["manager"].to_dicts()]}
+
+
+def visible_scorecards(session: Session, viewer: Principal, start: datetime, end: datetime) -> list[dict]:
+    """The agents' scorecards of ``[start, end)`` the viewer may see (quality/scorecards.py)."""
+    from brokercare.quality import scorecards  # it computes its figures with this module's kpis
+
+    return scorecards.visible_scorecards(session, viewer, start, end)
+
+
+def draw_review_sample(session: Session, lead: Principal, start: datetime, end: datetime, *, n: int) -> list[int]:
+    """Closed conversations of the lead's team drawn for review (flushed; the caller commits)."""
+    from brokercare.quality import scorecards  # it computes its figures with this module's kpis
+
+    return scorecards.sample_for_review(session, lead, start, end, n=n)
+
+
+def waiting_reviews(session: Session, lead: Principal) -> list:
+    """The lead's drawn conversations not reviewed yet."""
+    from brokercare.quality import scorecards  # it computes its figures with this module's kpis
+
+    return scorecards.waiting_reviews(session, lead)
+
+
+def review_conversation(session: Session, reviewer: Principal, conversation_id: int, scores: dict[str, int], *,
+                        comment: str | None = None):
+    """The review form filled in for one conversation (flushed; the caller commits)."""
+    from brokercare.quality import scorecards  # it computes its figures with this module's kpis
+
+    return scorecards.record_review(session, reviewer, conversation_id, scores, comment=comment)

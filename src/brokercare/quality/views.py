@@ -60,12 +60,13 @@ def scorecard(agent_id: int, month: str = Query(..., examples=["2026-11"]),
     return scorecards.agent_scorecard(session, user, agent_id, *service.month_window(month))
 
 
-@router.post("/reviews/sample", summary="Draw closed conversations of the lead's team for review")
+@router.post("/reviews/sample", summary="Draw closed conversations of the lead's team for review (kept as the lead's to-review list)")
 def sample(month: str = Query(..., examples=["2026-11"]), n: int = Query(5, ge=1, le=100),
            user: Principal = Depends(require_roles("team_lead", "admin")),
            session: Session = Depends(get_session)) -> dict:
-    return {"conversation_ids": scorecards.sample_for_review(session, user, *service.month_window(month), n=n),
-            "criteria": scorecards.CRITERIA}
+    drawn = scorecards.sample_for_review(session, user, *service.month_window(month), n=n)
+    session.commit()
+    return {"conversation_ids": drawn, "criteria": scorecards.CRITERIA}
 
 
 @router.post("/reviews", status_code=201, summary="The lead's review form for one sampled conversation")

@@ -51,10 +51,12 @@ ADVISOR = "assigned_advisor"
 RISK_CASE = "risk_case"
 MARGIN_WATCH = "margin_watchlist"
 COMPLIANCE = "compliance_review"
+QUALITY_REVIEW = "quality_review"
 
 RELATIONSHIP_LABELS = {
     SELF: "本人", SERVING: "正在服务的会话", TICKET: "经办工单", SUPERVISING: "团队主管督导", MANAGER: "客户经理", ADVISOR: "签约投资顾问",
     RISK_CASE: "风控案件", MARGIN_WATCH: "两融盯市名单", COMPLIANCE: "合规调阅",
+    QUALITY_REVIEW: "服务质检抽查",
 }
 #: What a read was of, as compliance reads it on the audit page (the ledger keeps the codes).
 READ_LABELS = {

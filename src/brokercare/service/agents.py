@@ -49,6 +49,12 @@ def profiles(session: Session, user_ids: Iterable[int]) -> dict[int, AgentProfil
     return {i: found.get(i) or _default(i) for i in ids}
 
 
+def team_of(session: Session, lead_id: int) -> list[int]:
+    """The staff whose profile names ``lead_id`` as their team lead."""
+    return list(session.scalars(select(AgentProfile.user_id).where(AgentProfile.team_lead_id == lead_id)
+                                .order_by(AgentProfile.user_id)))
+
+
 def set_profile(session: Session, user_id: int, *, skills: list[str] | None = None,
                 max_concurrent: int | None = None, team_lead_id: int | None = None,
                 present: bool | None = None) -> AgentProfile:

@@ -30,6 +30,7 @@ from brokercare.service.agents import profile as agent_profile
 from brokercare.service.agents import profiles as agent_profiles
 from brokercare.service.agents import set_profile as set_agent_profile
 from brokercare.service.agents import set_profiles_many as set_agent_profiles_many
+from brokercare.service.agents import team_of as team_of
 from brokercare.service.assistant import Analysis
 from brokercare.service.assistant import Assistant as Assistant
 from brokercare.service.assistant import wire as wire_assistant

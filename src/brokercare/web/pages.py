@@ -177,6 +177,7 @@ def mount(app: FastAPI) -> None:
         customer_pages,
         manager_pages,
         opening_pages,
+        quality_pages,
         workbench,
         workbench_events,
     )
@@ -184,6 +185,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(workbench.router)
     app.include_router(workbench_events.router)
     app.include_router(manager_pages.router, dependencies=[Depends(at_desk)])  # a customer manager's heartbeat
+    app.include_router(quality_pages.router, dependencies=[Depends(at_desk)])
     app.include_router(audit_pages.router)
     app.include_router(admin_pages.router)
     app.include_router(customer_pages.router)

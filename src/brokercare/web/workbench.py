@@ -227,14 +227,15 @@ def _assist(session: Session, reads: ReadLog, user: Principal, conv, messages: l
 
 def assist_of(session: Session, reads: ReadLog, conv, messages: list) -> tuple:
     """``(suggestion, analysis, text)`` for the customer's newest message in ``messages``: the
-    suggestion only while a relationship holds (it reads the holdings through the tools)."""
+    suggestion only while a relationship holds (it reads the holdings through the tools) and the
+    conversation is open (nobody replies to a closed one; a reviewer reads the analysis)."""
     from brokercare.assistant import service as assistant
 
     last_text = _last_customer_text(messages)
     if not last_text:
         return None, None, None
     grant = reads.may(conv.customer_id) if conv.customer_id is not None else None
-    if grant is None:
+    if grant is None or conv.status == "closed":
         return None, assistant.analyze(last_text), last_text
     suggestion = assistant.reply(session, conv.customer_id, last_text, channel=conv.channel, on_behalf=True)
     return suggestion, suggestion.analysis, last_text
