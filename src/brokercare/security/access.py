@@ -69,6 +69,7 @@ READ_LABELS = {
     "risk_assessment.submit": "代客提交风险测评", "suitability": "适当性匹配", "suitability.confirm": "适当性确认",
     "app_messages": "App 消息", "outbox": "外发消息", "conversation": "会话", "assistant": "智能助手查询",
     "pii": "个人信息", "risk_case": "风控案件", "ticket": "工单", "account": "账户", "margin_call": "两融追保",
+    "review_sample": "质检抽查",
 }
 PII_LABELS = {"name": "姓名", "id_number": "证件号码", "phone": "手机号", "address": "地址", "bank_cards": "银行卡号"}
 
