@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from datetime import timedelta
 
@@ -77,10 +78,21 @@ def secret_key() -> str:
     return keys.secret("jwt", lambda: secrets.token_urlsafe(48).encode()).decode("utf-8").strip()
 
 
+#: How long a read signing key is used before the key source is asked again: every API request
+#: verifies a token, and the source may be a file or a remote key service; a replaced secret is
+#: picked up within this long (settings reset at once).
+SIGNING_KEY_TTL_S = 60.0
+_signing: tuple[object, float, bytes] | None = None
+
+
 def _signing_key() -> bytes:
     """The HS256 key: SHA-256 of the secret under a domain label, so it is always 256 bits long
     (the secret's own entropy still bounds the strength: set ``BROKERCARE_SECRET_KEY`` to 32+ random bytes)."""
-    return hashlib.sha256(b"brokercare-jwt-v1:" + secret_key().encode("utf-8")).digest()
+    global _signing
+    settings, now = get_settings(), time.monotonic()
+    if _signing is None or _signing[0] is not settings or now - _signing[1] > SIGNING_KEY_TTL_S:
+        _signing = (settings, now, hashlib.sha256(b"brokercare-jwt-v1:" + secret_key().encode("utf-8")).digest())
+    return _signing[2]
 
 
 def issue_token(user: User, *, minutes: int | None = None) -> tuple[str, int]:
