@@ -14,12 +14,15 @@ from sqlalchemy.orm import sessionmaker
 from tests.onboarding.applicants import open_account
 from tests.outbox.gateways import HttpGateway
 
+from brokercare.accounts.models import Account
+from brokercare.accounts.trade_events import record_trade
 from brokercare.core.bus import Event, get_bus
 from brokercare.core.errors import Conflict
 from brokercare.core.settings import reset_settings
 from brokercare.engagement import service as engagement
 from brokercare.engagement.handlers import subscribe_handlers
 from brokercare.engagement.models import Benefit, BenefitUse, Touch
+from brokercare.market.models import Instrument
 from brokercare.outbox.models import OutboxMessage
 from brokercare.outbox.service import dispatch_due, inbox
 
@@ -103,3 +106,46 @@ def test_the_course_is_redeemed_once(engine, session):
     assert use.benefit_id and session.scalar(select(func.count()).select_from(BenefitUse)) == 1
     with pytest.raises(Conflict, match="用完"):
         engagement.redeem(session, customer_id=app.customer_id, code="beginner_course", ref="course:again")
+
+
+def _moutai(session) -> None:
+    session.add(Instrument(symbol="600519.SH", code="600519", exchange="SH", name="贵州茅台", kind="stock",
+                           board="main", lot_size=100))
+    session.commit()
+
+
+def test_the_first_trade_is_congratulated_once_with_what_a_beginner_needs_next(engine, session):
+    subscribe_handlers(get_bus())
+    _moutai(session)
+    app = open_account(session)
+    get_bus().publish(trade(app.customer_id, 1, quantity=200))
+    get_bus().publish(trade(app.customer_id, 2, quantity=100))
+    sent = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "first_trade")).all()
+    assert len(sent) == 1 and sent[0].customer_id == app.customer_id and sent[0].channel == "app"
+    body = sent[0].body
+    assert "王晓明您好，恭喜您完成了在我司的首笔交易：买入贵州茅台 200 股" in body
+    assert "还剩 9 笔免佣" in body and "T+1" in body and "{" not in body
+    assert session.scalar(select(Touch.sent).where(Touch.customer_id == app.customer_id, Touch.kind == "first_trade"))
+
+
+def test_no_first_trade_message_after_an_earlier_trade(engine, session):
+    subscribe_handlers(get_bus())
+    _moutai(session)
+    app = open_account(session)
+    assert record_trade(session, event_id="booked-1", customer_id=app.customer_id,
+                        traded_at=app.opened_at,
+                        payload={"symbol": "600519.SH", "side": "buy", "quantity": 100, "price": "1500"}) is not None
+    session.commit()
+    get_bus().publish(trade(app.customer_id, 7))
+    assert session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "first_trade")) == 0
+
+
+def test_no_first_trade_message_for_an_account_opened_years_ago(engine, session):
+    """A customer of years whose trade history was never imported is not a beginner."""
+    subscribe_handlers(get_bus())
+    app = open_account(session)
+    for account in session.scalars(select(Account).where(Account.customer_id == app.customer_id)):
+        account.opened_on -= timedelta(days=3 * 365)
+    session.commit()
+    get_bus().publish(trade(app.customer_id, 1))
+    assert session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "first_trade")) == 0

@@ -45,10 +45,18 @@ class Grant(BaseModel):
     valid_days: int = Field(ge=1)
 
 
+class FirstTrade(BaseModel):
+    channel: str
+    within_days: int = Field(ge=1)
+    subject: str
+    body: str
+
+
 class WelcomeRules(BaseModel):
     guide: Guide
     min_commission: Decimal
     benefits: list[Grant]
+    first_trade: FirstTrade
 
 
 @lru_cache(maxsize=1)
@@ -120,6 +128,36 @@ def use_commission_waiver(session: Session, *, customer_id: int, ref: str, trade
     session.add(use)
     session.flush()
     return use
+
+
+SIDE_ZH = {"buy": "买入", "sell": "卖出"}
+
+
+def new_enough(opened_on: date, at: datetime) -> bool:
+    """Whether a trade at ``at`` can be a new customer's first (within the rules' days of opening;
+    a customer of years whose history was never imported is not congratulated)."""
+    return (at.astimezone(SHANGHAI).date() - opened_on).days <= rules().first_trade.within_days
+
+
+def congratulate_first_trade(session: Session, *, customer_id: int, name: str, side: str | None, stock: str,
+                             quantity: Decimal | None, at: datetime) -> bool:
+    """The first-trade message (caller commits): once per customer (its outbox key), under the
+    frequency cap; whether it was queued now."""
+    cfg = rules().first_trade
+    day = at.astimezone(SHANGHAI).date()
+    ref = f"first_trade:{customer_id}"
+    if (customer_id, ref) not in contact.allow(session, [(customer_id, ref)], kind="first_trade", day=day):
+        return False
+    left = sum(b.quantity - b.used for b in benefits_of(session, customer_id)
+               if b.kind == "commission_waiver" and b.valid_until >= day)
+    values = {"name": name, "side": SIDE_ZH.get(side or "", "成交"), "stock": stock,
+              "quantity": f" {quantity:,.0f} 股" if quantity else "",
+              "waivers": f"这笔交易已使用开户礼包的免佣金权益，还剩 {left} 笔免佣。" if left else ""}
+    fill = string.Formatter().vformat
+    return enqueue(session, channel=cfg.channel, kind="first_trade", customer_id=customer_id,
+                   subject=cfg.subject, body=fill(cfg.body, (), values),
+                   idempotency_key=f"engagement:first_trade:{customer_id}", origin="engagement",
+                   origin_ref=ref, not_before=at).created
 
 
 def redeem(session: Session, *, customer_id: int, code: str, ref: str) -> BenefitUse:
