@@ -37,10 +37,28 @@ from brokercare.engagement.calculators import Lot as Lot
 from brokercare.engagement.calculators import dividend_tax as dividend_tax
 from brokercare.engagement.calculators import goal as goal
 from brokercare.engagement.calculators import loan as loan
+from brokercare.engagement.communities import config as communities_config
+from brokercare.engagement.communities import held_posts as held_posts
+from brokercare.engagement.communities import hosted_by as hosted_by
+from brokercare.engagement.communities import hosts as community_hosts
+from brokercare.engagement.communities import join as join_community
+from brokercare.engagement.communities import leave as leave_community
+from brokercare.engagement.communities import post_as_host as host_post
+from brokercare.engagement.communities import review as review_post
+from brokercare.engagement.communities import threads as community_threads
+from brokercare.engagement.education import community_cards as community_cards
+from brokercare.engagement.education import learn_page as learn_page
+from brokercare.engagement.education import open_item as open_item
+from brokercare.engagement.education import post as community_post
+from brokercare.engagement.education import reader_of as reader_of
 from brokercare.engagement.facts import lead_facts as lead_facts
 from brokercare.engagement.facts import task_facts as task_facts
 from brokercare.engagement.ipo_estimate import IpoEstimate, estimates_for, notes_for
 from brokercare.engagement.leads import leads_of as leads_of
+from brokercare.engagement.library import body_html as content_html
+from brokercare.engagement.library import grade as grade_quiz
+from brokercare.engagement.library import library as content_library
+from brokercare.engagement.library import mark_done as mark_content_done
 from brokercare.engagement.leads import need_labels as need_labels
 from brokercare.engagement.leads import update_lead as update_lead
 from brokercare.engagement.models import DailyReport
@@ -65,6 +83,13 @@ from brokercare.outbox.service import enqueue_many
 LEAD_STATE_LABELS = leads.STATE_LABELS
 #: Leads by need and state with the amount won (service quality's conversion of proactive leads).
 lead_conversion = leads.conversion
+
+
+def education_completion(session: Session, customer_id: int):
+    """How much of the library written for the customer they finished (counts only)."""
+    from brokercare.engagement.library import completion
+
+    return completion(session, customer_id, reader_of(session, customer_id))
 
 
 def services_of_tier(tier: str) -> list[str]:
