@@ -24,8 +24,7 @@ from brokercare.assistant.service import check_outgoing
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from brokercare.engagement.models import CommunityMember, CommunityPost
-from brokercare.security.masking import mask_name
-from brokercare.security.service import get_user_by_username
+from brokercare.security.service import get_user_by_username, mask_name
 
 
 class Community(BaseModel):

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from brokercare.core.errors import NotFound
-from brokercare.customers.service import get_customer, get_profile, report_recipients, stored_profiles
+from brokercare.customers.service import (
+    get_customer,
+    get_profile,
+    report_recipients,
+    stored_profiles,
+)
 from brokercare.engagement import communities, library
 
 

@@ -32,33 +32,21 @@ from brokercare.core.calendar import (
 from brokercare.core.database import utcnow
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.service import get_customer_by_no
-from brokercare.engagement import contact, leads
+from brokercare.engagement import communities, contact, education, leads, library
 from brokercare.engagement.calculators import Lot as Lot
 from brokercare.engagement.calculators import dividend_tax as dividend_tax
 from brokercare.engagement.calculators import goal as goal
 from brokercare.engagement.calculators import loan as loan
-from brokercare.engagement.communities import config as communities_config
 from brokercare.engagement.communities import held_posts as held_posts
 from brokercare.engagement.communities import hosted_by as hosted_by
-from brokercare.engagement.communities import hosts as community_hosts
-from brokercare.engagement.communities import join as join_community
-from brokercare.engagement.communities import leave as leave_community
-from brokercare.engagement.communities import post_as_host as host_post
-from brokercare.engagement.communities import review as review_post
-from brokercare.engagement.communities import threads as community_threads
 from brokercare.engagement.education import community_cards as community_cards
 from brokercare.engagement.education import learn_page as learn_page
 from brokercare.engagement.education import open_item as open_item
-from brokercare.engagement.education import post as community_post
 from brokercare.engagement.education import reader_of as reader_of
 from brokercare.engagement.facts import lead_facts as lead_facts
 from brokercare.engagement.facts import task_facts as task_facts
 from brokercare.engagement.ipo_estimate import IpoEstimate, estimates_for, notes_for
 from brokercare.engagement.leads import leads_of as leads_of
-from brokercare.engagement.library import body_html as content_html
-from brokercare.engagement.library import grade as grade_quiz
-from brokercare.engagement.library import library as content_library
-from brokercare.engagement.library import mark_done as mark_content_done
 from brokercare.engagement.leads import need_labels as need_labels
 from brokercare.engagement.leads import update_lead as update_lead
 from brokercare.engagement.models import DailyReport
@@ -78,6 +66,20 @@ from brokercare.engagement.welcome import uses_of as uses_of
 from brokercare.engagement.welcome import welcome as welcome
 from brokercare.outbox.schemas import NewMessage
 from brokercare.outbox.service import enqueue_many
+
+# --- the education library and the communities (engagement.library, .communities, .education) ---
+communities_config = communities.config
+community_hosts = communities.hosts
+join_community = communities.join
+leave_community = communities.leave
+host_post = communities.post_as_host
+review_post = communities.review
+community_threads = communities.threads
+community_post = education.post
+content_html = library.body_html
+grade_quiz = library.grade
+content_library = library.library
+mark_content_done = library.mark_done
 
 #: A lead's states in words, for pages.
 LEAD_STATE_LABELS = leads.STATE_LABELS
