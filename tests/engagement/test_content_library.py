@@ -67,13 +67,13 @@ def test_recommendations_follow_tier_risk_level_and_profile(session):
     keys = [p.item.key for p in new.picks]
     assert "margin-risk" not in keys and "star-chinext-rules" not in keys  # written for C4/C5 and C3+
     assert new.picks[0].item.essential and new.picks[0].item.key == "fraud-apps"
-    assert "新开户" in new.picks[0].reason
+    assert new.picks[0].reason == "推荐理由：您刚开户不久"  # never 沉睡客户: staff words
     bold = education.learn_page(session, people["bold"])
     bold_keys = [p.item.key for p in bold.picks]
     assert "margin-risk" in bold_keys
     assert bold_keys.index("star-chinext-rules") < bold_keys.index("personal-pension")
     boards = next(p for p in bold.picks if p.item.key == "star-chinext-rules")
-    assert "偏好创业板/科创板" in boards.reason
+    assert "您持有较多创业板/科创板股票" in boards.reason
     with pytest.raises(NotFound):
         education.open_item(session, people["new"], "margin-risk")
 
@@ -82,7 +82,7 @@ def test_a_quiz_is_marked_with_explanations_and_a_pass_is_kept(session):
     people = _people(session)
     cid = people["new"]
     quiz = library.library().get("quiz-fraud")
-    wrong = library.grade(session, cid, "quiz-fraud", {0: 0, 1: 0, 2: 1, 3: 0})
+    wrong = library.grade(session, cid, "quiz-fraud", {0: 0, 1: 0, 2: 1, 3: 1})
     assert (wrong.score, wrong.passed) == (2, False)
     assert not wrong.questions[0].right and wrong.questions[0].correct == quiz.questions[0].options[1]
     assert "验证码" in wrong.questions[0].explanation

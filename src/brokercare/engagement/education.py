@@ -55,7 +55,7 @@ class CommunityCard:
     host: str
     members: int
     joined: bool
-    matched: list[str]  # the customer's tag labels the community matches
+    matched: list[str]  # why it suits the customer, in their words
 
 
 def community_cards(session: Session, customer_id: int) -> list[CommunityCard]:
@@ -64,7 +64,7 @@ def community_cards(session: Session, customer_id: int) -> list[CommunityCard]:
     mine = communities.memberships(session, customer_id)
     counts = communities.member_counts(session)
     hosts = communities.hosts(session)
-    return [CommunityCard(c, hosts[c.key], counts.get(c.key, 0), c.key in mine, [reader.tags[t] for t in matched])
+    return [CommunityCard(c, hosts[c.key], counts.get(c.key, 0), c.key in mine, library.reasons_for(matched, reader))
             for c, matched in communities.suggested(set(reader.tags), reader.tier)]
 
 

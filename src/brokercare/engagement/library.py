@@ -81,6 +81,7 @@ class Item(BaseModel):
 class Library:
     items: dict[str, Item]
     topics: dict[str, str]
+    reasons: dict[str, str]  # profile tag -> why, in the customer's words
     recommend: int
     monthly_links: int
 
@@ -119,7 +120,7 @@ def library() -> Library:
     for item in items.values():
         if item.after is not None and item.after not in items:
             raise ValueError(f"quiz {item.key} follows unknown article {item.after}")
-    return Library(items, cfg["topics"], int(cfg["recommend"]), int(cfg["monthly_links"]))
+    return Library(items, cfg["topics"], dict(cfg["reasons"]), int(cfg["recommend"]), int(cfg["monthly_links"]))
 
 
 _MD = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -134,7 +135,7 @@ def body_html(item: Item) -> str:
 
 @dataclass(frozen=True)
 class Reader:
-    """What recommendation knows of a customer: tier, risk level, profile tags (key → label)."""
+    """What recommendation knows of a customer: tier, risk level, profile tags (key → staff label)."""
 
     tier: str | None
     risk_level: str | None
@@ -155,10 +156,16 @@ def suits(item: Item, reader: Reader) -> bool:
     return not item.risk_levels or reader.risk_level in item.risk_levels
 
 
+def reasons_for(tags: list[str], reader: Reader) -> list[str]:
+    """The customer's-words reasons of those of ``tags`` the customer has (staff-only tags left out)."""
+    said = library().reasons
+    return [said[t] for t in tags if t in reader.tags and t in said]
+
+
 def _reason(item: Item, reader: Reader) -> str:
-    matched = [reader.tags[t] for t in item.interests if t in reader.tags]
+    matched = reasons_for(item.interests, reader)
     if matched:
-        return "与您的画像相关：" + "、".join(f"“{m}”" for m in matched[:2])
+        return "推荐理由：" + "，".join(matched[:2])
     if item.essential:
         return "每位投资者都应了解的防骗与合规常识"
     return "为您精选的" + "、".join(library().topics[t] for t in item.topics[:2]) + "内容"

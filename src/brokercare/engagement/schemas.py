@@ -232,7 +232,7 @@ class CommunityOut(BaseModel):
     host: str
     members: int
     joined: bool
-    matched: list[str] = Field(description="the customer's profile tags the community matches")
+    matched: list[str] = Field(description="why it suits the customer, in their words (from their profile)")
 
 
 class PostIn(BaseModel):
