@@ -238,10 +238,11 @@ PAGES_BY_LOGIN = {
     "agent01": ["/workbench", "/workbench/tickets", "/workbench/alerts", "/workbench/kpi", "/workbench/customers"],
     "lead01": ["/workbench", "/workbench/tickets", "/workbench/kpi"],
     "risk01": ["/workbench/alerts", "/workbench/openings"],
-    "compliance01": ["/workbench/access-reads?customer_id=1", "/workbench/openings"],
+    "compliance01": ["/workbench/access-reads?customer_id=1", "/workbench/openings", "/workbench/communities"],
     "admin01": ["/workbench/admin"],
-    "manager01": ["/workbench/leads"],
-    "demo_mass": ["/me", "/me/calculators"],
+    "manager01": ["/workbench/leads", "/workbench/communities"],
+    "demo_mass": ["/me", "/me/calculators", "/me/learn", "/me/learn/fraud-apps", "/me/learn/video-fund-basics",
+                  "/me/learn/quiz-ipo", "/me/community", "/me/community/starter"],
 }
 
 
