@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from tests.engagement.people import PASSWORD, customer, manager
+from tests.engagement.people import PASSWORD, bearer, customer, manager
 from tests.monitoring.brokerage import add_instruments
 
 from brokercare.api import create_app
@@ -106,13 +106,8 @@ def client(engine, session, monkeypatch):
         yield c
 
 
-def _bearer(client, username: str) -> dict:
-    token = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
-
-
 def test_communities_through_the_api(client):
-    me, host = _bearer(client, "fenglei"), _bearer(client, "manager01")
+    me, host = bearer(client, "fenglei"), bearer(client, "manager01")
     assert client.post("/api/v1/engagement/communities/starter/posts", json={"body": "大家好"},
                        headers=me).status_code == 403
     assert client.put("/api/v1/engagement/communities/starter/membership", headers=me).status_code == 204
@@ -121,7 +116,7 @@ def test_communities_through_the_api(client):
     assert held.status_code == 201 and held.json()["state"] == "held"
     queue = client.get("/api/v1/engagement/community-posts/held", headers=host).json()
     assert [p["id"] for p in queue] == [held.json()["id"]]
-    assert client.get("/api/v1/engagement/community-posts/held", headers=_bearer(client, "advisor01")).json() == []
+    assert client.get("/api/v1/engagement/community-posts/held", headers=bearer(client, "advisor01")).json() == []
     done = client.post(f"/api/v1/engagement/community-posts/{held.json()['id']}/review",
                        json={"action": "reject", "note": "不得承诺收益或荐股。"}, headers=host)
     assert done.json()["state"] == "rejected"

@@ -12,7 +12,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from tests.engagement.people import PASSWORD, customer, manager
+from tests.engagement.people import PASSWORD, bearer, customer, manager
 from tests.monitoring.brokerage import add_instruments
 
 from brokercare.api import create_app
@@ -137,13 +137,8 @@ def client(engine, session, monkeypatch):
         yield c
 
 
-def _bearer(client, username: str) -> dict:
-    token = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
-
-
 def test_the_library_through_the_api(client):
-    me = _bearer(client, "linxy")
+    me = bearer(client, "linxy")
     items = client.get("/api/v1/engagement/content", headers=me).json()
     assert items[0]["key"] == "fraud-apps" and items[0]["reason"]
     quiz = client.get("/api/v1/engagement/content/quiz-ipo", headers=me).json()
@@ -154,7 +149,7 @@ def test_the_library_through_the_api(client):
                        headers=me).status_code == 422
     assert client.get("/api/v1/engagement/content/margin-risk", headers=me).status_code == 404
     assert client.post("/api/v1/engagement/content/fraud-apps/done", headers=me).json()["state"] == "done"
-    mine = client.get(f"/api/v1/engagement/customers/{client.people['new']}/education", headers=_bearer(client, "cm_wang"))
+    mine = client.get(f"/api/v1/engagement/customers/{client.people['new']}/education", headers=bearer(client, "cm_wang"))
     assert mine.json()["finished"] == 2
-    other = client.get(f"/api/v1/engagement/customers/{client.people['new']}/education", headers=_bearer(client, "cm_zhao"))
+    other = client.get(f"/api/v1/engagement/customers/{client.people['new']}/education", headers=bearer(client, "cm_zhao"))
     assert other.status_code == 403

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from brokercare.core.bulkimport import run_import
 from brokercare.core.calendar import add_trading_days, trading_days
@@ -78,8 +79,6 @@ def comparables(today: date, taken: set[str], rng) -> tuple[list[dict], list[dic
 
 def load(engine: Engine, today: date, rng) -> int:
     """Load the comparables (issues, then their listing-day bars); how many issues were loaded."""
-    from sqlalchemy.orm import Session
-
     with Session(engine) as session:
         taken = {i["symbol"] for i in ipo_issues(session)}
     issues, bars = comparables(today, taken, rng)
