@@ -123,3 +123,13 @@ def test_communities_through_the_api(client):
     threads = client.get("/api/v1/engagement/communities/starter/posts", headers=me).json()
     assert threads[0]["post"]["moderation_note"] == "不得承诺收益或荐股。"
     assert client.get("/api/v1/engagement/communities/starter/posts", headers=host).json() == []
+
+
+def test_the_demo_opens_each_community_with_its_hosts_welcome(session):
+    from brokercare.engagement.demo import _community_welcomes
+
+    _branch(session)
+    assert _community_welcomes(session) == 3
+    assert _community_welcomes(session) == 0  # once
+    [welcome] = communities.threads(session, "fund_dca")
+    assert welcome.post.author == "王芳（主持人）" and welcome.post.body.startswith("欢迎来到基金定投社区")
