@@ -137,5 +137,7 @@ def test_nightly_goal_review_counts_outcomes(session, customer_factory):
     service.set_goal(session, ok.id, kind="house", target_amount=2_000_000,
                      target_date=today + timedelta(days=365 * 3), current_value=100_000, monthly=1_000)
     session.commit()
-    counts = service.review_goals(session)
-    assert counts == {"on_track": 1, "off_track": 1, "achieved": 0, "skipped": 0}
+    counts = service.review_goals(session)  # both were projected when set today: reused, not simulated again
+    assert counts == {"on_track": 1, "off_track": 1, "achieved": 0, "skipped": 0, "reused": 2}
+    counts = service.review_goals(session, today=service.local_today() + timedelta(days=1))  # the next night
+    assert counts == {"on_track": 1, "off_track": 1, "achieved": 0, "skipped": 0, "reused": 0}

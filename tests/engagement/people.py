@@ -53,3 +53,9 @@ def branch(session: Session) -> dict:
     }
     session.commit()
     return {**ids, "wang": wang, "zhao": zhao}
+
+
+def bearer(client, username: str) -> dict:
+    """The Authorization header of ``username``'s API token (password :data:`PASSWORD`)."""
+    token = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}

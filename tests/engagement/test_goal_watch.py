@@ -87,6 +87,25 @@ def test_an_off_track_goal_tells_the_customer_once_and_gives_the_manager_a_task(
     assert len(_messages(session, people["chen"])) == 2
 
 
+def test_one_projection_per_goal_a_night_the_watch_and_advisorys_review_share_it(session):
+    """The watch re-projects 陈静's goal from her holdings; advisory's nightly review, run after it
+    the same evening, reuses that projection instead of simulating again, and so does a second
+    watch run once she has been told."""
+    people = _family(session)
+    tonight = advisory.local_today()
+    first = watch.watch_goals(session, tonight)
+    session.commit()
+    assert (first.off_track, first.notified, first.reused) == (1, 2, 0)  # 12,163.80 元, not the typed 250,000
+    goal = session.get(advisory.CustomerGoal, people["goal"])
+    stored = (goal.probability, goal.reviewed_at)
+    counts = advisory.review_goals(session, today=tonight)
+    assert counts == {"on_track": 0, "off_track": 1, "achieved": 0, "skipped": 0, "reused": 1}
+    assert (goal.probability, goal.reviewed_at) == stored
+    again = watch.watch_goals(session, tonight)
+    assert (again.reused, again.off_track, again.notified) == (1, 1, 0)
+    assert len(_messages(session, people["chen"])) == 2
+
+
 def test_a_capped_warning_is_sent_the_next_night_and_a_relapse_is_told_again(session):
     people = _family(session)
     chen = people["chen"]

@@ -97,10 +97,19 @@ def test_a_valuation_warning_held_by_the_cap_goes_out_the_next_night(session):
     assert len(_warnings(session, wu)) == 1
 
 
-def test_stale_valuations_warn_nobody(session):
+def test_stale_valuations_warn_nobody_and_the_operator_is_told(session):
+    from brokercare.core.scheduler import run_now
+
     _investors(session)
     late = valuation_alerts.send_valuation_warnings(session, date(2026, 6, 16))
     assert (late.dear, late.warned) == ([], 0)
+    assert late.stale.startswith("index valuation data is stale: all configured indices")
+    assert "newest 2021-06-22" in late.stale and "BROKERCARE_INDEX_VALUATION_CSV" in late.stale
+    assert valuation_alerts.send_valuation_warnings(session, DAY).stale is None  # current on its own day
+    session.rollback()
+    run = run_now("engagement.valuation_warnings", date(2026, 6, 16))
+    assert run.status == "succeeded" and run.counts["stale_data"] == 1
+    assert run.warnings and "no valuation warning can be sent" in run.warnings[0]
 
 
 # --- IPO first-day estimate ---------------------------------------------------------------

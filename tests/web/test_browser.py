@@ -239,10 +239,11 @@ PAGES_BY_LOGIN = {
                 "/workbench/scorecards"],
     "lead01": ["/workbench", "/workbench/tickets", "/workbench/kpi", "/workbench/scorecards"],
     "risk01": ["/workbench/alerts", "/workbench/openings"],
-    "compliance01": ["/workbench/access-reads?customer_id=1", "/workbench/openings"],
+    "compliance01": ["/workbench/access-reads?customer_id=1", "/workbench/openings", "/workbench/communities"],
     "admin01": ["/workbench/admin", "/workbench/scorecards"],
-    "manager01": ["/workbench/leads"],
-    "demo_mass": ["/me", "/me/calculators"],
+    "manager01": ["/workbench/leads", "/workbench/communities"],
+    "demo_mass": ["/me", "/me/calculators", "/me/learn", "/me/learn/fraud-apps", "/me/learn/video-fund-basics",
+                  "/me/learn/quiz-ipo", "/me/community", "/me/community/starter"],
 }
 
 

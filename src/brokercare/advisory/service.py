@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import Connection, func, select
@@ -45,6 +46,7 @@ from brokercare.advisory.suitability import record_confirmation as record_confir
 from brokercare.core.bulkload import insert_columns
 from brokercare.core.database import utcnow
 from brokercare.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from brokercare.core.settings import get_settings
 from brokercare.customers.service import Assessed, get_customer, replace_assessed_risks
 from brokercare.market.service import instrument_rows
 
@@ -222,25 +224,39 @@ def package_drift(session: Session, customer_id: int, key: str, *, years_left: f
     return plan, packages.monitor(plan, holdings)
 
 
+def reviewed_on(row: CustomerGoal, day: date) -> bool:
+    """Whether the goal was re-projected on ``day`` (local time): its stored probability is that day's."""
+    if row.reviewed_at is None:
+        return False
+    return row.reviewed_at.astimezone(ZoneInfo(get_settings().timezone)).date() == day
+
+
 def review_goals(session: Session, *, today: date | None = None, progress=None) -> dict[str, int]:
     """Re-project every active goal (the nightly progress check); counts by outcome.
 
-    A goal whose customer has no valid assessment is skipped (and counted), not failed: the
-    customer is already being asked to re-test.
+    A goal already re-projected today — by the engagement domain's nightly watch, which values
+    goals from actual holdings (``engagement.watch_goals``, scheduled first) — is not simulated
+    again: its stored result is counted (``reused``). A goal whose customer has no valid
+    assessment is skipped (and counted), not failed: the customer is already being asked to re-test.
     """
-    counts = {"on_track": 0, "off_track": 0, "achieved": 0, "skipped": 0}
-    ids = list(session.scalars(select(CustomerGoal.id).where(CustomerGoal.status == "active")))
-    for goal_id in ids:
-        try:
-            with session.begin_nested():
-                row, projection = review_goal(session, goal_id, today=today)
-        except DomainError:
-            counts["skipped"] += 1
+    today = today or local_today()
+    counts = {"on_track": 0, "off_track": 0, "achieved": 0, "skipped": 0, "reused": 0}
+    rows = list(session.scalars(select(CustomerGoal).where(CustomerGoal.status == "active")))
+    for goal in rows:
+        if reviewed_on(goal, today) and goal.on_track is not None:
+            counts["reused"] += 1
+            counts["on_track" if goal.on_track else "off_track"] += 1
         else:
-            if projection is None:
-                counts["achieved"] += 1
+            try:
+                with session.begin_nested():
+                    row, projection = review_goal(session, goal.id, today=today)
+            except DomainError:
+                counts["skipped"] += 1
             else:
-                counts["on_track" if row.on_track else "off_track"] += 1
+                if projection is None:
+                    counts["achieved"] += 1
+                else:
+                    counts["on_track" if row.on_track else "off_track"] += 1
         if progress is not None:
             progress()
     return counts

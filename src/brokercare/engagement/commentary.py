@@ -20,13 +20,15 @@ from sqlalchemy.orm import Session
 from brokercare.accounts.service import holdings_frame
 from brokercare.assistant.service import check_outgoing
 from brokercare.customers.service import report_recipients
-from brokercare.engagement import contact
+from brokercare.engagement import contact, education
 from brokercare.engagement.tiers import config, customers_in, fill
 from brokercare.market.service import daily_history, instruments_by_symbol
 from brokercare.outbox.schemas import NewMessage
 from brokercare.outbox.service import enqueue_many
 
 PARTITION = 20_000
+#: Where a library item opens in the customer's app (the customer's page).
+LEARN_LINK = "/me/learn/"
 
 
 @dataclass
@@ -142,16 +144,22 @@ def _send(session: Session, texts: dict[int, str], *, kind: str, ref: str, day: 
 
 
 def send_education(session: Session, day: date) -> Sent:
-    """This month's education links to every customer of the education's tiers, capped, once a month."""
+    """This month's education links to every customer of the education's tiers, capped, once a
+    month: each customer's own top unfinished items of the library (:mod:`engagement.library`,
+    chosen by their profile), then the regulators' and exchanges' education sites."""
     cfg = config().education
     month = f"{day.year}年{day.month}月"
     wanted = customers_in(session, cfg.tiers)
     total = Sent()
-    links = "\n".join(f"· {link.title}：{link.url}" for link in cfg.links)
+    sites = "\n".join(f"· {link.title}：{link.url}" for link in cfg.links)
     for k in range(0, len(wanted), PARTITION):
         ids = set(wanted[k:k + PARTITION])
-        people = report_recipients(session.connection(), lo=min(ids), hi=max(ids))
-        texts = {cid: fill(cfg.intro, {"name": name}) + "\n" + links
+        lo, hi = min(ids), max(ids)
+        people = report_recipients(session.connection(), lo=lo, hi=hi)
+        picks = education.monthly_links(session, ids, lo, hi)
+        texts = {cid: "\n".join([fill(cfg.intro, {"name": name}),
+                                 *(f"· {i.title}（约{i.minutes}分钟）：{LEARN_LINK}{i.key}" for i in picks.get(cid, [])),
+                                 sites])
                  for cid, name in people.select("customer_id", "name").iter_rows() if cid in ids}
         _send(session, texts, kind="education", ref=f"education:{day:%Y-%m}", day=day, total=total,
               subject=fill(cfg.subject, {"month": month}), channel=cfg.channel)

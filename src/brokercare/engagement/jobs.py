@@ -85,14 +85,18 @@ def watch_goals(ctx: RunContext) -> dict:
     with ctx.session() as session:
         w = watch.watch_goals(session, ctx.day)
     return {"goals": w.goals, "off_track": w.off_track, "drifted": w.drifted, "notified": w.notified,
-            "capped": w.capped, "tasks": w.tasks, "skipped": w.skipped}
+            "capped": w.capped, "tasks": w.tasks, "skipped": w.skipped, "reused": w.reused}
 
 
 def valuation_warnings(ctx: RunContext) -> dict:
-    """Holdings of dear indices flagged to the customers whose risk level it concerns."""
+    """Holdings of dear indices flagged to the customers whose risk level it concerns; a warning on
+    the run when the index valuation data is too old to use."""
     with ctx.session() as session:
         r = valuation_alerts.send_valuation_warnings(session, ctx.day)
-    return {"dear": ",".join(r.dear), "warned": r.warned, "capped": r.capped, "blocked": r.blocked, "held": r.held}
+    if r.stale:
+        ctx.warn(r.stale)  # the run's record and the operator log: stale data must not pass as "nobody dear"
+    return {"dear": ",".join(r.dear), "warned": r.warned, "capped": r.capped, "blocked": r.blocked, "held": r.held,
+            "stale_data": int(r.stale is not None)}
 
 
 JOBS.update({"tier_services": tier_services, "monthly_commentary": monthly_commentary, "watch_goals": watch_goals,

@@ -172,3 +172,60 @@ class Watch(Base):
     notified: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[dict] = mapped_column(JSON)
     checked_on: Mapped[date] = mapped_column(Date)
+
+
+class ContentProgress(Base):
+    """A customer's progress on one item of the education library (``data/content``): an article
+    or video marked done, a quiz's attempts with the best score and whether it was passed.
+    ``state``: ``done`` (read or watched), ``passed`` or ``failed`` (a quiz's best attempt)."""
+
+    __tablename__ = "engagement_content_progress"
+    __table_args__ = (UniqueConstraint("customer_id", "item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    item: Mapped[str] = mapped_column(String(48))
+    kind: Mapped[str] = mapped_column(String(12))  # article, video, quiz
+    state: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    best_score: Mapped[int | None] = mapped_column(Integer)  # correct answers of the best attempt
+    last_answers: Mapped[dict | None] = mapped_column(JSON)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CommunityMember(Base):
+    """A customer who joined a themed community (``data/communities.yaml``)."""
+
+    __tablename__ = "engagement_community_members"
+    __table_args__ = (UniqueConstraint("community", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community: Mapped[str] = mapped_column(String(32), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CommunityPost(Base):
+    """A post or a reply (``parent_id``) in a community, by a member or the host (``user_id``).
+    ``state``: ``published``, ``held`` (the compliance guard stopped it: ``held_reason`` says why
+    in Chinese, visible to its author and the host) or ``rejected`` by the host after review."""
+
+    __tablename__ = "engagement_community_posts"
+    __table_args__ = (Index("ix_engagement_community_posts_room", "community", "state", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community: Mapped[str] = mapped_column(String(32))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("engagement_community_posts.id", ondelete="CASCADE"),
+                                                  index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)  # security.users.id of a staff author (the host)
+    author: Mapped[str] = mapped_column(String(40))  # the name shown: a customer's is masked (王**)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12))
+    held_reason: Mapped[str | None] = mapped_column(Text)
+    violations: Mapped[list | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    moderated_by: Mapped[int | None] = mapped_column(Integer)  # security.users.id
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    moderation_note: Mapped[str | None] = mapped_column(Text)

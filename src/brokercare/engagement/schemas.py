@@ -156,3 +156,113 @@ class TeamMemberOut(BaseModel):
     role: str
     name: str
     user_id: int
+
+
+# --- the education library and the communities ----------------------------------------------
+
+class ContentOut(BaseModel):
+    key: str
+    kind: Literal["article", "video", "quiz"]
+    title: str
+    summary: str
+    topics: list[str]
+    minutes: int
+    essential: bool
+    url: str | None = None
+    reason: str | None = Field(None, description="why it is recommended to this customer")
+    state: Literal["done", "passed", "failed", "started"] | None = Field(
+        None, description="the customer's progress: read/watched, quiz passed or failed")
+
+
+class QuestionOut(BaseModel):
+    q: str
+    options: list[str]
+
+
+class ContentDetailOut(ContentOut):
+    body_html: str = ""
+    questions: list[QuestionOut] = []
+    pass_mark: int | None = None
+
+
+class CompletionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    finished: int
+    total: int
+    essentials_finished: int
+    essentials: int
+    quizzes_passed: int
+
+
+class QuizAnswers(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answers: list[int] = Field(description="the chosen option (from 0) of each question, in order")
+
+
+class MarkedOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    question: str
+    chosen: str | None
+    correct: str
+    right: bool
+    explanation: str
+
+
+class GradedOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    title: str
+    score: int
+    total: int
+    pass_mark: int
+    passed: bool
+    best_score: int
+    attempts: int
+    questions: list[MarkedOut]
+
+
+class CommunityOut(BaseModel):
+    key: str
+    name: str
+    description: str
+    host: str
+    members: int
+    joined: bool
+    matched: list[str] = Field(description="why it suits the customer, in their words (from their profile)")
+
+
+class PostIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    body: str = Field(min_length=1, max_length=5000)
+    parent_id: int | None = Field(None, description="the post this replies to")
+
+
+class PostOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    community: str
+    parent_id: int | None
+    author: str
+    body: str
+    state: Literal["published", "held", "rejected"]
+    held_reason: str | None
+    moderation_note: str | None
+    created_at: datetime
+
+
+class ThreadOut(BaseModel):
+    post: PostOut
+    replies: list[PostOut]
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: Literal["publish", "reject"]
+    note: str | None = Field(None, max_length=500, description="required when rejecting: the author reads it")

@@ -32,11 +32,17 @@ from brokercare.core.calendar import (
 from brokercare.core.database import utcnow
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.customers.service import get_customer_by_no
-from brokercare.engagement import contact, leads
+from brokercare.engagement import communities, contact, education, leads, library
 from brokercare.engagement.calculators import Lot as Lot
 from brokercare.engagement.calculators import dividend_tax as dividend_tax
 from brokercare.engagement.calculators import goal as goal
 from brokercare.engagement.calculators import loan as loan
+from brokercare.engagement.communities import held_posts as held_posts
+from brokercare.engagement.communities import hosted_by as hosted_by
+from brokercare.engagement.education import community_cards as community_cards
+from brokercare.engagement.education import learn_page as learn_page
+from brokercare.engagement.education import open_item as open_item
+from brokercare.engagement.education import reader_of as reader_of
 from brokercare.engagement.facts import lead_facts as lead_facts
 from brokercare.engagement.facts import task_facts as task_facts
 from brokercare.engagement.ipo_estimate import IpoEstimate, estimates_for, notes_for
@@ -61,10 +67,31 @@ from brokercare.engagement.welcome import welcome as welcome
 from brokercare.outbox.schemas import NewMessage
 from brokercare.outbox.service import enqueue_many
 
+# --- the education library and the communities (engagement.library, .communities, .education) ---
+communities_config = communities.config
+community_hosts = communities.hosts
+join_community = communities.join
+leave_community = communities.leave
+host_post = communities.post_as_host
+review_post = communities.review
+community_threads = communities.threads
+community_post = education.post
+content_html = library.body_html
+grade_quiz = library.grade
+content_library = library.library
+mark_content_done = library.mark_done
+
 #: A lead's states in words, for pages.
 LEAD_STATE_LABELS = leads.STATE_LABELS
 #: Leads by need and state with the amount won (service quality's conversion of proactive leads).
 lead_conversion = leads.conversion
+
+
+def education_completion(session: Session, customer_id: int):
+    """How much of the library written for the customer they finished (counts only)."""
+    from brokercare.engagement.library import completion
+
+    return completion(session, customer_id, reader_of(session, customer_id))
 
 
 def services_of_tier(tier: str) -> list[str]:

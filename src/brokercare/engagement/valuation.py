@@ -7,7 +7,8 @@ The history is the shipped weekly PE/PB excerpt (``data/index_valuation/``, real
 Each week's percentile is computed over the ten years up to it (no look-ahead; the index
 providers' convention, which reproduces the source's own daily figures); the context says how
 the index did over the following year the other times it was that dear. A valuation older than
-``max_age_days`` is not used: a stale file warns nobody.
+``max_age_days`` is not used: a stale file warns nobody, and :func:`staleness` says so to the
+operator (the nightly job's run record and log).
 """
 
 from __future__ import annotations
@@ -141,3 +142,25 @@ def warning_text(name: str, level: str, holdings: list[str], v: IndexValuation) 
                  f"一年后指数涨跌幅的中位数为{v.median_next_year:+.1%}，其中{v.share_down:.0%}的情况一年后是下跌的。")
     return text + (f"估值高不代表马上下跌，但回撤的空间往往更大。请结合您的风险承受能力（{LEVEL_NAMES.get(level, level)}）"
                    "和用钱时间，留意这部分持仓的比例。以上为历史统计，不代表未来表现，市场有风险。")
+
+
+def staleness(day: date) -> str | None:
+    """An operator's sentence when some configured indices have no valuation recent enough to use
+    on ``day`` (none: nobody can be warned about them), else None."""
+    cfg = config()
+    frame = history()
+    stale = []
+    for rule in cfg.indices:
+        dates = frame.filter((pl.col("index") == rule.code) & (pl.col("date") <= day))["date"]
+        last = dates.max() if dates.len() else None
+        if last is None or last < day - timedelta(days=cfg.max_age_days):
+            stale.append((rule.code, last))
+    if not stale:
+        return None
+    source = os.environ.get("BROKERCARE_INDEX_VALUATION_CSV") or "the shipped data/index_valuation/weekly_pe_pb.csv"
+    newest = max((d for _, d in stale if d is not None), default=None)
+    which = ("all configured indices" if len(stale) == len(cfg.indices)
+             else "indices " + ", ".join(code for code, _ in stale))
+    return (f"index valuation data is stale: {which} have no PE/PB within max_age_days={cfg.max_age_days} of {day} "
+            f"(newest {newest or 'none'} in {source}), so no valuation warning can be sent for them; point "
+            "BROKERCARE_INDEX_VALUATION_CSV at a current file with the columns index,date,close,pe,pb")

@@ -21,6 +21,7 @@ from brokercare.engagement.valuation import (
     IndexValuation,
     config,
     index_of,
+    staleness,
     valuation_on,
     warning_text,
 )
@@ -38,6 +39,7 @@ class Warned:
     capped: int = 0
     blocked: int = 0
     held: int = 0  # already told in this episode
+    stale: str | None = None  # the operator's note when indices have no current valuation
 
 
 def dear_indices(day: date) -> dict[str, IndexValuation]:
@@ -77,7 +79,7 @@ def _held(session: Session, customers: dict[int, str], measured: dict) -> dict[t
 def send_valuation_warnings(session: Session, day: date) -> Warned:
     """Warn each concerned customer holding something measured by a dear index (caller commits)."""
     dear = dear_indices(day)
-    result = Warned(dear=sorted(dear))
+    result = Warned(dear=sorted(dear), stale=staleness(day))
     stale = {r.code for r in config().indices if valuation_on(r.code, day) is None}
     customers = dict(customers_at_levels(session, config().risk_levels)) if dear else {}
     found = _held(session, customers, symbols_measured(session, set(dear))) if customers else {}

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.core.database import get_session
 from brokercare.core.errors import PermissionDenied
-from brokercare.engagement import calculators, service
+from brokercare.engagement import calculators, content_views, service
 from brokercare.engagement.schemas import (
     BenefitOut,
     DividendTaxIn,
@@ -116,6 +116,9 @@ def customer_benefits(customer_id: int, user: Principal = Depends(current_user),
     if user.role != "customer" or user.customer_id != customer_id:
         raise PermissionDenied("只有客户本人可以查看开户礼包。")
     return [BenefitOut.model_validate(b) for b in service.benefits_of(session, customer_id)]
+
+
+router.include_router(content_views.router)  # the education library and the communities
 
 
 def startup() -> None:

@@ -24,7 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.service import available_cash, positions_of
-from brokercare.advisory.service import active_goals, goal_package, package_drift, review_goal
+from brokercare.advisory.service import (
+    active_goals,
+    goal_package,
+    package_drift,
+    review_goal,
+    reviewed_on,
+)
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.errors import DomainError
 from brokercare.customers.service import tiers_and_managers
@@ -46,6 +52,7 @@ class Watched:
     capped: int = 0
     tasks: int = 0
     skipped: int = 0
+    reused: int = 0  # goals advisory had already re-projected today at the same amount
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,7 @@ def _years_left(target: date, day: date) -> float:
 
 
 def _goal_finding(row, projection, actual: float, typed: float) -> Finding:
-    bad = projection is not None and not row.on_track
+    bad = row.on_track is False
     advice = [a.message for a in projection.adjustments] if projection is not None else []
     body = (f"您的“{row.name}”目标按目前实际持仓（约{actual:,.0f}元）重新测算，达成可能性约为"
             f"{(row.probability or 0):.0%}，低于建议水平。可以考虑：" + "；".join(advice or ["与客户经理一起调整计划"]) + "。"
@@ -112,17 +119,29 @@ def _package_finding(row, report) -> Finding:
                     "moves": report.moves})
 
 
+def _review(session: Session, goal, actual: float, day: date, told: set[str], total: Watched):
+    """Advisory's review of ``goal`` at ``actual``: today's stored one when advisory already
+    re-projected it at this amount and no message needs its adjustments, else re-projected now."""
+    same = reviewed_on(goal, day) and round(float(goal.current_value), 2) == round(actual, 2)
+    if same and (goal.on_track or f"goal:{goal.id}" in told):
+        total.reused += 1
+        return goal, None
+    with session.begin_nested():
+        return review_goal(session, goal.id, current_value=actual, today=day)
+
+
 def findings_for(session: Session, customer_id: int, goals: list, day: date, total: Watched) -> list[Finding]:
     """Each goal re-projected with its actual amount, and its package's drift; a goal advisory
     cannot review (no valid assessment, its date passed) is skipped and counted."""
     values = actual_values(session, customer_id, goals)
+    told = set(session.scalars(select(Watch.key).where(Watch.customer_id == customer_id, Watch.kind == "goal",
+                                                       Watch.bad.is_(True), Watch.notified.is_(True))))
     found: list[Finding] = []
     for g in goals:
         actual, package = values[g.id]
         typed = float(g.current_value)
         try:
-            with session.begin_nested():
-                row, projection = review_goal(session, g.id, current_value=actual, today=day)
+            row, projection = _review(session, g, actual, day, told, total)
         except DomainError:
             total.skipped += 1
             continue

@@ -175,6 +175,7 @@ def mount(app: FastAPI) -> None:
         audit_pages,
         calculator_pages,
         customer_pages,
+        learn_pages,
         manager_pages,
         opening_pages,
         quality_pages,
@@ -190,4 +191,5 @@ def mount(app: FastAPI) -> None:
     app.include_router(admin_pages.router)
     app.include_router(customer_pages.router)
     app.include_router(calculator_pages.router)
+    app.include_router(learn_pages.router)
     app.include_router(opening_pages.router)
