@@ -155,3 +155,29 @@ def test_the_scheduled_jobs_run_the_same_code(session):
                      ("engagement.monthly_commentary", date(2026, 7, 1))):
         outcome = run_now(job, day)
         assert outcome.status == "succeeded", (job, outcome.error)
+
+
+def test_a_goal_the_holdings_reach_is_celebrated_once_and_the_manager_talks_it_through(session):
+    """陈静's education fund grows: 200,000 units of the index fund (about 350,720 元) pass the
+    300,000 元 target."""
+    people = _family(session)
+    session.execute(Position.__table__.update()
+                    .where(Position.symbol == "000051.OF", Position.account_id.in_(
+                        select(Account.id).where(Account.customer_id == people["chen"])))
+                    .values(quantity=200_000))
+    session.commit()
+    night = watch.watch_goals(session, DAY)
+    session.commit()
+    assert (night.reached, night.off_track) == (1, 0)
+    assert session.get(advisory.CustomerGoal, people["goal"]).status == "achieved"
+    [msg] = [m for m in _messages(session, people["chen"]) if m.kind == "engagement_goal_reached_watch"]
+    assert msg.subject == "目标达成" and "您的“女儿大学教育金”目标（300,000元）已经达成" in msg.body
+    assert "约357,623元" in msg.body  # 5,000 × 1.3806 + 200,000 × 1.7536
+    [task] = session.scalars(select(ManagerTask).where(ManagerTask.kind == "goal_reached_watch")).all()
+    assert task.manager_id == people["wang"] and task.title == "目标达成：女儿大学教育金，请与客户沟通后续安排"
+    assert task.script.startswith("可以这样开场：恭喜！")
+
+    later = watch.watch_goals(session, DAY + timedelta(days=1))  # reached goals are no longer watched
+    session.commit()
+    assert (later.goals, later.reached) == (0, 0)
+    assert len([m for m in _messages(session, people["chen"]) if m.kind == "engagement_goal_reached_watch"]) == 1

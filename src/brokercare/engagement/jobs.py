@@ -85,7 +85,8 @@ def watch_goals(ctx: RunContext) -> dict:
     with ctx.session() as session:
         w = watch.watch_goals(session, ctx.day)
     return {"goals": w.goals, "off_track": w.off_track, "drifted": w.drifted, "notified": w.notified,
-            "capped": w.capped, "tasks": w.tasks, "skipped": w.skipped, "reused": w.reused}
+            "capped": w.capped, "tasks": w.tasks, "skipped": w.skipped, "reused": w.reused,
+            "reached": w.reached}
 
 
 def valuation_warnings(ctx: RunContext) -> dict:

@@ -257,7 +257,7 @@ def limit_down_tasks(session: Session, since: datetime, *, now: datetime | None 
 
 #: A task's kind in words, for pages.
 TASK_KIND_LABELS = {"limit_down": "跌停紧急联系", "quarterly_review": "季度资产检视", "goal_watch": "目标偏离",
-                    "package_watch": "组合偏离"}
+                    "package_watch": "组合偏离", "goal_reached_watch": "目标达成"}
 
 
 def is_overdue(task: ManagerTask, now: datetime | None = None) -> bool:

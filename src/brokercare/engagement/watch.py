@@ -11,7 +11,8 @@ When a goal turns off track or a package drifts beyond its band, the customer is
 (outbox, under the frequency cap and the outbox's quiet hours; held back by the cap, it is tried
 again the next night) and their manager gets a task with the suggested adjustment. A verdict is
 kept in ``engagement_watches``; nothing more is sent while it stays bad; once it recovers, a
-later relapse is a new episode.
+later relapse is a new episode. A goal the holdings now reach is celebrated once: the customer
+hears what they can do next and the manager gets a task to talk it through.
 """
 
 from __future__ import annotations
@@ -53,13 +54,14 @@ class Watched:
     tasks: int = 0
     skipped: int = 0
     reused: int = 0  # goals advisory had already re-projected today at the same amount
+    reached: int = 0
 
 
 @dataclass(frozen=True)
 class Finding:
-    key: str  # goal:12, package:12
+    key: str  # goal:12, package:12, goal_reached:12
     customer_id: int
-    kind: str  # goal, package
+    kind: str  # goal, package, goal_reached
     bad: bool
     subject: str
     body: str  # to the customer
@@ -111,6 +113,16 @@ def _goal_finding(row, projection, actual: float, typed: float) -> Finding:
                     "typed": round(typed, 2), "adjustments": advice})
 
 
+def _reached_finding(row, actual: float) -> Finding:
+    """A goal its holdings reach: told once (the goal is no longer active, so never judged again)."""
+    body = (f"恭喜！按目前的实际持仓（约{actual:,.0f}元），您的“{row.name}”目标（{float(row.target_amount):,.0f}元）"
+            "已经达成。接下来可以和客户经理一起决定：继续持有、把已取得的成果转入更稳健的配置，或者设定下一个目标。"
+            "市场有波动，达成后的资产价值也会变化。")
+    return Finding(f"goal_reached:{row.id}", row.customer_id, "goal_reached", True, "目标达成", body,
+                   f"目标达成：{row.name}，请与客户沟通后续安排",
+                   {"goal_id": row.id, "actual": round(actual, 2), "target": float(row.target_amount)})
+
+
 def _package_finding(row, report) -> Finding:
     return Finding(f"package:{row.id}", row.customer_id, "package", report.drifted, "组合偏离提醒",
                    report.suggestion + "调整前请确认各产品的风险等级与费用，市场有风险。",
@@ -146,6 +158,8 @@ def findings_for(session: Session, customer_id: int, goals: list, day: date, tot
             total.skipped += 1
             continue
         found.append(_goal_finding(row, projection, actual, typed))
+        if row.status == "achieved":
+            found.append(_reached_finding(row, actual))
         if row.status != "active":  # reached: its package is no longer watched
             found.append(Finding(f"package:{row.id}", customer_id, "package", False, "", "", "", {"goal_id": row.id}))
         if package is None or row.status != "active":
@@ -186,6 +200,7 @@ def watch_goals(session: Session, day: date) -> Watched:
         for f in findings_for(session, cid, goals, day, total):
             total.off_track += f.bad and f.kind == "goal"
             total.drifted += f.bad and f.kind == "package"
+            total.reached += f.kind == "goal_reached"
             w, tell = _judge(session, f, day)
             if not tell:
                 continue
@@ -208,8 +223,9 @@ def _task(session: Session, f: Finding, w: Watch, manager_id: int | None, due: d
     key = f"watch:{f.key}:{w.since.isoformat()}"
     if session.scalar(select(ManagerTask.id).where(ManagerTask.key == key)):
         return 0
+    script = f"可以这样开场：{f.body}" if f.kind == "goal_reached" else f"建议调整：{f.body}"
     session.add(ManagerTask(key=key, customer_id=f.customer_id, manager_id=manager_id, kind=f"{f.kind}_watch",
-                            title=f.task, script=f"建议调整：{f.body}", state="open", due_at=due))
+                            title=f.task, script=script, state="open", due_at=due))
     session.flush()
     return 1
 
