@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.fund_fees import fee_rules, schedule_for, subscription_fee
+from brokercare.accounts.fund_settlement import settle_day_for
 from brokercare.accounts.models import Account, FundOrder, Position
 from brokercare.accounts.schemas import FundOrderOut
 from brokercare.core.amounts import format_amount
@@ -156,11 +157,22 @@ def _suitability(session: Session, gate: SuitabilityGate, customer_id: int, fund
 
 # --- views --------------------------------------------------------------------------------------
 
+def _state_label(o: FundOrder) -> str:
+    """A redemption's proceeds are told apart: in transit with their day, then arrived."""
+    if o.kind == "redeem" and o.settle_day is not None and o.state in ("placed", "confirmed"):
+        if o.settled_at is not None:
+            return "已确认，赎回款已到账"
+        when = f"预计 {o.settle_day.month} 月 {o.settle_day.day} 日到账"
+        return f"已确认，赎回款在途（{when}）" if o.state == "confirmed" else f"{STATE_LABELS['placed']}（赎回款{when}）"
+    return STATE_LABELS[o.state]
+
+
 def view(o: FundOrder, *, replayed: bool = False, warning: str | None = None) -> FundOrderOut:
     return FundOrderOut(
         order_no=o.order_no, kind=o.kind, kind_label=KIND_LABELS[o.kind], symbol=o.symbol,
         fund_name=o.fund_name, amount=o.amount, units=o.units, state=o.state,
-        state_label=STATE_LABELS[o.state], nav_day=o.nav_day, confirm_day=next_trading_day(o.nav_day),
+        state_label=_state_label(o), nav_day=o.nav_day, confirm_day=next_trading_day(o.nav_day),
+        settle_day=o.settle_day, settled_at=o.settled_at,
         cancellable_until=cut_off_of(o.nav_day) if o.state == "placed" else None, nav=o.nav,
         fee=o.fee, proceeds=o.proceeds, suitability=o.suitability, reason=o.reason,
         placed_at=o.placed_at, confirmed_at=o.confirmed_at, replayed=replayed, warning=warning)
@@ -190,10 +202,12 @@ def _new(account: Account, fund, key: str, kind: str, now: datetime, channel: st
          amount: Decimal | None = None, units: Decimal | None = None,
          state: str = "placed") -> FundOrder:
     schedule = schedule_for(fund.symbol, fund.board, fund.name)
+    nav_day = nav_day_for(now)
     return FundOrder(
         order_no=_order_no(now), idempotency_key=key, customer_id=account.customer_id,
         account_id=account.id, symbol=fund.symbol, fund_name=fund.name, kind=kind, amount=amount,
-        units=units, state=state, channel=channel, placed_at=now, nav_day=nav_day_for(now),
+        units=units, state=state, channel=channel, placed_at=now, nav_day=nav_day,
+        settle_day=settle_day_for(fund.symbol, fund.board, nav_day) if kind == "redeem" else None,
         fee_schedule=schedule.name,
         fee=subscription_fee(schedule, amount)[0] if kind == "subscribe" else None)
 
@@ -203,7 +217,7 @@ def _ledger_placed(session: Session, o: FundOrder) -> None:
         "customer_id": o.customer_id, "kind": o.kind, "symbol": o.symbol,
         "amount": str(o.amount) if o.amount is not None else None,
         "units": str(o.units) if o.units is not None else None, "nav_day": o.nav_day.isoformat(),
-        "suitability": o.suitability, "suitability_confirmation_id": o.suitability_confirmation_id,
+        "settle_day": o.settle_day.isoformat() if o.settle_day else None, "suitability": o.suitability, "suitability_confirmation_id": o.suitability_confirmation_id,
         "channel": o.channel})
 
 

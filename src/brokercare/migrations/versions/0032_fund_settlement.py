@@ -1,0 +1,36 @@
+"""Fund redemption settlement by fund type (the proceeds' settlement day and arrival), the per-IP
+count of opening applications started, and the shareholder accounts applied for at opening.
+
+Revision ID: 0032_fund_settlement
+Revises: 0030_search_quota
+Create Date: 2026-12-05 23:30:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from brokercare.core.database import UTCDateTime
+
+revision: str = "0032_fund_settlement"
+down_revision: str | Sequence[str] | None = "0030_search_quota"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Redemptions confirmed before this revision were credited at confirmation: no settle_day.
+    with op.batch_alter_table("fund_orders") as batch:
+        batch.add_column(sa.Column("settle_day", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("settled_at", UTCDateTime(), nullable=True))
+    op.create_index("ix_fund_orders_settle_day", "fund_orders", ["settle_day"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_fund_orders_settle_day", table_name="fund_orders")
+    with op.batch_alter_table("fund_orders") as batch:
+        batch.drop_column("settled_at")
+        batch.drop_column("settle_day")
