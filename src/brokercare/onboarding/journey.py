@@ -23,9 +23,10 @@ from brokercare.advisory import service as advisory
 from brokercare.core.after_commit import publish_after_commit
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
-from brokercare.core.errors import AuthenticationFailed, Conflict, ValidationFailed
+from brokercare.core.errors import AuthenticationFailed, Conflict, DomainError, ValidationFailed
 from brokercare.core.identifiers import normalise_mobile
 from brokercare.core.journeys import journey_step
+from brokercare.core.quota import count_use
 from brokercare.customers import service as customers
 from brokercare.ledger.service import append_many
 from brokercare.onboarding.checks import (
@@ -39,7 +40,7 @@ from brokercare.onboarding.checks import (
 )
 from brokercare.onboarding.checks import agreement_texts as agreement_texts
 from brokercare.onboarding.id_verification import MAX_PICTURE_BYTES, IdentityVendor
-from brokercare.onboarding.models import OpeningApplication, SignedAgreement
+from brokercare.onboarding.models import OpeningApplication, SignedAgreement, StartQuota
 from brokercare.security.service import (
     blind_index,
     create_user,
@@ -92,8 +93,33 @@ class Session_:
     token: str
 
 
-def start(session: Session, *, phone: str, password: str, channel: str = "web") -> Session_:
-    """Begin an application for a mobile number, with the password the applicant will log in with."""
+class TooManyStarts(DomainError):
+    status_code = 429
+    title = "Too many requests"
+
+
+_PERIODS = (("hour", timedelta(hours=1), "1 小时"), ("day", timedelta(days=1), "24 小时"))
+
+
+def _admit_ip(session: Session, ip: str | None, now: datetime) -> None:
+    """Count one application started from ``ip`` in its hour and its day (the counts roll back with
+    a start refused later, so only started applications count); refuse past either limit."""
+    if not ip:
+        return
+    limits = rules().start_limits
+    ip_hash = blind_index(f"opening-ip:{ip}")
+    for period, window, zh in _PERIODS:
+        limit = limits.per_hour if period == "hour" else limits.per_day
+        if count_use(session, StartQuota, {"ip_hash": ip_hash, "period": period}, window, now) > limit:
+            raise TooManyStarts(f"您所在的网络在 {zh}内发起的开户申请已达 {limit} 份上限，请稍后再试。"
+                                "已经开始的申请不受影响，可选择“继续开户”用手机号和密码继续。",
+                                extra={"retry_after_s": int(window.total_seconds())})
+
+
+def start(session: Session, *, phone: str, password: str, channel: str = "web", ip: str | None = None) -> Session_:
+    """Begin an application for a mobile number, with the password the applicant will log in with;
+    at most so many per source IP address an hour and a day (``start_limits`` in opening.yaml)."""
+    _admit_ip(session, ip, utcnow())
     try:
         mobile = normalise_mobile(phone)
     except ValueError:

@@ -70,3 +70,16 @@ class SignedAgreement(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ledger_index: Mapped[int] = mapped_column(Integer)
+
+
+class StartQuota(Base):
+    """Opening applications started from one source IP address (its keyed hash: the address itself
+    is not kept) in the current hour or day, shared by every server process
+    (:func:`brokercare.core.quota.count_use`)."""
+
+    __tablename__ = "onboarding_start_quota"
+
+    ip_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(4), primary_key=True)  # hour, day
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    used: Mapped[int] = mapped_column(Integer, default=0)

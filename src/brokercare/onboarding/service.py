@@ -14,6 +14,7 @@ from brokercare.onboarding.id_verification import identity_vendor as identity_ve
 from brokercare.onboarding.id_verification import sample_picture as sample_picture
 from brokercare.onboarding.journey import STEP_ZH, STEPS
 from brokercare.onboarding.journey import IdentityForm as IdentityForm
+from brokercare.onboarding.journey import TooManyStarts as TooManyStarts
 from brokercare.onboarding.journey import agreement_texts as agreement_texts
 from brokercare.onboarding.journey import assess_risk as assess_risk
 from brokercare.onboarding.journey import bind_bank as bind_bank

@@ -27,9 +27,19 @@ def upgrade() -> None:
         batch.add_column(sa.Column("settle_day", sa.Date(), nullable=True))
         batch.add_column(sa.Column("settled_at", UTCDateTime(), nullable=True))
     op.create_index("ix_fund_orders_settle_day", "fund_orders", ["settle_day"])
+    # Opening applications started per source IP (its keyed hash) and hour/day, shared by processes.
+    op.create_table(
+        "onboarding_start_quota",
+        sa.Column("ip_hash", sa.String(64), nullable=False),
+        sa.Column("period", sa.String(4), nullable=False),
+        sa.Column("window_start", UTCDateTime(), nullable=False),
+        sa.Column("used", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("ip_hash", "period", name=op.f("pk_onboarding_start_quota")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("onboarding_start_quota")
     op.drop_index("ix_fund_orders_settle_day", table_name="fund_orders")
     with op.batch_alter_table("fund_orders") as batch:
         batch.drop_column("settled_at")
