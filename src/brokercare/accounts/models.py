@@ -35,6 +35,7 @@ class Account(Base):
     # Shareholder (stock) accounts per exchange, e.g. A123456789 (SH) / 0123456789 (SZ).
     sh_holder_no: Mapped[str | None] = mapped_column(String(12))
     sz_holder_no: Mapped[str | None] = mapped_column(String(12))
+    one_code_no: Mapped[str | None] = mapped_column(String(12))  # 中国结算 一码通账户号码
 
 
 class MarginContract(Base):

@@ -49,6 +49,7 @@ from brokercare.accounts.models import (
     Position,
     Trade,
 )
+from brokercare.accounts.opening import HolderNumbers as HolderNumbers
 from brokercare.accounts.opening import open_cash_account as open_cash_account
 from brokercare.accounts.profile_sources import cash_by_customer as cash_by_customer
 from brokercare.accounts.profile_sources import (

@@ -48,6 +48,10 @@ class OpeningApplication(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     review_note: Mapped[str | None] = mapped_column(Text)  # the reason a rejected applicant reads
     account_no: Mapped[str | None] = mapped_column(String(20))
+    # what 中国结算 issued (also on the account): 一码通, Shanghai and Shenzhen securities accounts
+    one_code_no: Mapped[str | None] = mapped_column(String(12))
+    sh_holder_no: Mapped[str | None] = mapped_column(String(12))
+    sz_holder_no: Mapped[str | None] = mapped_column(String(12))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -36,9 +36,20 @@ def upgrade() -> None:
         sa.Column("used", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("ip_hash", "period", name=op.f("pk_onboarding_start_quota")),
     )
+    # 中国结算 一码通 on the account (SH/SZ columns exist), and what the opening was issued.
+    with op.batch_alter_table("accounts") as batch:
+        batch.add_column(sa.Column("one_code_no", sa.String(12), nullable=True))
+    with op.batch_alter_table("onboarding_applications") as batch:
+        for column in ("one_code_no", "sh_holder_no", "sz_holder_no"):
+            batch.add_column(sa.Column(column, sa.String(12), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("onboarding_applications") as batch:
+        for column in ("sz_holder_no", "sh_holder_no", "one_code_no"):
+            batch.drop_column(column)
+    with op.batch_alter_table("accounts") as batch:
+        batch.drop_column("one_code_no")
     op.drop_table("onboarding_start_quota")
     op.drop_index("ix_fund_orders_settle_day", table_name="fund_orders")
     with op.batch_alter_table("fund_orders") as batch:
