@@ -2,7 +2,8 @@
 account on the fund type's day counted in trading days from the NAV day (money-market T+1, bond
 T+3, index and equity T+4, QDII T+8), across 国庆 and 春节; until then they are 在途资金 — shown
 with their day, counted in the customer's assets, not spendable and not transferable to the bank —
-and the settlement job credits each redemption once however often it runs."""
+and the settlement job credits each redemption once however often it runs. Purchases publish
+their steps to the quality domain's fund-order funnel."""
 
 from __future__ import annotations
 
@@ -29,10 +30,13 @@ from brokercare.accounts import fund_settlement, funds, transfers
 from brokercare.accounts.models import Account, CashMovement, FundOrder
 from brokercare.accounts.service import net_assets_by_customer
 from brokercare.api import create_app
+from brokercare.core.bus import get_bus
 from brokercare.core.database import session_scope
-from brokercare.core.errors import ValidationFailed
+from brokercare.core.errors import Conflict, ValidationFailed
 from brokercare.core.scheduler import run_now
 from brokercare.ledger.models import LedgerEntry
+from brokercare.quality import journeys as quality_journeys
+from brokercare.quality.models import JourneyStepRecord
 from brokercare.security.service import create_user, get_cipher
 
 BOND = "001512.OF"  # 易方达中债3-5年期国债指数, bond
@@ -195,3 +199,27 @@ def test_the_customer_sees_money_in_transit_with_its_day(session):
     assert item["expected_on"] == "2026-02-26" and item["label"].startswith("在途资金：赎回华夏沪深300ETF联接A")
     sold = next(o for o in orders if o["order_no"] == placed.order_no)
     assert sold["settle_day"] == "2026-02-26" and sold["state_label"] == "已确认，赎回款在途（预计 2 月 26 日到账）"
+
+
+@pytest.mark.usefixtures("shelf")
+def test_purchases_reach_the_quality_funnel_including_the_warned_one_who_stopped(session):
+    """谨慎型 李秀英 is warned about an R4 fund and stops there; 稳健型 张伟 buys an R3 fund and gets
+    his units: the fund-order funnel shows where each one got to."""
+    quality_journeys.subscribe(get_bus())
+    cautious, _ = investor(session, 7, "C2")
+    with pytest.raises(Conflict):
+        subscribe(session, cautious, "20000", "app-warned", bj(2026, 1, 13, 10, 0), symbol="000008.OF")
+    session.rollback()
+    buyer, _ = investor(session, 8, "C3")
+    bought = subscribe(session, buyer, "10000", "app-bought", bj(2026, 1, 13, 10, 5))
+    confirm(session, date(2026, 1, 14))
+
+    def steps(customer_id):
+        return session.scalars(select(JourneyStepRecord.step).where(
+            JourneyStepRecord.journey == "fund_order", JourneyStepRecord.customer_id == customer_id)
+            .order_by(JourneyStepRecord.step_no)).all()
+
+    assert steps(cautious) == ["started", "suitability_checked"]
+    assert steps(buyer) == ["started", "suitability_checked", "confirmed", "paid", "accepted"]
+    refs = set(session.scalars(select(JourneyStepRecord.ref).where(JourneyStepRecord.customer_id == buyer)))
+    assert refs == {funds.journey_ref(order(session, bought.order_no))}

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.accounts.fund_fees import Lot, fee_rules, redeem, subscribe
 from brokercare.accounts.fund_settlement import settle_day_for
-from brokercare.accounts.funds import PROPOSAL_TTL
+from brokercare.accounts.funds import PROPOSAL_TTL, publish_steps
 from brokercare.accounts.inbox import read_checked
 from brokercare.accounts.models import Account, CashMovement, FundLot, FundNav, FundOrder, Position
 from brokercare.core.after_commit import publish_after_commit
@@ -208,6 +208,8 @@ def confirm_order(session: Session, o: FundOrder, nav: Decimal, *, now: datetime
         "nav_day": o.nav_day.isoformat(), "nav": str(nav), "units": str(o.units),
         "fee": str(o.fee), "cash": str(moved),
         "settle_day": o.settle_day.isoformat() if o.settle_day else None})
+    if o.kind == "subscribe":  # the purchase funnel's last step: units confirmed
+        publish_steps(session, o, ("accepted",), now)
     publish_after_commit(session, Event(POSITION_EVENT, {  # the live book and the profile follow
         "account_id": o.account_id, "symbol": o.symbol,
         "quantity": str(position.quantity if position is not None else 0),

@@ -14,6 +14,7 @@ their explicit confirmation, which the gate records and ledgers; a refusal canno
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -26,10 +27,13 @@ from brokercare.accounts.fund_fees import fee_rules, schedule_for, subscription_
 from brokercare.accounts.fund_settlement import settle_day_for
 from brokercare.accounts.models import Account, FundOrder, Position
 from brokercare.accounts.schemas import FundOrderOut
+from brokercare.core.after_commit import publish_after_commit
 from brokercare.core.amounts import format_amount
+from brokercare.core.bus import get_bus
 from brokercare.core.calendar import SHANGHAI, is_trading_day, next_trading_day
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from brokercare.core.journeys import journey_step
 from brokercare.ledger.service import append as ledger_append
 from brokercare.market.service import instruments_by_symbol
 
@@ -241,11 +245,35 @@ def place_subscription(session: Session, *, customer_id: int, symbol: str,
     return view(order)
 
 
+def journey_ref(o: FundOrder) -> str:
+    """One purchase's name in the funnel: from its request key, so a warned attempt and the
+    confirmed retry under the same key are one instance (a chat proposal keeps its own key)."""
+    return "fund_order:" + hashlib.sha256(o.idempotency_key.encode()).hexdigest()[:24]
+
+
+def publish_steps(session: Session | None, o: FundOrder, steps: tuple[str, ...], at: datetime) -> None:
+    """The subscription's ``journey.step`` events for quality's funnel: after the caller commits,
+    or at once (``session`` None) for a step reached by an attempt that is refused and rolled back."""
+    for step in steps:
+        event = journey_step("fund_order", step, ref=journey_ref(o), at=at, customer_id=o.customer_id,
+                             channel=o.channel)
+        if session is None:
+            get_bus().publish(event)
+        else:
+            publish_after_commit(session, event)
+
+
 def _admit_subscription(session: Session, order: FundOrder, account: Account, fund,
                         gate: SuitabilityGate, risk_confirmed: bool, now: datetime) -> None:
-    """Cash, then suitability (recording a warned customer's confirmation), then freeze and ledger."""
+    """Cash, then suitability (recording a warned customer's confirmation), then freeze and ledger.
+    The funnel's steps: started and suitability checked (also when the customer is warned or
+    refused and the order is not placed), confirmed and paid (the amount frozen) once placed."""
     _check_cash(account, order.amount)
-    verdict = _suitability(session, gate, order.customer_id, fund, now, risk_confirmed=risk_confirmed)
+    try:
+        verdict = _suitability(session, gate, order.customer_id, fund, now, risk_confirmed=risk_confirmed)
+    except (Conflict, PermissionDenied):
+        publish_steps(None, order, ("started", "suitability_checked"), now)
+        raise
     order.state, order.placed_at, order.nav_day = "placed", now, nav_day_for(now)
     order.suitability = verdict.decision
     if verdict.decision == "warn_confirm":
@@ -256,6 +284,7 @@ def _admit_subscription(session: Session, order: FundOrder, account: Account, fu
     session.add(order)
     session.flush()
     _ledger_placed(session, order)
+    publish_steps(session, order, ("started", "suitability_checked", "confirmed", "paid"), now)
 
 
 def place_redemption(session: Session, *, customer_id: int, symbol: str,
@@ -348,6 +377,7 @@ def propose_subscription(session: Session, *, customer_id: int, symbol: str,
     order.suitability = verdict.decision
     session.add(order)
     session.flush()
+    publish_steps(session, order, ("started", "suitability_checked"), now)
     return view(order, warning=verdict.message if verdict.decision == "warn_confirm" else None)
 
 
