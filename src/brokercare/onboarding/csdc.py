@@ -20,11 +20,11 @@ platform's own transaction failed gets the same accounts. Anything the adapter r
 from __future__ import annotations
 
 import hashlib
-import importlib
 from dataclasses import dataclass
 from typing import Protocol
 
 from brokercare.core.settings import get_settings
+from brokercare.onboarding.id_verification import adapter
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,4 @@ class LocalFakeRegistry:
 
 def shareholder_registry() -> ShareholderRegistry:
     """The configured adapter (``BROKERCARE_CSDC_ADAPTER``), else the local fake."""
-    path = get_settings().csdc_adapter
-    if not path:
-        return LocalFakeRegistry()
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)()
+    return adapter(get_settings().csdc_adapter, LocalFakeRegistry)
