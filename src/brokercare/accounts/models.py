@@ -183,7 +183,8 @@ class BankTransfer(Base):
 
 class ReconciliationItem(Base):
     """One difference between the transfers and a bank's statement of a day, as a task for
-    operations: ``missing_at_bank``, ``missing_here``, ``amount_mismatch``; ``settled`` notes the
+    operations: ``missing_at_bank``, ``missing_here``, ``amount_mismatch``, ``state_mismatch``,
+    ``reversed_at_bank`` (a confirmed transfer the bank reversed, 冲正); ``settled`` notes the
     statement confirming or failing a transfer whose answer never came (a bank timeout)."""
 
     __tablename__ = "reconciliation_items"
