@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from tests.monitoring.brokerage import add_account, add_customer
 
-from brokercare.accounts import fund_confirmation, fund_reconciliation, funds
+from brokercare.accounts import fund_confirmation, fund_reconciliation, fund_settlement, funds
 from brokercare.accounts.models import (
     Account,
     CashMovement,
@@ -195,6 +195,9 @@ def test_the_redemption_fee_at_6_and_7_days_of_holding(session, shelf, redeemed_
     confirm(session, sell.confirm_day)
     done = order(session, sell.order_no)
     assert (done.state, done.fee, done.proceeds) == ("confirmed", fee, proceeds)
+    assert money(session, acc) == (Decimal("190000.00"), Decimal("0.00"))  # in transit: index fund T+4
+    fund_settlement.settle_due(session, done.settle_day)
+    session.commit()
     assert money(session, acc) == (Decimal("190000.00") + proceeds, Decimal("0.00"))
     assert session.scalar(select(Position).where(Position.account_id == acc)) is None
 

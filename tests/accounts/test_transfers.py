@@ -119,6 +119,34 @@ def test_a_bank_timeout_then_late_success_is_reconciled_not_doubled(session, ban
     assert len(reconciliation.open_items(session)) == 1
 
 
+def test_transfers_the_bank_reversed_are_reversed_here_or_go_to_operations(session, bank, wang, tmp_path):
+    """工商银行's statement reverses (冲正) two of 王建国's transfers: a 20,000 out whose answer never
+    came becomes 已冲正 with the frozen money released; a 5,000 in already confirmed and credited is
+    not undone by the platform (he may have spent it) but is an item for operations."""
+    cid, acc = wang
+    bank.script = ["late"]
+    out = request(session, cid, "out", "20000", "app-out")
+    transfers.send_transfer(session, out.transfer_no, bank=HttpBank(bank.url, timeout=1))
+    session.commit()
+    into = request(session, cid, "in", "5000", "app-in")
+    transfers.send_transfer(session, into.transfer_no)
+    session.commit()
+    assert balance(session, acc) == (Decimal("55000.00"), Decimal("20000.00"))
+    statement = tmp_path / "工商银行_20260616.csv"
+    statement.write_text("transfer_no,bank_ref,direction,amount,status\n"
+                         f"{out.transfer_no},B00000101,out,20000.00,reversed\n"
+                         f"{into.transfer_no},B00000102,in,5000.00,reversed\n", "utf-8")
+    for _ in range(2):  # the same file twice changes nothing more
+        result = reconciliation.reconcile(session, bank_name="工商银行", day=DAY,
+                                          rows=reconciliation.read_statement(statement))
+        session.commit()
+    assert transfers.transfer_of(session, customer_id=cid, transfer_no=out.transfer_no).state_label == "已冲正"
+    assert balance(session, acc) == (Decimal("55000.00"), Decimal("0.00"))
+    [item] = result.differences
+    assert (item.kind, item.reference) == ("reversed_at_bank", into.transfer_no)
+    assert "银行已冲正平台已确认的转入 5000.00 元" in item.detail
+
+
 def test_a_bank_that_refuses_unfreezes_the_money(session, bank, wang):
     cid, acc = wang
     bank.script = ["reject"]

@@ -8,8 +8,10 @@ bad row refuses the whole file with its row number.
 On the trading day after an order's NAV day, with that day's NAV loaded, the order is confirmed
 once, in one transaction: a subscription's units ((amount − fee) / NAV, rounded down to 0.01) go to
 the position and a new lot, its cash leaves the account; a redemption takes its units from the
-oldest lots first, pays the holding-period fee of each, and its proceeds (units × NAV − fee) reach
-the account. An order whose NAV has not arrived waits for the next run.
+oldest lots first, pays the holding-period fee of each, and its proceeds (units × NAV − fee) are
+in transit until the fund type's settlement day (:mod:`fund_settlement`), when the job
+``accounts.settle_fund_redemptions`` credits them. An order whose NAV has not arrived waits for
+the next run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.fund_fees import Lot, fee_rules, redeem, subscribe
-from brokercare.accounts.funds import PROPOSAL_TTL
+from brokercare.accounts.fund_settlement import settle_day_for
+from brokercare.accounts.funds import PROPOSAL_TTL, publish_steps
 from brokercare.accounts.inbox import read_checked
 from brokercare.accounts.models import Account, CashMovement, FundLot, FundNav, FundOrder, Position
 from brokercare.core.after_commit import publish_after_commit
@@ -195,13 +198,18 @@ def confirm_order(session: Session, o: FundOrder, nav: Decimal, *, now: datetime
         position = _redeemed(session, o, account, position, nav)
         moved = o.proceeds
     o.state, o.nav, o.confirmed_at = "confirmed", nav, now
-    session.add(CashMovement(movement_no=o.order_no, account_id=o.account_id,
-                             kind=f"fund_{o.kind}", amount=moved, status="done", occurred_at=now))
+    # a redemption's proceeds are in transit until its settlement day (fund_settlement.py)
+    session.add(CashMovement(movement_no=o.order_no, account_id=o.account_id, kind=f"fund_{o.kind}",
+                             amount=moved, status="done" if o.kind == "subscribe" else "pending",
+                             occurred_at=now))
     session.flush()
     ledger_append(session, "fund_order.confirmed", f"fund_order:{o.order_no}", {
         "customer_id": o.customer_id, "kind": o.kind, "symbol": o.symbol,
         "nav_day": o.nav_day.isoformat(), "nav": str(nav), "units": str(o.units),
-        "fee": str(o.fee), "cash": str(moved)})
+        "fee": str(o.fee), "cash": str(moved),
+        "settle_day": o.settle_day.isoformat() if o.settle_day else None})
+    if o.kind == "subscribe":  # the purchase funnel's last step: units confirmed
+        publish_steps(session, o, ("accepted",), now)
     publish_after_commit(session, Event(POSITION_EVENT, {  # the live book and the profile follow
         "account_id": o.account_id, "symbol": o.symbol,
         "quantity": str(position.quantity if position is not None else 0),
@@ -240,7 +248,9 @@ def _redeemed(session: Session, o: FundOrder, account: Account, position: Positi
     _take_fifo(lots, o.units - max(min(untracked, o.units), Decimal(0)))
     o.fee, o.proceeds = result.fee, result.proceeds
     o.fee_detail = json.dumps([s.as_dict() for s in result.slices], ensure_ascii=False)
-    account.cash_balance += result.proceeds
+    if o.settle_day is None:  # placed before settlement days were recorded: the fund type's day now
+        fund = instruments_by_symbol(session, [o.symbol]).get(o.symbol)
+        o.settle_day = settle_day_for(o.symbol, fund.board if fund else None, o.nav_day)
     position.quantity -= o.units
     if position.quantity > 0:
         return position

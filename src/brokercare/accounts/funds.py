@@ -14,6 +14,7 @@ their explicit confirmation, which the gate records and ledgers; a refusal canno
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -23,12 +24,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.fund_fees import fee_rules, schedule_for, subscription_fee
+from brokercare.accounts.fund_settlement import settle_day_for
 from brokercare.accounts.models import Account, FundOrder, Position
 from brokercare.accounts.schemas import FundOrderOut
+from brokercare.core.after_commit import publish_after_commit
 from brokercare.core.amounts import format_amount
+from brokercare.core.bus import get_bus
 from brokercare.core.calendar import SHANGHAI, is_trading_day, next_trading_day
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from brokercare.core.journeys import journey_step
 from brokercare.ledger.service import append as ledger_append
 from brokercare.market.service import instruments_by_symbol
 
@@ -156,11 +161,22 @@ def _suitability(session: Session, gate: SuitabilityGate, customer_id: int, fund
 
 # --- views --------------------------------------------------------------------------------------
 
+def _state_label(o: FundOrder) -> str:
+    """A redemption's proceeds are told apart: in transit with their day, then arrived."""
+    if o.kind == "redeem" and o.settle_day is not None and o.state in ("placed", "confirmed"):
+        if o.settled_at is not None:
+            return "已确认，赎回款已到账"
+        when = f"预计 {o.settle_day.month} 月 {o.settle_day.day} 日到账"
+        return f"已确认，赎回款在途（{when}）" if o.state == "confirmed" else f"{STATE_LABELS['placed']}（赎回款{when}）"
+    return STATE_LABELS[o.state]
+
+
 def view(o: FundOrder, *, replayed: bool = False, warning: str | None = None) -> FundOrderOut:
     return FundOrderOut(
         order_no=o.order_no, kind=o.kind, kind_label=KIND_LABELS[o.kind], symbol=o.symbol,
         fund_name=o.fund_name, amount=o.amount, units=o.units, state=o.state,
-        state_label=STATE_LABELS[o.state], nav_day=o.nav_day, confirm_day=next_trading_day(o.nav_day),
+        state_label=_state_label(o), nav_day=o.nav_day, confirm_day=next_trading_day(o.nav_day),
+        settle_day=o.settle_day, settled_at=o.settled_at,
         cancellable_until=cut_off_of(o.nav_day) if o.state == "placed" else None, nav=o.nav,
         fee=o.fee, proceeds=o.proceeds, suitability=o.suitability, reason=o.reason,
         placed_at=o.placed_at, confirmed_at=o.confirmed_at, replayed=replayed, warning=warning)
@@ -190,10 +206,12 @@ def _new(account: Account, fund, key: str, kind: str, now: datetime, channel: st
          amount: Decimal | None = None, units: Decimal | None = None,
          state: str = "placed") -> FundOrder:
     schedule = schedule_for(fund.symbol, fund.board, fund.name)
+    nav_day = nav_day_for(now)
     return FundOrder(
         order_no=_order_no(now), idempotency_key=key, customer_id=account.customer_id,
         account_id=account.id, symbol=fund.symbol, fund_name=fund.name, kind=kind, amount=amount,
-        units=units, state=state, channel=channel, placed_at=now, nav_day=nav_day_for(now),
+        units=units, state=state, channel=channel, placed_at=now, nav_day=nav_day,
+        settle_day=settle_day_for(fund.symbol, fund.board, nav_day) if kind == "redeem" else None,
         fee_schedule=schedule.name,
         fee=subscription_fee(schedule, amount)[0] if kind == "subscribe" else None)
 
@@ -203,7 +221,7 @@ def _ledger_placed(session: Session, o: FundOrder) -> None:
         "customer_id": o.customer_id, "kind": o.kind, "symbol": o.symbol,
         "amount": str(o.amount) if o.amount is not None else None,
         "units": str(o.units) if o.units is not None else None, "nav_day": o.nav_day.isoformat(),
-        "suitability": o.suitability, "suitability_confirmation_id": o.suitability_confirmation_id,
+        "settle_day": o.settle_day.isoformat() if o.settle_day else None, "suitability": o.suitability, "suitability_confirmation_id": o.suitability_confirmation_id,
         "channel": o.channel})
 
 
@@ -227,11 +245,35 @@ def place_subscription(session: Session, *, customer_id: int, symbol: str,
     return view(order)
 
 
+def journey_ref(o: FundOrder) -> str:
+    """One purchase's name in the funnel: from its request key, so a warned attempt and the
+    confirmed retry under the same key are one instance (a chat proposal keeps its own key)."""
+    return "fund_order:" + hashlib.sha256(o.idempotency_key.encode()).hexdigest()[:24]
+
+
+def publish_steps(session: Session | None, o: FundOrder, steps: tuple[str, ...], at: datetime) -> None:
+    """The subscription's ``journey.step`` events for quality's funnel: after the caller commits,
+    or at once (``session`` None) for a step reached by an attempt that is refused and rolled back."""
+    for step in steps:
+        event = journey_step("fund_order", step, ref=journey_ref(o), at=at, customer_id=o.customer_id,
+                             channel=o.channel)
+        if session is None:
+            get_bus().publish(event)
+        else:
+            publish_after_commit(session, event)
+
+
 def _admit_subscription(session: Session, order: FundOrder, account: Account, fund,
                         gate: SuitabilityGate, risk_confirmed: bool, now: datetime) -> None:
-    """Cash, then suitability (recording a warned customer's confirmation), then freeze and ledger."""
+    """Cash, then suitability (recording a warned customer's confirmation), then freeze and ledger.
+    The funnel's steps: started and suitability checked (also when the customer is warned or
+    refused and the order is not placed), confirmed and paid (the amount frozen) once placed."""
     _check_cash(account, order.amount)
-    verdict = _suitability(session, gate, order.customer_id, fund, now, risk_confirmed=risk_confirmed)
+    try:
+        verdict = _suitability(session, gate, order.customer_id, fund, now, risk_confirmed=risk_confirmed)
+    except (Conflict, PermissionDenied):
+        publish_steps(None, order, ("started", "suitability_checked"), now)
+        raise
     order.state, order.placed_at, order.nav_day = "placed", now, nav_day_for(now)
     order.suitability = verdict.decision
     if verdict.decision == "warn_confirm":
@@ -242,6 +284,7 @@ def _admit_subscription(session: Session, order: FundOrder, account: Account, fu
     session.add(order)
     session.flush()
     _ledger_placed(session, order)
+    publish_steps(session, order, ("started", "suitability_checked", "confirmed", "paid"), now)
 
 
 def place_redemption(session: Session, *, customer_id: int, symbol: str,
@@ -334,6 +377,7 @@ def propose_subscription(session: Session, *, customer_id: int, symbol: str,
     order.suitability = verdict.decision
     session.add(order)
     session.flush()
+    publish_steps(session, order, ("started", "suitability_checked"), now)
     return view(order, warning=verdict.message if verdict.decision == "warn_confirm" else None)
 
 

@@ -1,11 +1,18 @@
 """The accounts domain's scheduled jobs (``core/data/schedule.yaml``; docs/jobs.md): transfers that
 need a second look during the banks' hours, the post-close reconciliation of each bank's
-statement (docs/transfers.md), the T+1 confirmation of fund orders and their reconciliation
-against the fund companies' confirmation files (docs/funds.md)."""
+statement (docs/transfers.md), the T+1 confirmation of fund orders, the arrival of redemption
+proceeds on their fund type's day, and the reconciliation against the fund companies'
+confirmation files (docs/funds.md)."""
 
 from __future__ import annotations
 
-from brokercare.accounts import fund_confirmation, fund_reconciliation, reconciliation, transfers
+from brokercare.accounts import (
+    fund_confirmation,
+    fund_reconciliation,
+    fund_settlement,
+    reconciliation,
+    transfers,
+)
 from brokercare.core.calendar import previous_trading_day
 from brokercare.core.errors import ValidationFailed
 from brokercare.core.runs import RunContext
@@ -58,6 +65,13 @@ def fund_orders_confirm(ctx: RunContext) -> dict:
     return counts
 
 
+def settle_fund_redemptions(ctx: RunContext) -> dict:
+    """Credit redemption proceeds whose settlement day (T+n by fund type) has come; a run twice, or
+    by two schedulers, credits each once."""
+    with ctx.session() as session:
+        return fund_settlement.settle_due(session, ctx.day)
+
+
 def reconcile_fund_confirmations(ctx: RunContext) -> dict:
     """Match each fund company's confirmations of the last NAV day against the platform's orders."""
     nav_day = previous_trading_day(ctx.day)
@@ -79,6 +93,7 @@ def reconcile_fund_confirmations(ctx: RunContext) -> dict:
 
 JOBS = {
     "fund_orders_confirm": fund_orders_confirm,
+    "settle_fund_redemptions": settle_fund_redemptions,
     "transfers_follow_up": transfers_follow_up,
     "reconcile_bank_statements": reconcile_bank_statements,
     "reconcile_fund_confirmations": reconcile_fund_confirmations,

@@ -35,6 +35,7 @@ class Account(Base):
     # Shareholder (stock) accounts per exchange, e.g. A123456789 (SH) / 0123456789 (SZ).
     sh_holder_no: Mapped[str | None] = mapped_column(String(12))
     sz_holder_no: Mapped[str | None] = mapped_column(String(12))
+    one_code_no: Mapped[str | None] = mapped_column(String(12))  # 中国结算 一码通账户号码
 
 
 class MarginContract(Base):
@@ -182,7 +183,8 @@ class BankTransfer(Base):
 
 class ReconciliationItem(Base):
     """One difference between the transfers and a bank's statement of a day, as a task for
-    operations: ``missing_at_bank``, ``missing_here``, ``amount_mismatch``; ``settled`` notes the
+    operations: ``missing_at_bank``, ``missing_here``, ``amount_mismatch``, ``state_mismatch``,
+    ``reversed_at_bank`` (a confirmed transfer the bank reversed, 冲正); ``settled`` notes the
     statement confirming or failing a transfer whose answer never came (a bank timeout)."""
 
     __tablename__ = "reconciliation_items"
@@ -206,14 +208,16 @@ class ReconciliationItem(Base):
 
 class FundOrder(Base):
     """An OTC fund order (场外基金申购/赎回): ``subscribe`` by amount, ``redeem`` by units, through
-    proposed (offered in a chat) → placed → confirmed | cancelled; proposed → expired.
+    proposed (offered in a chat) → placed → confirmed | cancelled; proposed → expired. A confirmed
+    redemption's proceeds are in transit until ``settle_day`` (``settled_at`` once credited).
 
     ``nav_day`` is the trading day whose NAV prices it (the 15:00 cut-off); a subscription's amount
     is frozen on the account and a redemption's units on the position from placing to outcome.
     """
 
     __tablename__ = "fund_orders"
-    __table_args__ = (Index("ix_fund_orders_state_day", "state", "nav_day"),)
+    __table_args__ = (Index("ix_fund_orders_state_day", "state", "nav_day"),
+                      Index("ix_fund_orders_settle_day", "settle_day"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_no: Mapped[str] = mapped_column(String(24), unique=True)
@@ -239,6 +243,10 @@ class FundOrder(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reason: Mapped[str | None] = mapped_column(Text)
+    # redeem: the trading day the proceeds reach the account (fund type's T+n from the NAV day),
+    # and when they did; between confirmation and then they are 在途资金 (accounts/fund_settlement.py)
+    settle_day: Mapped[date | None] = mapped_column(Date)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class FundLot(Base):

@@ -7,6 +7,7 @@ domain's; this is the one place an account comes into being outside a bulk impor
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -23,6 +24,16 @@ from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, ValidationFailed
 from brokercare.security.service import blind_index, get_cipher
 
+
+@dataclass(frozen=True)
+class HolderNumbers:
+    """The investor's 中国结算 accounts: 一码通, and the Shanghai and Shenzhen securities accounts."""
+
+    one_code: str
+    sh: str
+    sz: str
+
+
 #: Capital account numbers: ``10`` (cash) + 10 digits of the row id, as the demo brokerage and a
 #: broker's import number them, so numbers issued online never collide with imported ones.
 PREFIX = {"cash": "10", "margin": "20"}
@@ -33,10 +44,12 @@ def account_number(kind: str, account_id: int) -> str:
 
 
 def open_cash_account(session: Session, *, customer_id: int, branch_code: str, card_no: str,
-                      commission_rate: Decimal, application_no: str | None = None) -> Account:
+                      commission_rate: Decimal, application_no: str | None = None,
+                      holder: HolderNumbers | None = None) -> Account:
     """Issue the customer's 普通资金账号 bound to ``card_no`` (Luhn-checked; its bank from the BIN
-    table). One cash account per customer: a second call raises :class:`Conflict`. Writes in the
-    caller's transaction; ``account.opened`` is published when it commits."""
+    table), with the shareholder accounts 中国结算 issued (``holder``). One cash account per
+    customer: a second call raises :class:`Conflict`. Writes in the caller's transaction;
+    ``account.opened`` is published when it commits."""
     check = check_card(card_no)
     if not check.luhn_ok:
         raise ValidationFailed("银行卡号校验未通过，请核对卡号。")
@@ -50,7 +63,9 @@ def open_cash_account(session: Session, *, customer_id: int, branch_code: str, c
                       cash_balance=Decimal("0"), frozen_cash=Decimal("0"),
                       bank_name=issuer.short_name if issuer else None,
                       bank_card_enc=get_cipher(session).encrypt(check.number),
-                      bank_card_hash=blind_index(check.number))
+                      bank_card_hash=blind_index(check.number),
+                      one_code_no=holder.one_code if holder else None, sh_holder_no=holder.sh if holder else None,
+                      sz_holder_no=holder.sz if holder else None)
     with session.begin_nested():
         session.add(account)
         session.flush()

@@ -2,11 +2,15 @@
 
 Statement files: ``<data dir>/inbox/bank-statements/<bank>_<YYYYMMDD>.csv`` (UTF-8 or GBK), one
 row per transfer the bank processed that business day, columns ``transfer_no,bank_ref,direction,
-amount,status`` (``status``: ``success`` or ``failed``; ``transfer_no`` is the number the platform
-sent, which the bank echoes). Each row is matched by transfer number:
+amount,status`` (``status``: ``success``, ``failed`` or ``reversed`` — 冲正, the bank undid its
+booking; ``transfer_no`` is the number the platform sent, which the bank echoes). Each row is
+matched by transfer number:
 
 - a transfer whose answer never came (still ``sent``) is settled as the statement says — once: a
-  bank timeout followed by a late success is confirmed, not doubled;
+  bank timeout followed by a late success is confirmed, not doubled; one the bank reversed becomes
+  ``reversed`` with no money moved (an outgoing amount is released);
+- a transfer confirmed here that the bank reversed is not undone automatically (the customer may
+  have spent the money): it is a ``reversed_at_bank`` item for operations;
 - every difference becomes an open item for operations: ``missing_at_bank`` (ours, not on the
   statement), ``missing_here`` (on the statement, not ours), ``amount_mismatch``,
   ``state_mismatch`` (the bank and the platform disagree on success).
@@ -29,7 +33,7 @@ from brokercare.accounts.banks import BankAnswer
 from brokercare.accounts.inbox import read_checked
 from brokercare.accounts.models import BankTransfer, ReconciliationItem
 from brokercare.accounts.schemas import ReconciliationItemOut, ReconciliationOut
-from brokercare.accounts.transfers import apply_answer
+from brokercare.accounts.transfers import apply_answer, fail
 from brokercare.core.errors import NotFound, ValidationFailed
 from brokercare.core.settings import get_settings
 from brokercare.ledger.service import append as ledger_append
@@ -44,6 +48,7 @@ class StatementRow:
     direction: str
     amount: Decimal
     success: bool
+    reversed: bool = False  # 冲正: the bank booked it, then undid it
 
 
 def statement_inbox() -> Path:
@@ -57,12 +62,13 @@ def _statement_row(rec: dict, line: int) -> StatementRow:
         raise ValueError(f"row {line}: amount {rec['amount']!r} is not a number") from None
     if rec["direction"].strip() not in ("in", "out"):
         raise ValueError(f"row {line}: direction {rec['direction']!r} is not in or out")
-    if rec["status"].strip() not in ("success", "failed"):
-        raise ValueError(f"row {line}: status {rec['status']!r} is not success or failed")
+    if rec["status"].strip() not in ("success", "failed", "reversed"):
+        raise ValueError(f"row {line}: status {rec['status']!r} is not success, failed or reversed")
     if not rec["transfer_no"].strip() and not rec["bank_ref"].strip():
         raise ValueError(f"row {line}: neither transfer_no nor bank_ref is given")
     return StatementRow(rec["transfer_no"].strip(), rec["bank_ref"].strip(),
-                        rec["direction"].strip(), amount, rec["status"].strip() == "success")
+                        rec["direction"].strip(), amount, rec["status"].strip() == "success",
+                        rec["status"].strip() == "reversed")
 
 
 def read_statement(path: Path) -> list[StatementRow]:
@@ -90,9 +96,12 @@ def reconcile(session: Session, *, bank_name: str, day: date, rows: list[Stateme
                                row.amount, f"金额不一致：平台 {t.amount} 元，银行 {row.amount} 元"))
             continue
         if t.state == "sent":
-            apply_answer(session, t, BankAnswer("confirmed" if row.success else "rejected",
-                                                row.bank_ref or None, "银行对账单显示该笔转账未成功"))
+            _settle(session, t, row)
             settled += 1
+        elif row.reversed and t.state == "confirmed":
+            items.append(_item(bank_name, day, "reversed_at_bank", t.transfer_no, t.id, t.amount, row.amount,
+                               f"银行已冲正平台已确认的{_dir(t.direction)} {t.amount} 元（银行流水 "
+                               f"{row.bank_ref or '无'}），客户资金需人工核实调整"))
         elif (t.state == "confirmed") != row.success:
             items.append(_item(bank_name, day, "state_mismatch", t.transfer_no, t.id, t.amount,
                                row.amount, f"状态不一致：平台为「{t.state}」，银行为"
@@ -111,6 +120,17 @@ def reconcile(session: Session, *, bank_name: str, day: date, rows: list[Stateme
     return ReconciliationOut(bank_name=bank_name, business_day=day, statement_rows=len(rows),
                              matched=matched, settled=settled,
                              differences=[ReconciliationItemOut.model_validate(i) for i in new])
+
+
+def _settle(session: Session, t: BankTransfer, row: StatementRow) -> None:
+    """A transfer whose answer never came, settled by the statement: confirmed, failed, or reversed
+    (冲正: no money moved, an outgoing amount released)."""
+    if row.reversed:
+        fail(session, t, "银行已冲正这笔转账，资金未划转", state="reversed")
+        session.flush()
+        return
+    apply_answer(session, t, BankAnswer("confirmed" if row.success else "rejected",
+                                        row.bank_ref or None, "银行对账单显示该笔转账未成功"))
 
 
 def _dir(direction: str) -> str:

@@ -9,6 +9,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class InTransitOut(BaseModel):
+    """A fund redemption's proceeds on their way to the account (在途资金)."""
+
+    order_no: str
+    fund_name: str
+    amount: Decimal
+    expected_on: date  # the trading day they arrive
+    label: str  # what the customer reads, e.g. "在途资金：赎回… 预计 2 月 26 日到账"
+
+
 class AccountOut(BaseModel):
     id: int
     account_no: str
@@ -20,6 +30,11 @@ class AccountOut(BaseModel):
     cash_balance: Decimal | None
     frozen_cash: Decimal | None
     bank_name: str | None
+    # 在途资金: confirmed fund redemptions not yet credited; neither spendable nor transferable
+    in_transit: Decimal = Decimal("0")
+    in_transit_items: list[InTransitOut] = Field(default_factory=list)
+    sh_holder_no: str | None = None  # 上海证券账户 (中国结算), issued at opening
+    sz_holder_no: str | None = None  # 深圳证券账户
 
 
 class PositionOut(BaseModel):
@@ -153,6 +168,8 @@ class FundOrderOut(BaseModel):
     state_label: str
     nav_day: date  # the trading day whose NAV prices the order (the 15:00 cut-off)
     confirm_day: date  # T+1: when the fund company confirms it
+    settle_day: date | None = None  # redeem: when the proceeds reach the account (T+n by fund type)
+    settled_at: datetime | None = None  # redeem: when they did; until then they are 在途资金
     cancellable_until: datetime | None
     nav: Decimal | None
     fee: Decimal | None  # subscribe: known when placed; redeem: on confirmation

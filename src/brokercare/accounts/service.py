@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Connection, Float, cast, func, select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts import loading, margin_loading
+from brokercare.accounts import fund_settlement, loading, margin_loading
 from brokercare.accounts.activity_sources import bank_flows as bank_flows
 from brokercare.accounts.activity_sources import last_trades as last_trades
 from brokercare.accounts.banks import CARD_TYPES as CARD_TYPES
@@ -30,6 +30,7 @@ from brokercare.accounts.banks import CardCheck as CardCheck
 from brokercare.accounts.banks import check_card as check_card
 from brokercare.accounts.daily_sources import holdings_frame as holdings_frame
 from brokercare.accounts.daily_sources import trades_frame as trades_frame
+from brokercare.accounts.fund_settlement import in_transit as in_transit
 from brokercare.accounts.funds import SuitabilityGate as SuitabilityGate
 from brokercare.accounts.funds import confirm_subscription_proposal as confirm_subscription_proposal
 from brokercare.accounts.funds import fund_orders_of as fund_orders_of
@@ -48,6 +49,7 @@ from brokercare.accounts.models import (
     Position,
     Trade,
 )
+from brokercare.accounts.opening import HolderNumbers as HolderNumbers
 from brokercare.accounts.opening import open_cash_account as open_cash_account
 from brokercare.accounts.profile_sources import cash_by_customer as cash_by_customer
 from brokercare.accounts.profile_sources import (
@@ -351,7 +353,7 @@ class NetAssets:
     """A customer's assets and margin liabilities, as the CDP's tiers (net assets, AUM) count them."""
 
     customer_id: int
-    assets: Decimal  # cash of open accounts + holdings at the reference price (cost without one)
+    assets: Decimal  # cash of open accounts + holdings at the reference price (cost without one) + in transit
     liabilities: Decimal  # active margin contracts: financing + interest + 融券 at the reference price
     holdings: int
     has_margin: bool
@@ -362,7 +364,8 @@ class NetAssets:
 
 
 def net_assets_by_customer(session: Session) -> list[NetAssets]:
-    """Every customer with an account: assets, liabilities and net assets, in three grouped queries."""
+    """Every customer with an account: assets (redemption proceeds in transit included),
+    liabilities and net assets, in four grouped queries."""
     cash = dict(session.execute(
         select(Account.customer_id, func.sum(Account.cash_balance))
         .where(Account.status != "closed").group_by(Account.customer_id)
@@ -385,11 +388,12 @@ def net_assets_by_customer(session: Session) -> list[NetAssets]:
         .group_by(Account.customer_id)
     ).all())
     margin = set(session.scalars(select(Account.customer_id).where(Account.kind == "margin").distinct()))
+    transit = fund_settlement.in_transit_by_customer(session)  # redeemed, still the customer's money
     customers = sorted(set(cash) | set(held))
     return [
         NetAssets(
             customer_id=cid,
-            assets=money((cash.get(cid) or 0) + (held.get(cid, (0, 0))[0] or 0)),
+            assets=money((cash.get(cid) or 0) + (held.get(cid, (0, 0))[0] or 0) + transit.get(cid, 0)),
             liabilities=money(debt.get(cid) or 0),
             holdings=held.get(cid, (0, 0))[1],
             has_margin=cid in margin,

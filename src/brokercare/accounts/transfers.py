@@ -21,6 +21,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from brokercare.accounts import fund_settlement
 from brokercare.accounts.banks import BankAnswer, BankGateway, BankRequest, bank_gateway
 from brokercare.accounts.models import Account, BankTransfer, CashMovement, Trade
 from brokercare.accounts.schemas import TransferOut
@@ -138,9 +139,16 @@ def withdrawable(session: Session, account: Account, day: date) -> tuple[Decimal
 
 
 def _check_out(session: Session, account: Account, amount: Decimal, day: date) -> None:
+    """Only cash that has arrived may leave: today's sale proceeds wait for T+1, and a fund
+    redemption's proceeds in transit (not in the balance until their day) are named with it."""
     free, proceeds = withdrawable(session, account, day)
     if amount > free:
         note = f"（今日卖出所得 {format_amount(proceeds)} 需下一交易日才能转出）" if proceeds else ""
+        transit = fund_settlement.in_transit(session, [account.id])
+        if transit:
+            note += "（" + "；".join(f"赎回{t.fund_name}的 {t.amount:,.2f} 元为在途资金，预计 "
+                                    f"{t.expected_on.month} 月 {t.expected_on.day} 日到账后才能转出"
+                                    for t in transit[:3]) + "）"
         raise ValidationFailed(f"可转出资金为 {format_amount(free)}{note}，本次转出金额超出可转出资金")
     taken = session.scalar(select(func.coalesce(func.sum(BankTransfer.amount), 0)).where(
         BankTransfer.customer_id == account.customer_id, BankTransfer.direction == "out",

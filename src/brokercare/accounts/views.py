@@ -5,15 +5,25 @@ customer holds (:mod:`brokercare.security.access`), and every such read is ledge
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from brokercare.accounts import funds, reconciliation, service, trade_events, transfers
+from brokercare.accounts import (
+    fund_settlement,
+    funds,
+    reconciliation,
+    service,
+    trade_events,
+    transfers,
+)
 from brokercare.accounts.schemas import (
     AccountOut,
     FundOrderIn,
     FundOrderOut,
+    InTransitOut,
     MarginStatusOut,
     PositionOut,
     ReconciliationItemOut,
@@ -48,14 +58,19 @@ def customer_accounts(
     session: Session = Depends(get_session),
 ) -> list[AccountOut]:
     get_customer(session, customer_id)
-    return [
-        AccountOut(
+    accounts = service.accounts_of(session, customer_id)
+    transit = fund_settlement.in_transit(session, [a.id for a in accounts])
+    out = []
+    for a in accounts:
+        mine = [InTransitOut(order_no=t.order_no, fund_name=t.fund_name, amount=t.amount,
+                             expected_on=t.expected_on, label=t.label) for t in transit if t.account_id == a.id]
+        out.append(AccountOut(
             id=a.id, account_no=a.account_no, kind=a.kind,
             status=a.status, opened_on=a.opened_on, branch_code=a.branch_code, currency=a.currency,
             cash_balance=a.cash_balance, frozen_cash=a.frozen_cash, bank_name=a.bank_name,
-        )
-        for a in service.accounts_of(session, customer_id)
-    ]
+            in_transit=sum((t.amount for t in mine), Decimal("0")), in_transit_items=mine,
+            sh_holder_no=a.sh_holder_no, sz_holder_no=a.sz_holder_no))
+    return out
 
 
 @router.get("/accounts/{account_id}/positions", response_model=list[PositionOut],

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # The ID-card OCR and face-match vendor's adapter, ``package.module:ClassName`` (unset: the
     # local fake of onboarding/id_verification.py, which reads only its own sample pictures).
     id_vendor: str | None = None
+    # 中国结算's account system for the 一码通 and SH/SZ securities accounts applied for at the end of
+    # an opening, ``package.module:ClassName`` (unset: the local fake of onboarding/csdc.py).
+    csdc_adapter: str | None = None
     bank_timeout_s: float = Field(8.0, gt=0)
     # Dispatcher: a message is tried at most this often before it is dead-lettered; retries wait
     # backoff_s * 2^(attempt-1) (at most backoff_max_s), half of it random (jitter).

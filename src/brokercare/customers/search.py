@@ -15,12 +15,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from brokercare.core.database import utcnow
 from brokercare.core.errors import DomainError, ValidationFailed
+from brokercare.core.quota import count_use
 from brokercare.customers.models import Customer, SearchQuota
 from brokercare.ledger.service import append
 from brokercare.security.policy import Principal
@@ -38,27 +38,12 @@ class TooManySearches(DomainError):
 
 
 def _throttle(session: Session, user_id: int) -> None:
-    """Count one search of ``user_id`` in the current minute; refuse it past the limit. The count
-    and a new minute's reset are one UPDATE, so parallel searches (other processes included) wait
-    for each other's row lock and none is lost; the row stays locked until the caller commits."""
-    now = utcnow()
-    fresh = SearchQuota.window_start <= now - timedelta(minutes=1)
-    used = session.execute(
-        update(SearchQuota).where(SearchQuota.user_id == user_id)
-        .values(used=case((fresh, 1), else_=SearchQuota.used + 1),
-                window_start=case((fresh, now), else_=SearchQuota.window_start))
-        .returning(SearchQuota.used)).scalar()
-    if used is None:  # the first search of this member of staff
-        try:
-            with session.begin_nested():
-                session.add(SearchQuota(user_id=user_id, window_start=now, used=1))
-        except IntegrityError:  # a parallel first search made the row: count on it
-            return _throttle(session, user_id)
-        return None
+    """Count one search of ``user_id`` in the current minute (:func:`brokercare.core.quota.count_use`:
+    one atomic UPDATE shared by every process); refuse it past the limit."""
+    used = count_use(session, SearchQuota, {"user_id": user_id}, timedelta(minutes=1), utcnow())
     if used > SEARCHES_PER_MINUTE:
         raise TooManySearches(f"查询过于频繁，请 1 分钟后再试（每分钟最多 {SEARCHES_PER_MINUTE} 次）。"
                               "(search rate limit)", extra={"retry_after_s": 60})
-    return None
 
 
 #: What a search matched on, as the results say it.

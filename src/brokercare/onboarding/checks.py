@@ -38,6 +38,13 @@ class Agreement(BaseModel):
     file: str
 
 
+class StartLimits(BaseModel):
+    """Applications one source IP address may start per hour and per day."""
+
+    per_hour: int = Field(ge=1)
+    per_day: int = Field(ge=1)
+
+
 class OpeningRules(BaseModel):
     branch_code: str
     commission_rate: float = Field(gt=0, lt=0.01)
@@ -45,6 +52,7 @@ class OpeningRules(BaseModel):
     review_from_age: int
     face: dict[str, float]
     resume: dict[str, int]
+    start_limits: StartLimits
     occupations: list[str] = Field(min_length=1)
     custody_banks: list[str] = Field(min_length=1)
     agreements: list[Agreement] = Field(min_length=1)

@@ -105,10 +105,15 @@ def sample_picture(width: int = 64, height: int = 40, **fields: str) -> bytes:
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + text + _chunk(b"IDAT", pixels) + _chunk(b"IEND", b"")
 
 
-def identity_vendor() -> IdentityVendor:
-    """The configured vendor (``BROKERCARE_ID_VENDOR``), else the local fake."""
-    path = get_settings().id_vendor
+def adapter(path: str | None, default: type):
+    """A broker's adapter named ``package.module:ClassName`` (built with no arguments), else
+    ``default()``: how the vendor and 中国结算 adapters are configured."""
     if not path:
-        return LocalFakeVendor()
+        return default()
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)()
+
+
+def identity_vendor() -> IdentityVendor:
+    """The configured vendor (``BROKERCARE_ID_VENDOR``), else the local fake."""
+    return adapter(get_settings().id_vendor, LocalFakeVendor)

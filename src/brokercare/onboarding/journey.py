@@ -10,6 +10,7 @@ decide records why, and the application goes to the back office when it is submi
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -23,11 +24,13 @@ from brokercare.advisory import service as advisory
 from brokercare.core.after_commit import publish_after_commit
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import utcnow
-from brokercare.core.errors import AuthenticationFailed, Conflict, ValidationFailed
+from brokercare.core.errors import AuthenticationFailed, Conflict, DomainError, ValidationFailed
 from brokercare.core.identifiers import normalise_mobile
 from brokercare.core.journeys import journey_step
+from brokercare.core.quota import count_use
 from brokercare.customers import service as customers
 from brokercare.ledger.service import append_many
+from brokercare.onboarding import csdc
 from brokercare.onboarding.checks import (
     PROVINCES,
     Refused,
@@ -39,7 +42,7 @@ from brokercare.onboarding.checks import (
 )
 from brokercare.onboarding.checks import agreement_texts as agreement_texts
 from brokercare.onboarding.id_verification import MAX_PICTURE_BYTES, IdentityVendor
-from brokercare.onboarding.models import OpeningApplication, SignedAgreement
+from brokercare.onboarding.models import OpeningApplication, SignedAgreement, StartQuota
 from brokercare.security.service import (
     blind_index,
     create_user,
@@ -48,6 +51,8 @@ from brokercare.security.service import (
     validate_password,
     verify_password,
 )
+
+log = logging.getLogger(__name__)
 
 #: The applicant's steps in order: the state each one leaves the application in.
 STEPS = ("started", "identity_verified", "risk_assessed", "agreement_signed", "bank_bound")
@@ -92,8 +97,33 @@ class Session_:
     token: str
 
 
-def start(session: Session, *, phone: str, password: str, channel: str = "web") -> Session_:
-    """Begin an application for a mobile number, with the password the applicant will log in with."""
+class TooManyStarts(DomainError):
+    status_code = 429
+    title = "Too many requests"
+
+
+_PERIODS = (("hour", timedelta(hours=1), "1 小时"), ("day", timedelta(days=1), "24 小时"))
+
+
+def _admit_ip(session: Session, ip: str | None, now: datetime) -> None:
+    """Count one application started from ``ip`` in its hour and its day (the counts roll back with
+    a start refused later, so only started applications count); refuse past either limit."""
+    if not ip:
+        return
+    limits = rules().start_limits
+    ip_hash = blind_index(f"opening-ip:{ip}")
+    for period, window, zh in _PERIODS:
+        limit = limits.per_hour if period == "hour" else limits.per_day
+        if count_use(session, StartQuota, {"ip_hash": ip_hash, "period": period}, window, now) > limit:
+            raise TooManyStarts(f"您所在的网络在 {zh}内发起的开户申请已达 {limit} 份上限，请稍后再试。"
+                                "已经开始的申请不受影响，可选择“继续开户”用手机号和密码继续。",
+                                extra={"retry_after_s": int(window.total_seconds())})
+
+
+def start(session: Session, *, phone: str, password: str, channel: str = "web", ip: str | None = None) -> Session_:
+    """Begin an application for a mobile number, with the password the applicant will log in with;
+    at most so many per source IP address an hour and a day (``start_limits`` in opening.yaml)."""
+    _admit_ip(session, ip, utcnow())
     try:
         mobile = normalise_mobile(phone)
     except ValueError:
@@ -270,14 +300,41 @@ def submit(session: Session, app: OpeningApplication) -> OpeningApplication:
     return issue_account(session, app)
 
 
+def _shareholder_accounts(session: Session, app: OpeningApplication) -> accounts.HolderNumbers | None:
+    """Apply to 中国结算 for the applicant's 一码通 and SH/SZ securities accounts. Whatever the
+    adapter raises (a refusal, a timeout, a bug) sends the application to the review queue with
+    why, instead of failing the applicant's request; None then."""
+    customer = customers.get_customer(session, app.customer_id)
+    request = csdc.HolderRequest(app.application_no, customer.name,
+                                 get_cipher(session).decrypt(customer.id_number_enc), rules().branch_code)
+    try:
+        got = csdc.shareholder_registry().apply(request)
+    except Exception as exc:  # the adapter is the broker's code on the far side of a network
+        log.warning("CSDC application for %s failed: %r", app.application_no, exc)
+        why = str(exc) if isinstance(exc, csdc.Refused) else "中国结算账户系统暂时无法办理，请稍后重新审批"
+        reason = Review("csdc_failed", f"中国结算证券账户申请未成功：{why}")
+        app.review_reasons = [*(r for r in app.review_reasons or [] if r["code"] != "csdc_failed"),
+                              reason.__dict__]
+        app.state = "in_review"
+        session.flush()
+        return None
+    return accounts.HolderNumbers(got.one_code, got.sh, got.sz)
+
+
 def issue_account(session: Session, app: OpeningApplication) -> OpeningApplication:
-    """Issue the account number (accounts), make the applicant a customer (customers) with a login
-    (security: username = the phone, the password chosen at the start)."""
+    """Apply for the shareholder accounts (中国结算), issue the account number with them (accounts),
+    make the applicant a customer (customers) with a login (security: username = the phone, the
+    password chosen at the start). When 中国结算 does not issue them, nothing is opened and the
+    application waits in the review queue (state ``in_review``)."""
     cfg = rules()
+    holder = _shareholder_accounts(session, app)
+    if holder is None:
+        return app
     card = get_cipher(session).decrypt(app.card_enc)
     account = accounts.open_cash_account(session, customer_id=app.customer_id, branch_code=cfg.branch_code,
                                          card_no=card, commission_rate=Decimal(str(cfg.commission_rate)),
-                                         application_no=app.application_no)
+                                         application_no=app.application_no, holder=holder)
+    app.one_code_no, app.sh_holder_no, app.sz_holder_no = holder.one_code, holder.sh, holder.sz
     customers.set_status(session, app.customer_id, "active", opened_on=account.opened_on)
     customer = customers.get_customer(session, app.customer_id)
     create_user(session, username=get_cipher(session).decrypt(app.phone_enc), password="", password_hash=app.password_hash, role="customer",

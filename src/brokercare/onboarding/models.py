@@ -48,6 +48,10 @@ class OpeningApplication(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     review_note: Mapped[str | None] = mapped_column(Text)  # the reason a rejected applicant reads
     account_no: Mapped[str | None] = mapped_column(String(20))
+    # what 中国结算 issued (also on the account): 一码通, Shanghai and Shenzhen securities accounts
+    one_code_no: Mapped[str | None] = mapped_column(String(12))
+    sh_holder_no: Mapped[str | None] = mapped_column(String(12))
+    sz_holder_no: Mapped[str | None] = mapped_column(String(12))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -70,3 +74,16 @@ class SignedAgreement(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ledger_index: Mapped[int] = mapped_column(Integer)
+
+
+class StartQuota(Base):
+    """Opening applications started from one source IP address (its keyed hash: the address itself
+    is not kept) in the current hour or day, shared by every server process
+    (:func:`brokercare.core.quota.count_use`)."""
+
+    __tablename__ = "onboarding_start_quota"
+
+    ip_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(4), primary_key=True)  # hour, day
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    used: Mapped[int] = mapped_column(Integer, default=0)

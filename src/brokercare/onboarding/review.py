@@ -67,7 +67,11 @@ def approve(session: Session, application_no: str, *, reviewer_id: int, note: st
     app = _waiting(session, application_no)
     app.reviewer_id, app.reviewed_at, app.review_note = reviewer_id, utcnow(), note.strip() or None
     _ledger(session, app, "approved", reviewer_id, note.strip())
-    return issue_account(session, app)
+    issued = issue_account(session, app)
+    if issued.state != "opened":  # 中国结算 refused or failed again: nothing is approved
+        why = next((r["text"] for r in issued.review_reasons if r["code"] == "csdc_failed"), "")
+        raise Conflict(f"{why}。申请仍在审核队列中，账户未开立，请稍后再审批。")
+    return issued
 
 
 def reject(session: Session, application_no: str, *, reviewer_id: int, reason: str) -> OpeningApplication:

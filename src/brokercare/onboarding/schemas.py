@@ -22,6 +22,9 @@ class StandingOut(BaseModel):
     step_no: int
     steps_total: int
     account_no: str | None
+    one_code_no: str | None = Field(None, description="中国结算 一码通账户号码")
+    sh_holder_no: str | None = Field(None, description="上海证券账户 (A 股)")
+    sz_holder_no: str | None = Field(None, description="深圳证券账户 (A 股)")
     risk_level: str | None
     bank_name: str | None
     card_tail: str | None

@@ -14,6 +14,7 @@ from brokercare.onboarding.id_verification import identity_vendor as identity_ve
 from brokercare.onboarding.id_verification import sample_picture as sample_picture
 from brokercare.onboarding.journey import STEP_ZH, STEPS
 from brokercare.onboarding.journey import IdentityForm as IdentityForm
+from brokercare.onboarding.journey import TooManyStarts as TooManyStarts
 from brokercare.onboarding.journey import agreement_texts as agreement_texts
 from brokercare.onboarding.journey import assess_risk as assess_risk
 from brokercare.onboarding.journey import bind_bank as bind_bank
@@ -46,6 +47,9 @@ class Standing:
     step_no: int  # 1..5 while the applicant has steps to do, 6 after submitting
     steps_total: int
     account_no: str | None
+    one_code_no: str | None  # 中国结算 一码通, and the Shanghai and Shenzhen securities accounts
+    sh_holder_no: str | None
+    sz_holder_no: str | None
     risk_level: str | None
     bank_name: str | None
     card_tail: str | None
@@ -58,7 +62,8 @@ def standing(app: OpeningApplication) -> Standing:
     step_no = STEPS.index(app.state) + 1 if app.state in STEPS else len(STEPS) + 1
     seconds = ((app.submitted_at or utcnow()) - app.started_at).total_seconds() if app.submitted_at else None
     return Standing(app.application_no, app.state, STEP_ZH.get(app.state, app.state), NEXT_STEP[app.state], step_no,
-                    len(STEPS), app.account_no, app.risk_level, app.bank_name, app.card_tail,
+                    len(STEPS), app.account_no, app.one_code_no, app.sh_holder_no, app.sz_holder_no,
+                    app.risk_level, app.bank_name, app.card_tail,
                     app.review_note if app.state == "rejected" else None, seconds, app.started_at)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
@@ -53,9 +53,14 @@ def _step(app: OpeningApplication, reviews: list | None = None) -> StepOut:
     return StepOut(standing=_standing(app), reviews=[asdict(r) for r in reviews or []])
 
 
-@router.post("", response_model=StartedOut, status_code=201, summary="Start an opening with a phone and a password")
-def start(body: StartIn, session: Session = Depends(get_session)) -> StartedOut:
-    began = service.start(session, phone=body.phone, password=body.password, channel="app")
+@router.post("", response_model=StartedOut, status_code=201, summary="Start an opening with a phone and a password",
+             responses=errors({409: "The phone already has an account or an application in progress",
+                               429: "Too many applications started from this source IP address this hour or "
+                                    "day (`start_limits` in onboarding/data/opening.yaml); `retry_after_s` says "
+                                    "when to try again"}))
+def start(body: StartIn, request: Request, session: Session = Depends(get_session)) -> StartedOut:
+    began = service.start(session, phone=body.phone, password=body.password, channel="app",
+                          ip=request.client.host if request.client else None)
     session.commit()
     return StartedOut(**asdict(service.standing(began.application)), token=began.token)
 

@@ -26,6 +26,7 @@ JOB_LABELS = {
     "monitoring.ipo_lottery_results": "新股中签结果登记",
     "monitoring.ipo_reminders": "新股申购、中签与缴款提醒",
     "accounts.fund_orders_confirm": "基金申赎 T+1 确认",
+    "accounts.settle_fund_redemptions": "基金赎回款到账（在途资金入账）",
     "service.sla_check": "服务时限预警与超时升级",
     "service.route_stranded": "补分配未路由的客户消息",
     "service.close_idle_conversations": "关闭客户已离开的智能会话",

@@ -57,7 +57,8 @@ def start(request: Request, phone: str = Form("", max_length=20), password: str 
     if password != confirm:
         return render(request, "open/start.html", error="两次输入的密码不一致，请重新输入。", phone=phone, status_code=422)
     try:
-        began = opening.start(session, phone=phone, password=password, channel="web")
+        began = opening.start(session, phone=phone, password=password, channel="web",
+                              ip=request.client.host if request.client else None)
     except DomainError as exc:
         session.rollback()
         return render(request, "open/start.html", error=exc.detail, phone=phone, status_code=exc.status_code)
