@@ -4,7 +4,7 @@ and the themed communities' members and posts (``engagement_community_members``,
 package (``engagement/data/content``, ``engagement/data/communities.yaml``).
 
 Revision ID: 0033_content_library
-Revises: 0030_search_quota
+Revises: 0032_fund_settlement
 Create Date: 2026-12-05 23:40:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0033_content_library"
-down_revision: str | Sequence[str] | None = "0030_search_quota"
+down_revision: str | Sequence[str] | None = "0032_fund_settlement"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
