@@ -85,7 +85,7 @@ class InTransit:
                 f"预计 {self.expected_on.month} 月 {self.expected_on.day} 日到账")
 
 
-def _unsettled():
+def unsettled():
     """Confirmed redemptions not credited yet (those confirmed before settlement days existed were
     credited at confirmation: they have no ``settle_day``)."""
     return (FundOrder.kind == "redeem", FundOrder.state == "confirmed", FundOrder.settled_at.is_(None),
@@ -97,14 +97,14 @@ def in_transit(session: Session, account_ids: Iterable[int]) -> list[InTransit]:
     ids = list(account_ids)
     if not ids:
         return []
-    rows = session.scalars(select(FundOrder).where(FundOrder.account_id.in_(ids), *_unsettled())
+    rows = session.scalars(select(FundOrder).where(FundOrder.account_id.in_(ids), *unsettled())
                            .order_by(FundOrder.settle_day, FundOrder.id))
     return [InTransit(o.order_no, o.account_id, o.symbol, o.fund_name, o.proceeds, o.settle_day) for o in rows]
 
 
 def in_transit_by_customer(session: Session, customer_ids: Iterable[int] | None = None) -> dict[int, Decimal]:
     """Each customer's total in transit (every customer with some when ``customer_ids`` is None)."""
-    q = select(FundOrder.customer_id, func.sum(FundOrder.proceeds)).where(*_unsettled())
+    q = select(FundOrder.customer_id, func.sum(FundOrder.proceeds)).where(*unsettled())
     if customer_ids is not None:
         q = q.where(FundOrder.customer_id.in_(list(customer_ids)))
     return {cid: Decimal(total) for cid, total in session.execute(q.group_by(FundOrder.customer_id))}
@@ -117,7 +117,7 @@ def settle_due(session: Session, today: date, *, now: datetime | None = None,
     """Credit every redemption whose settlement day is ``today`` or earlier (a day the job did not
     run is caught up); at most ``limit``, the oldest first. Idempotent (see :func:`settle`)."""
     now = now or utcnow()
-    due = session.scalars(select(FundOrder).where(*_unsettled(), FundOrder.settle_day <= today)
+    due = session.scalars(select(FundOrder).where(*unsettled(), FundOrder.settle_day <= today)
                           .order_by(FundOrder.settle_day, FundOrder.id).limit(limit)).all()
     counts = {"settled": 0, "already_settled": 0, "amount_fen": 0}
     for o in due:
@@ -127,7 +127,7 @@ def settle_due(session: Session, today: date, *, now: datetime | None = None,
         else:
             counts["already_settled"] += 1
     counts["still_in_transit"] = session.scalar(
-        select(func.count()).select_from(FundOrder).where(*_unsettled())) or 0
+        select(func.count()).select_from(FundOrder).where(*unsettled())) or 0
     return counts
 
 

@@ -15,7 +15,16 @@ import polars as pl
 from sqlalchemy import BigInteger, Connection, Float, and_, case, cast, distinct, func, select
 from sqlalchemy.sql import ColumnElement
 
-from brokercare.accounts.models import Account, CashMovement, MarginContract, Order, Position, Trade
+from brokercare.accounts.fund_settlement import unsettled
+from brokercare.accounts.models import (
+    Account,
+    CashMovement,
+    FundOrder,
+    MarginContract,
+    Order,
+    Position,
+    Trade,
+)
 from brokercare.core.bulkread import date_text, fen, read_frame, sum_if
 from brokercare.market.service import instruments_sql
 
@@ -58,18 +67,25 @@ def holdings_by_customer(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
 
 
 def cash_by_customer(conn: Connection, *, lo: int, hi: int) -> pl.DataFrame:
-    """Cash and frozen cash of open accounts, by customer, account kind and currency."""
+    """Cash, frozen cash and redemption money in transit (confirmed, not yet arrived: it counts in
+    the customer's assets but not in what they can spend) of open accounts, by customer, account
+    kind and currency."""
+    transit = (select(FundOrder.account_id, func.sum(FundOrder.proceeds).label("amount"))
+               .where(*unsettled(), FundOrder.customer_id.between(lo, hi))
+               .group_by(FundOrder.account_id).subquery())
     return read_frame(
         conn,
         select(
             Account.customer_id, Account.kind, Account.currency, func.count(),
             cast(func.sum(fen(Account.cash_balance)), BigInteger),
             cast(func.sum(fen(Account.frozen_cash)), BigInteger),
+            cast(func.coalesce(func.sum(fen(transit.c.amount)), 0), BigInteger),
         )
+        .outerjoin(transit, transit.c.account_id == Account.id)
         .where(Account.customer_id.between(lo, hi), Account.status != "closed")
         .group_by(Account.customer_id, Account.kind, Account.currency),
         {"customer_id": pl.Int64, "account_kind": pl.String, "currency": pl.String, "n": pl.Int64,
-         "cash": pl.Int64, "frozen": pl.Int64},
+         "cash": pl.Int64, "frozen": pl.Int64, "in_transit": pl.Int64},
     )
 
 

@@ -99,7 +99,7 @@ def _with_totals(df: pl.DataFrame, holdings: pl.DataFrame) -> pl.DataFrame:
     """Net assets (AUM), gross assets, liabilities, margin-account assets in fen, the numeric risk
     level, and the market value held above that level."""
     liabilities = pl.col("financing") + pl.col("lending") + pl.col("interest")
-    total = pl.col("cash_fen") + pl.col("market_value_fen")
+    total = pl.col("cash_fen") + pl.col("in_transit_fen") + pl.col("market_value_fen")
     df = df.with_columns(
         aum_fen=total - liabilities,
         total_fen=total,
@@ -214,6 +214,7 @@ def asset_aggregates(holdings: pl.DataFrame, cash: pl.DataFrame) -> tuple[pl.Dat
     by_customer = cash.group_by("customer_id").agg(
         cash_fen=pl.col("cash").sum(),
         frozen_fen=pl.col("frozen").sum(),
+        in_transit_fen=pl.col("in_transit").sum(),
         usd_cash_fen=pl.col("cash").filter(pl.col("currency") == "USD").sum(),
         foreign_cash_fen=pl.col("cash").filter(pl.col("currency") != "CNY").sum(),
         margin_cash_fen=pl.col("cash").filter(pl.col("account_kind") == "margin").sum(),

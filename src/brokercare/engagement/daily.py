@@ -121,6 +121,7 @@ def _lines(positions: pl.DataFrame, inp: DailyInputs) -> pl.DataFrame:
 def _cash(inp: DailyInputs) -> pl.LazyFrame:
     return inp.cash.lazy().filter(pl.col("currency") == "CNY").group_by("customer_id").agg(
         cash=(pl.col("cash").sum() / 100.0),
+        in_transit=(pl.col("in_transit").sum() / 100.0),
         margin_cash=pl.col("cash").filter(pl.col("account_kind") == "margin").sum() / 100.0,
     )
 
@@ -156,10 +157,10 @@ def compute(inp: DailyInputs) -> DailyFrames:
         inp.recipients.lazy().join(per, on="customer_id", how="left")
         .join(_cash(inp), on="customer_id", how="left")
         .join(_margin(positions, inp), on="customer_id", how="left")
-        .with_columns(pl.col("day_pnl", "start_value", "market_value", "cash").fill_null(0.0),
+        .with_columns(pl.col("day_pnl", "start_value", "market_value", "cash", "in_transit").fill_null(0.0),
                       pl.col("holdings", "high_risk", "concentrated", "above_risk").fill_null(0))
         .with_columns(day_return=pl.when(pl.col("start_value") > 0).then(pl.col("day_pnl") / pl.col("start_value")),
-                      total_assets=pl.col("market_value") + pl.col("cash"),
+                      total_assets=pl.col("market_value") + pl.col("cash") + pl.col("in_transit"),
                       margin_state=pl.col("margin_state").fill_null("none"))
         .sort("customer_id").collect()
     )
