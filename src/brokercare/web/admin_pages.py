@@ -34,6 +34,7 @@ JOB_LABELS = {
     "market.close_day": "收盘：分钟线汇总为日线",
     "monitoring.ipo_market_values": "新股申购市值计算",
     "monitoring.ipo_settlement": "新股中签缴款结算",
+    "monitoring.margin_calls_settle": "两融追保结案（已补足或被后续追保取代）",
     "customers.profile_refresh": "客户画像刷新",
     "accounts.reconcile_bank_statements": "银行对账",
     "accounts.reconcile_fund_confirmations": "基金公司确认对账",

@@ -109,9 +109,19 @@ async def events(request: Request, after: int = 0, user: Principal = Depends(cus
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, user: Principal = Depends(customer_user),
                 session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.monitoring.service import alerts_of
+    from brokercare.accounts.service import accounts_of, margin_status
+    from brokercare.monitoring.service import alerts_of, margin_calls_of
 
-    return render(request, "me/alerts.html", user, alerts=alerts_of(session, user.customer_id, limit=50))
+    margin = [a.id for a in accounts_of(session, user.customer_id) if a.kind == "margin" and a.status != "closed"]
+    states = []
+    for account_id in margin:
+        try:
+            states.append(margin_status(session, account_id))
+        except DomainError:  # a margin account without its contract: nothing to show
+            continue
+    calls = [c for c in margin_calls_of(session, margin) if c.status == "open"][:1] if margin else []
+    return render(request, "me/alerts.html", user, alerts=alerts_of(session, user.customer_id, limit=50),
+                  margins=states, calls=calls, today=utcnow().astimezone(SHANGHAI).date())
 
 
 def questionnaire_step(customer_id: int, step: str) -> None:
