@@ -22,7 +22,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from brokercare.accounts.service import accounts_of, positions_of, stock_value_by_exchange
-from brokercare.core.calendar import SHANGHAI, add_trading_days, is_trading_day, previous_trading_day, trading_days
+from brokercare.core.calendar import (
+    SHANGHAI,
+    add_trading_days,
+    is_trading_day,
+    previous_trading_day,
+    trading_days,
+)
 from brokercare.core.database import utcnow
 from brokercare.customers.service import all_customer_ids
 from brokercare.market.service import load_bars
