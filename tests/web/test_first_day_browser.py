@@ -17,7 +17,7 @@ PHONE = {"width": 390, "height": 844}
 
 #: Finds controls (buttons, links styled as buttons, table headers, badges) whose text wraps one
 #: character per line: rendered taller than two lines of their own text while holding 2+ characters.
-WRAPPED = """() => [...document.querySelectorAll('button, .badge, th, nav a, label')]
+WRAPPED = """() => [...document.querySelectorAll('button, .button, .badge, th, nav a')]
   .filter(e => e.offsetParent !== null && e.innerText.trim().length >= 2 && e.innerText.trim().length <= 8)
   .filter(e => { const lh = parseFloat(getComputedStyle(e).lineHeight) || parseFloat(getComputedStyle(e).fontSize) * 1.3;
                  const pad = parseFloat(getComputedStyle(e).paddingTop) + parseFloat(getComputedStyle(e).paddingBottom);
