@@ -148,3 +148,79 @@ def test_no_control_wraps_one_character_per_line(browser, platform, viewport):
                 shot(page, f"firstday-kpi-{viewport['width']}")
         context.close()
     assert found == [], "\n".join(found)
+
+
+def test_an_agent_on_another_page_is_told_of_a_late_chat(browser, platform, monkeypatch):
+    """吴婷 (complaints) is at the desk with her chat slots full, working on the tickets page; a
+    complaint has waited past its target: the banner on that page offers it to her, and it takes
+    her to the conversation (issue 14 item 2)."""
+    from datetime import timedelta
+
+    from brokercare.core.settings import reset_settings
+    from brokercare.security.service import get_user_by_username
+    from brokercare.service import service as hub
+    from tests.web.test_desk_browser import _latest_conversation, _quiet_desk
+
+    monkeypatch.setenv("BROKERCARE_DESK_ALWAYS_OPEN", "1")
+    reset_settings()
+    _quiet_desk(platform, "demo_mass")
+    with Session(platform.engine) as s:
+        wu = get_user_by_username(s, "agent04")
+        slots = hub.agent_profile(s, wu.id).max_concurrent
+        hub.set_agent_profile(s, wu.id, max_concurrent=0)
+        s.commit()
+    try:
+        cctx, customer = login(browser, platform, "demo_mass", CUSTOMER_PASSWORD)
+        customer.fill("#chat-input", "你们乱扣我手续费！打了三次电话都没人管，我要投诉！")
+        customer.click("#chat-form button[type=submit]")
+        customer.locator(".msg", has_text="排队").last.wait_for(timeout=15_000)
+        conv = _latest_conversation(platform, "demo_mass")
+        assert conv.status == "waiting" and conv.skill == "complaints"
+        with Session(platform.engine) as s:  # it has waited past its target
+            late = hub.get_conversation(s, conv.id)
+            late.waiting_since = late.waiting_since - timedelta(minutes=30)
+            s.commit()
+        actx, page = login(browser, platform, "agent04", STAFF_PASSWORD)
+        page.goto(f"{platform.url}/workbench/tickets")
+        banner = page.locator("#late-chat-alert")
+        banner.wait_for(timeout=15_000)
+        assert "等待超时，请协助接入" in banner.inner_text() and "投诉" in banner.inner_text()
+        shot(page, "firstday-late-chat-banner")
+        banner.locator(f"a[href='/workbench/conversations/{conv.id}']").click()
+        page.wait_for_url(f"{platform.url}/workbench/conversations/{conv.id}", timeout=10_000)
+        vctx, other = login(browser, platform, "advisor01", STAFF_PASSWORD)  # not his skill: no banner
+        other.goto(f"{platform.url}/workbench/tickets")
+        other.wait_for_load_state("networkidle")
+        assert other.locator("#late-chat-alert").count() == 0
+        for c in (cctx, actx, vctx):
+            c.close()
+    finally:
+        with Session(platform.engine) as s:
+            hub.set_agent_profile(s, wu.id, max_concurrent=slots)
+            s.commit()
+        monkeypatch.delenv("BROKERCARE_DESK_ALWAYS_OPEN")
+        reset_settings()
+
+
+def test_the_admin_rotates_keys_and_runs_a_job_from_the_page(browser, platform):
+    """admin01 rotates the data keys and runs the margin-call settlement now, each only after ticking
+    its confirmation; the refusals read in Chinese on the page (issue 14 item 7)."""
+    context, page = login(browser, platform, "admin01", STAFF_PASSWORD)
+    page.goto(f"{platform.url}/workbench/admin")
+    page.click("#rotate-form button[type=submit]")
+    page.locator("#keys .error", has_text="请先勾选“我确认轮换数据密钥”").wait_for(timeout=10_000)
+    page.check("#rotate-form input[name=confirm]")
+    page.click("#rotate-form button[type=submit]")
+    notice = page.locator("#admin-notice")
+    notice.wait_for(timeout=60_000)
+    assert "已轮换到新密钥" in notice.inner_text()
+    assert "使用中" in page.locator("#keys").inner_text() and "已停用" in page.locator("#keys").inner_text()
+
+    page.select_option("#run-job-form select[name=job]", "monitoring.margin_calls_settle")
+    page.check("#run-job-form input[name=confirm]")
+    page.check("#run-job-form input[name=force]")
+    page.click("#run-job-form button[type=submit]")
+    page.locator("#admin-notice", has_text="“两融追保结案（已补足或被后续追保取代）”已执行成功").wait_for(timeout=60_000)
+    assert page.locator("#jobs tr", has_text="两融追保结案").locator("td").last.inner_text().startswith("成功")
+    shot(page, "firstday-admin-actions")
+    context.close()
