@@ -156,10 +156,11 @@ def test_an_agent_on_another_page_is_told_of_a_late_chat(browser, platform, monk
     her to the conversation (issue 14 item 2)."""
     from datetime import timedelta
 
+    from tests.web.test_desk_browser import _latest_conversation, _quiet_desk
+
     from brokercare.core.settings import reset_settings
     from brokercare.security.service import get_user_by_username
     from brokercare.service import service as hub
-    from tests.web.test_desk_browser import _latest_conversation, _quiet_desk
 
     monkeypatch.setenv("BROKERCARE_DESK_ALWAYS_OPEN", "1")
     reset_settings()
