@@ -166,9 +166,9 @@ def test_an_agent_on_another_page_is_told_of_a_late_chat(browser, platform, monk
     reset_settings()
     _quiet_desk(platform, "demo_mass")
     with Session(platform.engine) as s:
-        wu = get_user_by_username(s, "agent04")
-        slots = hub.agent_profile(s, wu.id).max_concurrent
-        hub.set_agent_profile(s, wu.id, max_concurrent=0)
+        wu_id = get_user_by_username(s, "agent04").id
+        slots = hub.agent_profile(s, wu_id).max_concurrent
+        hub.set_agent_profile(s, wu_id, max_concurrent=0)
         s.commit()
     try:
         cctx, customer = login(browser, platform, "demo_mass", CUSTOMER_PASSWORD)
@@ -197,7 +197,7 @@ def test_an_agent_on_another_page_is_told_of_a_late_chat(browser, platform, monk
             c.close()
     finally:
         with Session(platform.engine) as s:
-            hub.set_agent_profile(s, wu.id, max_concurrent=slots)
+            hub.set_agent_profile(s, wu_id, max_concurrent=slots)
             s.commit()
         monkeypatch.delenv("BROKERCARE_DESK_ALWAYS_OPEN")
         reset_settings()
