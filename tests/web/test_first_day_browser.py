@@ -225,3 +225,36 @@ def test_the_admin_rotates_keys_and_runs_a_job_from_the_page(browser, platform):
     assert page.locator("#jobs tr", has_text="两融追保结案").locator("td").last.inner_text().startswith("成功")
     shot(page, "firstday-admin-actions")
     context.close()
+
+
+def test_an_angry_vip_at_night_with_nobody_on_duty_reads_of_a_call_back(browser, platform, monkeypatch):
+    """The desk is closed (its hours say so, whatever the clock of the test run) and nobody is on
+    duty: the VIP's complaint reads one message with the call-back and its time, and the team lead
+    who comes in finds it under 待回电 (issue 14 item 2)."""
+    from tests.web.test_desk_browser import _latest_conversation, _quiet_desk
+
+    from brokercare.core.settings import reset_settings
+    from brokercare.service import service as hub
+    from brokercare.service.routing import BusinessHours
+
+    monkeypatch.delenv("BROKERCARE_DESK_ALWAYS_OPEN", raising=False)
+    reset_settings()
+    monkeypatch.setattr(BusinessHours, "is_open", lambda self, moment: False)  # the server runs in this process
+    _quiet_desk(platform, "demo_vip")
+    cctx, customer = login(browser, platform, "demo_vip", CUSTOMER_PASSWORD)
+    customer.fill("#chat-input", "你们怎么搞的！我的委托一直显示已报却不成交，我要投诉！")
+    customer.click("#chat-form button[type=submit]")
+    customer.locator(".msg", has_text="已为您登记回电").wait_for(timeout=15_000)
+    thread = customer.locator("#thread").inner_text()
+    assert thread.count("登记回电") == 1 and "上班后第一时间联系您" in thread and "请稍候" not in thread
+    shot(customer, "firstday-night-call-back")
+    conv = _latest_conversation(platform, "demo_vip")
+    with Session(platform.engine) as s:
+        callback = hub.callback_of(s, conv.id)
+        assert callback is not None and callback.done_at is None
+    lctx, lead = login(browser, platform, "lead01", STAFF_PASSWORD)
+    lead.goto(f"{platform.url}/workbench")
+    lead.locator("#callbacks").wait_for(timeout=15_000)
+    assert "待回电" in lead.locator("#callbacks").inner_text()
+    for c in (cctx, lctx):
+        c.close()
