@@ -50,7 +50,6 @@ from brokercare.service.desk import handover_requests as handover_requests
 from brokercare.service.desk import heartbeat as heartbeat
 from brokercare.service.desk import logged_out as logged_out
 from brokercare.service.desk import my_presence as my_presence
-from brokercare.service.desk import offered_to as offered_to
 from brokercare.service.desk import overdue as overdue
 from brokercare.service.desk import pause_chats as pause_chats
 from brokercare.service.desk import request_handover as request_handover
@@ -109,7 +108,7 @@ __all__ = ["CHANNEL_ZH", "AlreadyDelivered", "Assistant", "Identity", "assigned_
            "receive_many", "resolve_contact", "route_stranded", "send_to_contact", "set_agent_profile",
            "set_agent_profiles_many", "delivery_of", "staff_notices", "mark_notices_read", "subscribe_routing",
            "take_over", "wire_assistant", "heartbeat", "logged_out", "team_presence",
-           "hand_over", "handover_requests", "offered_to", "overdue", "request_handover", "wait_target",
+           "hand_over", "handover_requests", "overdue", "request_handover", "wait_target",
            "callbacks_open", "callback_of", "callback_done", "queue_agent", "PRESENCE_ZH", "my_presence", "pause_chats", "QUEUE_ROLES",
            # batch reads for the quality domain's KPIs (service/facts.py)
            "complaint_feedback_facts", "conversation_facts", "conversation_starts", "csat_facts", "sla_clock_facts",

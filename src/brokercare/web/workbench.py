@@ -115,12 +115,14 @@ def late_chats(request: Request, user: Principal = Depends(staff_user),
                session: Session = Depends(get_session)) -> HTMLResponse:
     """The banner every workbench page polls (its request is also the viewer's heartbeat): chats
     waiting past their target that the viewer may take (their skill; a team lead sees all), so an
-    agent on the tickets or customers page is told too, not only one looking at the queue."""
+    agent on the tickets or customers page is told too, not only one looking at the queue. The rule
+    is :func:`brokercare.service.desk.offered_to`'s, with the viewer's skills read once."""
     if user.role not in hub.QUEUE_ROLES:
         return HTMLResponse("")
     now = utcnow()
-    late = [{"conv": c, "waiting_min": _minutes(c.waiting_since, now)}
-            for c in hub.waiting_queue(session) if hub.offered_to(session, c, user, now)]
+    skills = set(hub.agent_profile(session, user.id).skills or [])  # read once, not per chat
+    late = [{"conv": c, "waiting_min": _minutes(c.waiting_since, now)} for c in hub.waiting_queue(session)
+            if hub.overdue(c, now) and (user.role == "team_lead" or c.skill in skills)]
     return render(request, "workbench/_late_chats.html", user, late=late)
 
 
