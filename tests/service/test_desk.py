@@ -135,6 +135,34 @@ def test_presence_reads_online_busy_and_away_for_the_team_lead(session, brokerag
                     "lead_zhou": "online", "mgr_li": "online"}
 
 
+def test_an_angry_vip_at_night_with_nobody_on_duty_gets_a_call_back(session, brokerage, monkeypatch):
+    """林国华 (VIP, around the clock) complains on the holiday night while nobody is at the desk: the
+    chat waits for whoever comes on first, a call-back is due at Thursday's opening, and the
+    customer reads that once; with 陈洁 on duty the next angry case goes to her and owes no call."""
+    install(monkeypatch)
+    from brokercare.service import agents
+
+    agents.whole_team(session, at_desk=False)
+    session.commit()
+    out = write(session, brokerage.vip, "你们系统把我的委托吞了！亏了好几万，我要投诉！",
+                scripted_analysis((("complaint", 0.95),), "angry", 0.9), now=CLOSED_HOURS)
+    assert out.agent is None and out.conversation.status == "waiting"
+    said = said_to_customer(session, out.conversation.id)
+    assert "登记回电" in said[-1] and "10月8日（周四）8:30" in said[-1] and "请稍候" not in said[-1]
+    callback = conv_svc.callback_of(session, out.conversation.id)
+    assert callback is not None and callback.due_at == REOPENS and callback.done_at is None
+    assert callback.skill == out.decision.skill
+
+    session.get(AgentProfile, brokerage.complaints_agent.id).present = True
+    session.get(AgentProfile, brokerage.complaints_agent.id).last_seen_at = utcnow()
+    session.commit()
+    other = add_customer(session, 23, name="周明", phone="13500000023", tier="mass")
+    served = write(session, other, "乱扣我手续费！我要投诉！", scripted_analysis((("complaint", 0.95),), "angry", 0.9),
+                   now=CLOSED_HOURS)
+    assert served.agent is not None and served.agent.id == brokerage.complaints_agent.id
+    assert conv_svc.callback_of(session, served.conversation.id) is None
+
+
 # --- chats waiting past their target ---------------------------------------------------------------
 
 def test_a_chat_waiting_past_its_target_is_offered_to_a_busy_agent_with_the_skill(session, brokerage, monkeypatch):

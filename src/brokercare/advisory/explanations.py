@@ -87,14 +87,42 @@ def explain(result: engine.Proposals, row: int, part: engine.Partition, ctx: eng
     if blocked:
         lines.append(f"{'、'.join(blocked)}的比例低于模型，但对应产品的风险等级高于您的风险承受能力，"
                      "按适当性要求这次不建议买入，这部分资金暂时留作现金。")
-    held_risk = [int(ctx.risk[int(part.inst[h])]) for h in range(a, b)]
-    allowed = ctx.allowed[level_idx]
-    if any(not allowed[r] for r in held_risk):
-        lines.append("您持有的部分产品风险等级高于您的风险承受能力，建议逐步降低这部分的比例。")
+    lines.extend(_over_risk(result, part, ctx, names, row, sells))
     if high_volatility:
         lines.append("另外，近期市场波动处于历史较高水平，模型已按规则临时降低了股票类资产的比例。")
     lines.append(DISCLAIMER)
     return "\n".join(lines)
+
+
+def _over_risk(result: engine.Proposals, part: engine.Partition, ctx: engine.Context,
+               names: dict[str, str], row: int, sells: list[int]) -> list[str]:
+    """What the plan does with holdings above the customer's risk tolerance, in the plan's own
+    terms: sold in this plan (one adjustment, as the list says), or left for a later one."""
+    a, b = int(part.offsets[row]), int(part.offsets[row + 1])
+    allowed = ctx.allowed[int(part.level[row])]
+    over = [int(part.inst[h]) for h in range(a, b) if not allowed[int(ctx.risk[int(part.inst[h])])]]
+    sold = {int(result.t_inst[i]) for i in sells}
+
+    def named(js: list[int]) -> str:
+        return "、".join(names.get(str(ctx.symbols[j]), str(ctx.symbols[j])) for j in js[:3])
+
+    out = []
+    if in_plan := [j for j in over if j in sold]:
+        out.append(f"{named(in_plan)}的风险等级高于您的风险承受能力，上面的卖出清单已包含这部分，"
+                   "按清单一次完成即可；如果想分几天卖出，也可以把清单上的数量分批执行。")
+    if kept := [j for j in over if j not in sold]:
+        out.append(f"{named(kept)}的风险等级高于您的风险承受能力，这次没有卖出，"
+                   "建议在以后的调整中逐步降低这部分的比例。")
+    return out
+
+
+def margin_sentence(debt: float, reserved: float) -> str:
+    """The margin debt a plan leaves money for (the cash it reserved to repay it first)."""
+    if reserved <= 0:
+        return (f"您的信用账户还有融资融券负债{_about(debt)}，本建议只调整普通账户的配置；"
+                "建议优先偿还负债，以减少利息并让维持担保比例更安全。")
+    return (f"您的信用账户还有融资融券负债{_about(debt)}。本建议先为偿还这笔负债留出{_about(reserved)}现金，"
+            "只用其余资金调整配置：先还款可以减少利息支出，也让维持担保比例更安全。")
 
 
 def names_of(ctx: engine.Context, instruments: list[dict]) -> dict[str, str]:

@@ -159,9 +159,9 @@ def project(goal: Goal) -> GoalProjection:
     on_track = p >= threshold
     if goal.kind == "target_return":
         rate = goal.target_amount / goal.initial - 1 if goal.initial else 0.0
-        what = f"{goal.years:g}年获得{rate:.1%}收益（到{goal.target_amount:,.0f}元）的目标"
+        what = f"{round(goal.years, 1):g}年获得{rate:.1%}收益（到{goal.target_amount:,.0f}元）的目标"
     else:
-        what = f"{name}目标（{goal.years:g}年后达到{goal.target_amount:,.0f}元）"
+        what = f"{name}目标（{round(goal.years, 1):g}年后达到{goal.target_amount:,.0f}元）"
     msg = f"按照目前的计划，您的{what}达成的可能性约为{p:.0%}。"
     msg += "进度良好，按计划坚持即可。" if on_track else "低于我们建议的水平，可以考虑下面的调整方案。"
     proj = GoalProjection(goal, p, float(np.median(wealth)), float(np.percentile(wealth, 10)), glide,

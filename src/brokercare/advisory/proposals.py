@@ -296,8 +296,20 @@ def run_batch(parts: list[Partition], ctx: Context, *, client=None, progress=Non
 # --- building the context from the platform's instruments and the current models ----------
 
 
-def classify(kind: str, board: str, name: str = "") -> str | None:
-    """Which model asset class an instrument counts towards (None: outside the models)."""
+LARGE_CAPS_PATH = Path(__file__).parent / "data" / "large_caps.yaml"
+
+
+@lru_cache(maxsize=1)
+def large_caps() -> frozenset[str]:
+    """The stocks counted as 大盘股 (``data/large_caps.yaml``): size by index membership, not by
+    board; a main-board stock such as 丰原药业 is a small cap."""
+    with open(LARGE_CAPS_PATH, encoding="utf-8") as fh:
+        return frozenset(yaml.safe_load(fh)["symbols"])
+
+
+def classify(kind: str, board: str, name: str = "", symbol: str = "") -> str | None:
+    """Which model asset class an instrument counts towards (None: outside the models). A stock is
+    a large cap only on the large-cap list, whatever its board."""
     kind, board = (kind or "").lower(), (board or "").lower()
     if kind == "repo" or board == "money":
         return "money"
@@ -308,7 +320,7 @@ def classify(kind: str, board: str, name: str = "") -> str | None:
     if board == "qdii":
         return None
     if kind == "stock":
-        return "large_cap" if board == "main" else "small_cap"
+        return "large_cap" if symbol in large_caps() else "small_cap"
     if kind in ("etf", "fund") or board in ("index", "equity", "mixed"):
         small = any(t in (name or "") for t in ("500", "1000", "创业板", "科创", "中小"))
         return "small_cap" if small else "large_cap"
@@ -359,7 +371,7 @@ def build_context(instruments: list[dict], weights: np.ndarray | None = None) ->
     for j, sym in enumerate(symbols):
         r = rows[sym]
         kind, board, exchange = r.get("kind", ""), r.get("board", ""), r.get("exchange", sym[-2:])
-        c = classify(kind, board, r.get("name", ""))
+        c = classify(kind, board, r.get("name", ""), sym)
         asset_class[j] = classes.index(c) if c else -1
         price[j] = float(r.get("last_price") or 0.0)
         min_qty[j], step[j] = order_shape(kind, board, exchange, r.get("lot_size"))

@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.service import positions_of
+from brokercare.accounts.service import accounts_of, margin_status, positions_of
 from brokercare.advisory import (
     batch,
     catalogue,
@@ -74,9 +74,17 @@ def rebalance_advice(session: Session, customer_id: int, *, today: date | None =
     models = portfolios.current_models()
     ctx = engine.build_context(instruments, portfolios.weight_matrix(models))
     part = batch.partition_from_db(session, ctx, [customer_id], today=today)
+    debt = margin_debt(session, customer_id)
+    reserved = min(debt, float(part.cash[0]))
+    part.cash[0] -= reserved  # the debt is repaid first: only the rest is invested
     result = engine.propose(part, ctx)
     high = next(iter(models.values())).regime.high
     text = explanations.explain(result, 0, part, ctx, explanations.names_of(ctx, instruments), high_volatility=high)
+    if debt > 0 and int(result.status[0]) == engine.EMPTY:
+        text = explanations.margin_sentence(debt, reserved) + "暂时没有其余资金需要调仓。"
+    elif debt > 0:
+        first, _, rest = text.partition("\n")
+        text = "\n".join(filter(None, [first, explanations.margin_sentence(debt, reserved), rest]))
     names = explanations.names_of(ctx, instruments)
     trades = []
     for i in result.trades_of(customer_id):
@@ -97,6 +105,19 @@ def rebalance_advice(session: Session, customer_id: int, *, today: date | None =
         trades=trades,
         regime="high_volatility" if high else "normal",
     )
+
+
+def margin_debt(session: Session, customer_id: int) -> float:
+    """What the customer owes on their margin accounts (financing, lending, interest), 0 without."""
+    owed = 0.0
+    for account in accounts_of(session, customer_id):
+        if account.kind != "margin" or account.status == "closed":
+            continue
+        try:
+            owed += float(margin_status(session, account.id).total_liabilities)
+        except DomainError:  # a margin account without its contract owes nothing
+            continue
+    return owed
 
 
 def shelf_funds(theme: str) -> list[dict]:

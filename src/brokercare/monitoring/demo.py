@@ -21,8 +21,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.service import stock_value_by_exchange
-from brokercare.core.calendar import SHANGHAI, add_trading_days, trading_days
+from brokercare.accounts.service import accounts_of, positions_of, stock_value_by_exchange
+from brokercare.core.calendar import (
+    SHANGHAI,
+    add_trading_days,
+    is_trading_day,
+    previous_trading_day,
+    trading_days,
+)
 from brokercare.core.database import utcnow
 from brokercare.customers.service import all_customer_ids
 from brokercare.market.service import load_bars
@@ -33,6 +39,8 @@ from brokercare.monitoring.engine import Evaluator, Snapshot
 from brokercare.monitoring.forecast import daily_history
 from brokercare.monitoring.models import AlertPreference, IpoIssue, MarketValueDaily
 from brokercare.monitoring.temperature import snapshot_temperatures
+from brokercare.monitoring.watchlists import settle_margin_calls
+from brokercare.security.service import get_user_by_username
 
 BOARD_BY_PREFIX = (("688", "star"), ("300", "chinext"), ("301", "chinext"))
 
@@ -193,6 +201,65 @@ def alert_day(session: Session) -> tuple[int, date | None]:
     return alerts, last
 
 
+#: The demo customer logins whose own pages show the alerts of a modelled morning (the customers
+#: domain's demo hook, which runs before this one, creates them).
+DEMO_LOGINS = ("demo_margin", "demo_mass")
+#: How far each demo customer's largest stock falls between 10:00 and 10:10 of that morning: over
+#: the default rule (5 % within 10 minutes), short of the 10 % limit.
+MODELLED_FALL = 0.055
+
+
+def modelled_day(now: datetime) -> date:
+    """The latest trading day whose 10:30 has passed: the modelled morning is never in the future."""
+    local = now.astimezone(SHANGHAI)
+    day = local.date()
+    if not is_trading_day(day) or local.time() < time(10, 30):
+        day = previous_trading_day(day)
+    return day
+
+
+def _largest_stocks(session: Session) -> dict[int, str]:
+    """Each demo customer's largest stock holding by value (a margin account's first: the one its
+    collateral ratio moves with), by customer."""
+    chosen: dict[int, str] = {}
+    for username in DEMO_LOGINS:
+        user = get_user_by_username(session, username)
+        if user is None or user.customer_id is None:
+            continue
+        stocks = [p for p in positions_of(session, user.customer_id) if p.kind == "stock"]
+        margin = {a.id for a in accounts_of(session, user.customer_id) if a.kind == "margin"}
+        stocks = [p for p in stocks if p.account_id in margin] or stocks
+        if stocks:
+            chosen[user.customer_id] = max(stocks, key=lambda p: p.market_value).symbol
+    return chosen
+
+
+def demo_customers_morning(session: Session, now: datetime | None = None) -> tuple[int, date | None]:
+    """A modelled morning for the demo customers (``DEMO_LOGINS``): each one's largest stock falls
+    ``MODELLED_FALL`` between 10:00 and 10:10 of the latest trading day, every other price stays at
+    its previous close, and the engine evaluates it against the whole book. The alerts on their
+    pages (and every other holder's) are the engine's own; the prices are modelled, not quotes."""
+    falling = set(_largest_stocks(session).values())
+    universe = load_universe(session)
+    if not falling or not universe:
+        return 0, None
+    day = modelled_day(now or utcnow())
+    info = market_info(universe, day, session=session)
+    ev = Evaluator(load_book(session, universe=universe), info)
+    moving = np.array([u.symbol in falling for u in universe])
+    boards = np.array([u.board for u in universe], dtype=object)
+    volumes = np.zeros(len(universe))
+    alerts = 0
+    for minute in range(0, 13):
+        step = min(minute, 10) / 10
+        prices = np.where(moving, info.prev_close * (1 - MODELLED_FALL * step), info.prev_close)
+        moment = datetime.combine(day, time(10, minute), SHANGHAI)
+        f = ev.evaluate(Snapshot(moment, prices, volumes))
+        temps = snapshot_temperatures(ev, boards, volumes, moment)
+        alerts += len(record_snapshot(session, ev.book, f, ev.last_price, temps, boards).alerts)
+    return alerts, day
+
+
 #: Trading days of shipped history the demo loads: a year for the volatility model, with margin.
 DEMO_HISTORY_DAYS = 400
 
@@ -218,8 +285,12 @@ def generate(engine: Engine, rng, summary) -> None:
         session.commit()
         alerts, day = alert_day(session)
         session.commit()
+        mine, morning = demo_customers_morning(session)
+        settled = settle_margin_calls(session, today)
+        session.commit()
     _report(
         summary,
         f"monitoring: {bars:,} daily bars of the shipped history in the quote store, {prefs:,} customers with their own alert rules, {values:,} daily market values, "
-        f"{issues} IPO issues on the calendar, {alerts:,} alerts from {day} replayed",
+        f"{issues} IPO issues on the calendar, {alerts:,} alerts from {day} replayed, {mine:,} alerts of a modelled "
+        f"morning ({morning}) for the demo customers' holdings, {sum(settled.values()):,} margin calls settled",
     )

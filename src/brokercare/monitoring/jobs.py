@@ -22,6 +22,7 @@ from brokercare.core.settings import get_settings
 from brokercare.customers.service import get_customer_by_no
 from brokercare.monitoring import ipo
 from brokercare.monitoring.models import IpoIssue
+from brokercare.monitoring.watchlists import settle_margin_calls
 
 
 def lottery_inbox() -> Path:
@@ -88,7 +89,15 @@ def ipo_settlement(ctx: RunContext) -> dict:
         return ipo.settle_payments(session, ctx.day)
 
 
+def margin_calls_settle(ctx: RunContext) -> dict:
+    """After the close: calls whose contract is back above its warning line are met, a contract's
+    older calls give way to its latest; the rest stay open (overdue ones await disposal)."""
+    with ctx.session() as session:
+        return settle_margin_calls(session, ctx.day)
+
+
 JOBS = {
+    "margin_calls_settle": margin_calls_settle,
     "ipo_lottery_results": ipo_lottery_results,
     "ipo_reminders": ipo_reminders,
     "ipo_market_values": ipo_market_values,

@@ -40,6 +40,7 @@ from brokercare.monitoring.watchlists import MarginWatch as MarginWatch
 from brokercare.monitoring.watchlists import alerts_since as alerts_since
 from brokercare.monitoring.watchlists import open_margin_calls as open_margin_calls
 from brokercare.monitoring.watchlists import recent_alerts as recent_alerts
+from brokercare.monitoring.watchlists import settle_margin_calls as settle_margin_calls
 
 
 def ipo_quota(session: Session, customer_id: int, day: date | None = None) -> dict:

@@ -28,6 +28,7 @@ from brokercare.security.crypto import ensure_data_key as ensure_data_key
 from brokercare.security.crypto import get_cipher as get_cipher
 from brokercare.security.crypto import load_master_key as load_master_key
 from brokercare.security.keys import key_status as key_status
+from brokercare.security.keys import rotate as _rotate
 from brokercare.security.login import LOCK_AFTER as LOCK_AFTER
 from brokercare.security.login import LOCK_MINUTES as LOCK_MINUTES
 from brokercare.security.login import authenticate as authenticate
@@ -219,3 +220,5 @@ def service_token(session: Session, role: str, *, minutes: int = 24 * 60) -> str
     session.commit()
     return issue_token(user, minutes=minutes)[0]
 
+#: ``brokercare keys rotate`` and the admin page's 轮换数据密钥: a new data key, every value re-sealed.
+rotate_keys = _rotate

@@ -67,6 +67,11 @@ def _able(session: Session, skill: str | None, *, lock: bool = False) -> dict[Pr
     return {u: profiles[u.id] for u in staff.values() if _routable(u)}
 
 
+def anyone_present(session: Session, skill: str | None) -> bool:
+    """Whether any active member of service staff with ``skill`` is at the desk now."""
+    return bool(_able(session, skill))
+
+
 def lock_agent(session: Session, agent_id: int) -> AgentProfile:
     """The agent's profile, locked while their slots are counted."""
     return agents.lock(session, agent_id)

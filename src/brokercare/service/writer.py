@@ -120,6 +120,10 @@ def _hand_off(session: Session, conv: Conversation, msg: Message, analysis: Anal
     if agent is not None:
         return agent, None
     skill_zh = SKILL_ZH.get(plan.decision.skill or "", "人工")
+    if not plan.ctx.business_hours and _pressing(plan, analysis) and \
+            not queues.anyone_present(session, plan.decision.skill):
+        return None, say(session, conv, _nobody_on_duty(session, conv, msg, plan, skill_zh, ticket, now),
+                         sender="system", now=now)
     if plan.ctx.business_hours:
         text = f"您好，已为您转接{skill_zh}专席，当前排队中，请稍候。"
     else:  # an around-the-clock case (VIP, an emergency) at night: the duty desk, or the morning
@@ -127,6 +131,22 @@ def _hand_off(session: Session, conv: Conversation, msg: Message, analysis: Anal
         text = (f"您好，已为您转接{skill_zh}专席的值班同事，请稍候；如未能及时接入，"
                 f"客服会在{planner.opening_zh(hours.next_open(now), now)}上班后第一时间为您处理。")
     return None, say(session, conv, text, sender="system", now=now)
+
+
+def _pressing(plan: Plan, analysis: Analysis) -> bool:
+    """A case that may not simply wait in an empty queue: a VIP, an emergency, an angry customer."""
+    return plan.ctx.tier == "vip" or bool(plan.ctx.emergency) or analysis.emotion == "angry"
+
+
+def _nobody_on_duty(session: Session, conv: Conversation, msg: Message, plan: Plan, skill_zh: str,
+                    ticket: Ticket | None, now: datetime) -> str:
+    """At night nobody with the skill is on duty: the case stays in the queue for whoever comes on
+    first and gets a call-back (待回电) due at the desk's opening, as the desk-closed path does; the
+    customer is told exactly that, once."""
+    opening = load_policy().business_hours.next_open(now)
+    callbacks.promise(session, conv, msg, skill=plan.decision.skill, due_at=opening, ticket=ticket, now=now)
+    return (f"您好，现在没有{skill_zh}专席的值班同事在线。已为您登记回电：客服会在"
+            f"{planner.opening_zh(opening, now)}上班后第一时间联系您；有值班同事上线也会马上接入。")
 
 
 def _open_ticket(session: Session, conv: Conversation, msg: Message, analysis: Analysis,

@@ -4,17 +4,29 @@ system; nothing here shows customer data."""
 
 from __future__ import annotations
 
+import logging
 import re
+from datetime import date, datetime
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from brokercare.core import calendar, scheduler
-from brokercare.core.database import get_session
+from brokercare.core import calendar, runs, scheduler
+from brokercare.core.calendar import SHANGHAI
+from brokercare.core.database import get_engine, get_session
 from brokercare.core.errors import DomainError
+from brokercare.core.schedule import day_allowed, load_schedule
+from brokercare.core.settings import get_settings
+from brokercare.ledger.service import append
 from brokercare.security.policy import ROLE_LABELS, Principal
-from brokercare.security.service import decide_grant, key_status, list_users, role_grants
+from brokercare.security.service import (
+    decide_grant,
+    key_status,
+    list_users,
+    role_grants,
+    rotate_keys,
+)
 from brokercare.web.errors import domain_error_response
 from brokercare.web.sessions import staff_user
 
@@ -35,6 +47,7 @@ JOB_LABELS = {
     "market.close_day": "收盘：分钟线汇总为日线",
     "monitoring.ipo_market_values": "新股申购市值计算",
     "monitoring.ipo_settlement": "新股中签缴款结算",
+    "monitoring.margin_calls_settle": "两融追保结案（已补足或被后续追保取代）",
     "customers.profile_refresh": "客户画像刷新",
     "accounts.reconcile_bank_statements": "银行对账",
     "accounts.reconcile_fund_confirmations": "基金公司确认对账",
@@ -87,17 +100,85 @@ def _calendar_warning(cov: calendar.Coverage) -> str | None:
 @router.get("/admin", response_class=HTMLResponse)
 def admin_page(request: Request, user: Principal = Depends(staff_user),
                session: Session = Depends(get_session)) -> HTMLResponse:
+    _admin(user)
+    return _page(request, user, session)
+
+
+def _page(request: Request, user: Principal, session: Session, *, notice: str | None = None,
+          key_error: str | None = None, job_error: str | None = None, chosen_job: str | None = None) -> HTMLResponse:
     from brokercare.web.workbench import render
 
-    _admin(user)
     staff = [u for u in list_users(session) if u.role != "customer"]
     jobs = scheduler.schedule_overview()
     cov = calendar.coverage()
-    return render(request, "workbench/admin.html", user, staff=staff, ROLE_LABELS=ROLE_LABELS,
+    return render(request, "workbench/admin.html", user, status_code=422 if key_error or job_error else 200,
+                  staff=staff, ROLE_LABELS=ROLE_LABELS,
                   pending=role_grants(session, status="pending"), GRANT_LABELS=GRANT_LABELS,
                   keys=key_status(session), KEY_LABELS=KEY_LABELS, jobs=jobs, JOB_LABELS=JOB_LABELS,
                   PHASE_LABELS=PHASE_LABELS, RUN_LABELS=RUN_LABELS, when_zh=when_zh,
-                  calendar_warning=_calendar_warning(cov), covered_until=cov.covered_until)
+                  calendar_warning=_calendar_warning(cov), covered_until=cov.covered_until,
+                  notice=notice, key_error=key_error, job_error=job_error, chosen_job=chosen_job)
+
+
+@router.post("/admin/keys/rotate", response_class=HTMLResponse)
+def rotate_data_keys(request: Request, confirm: str = Form(""), user: Principal = Depends(staff_user),
+                     session: Session = Depends(get_session)) -> HTMLResponse:
+    """轮换数据密钥, as ``brokercare keys rotate``: a new key, every encrypted value re-sealed under
+    it. Confirmed on the page and put on the ledger with the admin who asked (the rotation itself
+    records the new key)."""
+    _admin(user)
+    if confirm != "yes":
+        return _page(request, user, session, key_error="请先勾选“我确认轮换数据密钥”，再点击轮换。")
+    append(session, "admin.keys_rotation", "data_keys", {"by_user_id": user.id})
+    session.commit()
+    try:
+        report = rotate_keys(get_engine())
+    except Exception as exc:  # noqa: BLE001 — the admin reads why on the page; the log has the trace
+        logging.getLogger(__name__).exception("key rotation from the admin page failed")
+        return _page(request, user, session, key_error=f"密钥轮换未完成（{type(exc).__name__}），已写入日志；"
+                     "已重新加密的数据仍可正常读取，可稍后再次轮换。")
+    session.expire_all()
+    return _page(request, user, session, notice=f"已轮换到新密钥 {report.new_key_id}，重新加密 {report.total:,} 项数据。"
+                 "旧密钥仍可解密，确认无数据使用后可停用。")
+
+
+def _job_refusal(job: str, day: date, force: bool) -> str | None:
+    """Why a job may not run now, in Chinese (the scheduler's own checks, said to a person)."""
+    if job not in scheduler.registered_jobs():
+        return "没有这个定时任务，请从列表中选择。"
+    entry = load_schedule(get_settings().schedule_file).entry(job)
+    if entry is not None and not force and not day_allowed(entry.trigger.days, day):
+        reason = calendar.holidays().get(day) or ("周末" if day.weekday() >= 5 else "非执行日")
+        return (f"今天（{day:%m月%d日}，{reason}）不是“{JOB_LABELS.get(job, job)}”的执行日。"
+                "如确需执行，请勾选“非执行日也执行”。")
+    if not force and runs.running(get_engine(), job) is not None:
+        return f"“{JOB_LABELS.get(job, job)}”正在运行，请等它结束后再执行。"
+    return None
+
+
+@router.post("/admin/jobs/run", response_class=HTMLResponse)
+def run_job(request: Request, job: str = Form(""), confirm: str = Form(""), force: str = Form(""),
+            user: Principal = Depends(staff_user), session: Session = Depends(get_session)) -> HTMLResponse:
+    """立即执行 a job for today, as ``brokercare jobs run``: recorded like a scheduled run and put
+    on the ledger with the admin who asked."""
+    _admin(user)
+    day = datetime.now(SHANGHAI).date()
+    refusal = ("请先勾选“我确认立即执行”。" if confirm != "yes" else _job_refusal(job, day, force == "yes"))
+    if refusal:
+        return _page(request, user, session, job_error=refusal, chosen_job=job)
+    append(session, "admin.job_run", f"job:{job}", {"by_user_id": user.id, "day": day.isoformat(),
+                                                     "force": force == "yes"})
+    session.commit()
+    label = JOB_LABELS.get(job, job)
+    try:
+        outcome = scheduler.run_now(job, day, force=True)  # the checks above, said in Chinese
+    except DomainError:
+        return _page(request, user, session, job_error=f"“{label}”未能开始执行，请刷新页面后重试。", chosen_job=job)
+    if outcome.status != "succeeded":
+        return _page(request, user, session, chosen_job=job,
+                     job_error=f"“{label}”执行失败（用时 {outcome.seconds:.1f} 秒），原因已记入运行记录。")
+    return _page(request, user, session, chosen_job=job,
+                 notice=f"“{label}”已执行成功，用时 {outcome.seconds:.1f} 秒。")
 
 
 @router.post("/admin/grants/{grant_id}/{decision}")

@@ -109,9 +109,19 @@ async def events(request: Request, after: int = 0, user: Principal = Depends(cus
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, user: Principal = Depends(customer_user),
                 session: Session = Depends(get_session)) -> HTMLResponse:
-    from brokercare.monitoring.service import alerts_of
+    from brokercare.accounts.service import accounts_of, margin_status
+    from brokercare.monitoring.service import alerts_of, margin_calls_of
 
-    return render(request, "me/alerts.html", user, alerts=alerts_of(session, user.customer_id, limit=50))
+    margin = [a.id for a in accounts_of(session, user.customer_id) if a.kind == "margin" and a.status != "closed"]
+    states = []
+    for account_id in margin:
+        try:
+            states.append(margin_status(session, account_id))
+        except DomainError:  # a margin account without its contract: nothing to show
+            continue
+    calls = [c for c in margin_calls_of(session, margin) if c.status == "open"][:1] if margin else []
+    return render(request, "me/alerts.html", user, alerts=alerts_of(session, user.customer_id, limit=50),
+                  margins=states, calls=calls, today=utcnow().astimezone(SHANGHAI).date())
 
 
 def questionnaire_step(customer_id: int, step: str) -> None:
@@ -158,10 +168,65 @@ async def risk_submit(request: Request, user: Principal = Depends(customer_user)
 @router.get("/plans", response_class=HTMLResponse)
 def plans_page(request: Request, user: Principal = Depends(customer_user),
                session: Session = Depends(get_session)) -> HTMLResponse:
+    return _plans(request, user, session)
+
+
+def _plans(request: Request, user: Principal, session: Session, *, error: str | None = None,
+           saved: list[str] | None = None, form: dict | None = None) -> HTMLResponse:
     from brokercare.advisory import service as advisory
 
     return render(request, "me/plans.html", user, goals=advisory.goals_of(session, user.customer_id),
-                  advice=advisory.rebalance_advice(session, user.customer_id))
+                  advice=advisory.rebalance_advice(session, user.customer_id), goal_kinds=GOAL_KINDS,
+                  error=error, saved=saved, form=form or {}, status_code=422 if error else 200)
+
+
+#: The goals a customer sets on 我的规划 (advisory/data/goals.yaml), in the customer's words.
+GOAL_KINDS = {"education": "子女教育金", "retirement": "养老", "house": "购房", "target_return": "目标收益"}
+
+
+def _amount(text: str, what: str, *, required: bool = False) -> float:
+    text = (text or "").replace(",", "").replace("，", "").strip()
+    if not text:
+        if required:
+            raise ValueError(f"请填写{what}。")
+        return 0.0
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{what}请填写数字（单位：元），例如 300000。") from None
+
+
+@router.post("/goals", response_class=HTMLResponse)
+def set_goal(request: Request, kind: str = Form(""), target_amount: str = Form(""), target_date: str = Form(""),
+             current_value: str = Form(""), monthly: str = Form(""), user: Principal = Depends(customer_user),
+             session: Session = Depends(get_session)) -> HTMLResponse:
+    """我的目标: the customer sets a goal on the web; it is projected at once (达成概率) and every
+    refusal (no valid risk assessment, a date in the past, a missing amount) is said on the page."""
+    from datetime import date
+
+    from brokercare.advisory import service as advisory
+
+    form = {"kind": kind, "target_amount": target_amount, "target_date": target_date,
+            "current_value": current_value, "monthly": monthly}
+    try:
+        if kind not in GOAL_KINDS:
+            raise ValueError("请选择目标类型。")
+        amount = _amount(target_amount, "目标金额", required=True)
+        try:
+            when = date.fromisoformat(target_date)
+        except ValueError:
+            raise ValueError("请选择目标日期。") from None
+        if when <= utcnow().astimezone(SHANGHAI).date():
+            raise ValueError("目标日期需要晚于今天。")
+        row, projection = advisory.set_goal(session, user.customer_id, kind=kind, target_amount=amount,
+                                            target_date=when, current_value=_amount(current_value, "已有资金"),
+                                            monthly=_amount(monthly, "每月投入"), name=GOAL_KINDS[kind])
+        session.commit()
+    except (ValueError, DomainError) as exc:
+        session.rollback()
+        return _plans(request, user, session, error=getattr(exc, "detail", None) or str(exc), form=form)
+    return _plans(request, user, session, saved=[f"已保存目标“{row.name}”。{projection.message}",
+                                                 *(a.message for a in projection.adjustments)])
 
 
 def _daily_report(session: Session, user: Principal, day: str) -> dict:

@@ -110,6 +110,22 @@ def queue_fragment(request: Request, user: Principal = Depends(staff_user),
     return render(request, "workbench/_queue_rows.html", user, **_queue_context(request, session, user, note=False))
 
 
+@router.get("/late-chats", response_class=HTMLResponse)
+def late_chats(request: Request, user: Principal = Depends(staff_user),
+               session: Session = Depends(get_session)) -> HTMLResponse:
+    """The banner every workbench page polls (its request is also the viewer's heartbeat): chats
+    waiting past their target that the viewer may take (their skill; a team lead sees all), so an
+    agent on the tickets or customers page is told too, not only one looking at the queue. The rule
+    is :func:`brokercare.service.desk.offered_to`'s, with the viewer's skills read once."""
+    if user.role not in hub.QUEUE_ROLES:
+        return HTMLResponse("")
+    now = utcnow()
+    skills = set(hub.agent_profile(session, user.id).skills or [])  # read once, not per chat
+    late = [{"conv": c, "waiting_min": _minutes(c.waiting_since, now)} for c in hub.waiting_queue(session)
+            if hub.overdue(c, now) and (user.role == "team_lead" or c.skill in skills)]
+    return render(request, "workbench/_late_chats.html", user, late=late)
+
+
 @router.post("/notices/read")
 def notices_read(user: Principal = Depends(staff_user), session: Session = Depends(get_session)) -> Response:
     hub.mark_notices_read(session, user.id)

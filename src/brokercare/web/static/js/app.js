@@ -93,4 +93,19 @@
   document.addEventListener('DOMContentLoaded', function () {
     if (document.getElementById('kpi-data') && window.echarts) drawKpiCharts();
   });
+
+  // On a phone a responsive table shows each row as a card: every cell carries its column's
+  // header (data-label, drawn by the stylesheet), so the card still says what each figure is.
+  function labelCells(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll('table.responsive').forEach(function (table) {
+      const heads = Array.from(table.querySelectorAll('thead th')).map(function (th) { return th.textContent.trim(); });
+      table.querySelectorAll('tbody tr').forEach(function (tr) {
+        Array.from(tr.children).forEach(function (td, i) {
+          if (heads[i] && !td.hasAttribute('data-label') && !td.hasAttribute('colspan')) td.setAttribute('data-label', heads[i]);
+        });
+      });
+    });
+  }
+  document.addEventListener('DOMContentLoaded', function () { labelCells(document); });
+  document.addEventListener('htmx:afterSettle', function () { labelCells(document); });
 })();
