@@ -49,3 +49,18 @@ def test_the_admin_page_has_logins_grants_keys_and_jobs_in_chinese(client, sessi
 
 def page_login(client, username: str) -> None:
     client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+
+
+def test_the_admin_page_shows_a_jobs_warning(client, session, brokerage):
+    """The valuation warnings job on a day its shipped index data does not reach: the run says so,
+    and the admin reads it beside the job rather than a silent 成功."""
+    from datetime import date
+
+    from brokercare.core import scheduler
+
+    outcome = scheduler.run_now("engagement.valuation_warnings", date(2026, 12, 4), force=True)
+    assert outcome.status == "succeeded"
+    page_login(client, "admin01")
+    page = client.get("/workbench/admin").text
+    row = page[page.index("<td>估值高位提醒<br>"):].split("</tr>")[0]
+    assert "有警告" in row and "<code" in row
