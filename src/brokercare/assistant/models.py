@@ -34,8 +34,8 @@ class NluFeedback(Base):
     """One customer sentence the service desk taught the assistant something about.
 
     ``source`` is where it came from: ``wrong_intent`` (an agent picked the right intent on the
-    workbench: ``label`` is set, by ``labelled_by_id``), ``agent_edit`` (the agent changed the
-    suggested reply before sending it), ``no_kb_answer`` (the knowledge base had no answer and the
+    workbench: ``label`` is set, by ``labelled_by_id``), ``agent_edit`` (the agent
+    ``labelled_by_id`` changed the suggested reply before sending it), ``no_kb_answer`` (the knowledge base had no answer and the
     customer was handed to a person), ``low_csat`` (the customer scored the service 1 or 2).
     ``proposed_label`` is the intent the assistant read; only rows with a ``label`` train a model,
     the others wait for a person to confirm one. ``dedupe_key`` keeps a signal reported twice (a

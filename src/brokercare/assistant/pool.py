@@ -90,8 +90,10 @@ def record(session: Session, signal: DeskSignal, *, now: datetime | None = None)
             row = session.scalar(select(NluFeedback).where(NluFeedback.dedupe_key == key))
     row.text = text
     row.proposed_label = signal.proposed_label or row.proposed_label
+    if signal.by_user_id is not None:  # who marked it, or whose edit it was
+        row.labelled_by_id = signal.by_user_id
     if signal.label is not None:
-        row.label, row.labelled_by_id, row.labelled_at = signal.label, signal.by_user_id, now
+        row.label, row.labelled_at = signal.label, now
     for field in ("conversation_id", "message_id", "suggested_reply", "sent_reply", "csat_score"):
         value = getattr(signal, field)
         if value is not None:
