@@ -179,16 +179,13 @@ def nlu_models(task: str = typer.Option("intent", help="intent or emotion"),
     if as_json:
         typer.echo(json.dumps({"active": active, "versions": versions}, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{task} models (active: {active})")
-    for col in ("", "version", "trained at", "status", "examples", "desk rows", "accuracy", "macro-F1", "source"):
-        table.add_column(col)
-    table.add_row("*" if active == "builtin" else "", "builtin", "", "shipped", "", "", "", "", "package data")
+    console.print(f"{'builtin':8} {'':19} {'shipped':9} the package's training data" + ("  [bold]← active[/bold]" if active == "builtin" else ""))
     for v in versions:
         m = (v.get("metrics") or {}).get("candidate", {})
-        table.add_row("*" if v["version"] == active else "", v["version"], v["trained_at"], v.get("status", "trained"),
-                      str(v["n_examples"]), str(v.get("pool_rows", 0)),
-                      f"{m['accuracy']:.4f}" if m else "", f"{m['macro_f1']:.4f}" if m else "", v["source"])
-    console.print(table)
+        figures = f"accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f}" if m else "no figures (trained by hand)"
+        console.print(f"{v['version']:8} {v['trained_at'][:19]:19} {v.get('status', 'trained'):9} {v['n_examples']} examples, "
+                      f"{v.get('pool_rows', 0)} from the desk, {figures}"
+                      + ("  [bold]← active[/bold]" if v["version"] == active else ""))
 
 
 @nlu_app.command("rollback")
