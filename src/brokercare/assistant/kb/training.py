@@ -22,7 +22,7 @@ from brokercare.assistant.kb.matching import FEATURES, Encoded, Matcher, probabi
 from brokercare.assistant.lexicon import DATA
 
 #: Bump when the Matcher's pickled shape changes, so processes stop loading an older cached one.
-MATCHER_FORMAT = 3
+MATCHER_FORMAT = 4
 
 
 def train_matcher() -> Matcher:
