@@ -260,6 +260,8 @@ def kb_import(file: Path = typer.Argument(..., help="FAQ as CSV (question,answer
         _fail(exc)
     for err in result.errors:
         console.print(f"[yellow]warning:[/yellow] {err}")
+    for dup in result.duplicates:
+        console.print(f"[yellow]check:[/yellow] {dup}")
     console.print(f"[green]{file.name}[/green]: {result.added} added, {result.updated} updated, "
                   f"{result.skipped} unchanged or skipped")
 
