@@ -187,6 +187,12 @@ def get_matcher() -> Matcher:
     return _matcher
 
 
+def prepare_matcher() -> None:
+    """Build (or load) the matcher for the active intent model into the data dir's cache, so the
+    workers that start next load it instead of training (after ``nlu retrain`` promoted a model)."""
+    _cached_matcher()
+
+
 def _cached_matcher() -> Matcher:
     _model, info = registry.load("intent")
     key = f"{MATCHER_FORMAT}|{info.version}|{info.fingerprint}|{len(FEATURES)}".encode()
