@@ -8,6 +8,7 @@ import json
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from tests.assistant.test_api_llm import PASSWORD, _login
 from typer.testing import CliRunner
 
 from brokercare.api import create_app
@@ -18,7 +19,6 @@ from brokercare.core.domains import domain_jobs
 from brokercare.security import auth
 from brokercare.security.service import create_user
 
-PASSWORD = "Passw0rd2026"
 UNANSWERED = ["科创板的股票可以用融券卖出吗", "科创板能融券做空吗", "港股通的股票分红要交多少税",
               "港股通分红扣税比例是多少"]
 
@@ -82,12 +82,6 @@ def client(engine, session, monkeypatch):
     _fill_pool(session)
     with TestClient(create_app()) as c:
         yield c
-
-
-def _login(client, username):
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_the_team_lead_reads_the_faq_gaps_and_an_agent_may_not(client):
