@@ -134,6 +134,111 @@ def nlu_analyze(text: str = typer.Argument(..., help="A customer message.")) -> 
     typer.echo(json.dumps(analysis.as_dict(), ensure_ascii=False, indent=2))
 
 
+@nlu_app.command("retrain")
+def nlu_retrain(
+    tolerance: float = typer.Option(0.005, min=0.0, max=0.2, help="How far a measure may fall before the candidate is rejected."),
+    force: bool = typer.Option(False, help="Train even when the desk taught nothing new."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Train an intent model from the shipped data plus the desk's labels; promote it only if no
+    measure on the frozen evaluation set gets worse beyond the tolerance."""
+    from brokercare.assistant import retrain  # deferred: see the module docstring
+    from brokercare.core.database import session_scope
+
+    with _spinner() as progress:
+        progress.add_task("Training and evaluating a candidate intent model", total=None)
+        with session_scope() as session:
+            result = retrain.retrain(session, tolerance=tolerance, force=force)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        return
+    console.print(f"desk pool: {result.pool_rows} labelled sentences used, {result.excluded} left out "
+                  "(they repeat an evaluation set)")
+    if result.outcome == "unchanged":
+        console.print(f"[dim]nothing new to learn; {result.active} stays active[/dim]")
+        return
+    for name, value in result.candidate.items():
+        console.print(f"  {name:20} active {result.current[name]:.4f}  candidate {value:.4f}")
+    if result.outcome == "promoted":
+        console.print(f"[green]{result.version} promoted[/green]: the assistant uses it now")
+    else:
+        worse = ", ".join(f"{k} {a:.4f} → {b:.4f}" for k, (a, b) in result.worse.items())
+        console.print(f"[yellow]{result.version} rejected[/yellow] ({worse}); {result.active} stays active")
+
+
+@nlu_app.command("models")
+def nlu_models(task: str = typer.Option("intent", help="intent or emotion"),
+               as_json: bool = typer.Option(False, "--json", help="Print the versions as JSON.")) -> None:
+    """Stored model versions with their status and measures; the active one is marked."""
+    from brokercare.assistant import registry  # deferred: see the module docstring
+
+    try:
+        versions, active = registry.list_versions(task), registry.active_version(task)
+    except DomainError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps({"active": active, "versions": versions}, ensure_ascii=False, indent=2))
+        return
+    console.print(f"{'builtin':8} {'':19} {'shipped':9} the package's training data" + ("  [bold]← active[/bold]" if active == "builtin" else ""))
+    for v in versions:
+        m = (v.get("metrics") or {}).get("candidate", {})
+        figures = f"accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f}" if m else "no figures (trained by hand)"
+        console.print(f"{v['version']:8} {v['trained_at'][:19]:19} {v.get('status', 'trained'):9} {v['n_examples']} examples, "
+                      f"{v.get('pool_rows', 0)} from the desk, {figures}"
+                      + ("  [bold]← active[/bold]" if v["version"] == active else ""))
+
+
+@nlu_app.command("rollback")
+def nlu_rollback(task: str = typer.Option("intent", help="intent or emotion")) -> None:
+    """Return to the model version that was active before the current one."""
+    from brokercare.assistant import registry  # deferred: see the module docstring
+
+    try:
+        before, now = registry.rollback(task)
+    except DomainError as exc:
+        _fail(exc)
+    console.print(f"[green]{task} model {now} is active again[/green] (was {before})")
+
+
+@nlu_app.command("pool")
+def nlu_pool(
+    source: str = typer.Option("", help="wrong_intent, agent_edit, no_kb_answer or low_csat"),
+    unlabelled: bool = typer.Option(False, help="Only sentences without a confirmed intent."),
+    limit: int = typer.Option(30, min=1, max=500),
+) -> None:
+    """What the service desk taught the assistant: counts per source and the newest sentences."""
+    from brokercare.assistant import pool  # deferred: see the module docstring
+    from brokercare.core.database import session_scope
+
+    if source and source not in pool.SOURCES:
+        console.print(f"[red]Error:[/red] unknown source {source!r}; use one of: {', '.join(pool.SOURCES)}")
+        raise typer.Exit(2)
+    with session_scope() as session:
+        for name, c in pool.counts(session).items():
+            console.print(f"{name:13} {c['rows']:6} rows, {c['labelled']:6} with a confirmed intent")
+        for r in pool.rows(session, source=source or None, labelled=False if unlabelled else None, limit=limit):
+            label = r.label or f"({r.proposed_label or '?'} proposed)"
+            who = f" by user {r.labelled_by_id}" if r.labelled_by_id else ""
+            console.print(f"  #{r.id} {r.created_at:%Y-%m-%d %H:%M} {r.source:12} {label}{who}  {r.text[:60]}")
+
+
+@nlu_app.command("label")
+def nlu_label(row: int = typer.Argument(..., help="The pool row (#id in `nlu pool`)."),
+              intent: str = typer.Argument(..., help="The right intent label (see data/intents.yaml)."),
+              user_id: int | None = typer.Option(None, help="Who confirms it (their login's id).")) -> None:
+    """Confirm (or correct) the intent of a pooled sentence, so `nlu retrain` learns it."""
+    from brokercare.assistant import pool  # deferred: see the module docstring
+    from brokercare.core.database import session_scope
+
+    try:
+        with session_scope() as session:
+            r = pool.confirm_label(session, row, intent, by_user_id=user_id)
+            text = r.text
+    except DomainError as exc:
+        _fail(exc)
+    console.print(f"[green]#{row}[/green] {text[:60]} → {intent}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(nlu_app, name="nlu")
     app.add_typer(kb_app, name="kb")
@@ -155,6 +260,8 @@ def kb_import(file: Path = typer.Argument(..., help="FAQ as CSV (question,answer
         _fail(exc)
     for err in result.errors:
         console.print(f"[yellow]warning:[/yellow] {err}")
+    for dup in result.duplicates:
+        console.print(f"[yellow]check:[/yellow] {dup}")
     console.print(f"[green]{file.name}[/green]: {result.added} added, {result.updated} updated, "
                   f"{result.skipped} unchanged or skipped")
 
@@ -194,3 +301,25 @@ def kb_eval(
                   f"(precision {report['precision']:.4f}, recall {report['recall']:.4f})")
     console.print(f"[bold]hit@1 {report['hit_at_1']:.4f}  MRR {report['mrr']:.4f}[/bold] "
                   f"({report['n_queries']} queries against {report['n_candidates']} candidates)")
+
+
+@kb_app.command("gaps")
+def kb_gaps(days: int = typer.Option(30, min=1, max=365, help="Look back this many days."),
+            limit: int = typer.Option(20, min=1, max=200),
+            as_json: bool = typer.Option(False, "--json", help="Print the gaps as JSON.")) -> None:
+    """Questions the knowledge base could not answer (hand-offs), grouped by meaning, most asked first."""
+    from brokercare.assistant import gaps  # deferred: see the module docstring
+    from brokercare.core.database import session_scope
+
+    with session_scope() as session:
+        found = gaps.faq_gaps(session, days=days, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([g.as_dict() for g in found], ensure_ascii=False, indent=2))
+        return
+    if not found:
+        console.print(f"No unanswered questions in the last {days} days.")
+        return
+    for g in found:
+        console.print(f"[bold]{g.asked}×[/bold] {g.question}  [dim](last asked {g.last_asked:%Y-%m-%d})[/dim]")
+        for other in g.examples[1:]:
+            console.print(f"      also: {other}")

@@ -46,6 +46,10 @@ class ModelInfo:
     labels: list[str]
     source: str
     sklearn: str
+    metrics: dict | None = None  # on the frozen evaluation sets, when `nlu retrain` made it
+    status: str = "trained"  # trained (by hand), promoted or rejected (by `nlu retrain`)
+    pool_rows: int = 0  # desk-labelled sentences it learned from
+    note: str = ""
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -97,14 +101,20 @@ def train(task: str, data: str | Path, *, activate: bool = True) -> ModelInfo:
     texts, labels = read_labelled_csv(data)
     if len(set(labels)) < 2:
         raise ValidationFailed("training data needs at least two different labels")
-    model = build_model(task, texts, labels)
+    info = store(task, build_model(task, texts, labels), texts, labels, source=str(Path(data).name))
+    if activate:
+        activate_version(task, info.version)
+    return info
+
+
+def store(task: str, model, texts: list[str], labels: list[str], *, source: str, **extra) -> ModelInfo:
+    """Write ``model`` as the task's next version (v1, v2 …) with its info; not activated."""
+    _check_task(task)
     versions = _versions(task)
     version = f"v{int(versions[-1][1:]) + 1 if versions else 1}"
     info = ModelInfo(task, version, fingerprint(texts, labels), datetime.now(UTC).isoformat(timespec="seconds"),
-                     len(texts), sorted(set(labels)), str(Path(data).name), sklearn.__version__)
+                     len(texts), sorted(set(labels)), source, sklearn.__version__, **extra)
     _write_atomically(models_dir(task) / version, model, info)
-    if activate:
-        activate_version(task, version)
     return info
 
 
@@ -113,8 +123,41 @@ def activate_version(task: str, version: str) -> None:
     if version != "builtin" and not (models_dir(task) / version / "model.joblib").exists():
         raise NotFound(f"no {task} model version {version!r}")
     models_dir(task).mkdir(parents=True, exist_ok=True)
-    (models_dir(task) / "ACTIVE").write_text(version, "utf-8")
+    previous = active_version(task)
+    if previous != version:
+        with (models_dir(task) / "HISTORY").open("a", encoding="utf-8") as f:
+            f.write(f"{previous}\n")
+    _replace_text(models_dir(task) / "ACTIVE", version)
     forget_loaded()
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write a small file so a reader in another process sees the old or the new text, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def rollback(task: str) -> tuple[str, str]:
+    """Return to the version that was active before the current one (``builtin`` at the start of
+    the history); ``(from, to)``. The history is a stack: rolling back twice goes back two steps."""
+    _check_task(task)
+    history_file = models_dir(task) / "HISTORY"
+    history = history_file.read_text("utf-8").split() if history_file.exists() else []
+    current = active_version(task)
+    while history and history[-1] == current:
+        history.pop()
+    if not history and current == "builtin":
+        raise NotFound(f"the {task} model is the shipped one (builtin); there is nothing to roll back to")
+    target = history.pop() if history else "builtin"
+    if target != "builtin" and not (models_dir(task) / target / "model.joblib").exists():
+        raise NotFound(f"the previous {task} model {target!r} is missing from {models_dir(task)}")
+    models_dir(task).mkdir(parents=True, exist_ok=True)
+    _replace_text(models_dir(task) / "ACTIVE", target)
+    _replace_text(history_file, "".join(f"{v}\n" for v in history))
+    forget_loaded()
+    return current, target
 
 
 def list_versions(task: str) -> list[dict]:

@@ -13,16 +13,17 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from brokercare.assistant import guard, llm, replies, tools
+from brokercare.assistant import guard, llm, pool, replies, tools
 from brokercare.assistant.analysis import MAX_TEXT, Analysis, analyze, analyze_many, clean_text
 from brokercare.assistant.guard import GuardVerdict
 from brokercare.assistant.kb import KnowledgeBase, knowledge_base
+from brokercare.assistant.pool import LOW_CSAT, DeskSignal
 from brokercare.assistant.taxonomy import about_investing, describe, intents, skill_of
 from brokercare.core.errors import NotFound
 from brokercare.market import service as market
 
-__all__ = ["LOW_CONFIDENCE", "MAX_TEXT", "SAFE_FALLBACK", "Analysis", "Reply", "analyze", "analyze_many",
-           "describe", "intents", "prefetched", "reply", "skill_of"]
+__all__ = ["LOW_CONFIDENCE", "LOW_CSAT", "MAX_TEXT", "SAFE_FALLBACK", "Analysis", "DeskSignal", "Reply", "analyze",
+           "analyze_many", "describe", "intents", "learn", "prefetched", "reply", "skill_of"]
 
 
 @dataclass
@@ -157,3 +158,11 @@ def check_outgoing(text: str, *, risk_level: str | None = None,
     wording added; ``block`` must not be sent."""
     return guard.check(text, guard.GuardContext(risk_level=risk_level, product_risks=dict(product_risks or {}),
                                                 investing=True))
+
+
+def learn(session: Session, signal: DeskSignal) -> int:
+    """Take what the service desk saw into the assistant's labelled pool (in the caller's
+    transaction): a wrong-intent mark with the right intent, an edited suggestion, a hand-off the
+    knowledge base could not answer, a low CSAT. Returns the pool row's id. ``brokercare nlu
+    retrain`` learns from the confirmed labels; ``brokercare kb gaps`` groups the unanswered."""
+    return pool.record(session, signal).id

@@ -1,8 +1,9 @@
-"""Assistant API: analyse a message; reply to a customer (reply, sources, guard verdict, hand-off)."""
+"""Assistant API: analyse a message; reply to a customer (reply, sources, guard verdict, hand-off);
+the FAQ gaps the desk's unanswered hand-offs show, for whoever writes the knowledge base."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from brokercare.assistant import schemas, service
@@ -12,7 +13,7 @@ from brokercare.core.database import get_session
 from brokercare.core.errors import PermissionDenied, ValidationFailed
 from brokercare.core.settings import get_settings
 from brokercare.security.access import Reads
-from brokercare.security.policy import STAFF_ROLES, CurrentUser
+from brokercare.security.policy import STAFF_ROLES, CurrentUser, Principal, require_roles
 
 router = APIRouter(prefix="/assistant", tags=["assistant"])
 
@@ -58,3 +59,19 @@ def reply(body: schemas.ReplyRequest, user: CurrentUser, reads: Reads,
     else:
         raise PermissionDenied("无权使用智能助手回复")
     return service.reply(session, customer_id, body.text, channel=body.channel).as_dict()
+
+
+#: Who maintains the knowledge base: the desk's team leads and the administrators.
+KNOWLEDGE_OWNERS = ("team_lead", "admin")
+
+
+@router.get("/faq-gaps", summary="Questions the knowledge base could not answer, grouped by meaning, most asked first")
+def faq_gaps(days: int = Query(30, ge=1, le=365), limit: int = Query(20, ge=1, le=200),
+             _user: Principal = Depends(require_roles(*KNOWLEDGE_OWNERS)),
+             session: Session = Depends(get_session)) -> dict:
+    """Each gap: the representative question (what to write an FAQ entry for), how many hand-offs
+    asked it, up to five distinct wordings, first and last time asked. Texts are the stored ones,
+    with personal numbers already masked."""
+    from brokercare.assistant import gaps  # the encoder loads on first use
+
+    return {"days": days, "gaps": [g.as_dict() for g in gaps.faq_gaps(session, days=days, limit=limit)]}

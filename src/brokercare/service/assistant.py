@@ -14,10 +14,10 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from brokercare.assistant.service import Analysis, describe, skill_of
+from brokercare.assistant.service import LOW_CSAT, Analysis, DeskSignal, describe, intents, skill_of
 
-__all__ = ["Analysis", "Assistant", "AssistantReply", "analysis_record", "current", "intent_name",
-           "intent_skill", "placeholder", "wire"]
+__all__ = ["LOW_CSAT", "Analysis", "Assistant", "AssistantReply", "DeskSignal", "analysis_record", "current",
+           "intent_choices", "intent_name", "intent_skill", "placeholder", "teach", "wire"]
 
 
 class AssistantReply(Protocol):
@@ -96,3 +96,16 @@ def intent_name(intent: str) -> str:
 def intent_skill(intent: str) -> str | None:
     """The human skill queue the taxonomy gives the intent."""
     return skill_of(intent)
+
+
+def intent_choices() -> list[tuple[str, str]]:
+    """``(label, Chinese name)`` of every intent in the assistant's taxonomy, for an agent's pick."""
+    return [(label, describe(label)) for label in intents()]
+
+
+def teach(session: Session, signal: DeskSignal) -> int | None:
+    """Report what the desk saw to the wired assistant's labelled pool (``learn``), in the caller's
+    transaction; ``None`` when the process runs without an assistant or with one that does not
+    learn (a test's scripted one)."""
+    learn = getattr(current(), "learn", None)
+    return learn(session, signal) if learn is not None else None

@@ -16,6 +16,7 @@ from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.service.models import Conversation, CsatSurvey, Message, Ticket
 from brokercare.service.outbound import send_to_contact
+from brokercare.service.teaching import csat_recorded
 
 _PROMPT = {
     "conversation": "您好，本次服务已结束。请为本次服务打分：直接回复 1–5（5 分非常满意，1 分非常不满意），"
@@ -82,4 +83,5 @@ def record_response(session: Session, token: str, score: int, *, comment: str | 
     survey.score, survey.comment = score, (comment or "").strip()[:1000] or None
     survey.responded_at, survey.response_channel = now, channel or survey.channel
     session.flush()
+    csat_recorded(session, survey)  # a low score: the assistant's pool gets the last question
     return survey

@@ -24,7 +24,7 @@ from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.core.service import mark_processed
 from brokercare.customers import service as customers
 from brokercare.security.policy import Principal
-from brokercare.service import desk, queues, sla
+from brokercare.service import desk, queues, sla, teaching
 from brokercare.service.agents import PRESENCE_ZH as PRESENCE_ZH
 from brokercare.service.agents import profile as agent_profile
 from brokercare.service.agents import profiles as agent_profiles
@@ -33,6 +33,7 @@ from brokercare.service.agents import set_profiles_many as set_agent_profiles_ma
 from brokercare.service.agents import team_of as team_of
 from brokercare.service.assistant import Analysis
 from brokercare.service.assistant import Assistant as Assistant
+from brokercare.service.assistant import intent_choices as intent_choices
 from brokercare.service.assistant import wire as wire_assistant
 from brokercare.service.audit import ledger_batch
 from brokercare.service.callbacks import callback_of as callback_of
@@ -93,6 +94,7 @@ from brokercare.service.queues import STAFF_ROLES as QUEUE_ROLES
 from brokercare.service.queues import agent as queue_agent
 from brokercare.service.queues import waiting_queue as waiting_queue
 from brokercare.service.sla import clocks_of as clocks_of
+from brokercare.service.teaching import mark_wrong_intent as mark_wrong_intent
 from brokercare.service.tickets import case_ticket as case_ticket
 from brokercare.service.tickets import create_ticket as create_ticket
 from brokercare.service.tickets import list_tickets as list_tickets
@@ -108,7 +110,7 @@ __all__ = ["CHANNEL_ZH", "AlreadyDelivered", "Assistant", "Identity", "assigned_
            "history_of_customer", "ingest", "messages_of", "normalise_phone", "plan", "process", "receive",
            "receive_many", "resolve_contact", "route_stranded", "send_to_contact", "set_agent_profile",
            "set_agent_profiles_many", "delivery_of", "staff_notices", "mark_notices_read", "subscribe_routing",
-           "take_over", "wire_assistant", "heartbeat", "logged_out", "team_presence",
+           "take_over", "wire_assistant", "mark_wrong_intent", "intent_choices", "heartbeat", "logged_out", "team_presence",
            "hand_over", "handover_requests", "overdue", "request_handover", "wait_target",
            "callbacks_open", "callback_of", "callback_done", "queue_agent", "PRESENCE_ZH", "my_presence", "pause_chats", "QUEUE_ROLES",
            # batch reads for the quality domain's KPIs (service/facts.py)
@@ -133,7 +135,9 @@ class MessageReceived(BaseModel):
 # --- staff actions ----------------------------------------------------------------------------------
 
 def agent_reply(session: Session, conversation_id: int, user: Principal, text: str, *,
-                now: datetime | None = None) -> Message:
+                now: datetime | None = None, suggested: str | None = None) -> Message:
+    """The agent's message to the customer; ``suggested``: the assistant's suggestion the reply box
+    held, so a changed text teaches the assistant (:mod:`brokercare.service.teaching`)."""
     now = now or utcnow()
     text = (text or "").strip()
     if not text:
@@ -153,6 +157,7 @@ def agent_reply(session: Session, conversation_id: int, user: Principal, text: s
         ticket = session.get(Ticket, ticket_id)
         ticket.first_responded_at = now
         sla.meet(session, "ticket", ticket_id, "first_response", now)
+    teaching.reply_sent(session, conv, msg, user, suggested)
     session.flush()
     return msg
 

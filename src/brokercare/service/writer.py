@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, PermissionDenied
 from brokercare.security.policy import Principal
-from brokercare.service import callbacks, csat, feedback, planner, queues, sla, tickets
+from brokercare.service import callbacks, csat, feedback, planner, queues, sla, teaching, tickets
 from brokercare.service.assistant import Analysis, analysis_record, intent_name, placeholder
 from brokercare.service.audit import batching, ledger_append
 from brokercare.service.context import (
@@ -97,6 +97,8 @@ def execute(session: Session, msg: Message, conv: Conversation, analysis: Analys
     if decision.outcome == "human":
         agent, queued = _hand_off(session, conv, msg, analysis, plan, now, ticket)
         reply_msg = queued or reply_msg
+        if plan.reply is not None and plan.reply[2] == "no_kb_answer":
+            teaching.handed_off_unanswered(session, conv, msg, analysis.intent)
         if ticket is not None and ticket.assignee_id is None and agent is not None and \
                 decision.skill in queues.skills_of(session, agent.id):
             ticket.assignee_id = agent.id

@@ -56,6 +56,7 @@ JOB_LABELS = {
     "engagement.daily_reports": "客户收盘日报",
     "engagement.raise_leads": "客户经理销售线索",
     "core.prune_job_history": "清理过期的任务记录",
+    "assistant.weekly_retrain": "智能助手每周学习坐席纠正（意图模型重训）",
     "service.feedback_report": "客户意见季度报告",
     "quality.monthly_report": "服务质量月报",
     "quality.book_snapshot": "客户经理名下资产月末快照",

@@ -10,6 +10,7 @@ data is masked unless the role is cleared, and a reveal is ledgered by ``custome
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -225,6 +226,7 @@ def conversation_page(request: Request, conversation_id: int, asked: int = 0, us
     session.commit()
     return render(request, "workbench/conversation.html", user, conv=conv, messages=messages, desk=desk,
                   restricted=False, deliveries=hub.delivery_of(session, messages), analysis=analysis,
+                  intent_choices=hub.intent_choices() if desk["mine"] or user.role == "team_lead" else [],
                   suggestion=suggestion, c360=c360, no_relationship=conv.customer_id is not None and grant is None,
                   last_id=messages[-1].id if messages else 0)
 
@@ -292,11 +294,12 @@ def conversation_thread(request: Request, conversation_id: int, user: Principal 
 
 
 @router.post("/conversations/{conversation_id}/reply")
-def reply(request: Request, conversation_id: int, text: str = Form(""), user: Principal = Depends(staff_user),
-          session: Session = Depends(get_session)) -> Response:
-
+def reply(request: Request, conversation_id: int, text: str = Form(""), suggested: str = Form(""),
+          user: Principal = Depends(staff_user), session: Session = Depends(get_session)) -> Response:
+    """``suggested``: the assistant's suggestion the reply box was filled with; the hub tells the
+    assistant when the agent changed it."""
     try:
-        hub.agent_reply(session, conversation_id, user, text)
+        hub.agent_reply(session, conversation_id, user, text, suggested=suggested or None)
     except DomainError as exc:
         session.rollback()
         return domain_error_response(request, exc)
@@ -305,6 +308,24 @@ def reply(request: Request, conversation_id: int, text: str = Form(""), user: Pr
         messages = hub.messages_of(session, conversation_id)
         return render(request, "_thread.html", user, messages=messages, viewer="agent",
                       deliveries=hub.delivery_of(session, messages))
+    return RedirectResponse(f"/workbench/conversations/{conversation_id}", status_code=303)
+
+
+@router.post("/conversations/{conversation_id}/wrong-intent")
+def wrong_intent(request: Request, conversation_id: int, intent: str = Form(""),
+                 user: Principal = Depends(staff_user), session: Session = Depends(get_session)) -> Response:
+    """The agent marks the assistant's reading of the customer's newest message wrong and picks the
+    right intent: it joins the assistant's labelled pool (``brokercare nlu retrain`` learns it)."""
+    try:
+        hub.mark_wrong_intent(session, conversation_id, user, intent)
+    except DomainError as exc:
+        session.rollback()
+        return domain_error_response(request, exc)
+    session.commit()
+    name = dict(hub.intent_choices()).get(intent, intent)
+    if request.headers.get("HX-Request"):
+        return HTMLResponse(f'<p class="notice" role="status">已记录：这条消息的正确意图是“{escape(name)}”，'
+                            "智能助手下次学习时会采纳。</p>")
     return RedirectResponse(f"/workbench/conversations/{conversation_id}", status_code=303)
 
 

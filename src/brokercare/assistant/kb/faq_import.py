@@ -2,7 +2,8 @@
 
 The same question imported again (same normalised wording) replaces its answer; an entry the file
 does not name stays as it was. A file that cannot be read gets one clear error before anything is
-written.
+written. An imported question that means the same as another entry in other words is reported
+(``ImportResult.duplicates``, :mod:`brokercare.assistant.kb.duplicates`), not refused.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from brokercare.assistant.kb.corpus import starter_faq
+from brokercare.assistant.kb.duplicates import find_duplicates
 from brokercare.assistant.kb.store import entries_changed, question_key
+from brokercare.assistant.kb.training import get_matcher
 from brokercare.assistant.models import KbEntry
 from brokercare.assistant.taxonomy import intents
 from brokercare.core.database import utcnow
@@ -31,6 +35,7 @@ class ImportResult:
     updated: int
     skipped: int
     errors: list[str]
+    duplicates: list[str] = field(default_factory=list)  # warnings: same meaning, other wording
 
 
 def parse_faq_file(path: Path) -> list[tuple[str, str, str | None]]:
@@ -131,4 +136,8 @@ def import_entries(session: Session, entries: list[tuple[str, str, str | None]],
             skipped += 1
     session.flush()
     entries_changed()  # this process sees its own import at once
-    return ImportResult(added, updated, skipped, errors)
+    changed = [q for q, _a, _i in entries if question_key(q) in seen]
+    others = [(e.question, "knowledge base") for e in existing.values() if e.active and e.question_key not in seen]
+    others += [(q, "starter FAQ") for q, _a, _i in starter_faq() if question_key(q) not in seen]
+    duplicates = [d.warning() for d in find_duplicates(list(dict.fromkeys(changed)), others, get_matcher())]
+    return ImportResult(added, updated, skipped, errors, duplicates)

@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 
 from brokercare.assistant import registry
 from brokercare.assistant.classifier import Features, TextClassifier, _softmax, _View
+from brokercare.assistant.encoder import get_encoder
 from brokercare.assistant.kb import corpus
 from brokercare.assistant.kb.lexical import (
     NUMBER,
@@ -49,9 +50,11 @@ from brokercare.assistant.lexicon import get_lexicon
 FEATURES = ("bm25_word", "bm25_word_rev", "bm25_char", "bm25_char_rev", "tfidf", "lsa", "intent", "topic",
             "same_intent", "conflict", "contrast", "concept", "same_concept", "concept_known", "concept_cos",
             "length_ratio", "tfidf_x_concept", "char_x_concept", "word_x_concept", "intent_cos",
-            "char_x_novel", "word_x_novel")
-#: Unit-length embeddings compared by cosine, each the feature of the same name.
-DENSE = ("lsa", "concept_cos", "intent_cos")
+            "char_x_novel", "word_x_novel", "encoder")
+#: Unit-length embeddings compared by cosine, each the feature of the same name. ``encoder`` is the
+#: trained Chinese sentence encoder (:mod:`brokercare.assistant.encoder`): paraphrase knowledge from
+#: real users' question pairs, beyond the FAQ's own concepts.
+DENSE = ("lsa", "concept_cos", "intent_cos", "encoder")
 #: BM25 overlaps are capped: a long candidate must not win on sheer length.
 BM25_CAP = 1.5
 
@@ -307,8 +310,9 @@ class Matcher:
     def _dense(self, texts: list[str], lsa: np.ndarray, concept_margins: np.ndarray,
                intent_margins: np.ndarray) -> dict[str, np.ndarray]:
         """The unit-length sentence embeddings of ``texts`` (one row each), by their ``DENSE`` name:
-        the LSA of their TF-IDF, and the concept and intent models' centred margins."""
-        return {"lsa": lsa, "concept_cos": _unit(concept_margins), "intent_cos": _unit(intent_margins)}
+        the LSA of their TF-IDF, the concept and intent models' centred margins, the encoder's."""
+        return {"lsa": lsa, "concept_cos": _unit(concept_margins), "intent_cos": _unit(intent_margins),
+                "encoder": get_encoder().encode(texts).astype(np.float64)}
 
     # -- a broker's own questions -----------------------------------------------------------------
     def with_questions(self, entries: list[tuple[str, str]]) -> TextClassifier:

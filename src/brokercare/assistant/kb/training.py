@@ -22,7 +22,7 @@ from brokercare.assistant.kb.matching import FEATURES, Encoded, Matcher, probabi
 from brokercare.assistant.lexicon import DATA
 
 #: Bump when the Matcher's pickled shape changes, so processes stop loading an older cached one.
-MATCHER_FORMAT = 3
+MATCHER_FORMAT = 4
 
 
 def train_matcher() -> Matcher:
@@ -185,6 +185,12 @@ def get_matcher() -> Matcher:
             if _matcher is None:
                 _matcher = _cached_matcher()
     return _matcher
+
+
+def prepare_matcher() -> None:
+    """Build (or load) the matcher for the active intent model into the data dir's cache, so the
+    workers that start next load it instead of training (after ``nlu retrain`` promoted a model)."""
+    _cached_matcher()
 
 
 def _cached_matcher() -> Matcher:

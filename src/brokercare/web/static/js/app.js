@@ -53,6 +53,9 @@
     const text = box.dataset.text || '';
     if (force || !reply.value.trim() || reply.value === reply.dataset.suggested) reply.value = text;
     reply.dataset.suggested = text;
+    // Sent with the reply: the hub tells the assistant when the agent changed its suggestion.
+    const sent = document.getElementById('suggested');
+    if (sent) sent.value = text;
   }
   document.addEventListener('htmx:sseMessage', function (event) {
     if (event.target && event.target.id === 'suggestion') useSuggestion(false);
