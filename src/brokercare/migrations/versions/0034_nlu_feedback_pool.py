@@ -3,7 +3,7 @@ suggestions, hand-offs without a knowledge-base answer, low CSAT), for `brokerca
 and the FAQ-gap list.
 
 Revision ID: 0034_nlu_feedback_pool
-Revises: 0030_search_quota
+Revises: 0033_content_library
 Create Date: 2026-12-06 00:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from brokercare.core.database import UTCDateTime
 
 revision: str = "0034_nlu_feedback_pool"
-down_revision: str | Sequence[str] | None = "0030_search_quota"
+down_revision: str | Sequence[str] | None = "0033_content_library"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

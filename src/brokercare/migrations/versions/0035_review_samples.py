@@ -3,7 +3,7 @@ reviewed, so the lead may open those threads (and only those) on the workbench; 
 counted in the month of its conversation (a lead reviews November's conversations in December).
 
 Revision ID: 0035_review_samples
-Revises: 0033_content_library
+Revises: 0034_nlu_feedback_pool
 Create Date: 2026-12-05 23:40:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from brokercare.core.database import UTCDateTime
 
 revision: str = "0035_review_samples"
-down_revision: str | Sequence[str] | None = "0033_content_library"
+down_revision: str | Sequence[str] | None = "0034_nlu_feedback_pool"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
