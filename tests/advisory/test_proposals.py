@@ -228,3 +228,28 @@ def test_a_vehicle_rated_above_the_level_is_not_bought_and_the_text_says_why(wei
     assert result.blocked[0, ctx.classes.index("large_cap")]
     text = explanations.explain(result, 0, part, ctx, explanations.names_of(ctx, rows))
     assert "A股大盘股的比例低于模型" in text and "适当性" in text
+
+
+def test_the_nightly_batch_sets_a_margin_customers_cash_aside_for_the_debt(session, customer_factory):
+    """The C3 customer also has a credit account owing 12,000 元 of financing: of the 20,000 元 in
+    the cash account only 8,000 are invested by the nightly proposals, as the one-customer advice
+    does; the other customer owes nothing and keeps all of it."""
+    from tests.monitoring.brokerage import margin
+
+    c3, stale = _seed_book(session, customer_factory)
+    credit = Account(account_no="M0", customer_id=c3.id, kind="margin", opened_on=date(2021, 3, 1),
+                     branch_code="SH001", commission_rate=Decimal("0.00025"), cash_balance=Decimal("0"),
+                     frozen_cash=Decimal("0"))
+    session.add(credit)
+    session.flush()
+    margin(session, credit, "12000")
+    session.commit()
+    from brokercare.advisory.portfolios import current_models
+    from brokercare.market.service import instrument_rows
+
+    ctx = P.build_context(instrument_rows(session), weight_matrix(current_models()))
+    [nightly] = batch.partitions_from_db(session, ctx, size=10, today=date(2026, 7, 31))
+    plain = batch.partition_from_db(session, ctx, [c3.id, stale.id], today=date(2026, 7, 31))
+    assert dict(zip(nightly.customer_id.tolist(), nightly.cash.tolist(), strict=True)) == {c3.id: 8000.0,
+                                                                                             stale.id: 20000.0}
+    assert plain.cash.tolist() == [20000.0, 20000.0]

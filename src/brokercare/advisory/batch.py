@@ -15,10 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.service import active_cash_accounts, active_cash_positions
+from brokercare.accounts.service import (
+    active_cash_accounts,
+    active_cash_positions,
+    margin_by_customer,
+)
 from brokercare.advisory import proposals as engine
 from brokercare.advisory.models import RiskAssessment
 from brokercare.advisory.suitability import LEVELS
@@ -56,8 +61,11 @@ def _levels(session: Session, customer_ids: np.ndarray, today: date) -> np.ndarr
 
 
 def partition_from_db(session: Session, ctx: engine.Context, customer_ids: list[int] | np.ndarray,
-                      *, today: date | None = None) -> engine.Partition:
-    """The cash accounts and positions of these customers as one columnar partition.
+                      *, today: date | None = None, reserve_debt: bool = False) -> engine.Partition:
+    """The cash accounts and positions of these customers as one columnar partition;
+    ``reserve_debt``: a margin customer's cash is first set aside to repay what they owe on their
+    margin accounts, and only the rest is available to invest (the nightly batch; the one-customer
+    advice sets it aside itself, to say how much in its text).
 
     Rows are selected by customer-id *range* (a join, not a list of ids: SQLite and PostgreSQL cap
     the number of bound parameters) and then narrowed to the given ids.
@@ -87,6 +95,8 @@ def partition_from_db(session: Session, ctx: engine.Context, customer_ids: list[
         cash = np.bincount(acc["row"], weights=net, minlength=len(ids))
         first = acc.groupby("row")["rate"].first()
         rate[first.index.to_numpy()] = first.astype(float).to_numpy()
+    if reserve_debt and len(ids):
+        cash = cash - np.minimum(_margin_debt(conn, ids, lo, hi), cash)
     return engine.Partition(
         customer_id=ids, level=_levels(session, ids, today), cash=cash, commission_rate=rate,
         offsets=offsets.astype(np.int64), inst=pos["inst"].to_numpy(np.int32),
@@ -94,12 +104,25 @@ def partition_from_db(session: Session, ctx: engine.Context, customer_ids: list[
     )
 
 
+def _margin_debt(conn, ids: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Each customer's margin liabilities (financing, lending, interest) in yuan, 0 without."""
+    owed = margin_by_customer(conn, lo=lo, hi=hi)
+    debt = np.zeros(len(ids))
+    if owed.height:
+        owed = owed.filter(pl.col("customer_id").is_in(ids.tolist()))
+        rows = np.searchsorted(ids, owed["customer_id"].to_numpy())
+        fen = (owed["financing"].fill_null(0) + owed["lending"].fill_null(0) + owed["interest"].fill_null(0)).to_numpy()
+        np.add.at(debt, rows, fen / 100.0)
+    return debt
+
+
 def partitions_from_db(session: Session, ctx: engine.Context, *, size: int = 50_000,
                        today: date | None = None) -> list[engine.Partition]:
     ids = np.asarray(open_customer_ids(session.connection()), dtype=np.int64)
     if len(ids) == 0:
         return [partition_from_db(session, ctx, ids, today=today)]
-    return [partition_from_db(session, ctx, ids[i : i + size], today=today) for i in range(0, len(ids), size)]
+    return [partition_from_db(session, ctx, ids[i : i + size], today=today, reserve_debt=True)
+            for i in range(0, len(ids), size)]
 
 
 def synthetic_book(n: int, ctx: engine.Context, rng: np.random.Generator, *, start_id: int = 1,
