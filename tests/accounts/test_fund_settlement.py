@@ -223,3 +223,19 @@ def test_purchases_reach_the_quality_funnel_including_the_warned_one_who_stopped
     assert steps(buyer) == ["started", "suitability_checked", "confirmed", "paid", "accepted"]
     refs = set(session.scalars(select(JourneyStepRecord.ref).where(JourneyStepRecord.customer_id == buyer)))
     assert refs == {funds.journey_ref(order(session, bought.order_no))}
+
+
+@pytest.mark.usefixtures("shelf")
+def test_the_assistant_counts_money_in_transit_and_says_when_it_arrives(session):
+    """Asked about her account while the redemption is on its way, the customer hears the money is
+    hers, how much, and from when she can use it."""
+    from brokercare.assistant import service as assistant
+
+    cid, _acc = holding(session, 3)
+    units = order(session, session.scalar(select(FundOrder.order_no))).units
+    redeem(session, cid, units, "app-sell", bj(2026, 2, 12, 14, 30))
+    confirm(session, date(2026, 2, 13))
+    proceeds = order(session, session.scalar(select(FundOrder.order_no).where(FundOrder.kind == "redeem"))).proceeds
+    answer = assistant.reply(session, cid, "我账户总资产现在有多少？", channel="app").text
+    assert f"另有基金赎回在途资金{proceeds / 10000:.2f}万元" in answer  # about 1.05万元
+    assert "预计2月26日前到账，到账后才能使用或转出" in answer

@@ -173,11 +173,12 @@ def _market(session: Session, analysis: Analysis, kb: KnowledgeBase) -> Draft | 
 def _position(session: Session, customer_id: int, analysis: Analysis) -> Draft:
     p = tools.portfolio(session, customer_id)
     if not p.holdings:
-        return Draft("我看了一下，您的账户目前没有持仓，可用资金" + format_amount(p.cash, yuan_digits=2) + "。"
+        return Draft("我看了一下，您的账户目前没有持仓，可用资金" + format_amount(p.cash, yuan_digits=2) + p.transit_note() + "。"
                      "如果想了解怎么开始投资，可以先做风险测评，我们会按您的承受能力介绍合适的品种。",
                      [{"type": "tool", "name": "portfolio"}])
     lines = [f"您目前持有{len(p.holdings)}只证券，参考市值{format_amount(p.market_value, yuan_digits=2)}{p.price_note()}，"
-             f"持仓浮动盈亏{format_amount(p.pnl, yuan_digits=2)}，可用资金{format_amount(p.cash, yuan_digits=2)}。"]
+             f"持仓浮动盈亏{format_amount(p.pnl, yuan_digits=2)}，可用资金{format_amount(p.cash, yuan_digits=2)}"
+             f"{p.transit_note()}。"]
     losers = p.losers()[:3]
     if losers:
         detail = "、".join(f"{h.name}（{pct(h.pnl_ratio)}，{format_amount(h.pnl, yuan_digits=2)}）" for h in losers)
@@ -250,7 +251,8 @@ def _options(session: Session, customer_id: int, level: str | None, p: tools.Por
 def _pnl(session: Session, customer_id: int, analysis: Analysis) -> Draft:
     p = tools.portfolio(session, customer_id)
     text = (f"您的账户总资产约{format_amount(p.total_assets, yuan_digits=2)}，"
-            f"其中证券市值{format_amount(p.market_value, yuan_digits=2)}、可用资金{format_amount(p.cash, yuan_digits=2)}；"
+            f"其中证券市值{format_amount(p.market_value, yuan_digits=2)}、可用资金{format_amount(p.cash, yuan_digits=2)}"
+            f"{p.transit_note()}；"
             f"按参考价计算，持仓浮动盈亏为{format_amount(p.pnl, yuan_digits=2)}。")
     if p.trades_today:
         text += f"今天共有{p.trades_today}笔成交，已实现盈亏（扣除费用后）约{format_amount(p.today_realised, yuan_digits=2)}。"

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from brokercare.accounts import service as accounts
 from brokercare.accounts.schemas import FundOrderOut, TransferOut
 from brokercare.advisory import service as advisory
+from brokercare.core.amounts import format_amount
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import session_scope
 from brokercare.core.errors import DomainError, NotFound
@@ -74,14 +75,28 @@ class Portfolio:
     cash: Decimal
     today_realised: Decimal = ZERO
     trades_today: int = 0
+    transit: tuple = ()  # redemptions' proceeds on their way (accounts.service.in_transit)
 
     @property
     def market_value(self) -> Decimal:
         return sum((h.market_value for h in self.holdings), ZERO)
 
     @property
+    def in_transit(self) -> Decimal:
+        return sum((t.amount for t in self.transit), ZERO)
+
+    @property
     def total_assets(self) -> Decimal:
-        return self.market_value + self.cash
+        return self.market_value + self.cash + self.in_transit
+
+    def transit_note(self) -> str:
+        """Said after the available cash when redemption money is on its way: it is the customer's,
+        but cannot be spent or transferred out before it arrives."""
+        if not self.transit:
+            return ""
+        last = max(t.expected_on for t in self.transit)
+        return (f"，另有基金赎回在途资金{format_amount(self.in_transit, yuan_digits=2)}"
+                f"（预计{last.month}月{last.day}日前到账，到账后才能使用或转出）")
 
     @property
     def pnl(self) -> Decimal:
@@ -176,7 +191,7 @@ def portfolio(session: Session, customer_id: int, *, today: date | None = None) 
     start = datetime.combine(today, datetime.min.time(), SHANGHAI)
     trades = accounts.trades_between(session, [a.id for a in own], start, start + timedelta(days=1))
     return Portfolio(sorted(merged.values(), key=lambda h: -h.market_value), cash,
-                     _realised(trades, merged), len(trades))
+                     _realised(trades, merged), len(trades), tuple(accounts.in_transit(session, [a.id for a in own])))
 
 
 def _merged_holdings(positions: list[accounts.ValuedPosition]) -> dict[str, Holding]:
