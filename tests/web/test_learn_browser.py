@@ -15,6 +15,7 @@ from tests.engagement.people import customer
 from tests.module_platform import migrated_sqlite
 from tests.monitoring.brokerage import add_instruments
 from tests.web.conftest import LiveServer, shot
+from tests.web.test_browser import login as login_as
 
 PASSWORD = "Kehu-2026-xue"
 TIP = "明天这只票必涨，建议大家马上买入，稳赚不赔！"
@@ -54,14 +55,7 @@ def _isolated_settings():
 
 
 def login(browser, platform, username: str, *, viewport=None):
-    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.goto(f"{platform.url}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
-    return context, page
+    return login_as(browser, platform, username, PASSWORD, viewport=viewport)
 
 
 def test_a_customer_reads_takes_the_quiz_and_posts_one_post_is_held(browser, platform):
