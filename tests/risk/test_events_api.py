@@ -92,3 +92,26 @@ def test_a_reported_trade_is_booked_once_with_its_fees(session, desk, client):
     assert (booked.side, booked.quantity, booked.amount) == ("sell", Decimal("1000"), Decimal("35200.00"))
     assert (booked.commission, booked.stamp_duty, booked.transfer_fee) == (Decimal("8.80"), Decimal("17.60"),
                                                                            Decimal("0.35"))
+
+
+def test_a_reported_order_is_in_the_order_book_once(session, desk, client):
+    """The trading system reports 王芳's order to buy 500 贵州茅台 at 1,480: it is in her order book as
+    submitted (its fills come as trades); the same event again books nothing, and an order for an
+    instrument the platform does not list is not booked — nor is the rest of the batch refused."""
+    from brokercare.accounts.models import Order
+
+    add_instruments(session)
+    session.add(Account(account_no="A0100002", customer_id=desk.customer.id, kind="cash", opened_on=date(2019, 4, 1),
+                        branch_code="B001", commission_rate=Decimal("0.00025"), cash_balance=Decimal("800000.00")))
+    session.commit()
+    feed = {"Authorization": f"Bearer {service_token(session, 'event_feed')}"}
+    at = (desk.now + timedelta(hours=2)).isoformat()
+    order = {"event_id": "ts-20261020-o-5521", "type": "order", "occurred_at": at, "customer_id": desk.customer.id,
+             "symbol": "600519.SH", "side": "buy", "quantity": 500, "price": "1480.00", "channel": "app"}
+    unknown = {**order, "event_id": "ts-20261020-o-5522", "symbol": "999999.SH"}
+    for _ in range(2):
+        assert client.post("/api/v1/events", json={"events": [order, unknown]}, headers=feed).status_code == 200
+    session.expire_all()
+    [booked] = session.scalars(select(Order)).all()
+    assert (booked.symbol, booked.side, booked.quantity, booked.price, booked.status, booked.filled_quantity) == (
+        "600519.SH", "buy", Decimal("500"), Decimal("1480.00"), "submitted", Decimal("0"))

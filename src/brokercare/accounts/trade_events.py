@@ -1,6 +1,8 @@
-"""Trades the broker's trading system reports as events (``trade.executed`` from
-``POST /api/v1/events``) stored in the accounts domain's trade book, so the customer profile, the
-daily report and the risk checks read them like imported trades.
+"""Trades and orders the broker's trading system reports as events (``trade.executed`` and
+``order.placed`` from ``POST /api/v1/events``) stored in the accounts domain's trade and order
+books, so the customer profile, the daily report and the risk checks read them like imported ones.
+A reported order is booked as ``submitted``; its fills arrive as trades, and its final state
+(filled, partial, cancelled, rejected) with the end-of-day import.
 
 The event names the customer, not the account: a stock trade is booked to the customer's cash
 account (a margin account's trades come through the trading system's own import). The fees are
@@ -20,7 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from brokercare.accounts.models import Account, Trade
+from brokercare.accounts.models import Account, Order, Trade
 from brokercare.market.service import instruments_by_symbol
 
 log = logging.getLogger(__name__)
@@ -44,19 +46,48 @@ def fees(kind: str, side: str, amount: Decimal, rate: Decimal) -> tuple[Decimal,
     return commission, stamp, transfer
 
 
-def record_trade(session: Session, *, event_id: str, customer_id: int, payload: dict,
-                 traded_at: datetime) -> Trade | None:
-    """Book one reported trade (caller commits); ``None`` when it cannot be booked (no cash account,
-    an instrument the platform does not list) — logged, never half-written."""
-    if session.scalar(select(Trade.id).where(Trade.trade_no == trade_no_of(event_id))) is not None:
-        return None  # booked before (the event redelivered)
+def _bookable(session: Session, kind: str, event_id: str, customer_id: int, payload: dict):
+    """The customer's cash account and the event's instrument, or ``None`` (logged) when the event
+    cannot be booked: no cash account, an instrument the platform does not list, no price."""
     account = session.scalar(select(Account).where(Account.customer_id == customer_id, Account.kind == "cash")
                              .order_by(Account.id).limit(1))
     instrument = instruments_by_symbol(session, [payload["symbol"]]).get(payload["symbol"])
     if account is None or instrument is None or payload.get("price") is None:
-        log.warning("trade event %s not booked: %s", event_id,
+        log.warning("%s event %s not booked: %s", kind, event_id,
                     "no cash account" if account is None else "unknown symbol" if instrument is None else "no price")
         return None
+    return account, instrument
+
+
+def record_order(session: Session, *, event_id: str, customer_id: int, payload: dict,
+                 placed_at: datetime) -> Order | None:
+    """Book one reported order as ``submitted`` (caller commits); ``None`` when booked before or
+    when it cannot be booked (see :func:`_bookable`)."""
+    if session.scalar(select(Order.id).where(Order.order_no == trade_no_of(event_id))) is not None:
+        return None  # booked before (the event redelivered)
+    found = _bookable(session, "order", event_id, customer_id, payload)
+    if found is None:
+        return None
+    account, instrument = found
+    order = Order(order_no=trade_no_of(event_id), account_id=account.id, symbol=instrument.symbol,
+                  side=payload["side"], price=Decimal(str(payload["price"])),
+                  quantity=Decimal(str(payload["quantity"])), filled_quantity=Decimal("0"), status="submitted",
+                  channel=(payload.get("channel") or "app")[:12], placed_at=placed_at)
+    session.add(order)
+    session.flush()
+    return order
+
+
+def record_trade(session: Session, *, event_id: str, customer_id: int, payload: dict,
+                 traded_at: datetime) -> Trade | None:
+    """Book one reported trade (caller commits); ``None`` when booked before or when it cannot be
+    booked (see :func:`_bookable`)."""
+    if session.scalar(select(Trade.id).where(Trade.trade_no == trade_no_of(event_id))) is not None:
+        return None  # booked before (the event redelivered)
+    found = _bookable(session, "trade", event_id, customer_id, payload)
+    if found is None:
+        return None
+    account, instrument = found
     quantity, price = Decimal(str(payload["quantity"])), Decimal(str(payload["price"]))
     amount = Decimal(str(payload["amount"])) if payload.get("amount") is not None else (quantity * price).quantize(CENT)
     commission, stamp, transfer = fees(instrument.kind, payload["side"], amount, account.commission_rate)

@@ -237,8 +237,21 @@ def _on_trade_executed(event: Event) -> None:
         session.commit()
 
 
+def _on_order_placed(event: Event) -> None:
+    """An order the trading system reported goes into the order book."""
+    if event.customer_id is None:
+        return
+    with session_scope() as session:
+        if not mark_processed(session, "accounts.orders", event.id):
+            return
+        trade_events.record_order(session, event_id=event.id, customer_id=int(event.customer_id),
+                                  payload=event.payload, placed_at=event.occurred_at)
+        session.commit()
+
+
 def startup() -> None:
     bus = get_bus()
     for name in ("risk.hold_released", "risk.hold_rejected"):
         bus.subscribe(name, _on_hold_decided, group="accounts.transfers")
     bus.subscribe("trade.executed", _on_trade_executed, group="accounts.trades")
+    bus.subscribe("order.placed", _on_order_placed, group="accounts.orders")
