@@ -17,13 +17,10 @@ from decimal import Decimal
 from functools import lru_cache
 
 from sqlalchemy import (
-    ARRAY,
     Column,
     Connection,
     MetaData,
     Table,
-    any_,
-    bindparam,
     func,
     or_,
     select,
@@ -174,6 +171,7 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def bar_end(moment: datetime) -> datetime:
     """The end of the one-minute bar a moment falls in (a moment on the minute closes that bar)."""
     t = moment.astimezone(UTC)
@@ -203,23 +201,44 @@ def _local_day(moment: datetime) -> date:
     return (moment.astimezone(UTC) + timedelta(hours=8)).date()
 
 
+QUOTE_READ = "symbol, time, price, volume, prev_close, source"
+
+
 def stored_quotes(conn: Connection, symbols: Iterable[str]) -> dict[str, Stored]:
-    """The stored quotes of ``symbols``, by symbol (PostgreSQL: one array parameter, not a list of
-    thousands of placeholders the driver would parse on every snapshot)."""
+    """The stored quotes of ``symbols``, by symbol, read at the driver (PostgreSQL: one array
+    parameter, not a list of thousands of placeholders the driver would parse on every snapshot;
+    SQLite: see :func:`_sqlite_quote_rows`)."""
     wanted = sorted(set(symbols))
-    out: dict[str, Stored] = {}
-    q = Quote.__table__.c
-    columns = (q.symbol, q.time, q.price, q.volume, q.prev_close, q.source)
-    if conn.dialect.name == "postgresql":
-        parts = [select(*columns).where(q.symbol == any_(bindparam("wanted", wanted, type_=ARRAY(q.symbol.type))))]
-    else:
-        parts = [select(*columns).where(q.symbol.in_(wanted[start:start + CHUNK]))
-                 for start in range(0, len(wanted), CHUNK)]
-    for stmt in parts:
-        for r in conn.execute(stmt):
-            out[r.symbol] = Stored(r.time, float(r.price), float(r.volume) if r.source == "feed" else 0.0,
-                                   float(r.prev_close) if r.prev_close is not None else None)
+    if conn.dialect.name == "sqlite":
+        rows = _sqlite_quote_rows(conn, wanted)
+    else:  # read at the driver too: psycopg gives timestamptz as aware datetimes already
+        rows = conn.exec_driver_sql(f"SELECT {QUOTE_READ} FROM {Quote.__table__.name} WHERE symbol = ANY(%(wanted)s)",
+                                    {"wanted": wanted})
+    return {symbol: Stored(time, float(price), float(volume) if source == "feed" else 0.0,
+                           float(prev_close) if prev_close is not None else None)
+            for symbol, time, price, volume, prev_close, source in rows}
+
+
+def _sqlite_quote_rows(conn: Connection, wanted: list[str]) -> list[tuple]:
+    """The quotes of ``wanted`` read at the driver, in chunks of plain placeholders.
+
+    Written by hand because SQLAlchemy's expanding IN and its per-row result processing (the
+    timestamp type above all) were a third of a full-market snapshot's ingest on SQLite; the
+    stored timestamps (naive UTC text) are parsed once per distinct value (:func:`_sqlite_moment`).
+    """
+    table = Quote.__table__.name
+    out: list[tuple] = []
+    for start in range(0, len(wanted), CHUNK):
+        part = wanted[start:start + CHUNK]
+        sql = f"SELECT {QUOTE_READ} FROM {table} WHERE symbol IN ({', '.join('?' * len(part))})"
+        out += [(r[0], _sqlite_moment(r[1]), *r[2:]) for r in conn.exec_driver_sql(sql, tuple(part))]
     return out
+
+
+@lru_cache(maxsize=4096)
+def _sqlite_moment(text: str) -> datetime:
+    """A timestamp as SQLite stores it (naive UTC text, :func:`_sqlite_time`) as aware UTC."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def _fresh(ticks: Iterable[Tick], stored: dict) -> tuple[list[Tick], int]:
