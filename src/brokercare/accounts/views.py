@@ -5,6 +5,7 @@ customer holds (:mod:`brokercare.security.access`), and every such read is ledge
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -225,28 +226,25 @@ def _on_hold_decided(event: Event) -> None:
             session.commit()
 
 
-def _on_trade_executed(event: Event) -> None:
-    """A trade the trading system reported (``POST /api/v1/events``) goes into the trade book."""
-    if event.customer_id is None:
-        return
-    with session_scope() as session:
-        if not mark_processed(session, "accounts.trades", event.id):
+def _booking(consumer: str, book) -> Callable[[Event], None]:
+    """A handler that books what the trading system reported (``POST /api/v1/events``) once per
+    event id: ``book(session, event)`` writes it (trades into the trade book, orders into the
+    order book)."""
+    def handle(event: Event) -> None:
+        if event.customer_id is None:
             return
-        trade_events.record_trade(session, event_id=event.id, customer_id=int(event.customer_id),
-                                  payload=event.payload, traded_at=event.occurred_at)
-        session.commit()
+        with session_scope() as session:
+            if not mark_processed(session, consumer, event.id):
+                return
+            book(session, event)
+            session.commit()
+    return handle
 
 
-def _on_order_placed(event: Event) -> None:
-    """An order the trading system reported goes into the order book."""
-    if event.customer_id is None:
-        return
-    with session_scope() as session:
-        if not mark_processed(session, "accounts.orders", event.id):
-            return
-        trade_events.record_order(session, event_id=event.id, customer_id=int(event.customer_id),
-                                  payload=event.payload, placed_at=event.occurred_at)
-        session.commit()
+_on_trade_executed = _booking("accounts.trades", lambda session, e: trade_events.record_trade(
+    session, event_id=e.id, customer_id=int(e.customer_id), payload=e.payload, traded_at=e.occurred_at))
+_on_order_placed = _booking("accounts.orders", lambda session, e: trade_events.record_order(
+    session, event_id=e.id, customer_id=int(e.customer_id), payload=e.payload, placed_at=e.occurred_at))
 
 
 def startup() -> None:
