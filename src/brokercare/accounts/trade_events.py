@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from brokercare.accounts.models import Account, Order, Trade
 from brokercare.market.service import instruments_by_symbol
@@ -46,14 +46,17 @@ def fees(kind: str, side: str, amount: Decimal, rate: Decimal) -> tuple[Decimal,
     return commission, stamp, transfer
 
 
-def _bookable(session: Session, kind: str, event_id: str, customer_id: int, payload: dict):
-    """The customer's cash account and the event's instrument, or ``None`` (logged) when the event
-    cannot be booked: no cash account, an instrument the platform does not list, no price."""
+def _bookable(session: Session, number: InstrumentedAttribute, event_id: str, customer_id: int, payload: dict):
+    """The customer's cash account and the event's instrument, or ``None`` when the event is already
+    in the book (``number``: the book's number column; a redelivered event) or cannot be booked
+    (logged): no cash account, an instrument the platform does not list, no price."""
+    if session.scalar(select(number).where(number == trade_no_of(event_id))) is not None:
+        return None
     account = session.scalar(select(Account).where(Account.customer_id == customer_id, Account.kind == "cash")
                              .order_by(Account.id).limit(1))
     instrument = instruments_by_symbol(session, [payload["symbol"]]).get(payload["symbol"])
     if account is None or instrument is None or payload.get("price") is None:
-        log.warning("%s event %s not booked: %s", kind, event_id,
+        log.warning("%s event %s not booked: %s", number.class_.__tablename__, event_id,
                     "no cash account" if account is None else "unknown symbol" if instrument is None else "no price")
         return None
     return account, instrument
@@ -63,9 +66,7 @@ def record_order(session: Session, *, event_id: str, customer_id: int, payload: 
                  placed_at: datetime) -> Order | None:
     """Book one reported order as ``submitted`` (caller commits); ``None`` when booked before or
     when it cannot be booked (see :func:`_bookable`)."""
-    if session.scalar(select(Order.id).where(Order.order_no == trade_no_of(event_id))) is not None:
-        return None  # booked before (the event redelivered)
-    found = _bookable(session, "order", event_id, customer_id, payload)
+    found = _bookable(session, Order.order_no, event_id, customer_id, payload)
     if found is None:
         return None
     account, instrument = found
@@ -82,9 +83,7 @@ def record_trade(session: Session, *, event_id: str, customer_id: int, payload: 
                  traded_at: datetime) -> Trade | None:
     """Book one reported trade (caller commits); ``None`` when booked before or when it cannot be
     booked (see :func:`_bookable`)."""
-    if session.scalar(select(Trade.id).where(Trade.trade_no == trade_no_of(event_id))) is not None:
-        return None  # booked before (the event redelivered)
-    found = _bookable(session, "trade", event_id, customer_id, payload)
+    found = _bookable(session, Trade.trade_no, event_id, customer_id, payload)
     if found is None:
         return None
     account, instrument = found
