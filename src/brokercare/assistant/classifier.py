@@ -19,7 +19,7 @@ import hashlib
 import io
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,6 +77,9 @@ class Features:
     normalised: str
     words: list[str]
     chars: list[str]
+    #: Margins already computed for this message, by the classifier's weight matrix (the knowledge
+    #: base reads the intent model's margins that the analysis computed a moment before).
+    margins_by: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, text: str) -> Features:
@@ -197,14 +200,23 @@ class TextClassifier:
         return best
 
     def margins(self, feats: list[Features]) -> np.ndarray:
-        out = np.tile(self.bias, (len(feats), 1))
+        out = np.empty((len(feats), len(self.bias)), dtype=np.float32)
+        weights = self.weights
         for i, f in enumerate(feats):
-            wi, wv = self.word_view.row(f.words)
-            ci, cv = self.char_view.row(f.chars)
-            idx = wi + ci
-            if idx:
-                out[i] += np.asarray(wv + cv, dtype=np.float32) @ self.weights[idx]
+            kept = f.margins_by.get(id(weights))
+            if kept is None or kept[0] is not weights:  # the id of a freed matrix may come back
+                kept = (weights, self._margins_of(f))
+                f.margins_by[id(weights)] = kept
+            out[i] = kept[1]
         return out
+
+    def _margins_of(self, f: Features) -> np.ndarray:
+        wi, wv = self.word_view.row(f.words)
+        ci, cv = self.char_view.row(f.chars)
+        idx = wi + ci
+        if not idx:
+            return self.bias.copy()
+        return self.bias + np.asarray(wv + cv, dtype=np.float32) @ self.weights[idx]
 
     def predict_proba(self, texts: list[str], *, features: list[Features] | None = None) -> Prediction:
         feats = features or [Features.of(t) for t in texts]

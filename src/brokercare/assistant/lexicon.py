@@ -115,6 +115,9 @@ class Lexicon:
         for bank in BANKS:
             tok.add_word(bank, freq=200000, tag="nt")
         self.tokenizer = tok
+        # A message is segmented by the classifiers' features and again by the knowledge base's
+        # content words; keep the last few segmentations (this lexicon's: a rebuilt one cuts anew).
+        self._segmented = lru_cache(maxsize=1024)(self._segment)
         self.name_of_symbol = {inst.symbol: inst.canonical for inst in self.instruments.values()}
 
         norm = ahocorasick.Automaton()
@@ -171,7 +174,10 @@ class Lexicon:
     # -- tokenisation --------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
         """Words of already normalised text (HMM off: deterministic, and new words come from the dict)."""
-        return [w for w in self.tokenizer.lcut(text, HMM=False) if w.strip()]
+        return list(self._segmented(text))
+
+    def _segment(self, text: str) -> tuple[str, ...]:
+        return tuple(w for w in self.tokenizer.lcut(text, HMM=False) if w.strip())
 
     def topics(self, text: str) -> list[str]:
         """Finance topics mentioned in normalised text (``margin``, ``ipo`` ...), for concept features."""

@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,9 +171,22 @@ def list_versions(task: str) -> list[dict]:
     return out
 
 
+#: How long a process trusts the ACTIVE marker it read: a promotion or rollback by another process
+#: (``nlu retrain`` from the weekly job) shows within this delay; this process's own promotions at
+#: once. Reading the file on every message cost the service hub a stat and a read per model use.
+ACTIVE_RECHECK_S = 1.0
+_active_seen: dict[Path, tuple[float, str]] = {}
+
+
 def active_version(task: str) -> str:
     marker = models_dir(task) / "ACTIVE"
-    return marker.read_text("utf-8").strip() if marker.exists() else "builtin"
+    seen = _active_seen.get(marker)
+    now = time.monotonic()
+    if seen is not None and now - seen[0] < ACTIVE_RECHECK_S:
+        return seen[1]
+    version = marker.read_text("utf-8").strip() if marker.exists() else "builtin"
+    _active_seen[marker] = (now, version)
+    return version
 
 
 _loaded: dict[tuple, object] = {}
@@ -182,6 +196,7 @@ _lock = threading.Lock()
 
 def forget_loaded() -> None:
     _loaded.clear()
+    _active_seen.clear()
 
 
 def _builtin_model(task: str):

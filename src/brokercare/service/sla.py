@@ -52,7 +52,8 @@ def ticket_priority(intent: str, tier: str, emergency: bool) -> str:
 
 def start_clocks(session: Session, subject_kind: str, subject_id: int, policy: str,
                  start: datetime) -> list[SlaClock]:
-    """Create the clocks of ``policy`` (a ticket priority, or ``feedback``) for one subject."""
+    """Create the clocks of ``policy`` (a ticket priority, or ``feedback``) for one subject; they
+    are written with the caller's next flush (a ticket's creation flushes once, after its ledger entry)."""
     cfg = sla_policy()
     targets = cfg["feedback"] if policy == "feedback" else cfg["priorities"][policy]
     frac = float(cfg.get("warn_fraction", 0.75))
@@ -65,7 +66,6 @@ def start_clocks(session: Session, subject_kind: str, subject_id: int, policy: s
         )
         session.add(clock)
         clocks.append(clock)
-    session.flush()
     return clocks
 
 
