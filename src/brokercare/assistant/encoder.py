@@ -16,6 +16,7 @@ Use :func:`get_encoder` (loaded once per process; safe to call from several thre
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -84,7 +85,11 @@ class SentenceEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(folder / "encoder.onnx"), options, providers=["CPUExecutionProvider"])
+        graph = (folder / "encoder.onnx").read_bytes()
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        #: Which weights these are: whatever was fitted on this encoder's vectors (the knowledge
+        #: base's fused matcher, stored case vectors) is rebuilt when it changes.
+        self.fingerprint = hashlib.sha256(graph).hexdigest()[:16]
         self.tokenizer = Tokenizer.load(folder)
         head = np.load(folder / "head.npz")
         self._head = {k: head[k].astype(np.float32) for k in head.files}

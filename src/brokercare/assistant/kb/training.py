@@ -16,6 +16,7 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, cross_va
 
 from brokercare.assistant import registry
 from brokercare.assistant.classifier import Features, TextClassifier
+from brokercare.assistant.encoder import get_encoder
 from brokercare.assistant.kb import corpus
 from brokercare.assistant.kb.lexical import concept_view
 from brokercare.assistant.kb.matching import FEATURES, Encoded, Matcher, probability
@@ -195,7 +196,8 @@ def prepare_matcher() -> None:
 
 def _cached_matcher() -> Matcher:
     _model, info = registry.load("intent")
-    key = f"{MATCHER_FORMAT}|{info.version}|{info.fingerprint}|{len(FEATURES)}".encode()
+    key = (f"{MATCHER_FORMAT}|{info.version}|{info.fingerprint}|{len(FEATURES)}"
+           f"|{get_encoder().fingerprint}").encode()
     for name in corpus.MATCHER_DATA:
         key += DATA.joinpath(name).read_bytes()
     return registry.cached_build("kb-matcher", key, train_matcher)
