@@ -134,3 +134,19 @@ def test_the_summary_says_which_cases_were_alike_in_one_line():
     assert summary["similar_cases"] == similar
     assert ("相似案例：TK20260826000012「追保与平仓：维持担保比例跌破130%被要求补充担保物」"
             "→ 处理：说明T+2日前追加担保物或卖出还款，客户转入资金后已恢复。") in summary["text"]
+
+
+def test_the_reindex_command_embeds_what_was_resolved_before(session, brokerage, monkeypatch):
+    from typer.testing import CliRunner
+
+    from brokercare.cli import app
+    from brokercare.service import assistant as hub_assistant
+
+    monkeypatch.setattr(hub_assistant, "_wired", [])
+    margin = _resolved(session, brokerage.mass, MARGIN_CASE, "margin_liquidation", MARGIN_RESOLUTION)
+    monkeypatch.setattr(hub_assistant, "_wired", [assistant_service])
+    run = CliRunner().invoke(app, ["service", "cases", "reindex"])
+    assert run.exit_code == 0, run.output
+    assert "1 embedded, 0 already current, 0 reopened tickets dropped" in run.output
+    session.expire_all()
+    assert session.get(CaseVector, margin.id).active

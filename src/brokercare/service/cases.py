@@ -294,12 +294,12 @@ def similar_cases(session: Session, analysis: Analysis, text: str, *, exclude: I
         return []
     query = hub_assistant.embed([analysis.text or text])[0][0]
     scores = group.vectors @ query
-    hits = np.flatnonzero(scores >= SIMILARITY_MIN)
-    if not hits.size:
-        return []
-    same = group.categories[hits] == analysis.intent
-    order = hits[np.lexsort((-scores[hits], ~same))]
+    # The same category first: a cosine is at most 1, so +1 ranks every such case above the rest.
+    rank = np.where(scores >= SIMILARITY_MIN, scores + (group.categories == analysis.intent), -np.inf)
     skip = set(exclude)
+    k = min(SHOWN + len(skip), len(rank))
+    top = np.argpartition(-rank, k - 1)[:k]
+    order = [j for j in top[np.argsort(-rank[top], kind="stable")] if rank[j] > -np.inf]
     out = []
     for j in order:
         ticket_no, subject, resolution = group.shown[j]
