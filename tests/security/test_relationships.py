@@ -259,6 +259,28 @@ def test_an_agent_cannot_read_another_agents_conversation(client, session, broke
     assert len(access_entries(session)) == 2  # agent04's API read of the conversation, then the page
 
 
+def test_similar_cases_in_the_summary_show_only_to_staff_who_may_read_the_thread(client, session, brokerage,
+                                                                                holdings):
+    """The hand-off summary's similar resolved cases (issue 15 item 2) are part of the summary: the
+    agent serving the conversation reads them in plain Chinese, another agent gets the refusal."""
+    agent04 = create_user(session, username="agent04", password=PASSWORD, role="agent", display_name="吴婷")
+    session.commit()
+    conv = serve(session, agent04, brokerage["zhang"].id)
+    case = {"ticket_no": "TK20260826000012", "subject": "追保与平仓：维持担保比例跌破130%被要求补充担保物",
+            "resolution": "已致电张*说明须在T+2日前追加担保物或卖出还款，客户补足后已恢复。", "similarity": 0.931}
+    conv.handoff_summary = {"text": "大众客户经App渠道咨询「维持担保比例」。相似案例：TK20260826000012「…」→ 处理：…。",
+                            "intent": "margin_ratio", "similar_cases": [case]}
+    session.commit()
+    page_cookie(client, "agent01")
+    refused = client.get(f"/workbench/conversations/{conv.id}")
+    assert refused.status_code == 403 and "TK20260826000012" not in refused.text and "相似" not in refused.text
+    page_cookie(client, "agent04")
+    own = client.get(f"/workbench/conversations/{conv.id}")
+    assert own.status_code == 200 and 'id="similar-cases"' in own.text and "相似的已解决案例" in own.text
+    assert "工单 TK20260826000012：追保与平仓：维持担保比例跌破130%被要求补充担保物" in own.text
+    assert "当时的处理：已致电张*说明" in own.text and "相似度 93%" in own.text and "margin_ratio" not in own.text
+
+
 def test_a_team_lead_supervises_their_teams_conversations_and_the_queue(client, session, brokerage, holdings):
     """周海燕 leads 吴婷's team: she reads the conversation 吴婷 is serving (and the read is ledgered
     as supervision); a lead of another team does not; a chat waiting in the queue is open to any lead,

@@ -6,8 +6,11 @@ assert what the hub does with the assistant's answer; the real assistant is test
 
 from __future__ import annotations
 
+import hashlib
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from brokercare.assistant.entities import Entity
 from brokercare.assistant.service import Analysis
@@ -55,6 +58,19 @@ class ScriptedAssistant:
 
     def prefetched(self, session, customer_ids):
         return nullcontext()
+
+    def embed(self, texts):
+        """Deterministic stand-in vectors: each character bigram hashed to one of 256 dimensions,
+        counted and normalised, so texts sharing wording are close (no meaning beyond that)."""
+        out = np.zeros((len(texts), 256), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for a, b in zip(text, text[1:] or " ", strict=False):
+                out[i, hashlib.blake2b(f"{a}{b}".encode(), digest_size=2).digest()[0]] += 1.0
+            out[i] /= max(float(np.linalg.norm(out[i])), 1e-9)
+        return out
+
+    def embedding_model(self):
+        return "scripted-bigram-hash-256"
 
 
 def scripted_analysis(intents, emotion="calm", intensity=0.0, *, text="", entities=()) -> Analysis:

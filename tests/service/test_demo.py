@@ -8,7 +8,14 @@ from sqlalchemy import func, select
 
 from brokercare.ledger.models import LedgerEntry
 from brokercare.service import demo, reports
-from brokercare.service.models import Conversation, CsatSurvey, Feedback, Message, Ticket
+from brokercare.service.models import (
+    CaseVector,
+    Conversation,
+    CsatSurvey,
+    Feedback,
+    Message,
+    Ticket,
+)
 
 from .fakes import install
 
@@ -38,5 +45,11 @@ def test_demo_history_covers_every_channel_and_leaves_live_work(engine, session,
     assert session.scalar(select(func.count(Feedback.id))) > 0
     assert session.scalar(select(func.count(LedgerEntry.id)).where(LedgerEntry.kind == "routing.decision")) >= 75
     assert session.scalar(select(func.count(Conversation.id)).where(Conversation.status != "closed")) > 0
+    # every resolved or closed ticket is a case the hand-off summary can show, with what was done
+    solved = set(session.scalars(select(Ticket.id).where(Ticket.status.in_(("resolved", "closed")))))
+    cases = {c.ticket_id: c for c in session.scalars(select(CaseVector).where(CaseVector.active.is_(True)))}
+    assert solved and set(cases) == solved
+    notes = {session.get(Ticket, t).department: c.resolution for t, c in cases.items()}
+    assert set(notes) & set(demo.RESOLUTIONS) and all(note == demo.RESOLUTIONS.get(d, note) for d, note in notes.items())
     q3 = reports.build_feedback_report(session, "2026Q3").data
     assert q3["feedback_total"] > 0 and q3["csat"]["responses"] > 0

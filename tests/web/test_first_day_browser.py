@@ -258,3 +258,54 @@ def test_an_angry_vip_at_night_with_nobody_on_duty_reads_of_a_call_back(browser,
     assert "待回电" in lead.locator("#callbacks").inner_text()
     for c in (cctx, lctx):
         c.close()
+
+
+def test_the_hand_off_summary_shows_a_similar_resolved_case_without_the_other_customer(browser, platform,
+                                                                                      monkeypatch):
+    """An earlier margin case of another customer was resolved; the VIP now writes about the same
+    call for more collateral: the team lead reading the waiting conversation sees that case under
+    转人工摘要 — ticket number, subject and what was done — in Chinese, without the other customer's
+    name or phone (issue 15 item 2)."""
+    from tests.web.test_desk_browser import _latest_conversation, _quiet_desk
+
+    from brokercare.assistant import service as assistant_service
+    from brokercare.core.settings import reset_settings
+    from brokercare.customers.service import get_customer
+    from brokercare.service import tickets
+    from brokercare.service.assistant import intent_name
+    from brokercare.service.models import Contact
+
+    monkeypatch.setenv("BROKERCARE_DESK_ALWAYS_OPEN", "1")
+    reset_settings()
+    _quiet_desk(platform, "demo_vip")
+    text = "融资融券维持担保比例低于130%被要求追加保证金，我该怎么办？"
+    intent = assistant_service.analyze(text).intent
+    with Session(platform.engine, expire_on_commit=False) as s:
+        other = get_customer(s, customer_id_of(platform, "demo_mass"))
+        contact = s.scalar(select(Contact).where(Contact.customer_id == other.id))
+        if contact is None:
+            contact = Contact(customer_id=other.id, kind="customer", label=other.name)
+            s.add(contact)
+            s.flush()
+        case = tickets.create_ticket(s, contact_id=contact.id, subject=f"{intent_name(intent)}：维持担保比例低于130%要追加保证金",
+                                     description="维持担保比例低于130%，被要求追加保证金，怎么办？", category=intent)
+        tickets.transition(s, case.id, "resolved", actor_id=None,
+                           note=f"已致电{other.name}（13800138000）说明：须在T+2日前追加担保物或卖出还款，客户补足后已恢复。")
+        s.commit()
+    cctx, customer = login(browser, platform, "demo_vip", CUSTOMER_PASSWORD)
+    customer.fill("#chat-input", text)
+    customer.click("#chat-form button[type=submit]")
+    customer.locator(".msg", has_text="转接").last.wait_for(timeout=15_000)
+    conv = _latest_conversation(platform, "demo_vip")
+    lctx, lead = login(browser, platform, "lead01", STAFF_PASSWORD)
+    lead.goto(f"{platform.url}/workbench/conversations/{conv.id}")
+    similar = lead.locator("#similar-cases")
+    similar.wait_for(timeout=15_000)
+    shown = similar.inner_text()
+    assert f"工单 {case.ticket_no}" in shown and "维持担保比例低于130%要追加保证金" in shown
+    assert "当时的处理：已致电" in shown and "相似度" in shown
+    assert other.name not in shown and "13800138000" not in shown and "138****8000" in shown
+    assert intent not in shown  # no raw intent codes
+    shot(lead, "firstday-similar-cases")
+    for c in (cctx, lctx):
+        c.close()

@@ -35,6 +35,9 @@ MODEL_DIR = Path(str(resources.files("brokercare.assistant"))) / "data" / "encod
 #: Longer messages are cut: the question is nearly always in the first 64 units.
 MAX_UNITS = 64
 PAD, UNK = 0, 1
+#: How many single texts' vectors are kept (one message is encoded by the KB search and reused by
+#: the hand-off summary's similar-case search; a few hundred in-flight messages is plenty).
+RECENT = 512
 _UNITS = re.compile(r"[a-z]+|[0-9]|[^\W\d_a-z]", re.UNICODE)
 
 
@@ -95,11 +98,21 @@ class SentenceEncoder:
         self._head = {k: head[k].astype(np.float32) for k in head.files}
         self.metrics = json.loads((folder / "metrics.json").read_text("utf-8"))
         self.dim = int(self.session.get_outputs()[0].shape[-1])
+        # A vector stored beside a record (a resolved case) names the weights that made it, so
+        # vectors of an older encoder are found and re-embedded instead of compared across models.
+        digest = hashlib.sha256((folder / "encoder.onnx").read_bytes()).hexdigest()[:16]
+        self.fingerprint = f"encoder-{self.dim}-{digest}"
+        # The last single texts encoded: a message's vector is computed once even when the knowledge
+        # base and then the hand-off summary's similar-case search each ask for it.
+        self._recent: dict[str, np.ndarray] = {}
+        self._recent_lock = threading.Lock()
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """float32 array (len(texts), dim), each row of unit length; empty input gives (0, dim)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) == 1:
+            return self._one(texts[0])
         if len(texts) <= batch_size:
             return self._run(texts)
         # Similar lengths together: padding to the longest message of a batch is wasted work.
@@ -109,6 +122,18 @@ class SentenceEncoder:
             rows = order[start : start + batch_size]
             out[rows] = self._run([texts[i] for i in rows])
         return out
+
+    def _one(self, text: str) -> np.ndarray:
+        """One text's row, from the recent texts' vectors when it was encoded a moment ago (a copy:
+        callers may change what they get)."""
+        hit = self._recent.get(text)
+        if hit is None:
+            hit = self._run([text])
+            with self._recent_lock:
+                if len(self._recent) >= RECENT:
+                    self._recent.pop(next(iter(self._recent)))
+                self._recent[text] = hit
+        return hit.copy()
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
         chars, bigrams = self.tokenizer.ids(texts)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from brokercare.assistant import guard, llm, pool, replies, tools
 from brokercare.assistant.analysis import MAX_TEXT, Analysis, analyze, analyze_many, clean_text
+from brokercare.assistant.encoder import get_encoder
 from brokercare.assistant.guard import GuardVerdict
 from brokercare.assistant.kb import KnowledgeBase, knowledge_base
 from brokercare.assistant.pool import LOW_CSAT, DeskSignal
@@ -23,7 +25,7 @@ from brokercare.core.errors import NotFound
 from brokercare.market import service as market
 
 __all__ = ["LOW_CONFIDENCE", "LOW_CSAT", "MAX_TEXT", "SAFE_FALLBACK", "Analysis", "DeskSignal", "Reply", "analyze",
-           "analyze_many", "describe", "intents", "learn", "prefetched", "reply", "skill_of"]
+           "analyze_many", "describe", "embed", "embedding_model", "intents", "learn", "prefetched", "reply", "skill_of"]
 
 
 @dataclass
@@ -166,3 +168,16 @@ def learn(session: Session, signal: DeskSignal) -> int:
     knowledge base could not answer, a low CSAT. Returns the pool row's id. ``brokercare nlu
     retrain`` learns from the confirmed labels; ``brokercare kb gaps`` groups the unanswered."""
     return pool.record(session, signal).id
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """Unit-length sentence vectors (float32, one row per text) from the trained encoder: texts of
+    the same meaning get a high dot product. A single text just encoded (the knowledge base's
+    search of the same message) is not encoded again."""
+    return get_encoder().encode(list(texts))
+
+
+def embedding_model() -> str:
+    """Names the encoder behind :func:`embed` (its weights' digest): vectors stored with another
+    name were made by another model and must be re-embedded before they are compared."""
+    return get_encoder().fingerprint

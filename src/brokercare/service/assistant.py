@@ -12,12 +12,13 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from brokercare.assistant.service import LOW_CSAT, Analysis, DeskSignal, describe, intents, skill_of
 
 __all__ = ["LOW_CSAT", "Analysis", "Assistant", "AssistantReply", "DeskSignal", "analysis_record", "current",
-           "intent_choices", "intent_name", "intent_skill", "placeholder", "teach", "wire"]
+           "embed", "embedding_model", "intent_choices", "intent_name", "intent_skill", "placeholder", "teach", "wire"]
 
 
 class AssistantReply(Protocol):
@@ -43,6 +44,14 @@ class Assistant(Protocol):
 
     def prefetched(self, session: Session, customer_ids: list[int]) -> AbstractContextManager[None]: ...
 
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 sentence vectors, one row per text; a dot product is a cosine."""
+        ...
+
+    def embedding_model(self) -> str:
+        """The name (version and digest) of the model behind :meth:`embed`."""
+        ...
+
 
 _wired: list[Assistant] = []
 
@@ -58,6 +67,20 @@ def wire(assistant: Assistant | None, *, replace: bool = True) -> None:
 def current() -> Assistant | None:
     """The wired assistant, or ``None`` when the process was assembled without one."""
     return _wired[0] if _wired else None
+
+
+def embed(texts: list[str]) -> tuple[np.ndarray, str] | None:
+    """The wired assistant's sentence vectors of ``texts`` and the name of the model that made
+    them; ``None`` while the process has no assistant (no similar-case search then)."""
+    assistant = current()
+    if assistant is None:
+        return None
+    return assistant.embed(texts), assistant.embedding_model()
+
+
+def embedding_model() -> str | None:
+    assistant = current()
+    return assistant.embedding_model() if assistant is not None else None
 
 
 def placeholder(intent: str, confidence: float = 0.0) -> Analysis:

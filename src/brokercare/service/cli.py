@@ -104,6 +104,30 @@ def routing_check(policy: Path = typer.Option(None, help="Policy YAML to validat
                   f"after hours a human outcome becomes {p.after_hours.outcome}.")
 
 
+cases_app = typer.Typer(help="Resolved cases the hand-off summary shows as similar.", no_args_is_help=True)
+service_app.add_typer(cases_app, name="cases")
+
+
+@cases_app.command("reindex")
+def cases_reindex(
+    everything: bool = typer.Option(False, "--all", help="Re-embed every resolved ticket, not only those "
+                                                         "without a vector of the current encoder."),
+) -> None:
+    """Embed resolved tickets that have no case vector yet (resolved before this existed, or while
+    no assistant was wired), or one made by an older encoder; drop tickets reopened since."""
+    from rich.progress import Progress
+
+    from brokercare.core.database import session_scope
+    from brokercare.service import cases
+
+    with Progress(transient=True) as progress, session_scope() as session:
+        task = progress.add_task("Embedding resolved tickets…", total=None)
+        done = cases.reindex(session, everything=everything,
+                             progress=lambda n, total: progress.update(task, completed=n, total=total))
+    console.print(f"[green]Cases reindexed[/green]: {done.embedded} embedded, {done.current} already current, "
+                  f"{done.dropped} reopened tickets dropped (threshold cosine ≥ {cases.SIMILARITY_MIN}).")
+
+
 def feedback_report(
     quarter: str = typer.Option(..., help="Quarter, e.g. 2026Q3."),
     out: Path = typer.Option(None, help="Directory for the Markdown and HTML files "

@@ -21,6 +21,7 @@ from brokercare.core.errors import NotFound
 from brokercare.customers import service as customers
 from brokercare.service import assistant as hub_assistant
 from brokercare.service.assistant import Analysis, intent_name, symbols
+from brokercare.service.cases import similar_line
 from brokercare.service.channels import CHANNEL_ZH
 from brokercare.service.models import Conversation, Message, Ticket
 from brokercare.service.routing import RoutingContext, load_policy
@@ -198,10 +199,12 @@ def thread_so_far(session: Session, conv: Conversation | None, contact_id: int, 
 
 
 def handoff_summary(conv: Conversation, analysis: Analysis, ctx: RoutingContext, held: list[dict], text: str,
-                    *, before: ThreadSoFar, answered: str | None = None, ticket_no: str | None = None) -> dict:
+                    *, before: ThreadSoFar, answered: str | None = None, ticket_no: str | None = None,
+                    similar: list[dict] | None = None) -> dict:
     """What the human needs to see at once: intent, emotion, holdings touched, what the AI said.
     ``before``: the thread until this message; ``answered``: the AI's answer to it, if any;
-    ``ticket_no``: the ticket opened for it."""
+    ``ticket_no``: the ticket opened for it; ``similar``: resolved cases like it
+    (:func:`brokercare.service.cases.similar_cases`, as dicts)."""
     ai_said = [t for sender, t, _c in ([("ai", answered, "")] if answered else []) + before.recent
                if sender == "ai"][:3][::-1]
     customer_said = [t for sender, t, _c in [("customer", text, "")] + before.recent if sender == "customer"][:3][::-1]
@@ -233,10 +236,14 @@ def handoff_summary(conv: Conversation, analysis: Analysis, ctx: RoutingContext,
         parts.append(f"未结工单：{', '.join(open_tickets)}。")
     if ctx.contacts_7d > 1:
         parts.append(f"近 7 天第 {ctx.contacts_7d} 次联系。")
+    similar = list(similar or [])
+    if similar:
+        parts.append(similar_line(similar))
     return {
         "intent": analysis.intent, "intent_zh": intent_zh, "confidence": round(analysis.confidence, 3),
         "emotion": analysis.emotion, "intensity": round(analysis.intensity, 2), "tier": ctx.tier,
         "channels": channels, "holdings_touched": touched, "ai_said": ai_said,
         "customer_said": customer_said, "open_tickets": list(open_tickets),
-        "contacts_7d": ctx.contacts_7d, "emergency": ctx.emergency_reason, "text": "".join(parts),
+        "contacts_7d": ctx.contacts_7d, "emergency": ctx.emergency_reason, "similar_cases": similar,
+        "text": "".join(parts),
     }

@@ -80,6 +80,18 @@ AGENT_REPLY = {
     "tax": "您好，关于红利税：持股1个月以内税负20%，1个月至1年10%，超过1年免征，{detail}",
     "legal": "您好，继承过户需要公证书或法院文书等材料，{detail}我们的法务专员会与您联系。",
 }
+#: What the desk wrote when it resolved a ticket, by department: the hand-off summary shows it for a
+#: later case like it (相似案例), so the demo's notes say what was done, as a real desk's do.
+RESOLUTIONS = {
+    "trading": "已核对委托与资金流水：委托因价格超出涨跌幅限制被废单，已指导客户按有效价格重新下单。",
+    "margin": "已说明维持担保比例的计算方法：低于130%须在T+2日前追加担保物或卖出还款，客户补足后已恢复至150%以上。",
+    "funds": "已核实基金赎回款按T+3到账，客户确认款项已到资金账户。",
+    "complaints": "已向客户致歉并说明原因，相关问题已反馈业务部门整改，客户表示接受处理结果。",
+    "account_security": "已指导客户通过APP人脸识别重置密码并解锁账户，客户确认可以正常登录。",
+    "account_service": "已指导客户在APP办理，并告知所需材料和办理时限，客户已提交申请。",
+    "tax": "已说明红利税按持股期限差异化计征，卖出时由中国结算补扣，客户无异议。",
+    "legal": "已转法务专员跟进，告知客户需准备的公证材料和办理流程。",
+}
 DETAILS = ("款项已在清算中，预计今日到账。", "相关记录已核对无误。", "已为您提交加急处理。", "系统显示一切正常。")
 
 
@@ -215,7 +227,7 @@ def _work_tickets(session: Session, rng, now: datetime, fresh_days: int) -> None
             tickets.transition(session, t.id, "in_progress", actor_id=actor, now=start + timedelta(hours=5))
         done = start + timedelta(hours=float(rng.uniform(2, 40)))
         tickets.transition(session, t.id, "resolved", actor_id=actor,
-                           note="经核实已处理完毕，感谢您的耐心等待。", now=done)
+                           note=RESOLUTIONS.get(t.department, "经核实已处理完毕，感谢您的耐心等待。"), now=done)
         tickets.transition(session, t.id, "closed", actor_id=actor, now=done + timedelta(days=1))
         if rng.random() < 0.05:
             tickets.transition(session, t.id, "open", actor_id=actor, note="客户反馈问题仍未解决", now=done + timedelta(days=2))

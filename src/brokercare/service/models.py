@@ -12,7 +12,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokercare.core.database import Base, UTCDateTime, utcnow
@@ -294,3 +304,27 @@ class Callback(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_by_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class CaseVector(Base):
+    """A resolved ticket as a searchable case: the sentence vector of the customer's problem (its
+    subject and description) and what the hand-off summary may show of it — the ticket number,
+    subject and resolution with personal data masked when it was written, never the other
+    customer's name or phone. ``active`` is false once the ticket is reopened; ``indexed_at`` (the
+    real clock, also on deactivation) lets each process pick up only what changed; ``encoder``
+    names the model that made ``vector`` (float16 bytes), so a new encoder re-embeds the rest."""
+
+    __tablename__ = "service_case_vectors"
+    __table_args__ = (Index("ix_service_case_vectors_recent", "active", "resolved_at"),)
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("service_tickets.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(Integer)
+    ticket_no: Mapped[str] = mapped_column(String(24))
+    category: Mapped[str] = mapped_column(String(32))  # the ticket's intent label
+    subject: Mapped[str] = mapped_column(String(120))  # masked
+    resolution: Mapped[str] = mapped_column(Text)  # masked, cut to what a summary shows
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    encoder: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    resolved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

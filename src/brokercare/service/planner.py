@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from brokercare.security.service import users_by_id
 from brokercare.service import assistant as hub_assistant
+from brokercare.service import cases
 from brokercare.service.assistant import Analysis, intent_skill
 from brokercare.service.channels import Inbound
 from brokercare.service.context import (
@@ -98,6 +99,7 @@ class Plan:
     agent: Any = None  # the member of staff who has the thread, read while planning (kept referenced too)
     callback_due: datetime | None = None  # the desk is closed: a call-back promised for its opening
     before: ThreadSoFar | None = None  # a hand-off's summary of the thread so far, read while planning
+    similar: list[dict] | None = None  # a hand-off's similar resolved cases, searched while planning
 
     @property
     def hands_off(self) -> bool:
@@ -254,7 +256,13 @@ def plan_for(session: Session, inbound: Inbound, analysis: Analysis, now: dateti
     if plan.hands_off:  # the hand-off summary's holdings and thread: read now, not under the write gate
         held()
         plan.before = thread_so_far(session, planned_conv, contact.id)
+        plan.similar = similar_for(session, analysis, inbound.customer_text, plan.before.open_tickets)
     return plan
+
+
+def similar_for(session: Session, analysis: Analysis, text: str, open_tickets: list[str]) -> list[dict]:
+    """The resolved cases a hand-off summary shows as similar (not the customer's open tickets)."""
+    return [c.as_dict() for c in cases.similar_cases(session, analysis, text, exclude=open_tickets)]
 
 
 def _with_human(conv: Conversation) -> Decision:
@@ -276,7 +284,10 @@ def plan_stored(session: Session, msg: Message, conv: Conversation, analysis: An
     reply = None
     if decision.outcome in ("ai_answer", "ai_offer_human"):
         reply = ai_reply(session, conv.customer_id, conv.channel, msg.text, analysis)
-    return settle(Plan(None, conv, ctx, decision, held, reply), analysis, now)
+    plan = settle(Plan(None, conv, ctx, decision, held, reply), analysis, now)
+    if plan.hands_off:
+        plan.similar = similar_for(session, analysis, msg.text, [])
+    return plan
 
 
 def placeholder_analysis() -> Analysis:

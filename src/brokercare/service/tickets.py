@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from brokercare.core.database import utcnow
 from brokercare.core.errors import Conflict, NotFound, ValidationFailed
 from brokercare.security.service import users_by_id
-from brokercare.service import sla
+from brokercare.service import cases, sla
 from brokercare.service.assistant import intent_name, intent_skill
 from brokercare.service.audit import ledger_append
 from brokercare.service.csat import request_csat
@@ -154,12 +154,14 @@ def transition(session: Session, ticket_id: int, to_status: str, *, actor_id: in
         ticket.resolved_at = now
         ticket.resolution = note or ticket.resolution
         sla.meet(session, "ticket", ticket.id, "resolution", now)
+        cases.case_resolved(session, ticket)  # now a case the hand-off summary can point to
     if to_status == "closed":
         ticket.closed_at = now
     if reopening:
         ticket.reopen_count += 1
         ticket.resolved_at = ticket.closed_at = None
         sla.restart(session, "ticket", ticket.id, "resolution", now)
+        cases.case_reopened(session, ticket.id)
     session.add(TicketEvent(ticket_id=ticket.id, kind="state_changed", from_status=before,
                             to_status=to_status, actor_id=actor_id, note=note, created_at=now,
                             public=to_status in ("waiting_on_customer", "resolved")))

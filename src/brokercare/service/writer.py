@@ -116,8 +116,12 @@ def _hand_off(session: Session, conv: Conversation, msg: Message, analysis: Anal
     conv.priority = plan.decision.priority
     conv.preferred_agent_id = customer_manager_id(session, conv.customer_id)
     before = plan.before or thread_so_far(session, conv, conv.contact_id, before_id=msg.id)
+    similar = plan.similar if plan.similar is not None else planner.similar_for(
+        session, analysis, msg.text, before.open_tickets)
+    ticket_no = ticket.ticket_no if ticket else None
     conv.handoff_summary = handoff_summary(conv, analysis, plan.ctx, plan.held(), msg.text, before=before,
-                                           answered=plan.answer, ticket_no=ticket.ticket_no if ticket else None)
+                                           answered=plan.answer, ticket_no=ticket_no,
+                                           similar=[c for c in similar if c["ticket_no"] not in before.open_tickets])
     agent = queues.try_assign(session, conv, now=now)
     if agent is not None:
         return agent, None
