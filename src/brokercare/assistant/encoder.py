@@ -90,18 +90,14 @@ class SentenceEncoder:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         graph = (folder / "encoder.onnx").read_bytes()
         self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        #: Which weights these are: whatever was fitted on this encoder's vectors (the knowledge
-        #: base's fused matcher, stored case vectors) is rebuilt when it changes.
-        self.fingerprint = hashlib.sha256(graph).hexdigest()[:16]
         self.tokenizer = Tokenizer.load(folder)
         head = np.load(folder / "head.npz")
         self._head = {k: head[k].astype(np.float32) for k in head.files}
         self.metrics = json.loads((folder / "metrics.json").read_text("utf-8"))
         self.dim = int(self.session.get_outputs()[0].shape[-1])
-        # A vector stored beside a record (a resolved case) names the weights that made it, so
-        # vectors of an older encoder are found and re-embedded instead of compared across models.
-        digest = hashlib.sha256((folder / "encoder.onnx").read_bytes()).hexdigest()[:16]
-        self.fingerprint = f"encoder-{self.dim}-{digest}"
+        # Which weights these are: whatever was fitted on or stored from this encoder's vectors (the
+        # knowledge base's fused matcher, a resolved case's vector) is rebuilt when they change.
+        self.fingerprint = f"encoder-{self.dim}-{hashlib.sha256(graph).hexdigest()[:16]}"
         # The last single texts encoded: a message's vector is computed once even when the knowledge
         # base and then the hand-off summary's similar-case search each ask for it.
         self._recent: dict[str, np.ndarray] = {}
