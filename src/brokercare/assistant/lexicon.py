@@ -116,8 +116,9 @@ class Lexicon:
             tok.add_word(bank, freq=200000, tag="nt")
         self.tokenizer = tok
         # A message is segmented by the classifiers' features and again by the knowledge base's
-        # content words; keep the last few segmentations (this lexicon's: a rebuilt one cuts anew).
-        self._segmented = lru_cache(maxsize=1024)(self._segment)
+        # content words; keep the last few segmentations (this lexicon's: a rebuilt one cuts anew),
+        # about a batch of messages and their replies.
+        self._segmented = lru_cache(maxsize=256)(self._segment)
         self.name_of_symbol = {inst.symbol: inst.canonical for inst in self.instruments.values()}
 
         norm = ahocorasick.Automaton()
