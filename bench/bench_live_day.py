@@ -49,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -224,7 +224,7 @@ def market(db: Path, count: int, fallers: int, seed: int):
     # the sliding industry: a mid-sized one (50-80 names), its fallers the names with fewest
     # holders among those with at least some (a sector's small caps fall hardest)
     sizes = {k: int((industry == k).sum()) for k in set(industry.tolist()) if k}
-    sector = sorted(k for k, v in sizes.items() if 50 <= v <= 80)[rng.integers(0, 1)]
+    sector = sorted(k for k, v in sizes.items() if 50 <= v <= 80)[0]
     members = np.flatnonzero(industry == sector)
     holders = np.array([held.get(symbols[k], 0) for k in members])
     order = members[np.argsort(holders, kind="stable")]
@@ -516,7 +516,6 @@ def baseline(db: Path, bodies: list[bytes], times: list[datetime], move: dict, p
     first, untimed, as the server did); and the quote store alone, on the measured snapshots."""
     import gc
 
-    from sqlalchemy import create_engine
     from sqlalchemy.orm import sessionmaker
 
     from brokercare.core.database import Base, make_engine
@@ -580,7 +579,6 @@ def baseline(db: Path, bodies: list[bytes], times: list[datetime], move: dict, p
     print(f"ratios: the whole POST takes {median_post / (ingest / len(ticks)):.1f}x the store alone and "
           f"{median_post / float(np.median(took)):.1f}x the evaluator alone (medians)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-    _ = create_engine
 
 
 def main() -> None:
@@ -588,7 +586,8 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=1_000_000)
     ap.add_argument("--snapshots", type=int, default=20)
     ap.add_argument("--interval", type=float, default=3.0, help="seconds between snapshots")
-    ap.add_argument("--fallers", type=int, default=8, help="names of the sliding industry that fall 5-7 %%")
+    ap.add_argument("--fallers", type=int, default=8,
+                    help="names of the sliding industry that fall 5-7 %% (at most half of its names)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--db", type=Path, help="reuse this SQLite file if it exists (else build it there)")
     ap.add_argument("--profile", type=Path, help="py-spy raw profile of the server during the measured run")
@@ -609,7 +608,6 @@ def main() -> None:
             print(f"built {db} in {time.perf_counter() - t:.1f} s")
         print("book: " + ", ".join(f"{k} {v:,}" for k, v in book_summary(db).items()))
         run(args, db, work)
-    _ = date
 
 
 if __name__ == "__main__":
