@@ -23,7 +23,6 @@ which a gateway that honours ``Idempotency-Key`` (or SMTP ``Message-ID``) drops 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -358,21 +357,34 @@ class Dispatcher:
                             held[channel], channel, CHANNEL_SETTINGS[channel])
 
     async def run(self, *, batch: int | None = None, idle_s: float = 0.5,
-                  stop: asyncio.Event | None = None) -> DispatchCounts:
-        """Dispatch until ``stop`` is set, sleeping ``idle_s`` whenever nothing was due."""
+                  stop: asyncio.Event | None = None, wake: asyncio.Event | None = None) -> DispatchCounts:
+        """Dispatch until ``stop`` is set, sleeping ``idle_s`` whenever nothing was due, or until
+        ``wake`` is set (messages were just queued in this process)."""
         stop = stop or asyncio.Event()
         total = DispatchCounts()
         while not stop.is_set():
+            if wake is not None:
+                wake.clear()  # what is queued from here on is either claimed below or wakes us again
             counts = await self.run_once(batch)
             total += counts
             if not counts.claimed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), idle_s)
+                await _idle(stop, wake, idle_s)
         return total
 
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
             await adapter.aclose()
+
+
+async def _idle(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` or ``wake`` is set meanwhile."""
+    events = [stop] if wake is None else [stop, wake]
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def dispatch_due_async(session_factory: SessionFactory, *, limit: int | None = None,
