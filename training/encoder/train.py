@@ -10,16 +10,20 @@ Objectives, summed each step over one batch of labelled pairs and one of labelle
   training sentences), so the vector also carries what a customer wants and how they feel.
 
 Everything is seeded and single-process; a fixed number of steps (not a time limit) ends training,
-so the same corpora give the same weights. See README.md for the recipe and the time it takes.
+so the same corpora give the same weights. Every ``--check-every`` steps the model is scored on the
+held-out calibration splits (never a test split) and the best checkpoint is the one exported. See
+README.md for the recipe and the time it takes.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +188,10 @@ def epoch_batches(pairs: list, batch: int, rng: random.Random) -> list[list]:
     return out
 
 
-def train(steps: int, batch: int, seed: int, out: Path, shape_kw: dict) -> dict:
+def train(steps: int, batch: int, seed: int, out: Path, shape_kw: dict, check_every: int = 500) -> dict:
+    """Train for ``steps`` and export the weights of the checkpoint that did best on the held-out
+    calibration splits (checked every ``check_every`` steps): the pairs are few enough that a long
+    run memorises them (20,000 steps scored 0.71 on LCQMC calibration against 0.76 at 1,300)."""
     started = time.time()
     # One thread: on a shared machine a second one mostly spins waiting for the first.
     torch.set_num_threads(1)
@@ -195,6 +202,7 @@ def train(steps: int, batch: int, seed: int, out: Path, shape_kw: dict) -> dict:
     batches: list = []
     tasks = [t for t in ("sentiment", "intent", "emotion", "sentiment") if t in trainer.tasks]
     log = []
+    best: Checkpoint | None = None
     warmup = max(1, steps // 20)
     for step in range(steps):
         if not batches:
@@ -202,14 +210,42 @@ def train(steps: int, batch: int, seed: int, out: Path, shape_kw: dict) -> dict:
         pairs = batches.pop()
         lr = 2e-3 * min(1.0, (step + 1) / warmup) * max(0.05, 1 - step / steps)
         losses = trainer.step(pairs, tasks[step % len(tasks)], lr)
-        if step % 200 == 0 or step == steps - 1:
+        checking = (step + 1) % check_every == 0 or step == steps - 1
+        if step % 200 == 0 or checking:
             entry = {"step": step, "seconds": round(time.time() - started), **{k: round(v, 3) for k, v in losses.items()}}
-            if step == steps - 1:
+            if checking:
                 entry["calibration"] = {k: trainer.calibration(v) for k, v in calib.items()}
+                best = Checkpoint.better(best, trainer, step, entry["calibration"])
             log.append(entry)
             print(json.dumps(entry, ensure_ascii=False), flush=True)
-    return write(trainer, data, out, {"steps": steps, "batch": batch, "seed": seed,
+    best.restore(trainer)
+    return write(trainer, data, out, {"steps": steps, "batch": batch, "seed": seed, "check_every": check_every,
+                                      "kept_step": best.step, "kept_calibration": best.calibration,
                                       "train_seconds": round(time.time() - started), "log": log})
+
+
+@dataclass
+class Checkpoint:
+    """The weights of one step and how they did on the calibration splits (mean best-threshold
+    accuracy of the cosine and the head over both)."""
+
+    step: int
+    score: float
+    calibration: dict
+    encoder: dict
+    head: dict
+
+    @classmethod
+    def better(cls, best: Checkpoint | None, trainer: Trainer, step: int, calibration: dict) -> Checkpoint:
+        score = float(np.mean([acc for split in calibration.values() for acc in split.values()]))
+        if best is not None and best.score >= score:
+            return best
+        return cls(step, score, calibration, copy.deepcopy(trainer.encoder.state_dict()),
+                   copy.deepcopy(trainer.head.state_dict()))
+
+    def restore(self, trainer: Trainer) -> None:
+        trainer.encoder.load_state_dict(self.encoder)
+        trainer.head.load_state_dict(self.head)
 
 
 def write(trainer: Trainer, data: dict, out: Path, run: dict) -> dict:
@@ -232,14 +268,17 @@ def write(trainer: Trainer, data: dict, out: Path, run: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=1300)
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--check-every", type=int, default=500,
+                        help="steps between checks on the calibration splits (the best is exported)")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--seed", type=int, default=corpora.SEED)
     parser.add_argument("--width", type=int, default=192)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
     args = parser.parse_args()
-    train(args.steps, args.batch, args.seed, args.out, {"width": args.width, "layers": args.layers})
+    train(args.steps, args.batch, args.seed, args.out, {"width": args.width, "layers": args.layers},
+          args.check_every)
 
 
 if __name__ == "__main__":
