@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_timeout_s: float = 8.0
     # Load the NLP models and the knowledge base when the server starts (about 10 s), not on the
-    # first customer's message. Tests turn it off: most never need the models.
+    # first customer's message, and the monitoring book (about 20 s at 1,000,000 accounts), not in
+    # the first quote snapshot's request. Tests turn it off: most never need either.
     warm_up: bool = True
     # Batches of inbound messages each server process routes at once; the messages that arrive
     # meanwhile wait in arrival order and go together as the next batch, of at most message_batch.

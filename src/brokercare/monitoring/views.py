@@ -12,6 +12,7 @@ from brokercare.accounts.service import accounts_of
 from brokercare.core.calendar import SHANGHAI
 from brokercare.core.database import get_session, utcnow
 from brokercare.core.errors import PermissionDenied, ValidationFailed
+from brokercare.core.settings import get_settings
 from brokercare.monitoring import ipo, preferences, temperature
 from brokercare.monitoring.alerts import alerts_of, margin_calls_of
 from brokercare.monitoring.live import subscribe_in_process
@@ -32,8 +33,11 @@ router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 
 def startup() -> None:
     """On the embedded default (no Redis bus) evaluate each accepted quote snapshot here; with
-    ``BROKERCARE_BUS_URL=redis://...`` the sharded workers do and this process does not."""
-    subscribe_in_process()
+    ``BROKERCARE_BUS_URL=redis://...`` the sharded workers do and this process does not. The
+    holdings book is loaded now, before the server takes traffic, unless the warm-up is off."""
+    monitor = subscribe_in_process()
+    if monitor is not None and get_settings().warm_up:
+        monitor.preload()
 
 
 def _today() -> date:
