@@ -242,7 +242,7 @@ def market(db: Path, count: int, fallers: int, seed: int):
     level = prev.copy()
     volume = np.zeros(len(symbols))
     bodies, times = [], []
-    for k in range(count + 1):  # snapshot 0 warms the server up (it loads the book on the first)
+    for k in range(count + 1):  # snapshot 0 warms the server up (first quotes, first windows)
         level = level * np.exp(rng.normal(0, 0.0004, len(symbols)))  # ~2 % a day
         sliding = (begin <= k) & (k < begin + span)
         level = np.where(sliding, level * (1 - drop) ** (1 / span), level)
@@ -404,7 +404,7 @@ def run(args: argparse.Namespace, db: Path, work: Path) -> None:
             t = time.perf_counter()
             answer = http.post("/api/v1/market/quotes", content=bodies[0])
             answer.raise_for_status()
-            print(f"warm-up snapshot (the server loads the book): {time.perf_counter() - t:.1f} s, {answer.json()}")
+            print(f"warm-up snapshot (the server loaded the book when it started): {time.perf_counter() - t:.1f} s, {answer.json()}")
             settle(db, stamps[0], 120)
             if args.profile:
                 profiler = subprocess.Popen(
