@@ -9,6 +9,9 @@ import pytest
 
 from brokercare.assistant import gaps, pool, registry, retrain
 from brokercare.assistant import service as assistant
+from brokercare.assistant.kb import training
+from brokercare.assistant.kb.store import knowledge_base
+from brokercare.assistant.kb.training import get_matcher, prepare_matcher
 from brokercare.assistant.pool import DeskSignal
 from brokercare.core.errors import NotFound, ValidationFailed
 
@@ -137,3 +140,24 @@ def test_faq_gaps_group_unanswered_questions_by_meaning(session):
     assert set(found[1].examples) == set(asked[3:5])
     assert found[2].question == "你们营业部有停车位吗"
     assert old.id not in {i for g in found for i in g.row_ids}
+
+
+def test_a_promoted_intent_model_reaches_the_knowledge_base_of_a_running_process(session):
+    """The weekly retrain runs inside the embedded server: after a promotion the server's knowledge
+    base searches with the matcher built for the new intent model, and after a rollback with the
+    builtin's again, without a restart."""
+
+    builtin = knowledge_base(session)
+    for i, (text, label) in enumerate(CORRECTIONS):
+        _mark(session, text, label, message_id=200 + i)
+    session.commit()
+    assert retrain.retrain(session).outcome == "promoted"
+    prepare_matcher()  # what the weekly job does after a promotion
+    promoted = knowledge_base(session)
+    assert promoted.matcher is get_matcher() and promoted.matcher is not builtin.matcher
+    best = promoted.search("维持担保比例掉到135%了要不要补钱", k=1)[0]
+    assert "担保比例" in best.question or best.intent in ("margin_ratio", "margin_liquidation", "margin_call")
+    registry.rollback("intent")
+    back = knowledge_base(session)
+    assert back.matcher is get_matcher() and back.matcher is not promoted.matcher
+    assert training._matcher[0].startswith("builtin|")  # the builtin's matcher, loaded from the cache

@@ -82,18 +82,21 @@ _kb_checked: dict[str, tuple[float, str]] = {}
 
 
 def knowledge_base(session: Session | None) -> KnowledgeBase:
-    """The knowledge base for this database, rebuilt only when its entries changed."""
+    """The knowledge base for this database, rebuilt only when its entries changed or the matcher
+    did (a promoted intent model: the entries' encodings are the matcher's)."""
+    matcher = get_matcher()
     stamp = "none"
     if session is not None:
         url = str(session.get_bind().url)
         checked = _kb_checked.get(url)
-        if checked is not None and time.monotonic() - checked[0] < KB_RECHECK_S and checked[1] in _kb_cache:
+        if (checked is not None and time.monotonic() - checked[0] < KB_RECHECK_S and checked[1] in _kb_cache
+                and _kb_cache[checked[1]].matcher is matcher):
             return _kb_cache[checked[1]]
         row = session.execute(select(func.count(KbEntry.id), func.max(KbEntry.updated_at))).one()
         stamp = f"{url}|{row[0]}|{row[1]}"
         _kb_checked[url] = (time.monotonic(), stamp)
     kb = _kb_cache.get(stamp)
-    if kb is None:
+    if kb is None or kb.matcher is not matcher:
         kb = KnowledgeBase.load(session)
         _kb_cache.clear()
         _kb_cache[stamp] = kb

@@ -173,19 +173,32 @@ def _best_threshold(p: np.ndarray, y: np.ndarray) -> float:
     return best
 
 
-_matcher: Matcher | None = None
+#: The matcher in use and the intent model version it was built for.
+_matcher: tuple[str, Matcher] | None = None
 _matcher_lock = threading.Lock()
 
 
 def get_matcher() -> Matcher:
     """The process-wide matcher: trained once, deterministically, from shipped data and the active
-    intent model, and cached in the data dir so other processes load it instead of training."""
+    intent model, and cached in the data dir so other processes load it instead of training. A
+    running process follows a promotion or rollback of the intent model (the weekly retrain runs
+    inside the embedded server): the matcher of the version now active is loaded from that cache
+    (the job builds it there) the first time it is asked for, so a query's intent view and the
+    fusion's come from the same model."""
     global _matcher
-    if _matcher is None:
+    version = _intent_version()
+    held = _matcher
+    if held is None or held[0] != version:
         with _matcher_lock:
-            if _matcher is None:
-                _matcher = _cached_matcher()
-    return _matcher
+            if _matcher is None or _matcher[0] != version:
+                _matcher = (version, _cached_matcher())
+            held = _matcher
+    return held[1]
+
+
+def _intent_version() -> str:
+    _model, info = registry.load("intent")
+    return f"{info.version}|{info.fingerprint}"
 
 
 def prepare_matcher() -> None:
