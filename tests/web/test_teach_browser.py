@@ -71,3 +71,31 @@ def test_an_agent_marks_the_wrong_intent_on_the_conversation_page(browser, platf
         assert "".join(edit.suggested_reply.split()) == "".join(suggested.split())
     for ctx in (cctx, wctx):
         ctx.close()
+
+
+def test_the_knowledge_owner_sees_the_questions_the_faq_could_not_answer(browser, platform):
+    """Hand-offs the knowledge base had no answer for, grouped by meaning on the team lead's
+    知识库缺口 page, the most asked first; an agent may not open it."""
+    from brokercare.assistant import service as assistant
+    from brokercare.assistant.pool import DeskSignal
+
+    asked = ["APP有没有一键清仓的功能", "你们app能不能一键清仓？", "app上有一键清仓功能吗"]
+    with Session(platform.engine) as s:
+        for n, text in enumerate([*asked, "外地户口能在上海的营业部办理销户吗"]):
+            assistant.learn(s, DeskSignal("no_kb_answer", text, message_id=900_000 + n))
+        s.commit()
+    lctx, lead = login(browser, platform, "lead01", STAFF_PASSWORD)
+    lead.get_by_role("link", name="知识库缺口").click()
+    lead.select_option("select[name=days]", label="近 7 天")
+    lead.get_by_role("button", name="查看").click()
+    row = lead.locator("#faq-gaps tbody tr", has_text="一键清仓").first
+    row.wait_for(timeout=10_000)
+    assert "3 次" in row.inner_text()
+    assert all(a in row.inner_text() for a in asked)  # the representative and the other wordings
+    assert lead.locator("#faq-gaps tbody tr", has_text="销户").count() == 1
+    shot(lead, "faq-gaps")
+    actx, agent = login(browser, platform, "agent04", STAFF_PASSWORD)
+    assert agent.goto(f"{platform.url}/workbench/faq-gaps").status == 403
+    assert agent.get_by_role("link", name="知识库缺口").count() == 0
+    for ctx in (lctx, actx):
+        ctx.close()

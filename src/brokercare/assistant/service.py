@@ -170,6 +170,19 @@ def learn(session: Session, signal: DeskSignal) -> int:
     return pool.record(session, signal).id
 
 
+#: Who maintains the knowledge base: the desk's team leads and the administrators.
+KNOWLEDGE_OWNERS = ("team_lead", "admin")
+
+
+def faq_gaps(session: Session, *, days: int = 30, limit: int = 20) -> list:
+    """The questions of the last ``days`` days that were handed off because the knowledge base had
+    no answer, grouped by meaning with the encoder, the most asked first (``gaps.Gap``): what the
+    knowledge owner should write FAQ entries for."""
+    from brokercare.assistant import gaps  # its clustering needs the encoder, loaded on first use
+
+    return gaps.faq_gaps(session, days=days, limit=limit)
+
+
 def embed(texts: list[str]) -> np.ndarray:
     """Unit-length sentence vectors (float32, one row per text) from the trained encoder: texts of
     the same meaning get a high dot product. A single text just encoded (the knowledge base's

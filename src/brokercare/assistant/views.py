@@ -61,17 +61,11 @@ def reply(body: schemas.ReplyRequest, user: CurrentUser, reads: Reads,
     return service.reply(session, customer_id, body.text, channel=body.channel).as_dict()
 
 
-#: Who maintains the knowledge base: the desk's team leads and the administrators.
-KNOWLEDGE_OWNERS = ("team_lead", "admin")
-
-
 @router.get("/faq-gaps", summary="Questions the knowledge base could not answer, grouped by meaning, most asked first")
 def faq_gaps(days: int = Query(30, ge=1, le=365), limit: int = Query(20, ge=1, le=200),
-             _user: Principal = Depends(require_roles(*KNOWLEDGE_OWNERS)),
+             _user: Principal = Depends(require_roles(*service.KNOWLEDGE_OWNERS)),
              session: Session = Depends(get_session)) -> dict:
     """Each gap: the representative question (what to write an FAQ entry for), how many hand-offs
     asked it, up to five distinct wordings, first and last time asked. Texts are the stored ones,
     with personal numbers already masked."""
-    from brokercare.assistant import gaps  # the encoder loads on first use
-
-    return {"days": days, "gaps": [g.as_dict() for g in gaps.faq_gaps(session, days=days, limit=limit)]}
+    return {"days": days, "gaps": [g.as_dict() for g in service.faq_gaps(session, days=days, limit=limit)]}

@@ -175,6 +175,7 @@ def mount(app: FastAPI) -> None:
         audit_pages,
         calculator_pages,
         customer_pages,
+        knowledge_pages,
         learn_pages,
         manager_pages,
         opening_pages,
@@ -188,6 +189,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(manager_pages.router, dependencies=[Depends(at_desk)])  # a customer manager's heartbeat
     app.include_router(quality_pages.router, dependencies=[Depends(at_desk)])
     app.include_router(audit_pages.router)
+    app.include_router(knowledge_pages.router)
     app.include_router(admin_pages.router)
     app.include_router(customer_pages.router)
     app.include_router(calculator_pages.router)
