@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.orm import Session
 
-from brokercare.assistant import guard, llm, pool, replies, tools
+from brokercare.assistant import gaps, guard, llm, pool, replies, tools
 from brokercare.assistant.analysis import MAX_TEXT, Analysis, analyze, analyze_many, clean_text
 from brokercare.assistant.encoder import get_encoder
 from brokercare.assistant.guard import GuardVerdict
@@ -174,12 +174,10 @@ def learn(session: Session, signal: DeskSignal) -> int:
 KNOWLEDGE_OWNERS = ("team_lead", "admin")
 
 
-def faq_gaps(session: Session, *, days: int = 30, limit: int = 20) -> list:
+def faq_gaps(session: Session, *, days: int = 30, limit: int = 20) -> list[gaps.Gap]:
     """The questions of the last ``days`` days that were handed off because the knowledge base had
-    no answer, grouped by meaning with the encoder, the most asked first (``gaps.Gap``): what the
-    knowledge owner should write FAQ entries for."""
-    from brokercare.assistant import gaps  # its clustering needs the encoder, loaded on first use
-
+    no answer, grouped by meaning with the encoder, the most asked first: what the knowledge owner
+    should write FAQ entries for."""
     return gaps.faq_gaps(session, days=days, limit=limit)
 
 
