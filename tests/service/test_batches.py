@@ -18,7 +18,7 @@ from brokercare.service.channels import Identity, from_json_message
 from brokercare.service.intake import Intake
 from brokercare.service.models import Conversation, Message, RoutingDecision, Ticket
 
-from .conftest import OPEN_HOURS, add_user
+from .conftest import OPEN_HOURS, add_customer, add_user
 from .fakes import install
 
 
@@ -97,6 +97,32 @@ def test_a_customers_second_message_in_the_same_batch_follows_the_first(session,
         Message.conversation_id == first.ingested.conversation.id, Message.sender == "customer")
         .order_by(Message.id)).all()
     assert texts[-2:] == ["转账几点截止？", "转账失败了怎么办？"]
+
+
+def test_a_batch_of_complaints_fills_the_desk_slot_by_slot_and_queues_the_rest(session, brokerage, ai):
+    """Six angry customers at once: the hand-offs of one batch share one lock-and-count of the
+    complaints desk, and still no one gets more chats than their slots — 陈洁 her two, the team
+    lead his three only once she is full, and the sixth waits in the queue; the VIP goes to the
+    dedicated manager."""
+    b = brokerage
+    more = [add_customer(session, 10 + i, name=name, phone=f"1370000{i:04d}", tier="mass")
+            for i, name in enumerate(["刘洋", "陈静", "杨帆"])]
+    session.commit()
+    senders = [b.vip, b.mass, b.potential, b.long_tail, *more]
+    known(session, *senders)
+    out = conv_svc.receive_many(session, [app_msg(c, "你们的APP又闪退，我要投诉！", f"c-{c.id}")
+                                          for c in senders], now=OPEN_HOURS)
+    convs = [session.get(Conversation, r.processed.conversation.id) for r in out]
+    assert all(r.processed.decision.outcome == "human" for r in out)
+    assert convs[0].assigned_agent_id == b.manager.id
+    taken = [c.assigned_agent_id for c in convs[1:]]
+    assert sorted(a for a in taken if a is not None) == sorted([b.complaints_agent.id] * 2 + [b.lead.id] * 3)
+    waiting = [c for c in convs[1:] if c.assigned_agent_id is None]
+    assert len(waiting) == 1 and waiting[0].status == "waiting"
+    # The queue's notice and the assignment notices were written, one per thread.
+    notices = session.scalars(select(Message.meta).where(
+        Message.conversation_id.in_([c.id for c in convs]), Message.sender == "system")).all()
+    assert sum(1 for m in notices if (m or {}).get("event") == "assigned") == 6
 
 
 def test_a_retry_inside_a_batch_is_answered_as_stored(session, brokerage, ai):

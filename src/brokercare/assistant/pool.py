@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from brokercare.assistant.models import NluFeedback
@@ -75,31 +76,26 @@ def _check(signal: DeskSignal) -> str:
 
 def record(session: Session, signal: DeskSignal, *, now: datetime | None = None) -> NluFeedback:
     """Add the signal to the pool (in the caller's transaction); the same signal again updates its
-    row — an agent who corrects a mark leaves one row with the newer label."""
+    row — an agent who corrects a mark leaves one row with the newer label. One upsert: a hand-off
+    reports here while its batch holds the hub's write gate."""
     text = _check(signal)
     now = now or utcnow()
-    key = _key(signal)
-    row = session.scalar(select(NluFeedback).where(NluFeedback.dedupe_key == key))
-    if row is None:
-        row = NluFeedback(dedupe_key=key, source=signal.source, text=text, created_at=now)
-        try:
-            with session.begin_nested():
-                session.add(row)
-                session.flush()
-        except IntegrityError:  # the same signal, written concurrently by another request
-            row = session.scalar(select(NluFeedback).where(NluFeedback.dedupe_key == key))
-    row.text = text
-    row.proposed_label = signal.proposed_label or row.proposed_label
-    if signal.by_user_id is not None:  # who marked it, or whose edit it was
-        row.labelled_by_id = signal.by_user_id
+    given = {"text": text, "proposed_label": signal.proposed_label, "labelled_by_id": signal.by_user_id}
     if signal.label is not None:
-        row.label, row.labelled_at = signal.label, now
+        given |= {"label": signal.label, "labelled_at": now}
     for field in ("conversation_id", "message_id", "suggested_reply", "sent_reply", "csat_score"):
         value = getattr(signal, field)
         if value is not None:
-            setattr(row, field, value[:4000] if isinstance(value, str) else value)
-    session.flush()
-    return row
+            given[field] = value[:4000] if isinstance(value, str) else value
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(NluFeedback).values(dedupe_key=_key(signal), source=signal.source, created_at=now, **given)
+    table = NluFeedback.__table__.c
+    # What the signal does not say keeps the row's earlier value (a later report without a
+    # proposed label, or without the agent, leaves them as they were).
+    stmt = stmt.on_conflict_do_update(index_elements=["dedupe_key"], set_={
+        key: func.coalesce(stmt.excluded[key], table[key]) for key in given})
+    with session.no_autoflush:  # the row stands alone; the caller's pending rows keep their one flush
+        return session.scalars(stmt.returning(NluFeedback), execution_options={"populate_existing": True}).one()
 
 
 def confirm_label(session: Session, row_id: int, label: str, *, by_user_id: int | None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import cast, func, select, update
+from sqlalchemy import cast, func, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -89,13 +89,20 @@ def with_skill(session: Session, skill: str | None, *, lock: bool = False) -> di
     """Profiles of present staff with ``skill`` by user id, found by the database (a service
     centre has hundreds of staff; a hand-off must not load them all to pick a few); ``lock``: the
     rows locked for the transaction, as :func:`lock` does one, so their slots can be counted once."""
-    if not skill:
+    return with_any_skill(session, [skill] if skill else [], lock=lock)
+
+
+def with_any_skill(session: Session, skills: Iterable[str], *, lock: bool = False) -> dict[int, AgentProfile]:
+    """:func:`with_skill` for several skills in one read: present staff with any of ``skills``
+    (a batch of hand-offs locks everyone it may assign to at once)."""
+    skills = sorted(set(skills))
+    if not skills:
         return {}
     if session.get_bind().dialect.name == "postgresql":
-        has_skill = cast(AgentProfile.skills, JSONB).contains([skill])
+        has_skill = or_(*[cast(AgentProfile.skills, JSONB).contains([s]) for s in skills])
     else:  # SQLite: the JSON array's elements as a table
         elements = func.json_each(AgentProfile.skills).table_valued("value")
-        has_skill = select(elements.c.value).where(elements.c.value == skill).exists()
+        has_skill = select(elements.c.value).where(elements.c.value.in_(skills)).exists()
     stmt = select(AgentProfile).where(AgentProfile.present.is_(True), AgentProfile.last_seen_at >= here_since(),
                                       has_skill).order_by(AgentProfile.user_id)
     return {p.user_id: p for p in session.scalars(stmt.with_for_update() if lock else stmt)}

@@ -10,6 +10,9 @@ are taken with ``SKIP LOCKED``, so two API processes never overfill an agent or 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import case, func, or_, select
@@ -24,6 +27,51 @@ from brokercare.service.models import AgentProfile, Conversation, Message
 from brokercare.service.tickets import DEPARTMENTS
 
 STAFF_ROLES = ("agent", "advisor", "customer_manager", "team_lead")
+_HAND_OFF_BATCH = "service.hand_off_batch"
+
+
+@dataclass
+class _Desk:
+    """A batch's view of the staff it may assign to: their profile rows locked once, their loads
+    counted once under the locks and then kept as the batch assigns (no other transaction can
+    assign to a locked agent, and a chat closing elsewhere only frees room)."""
+
+    profiles: dict[int, AgentProfile] = field(default_factory=dict)
+    staff: dict[int, Principal] = field(default_factory=dict)  # their logins, held (the session's map is weak)
+    loads: dict[int, int] = field(default_factory=dict)
+    skills: set[str] = field(default_factory=set)
+
+    def lock_skills(self, session: Session, skills: Iterable[str]) -> None:
+        """Lock and count the present staff with any of ``skills`` not taken in yet (one read each)."""
+        wanted = {s for s in skills if s} - self.skills
+        if not wanted:
+            return
+        self.skills |= wanted
+        self.take_in(session, agents.with_any_skill(session, wanted, lock=True))
+
+    def take_in(self, session: Session, profiles: dict[int, AgentProfile]) -> None:
+        new = {i: p for i, p in profiles.items() if i not in self.loads}
+        self.profiles.update(new)
+        self.staff.update(users_by_id(session, new))
+        self.loads.update(load_of(session, list(new)))
+
+
+@contextmanager
+def hand_off_batch(session: Session, skills: Iterable[str] = ()) -> Iterator[None]:
+    """Hand-offs inside the block share one lock-and-count of the staff with ``skills`` (more are
+    taken in as needed) instead of two reads each, and leave their rows to the caller's flush —
+    a batch of routed messages holds the write gate while it runs, so every read counts."""
+    desk = _Desk()
+    session.info[_HAND_OFF_BATCH] = desk
+    try:
+        desk.lock_skills(session, skills)
+        yield
+    finally:
+        session.info.pop(_HAND_OFF_BATCH, None)
+
+
+def _batch_desk(session: Session) -> _Desk | None:
+    return session.info.get(_HAND_OFF_BATCH)
 
 
 def agent(session: Session, agent_id: int | None) -> Principal | None:
@@ -61,8 +109,13 @@ def _with_skill(session: Session, skill: str | None) -> list[Principal]:
 
 def _able(session: Session, skill: str | None, *, lock: bool = False) -> dict[Principal, AgentProfile]:
     """Active, present service staff with ``skill`` and their profiles (``lock``: the profile rows
-    locked, so the loads counted next hold until the transaction ends)."""
-    profiles = agents.with_skill(session, skill, lock=lock)
+    locked, so the loads counted next hold until the transaction ends; inside
+    :func:`hand_off_batch` they are the batch's, locked already)."""
+    if (desk := _batch_desk(session)) is not None and skill:
+        desk.lock_skills(session, [skill])
+        profiles = {i: p for i, p in desk.profiles.items() if skill in (p.skills or [])}
+    else:
+        profiles = agents.with_skill(session, skill, lock=lock)
     staff = users_by_id(session, profiles)
     return {u: profiles[u.id] for u in staff.values() if _routable(u)}
 
@@ -78,7 +131,17 @@ def lock_agent(session: Session, agent_id: int) -> AgentProfile:
 
 
 def free_slots(session: Session, profile: AgentProfile) -> int:
+    if (desk := _batch_desk(session)) is not None:
+        desk.take_in(session, {profile.user_id: profile})
+        return profile.max_concurrent - desk.loads[profile.user_id]
     return profile.max_concurrent - load_of(session, [profile.user_id])[profile.user_id]
+
+
+def _loads(session: Session, agent_ids: list[int]) -> dict[int, int]:
+    """Open chats per agent: counted now, or as the batch has kept them (:func:`hand_off_batch`)."""
+    if (desk := _batch_desk(session)) is not None:
+        return {i: desk.loads[i] for i in agent_ids}
+    return load_of(session, agent_ids)
 
 
 def assign(session: Session, conv: Conversation, agent: Principal, now: datetime, how: str) -> None:
@@ -90,12 +153,18 @@ def assign(session: Session, conv: Conversation, agent: Principal, now: datetime
         channel=conv.channel, text=f"已为您接入人工服务：{agent.display_name}",
         meta={"event": "assigned", "agent_id": agent.id, "how": how}, sent_at=now, created_at=now,
     ))
+    if (desk := _batch_desk(session)) is not None:
+        if agent.id in desk.loads:
+            desk.loads[agent.id] += 1
+        return
     session.flush()
 
 
 def _take(session: Session, conv: Conversation, agent: Principal, now: datetime, how: str) -> bool:
     """Assign ``conv`` to ``agent`` if a slot is free under the lock of their profile."""
-    locked = lock_agent(session, agent.id)
+    desk = _batch_desk(session)
+    locked = desk.profiles[agent.id] if desk is not None and agent.id in desk.profiles else \
+        lock_agent(session, agent.id)
     if locked is None or not locked.present or not agents.is_here(locked) or free_slots(session, locked) <= 0:
         return False
     assign(session, conv, agent, now, how)
@@ -116,7 +185,7 @@ def try_assign(session: Session, conv: Conversation, *, now: datetime | None = N
     # Every candidate's row locked at once and their loads counted once under the locks: the same
     # guarantee as locking and re-counting one candidate at a time, in two statements.
     able = _able(session, conv.skill, lock=True)
-    loads = load_of(session, [u.id for u in able])
+    loads = _loads(session, [u.id for u in able])
     slots = {u.id: p.max_concurrent for u, p in able.items()}
     # Team leads take chats only when their agents are full: they have the escalations to handle.
     ranked = sorted(able, key=lambda u: (u.role == "team_lead", loads[u.id] / max(slots[u.id], 1),
@@ -125,7 +194,8 @@ def try_assign(session: Session, conv: Conversation, *, now: datetime | None = N
         if loads[candidate.id] < slots[candidate.id]:
             assign(session, conv, candidate, now, "least_loaded")
             return candidate
-    session.flush()
+    if _batch_desk(session) is None:
+        session.flush()
     return None
 
 

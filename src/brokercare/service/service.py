@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from brokercare.core.bus import Event, InProcessBus, get_bus
 from brokercare.core.database import session_factory, utcnow, write_gate
@@ -416,17 +417,23 @@ def _store_and_route(session: Session, batch: list[tuple[Inbound, Analysis, Plan
             opened.append(p.conversation)
         # The thread's intent and mood go out with its time in one write, not a second UPDATE when routed.
         p.conversation.last_intent, p.conversation.last_emotion = analysis.intent, analysis.emotion
+        if p.conversation not in opened:
+            # Written even when unchanged: the flush sends UPDATEs of the same columns together
+            # (one executemany), and a thread whose mood did not change would split the run.
+            flag_modified(p.conversation, "last_intent")
+            flag_modified(p.conversation, "last_emotion")
     if opened:
         session.add_all(opened)
         session.flush()
     ingested = [ingest(session, inbound, now=now, planned=p, analysis=analysis, checked=True, flush=False)
                 for inbound, analysis, p in batch]
     session.flush()
-    # Hand-offs first: they read and flush as they go (queues, tickets, the summary), which would
-    # split the rows of the AI's answers; those wait for the one flush at the end.
+    # Hand-offs first: what they still read (tickets, a manager's slots) flushes what is pending,
+    # which would split the rows of the AI's answers; those wait for the one flush at the end.
     order = sorted(range(len(batch)), key=lambda j: not batch[j][2].hands_off)
     processed: list[Processed | None] = [None] * len(batch)
-    with ledger_batch(session):
+    skills = {p.decision.skill for _i, _a, p in batch if p.hands_off}
+    with ledger_batch(session), queues.hand_off_batch(session, skills):
         for j in order:
             _inbound, analysis, p = batch[j]
             processed[j] = process(session, ingested[j].first_customer_message.id, analysis=analysis,
