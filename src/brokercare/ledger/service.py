@@ -69,22 +69,36 @@ def canonical_json(obj: object) -> str:
 
 
 def _check_no_pii(value: object, path: str = "data") -> None:
+    found = _pii_in(value)
+    if found is not None:
+        raise ValidationFailed(f"{path}{found[0]}{found[1]}")
+
+
+# Every pattern above needs eleven digits in a row: a string without them is clean at one search.
+_DIGIT_RUN = re.compile(r"\d{11}")
+
+
+def _pii_in(value: object) -> tuple[str, str] | None:
+    """Where in ``value`` personal data sits (the path below it, the complaint), or ``None``.
+    Every routed message appends an entry, so the clean case is kept cheap: paths are spelt out
+    only for the value that fails."""
     if isinstance(value, dict):
         for k, v in value.items():
             key = str(k).lower()
             if key in _PII_KEYS and not (isinstance(v, str) and _HEX_DIGEST.match(v)):
-                raise ValidationFailed(
-                    f"{path}.{k}: personal data goes into the ledger only as an id and a hash "
-                    f"(use e.g. '{key}_hash' or 'customer_id')"
-                )
-            _check_no_pii(v, f"{path}.{k}")
+                return f".{k}", (": personal data goes into the ledger only as an id and a hash "
+                                 f"(use e.g. '{key}_hash' or 'customer_id')")
+            if (found := _pii_in(v)) is not None:
+                return f".{k}{found[0]}", found[1]
     elif isinstance(value, (list, tuple, set, frozenset)):
         for i, v in enumerate(value):
-            _check_no_pii(v, f"{path}[{i}]")
-    elif isinstance(value, str):
+            if (found := _pii_in(v)) is not None:
+                return f"[{i}]{found[0]}", found[1]
+    elif isinstance(value, str) and _DIGIT_RUN.search(value):
         for what, pattern in _PII_PATTERNS:
             if pattern.search(value):
-                raise ValidationFailed(f"{path} looks like {what}: record an id and a hash instead")
+                return "", f" looks like {what}: record an id and a hash instead"
+    return None
 
 
 _HEAD = LedgerHead.__table__
