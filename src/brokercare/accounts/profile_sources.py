@@ -183,14 +183,16 @@ def trading(rows: pl.DataFrame, at: datetime) -> pl.DataFrame:
     """Trades in listed symbols by customer: counts and turnover over 30/90/365 days, buys and
     sells, symbols, active days (UTC), fees, turnover on the growth boards, the last trade."""
     c30, c90, _ = _windows(at)
-    t, amount = pl.col("traded_at"), pl.col("amount")
-    return rows.filter(pl.col("listed")).with_columns(day=t.dt.date()).group_by("customer_id").agg(
-        n_30=_count(t >= c30), n_90=_count(t >= c90), n_365=pl.len().cast(pl.Int64),
+    t, amount, in30, in90 = pl.col("traded_at"), pl.col("amount"), pl.col("in30"), pl.col("in90")
+    flagged = rows.filter(pl.col("listed")).with_columns(
+        in30=t >= pl.lit(c30, dtype=UTC_TS), in90=t >= pl.lit(c90, dtype=UTC_TS), day=t.dt.date())
+    return flagged.group_by("customer_id").agg(
+        n_30=_count(in30), n_90=_count(in90), n_365=pl.len().cast(pl.Int64),
         buys=_count(pl.col("side") == "buy"), sells=_count(pl.col("side") == "sell"),
-        amt_30=amount.filter(t >= c30).sum(), amt_90=amount.filter(t >= c90).sum(), amt_365=amount.sum(),
+        amt_30=amount.filter(in30).sum(), amt_90=amount.filter(in90).sum(), amt_365=amount.sum(),
         symbols=pl.col("symbol").n_unique().cast(pl.Int64),
-        days_30=pl.col("day").filter(t >= c30).n_unique().cast(pl.Int64),
-        days_90=pl.col("day").filter(t >= c90).n_unique().cast(pl.Int64),
+        days_30=pl.col("day").filter(in30).n_unique().cast(pl.Int64),
+        days_90=pl.col("day").filter(in90).n_unique().cast(pl.Int64),
         fees=pl.col("fees").sum(), growth_amt=amount.filter(pl.col("growth")).sum(), last_trade=t.max(),
     )
 

@@ -48,27 +48,28 @@ def _distinct(col: str, cond: pl.Expr) -> pl.Expr:
     return pl.col(col).filter(cond & pl.col(col).is_not_null()).n_unique().cast(pl.Int64)
 
 
-def activity(year: pl.DataFrame, c30: datetime, c90: datetime) -> pl.DataFrame:
+def activity(year: pl.DataFrame, c30: pl.Expr, c90: pl.Expr) -> pl.DataFrame:
     """Logins, page views, searches, reads, session time and channel over 30/90 days, per customer
-    with an event in the year."""
-    t, kind = pl.col("at"), pl.col("kind")
-    login, viewed = kind == "login", kind.is_in(["page_view", "content_read"])
-    timed = viewed & (t >= c90) & pl.col("duration_s").is_not_null()
-    return year.with_columns(day=t.dt.date()).group_by("customer_id").agg(
-        logins_30=_count(login & (t >= c30)),
-        logins_90=_count(login & (t >= c90)),
-        login_days_30=_distinct("day", login & (t >= c30)),
-        last_login=t.filter(login).max(),
-        devices_90=_distinct("device_id", login & (t >= c90)),
-        cities_90=_distinct("geo_city", login & (t >= c90)),
-        pv_30=_count((kind == "page_view") & (t >= c30)),
-        pv_90=_count((kind == "page_view") & (t >= c90)),
-        searches_90=_count((kind == "search") & (t >= c90)),
-        reads_90=_count((kind == "content_read") & (t >= c90)),
+    with an event in the year (the windows are two flag columns, not a literal per count)."""
+    kind, in30, in90 = pl.col("kind"), pl.col("in30"), pl.col("in90")
+    login, pv = kind == "login", kind == "page_view"
+    timed = kind.is_in(["page_view", "content_read"]) & in90 & pl.col("duration_s").is_not_null()
+    flagged = year.with_columns(in30=pl.col("at") >= c30, in90=pl.col("at") >= c90, day=pl.col("at").dt.date())
+    return flagged.group_by("customer_id").agg(
+        logins_30=_count(login & in30),
+        logins_90=_count(login & in90),
+        login_days_30=_distinct("day", login & in30),
+        last_login=pl.col("at").filter(login).max(),
+        devices_90=_distinct("device_id", login & in90),
+        cities_90=_distinct("geo_city", login & in90),
+        pv_30=_count(pv & in30),
+        pv_90=_count(pv & in90),
+        searches_90=_count((kind == "search") & in90),
+        reads_90=_count((kind == "content_read") & in90),
         dur_sum=pl.col("duration_s").filter(timed).sum().cast(pl.Float64),
         dur_n=_count(timed),
-        web_90=_count((pl.col("channel") == "web") & (t >= c90)),
-        events_90=_count(t >= c90),
+        web_90=_count((pl.col("channel") == "web") & in90),
+        events_90=_count(in90),
     )
 
 
@@ -88,7 +89,7 @@ def interests(year: pl.DataFrame, compiled: Compiled) -> pl.DataFrame:
     })
 
 
-def page_topics(year: pl.DataFrame, c90: datetime) -> pl.DataFrame:
+def page_topics(year: pl.DataFrame, c90: pl.Expr) -> pl.DataFrame:
     """Page views and reads over 90 days by topic (or page when untagged)."""
     return (
         year.filter(pl.col("kind").is_in(["page_view", "content_read"]), pl.col("at") >= c90)
@@ -98,7 +99,7 @@ def page_topics(year: pl.DataFrame, c90: datetime) -> pl.DataFrame:
     )
 
 
-def login_places(events: pl.DataFrame, c30: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+def login_places(events: pl.DataFrame, c30: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per customer and login city: first seen within 30 days, and logins from it in 30 days; per
     customer and login device: whether it was first seen within 30 days (all history)."""
     logins = events.filter(pl.col("kind") == "login")
@@ -112,7 +113,9 @@ def login_places(events: pl.DataFrame, c30: datetime) -> tuple[pl.DataFrame, pl.
 def behaviour_sources(events: pl.DataFrame, at: datetime, compiled: Compiled) -> dict[str, pl.DataFrame]:
     """The four behaviour sources of :class:`~brokercare.customers.sources.Sources` from the
     events of :func:`read_events` (windows end at ``at``)."""
-    c30, c90, c365 = (at - timedelta(days=d) for d in (30, 90, 365))
+    # Each window's literal built once: converting a datetime into a Polars literal costs more
+    # than the comparison itself on a one-customer refresh.
+    c30, c90, c365 = (pl.lit(at - timedelta(days=d), dtype=UTC_TS) for d in (30, 90, 365))
     year = events.filter(pl.col("at") >= c365)
     behaviour = activity(year, c30, c90).join(interests(year, compiled), on="customer_id", how="left")
     cities, devices = login_places(events, c30)
