@@ -2,9 +2,9 @@
 
 Partitions are ranges of customer ids. Each one is computed by a pure function of (database URL,
 range, as-of time, configuration), reading committed rows through the ADBC driver on SQLite
-(:func:`~brokercare.core.bulkread.arrow_reads`), so the work can run in this process, in a process pool (the
-default on a multi-core machine: workers read and compute while this process writes) or on a
-Dask cluster (:func:`partition_task` is what to submit). Writes happen here, one transaction per
+(:func:`~brokercare.core.bulkread.arrow_reads`), so the work can run in this process, in a process
+pool (the default on a multi-core machine: workers read and compute while this process writes) or
+on a Dask cluster (:func:`partition_task` is what to submit). Writes happen here, one transaction per
 partition, so a crash leaves every profile either old or new, never half-written.
 """
 
