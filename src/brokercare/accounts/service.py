@@ -57,8 +57,7 @@ from brokercare.accounts.profile_sources import (
 )
 from brokercare.accounts.profile_sources import holdings_by_customer as holdings_by_customer
 from brokercare.accounts.profile_sources import orders_by_customer as orders_by_customer
-from brokercare.accounts.profile_sources import round_trips_by_customer as round_trips_by_customer
-from brokercare.accounts.profile_sources import trading_by_customer as trading_by_customer
+from brokercare.accounts.profile_sources import trades_by_customer as trades_by_customer
 from brokercare.accounts.transfers import confirm_transfer_proposal as confirm_transfer_proposal
 from brokercare.accounts.transfers import propose_transfer as propose_transfer
 from brokercare.accounts.transfers import send_transfer as send_transfer

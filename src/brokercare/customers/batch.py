@@ -1,9 +1,10 @@
 """The nightly (or on-demand) bulk profile job: every customer, partition by partition.
 
 Partitions are ranges of customer ids. Each one is computed by a pure function of (database URL,
-range, as-of time, configuration), so the work can run in this process, in a process pool (the
-default on a multi-core machine: workers read and compute while this process writes) or on a
-Dask cluster (:func:`partition_task` is what to submit). Writes happen here, one transaction per
+range, as-of time, configuration), reading committed rows through the ADBC driver on SQLite
+(:func:`~brokercare.core.bulkread.arrow_reads`), so the work can run in this process, in a process
+pool (the default on a multi-core machine: workers read and compute while this process writes) or
+on a Dask cluster (:func:`partition_task` is what to submit). Writes happen here, one transaction per
 partition, so a crash leaves every profile either old or new, never half-written.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Engine, func, select
 
+from brokercare.core.bulkread import arrow_reads
 from brokercare.core.bus import Event, get_bus
 from brokercare.core.database import make_engine
 from brokercare.customers.config import Compiled, load_config
@@ -69,7 +71,7 @@ def partition_task(url: str, lo: int, hi: int, as_of_iso: str, config_file: str 
     """
     compiled = load_config(Path(config_file)) if config_file else load_config()
     engine = _worker_engine(url)
-    with engine.connect() as conn:
+    with engine.connect() as conn, arrow_reads(conn):
         classified = compute_partition(conn, lo, hi, AsOf(datetime.fromisoformat(as_of_iso)), compiled)
     return _encode_ipc(_with_summary(classified))
 
@@ -134,7 +136,7 @@ def _frames(
 ) -> Iterator[pl.DataFrame]:
     if workers <= 1 or len(ranges) <= 1:
         for lo, hi in ranges:
-            with engine.connect() as conn:
+            with engine.connect() as conn, arrow_reads(conn):
                 yield _with_summary(compute_partition(conn, lo, hi, as_of, compiled))
         return
     url = engine.url.render_as_string(hide_password=False)

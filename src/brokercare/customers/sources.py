@@ -1,7 +1,7 @@
 """What a profile is computed from: one grouped read per source, for a range of customer ids.
 
-The database does the row-level work in C; only per-customer aggregates cross into Python. This
-domain's own tables (identity, family, life events, the assessed risk, behaviour) are read here;
+This domain's own tables (identity, family, life events, the assessed risk, behaviour) are read
+here, behaviour as raw events aggregated in Polars (:mod:`brokercare.customers.behaviour`);
 accounts, holdings and trading come from the accounts service's batch reads, which join the
 market's instrument facts in the database. Nothing here reads another domain's table.
 """
@@ -13,21 +13,19 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import Connection, Float, and_, case, cast, distinct, func, select
+from sqlalchemy import Connection, Float, cast, select
 
-from brokercare.core.bulkread import date_text, read_frame, sum_if
+from brokercare.core.bulkread import date_text, read_frame
+from brokercare.customers.behaviour import behaviour_sources, read_events
 from brokercare.customers.config import Compiled
-from brokercare.customers.features import INTEREST_GROUPS
 from brokercare.customers.models import (
     AssessedRisk,
-    BehaviourEvent,
     Customer,
     FamilyMember,
     LifeEvent,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC_TS = pl.Datetime("us", "UTC")
 
 
 @dataclass(frozen=True)
@@ -78,6 +76,7 @@ def load_sources(conn: Connection, lo: int, hi: int, as_of: AsOf, compiled: Comp
 
     _tune_sqlite(conn)
     at = as_of.at
+    trades, round_trips = accounts.trades_by_customer(conn, lo=lo, hi=hi, at=at)
     return Sources(
         customers=load_customers(conn, lo, hi),
         family=load_family(conn, lo, hi),
@@ -86,14 +85,11 @@ def load_sources(conn: Connection, lo: int, hi: int, as_of: AsOf, compiled: Comp
         cash=accounts.cash_by_customer(conn, lo=lo, hi=hi),
         margin=accounts.margin_by_customer(conn, lo=lo, hi=hi),
         movements=accounts.cash_movements_by_customer(conn, lo=lo, hi=hi, at=at),
-        trades=accounts.trading_by_customer(conn, lo=lo, hi=hi, at=at),
-        round_trips=accounts.round_trips_by_customer(conn, lo=lo, hi=hi, at=at),
+        trades=trades,
+        round_trips=round_trips,
         orders=accounts.orders_by_customer(conn, lo=lo, hi=hi, at=at),
         risk=load_assessed_risk(conn, lo, hi),
-        behaviour=load_behaviour(conn, lo, hi, as_of, compiled),
-        topics=load_page_topics(conn, lo, hi, as_of),
-        login_cities=load_login_cities(conn, lo, hi, as_of),
-        login_devices=load_login_devices(conn, lo, hi, as_of),
+        **behaviour_sources(read_events(conn, lo, hi, at, as_of.ago(365)), at, compiled),
     )
 
 
@@ -158,102 +154,4 @@ def load_assessed_risk(conn: Connection, lo: int, hi: int) -> pl.DataFrame:
         .where(AssessedRisk.customer_id.between(lo, hi)),
         {"customer_id": pl.Int64, "risk_level": pl.String, "risk_score": pl.Int64,
          "assessed_on": pl.String, "valid_until": pl.String, "risk_assessment_count": pl.Int64},
-    )
-
-
-# -- behaviour ----------------------------------------------------------------------------------
-
-
-def _interest(conn: Connection, lo: int, hi: int, as_of: AsOf, compiled: Compiled) -> pl.DataFrame:
-    """Searches and reads over 365 days matching each interest group's keywords (in Polars: one
-    grouped read of the distinct texts instead of a LIKE per keyword)."""
-    b = BehaviourEvent
-    text = func.coalesce(b.query, "") + " " + func.coalesce(b.topic, "")
-    texts = read_frame(
-        conn,
-        select(b.customer_id, text, func.count())
-        .where(b.customer_id.between(lo, hi), b.kind.in_(("search", "content_read")),
-               b.occurred_at >= as_of.ago(365), b.occurred_at <= as_of.at)
-        .group_by(b.customer_id, text),
-        {"customer_id": pl.Int64, "text": pl.String, "n": pl.Int64},
-    )
-    words = compiled.config.interest_keywords
-    return texts.group_by("customer_id").agg(**{
-        f"interest_{g}": (pl.col("n").filter(pl.col("text").str.contains_any(words[g], ascii_case_insensitive=True)).sum()
-                          if words.get(g) else pl.lit(0, dtype=pl.Int64))
-        for g in INTEREST_GROUPS
-    })
-
-
-def load_behaviour(conn: Connection, lo: int, hi: int, as_of: AsOf, compiled: Compiled) -> pl.DataFrame:
-    """Logins, page views, searches, reads and session time over 30/90 days, with interests."""
-    b = BehaviourEvent
-    c30, c90 = as_of.ago(30), as_of.ago(90)
-    login, pv, srch, read = b.kind == "login", b.kind == "page_view", b.kind == "search", b.kind == "content_read"
-    viewed = b.kind.in_(("page_view", "content_read"))
-    interest = _interest(conn, lo, hi, as_of, compiled)
-    return read_frame(
-        conn,
-        select(
-            b.customer_id,
-            sum_if(and_(login, b.occurred_at >= c30)), sum_if(and_(login, b.occurred_at >= c90)),
-            func.count(distinct(case((and_(login, b.occurred_at >= c30), func.date(b.occurred_at))))),
-            func.max(case((login, b.occurred_at))),
-            func.count(distinct(case((and_(login, b.occurred_at >= c90), b.device_id)))),
-            func.count(distinct(case((and_(login, b.occurred_at >= c90), b.geo_city)))),
-            sum_if(and_(pv, b.occurred_at >= c30)), sum_if(and_(pv, b.occurred_at >= c90)),
-            sum_if(and_(srch, b.occurred_at >= c90)), sum_if(and_(read, b.occurred_at >= c90)),
-            cast(sum_if(and_(viewed, b.occurred_at >= c90, b.duration_s.is_not(None)), b.duration_s), Float),
-            sum_if(and_(viewed, b.occurred_at >= c90, b.duration_s.is_not(None))),
-            sum_if(and_(b.channel == "web", b.occurred_at >= c90)), sum_if(b.occurred_at >= c90),
-        )
-        .where(b.customer_id.between(lo, hi), b.occurred_at >= as_of.ago(365), b.occurred_at <= as_of.at)
-        .group_by(b.customer_id),
-        {"customer_id": pl.Int64, "logins_30": pl.Int64, "logins_90": pl.Int64,
-         "login_days_30": pl.Int64, "last_login": UTC_TS, "devices_90": pl.Int64,
-         "cities_90": pl.Int64, "pv_30": pl.Int64, "pv_90": pl.Int64, "searches_90": pl.Int64,
-         "reads_90": pl.Int64, "dur_sum": pl.Float64, "dur_n": pl.Int64, "web_90": pl.Int64,
-         "events_90": pl.Int64},
-    ).join(interest, on="customer_id", how="left")
-
-
-def load_page_topics(conn: Connection, lo: int, hi: int, as_of: AsOf) -> pl.DataFrame:
-    """Page views and reads over 90 days by topic (or page when untagged)."""
-    b = BehaviourEvent
-    label = func.coalesce(b.topic, b.page)
-    return read_frame(
-        conn,
-        select(b.customer_id, label, func.count())
-        .where(b.customer_id.between(lo, hi), b.kind.in_(("page_view", "content_read")),
-               b.occurred_at >= as_of.ago(90), b.occurred_at <= as_of.at, label.is_not(None))
-        .group_by(b.customer_id, label),
-        {"customer_id": pl.Int64, "label": pl.String, "n": pl.Int64},
-    )
-
-
-def load_login_cities(conn: Connection, lo: int, hi: int, as_of: AsOf) -> pl.DataFrame:
-    """Per customer and login city: first seen within 30 days, and logins from it in 30 days."""
-    b = BehaviourEvent
-    c30 = as_of.ago(30)
-    return read_frame(
-        conn,
-        select(b.customer_id, b.geo_city, case((func.min(b.occurred_at) >= c30, True), else_=False),
-               sum_if(b.occurred_at >= c30))
-        .where(b.customer_id.between(lo, hi), b.kind == "login", b.geo_city.is_not(None),
-               b.occurred_at <= as_of.at)
-        .group_by(b.customer_id, b.geo_city),
-        {"customer_id": pl.Int64, "geo_city": pl.String, "new": pl.Boolean, "n_30": pl.Int64},
-    )
-
-
-def load_login_devices(conn: Connection, lo: int, hi: int, as_of: AsOf) -> pl.DataFrame:
-    """Per customer and login device: whether it was first seen within 30 days."""
-    b = BehaviourEvent
-    return read_frame(
-        conn,
-        select(b.customer_id, case((func.min(b.occurred_at) >= as_of.ago(30), True), else_=False))
-        .where(b.customer_id.between(lo, hi), b.kind == "login", b.device_id.is_not(None),
-               b.occurred_at <= as_of.at)
-        .group_by(b.customer_id, b.device_id),
-        {"customer_id": pl.Int64, "new": pl.Boolean},
     )
