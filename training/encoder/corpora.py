@@ -385,6 +385,7 @@ RECIPES["simclue"] = RECIPES["more_nc"] + [s.name for s in SOURCES if s.repo == 
 #: (LCQMC's kind), and ATEC_CCKS (the ATEC and WeBank customer questions).
 RECIPES["base_triclue"] = RECIPES["base"] + ["triclue_train", "triclue_dev", "triclue_test"]
 RECIPES["base_atec_ccks"] = RECIPES["base"] + ["atec_ccks_dev", "atec_ccks_test"]
+RECIPES["base_atec_ccks_triclue"] = RECIPES["base_atec_ccks"] + ["triclue_train", "triclue_dev", "triclue_test"]
 DEFAULT_RECIPE = "base"
 
 
