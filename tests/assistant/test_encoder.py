@@ -159,16 +159,40 @@ def test_own_training_sentences_repeat_no_eval_sentence_after_filtering():
     assert kept < read  # the shipped run did filter
 
 
-@pytest.fixture(scope="module")
-def training_data():
+def _shipped_recipe() -> str:
+    """The corpus recipe the shipped weights were trained on (``metrics.json``; none named: "base")."""
+    metrics = json.loads((MODEL_DIR / "metrics.json").read_text("utf-8"))
+    return metrics.get("corpora", "base")
+
+
+#: The largest recipe holds every corpus of the others: checking it checks them all.
+LARGEST = max(corpora.RECIPES, key=lambda r: len(corpora.RECIPES[r]))
+
+
+def test_the_largest_recipe_holds_every_corpus():
+    assert all(set(names) <= set(corpora.RECIPES[LARGEST]) for names in corpora.RECIPES.values())
+
+
+def _training_data(recipe: str) -> dict:
     try:
-        return corpora.training_data()
+        return corpora.training_data(recipe=recipe)
     except FileNotFoundError as missing:
         pytest.skip(f"public corpora not on this machine ({missing}); see training/encoder/README.md")
 
 
+@pytest.fixture(scope="module")
+def training_data():
+    return _training_data(_shipped_recipe())
+
+
+@pytest.fixture(scope="module", params=sorted({"shipped", LARGEST}))
+def any_training_data(request, training_data):
+    return training_data if request.param == "shipped" else _training_data(request.param)
+
+
 @pytest.mark.slow
-def test_no_training_sentence_equals_or_nearly_equals_a_held_out_one(training_data, held_out):
+def test_no_training_sentence_equals_or_nearly_equals_a_held_out_one(any_training_data, held_out):
+    training_data = any_training_data
     held = {**held_out, "eval_guard": _eval_sentences()}
     assert len(held["lcqmc_test"]) == 25_000 and len(held["atec_test"]) > 7_000
     exact = {corpora.norm(s) for v in held.values() for s in v}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import math
 import random
 import subprocess
@@ -57,6 +58,9 @@ _CSTS = ("zejunwang1/CSTS", "2e7eeedf505c78bf39d34f836773081cfc98af0c")
 _ICE = ("IceFlameWorm/NLP_Datasets", "a2203a7361b6386dd8d8b64f5d600aa1ec730d0d")
 _SOPHON = ("SophonPlus/ChineseNlpCorpus", "a0b781d72158bde242c0626c9e354d2b328865ff")
 _RESEARCH = "released by the organiser for research use; the collecting repository states no licence"
+_SIMCLUE = ("CLUEbenchmark/SimCLUE", "96bdefe6dedd39eb3bd3a668547356e7a46d70af")
+_SIMCLUE_TERMS = ("SimCLUE (CLUE) aggregate of public corpora, each under its own terms (research use; "
+                  "includes OCNLI rows, CC BY-NC 2.0); the repository states no licence")
 
 SOURCES = [
     Source("afqmc_train", *_CSTS, "AFQMC/train.txt", "Ant Financial AFQMC (CLUE): " + _RESEARCH),
@@ -73,6 +77,32 @@ SOURCES = [
            "online_shopping_10_cats reviews (ChineseNlpCorpus): " + _RESEARCH, member="online_shopping_10_cats.csv"),
     Source("waimai", *_SOPHON, "datasets/waimai_10k/waimai_10k.csv",
            "waimai_10k food-delivery reviews (ChineseNlpCorpus): " + _RESEARCH),
+    # Added 2026-12-06 (the "more" recipe): every other labelled pair file under 4 MiB in the same
+    # snapshots. ATEC_CCKS mixes ATEC (with its larger "add" file, which is over 4 MiB on its own)
+    # and CCKS 2018 task 3 (WeBank), re-split by the collector: its rows that share a sentence
+    # with the ATEC test or calibration split are dropped like any other.
+    Source("atec_ccks_dev", *_ICE, "ATEC_CCKS/dev.csv",
+           "ATEC 2018 (Ant Financial) + CCKS 2018 task 3 (WeBank), re-split by the collector: " + _RESEARCH),
+    Source("atec_ccks_test", *_ICE, "ATEC_CCKS/test.csv",
+           "ATEC 2018 (Ant Financial) + CCKS 2018 task 3 (WeBank), re-split by the collector: " + _RESEARCH),
+    Source("mnli_dev", *_CSTS, "Chinese-MNLI/dev.txt",
+           "Chinese MNLI (CNSD, translated; MultiNLI is OANC/CC BY-SA 3.0 text): " + _RESEARCH),
+    Source("stsb_dev", *_CSTS, "Chinese-STS-B/sts-b-dev.txt", "Chinese STS-B (CNSD, translated): " + _RESEARCH),
+    Source("stsb_test", *_CSTS, "Chinese-STS-B/sts-b-test.txt", "Chinese STS-B (CNSD, translated): " + _RESEARCH),
+    Source("ocnli_dev", *_CSTS, "OCNLI/dev.txt",
+           "OCNLI (CLUE, original Chinese NLI): CC BY-NC 2.0, non-commercial"),
+    # SimCLUE's published samples (the first 10,000 rows of each training file, and its whole public
+    # test file): an aggregate of LCQMC, AFQMC, OPPO, PKU-Paraphrase-Bank, STS-B, CMNLI, CSNLI, OCNLI
+    # and CINLID, re-split by CLUE. Its test file holds nearly all of LCQMC test: those rows, and every
+    # other row sharing a sentence with a held-out set, are dropped by the filter like any other.
+    # triclue_small: triplets of Baidu-Zhidao-style questions (LCQMC's kind), the closer one → 1.
+    Source("simclue_pairs", *_SIMCLUE, "datasets/train_pair_1w.json", _SIMCLUE_TERMS),
+    Source("simclue_positive", *_SIMCLUE, "datasets/train_pair_postive_1w.json", _SIMCLUE_TERMS),
+    Source("simclue_rank", *_SIMCLUE, "datasets/train_rank_1w.json", _SIMCLUE_TERMS),
+    Source("simclue_test", *_SIMCLUE, "datasets/test_public.json", _SIMCLUE_TERMS),
+    Source("triclue_train", *_SIMCLUE, "datasets/triclue_small/train.json", _SIMCLUE_TERMS),
+    Source("triclue_dev", *_SIMCLUE, "datasets/triclue_small/dev.json", _SIMCLUE_TERMS),
+    Source("triclue_test", *_SIMCLUE, "datasets/triclue_small/test.json", _SIMCLUE_TERMS),
 ]
 BY_NAME = {s.name: s for s in SOURCES}
 
@@ -154,6 +184,8 @@ def _text(name: str) -> str:
 def read_pairs(name: str) -> list[Pair]:
     """Any of the pair corpora as (a, b, label); NLI is entailment 1 / contradiction 0, STS-B ≥4 / ≤1."""
     text = _text(name)
+    if BY_NAME.get(name) and BY_NAME[name].path.endswith(".json"):
+        return _json_pairs(name, text)
     if name.startswith("bq_"):
         rows = [(r[0], r[1], r[2]) for r in csv.reader(io.StringIO(text)) if len(r) == 3][1:]
     else:
@@ -173,8 +205,28 @@ def read_pairs(name: str) -> list[Pair]:
     return pairs
 
 
+def _json_pairs(name: str, text: str) -> list[Pair]:
+    """SimCLUE's JSON lines: labelled pairs, positive pairs (query, title), ranking triplets (query,
+    title, neg_title) and triclue triplets (sentence_0 and whichever of sentence_1/2 ``label`` names
+    as the closer: 1, the other: 0)."""
+    pairs = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if "sentence_0" in r:
+            closer, other = (r["sentence_1"], r["sentence_2"])[:: 1 if int(r["label"]) == 1 else -1]
+            rows = [(r["sentence_0"], closer, 1), (r["sentence_0"], other, 0)]
+        elif "sentence1" in r:
+            rows = [(r["sentence1"], r["sentence2"], int(r["label"]))]
+        else:
+            rows = [(r["query"], r["title"], 1)] + ([(r["query"], r["neg_title"], 0)] if "neg_title" in r else [])
+        pairs += [Pair(a.strip(), b.strip(), y, name) for a, b, y in rows if a.strip() and b.strip()]
+    return pairs
+
+
 def _label(name: str, raw: str) -> int | None:
-    if name.startswith("snli"):
+    if name.startswith(("snli", "mnli", "ocnli")):
         return {"entailment": 1, "contradiction": 0}.get(raw)
     if name.startswith("stsb"):
         score = float(raw)
@@ -318,10 +370,27 @@ def held_out_index() -> NearDuplicateIndex:
 
 PAIR_CORPORA = ["afqmc_train", "afqmc_dev", "bq_dev", "bq_test", "oppo_dev", "pawsx_dev", "pawsx_test",
                 "stsb_train", "snli_dev", "snli_test"]
+#: The pair corpora of each recipe. "base" is what the shipped weights were trained on (their
+#: ``metrics.json`` names its recipe; none named means "base"); "more" adds the remaining labelled
+#: pair files of the same snapshots (licences as "base": research use), "more_nc" adds OCNLI, which
+#: is CC BY-NC 2.0 (non-commercial), and "simclue" adds CLUE's SimCLUE samples (an aggregate that
+#: holds OCNLI rows too): the lead decides whether non-commercial rows may train shipped weights.
+RECIPES = {
+    "base": PAIR_CORPORA,
+    "more": PAIR_CORPORA + ["atec_ccks_dev", "atec_ccks_test", "mnli_dev", "stsb_dev", "stsb_test"],
+}
+RECIPES["more_nc"] = RECIPES["more"] + ["ocnli_dev"]
+RECIPES["simclue"] = RECIPES["more_nc"] + [s.name for s in SOURCES if s.repo == _SIMCLUE[0]]
+#: Single additions to "base", to see which corpus helps: the Baidu-Zhidao-style triclue questions
+#: (LCQMC's kind), and ATEC_CCKS (the ATEC and WeBank customer questions).
+RECIPES["base_triclue"] = RECIPES["base"] + ["triclue_train", "triclue_dev", "triclue_test"]
+RECIPES["base_atec_ccks"] = RECIPES["base"] + ["atec_ccks_dev", "atec_ccks_test"]
+RECIPES["base_atec_ccks_triclue"] = RECIPES["base_atec_ccks"] + ["triclue_train", "triclue_dev", "triclue_test"]
+DEFAULT_RECIPE = "base"
 
 
-def training_data(index: NearDuplicateIndex | None = None) -> dict:
-    """All training rows with every held-out sentence and its near-duplicates removed.
+def training_data(index: NearDuplicateIndex | None = None, recipe: str = DEFAULT_RECIPE) -> dict:
+    """All training rows of ``recipe`` with every held-out sentence and its near-duplicates removed.
 
     Returns ``pairs`` (list of Pair), ``classes`` (task → list of (text, label)) and ``report``
     (per corpus: rows read, rows kept, file sha256), which ``metrics.json`` records.
@@ -330,7 +399,7 @@ def training_data(index: NearDuplicateIndex | None = None) -> dict:
     report: dict[str, dict] = {}
     pairs: list[Pair] = []
     candidates = {"atec": atec_splits()["train"], "lcqmc_dev": lcqmc_splits()["train"], "faq": own_pairs()}
-    candidates.update({name: read_pairs(name) for name in PAIR_CORPORA})
+    candidates.update({name: read_pairs(name) for name in RECIPES[recipe]})
     seen: set[frozenset[str]] = set()
     for name, rows in candidates.items():
         kept = []

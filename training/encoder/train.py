@@ -174,10 +174,11 @@ class Trainer:
 OVERSAMPLE = {"lcqmc_dev": 3, "faq": 3}
 
 
-def epoch_batches(pairs: list, batch: int, rng: random.Random) -> list[list]:
+def epoch_batches(pairs: list, batch: int, rng: random.Random, oversample: dict[str, int] | None = None) -> list[list]:
     """One pass over the (oversampled) pairs in batches of similar length: a batch is padded to its
     longest sentence, and mixing a 60-unit PAWS-X pair into short questions quadruples the work."""
-    rows = [p for p in pairs for _ in range(OVERSAMPLE.get(p.corpus, 1))]
+    oversample = OVERSAMPLE if oversample is None else oversample
+    rows = [p for p in pairs for _ in range(oversample.get(p.corpus, 1))]
     rng.shuffle(rows)
     out = []
     chunk = batch * 32
@@ -188,7 +189,8 @@ def epoch_batches(pairs: list, batch: int, rng: random.Random) -> list[list]:
     return out
 
 
-def train(steps: int, batch: int, seed: int, out: Path, shape_kw: dict, check_every: int = 0) -> dict:
+def train(steps: int, batch: int, seed: int, out: Path, shape_kw: dict, check_every: int = 0,
+          recipe: str = corpora.DEFAULT_RECIPE, oversample: dict[str, int] | None = None) -> dict:
     """Train for ``steps`` and export the weights of the checkpoint that did best on the held-out
     calibration splits, checked every ``check_every`` steps (0: only the last step, the shipped
     recipe). The pairs are few enough that a long run memorises them: 20,000 steps scored 0.71 on
@@ -197,7 +199,7 @@ def train(steps: int, batch: int, seed: int, out: Path, shape_kw: dict, check_ev
     # One thread: on a shared machine a second one mostly spins waiting for the first.
     torch.set_num_threads(1)
     np.random.seed(seed)
-    data = corpora.training_data()
+    data = corpora.training_data(recipe=recipe)
     trainer = Trainer(data, shape_kw, seed)
     calib = {"lcqmc": corpora.lcqmc_splits()["calib"], "atec": corpora.atec_splits()["calib"]}
     batches: list = []
@@ -207,7 +209,7 @@ def train(steps: int, batch: int, seed: int, out: Path, shape_kw: dict, check_ev
     warmup = max(1, steps // 20)
     for step in range(steps):
         if not batches:
-            batches = epoch_batches(trainer.pairs, batch, trainer.rng)
+            batches = epoch_batches(trainer.pairs, batch, trainer.rng, oversample)
         pairs = batches.pop()
         lr = 2e-3 * min(1.0, (step + 1) / warmup) * max(0.05, 1 - step / steps)
         losses = trainer.step(pairs, tasks[step % len(tasks)], lr)
@@ -220,7 +222,8 @@ def train(steps: int, batch: int, seed: int, out: Path, shape_kw: dict, check_ev
             log.append(entry)
             print(json.dumps(entry, ensure_ascii=False), flush=True)
     best.restore(trainer)
-    return write(trainer, data, out, {"steps": steps, "batch": batch, "seed": seed, "check_every": check_every,
+    extra = {"oversample": oversample} if oversample is not None else {}
+    return write(trainer, data, out, {"corpora": recipe, **extra, "steps": steps, "batch": batch, "seed": seed, "check_every": check_every,
                                       "kept_step": best.step, "kept_calibration": best.calibration,
                                       "train_seconds": round(time.time() - started), "log": log})
 
@@ -273,13 +276,18 @@ def main() -> None:
     parser.add_argument("--check-every", type=int, default=0,
                         help="steps between checks on the calibration splits, the best exported (0: the last)")
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--oversample", nargs="*", metavar="CORPUS=K",
+                        help=f"times each pair of a corpus is repeated per epoch (default {OVERSAMPLE})")
+    parser.add_argument("--corpora", choices=sorted(corpora.RECIPES), default=corpora.DEFAULT_RECIPE,
+                        help="which pair corpora to train on (training/encoder/corpora.py RECIPES)")
     parser.add_argument("--seed", type=int, default=corpora.SEED)
     parser.add_argument("--width", type=int, default=192)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
     args = parser.parse_args()
     train(args.steps, args.batch, args.seed, args.out, {"width": args.width, "layers": args.layers},
-          args.check_every)
+          args.check_every, args.corpora,
+          None if args.oversample is None else {k: int(v) for k, v in (o.split("=") for o in args.oversample)})
 
 
 if __name__ == "__main__":
