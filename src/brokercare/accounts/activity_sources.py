@@ -10,9 +10,7 @@ import polars as pl
 from sqlalchemy import BigInteger, Connection, cast, func, select
 
 from brokercare.accounts.models import Account, CashMovement, Trade
-from brokercare.core.bulkread import fen, read_frame, sum_if
-
-UTC_TS = pl.Datetime("us", "UTC")
+from brokercare.core.bulkread import UTC_TS, fen, read_frame, sum_if
 
 
 def bank_flows(conn: Connection, *, start: datetime, end: datetime) -> pl.DataFrame:

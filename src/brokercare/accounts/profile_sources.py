@@ -25,10 +25,8 @@ from brokercare.accounts.models import (
     Position,
     Trade,
 )
-from brokercare.core.bulkread import date_text, fen, read_frame, sum_if
+from brokercare.core.bulkread import UTC_TS, count_if, date_text, fen, read_frame, sum_if
 from brokercare.market.service import instruments_sql
-
-UTC_TS = pl.Datetime("us", "UTC")
 
 
 def _windows(at: datetime) -> tuple[datetime, datetime, datetime]:
@@ -176,10 +174,6 @@ def trade_rows(conn: Connection, *, lo: int, hi: int, at: datetime) -> pl.DataFr
     )
 
 
-def _count(cond: pl.Expr) -> pl.Expr:
-    return cond.sum().cast(pl.Int64)
-
-
 def trading(rows: pl.DataFrame, at: datetime) -> pl.DataFrame:
     """Trades by customer: counts and turnover over 30/90/365 days, buys and
     sells, symbols, active days (UTC), fees, turnover on the growth boards, the last trade."""
@@ -188,8 +182,8 @@ def trading(rows: pl.DataFrame, at: datetime) -> pl.DataFrame:
     flagged = rows.with_columns(
         in30=t >= pl.lit(c30, dtype=UTC_TS), in90=t >= pl.lit(c90, dtype=UTC_TS), day=t.dt.date())
     return flagged.group_by("customer_id").agg(
-        n_30=_count(in30), n_90=_count(in90), n_365=pl.len().cast(pl.Int64),
-        buys=_count(pl.col("side") == "buy"), sells=_count(pl.col("side") == "sell"),
+        n_30=count_if(in30), n_90=count_if(in90), n_365=pl.len().cast(pl.Int64),
+        buys=count_if(pl.col("side") == "buy"), sells=count_if(pl.col("side") == "sell"),
         amt_30=amount.filter(in30).sum(), amt_90=amount.filter(in90).sum(), amt_365=amount.sum(),
         symbols=pl.col("symbol").n_unique().cast(pl.Int64),
         days_30=pl.col("day").filter(in30).n_unique().cast(pl.Int64),

@@ -30,6 +30,15 @@ log = logging.getLogger(__name__)
 _ARROW: ContextVar[tuple[Connection, Any] | None] = ContextVar("bulkread_arrow", default=None)
 
 
+#: The Polars type of every timestamp these readers return.
+UTC_TS = pl.Datetime("us", "UTC")
+
+
+def count_if(cond: pl.Expr) -> pl.Expr:
+    """Polars' ``SUM(CASE WHEN cond THEN 1 END)`` as an integer count (0 for none)."""
+    return cond.sum().cast(pl.Int64)
+
+
 def driver_rows(conn: Connection, stmt: Select) -> list[tuple]:
     """The rows of ``stmt`` as the driver's tuples (no result processing)."""
     cursor = conn.execute(stmt).cursor

@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 import polars as pl
 from sqlalchemy import Connection, or_, select
 
-from brokercare.core.bulkread import read_frame
+from brokercare.core.bulkread import UTC_TS, count_if, read_frame
 from brokercare.customers.config import Compiled
 from brokercare.customers.features import INTEREST_GROUPS
 from brokercare.customers.models import BehaviourEvent
 
-UTC_TS = pl.Datetime("us", "UTC")
 EVENT_SCHEMA = {"customer_id": pl.Int64, "at": UTC_TS, "kind": pl.String, "channel": pl.String,
                 "page": pl.String, "query": pl.String, "topic": pl.String, "device_id": pl.String,
                 "geo_city": pl.String, "duration_s": pl.Int64}
@@ -39,10 +38,6 @@ def read_events(conn: Connection, lo: int, hi: int, at: datetime, since: datetim
     )
 
 
-def _count(cond: pl.Expr) -> pl.Expr:
-    return cond.sum().cast(pl.Int64)
-
-
 def _distinct(col: str, cond: pl.Expr) -> pl.Expr:
     """``COUNT(DISTINCT CASE WHEN cond THEN col END)``: nulls are not a value."""
     return pl.col(col).filter(cond & pl.col(col).is_not_null()).n_unique().cast(pl.Int64)
@@ -56,20 +51,20 @@ def activity(year: pl.DataFrame, c30: pl.Expr, c90: pl.Expr) -> pl.DataFrame:
     timed = kind.is_in(["page_view", "content_read"]) & in90 & pl.col("duration_s").is_not_null()
     flagged = year.with_columns(in30=pl.col("at") >= c30, in90=pl.col("at") >= c90, day=pl.col("at").dt.date())
     return flagged.group_by("customer_id").agg(
-        logins_30=_count(login & in30),
-        logins_90=_count(login & in90),
+        logins_30=count_if(login & in30),
+        logins_90=count_if(login & in90),
         login_days_30=_distinct("day", login & in30),
         last_login=pl.col("at").filter(login).max(),
         devices_90=_distinct("device_id", login & in90),
         cities_90=_distinct("geo_city", login & in90),
-        pv_30=_count(pv & in30),
-        pv_90=_count(pv & in90),
-        searches_90=_count((kind == "search") & in90),
-        reads_90=_count((kind == "content_read") & in90),
+        pv_30=count_if(pv & in30),
+        pv_90=count_if(pv & in90),
+        searches_90=count_if((kind == "search") & in90),
+        reads_90=count_if((kind == "content_read") & in90),
         dur_sum=pl.col("duration_s").filter(timed).sum().cast(pl.Float64),
-        dur_n=_count(timed),
-        web_90=_count((pl.col("channel") == "web") & in90),
-        events_90=_count(in90),
+        dur_n=count_if(timed),
+        web_90=count_if((pl.col("channel") == "web") & in90),
+        events_90=count_if(in90),
     )
 
 
@@ -104,7 +99,7 @@ def login_places(events: pl.DataFrame, c30: pl.Expr) -> tuple[pl.DataFrame, pl.D
     customer and login device: whether it was first seen within 30 days (all history)."""
     logins = events.filter(pl.col("kind") == "login")
     cities = logins.filter(pl.col("geo_city").is_not_null()).group_by("customer_id", "geo_city").agg(
-        new=pl.col("at").min() >= c30, n_30=_count(pl.col("at") >= c30))
+        new=pl.col("at").min() >= c30, n_30=count_if(pl.col("at") >= c30))
     devices = logins.filter(pl.col("device_id").is_not_null()).group_by("customer_id", "device_id").agg(
         new=pl.col("at").min() >= c30).select("customer_id", "new")
     return cities, devices
